@@ -1,0 +1,611 @@
+"""The library: what il2watch has found, why, what it posted, and what people said about it.
+
+SQLite through sqlite-utils, in WAL mode, with versioned migrations. A ``Library`` wraps one connection
+and is bound to the thread that opened it (SQLite's rule); every thread opens its own. Writes that
+belong together go through ``transaction()`` so a crash leaves either all of them or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sqlite3
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from il2watch.markup import to_plain
+from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
+
+migrations = Migrations("il2watch")
+
+
+class LibraryError(Exception):
+    """The database cannot be used as asked; the message is one line saying why and what to do."""
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- schema
+
+
+@migrations()
+def m001_papers_and_reasons(db: sqlite_utils.Database) -> None:
+    db["papers"].create({
+        "pmid": str, "title": str, "title_text": str, "abstract_text": str, "authors_text": str,
+        "journal": str, "entry_date": str, "pub_year": int, "doi": str, "pmcid": str,
+        "record": str,  # the whole Paper as JSON
+        "axis": str, "molecules": str, "flags": str, "relevance": float, "is_il2": int,
+        "stored_at": str, "updated_at": str,
+    }, pk="pmid", not_null={"title"})
+    db["papers"].create_index(["entry_date"])
+    db["papers"].create_index(["doi"])
+    db["papers"].enable_fts(["title_text", "abstract_text", "authors_text", "journal"],
+                            create_triggers=True, tokenize="porter unicode61 remove_diacritics 2")
+    db["reasons"].create({
+        "watch": str, "pmid": str, "kind": str, "score": int, "rank": int,
+        "first_seen": str, "last_seen": str, "run_id": int,
+    }, pk=("watch", "pmid", "kind"))
+    db["reasons"].create_index(["pmid"])
+    db["watches"].create({
+        "id": str, "pmid": str, "query": str, "label": str, "channel": str, "source": str,
+        "added_by": str, "added_at": str, "removed_at": str,
+        "baseline_at": str,  # when the first poll recorded what already existed
+        "horizon": str,  # entry date (YYYY-MM-DD) up to which this watch has looked
+        "restored": int,  # 1 when the state was rebuilt from the channel after a lost database
+    }, pk="id")
+    db["runs"].create({
+        "id": int, "kind": str, "started_at": str, "finished_at": str, "status": str, "error": str,
+        "requests": int, "candidates": int, "new": int, "stored": int, "queued": int, "posted": int,
+        "holder": str,
+    }, pk="id")
+    db["state"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m002_delivery(db: sqlite_utils.Database) -> None:
+    db["outbox"].create({
+        "id": int, "key": str, "channel": str, "kind": str,  # paper, digest, note, watch, abstract
+        "pmids": str,  # JSON list
+        "payload": str,  # JSON: what to render (reasons, note text, digest title…)
+        "state": str,  # waiting (for a digest), due, sending (outcome unknown), sent, bundled, failed
+        "ts": str, "thread_ts": str, "attempts": int, "last_error": str,
+        "created_at": str, "sent_at": str, "run_id": int,
+    }, pk="id")
+    db["outbox"].create_index(["key"], unique=True)
+    db["outbox"].create_index(["state", "channel"])
+    # The exactly-once ledger: a (channel, pmid) pair is claimed by one outbox row, in the same
+    # transaction that creates the row; the unique key makes a second claim impossible.
+    db["claims"].create({"channel": str, "pmid": str, "key": str}, pk=("channel", "pmid"))
+    db["claims"].create_index(["key"])
+    db["feedback"].create({
+        "pmid": str, "user": str, "value": int, "at": str,
+    }, pk=("pmid", "user"))
+    db["saved"].create({"user": str, "pmid": str, "at": str}, pk=("user", "pmid"))
+    db["lease"].create({
+        "name": str, "holder": str, "acquired_at": str, "heartbeat_at": float, "expires_at": float,
+    }, pk="name")
+
+
+# ---------------------------------------------------------------- records <-> rows
+
+
+def paper_to_json(paper: Paper) -> str:
+    return json.dumps(asdict(paper), ensure_ascii=False)
+
+
+def paper_from_json(text: str) -> Paper:
+    data = json.loads(text)
+    data["abstract"] = tuple(Section(**s) for s in data.get("abstract", []))
+    data["authors"] = tuple(Author(**a) for a in data.get("authors", []))
+    for key in ("pub_types", "keywords", "mesh"):
+        data[key] = tuple(data.get(key, []))
+    data["corrections"] = tuple(tuple(c) for c in data.get("corrections", []))
+    return Paper(**data)
+
+
+def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]:
+    row = {
+        "pmid": paper.pmid,
+        "title": paper.title,
+        "title_text": to_plain(paper.title),
+        "abstract_text": " ".join(to_plain(s.text) for s in paper.abstract),
+        "authors_text": "; ".join(a.name for a in paper.authors),
+        "journal": " ".join(p for p in (paper.journal, paper.journal_iso) if p),
+        "entry_date": paper.entry_date,
+        "pub_year": paper.pub_year,
+        "doi": paper.doi.lower(),
+        "pmcid": paper.pmcid,
+        "record": paper_to_json(paper),
+        "updated_at": now,
+    }
+    if insight is not None:
+        row.update(axis=insight.axis, molecules=json.dumps(list(insight.molecules)),
+                   flags=json.dumps(list(insight.flags)), relevance=insight.relevance, is_il2=int(insight.is_il2))
+    return row
+
+
+@dataclass(frozen=True)
+class StoredReason:
+    reason: Reason
+    first_seen: str
+    last_seen: str
+
+
+@dataclass(frozen=True)
+class WatchState:
+    watch: Watch
+    baseline_at: str = ""
+    horizon: str = ""
+    restored: bool = False
+    removed: bool = False
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    key: str
+    channel: str
+    kind: str
+    pmids: tuple[str, ...]
+    payload: dict[str, Any]
+    state: str
+    ts: str
+    thread_ts: str
+    attempts: int
+    last_error: str
+    created_at: str
+    sent_at: str
+
+
+def _outbox_row(row: sqlite3.Row | tuple, columns: Sequence[str]) -> OutboxRow:
+    data = dict(zip(columns, row))
+    return OutboxRow(id=data["id"], key=data["key"], channel=data["channel"] or "", kind=data["kind"],
+                     pmids=tuple(json.loads(data["pmids"] or "[]")), payload=json.loads(data["payload"] or "{}"),
+                     state=data["state"], ts=data["ts"] or "", thread_ts=data["thread_ts"] or "",
+                     attempts=data["attempts"] or 0, last_error=data["last_error"] or "",
+                     created_at=data["created_at"] or "", sent_at=data["sent_at"] or "")
+
+
+# ---------------------------------------------------------------- full-text queries
+
+_FIELD_TAG = re.compile(r"\[[^\]]*\]")
+_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+_WORD = re.compile(r"\w+(?:[-'/]\w+)*", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """A safe FTS5 query from what a user typed (PubMed habits included), or "" when nothing is searchable.
+
+    Quoted phrases stay phrases, OR between terms is honoured, AND/NOT and field tags like [tiab] are
+    dropped, punctuation never reaches FTS5 as syntax: every term is emitted as a quoted string.
+    """
+    text = _FIELD_TAG.sub(" ", text.replace("\u201c", '"').replace("\u201d", '"'))
+    if text.count('"') % 2:
+        text = text + '"'
+    groups: list[list[str]] = [[]]
+    pending_or = False
+    for phrase, bare in _TOKEN.findall(text):
+        if bare and bare.upper() == "OR":
+            pending_or = True
+            continue
+        if bare and bare.upper() in ("AND", "NOT"):
+            continue
+        words = _WORD.findall(phrase if phrase else bare)
+        if not words:
+            continue
+        term = '"' + " ".join(words).replace('"', '""') + '"'
+        if bare and bare.endswith("*") and len(words) == 1:
+            term += "*"
+        if pending_or and groups[-1]:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+        pending_or = False
+    parts = []
+    for group in groups:
+        if not group:
+            continue
+        parts.append(group[0] if len(group) == 1 else "(" + " OR ".join(group) + ")")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- the library
+
+
+class Library:
+    """One connection to the library file."""
+
+    def __init__(self, path: str | Path, *, migrate: bool = True):
+        self.path = str(path)
+        try:
+            if self.path.startswith("file:"):
+                conn = sqlite3.connect(self.path, uri=True, timeout=15)
+            else:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=15)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA busy_timeout = 15000")
+            if not self.path.startswith("file:") or "mode=ro" not in self.path:
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            if migrate:
+                migrations.apply(self.db)
+        except sqlite3.DatabaseError as error:
+            raise LibraryError(describe_db_error(self.path, error)) from None
+        except OSError as error:
+            raise LibraryError(f"cannot open the library {self.path}: {error.strerror}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Library"]:
+        """All writes inside land together or not at all; database errors become LibraryError."""
+        try:
+            with self.db.atomic():
+                yield self
+        except sqlite3.DatabaseError as error:
+            raise LibraryError(describe_db_error(self.path, error)) from None
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # ------------------------------------------------------------ state
+
+    def get_state(self, key: str, default: str = "") -> str:
+        row = self.db.execute("select value from state where key = ?", [key]).fetchone()
+        return row[0] if row else default
+
+    def set_state(self, key: str, value: str) -> None:
+        self.db["state"].upsert({"key": key, "value": value}, pk="key")
+
+    def is_empty(self) -> bool:
+        """True for a library that has never stored a paper, a run or a post (new, or lost and recreated)."""
+        return not any(self.db.execute(f"select 1 from {t} limit 1").fetchone()
+                       for t in ("papers", "runs", "claims", "outbox"))
+
+    # ------------------------------------------------------------ papers
+
+    def save_papers(self, papers: Iterable[Paper], insights: dict[str, Insight] | None = None,
+                    now: str | None = None) -> int:
+        now = now or utcnow()
+        insights = insights or {}
+        rows = []
+        for paper in papers:
+            row = paper_row(paper, insights.get(paper.pmid), now)
+            rows.append(row)
+        if not rows:
+            return 0
+        existing = self.stored_pmids([r["pmid"] for r in rows])
+        for row in rows:
+            if row["pmid"] not in existing:
+                row["stored_at"] = now
+        self.db["papers"].upsert_all(rows, pk="pmid")
+        return len(rows)
+
+    def stored_pmids(self, pmids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        pmids = list(pmids)
+        for i in range(0, len(pmids), 500):
+            chunk = pmids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"select pmid from papers where pmid in ({marks})", chunk))
+        return found
+
+    def paper(self, pmid: str) -> Paper | None:
+        row = self.db.execute("select record from papers where pmid = ?", [pmid]).fetchone()
+        return paper_from_json(row[0]) if row else None
+
+    def papers(self, pmids: Sequence[str]) -> list[Paper]:
+        """Papers in the order asked, skipping unknown ones."""
+        found: dict[str, Paper] = {}
+        for i in range(0, len(pmids), 500):
+            chunk = list(pmids[i:i + 500])
+            marks = ",".join("?" * len(chunk))
+            for pmid, record in self.db.execute(f"select pmid, record from papers where pmid in ({marks})", chunk):
+                found[pmid] = paper_from_json(record)
+        return [found[p] for p in pmids if p in found]
+
+    def paper_by_doi(self, doi: str) -> Paper | None:
+        row = self.db.execute("select record from papers where doi = ?", [doi.lower()]).fetchone()
+        return paper_from_json(row[0]) if row else None
+
+    def update_insight(self, pmid: str, insight: Insight) -> None:
+        self.db["papers"].update(pmid, {
+            "axis": insight.axis, "molecules": json.dumps(list(insight.molecules)),
+            "flags": json.dumps(list(insight.flags)), "relevance": insight.relevance,
+            "is_il2": int(insight.is_il2)})
+
+    def count_papers(self) -> int:
+        return self.db.execute("select count(*) from papers").fetchone()[0]
+
+    def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
+        """PMIDs matching ``text`` best first (FTS rank, then relevance), and how many match in all."""
+        query = fts_query(text)
+        if not query:
+            return [], 0
+        try:
+            total = self.db.execute("select count(*) from papers_fts where papers_fts match ?", [query]).fetchone()[0]
+            rows = self.db.execute(
+                "select papers.pmid from papers_fts join papers on papers.rowid = papers_fts.rowid "
+                "where papers_fts match ? order by bm25(papers_fts, 10.0, 3.0, 2.0, 1.0) - "
+                "coalesce(papers.relevance, 0) / 50.0 limit ? offset ?",
+                [query, limit, offset]).fetchall()
+        except sqlite3.OperationalError as error:
+            raise LibraryError(f"the search index rejected {query!r}: {error}") from None
+        return [r[0] for r in rows], total
+
+    def recent(self, *, limit: int = 10, since: str = "") -> list[str]:
+        """Most recently entered papers that a watch linked (not look-ups), newest first."""
+        sql = ("select pmid from papers where pmid in (select pmid from reasons) "
+               + ("and entry_date >= ? " if since else "")
+               + "order by entry_date desc, cast(pmid as integer) desc limit ?")
+        return [r[0] for r in self.db.execute(sql, ([since] if since else []) + [limit])]
+
+    def with_reason(self, kind: str, *, watch: str = "", limit: int = 10) -> list[str]:
+        sql = ("select papers.pmid from papers join reasons on reasons.pmid = papers.pmid where reasons.kind = ? "
+               + ("and reasons.watch = ? " if watch else "")
+               + "group by papers.pmid order by papers.entry_date desc, cast(papers.pmid as integer) desc limit ?")
+        return [r[0] for r in self.db.execute(sql, [kind] + ([watch] if watch else []) + [limit])]
+
+    def count_with_reason(self, kind: str, watch: str = "") -> int:
+        sql = "select count(distinct pmid) from reasons where kind = ?" + (" and watch = ?" if watch else "")
+        return self.db.execute(sql, [kind] + ([watch] if watch else [])).fetchone()[0]
+
+    def tagged(self, *, axis: str = "", molecule: str = "", flag: str = "", limit: int = 10) -> list[str]:
+        clauses, args = [], []
+        if axis:
+            clauses.append("axis = ?")
+            args.append(axis)
+        if molecule:
+            clauses.append("exists (select 1 from json_each(papers.molecules) where lower(value) = lower(?))")
+            args.append(molecule)
+        if flag:
+            clauses.append("exists (select 1 from json_each(papers.flags) where value = ?)")
+            args.append(flag)
+        where = " and ".join(clauses) or "1"
+        sql = f"select pmid from papers where {where} order by entry_date desc, cast(pmid as integer) desc limit ?"
+        return [r[0] for r in self.db.execute(sql, args + [limit])]
+
+    def known_molecules(self) -> list[str]:
+        rows = self.db.execute("select distinct value from papers, json_each(papers.molecules) order by value")
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ reasons
+
+    def linked(self, watch_id: str) -> dict[tuple[str, str], StoredReason]:
+        """Every (pmid, kind) this watch has ever linked."""
+        rows = self.db.execute(
+            "select pmid, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id])
+        return {(pmid, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
+                for pmid, kind, score, rank, first, last in rows}
+
+    def count_linked(self, watch_id: str, kind: str) -> int:
+        return self.db.execute("select count(*) from reasons where watch = ? and kind = ?",
+                               [watch_id, kind]).fetchone()[0]
+
+    def save_reasons(self, pmid_reasons: Iterable[tuple[str, Reason]], *, now: str, run_id: int | None) -> int:
+        """Record reasons; a reason seen before keeps its first_seen and gets the new score and rank."""
+        rows = [{"watch": r.watch, "pmid": pmid, "kind": r.kind, "score": r.score, "rank": r.rank,
+                 "first_seen": now, "last_seen": now, "run_id": run_id} for pmid, r in pmid_reasons]
+        if not rows:
+            return 0
+        with self.db.atomic():  # raw executemany does not commit by itself
+            self.db.conn.executemany(
+                "insert into reasons (watch, pmid, kind, score, rank, first_seen, last_seen, run_id) "
+                "values (:watch, :pmid, :kind, :score, :rank, :first_seen, :last_seen, :run_id) "
+                "on conflict (watch, pmid, kind) do update set score = excluded.score, rank = excluded.rank, "
+                "last_seen = excluded.last_seen", rows)
+        return len(rows)
+
+    def reasons_for(self, pmid: str) -> list[StoredReason]:
+        rows = self.db.execute(
+            "select watch, kind, score, rank, first_seen, last_seen from reasons where pmid = ? "
+            "order by first_seen, watch, kind", [pmid])
+        return [StoredReason(Reason(w, k, s, r), f, last) for w, k, s, r, f, last in rows]
+
+    # ------------------------------------------------------------ watches
+
+    def sync_watches(self, configured: Sequence[Watch]) -> None:
+        """Make the watches table know every configured watch (keeping their progress)."""
+        for watch in configured:
+            existing = self.db.execute("select id from watches where id = ?", [watch.id]).fetchone()
+            fields = {"pmid": watch.pmid, "query": watch.query, "label": watch.label, "channel": watch.channel,
+                      "source": watch.source}
+            if existing:
+                self.db["watches"].update(watch.id, fields)
+            else:
+                self.db["watches"].insert({"id": watch.id, **fields, "added_at": utcnow(), "restored": 0})
+
+    def add_watch(self, watch: Watch, *, added_by: str, now: str | None = None) -> None:
+        self.db["watches"].upsert({"id": watch.id, "pmid": watch.pmid, "query": watch.query, "label": watch.label,
+                                   "channel": watch.channel, "source": watch.source, "added_by": added_by,
+                                   "added_at": now or utcnow(), "removed_at": None}, pk="id")
+
+    def remove_watch(self, watch_id: str, *, now: str | None = None) -> bool:
+        row = self.db.execute("select source from watches where id = ? and removed_at is null",
+                              [watch_id]).fetchone()
+        if not row:
+            return False
+        self.db["watches"].update(watch_id, {"removed_at": now or utcnow()})
+        return True
+
+    def slack_watches(self) -> list[Watch]:
+        rows = self.db.execute(
+            "select id, pmid, query, label, channel from watches where source = 'slack' and removed_at is null "
+            "order by added_at")
+        return [Watch(id=i, pmid=p or "", query=q or "", label=lbl or "", channel=c or "", source="slack")
+                for i, p, q, lbl, c in rows]
+
+    def watch_state(self, watch: Watch) -> WatchState:
+        row = self.db.execute("select baseline_at, horizon, restored, removed_at from watches where id = ?",
+                              [watch.id]).fetchone()
+        if not row:
+            return WatchState(watch)
+        return WatchState(watch, row[0] or "", row[1] or "", bool(row[2]), bool(row[3]))
+
+    def set_watch_progress(self, watch: Watch, *, horizon: str, baseline_at: str | None = None,
+                           restored: bool | None = None) -> None:
+        if not self.db.execute("select 1 from watches where id = ?", [watch.id]).fetchone():
+            self.db["watches"].insert({"id": watch.id, "pmid": watch.pmid, "query": watch.query,
+                                       "label": watch.label, "channel": watch.channel, "source": watch.source,
+                                       "added_at": utcnow(), "restored": 0})
+        changes: dict[str, Any] = {"horizon": horizon}
+        if baseline_at is not None:
+            changes["baseline_at"] = baseline_at
+        if restored is not None:
+            changes["restored"] = int(restored)
+        self.db["watches"].update(watch.id, changes)
+
+    # ------------------------------------------------------------ runs
+
+    def start_run(self, kind: str, *, holder: str = "", now: str | None = None) -> int:
+        with self.transaction():
+            table = self.db["runs"]
+            table.insert({"kind": kind, "started_at": now or utcnow(), "status": "running", "holder": holder})
+            return int(table.last_pk)
+
+    def finish_run(self, run_id: int, *, status: str, error: str = "", now: str | None = None,
+                   **counts: int) -> None:
+        with self.transaction():
+            self.db["runs"].update(run_id, {"status": status, "error": error, "finished_at": now or utcnow(),
+                                            **counts})
+
+    def last_run(self, kind: str = "poll", status: str = "") -> dict[str, Any] | None:
+        sql = "select * from runs where kind = ?" + (" and status = ?" if status else "") + " order by id desc limit 1"
+        cursor = self.db.execute(sql, [kind] + ([status] if status else []))
+        row = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], row)) if row else None
+
+    def consecutive_failures(self, kind: str = "poll") -> int:
+        count = 0
+        for (status,) in self.db.execute("select status from runs where kind = ? and status != 'running' "
+                                         "order by id desc limit 1000", [kind]):
+            if status != "error":
+                break
+            count += 1
+        return count
+
+    # ------------------------------------------------------------ feedback and reading lists
+
+    def set_feedback(self, pmid: str, user: str, value: int, now: str | None = None) -> tuple[int, int]:
+        with self.transaction():
+            self.db["feedback"].upsert({"pmid": pmid, "user": user, "value": 1 if value > 0 else -1,
+                                        "at": now or utcnow()}, pk=("pmid", "user"))
+        return self.feedback(pmid)
+
+    def feedback(self, pmid: str) -> tuple[int, int]:
+        row = self.db.execute("select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback "
+                              "where pmid = ?", [pmid]).fetchone()
+        return int(row[0]), int(row[1])
+
+    def feedback_totals(self) -> tuple[int, int]:
+        row = self.db.execute("select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback").fetchone()
+        return int(row[0]), int(row[1])
+
+    def save_for(self, user: str, pmid: str, now: str | None = None) -> bool:
+        """Add to a user's reading list; False when it was already there."""
+        with self.transaction():
+            if self.db.execute("select 1 from saved where user = ? and pmid = ?", [user, pmid]).fetchone():
+                return False
+            self.db["saved"].insert({"user": user, "pmid": pmid, "at": now or utcnow()})
+            return True
+
+    def saved_by(self, user: str, limit: int = 50) -> list[str]:
+        return [r[0] for r in self.db.execute("select pmid from saved where user = ? order by at desc limit ?",
+                                              [user, limit])]
+
+
+    # ------------------------------------------------------------ outbox
+
+    def claimed(self, channel: str, pmids: Iterable[str]) -> set[str]:
+        """Which of ``pmids`` already have an outbox row for ``channel`` (posted, due or waiting)."""
+        found: set[str] = set()
+        pmids = list(pmids)
+        for i in range(0, len(pmids), 500):
+            chunk = pmids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(
+                f"select pmid from claims where channel = ? and pmid in ({marks})", [channel, *chunk]))
+        return found
+
+    def enqueue(self, *, key: str, channel: str, kind: str, pmids: Sequence[str], payload: dict[str, Any],
+                state: str = "due", run_id: int | None = None, now: str | None = None,
+                ts: str = "", sent_at: str = "") -> None:
+        """Create an outbox row and claim its PMIDs for the channel (call inside a transaction)."""
+        self.db["outbox"].insert({
+            "key": key, "channel": channel, "kind": kind, "pmids": json.dumps(list(pmids)),
+            "payload": json.dumps(payload, ensure_ascii=False), "state": state, "ts": ts, "thread_ts": "",
+            "attempts": 0, "last_error": "", "created_at": now or utcnow(), "sent_at": sent_at, "run_id": run_id})
+        if pmids:
+            self.db["claims"].insert_all([{"channel": channel, "pmid": p, "key": key} for p in pmids],
+                                         pk=("channel", "pmid"))
+
+    def outbox(self, *states: str, channel: str | None = None, kind: str | None = None) -> list[OutboxRow]:
+        clauses, args = [], []
+        if states:
+            clauses.append(f"state in ({','.join('?' * len(states))})")
+            args.extend(states)
+        if channel is not None:
+            clauses.append("channel = ?")
+            args.append(channel)
+        if kind is not None:
+            clauses.append("kind = ?")
+            args.append(kind)
+        sql = "select * from outbox" + (" where " + " and ".join(clauses) if clauses else "") + " order by id"
+        cursor = self.db.execute(sql, args)
+        columns = [c[0] for c in cursor.description]
+        return [_outbox_row(row, columns) for row in cursor.fetchall()]
+
+    def outbox_row(self, key: str) -> OutboxRow | None:
+        cursor = self.db.execute("select * from outbox where key = ?", [key])
+        row = cursor.fetchone()
+        return _outbox_row(row, [c[0] for c in cursor.description]) if row else None
+
+    def update_outbox(self, key: str, **changes: Any) -> None:
+        if "payload" in changes and not isinstance(changes["payload"], str):
+            changes["payload"] = json.dumps(changes["payload"], ensure_ascii=False)
+        if "pmids" in changes and not isinstance(changes["pmids"], str):
+            changes["pmids"] = json.dumps(list(changes["pmids"]))
+        sets = ", ".join(f"{column} = ?" for column in changes)
+        self.db.execute(f"update outbox set {sets} where key = ?", [*changes.values(), key])
+
+    def move_claims(self, pmids: Sequence[str], channel: str, key: str) -> None:
+        """Hand the claims of ``pmids`` in ``channel`` to another outbox row (a digest bundling them)."""
+        with self.db.atomic():  # raw executemany does not commit by itself
+            self.db.conn.executemany("update claims set key = ? where channel = ? and pmid = ?",
+                                     [(key, channel, p) for p in pmids])
+
+    def count_outbox(self, state: str) -> int:
+        return self.db.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]
+
+
+def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:
+    """One actionable line for the ways a SQLite file can refuse us."""
+    text = str(error)
+    if "readonly" in text or "read-only" in text:
+        return f"the library {path} is read-only: give il2watch write access to it and its folder"
+    if "database or disk is full" in text:
+        return f"the library {path} cannot grow (disk full or size limit): free space, then poll again"
+    if "locked" in text or "busy" in text:
+        return f"the library {path} is locked by another process: is another il2watch writing to it?"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"the library {path} is not a readable SQLite database (corrupt?): move it aside; "
+                f"il2watch rebuilds what it posted from the Slack channel")
+    if "unable to open" in text:
+        return f"cannot open the library {path}: check that its folder exists and is writable"
+    return f"the library {path} failed: {text}"

@@ -1,0 +1,107 @@
+"""Decide what a poll posts: pure, from what discovery found and what the channel already has.
+
+- A watch's first poll records everything as its baseline and posts only the ``baseline_posts`` most
+  recent papers, with one note saying how many it found.
+- A watch rebuilt from the channel after a lost library treats papers that entered PubMed before its
+  last watermark (less the overlap) as baseline, and posts the rest.
+- Otherwise every paper with a new reason is posted once per channel, unless it is only "similar" and
+  scores below the relevance threshold (it is kept, and posted if a stronger reason comes later).
+- More than ``burst`` papers due at once in one channel go out as one digest; in digest mode they wait
+  for the digest job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Callable, Mapping, Sequence
+
+from il2watch.discovery import Findings
+from il2watch.intel import hold_back
+from il2watch.model import Insight, Paper, Reason
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row to create: a message for one channel, covering these PMIDs."""
+
+    key: str
+    channel: str
+    kind: str  # paper, digest, note
+    pmids: tuple[str, ...]
+    payload: dict = field(default_factory=dict)
+    state: str = "due"  # or "waiting" for the next digest
+
+
+@dataclass(frozen=True)
+class Policy:
+    default_channel: str
+    mode: str = "each"  # each | digest
+    burst: int = 10
+    baseline_posts: int = 3
+    relevance_threshold: float = 20.0
+    overlap_days: int = 7
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def _reason_payload(reasons: Sequence[Reason]) -> list[dict]:
+    return [{"watch": r.watch, "kind": r.kind, "score": r.score, "rank": r.rank} for r in reasons]
+
+
+def plan(findings: Findings, *, papers: Mapping[str, Paper], insights: Mapping[str, Insight],
+         claimed: Callable[[str, Sequence[str]], set[str]], policy: Policy, watermark: dict,
+         make_key: Callable[[], str] = new_key) -> list[Delivery]:
+    """The outbox rows this poll creates. ``claimed(channel, pmids)`` says which are already taken."""
+    deliveries: list[Delivery] = []
+    # channel -> pmid -> reasons (across every watch posting to that channel)
+    to_post: dict[str, dict[str, list[Reason]]] = {}
+
+    for wf in findings.watches:
+        channel = wf.watch.channel or policy.default_channel
+        if not wf.new:
+            continue
+        candidates = [pmid for pmid in wf.new if pmid in papers]
+        if wf.first_poll:
+            newest = sorted(candidates, key=lambda p: (papers[p].entry_date, int(p)), reverse=True)
+            already = claimed(channel, newest)
+            chosen = [p for p in newest if p not in already][: policy.baseline_posts]
+            for pmid in chosen:
+                to_post.setdefault(channel, {}).setdefault(pmid, []).extend(wf.new[pmid])
+            deliveries.append(Delivery(
+                key=make_key(), channel=channel, kind="note", pmids=(),
+                payload={"note": "baseline", "watch": wf.watch.id, "found": len(candidates),
+                         "posted": len(chosen), "watermark": watermark}))
+            continue
+        if wf.state.restored and wf.state.horizon:
+            cutoff = (date.fromisoformat(wf.state.horizon) - timedelta(days=policy.overlap_days)).isoformat()
+            candidates = [p for p in candidates if papers[p].entry_date > cutoff]
+        for pmid in candidates:
+            to_post.setdefault(channel, {}).setdefault(pmid, []).extend(wf.new[pmid])
+
+    for channel, by_pmid in to_post.items():
+        already = claimed(channel, list(by_pmid))
+        due = []
+        for pmid, reasons in by_pmid.items():
+            if pmid in already or pmid not in insights:
+                continue
+            if hold_back(insights[pmid], reasons, policy.relevance_threshold):
+                continue
+            due.append(pmid)
+        due.sort(key=lambda p: (-insights[p].relevance, papers[p].entry_date, p))
+        if policy.mode == "digest":
+            deliveries.extend(Delivery(make_key(), channel, "paper", (p,),
+                                       {"reasons": _reason_payload(by_pmid[p]), "watermark": watermark},
+                                       state="waiting") for p in due)
+        elif policy.burst and len(due) > policy.burst:
+            deliveries.append(Delivery(make_key(), channel, "digest", tuple(due),
+                                       {"title": f"{len(due)} new papers", "watermark": watermark,
+                                        "reasons": {p: _reason_payload(by_pmid[p]) for p in due}}))
+        else:
+            deliveries.extend(Delivery(make_key(), channel, "paper", (p,),
+                                       {"reasons": _reason_payload(by_pmid[p]), "watermark": watermark})
+                              for p in due)
+    return deliveries

@@ -1,0 +1,140 @@
+"""Settings precedence, validation and the documented options."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from il2watch.config import OPTIONS, ConfigError, describe_missing, load_settings, warn_if_anonymous
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_watch_the_review_and_the_engineered_il2_query(tmp_path):
+    settings = load_settings({}, tmp_path)
+    assert [w.id for w in settings.watches] == ["review", "engineered-il2"]
+    assert settings.watches[0].pmid == "35217787"
+    assert "mutein" in settings.watches[1].query
+    assert settings.eutils_url == "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.db_path == tmp_path / "il2watch.db"
+    assert settings.ncbi_rate == 3
+    assert settings.config_file is None
+
+
+def test_precedence_environment_then_dotenv_then_toml_then_default(tmp_path):
+    write(tmp_path / "config" / "il2watch.toml",
+          '[delivery]\nburst = 4\nbaseline_posts = 5\n[slack]\nchannel = "from-toml"\npost_interval = 0.5\n')
+    write(tmp_path / ".env", "IL2WATCH_BURST=6\nIL2WATCH_CHANNEL=from-dotenv\n")
+    settings = load_settings({"IL2WATCH_BURST": "7"}, tmp_path)
+    assert settings.burst == 7  # environment wins
+    assert settings.channel == "from-dotenv"  # .env beats TOML
+    assert settings.baseline_posts == 5  # TOML beats default
+    assert settings.post_interval == 0.5
+    assert settings.relevance_threshold == 20.0  # default
+
+
+def test_il2watch_config_points_at_another_file(tmp_path):
+    write(tmp_path / "elsewhere.toml", '[[watch]]\nid = "mine"\npmid = "123"\nlabel = "my paper"\n')
+    settings = load_settings({"IL2WATCH_CONFIG": "elsewhere.toml"}, tmp_path)
+    assert [(w.id, w.pmid, w.label) for w in settings.watches] == [("mine", "123", "my paper")]
+    with pytest.raises(ConfigError, match="IL2WATCH_CONFIG points to .*missing.toml"):
+        load_settings({"IL2WATCH_CONFIG": "missing.toml"}, tmp_path)
+
+
+def test_api_key_raises_the_rate(tmp_path):
+    assert load_settings({"NCBI_API_KEY": "abc"}, tmp_path).ncbi_rate == 10
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"IL2WATCH_BURST": "lots"}, r"^IL2WATCH_BURST must be a whole number, not 'lots': IL2WATCH_BURST \(from the environment\)"),
+    ({"IL2WATCH_BURST": "-1"}, r"IL2WATCH_BURST must be zero or more"),
+    ({"IL2WATCH_SCHEDULE": "every tuesday"}, r"IL2WATCH_SCHEDULE must be an interval"),
+    ({"IL2WATCH_EUTILS_URL": "ftp://x"}, r"IL2WATCH_EUTILS_URL must be an http\(s\) URL"),
+    ({"IL2WATCH_THREAD_ABSTRACT": "maybe"}, r"IL2WATCH_THREAD_ABSTRACT must be true or false"),
+    ({"IL2WATCH_DELIVERY": "hourly"}, r"IL2WATCH_DELIVERY must be one of each, digest"),
+    ({"IL2WATCH_TIMEZONE": "Mars/Olympus"}, r"IL2WATCH_TIMEZONE must be a time zone name"),
+    ({"IL2WATCH_DIGEST": "weekly someday 9:00"}, r"IL2WATCH_DIGEST must be `daily HH:MM`"),
+    ({"IL2WATCH_COMMAND": "/il 2"}, r"IL2WATCH_COMMAND must be a slash command"),
+])
+def test_invalid_settings_fail_with_one_line_naming_them(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(env, tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+def test_values_are_normalised(tmp_path):
+    settings = load_settings({"IL2WATCH_SCHEDULE": "*/15 * * * *", "IL2WATCH_EUTILS_URL": "http://127.0.0.1:9/e",
+                              "IL2WATCH_ADMINS": "U1, U2 U3", "IL2WATCH_COMMAND": "papers",
+                              "IL2WATCH_DIGEST": "Weekly  MON 08:30", "IL2WATCH_THREAD_ABSTRACT": "yes"}, tmp_path)
+    assert settings.schedule == "*/15 * * * *"
+    assert settings.eutils_url == "http://127.0.0.1:9/e/"
+    assert settings.admins == ("U1", "U2", "U3")
+    assert settings.command == "/papers"
+    assert settings.digest == "weekly mon 08:30"
+    assert settings.thread_abstract is True
+
+
+def test_toml_mistakes_are_named(tmp_path):
+    write(tmp_path / "config" / "il2watch.toml", "[slack]\nchanel = 'x'\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[slack\]: chanel"):
+        load_settings({}, tmp_path)
+    write(tmp_path / "config" / "il2watch.toml", "[slak]\n")
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) slak"):
+        load_settings({}, tmp_path)
+    write(tmp_path / "config" / "il2watch.toml", "[slack\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings({}, tmp_path)
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[[watch]]\nid = "a"\n', "exactly one of `pmid` or `query`"),
+    ('[[watch]]\nid = "a"\npmid = "1"\nquery = "x"\n', "exactly one of `pmid` or `query`"),
+    ('[[watch]]\nid = "a"\npmid = "PMC123"\n', "not a PubMed ID"),
+    ('[[watch]]\nid = "Bad Id"\npmid = "1"\n', "needs an `id`"),
+    ('[[watch]]\nid = "a"\npmid = "1"\n[[watch]]\nid = "a"\npmid = "2"\n', "repeated: a"),
+    ('[[watch]]\nid = "a"\npmid = "1"\ncolour = "red"\n', "unknown keys: colour"),
+])
+def test_bad_watches_are_refused(tmp_path, body, message):
+    write(tmp_path / "config" / "il2watch.toml", body)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, tmp_path)
+
+
+def test_missing_setting_message_names_the_variable_and_where_to_set_it():
+    line = describe_missing("channel", "where to post")
+    assert line.startswith("IL2WATCH_CHANNEL is not set (where to post): export IL2WATCH_CHANNEL=")
+    assert "[slack]" in line
+
+
+def test_missing_email_warns_once_but_does_not_stop(tmp_path):
+    warnings = []
+    warn_if_anonymous(load_settings({}, tmp_path), warnings.append)
+    warn_if_anonymous(load_settings({"NCBI_EMAIL": "lab@example.org"}, tmp_path), warnings.append)
+    assert len(warnings) == 1 and "NCBI_EMAIL" in warnings[0]
+
+
+def test_repository_config_documents_every_option_with_its_default():
+    text = (REPO / "config" / "il2watch.toml").read_text(encoding="utf-8")
+    options_part = text.split("# What to watch")[0]
+    uncommented = tomllib.loads(re.sub(r"(?m)^# ?(\w+ = )", r"\1", options_part))
+    for option in OPTIONS:
+        section, key = option.toml.split(".")
+        assert option.env in text, f"{option.env} is not mentioned in config/il2watch.toml"
+        assert key in uncommented.get(section, {}), f"[{section}] {key} is not documented"
+        documented = uncommented[section][key]
+        default = list(option.default) if isinstance(option.default, tuple) else option.default
+        assert documented == default, f"[{section}] {key} documents {documented!r}, default is {default!r}"
+
+
+def test_repository_config_loads_as_the_defaults(tmp_path):
+    write(tmp_path / "config" / "il2watch.toml", (REPO / "config" / "il2watch.toml").read_text(encoding="utf-8"))
+    assert load_settings({}, tmp_path) == load_settings({"IL2WATCH_CONFIG": str(write(tmp_path / "empty.toml", ""))}, tmp_path).with_overrides(
+        config_file=tmp_path / "config" / "il2watch.toml")

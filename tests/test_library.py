@@ -1,0 +1,186 @@
+"""The library on real SQLite files: schema, papers, reasons, search, outbox, and its failure modes."""
+
+import sqlite3
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from il2watch.library import Library, LibraryError, fts_query
+from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
+
+
+def paper(pmid, title="Engineered IL-2 mutein expands regulatory T cells", **kw):
+    defaults = dict(abstract=(Section("Low-dose <i>IL-2</i> &amp; a CD25-biased mutein.", "RESULTS", "RESULTS"),),
+                    authors=(Author("Põder", "Jan", "J"), Author(collective="IL-2 Trial Group")),
+                    journal="Frontiers in Immunology", journal_iso="Front Immunol", pub_date="2024 Mar",
+                    pub_year=2024, entry_date="2024-03-02", doi="10.3389/FIMMU.2024.1", pmcid="PMC1",
+                    pub_types=("Journal Article",), keywords=("Treg",), mesh=("Interleukin-2",),
+                    corrections=(("ErratumIn", "99"),))
+    defaults.update(kw)
+    return Paper(pmid=pmid, title=title, **defaults)
+
+
+@pytest.fixture
+def lib(tmp_path):
+    with Library(tmp_path / "lib.db") as library:
+        yield library
+
+
+def test_schema_is_created_once_and_reopening_is_harmless(tmp_path):
+    path = tmp_path / "lib.db"
+    Library(path).close()
+    with Library(path) as again:
+        names = {r[0] for r in again.db.execute("select name from _sqlite_migrations")}
+        assert names == {"m001_papers_and_reasons", "m002_delivery"}
+        assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert again.is_empty()
+
+
+def test_paper_round_trips_whole(lib):
+    original = paper("101")
+    lib.save_papers([original])
+    assert lib.paper("101") == original
+    assert lib.paper_by_doi("10.3389/fimmu.2024.1") == original
+    assert lib.papers(["999", "101"]) == [original]
+    assert not lib.is_empty()
+
+
+def test_insight_columns_feed_tag_queries(lib):
+    lib.save_papers([paper("1"), paper("2")], {
+        "1": Insight("s", axis="treg", molecules=("efavaleukin alfa",), flags=("clinical-trial",), relevance=70),
+        "2": Insight("s", axis="effector", molecules=("bempegaldesleukin",), relevance=40)})
+    assert lib.tagged(axis="treg") == ["1"]
+    assert lib.tagged(molecule="Bempegaldesleukin") == ["2"]
+    assert lib.tagged(flag="clinical-trial") == ["1"]
+    assert lib.known_molecules() == ["bempegaldesleukin", "efavaleukin alfa"]
+
+
+def test_reasons_keep_first_seen_and_update_score(lib):
+    lib.save_reasons([("1", Reason("review", "similar", 50, 3))], now="2024-01-01T00:00:00+00:00", run_id=1)
+    lib.save_reasons([("1", Reason("review", "similar", 60, 2)), ("1", Reason("review", "cites"))],
+                     now="2024-02-01T00:00:00+00:00", run_id=2)
+    stored = {s.reason.kind: s for s in lib.reasons_for("1")}
+    assert stored["similar"].first_seen.startswith("2024-01-01")
+    assert stored["similar"].last_seen.startswith("2024-02-01")
+    assert (stored["similar"].reason.score, stored["similar"].reason.rank) == (60, 2)
+    assert set(lib.linked("review")) == {("1", "similar"), ("1", "cites")}
+    assert lib.count_linked("review", "cites") == 1
+
+
+def test_search_finds_title_abstract_author_and_journal_words(lib):
+    lib.save_papers([paper("1", "Nemvaleukin alfa in melanoma"),
+                     paper("2", "Low-dose interleukin-2 in lupus", authors=(Author("Ålund", "Åsa", "Å"),))])
+    assert lib.search("nemvaleukin")[0] == ["1"]
+    assert lib.search("lupus OR melanoma")[1] == 2
+    assert lib.search("alund")[0] == ["2"]  # diacritics folded
+    assert lib.search('"low-dose interleukin-2"[tiab] AND lupus')[0] == ["2"]
+    assert lib.search("Frontiers Immunology")[1] == 2
+    assert lib.search("()[]") == ([], 0)
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_any_user_text_makes_a_query_the_index_accepts(text):
+    query = fts_query(text)
+    conn = sqlite3.connect(":memory:")
+    conn.execute("create virtual table t using fts5(a, tokenize='porter unicode61 remove_diacritics 2')")
+    conn.execute("insert into t values ('engineered interleukin 2')")
+    if query:
+        conn.execute("select * from t where t match ?", [query]).fetchall()
+
+
+def test_fts_query_keeps_phrases_or_and_prefixes():
+    assert fts_query('"regulatory T cell" treg*') == '"regulatory T cell" "treg"*'
+    assert fts_query("IL-2 OR IL-15 [tiab] NOT x") == '("IL-2" OR "IL-15") "x"'
+    assert fts_query('unbalanced "quote') == '"unbalanced" "quote"'
+
+
+def test_transaction_is_all_or_nothing(lib):
+    with pytest.raises(RuntimeError):
+        with lib.transaction():
+            lib.save_papers([paper("1")])
+            lib.save_reasons([("1", Reason("review", "cites"))], now="2024-01-01", run_id=None)
+            raise RuntimeError("crash in the middle")
+    assert lib.paper("1") is None and lib.reasons_for("1") == []
+
+
+def test_outbox_claims_a_pmid_once_per_channel(lib):
+    with lib.transaction():
+        lib.enqueue(key="a", channel="C1", kind="paper", pmids=["1"], payload={})
+    assert lib.claimed("C1", ["1", "2"]) == {"1"}
+    assert lib.claimed("C2", ["1"]) == set()
+    with pytest.raises(LibraryError):
+        with lib.transaction():
+            lib.enqueue(key="b", channel="C1", kind="paper", pmids=["1"], payload={})
+    assert [row.key for row in lib.outbox()] == ["a"]
+
+
+def test_watch_progress_and_slack_watches(lib):
+    lib.sync_watches([Watch("review", pmid="35217787", label="the review")])
+    lib.add_watch(Watch("mine", query="IL-2 mutein", source="slack"), added_by="U1")
+    assert [w.id for w in lib.slack_watches()] == ["mine"]
+    lib.set_watch_progress(Watch("review", pmid="35217787"), horizon="2024-05-01", baseline_at="2024-05-01T00:00")
+    state = lib.watch_state(Watch("review", pmid="35217787"))
+    assert (state.horizon, state.baseline_at, state.restored) == ("2024-05-01", "2024-05-01T00:00", False)
+    assert lib.remove_watch("mine") and not lib.remove_watch("mine")
+    assert lib.slack_watches() == []
+
+
+def test_runs_count_consecutive_failures(lib):
+    for status in ("ok", "error", "error"):
+        lib.finish_run(lib.start_run("poll"), status=status, error="boom" if status == "error" else "")
+    assert lib.consecutive_failures() == 2
+    assert lib.last_run(status="ok")["status"] == "ok"
+
+
+def test_feedback_and_reading_list(lib):
+    assert lib.set_feedback("1", "U1", 1) == (1, 0)
+    assert lib.set_feedback("1", "U2", -1) == (1, 1)
+    assert lib.set_feedback("1", "U1", -1) == (0, 2)  # a vote changes, never doubles
+    assert lib.save_for("U1", "1") and not lib.save_for("U1", "1")
+    assert lib.saved_by("U1") == ["1"]
+
+
+def test_read_only_database_says_so(tmp_path):
+    path = tmp_path / "lib.db"
+    with Library(path) as library:
+        library.save_papers([paper("1")])
+    with Library(f"file:{path}?mode=ro") as read_only:
+        assert read_only.paper("1") is not None
+        with pytest.raises(LibraryError, match="read-only"):
+            with read_only.transaction():
+                read_only.save_papers([paper("2")])
+
+
+def test_full_database_says_so_and_keeps_nothing_partial(lib):
+    lib.save_papers([paper("1")])
+    pages = lib.db.execute("PRAGMA page_count").fetchone()[0]
+    lib.db.execute(f"PRAGMA max_page_count = {pages + 2}")
+    huge = [paper(str(n), abstract=(Section("x" * 20000),)) for n in range(2, 40)]
+    with pytest.raises(LibraryError, match="cannot grow"):
+        with lib.transaction():
+            lib.save_papers(huge)
+    assert lib.count_papers() == 1
+
+
+def test_corrupt_file_says_so(tmp_path):
+    path = tmp_path / "lib.db"
+    path.write_bytes(b"this is not sqlite" * 500)
+    with pytest.raises(LibraryError, match="not a readable SQLite database"):
+        Library(path)
+
+
+def test_locked_database_says_so(tmp_path):
+    path = tmp_path / "lib.db"
+    Library(path).close()
+    blocker = sqlite3.connect(path)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        library = Library(path)
+        library.db.execute("PRAGMA busy_timeout = 50")
+        with pytest.raises(LibraryError, match="locked by another process"):
+            with library.transaction():
+                library.save_papers([paper("1")])
+    finally:
+        blocker.rollback()
+        blocker.close()
