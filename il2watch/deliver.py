@@ -1,0 +1,389 @@
+"""Post the outbox to Slack exactly once.
+
+Each outbox row goes due → sending → sent. "sending" is committed before the request leaves, so after a
+crash, a timeout or a 5xx il2watch knows the outcome is unknown. Before posting, every round reads the
+channel's recent history (with message metadata) and settles rows Slack already has, by the row's key
+or by its PMIDs: a crash after Slack accepted a post, a second worker on another disk, or a library
+rebuilt from scratch never causes a second post. Only 429 is retried blindly (Slack refused it).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import time
+import urllib.error
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Mapping
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from il2watch import render
+from il2watch.library import Library, OutboxRow, utcnow
+from il2watch.model import Insight, Paper, Reason, Watch
+from il2watch.render import Message
+from il2watch.slack_client import FATAL_ERRORS, explain, resolve_channel, slack_error
+
+log = logging.getLogger("il2watch.deliver")
+
+UNKNOWN_OUTCOME = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError)
+REJECTED_CONTENT = {"msg_too_long", "invalid_blocks", "invalid_blocks_format", "invalid_metadata_format",
+                    "invalid_metadata_schema", "metadata_too_large", "too_many_attachments", "invalid_arguments"}
+HISTORY_MARGIN = timedelta(days=1)  # how far before the oldest due row the pre-post check reads
+InsightFor = Callable[[Paper, list[Reason]], Insight]
+
+
+class DeliveryStopped(Exception):
+    """Slack refused in a way only a person can fix; the message says how. Nothing was marked delivered."""
+
+
+@dataclass
+class DeliveryReport:
+    posted: int = 0
+    settled: int = 0  # rows found already in the channel and marked sent without posting
+    failed: int = 0
+    still_due: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _epoch(iso: str) -> float:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return 0.0
+
+
+@dataclass
+class ChannelHistory:
+    """What il2watch's own messages in a channel say they stand for: keys and PMIDs, with their ts."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    pmids: dict[str, str] = field(default_factory=dict)
+
+    def add(self, message: Mapping[str, Any]) -> None:
+        metadata = message.get("metadata") or {}
+        event_type = str(metadata.get("event_type", ""))
+        if not event_type.startswith("il2watch_"):
+            return
+        payload = metadata.get("event_payload") or {}
+        ts = str(message.get("ts", ""))
+        if payload.get("key"):
+            self.keys.setdefault(str(payload["key"]), ts)
+        if event_type == "il2watch_paper" and payload.get("pmid"):
+            self.pmids.setdefault(str(payload["pmid"]), ts)
+        if event_type == "il2watch_digest":
+            for pmid in payload.get("pmids") or []:
+                self.pmids.setdefault(str(pmid), ts)
+
+
+def read_history(client: WebClient, channel_id: str, *, oldest: float = 0.0,
+                 thread_ts: str = "") -> ChannelHistory:
+    """Page through a channel's history (or one thread) with metadata, as far back as ``oldest``."""
+    history = ChannelHistory()
+    cursor = None
+    while True:
+        if thread_ts:
+            response = client.conversations_replies(channel=channel_id, ts=thread_ts, cursor=cursor, limit=200,
+                                                    include_all_metadata=True)
+        else:
+            response = client.conversations_history(channel=channel_id, cursor=cursor, limit=200,
+                                                    oldest=f"{oldest:.6f}" if oldest else None,
+                                                    include_all_metadata=True)
+        for message in response.get("messages", []):
+            history.add(message)
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor or not response.get("has_more", True):
+            return history
+
+
+class Renderer:
+    """Turns an outbox row back into its Slack message, from what the library holds now."""
+
+    def __init__(self, library: Library, watches: Mapping[str, Watch], insight_for: InsightFor, *,
+                 thread_abstract: bool = False):
+        self.library, self.watches, self.insight_for = library, watches, insight_for
+        self.thread_abstract = thread_abstract
+
+    def _item(self, pmid: str) -> tuple[Paper, list[Reason], Insight] | None:
+        paper = self.library.paper(pmid)
+        if paper is None:
+            return None
+        reasons = [stored.reason for stored in self.library.reasons_for(pmid)]
+        return paper, reasons, self.insight_for(paper, reasons)
+
+    def messages(self, row: OutboxRow) -> tuple[Message, list[Message]]:
+        """The row's message and the replies that go in its thread."""
+        payload = row.payload
+        watermark = payload.get("watermark")
+        if row.kind == "paper":
+            item = self._item(row.pmids[0])
+            if item is None:
+                raise LookupError(f"PMID {row.pmids[0]} is not in the library")
+            paper, reasons, insight = item
+            message = render.render_paper(paper, reasons, insight, self.watches, watermark=watermark, key=row.key,
+                                          feedback=self.library.feedback(paper.pmid))
+            thread = render.render_abstract_thread(paper) if self.thread_abstract else []
+            return message, thread
+        if row.kind == "reply":
+            parent = self.library.outbox_row(str(payload.get("parent", "")))
+            if parent is None:
+                raise LookupError(f"the message this reply belongs to ({payload.get('parent')}) is unknown")
+            replies = self.messages(parent)[1]
+            index = int(payload.get("index", 0))
+            if index >= len(replies):
+                raise LookupError(f"reply {index} of {parent.key[:8]} no longer exists")
+            return replies[index], []
+        if row.kind == "digest":
+            items = [item for item in (self._item(p) for p in row.pmids) if item is not None]
+            return render.render_digest(items, self.watches, title=str(payload.get("title", "New papers")),
+                                        watermark=watermark, key=row.key)
+        if row.kind == "note" and payload.get("note") == "baseline":
+            watch = self.watches.get(str(payload.get("watch"))) or Watch(str(payload.get("watch")))
+            return render.render_baseline_note(watch, int(payload.get("found", 0)), int(payload.get("posted", 0)),
+                                               watermark=watermark, key=row.key), []
+        if row.kind == "watch":
+            watch = Watch(**payload["watch"])
+            return render.render_watch_announcement(watch, str(payload.get("by", "")), str(payload["action"]),
+                                                    key=row.key), []
+        return render.render_note(str(payload.get("text", "")), event_type=str(payload.get("event_type",
+                                                                                         "il2watch_note")),
+                                  payload={"key": row.key, **(payload.get("extra") or {})}), []
+
+
+def plain_fallback(message: Message) -> Message:
+    """The message without blocks, for when Slack rejects the rich one: the text still says it all."""
+    text = message.text if len(message.text) <= 3000 else message.text[:2999] + "…"
+    return Message(text=text, blocks=[], metadata=message.metadata)
+
+
+class Deliverer:
+    def __init__(self, library: Library, client: WebClient, renderer: Renderer, *, default_channel: str,
+                 post_interval: float = 1.1, server_retries: int = 3, backoff: float = 2.0,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 should_stop: Callable[[], bool] = lambda: False):
+        self.library, self.client, self.renderer = library, client, renderer
+        self.default_channel = default_channel
+        self.post_interval, self.server_retries, self.backoff = post_interval, server_retries, backoff
+        self._sleep, self._clock, self._should_stop = sleep, clock, should_stop
+        self._channel_ids: dict[str, str] = {}
+        self._last_post: dict[str, float] = {}
+        self._joined: set[str] = set()
+
+    # ------------------------------------------------------------ channels
+
+    def channel_id(self, channel: str) -> str:
+        name = channel or self.default_channel
+        if not name:
+            raise DeliveryStopped("IL2WATCH_CHANNEL is not set (where to post): export IL2WATCH_CHANNEL=C0123456789 "
+                                  "or #channel-name, or add it to .env")
+        if name not in self._channel_ids:
+            try:
+                self._channel_ids[name] = resolve_channel(self.client, name)
+            except SlackApiError as error:
+                raise DeliveryStopped(explain(slack_error(error), channel=name)) from None
+        return self._channel_ids[name]
+
+    def _join(self, channel_id: str, name: str) -> bool:
+        """Join a public channel the bot is not in; False for private channels (a person must invite it)."""
+        if channel_id in self._joined:
+            return False
+        self._joined.add(channel_id)
+        try:
+            self.client.conversations_join(channel=channel_id)
+            log.info("joined channel %s to post there", name)
+            return True
+        except SlackApiError as error:
+            code = slack_error(error)
+            if code == "method_not_supported_for_channel_type":
+                raise DeliveryStopped(f"the bot is not in private channel {name}: invite it with /invite @il2watch "
+                                      f"in that channel") from None
+            if code == "missing_scope":
+                raise DeliveryStopped(f"the bot is not in {name} and may not join it (needs channels:join): "
+                                      f"invite it with /invite @il2watch") from None
+            raise DeliveryStopped(explain(code, channel=name)) from None
+
+    # ------------------------------------------------------------ posting
+
+    def _pace(self, channel_id: str) -> None:
+        last = self._last_post.get(channel_id)
+        if last is not None:
+            wait = self.post_interval - (self._clock() - last)
+            if wait > 0:
+                self._sleep(wait)
+
+    def _post(self, channel_id: str, name: str, message: Message, thread_ts: str = "") -> str:
+        """Post one message and return its ts; SlackApiError and connection errors propagate."""
+        self._pace(channel_id)
+        kwargs = message.as_kwargs()
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            response = self.client.chat_postMessage(channel=channel_id, **kwargs)
+        except SlackApiError as error:
+            if slack_error(error) == "not_in_channel" and self._join(channel_id, name):
+                response = self.client.chat_postMessage(channel=channel_id, **kwargs)
+            else:
+                raise
+        finally:
+            self._last_post[channel_id] = self._clock()
+        return str(response["ts"])
+
+    def _settle(self, row: OutboxRow, ts: str) -> None:
+        with self.library.transaction():
+            self.library.update_outbox(row.key, state="sent", ts=ts, sent_at=utcnow())
+
+    def _post_row(self, row: OutboxRow, channel_id: str, name: str, report: DeliveryReport) -> bool:
+        """Post one row with its thread; False when the round must stop (outcome unknown, or rate-limited)."""
+        try:
+            message, thread = self.renderer.messages(row)
+        except LookupError as error:
+            with self.library.transaction():
+                self.library.update_outbox(row.key, state="failed", last_error=str(error))
+            report.failed += 1
+            report.problems.append(f"{row.kind} {row.key[:8]}: {error}")
+            return True
+        parent_ts = ""
+        if row.thread_ts:  # a reply whose parent is already posted
+            parent_ts = row.thread_ts
+        for attempt in range(1, self.server_retries + 1):
+            with self.library.transaction():
+                self.library.update_outbox(row.key, state="sending", attempts=row.attempts + attempt)
+            try:
+                ts = self._post(channel_id, name, message, thread_ts=parent_ts)
+                break
+            except SlackApiError as error:
+                code = slack_error(error)
+                status = getattr(getattr(error, "response", None), "status_code", 200)
+                if code in FATAL_ERRORS:
+                    with self.library.transaction():
+                        self.library.update_outbox(row.key, state="due", last_error=code)
+                    raise DeliveryStopped(explain(code, channel=name)) from None
+                if code == "ratelimited" or status == 429:
+                    with self.library.transaction():
+                        self.library.update_outbox(row.key, state="due", last_error="ratelimited")
+                    report.problems.append("Slack kept answering 429; the rest stays due for the next poll")
+                    return False
+                if code in REJECTED_CONTENT:
+                    message = plain_fallback(message)
+                    if attempt < self.server_retries:
+                        continue
+                    with self.library.transaction():
+                        self.library.update_outbox(row.key, state="failed", last_error=code)
+                    report.failed += 1
+                    report.problems.append(f"Slack rejected the message for {row.kind} {row.key[:8]} ({code})")
+                    return True
+                problem = f"HTTP {status} {code}".strip()
+            except UNKNOWN_OUTCOME as error:
+                problem = f"{type(error).__name__}: {error}"
+            # Outcome unknown: Slack may have posted it. Look before posting again.
+            log.warning("posting %s %s: %s; checking the channel before retrying", row.kind, row.key[:8], problem)
+            with self.library.transaction():
+                self.library.update_outbox(row.key, last_error=problem[:200])
+            if attempt == self.server_retries:
+                report.problems.append(f"Slack did not confirm {row.kind} {row.key[:8]} ({problem}); "
+                                       f"it is checked against the channel next poll")
+                return False
+            self._sleep(self.backoff * 2 ** (attempt - 1))
+            found = self._find(row, channel_id, parent_ts)
+            if found:
+                ts = found
+                break
+        with self.library.transaction():
+            self.library.update_outbox(row.key, state="sent", ts=ts, sent_at=utcnow(), last_error="")
+            for index, _ in enumerate(thread):
+                self.library.enqueue(key=f"{row.key}-t{index}", channel=row.channel, kind="reply", pmids=(),
+                                     payload={"parent": row.key, "index": index}, state="due")
+                self.library.update_outbox(f"{row.key}-t{index}", thread_ts=ts)
+        report.posted += 1
+        return True
+
+    def _find(self, row: OutboxRow, channel_id: str, thread_ts: str = "") -> str:
+        try:
+            history = read_history(self.client, channel_id, thread_ts=thread_ts,
+                                   oldest=_epoch(row.created_at) - HISTORY_MARGIN.total_seconds())
+        except (SlackApiError, *UNKNOWN_OUTCOME):
+            return ""
+        if row.key in history.keys:
+            return history.keys[row.key]
+        if row.pmids and all(p in history.pmids for p in row.pmids):
+            return history.pmids[row.pmids[0]]
+        return ""
+
+    def deliver(self) -> DeliveryReport:
+        """Post every due row, channel by channel, after settling the ones the channel already has."""
+        report = DeliveryReport()
+        rows = self.library.outbox("due", "sending")
+        by_channel: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            by_channel.setdefault(row.channel, []).append(row)
+        for name, channel_rows in by_channel.items():
+            channel_id = self.channel_id(name)
+            oldest = min(_epoch(r.created_at) for r in channel_rows) - HISTORY_MARGIN.total_seconds()
+            try:
+                history = read_history(self.client, channel_id, oldest=oldest)
+            except SlackApiError as error:
+                code = slack_error(error)
+                if code in FATAL_ERRORS and code != "not_in_channel":
+                    raise DeliveryStopped(explain(code, channel=name)) from None
+                history = ChannelHistory()  # not a member yet: the bot cannot have posted there
+            except UNKNOWN_OUTCOME as error:
+                report.problems.append(f"could not read {name}'s history ({type(error).__name__}); "
+                                       f"nothing posted there this time")
+                report.still_due += len(channel_rows)
+                continue
+            pending = list(channel_rows)
+            while pending:
+                if self._should_stop():
+                    break
+                row = pending.pop(0)
+                if row.kind == "reply":
+                    row = self._prepare_reply(row)
+                    if row is None:
+                        continue
+                settled = history.keys.get(row.key) or (
+                    history.pmids.get(row.pmids[0]) if row.pmids and all(p in history.pmids for p in row.pmids)
+                    else "")
+                if settled:
+                    self._settle(row, settled)
+                    report.settled += 1
+                    continue
+                if row.kind == "reply" and row.state == "sending":
+                    found = self._find(row, channel_id, row.thread_ts)
+                    if found:
+                        self._settle(row, found)
+                        report.settled += 1
+                        continue
+                if not self._post_row(row, channel_id, name, report):
+                    break
+                # replies created by this post are delivered in this same round
+                pending = [r for r in self.library.outbox("due", channel=name, kind="reply")
+                           if r.key.startswith(row.key + "-t")] + pending
+        report.still_due = len(self.library.outbox("due", "sending"))
+        return report
+
+    def _prepare_reply(self, row: OutboxRow) -> OutboxRow | None:
+        parent = self.library.outbox_row(str(row.payload.get("parent", "")))
+        if parent is None or parent.state != "sent":
+            return None
+        return row
+
+
+def print_outbox(library: Library, renderer: Renderer, out: Callable[[str], None],
+                 rows: Iterable[OutboxRow] | None = None) -> int:
+    """Without a Slack token: show what would be posted, and mark nothing delivered."""
+    count = 0
+    for row in rows if rows is not None else library.outbox("due", "sending"):
+        if row.kind == "reply":
+            continue
+        try:
+            message, thread = renderer.messages(row)
+        except LookupError as error:
+            out(f"(cannot show {row.kind} {row.key[:8]}: {error})")
+            continue
+        out(render.render_terminal(message))
+        for reply in thread:
+            out(render.render_terminal(reply))
+        count += 1
+    return count

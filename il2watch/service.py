@@ -1,0 +1,179 @@
+"""``poll_once()``: discover, store, deliver — the one function the CLI, the scheduler and the tests call."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from typing import Callable
+
+from slack_sdk import WebClient
+
+from il2watch import intel
+from il2watch.config import Settings
+from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, print_outbox
+from il2watch.discovery import Findings, discover
+from il2watch.eutils import Eutils, EutilsError
+from il2watch.library import Library, LibraryError
+from il2watch.model import Insight, Paper, Reason, Watch
+from il2watch.planning import Policy, plan
+from il2watch.pubmed import PubMedError
+from il2watch.rebuild import rebuild_from_channels
+from il2watch.slack_client import make_client
+
+log = logging.getLogger("il2watch.service")
+
+
+class PollError(Exception):
+    """A poll failed; the message is one line saying what and, where possible, what to do."""
+
+
+@dataclass
+class PollReport:
+    run_id: int = 0
+    status: str = "ok"
+    error: str = ""
+    requests: int = 0
+    candidates: int = 0
+    new: int = 0
+    stored: int = 0
+    queued: int = 0
+    printed: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    def line(self) -> str:
+        parts = [f"{self.new} new paper(s)", f"{self.stored} stored", f"{self.queued} queued"]
+        if self.delivery.posted or self.delivery.settled:
+            parts.append(f"{self.delivery.posted} posted")
+        if self.delivery.settled:
+            parts.append(f"{self.delivery.settled} already in Slack")
+        if self.printed:
+            parts.append(f"{self.printed} shown here (no SLACK_BOT_TOKEN, nothing marked delivered)")
+        if self.delivery.still_due:
+            parts.append(f"{self.delivery.still_due} still due")
+        return f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)"
+
+
+@lru_cache(maxsize=8)
+def _lexicon(paths: tuple) -> intel.Lexicon:
+    return intel.load_lexicon(paths)
+
+
+def insight_maker(settings: Settings, library: Library) -> Callable[[Paper, list[Reason]], Insight]:
+    """What il2watch says about a paper, from its evidence and the channel's feedback."""
+    lexicon = _lexicon(tuple(settings.lexicon_paths))
+    summariser = intel.make_summariser(settings.summariser_url, settings.summariser_key,
+                                       settings.summariser_model)
+
+    def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
+        return intel.analyse(paper, reasons, lexicon=lexicon, feedback=library.feedback(paper.pmid),
+                             summariser=summariser)
+
+    return insight_for
+
+
+def all_watches(settings: Settings, library: Library) -> list[Watch]:
+    """Configured watches, then the ones added from Slack (a configured id wins)."""
+    configured = list(settings.watches)
+    ids = {w.id for w in configured}
+    return configured + [w for w in library.slack_watches() if w.id not in ids]
+
+
+def make_eutils(settings: Settings) -> Eutils:
+    return Eutils(settings.eutils_url, tool=settings.ncbi_tool, email=settings.ncbi_email,
+                  api_key=settings.ncbi_api_key, timeout=settings.ncbi_timeout, retries=settings.ncbi_retries,
+                  backoff=settings.ncbi_backoff)
+
+
+def _store(library: Library, findings: Findings, *, settings: Settings, insight_for, run_id: int, now: str,
+           today: date, watermark: dict) -> tuple[int, int]:
+    """Write one poll's findings and its outbox rows in a single transaction: all of it, or none."""
+    new_pmids = sorted(findings.new_pmids)
+    stored = {p.pmid: p for p in library.papers([p for p in new_pmids if p not in findings.papers])}
+    papers: dict[str, Paper] = {**stored, **findings.papers}
+    insights: dict[str, Insight] = {}
+    for pmid in new_pmids:
+        if pmid not in papers:
+            continue
+        reasons = [s.reason for s in library.reasons_for(pmid)]
+        for wf in findings.watches:
+            reasons += [r for r in wf.new.get(pmid, []) if r not in reasons]
+        insights[pmid] = insight_for(papers[pmid], reasons)
+    policy = Policy(default_channel=settings.channel, mode=settings.delivery_mode, burst=settings.burst,
+                    baseline_posts=settings.baseline_posts, relevance_threshold=settings.relevance_threshold,
+                    overlap_days=settings.overlap_days)
+    deliveries = plan(findings, papers=papers, insights=insights, claimed=library.claimed, policy=policy,
+                      watermark=watermark)
+    with library.transaction():
+        library.save_papers(findings.papers.values(), insights, now=now)
+        for pmid in stored:
+            if pmid in insights:
+                library.update_insight(pmid, insights[pmid])
+        library.save_reasons([(pmid, reason) for wf in findings.watches for pmid, reasons in wf.linked.items()
+                              for reason in reasons], now=now, run_id=run_id)
+        for wf in findings.watches:
+            library.set_watch_progress(wf.watch, horizon=today.isoformat(),
+                                       baseline_at=now if wf.first_poll or wf.state.restored else None,
+                                       restored=False)
+        for delivery in deliveries:
+            library.enqueue(key=delivery.key, channel=delivery.channel, kind=delivery.kind, pmids=delivery.pmids,
+                            payload=delivery.payload, state=delivery.state, run_id=run_id, now=now)
+    return len(findings.papers), sum(len(d.pmids) for d in deliveries)
+
+
+def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: date | None = None,
+              now: datetime | None = None, eutils: Eutils | None = None, slack: WebClient | None = None,
+              holder: str = "", should_stop: Callable[[], bool] = lambda: False) -> PollReport:
+    """One cycle: find what is new, store it with its outbox rows, deliver what is due."""
+    moment = now or datetime.now(timezone.utc)
+    today = today or moment.date()
+    stamp = moment.isoformat(timespec="seconds")
+    eutils = eutils or make_eutils(settings)
+    report = PollReport()
+    try:
+        library = Library(settings.db_path)
+    except LibraryError as error:
+        raise PollError(str(error)) from None
+    try:
+        client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+        with library.transaction():
+            library.sync_watches(settings.watches)
+        if client is not None and library.is_empty():
+            restored = rebuild_from_channels(library, client, settings, all_watches(settings, library))
+            if restored.messages:
+                log.info("rebuilt the library from Slack: %s", restored.line())
+        watches = all_watches(settings, library)
+        report.run_id = library.start_run("poll", holder=holder, now=stamp)
+        insight_for = insight_maker(settings, library)
+        watermark = {"ran_at": stamp, "horizons": {w.id: today.isoformat() for w in watches}}
+        try:
+            findings = discover(library, eutils, watches, today=today, similar_max_rank=settings.similar_max_rank,
+                                similar_min_score=settings.similar_min_score, overlap_days=settings.overlap_days,
+                                query_baseline_days=settings.query_baseline_days)
+            report.candidates = len({p for wf in findings.watches for p in wf.linked})
+            report.new = len(findings.new_pmids)
+            report.stored, report.queued = _store(
+                library, findings, settings=settings, insight_for=insight_for, run_id=report.run_id, now=stamp,
+                today=today, watermark=watermark)
+            renderer = Renderer(library, {w.id: w for w in watches}, insight_for,
+                                thread_abstract=settings.thread_abstract)
+            if client is None:
+                report.printed = print_outbox(library, renderer, out)
+            else:
+                deliverer = Deliverer(library, client, renderer, default_channel=settings.channel,
+                                      post_interval=settings.post_interval, should_stop=should_stop)
+                report.delivery = deliverer.deliver()
+        except (PubMedError, EutilsError, LibraryError, DeliveryStopped) as error:
+            report.status, report.error = "error", str(error)
+        report.requests = eutils.stats.requests
+        library.finish_run(report.run_id, status=report.status, error=report.error, requests=report.requests,
+                           candidates=report.candidates, new=report.new, stored=report.stored,
+                           queued=report.queued, posted=report.delivery.posted)
+        if report.status == "error":
+            raise PollError(report.error)
+        return report
+    except LibraryError as error:
+        raise PollError(str(error)) from None
+    finally:
+        library.close()

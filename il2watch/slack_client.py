@@ -1,0 +1,80 @@
+"""The Slack Web API client il2watch uses everywhere: base URL, timeout and the one safe retry.
+
+Only HTTP 429 is retried by the client itself (Slack refused, so nothing was posted). Server errors and
+connection errors are left to ``deliver``, which first checks the channel's history: retrying a post
+blindly after the connection dropped is how messages get doubled.
+"""
+
+from __future__ import annotations
+
+import re
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from il2watch.config import Settings
+
+# Errors that no retry can fix: a person has to change a token, a channel or an invitation.
+FATAL_ERRORS = {
+    "not_authed": "SLACK_BOT_TOKEN was refused (not_authed): set a bot token (xoxb-…)",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid (invalid_auth): copy the Bot User OAuth Token again",
+    "token_revoked": "SLACK_BOT_TOKEN has been revoked (token_revoked): reinstall the app and set the new token",
+    "token_expired": "SLACK_BOT_TOKEN has expired (token_expired): reinstall the app and set the new token",
+    "account_inactive": "the Slack app's account is inactive (account_inactive): reinstall the app",
+    "channel_not_found": "channel {channel} was not found (channel_not_found): check IL2WATCH_CHANNEL, or invite "
+                         "the bot to the private channel",
+    "is_archived": "channel {channel} is archived (is_archived): unarchive it or set another IL2WATCH_CHANNEL",
+    "not_in_channel": "the bot is not in channel {channel} (not_in_channel): invite it with /invite @il2watch",
+    "missing_scope": "the Slack app lacks a scope ({needed}): add it under OAuth & Permissions and reinstall",
+    "restricted_action": "the workspace does not let the bot post in {channel} (restricted_action)",
+    "ekm_access_denied": "the workspace's key management denied access (ekm_access_denied)",
+}
+
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+
+
+def make_client(settings: Settings, *, token: str | None = None, rate_limit_retries: int = 3) -> WebClient:
+    client = WebClient(token=token if token is not None else settings.slack_bot_token,
+                       base_url=settings.slack_api_url, timeout=int(max(1, settings.slack_timeout)))
+    client.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)]
+    return client
+
+
+def is_channel_id(text: str) -> bool:
+    return bool(_CHANNEL_ID.match(text))
+
+
+def slack_error(error: SlackApiError) -> str:
+    """The error code Slack answered with, e.g. 'channel_not_found'."""
+    response = getattr(error, "response", None)
+    try:
+        return str(response.get("error", "")) if response is not None else ""
+    except AttributeError:
+        return ""
+
+
+def explain(code: str, *, channel: str = "", needed: str = "") -> str:
+    """One line a person can act on for a Slack error code."""
+    template = FATAL_ERRORS.get(code)
+    if template:
+        return template.format(channel=channel or "(unset)", needed=needed or "see the app manifest")
+    return f"Slack refused the request ({code or 'no error code'})"
+
+
+def resolve_channel(client: WebClient, channel: str) -> str:
+    """A channel ID for an ID, a name or a #name; names are looked up with conversations.list."""
+    name = channel.strip().lstrip("#")
+    if is_channel_id(name):
+        return name
+    cursor = None
+    while True:
+        response = client.conversations_list(types="public_channel,private_channel", limit=1000,
+                                             exclude_archived=False, cursor=cursor)
+        for item in response.get("channels", []):
+            if item.get("name") == name:
+                return str(item["id"])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            break
+    raise SlackApiError(f"channel {channel} not found", {"ok": False, "error": "channel_not_found"})
