@@ -1,0 +1,291 @@
+"""One paper as a Slack post: what it is, why it is here, what it says, where to read it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from il2watch.markup import escape_mrkdwn, squash, to_mrkdwn, to_plain
+from il2watch.model import Author, Insight, Paper, Reason, Watch
+from il2watch.render.blocks import (
+    ELLIPSIS,
+    MAX_FALLBACK_TEXT,
+    SEPARATOR,
+    Message,
+    button,
+    clip,
+    context,
+    link,
+    metadata,
+    pubmed_url,
+    section,
+)
+
+AXIS_LABELS = {
+    "treg": "Treg-directed",
+    "effector": "Effector-directed",
+    "biology": "IL-2 biology",
+    "neighbour": "Near neighbour",
+    "other": "Other",
+}
+FLAG_LABELS = {
+    "review": "Review",
+    "clinical-trial": "Clinical trial",
+    "preprint": "Preprint",
+    "erratum": "Erratum",
+    "retraction": "Retraction",
+}
+PAPER_EVENT = "il2watch_paper"
+
+TITLE_LIMIT = 600  # PubMed titles rarely pass 300 characters; longer ones are hostile or broken
+NAME_LIMIT = 120
+JOURNAL_LIMIT = 200
+LIST_SHOWN = 8  # molecules or trials named before "+N more"
+REASONS_SHOWN = 4  # reasons named in the compact "why" line
+
+_NCT = re.compile(r"NCT\d{8}")
+_EUDRACT = re.compile(r"\d{4}-\d{6}-\d{2}")
+_PMID = re.compile(r"\d{1,9}")
+
+
+def title_mrkdwn(paper: Paper, limit: int = TITLE_LIMIT) -> str:
+    return clip(squash(to_mrkdwn(paper.title)), limit) or "(untitled)"
+
+
+def title_text(paper: Paper, limit: int = 300) -> str:
+    """The title for notification text: plain, escaped, no italics."""
+    return clip(escape_mrkdwn(squash(to_plain(paper.title))), limit) or "(untitled)"
+
+
+def _first_and_last(names: Sequence[str]) -> str:
+    names = [name for name in names if name]
+    if len(names) > 2:
+        return f"{names[0]} {ELLIPSIS} {names[-1]}"
+    return ", ".join(names)
+
+
+def authors_line(authors: Sequence[Author]) -> str:
+    """Plain text: 'Hernandez R', 'Hernandez R, Malek TR', or 'Hernandez R … Malek TR' for more."""
+    return _first_and_last([squash(author.name) for author in authors])
+
+
+def byline(paper: Paper) -> str:
+    """Safe mrkdwn: authors · journal · date."""
+    authors = _first_and_last([clip(escape_mrkdwn(squash(a.name)), NAME_LIMIT) for a in paper.authors])
+    journal = clip(escape_mrkdwn(squash(paper.journal_iso or paper.journal)), JOURNAL_LIMIT)
+    if paper.is_book and not journal:
+        journal = "Book chapter"
+    date = escape_mrkdwn(squash(paper.pub_date)) or (str(paper.pub_year) if paper.pub_year else "")
+    return SEPARATOR.join(part for part in (authors, journal, clip(date, 40)) if part)
+
+
+def _watch(watch_id: str, watches: Mapping[str, Watch]) -> Watch:
+    return watches.get(watch_id) or Watch(id=watch_id)
+
+
+def describe_reason(reason: Reason, watches: Mapping[str, Watch], *, full: bool = False) -> str:
+    """Plain text: 'Cites the review', 'Similar to the review — score 31,204,118, rank 4', 'Matches query x'."""
+    watch = _watch(reason.watch, watches)
+    name = watch.name
+    if full and watch.pmid and name != f"PMID {watch.pmid}":
+        name += f" (PMID {watch.pmid})"
+    if full and watch.query and watch.query != watch.name:
+        name += f" ({watch.query})"
+    if reason.kind == "cites":
+        return f"Cites {name}"
+    if reason.kind == "similar":
+        numbers = []
+        if reason.score is not None:
+            numbers.append(f"score {reason.score:,}")
+        if reason.rank is not None:
+            numbers.append(f"rank {reason.rank}")
+        return f"Similar to {name}" + (f" — {', '.join(numbers)}" if numbers else "")
+    if reason.kind == "query":
+        return f"Matches query {name}"
+    return f"Found by {name} ({reason.kind})"
+
+
+def _unique_reasons(reasons: Sequence[Reason], watches: Mapping[str, Watch], full: bool) -> list[str]:
+    seen: dict[str, None] = {}
+    for reason in reasons:
+        seen.setdefault(describe_reason(reason, watches, full=full), None)
+    return list(seen)
+
+
+def why_line(reasons: Sequence[Reason], watches: Mapping[str, Watch]) -> str:
+    """Safe mrkdwn: every reason, compactly, in one line."""
+    described = _unique_reasons(reasons, watches, full=False)
+    shown = [clip(escape_mrkdwn(text), 200) for text in described[:REASONS_SHOWN]]
+    if len(described) > REASONS_SHOWN:
+        shown.append(f"and {len(described) - REASONS_SHOWN} more")
+    return SEPARATOR.join(shown)
+
+
+def axis_label(axis: str) -> str:
+    return AXIS_LABELS.get(axis) or clip(escape_mrkdwn(axis), 40)
+
+
+def _trial_link(trial: str) -> str:
+    text = clip(escape_mrkdwn(squash(trial)), 60)
+    if _NCT.fullmatch(trial):
+        return link(f"https://clinicaltrials.gov/study/{trial}", text)
+    if _EUDRACT.fullmatch(trial):
+        return link(f"https://www.clinicaltrialsregister.eu/ctr-search/search?query={trial}", text)
+    return text
+
+
+def _some(items: Sequence[str]) -> list[str]:
+    shown = list(items[:LIST_SHOWN])
+    if len(items) > LIST_SHOWN:
+        shown.append(f"+{len(items) - LIST_SHOWN} more")
+    return shown
+
+
+def tags_line(insight: Insight) -> str:
+    """Safe mrkdwn: axis, molecules, trials (as links), flags."""
+    parts = [f"*{axis_label(insight.axis)}*"]
+    if insight.molecules:
+        parts.append(", ".join(_some([clip(escape_mrkdwn(m), 80) for m in insight.molecules])))
+    if insight.trials:
+        parts.append(" ".join(_some([_trial_link(t) for t in insight.trials])))
+    flags = [FLAG_LABELS.get(flag) or clip(escape_mrkdwn(flag), 40) for flag in insight.flags]
+    if flags:
+        parts.append(", ".join(_some(flags)))
+    return SEPARATOR.join(parts)
+
+
+def _notice_pmids(paper: Paper, kind: str) -> list[str]:
+    return [pmid.strip() for found, pmid in paper.corrections if found == kind and _PMID.fullmatch(pmid.strip())]
+
+
+def is_retracted(paper: Paper) -> bool:
+    types = {t.lower() for t in paper.pub_types}
+    return "retracted publication" in types or any(k == "RetractionIn" for k, _ in paper.corrections)
+
+
+def retraction_banner(paper: Paper, insight: Insight) -> str:
+    """Safe mrkdwn shouting about a retraction, or '' when there is none."""
+    types = {t.lower() for t in paper.pub_types}
+    if is_retracted(paper):
+        notices = _notice_pmids(paper, "RetractionIn")
+        text = "🚨 *RETRACTED* — this paper has been retracted."
+        if notices:
+            text += " " + link(pubmed_url(notices[0]), "Read the retraction notice")
+        return text
+    if "retraction of publication" in types or any(k == "RetractionOf" for k, _ in paper.corrections):
+        retracted = _notice_pmids(paper, "RetractionOf")
+        target = link(pubmed_url(retracted[0]), f"PMID {retracted[0]}") if retracted else "another paper"
+        return f"🚨 *RETRACTION NOTICE* — this record retracts {target}."
+    if "retraction" in insight.flags:
+        return "🚨 *RETRACTION* — PubMed links this record to a retraction."
+    if any(k == "ExpressionOfConcernIn" for k, _ in paper.corrections):
+        return "⚠️ *Expression of concern* — the journal has raised concerns about this paper."
+    return ""
+
+
+def links_line(paper: Paper) -> str:
+    """Safe mrkdwn: PubMed, DOI, free full text in PMC, errata."""
+    parts = [link(pubmed_url(paper.pmid), "PubMed")]
+    doi = paper.doi.strip()
+    if doi:
+        parts.append(link(f"https://doi.org/{quote(doi, safe='/:;()')}", "DOI"))
+    pmcid = paper.pmcid.strip()
+    if pmcid:
+        pmc_url = f"https://www.ncbi.nlm.nih.gov/pmc/articles/{quote(pmcid, safe='')}/"
+        parts.append(link(pmc_url, "Free full text (PMC)"))
+    for pmid in _notice_pmids(paper, "ErratumIn")[:3]:
+        parts.append(link(pubmed_url(pmid), "Erratum"))
+    return SEPARATOR.join(parts)
+
+
+def reason_payload(reason: Reason) -> dict[str, Any]:
+    payload: dict[str, Any] = {"watch": reason.watch, "kind": reason.kind}
+    if reason.score is not None:
+        payload["score"] = reason.score
+    if reason.rank is not None:
+        payload["rank"] = reason.rank
+    return payload
+
+
+def paper_payload(
+    paper: Paper, reasons: Sequence[Reason], insight: Insight, *, watermark: dict | None, key: str
+) -> dict[str, Any]:
+    """What a paper post stands for, for il2watch's recovery and for other Slack workflows."""
+    return {
+        "pmid": paper.pmid,
+        "doi": paper.doi,
+        "reasons": [reason_payload(reason) for reason in reasons],
+        "axis": insight.axis,
+        "molecules": list(insight.molecules),
+        "trials": list(insight.trials),
+        "flags": list(insight.flags),
+        "relevance": round(float(insight.relevance), 1),
+        "retracted": is_retracted(paper),
+        "key": key or None,
+        "watermark": dict(watermark) if watermark is not None else None,
+    }
+
+
+def _feedback_block(pmid: str, feedback: tuple[int, int]) -> dict[str, Any]:
+    relevant, not_relevant = feedback
+    return {
+        "type": "actions",
+        "block_id": "il2_feedback",
+        "elements": [
+            button("il2_relevant", "👍 Relevant" + (f" ({relevant})" if relevant else ""), pmid),
+            button("il2_not_relevant", "👎 Not relevant" + (f" ({not_relevant})" if not_relevant else ""), pmid),
+            button("il2_save", "🔖 Save", pmid),
+        ],
+    }
+
+
+def _explanation(reasons: Sequence[Reason], insight: Insight, watches: Mapping[str, Watch]) -> list[dict]:
+    score = f"*Relevance {insight.relevance:.0f}/100*"
+    why = "\n".join(f"• {clip(escape_mrkdwn(line), 300)}" for line in insight.relevance_why)
+    found = "\n".join(f"• {clip(escape_mrkdwn(t), 500)}" for t in _unique_reasons(reasons, watches, full=True))
+    blocks = [section(score + (f"\n{why}" if why else ""))]
+    if found:
+        blocks.append(section(f"*Found by*\n{found}"))
+    return blocks
+
+
+def render_paper(
+    paper: Paper,
+    reasons: Sequence[Reason],
+    insight: Insight,
+    watches: Mapping[str, Watch],
+    *,
+    watermark: dict | None = None,
+    key: str = "",
+    feedback: tuple[int, int] = (0, 0),
+    buttons: bool = True,
+    explain: bool = False,
+) -> Message:
+    """A paper post for the channel, or with ``explain`` the answer to ``/il2 paper`` (no metadata)."""
+    url = pubmed_url(paper.pmid)
+    banner = retraction_banner(paper, insight)
+    blocks: list[dict[str, Any]] = []
+    if banner:
+        blocks.append(section(banner))
+    head = f"*{link(url, title_mrkdwn(paper))}*"
+    by = byline(paper)
+    blocks.append(section(head + (f"\n{by}" if by else "")))
+    if not explain and reasons:
+        blocks.append(context(f"🔎 {why_line(reasons, watches)}"))
+    summary = squash(escape_mrkdwn(insight.summary))
+    if summary:
+        blocks.append(section(summary))
+    blocks.append(context(tags_line(insight)))
+    if explain:
+        blocks += _explanation(reasons, insight, watches)
+    blocks.append(context(links_line(paper)))
+    if buttons:
+        blocks.append(_feedback_block(paper.pmid, feedback))
+    prefix = "RETRACTED: " if is_retracted(paper) else ""
+    text = clip(f"{prefix}{title_text(paper)} {url}", MAX_FALLBACK_TEXT)
+    meta = None
+    if not explain:
+        meta = metadata(PAPER_EVENT, paper_payload(paper, reasons, insight, watermark=watermark, key=key))
+    return Message(text=text, blocks=blocks, metadata=meta)
