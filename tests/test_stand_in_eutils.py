@@ -489,6 +489,13 @@ def test_injected_429_has_ncbis_json_and_optional_retry_after(server):
     assert limited.value.code == 429
     assert limited.value.headers["Retry-After"] == "2"
     assert json.loads(limited.value.read())["error"] == "API rate limit exceeded"
+    server.inject(429)
+    with pytest.raises(urllib.error.HTTPError) as limited_with_key:
+        get(server, "esearch", db="pubmed", term="lupus", api_key="KEY")
+    assert "Retry-After" not in limited_with_key.value.headers
+    assert json.loads(limited_with_key.value.read()) == {
+        "error": "API rate limit exceeded", "api-key": "KEY", "count": "11", "limit": "10",
+    }
 
 
 def test_truncated_answer_is_a_200_that_does_not_parse(server):

@@ -574,8 +574,7 @@ class EutilsStandIn:
         admitted, who, count, limit = self._admit(params, handler.client_address[0], arrived)
         if not admitted:
             log(429, "rate-limit")
-            body = {"error": "API rate limit exceeded", "api-key": who, "count": str(count), "limit": str(limit)}
-            _send(handler, 429, json.dumps(body, separators=(",", ":")).encode(), "application/json")
+            _send(handler, 429, _rate_limit_body(who, count, limit), "application/json")
             return
         fault = self._take_fault(endpoint)
         if fault is None:
@@ -601,8 +600,10 @@ class EutilsStandIn:
         if kind == 429:
             log(429, fault.name)
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            body = {"error": "API rate limit exceeded", "api-key": handler.client_address[0], "count": "4", "limit": "3"}
-            _send(handler, 429, json.dumps(body, separators=(",", ":")).encode(), "application/json", headers)
+            key = _one(params, "api_key")
+            limit = self.limit_with_key if key else self.limit_without_key
+            _send(handler, 429, _rate_limit_body(key or handler.client_address[0], limit + 1, limit),
+                  "application/json", headers)
         elif isinstance(kind, int):
             log(kind, fault.name)
             titles = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
@@ -634,6 +635,12 @@ class EutilsStandIn:
             status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
             log(status, fault.name)
             _send(handler, status, body_bytes, content_type)
+
+
+def _rate_limit_body(who: str, count: int, limit: int) -> bytes:
+    """NCBI's 429 body; "api-key" holds the key, or the client's address when there is none."""
+    body = {"error": "API rate limit exceeded", "api-key": who, "count": str(count), "limit": str(limit)}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _send(
