@@ -921,10 +921,6 @@ class PubMedWorld:
             return sorted(pmids, key=lambda p: text(p, lambda r: plain_text(r.title)))
         return sorted(pmids, key=newest, reverse=True)  # most recent entry first; "relevance" too
 
-    def vocabulary_has(self, word: str) -> bool:
-        with self._lock:
-            return self._vocabulary[word.lower()] > 0
-
     # -- bulk
 
     def generate_citing(
@@ -1246,7 +1242,7 @@ class LinkSetAnswer:
     error: str = ""
 
 
-def elink_xml(link_sets: Sequence[LinkSetAnswer], *, error: str = "") -> str:
+def elink_xml(link_sets: Sequence[LinkSetAnswer]) -> str:
     parts = [UTF8_DECLARATION, ELINK_DOCTYPE, "<eLinkResult>\n"]
     for answer in link_sets:
         parts.append("<LinkSet>\n\t<DbFrom>pubmed</DbFrom>\n")
@@ -1276,8 +1272,6 @@ def elink_xml(link_sets: Sequence[LinkSetAnswer], *, error: str = "") -> str:
         if answer.error:
             parts.append(f"\t<ERROR>{escape(answer.error)}</ERROR>\n")
         parts.append("</LinkSet>\n")
-    if error:
-        parts.append(f"<ERROR>{escape(error)}</ERROR>\n")
     parts.append("</eLinkResult>\n")
     return "".join(parts)
 
