@@ -334,6 +334,14 @@ def test_blocks_at_the_limits_are_accepted() -> None:
     assert block_kit_errors(at_limits + [{"type": "divider"}] * 45) == []
 
 
+def test_an_event_type_with_punctuation_posts_without_metadata_and_warns(slack: SlackStandIn) -> None:
+    answer = client_for(slack).chat_postMessage(
+        channel="C0PAPERS", text="t", metadata={"event_type": "il2watch.paper", "event_payload": {"pmid": "1"}})
+    assert answer["warning"] == "invalid_metadata_schema"
+    assert answer["response_metadata"]["warnings"] == ["invalid_metadata_schema"]
+    assert [m.metadata for m in slack.messages("C0PAPERS")] == [None]
+
+
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
@@ -552,7 +560,7 @@ def test_slash_command_is_acked_in_time_and_respond_reaches_the_response_url(bol
     assert reply.body == {"text": "found 3 papers for treg"}
 
 
-def test_block_actions_reach_the_action_listener_with_the_message_metadata(bolt: BoltRig) -> None:
+def test_block_actions_reach_the_action_listener_with_the_message_they_were_on(bolt: BoltRig) -> None:
     client = WebClient(token=bolt.slack.bot_token, base_url=bolt.slack.base_url)
     blocks = [{"type": "actions", "block_id": "feedback",
                "elements": [button("35217787", "mark_relevant")]}]
@@ -562,11 +570,15 @@ def test_block_actions_reach_the_action_listener_with_the_message_metadata(bolt:
     url = bolt.slack.new_response_url(channel="C0PAPERS", message_ts=posted["ts"])
     payload = block_actions_payload("mark_relevant", "35217787", message=message, user_id="U0HUMAN02",
                                     channel_id="C0PAPERS", response_url=url)
-    assert payload["actions"][0]["block_id"] == "feedback"
+    assert payload["actions"][0]["block_id"] == "feedback" and payload["message"]["ts"] == posted["ts"]
     envelope_id = bolt.socket_mode.send_envelope("interactive", payload)
     assert bolt.socket_mode.wait_for_ack(envelope_id).payload is None
+    assert bolt.seen.get(timeout=3) == ("button", "35217787", None)  # metadata only when asked for
+    with_metadata = block_actions_payload("mark_relevant", "35217787", message=message, user_id="U0HUMAN02",
+                                          channel_id="C0PAPERS", response_url=url, keep_metadata=True)
+    bolt.socket_mode.wait_for_ack(bolt.socket_mode.send_envelope("interactive", with_metadata))
     assert bolt.seen.get(timeout=3) == ("button", "35217787", metadata)
-    bolt.slack.wait_for_response_posts(1, url=url)
+    bolt.slack.wait_for_response_posts(2, url=url)
     assert bolt.slack.message("C0PAPERS", posted["ts"]).text == "Marked relevant"
 
 

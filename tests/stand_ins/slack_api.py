@@ -285,7 +285,9 @@ def _checked_blocks(raw: Any, *, max_blocks: int = MAX_MESSAGE_BLOCKS) -> list[d
     return blocks
 
 
-def _checked_metadata(raw: Any) -> dict | None:
+def _checked_metadata(raw: Any, warnings: list[str]) -> dict | None:
+    """Malformed metadata is an error; an event_type with characters Slack does not allow (anything but
+    letters, digits, "_" and "-") is only a warning, and the message is posted without its metadata."""
     if raw is None or raw == "":
         return None
     metadata = _json_field(raw, "invalid_metadata_format")
@@ -294,7 +296,16 @@ def _checked_metadata(raw: Any) -> dict | None:
     event_type, payload = metadata.get("event_type"), metadata.get("event_payload")
     if not isinstance(event_type, str) or not event_type or not isinstance(payload, dict):
         raise SlackError("invalid_metadata_schema")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", event_type):
+        warnings.append("invalid_metadata_schema")
+        return None
     return {"event_type": event_type, "event_payload": payload}
+
+
+def _with_warnings(body: dict, warnings: list[str]) -> dict:
+    if warnings:
+        body.update(warning=",".join(warnings), response_metadata={"warnings": warnings})
+    return body
 
 
 # ---------------------------------------------------------------------------------------------- records
@@ -745,7 +756,9 @@ class SlackStandIn:
         with self._lock:
             return [p for p in self._response_posts if url is None or p.url == url]
 
-    def wait_for_response_posts(self, count: int, *, url: str | None = None, timeout: float = 5.0) -> list[ResponsePost]:
+    def wait_for_response_posts(
+        self, count: int, *, url: str | None = None, timeout: float = 5.0
+    ) -> list[ResponsePost]:
         """Block until `count` posts arrived (at `url`, or anywhere), or raise TimeoutError."""
         deadline = time.monotonic() + timeout
         with self._posted:
@@ -938,7 +951,7 @@ class SlackStandIn:
         elif reply.get("response_type") == "in_channel":
             parent = self._thread_parent(endpoint.channel, reply["thread_ts"]) if reply.get("thread_ts") else None
             self._store(endpoint.channel, text=text, user=BOT_USER_ID, bot_id=BOT_ID, blocks=blocks,
-                        metadata=_checked_metadata(reply.get("metadata")), parent=parent)
+                        metadata=_checked_metadata(reply.get("metadata"), []), parent=parent)
         elif endpoint.user is not None:
             self._ephemerals.append(Ephemeral(endpoint.channel, endpoint.user, self._next_ts(), text, blocks,
                                               reply.get("thread_ts")))
@@ -998,7 +1011,8 @@ def _chat_post_message(stand_in: SlackStandIn, call: _Call) -> dict:
     call.need("chat:write")
     channel = stand_in._channel_for_writing(call, allow_names=True)
     text, blocks = _message_content(call)
-    metadata = _checked_metadata(call.params.get("metadata"))
+    warnings: list[str] = []
+    metadata = _checked_metadata(call.params.get("metadata"), warnings)
     thread_ts = _text(call.params.get("thread_ts"))
     parent = stand_in._thread_parent(channel.id, thread_ts) if thread_ts else None
     wait = stand_in._over_rate_limit(channel.id)
@@ -1011,8 +1025,8 @@ def _chat_post_message(stand_in: SlackStandIn, call: _Call) -> dict:
             options[name] = _flag(call.params[name])
     message = stand_in._store(channel.id, text=text, user=BOT_USER_ID, bot_id=BOT_ID, blocks=blocks,
                               metadata=metadata, parent=parent, **options)
-    return {"channel": channel.id, "ts": message.ts,
-            "message": message.to_slack(parent_user=parent.user if parent else None)}
+    return _with_warnings({"channel": channel.id, "ts": message.ts,
+                           "message": message.to_slack(parent_user=parent.user if parent else None)}, warnings)
 
 
 def _own_message(stand_in: SlackStandIn, call: _Call, ts_param: str, refusal: str) -> tuple[Channel, Message]:
@@ -1029,11 +1043,13 @@ def _own_message(stand_in: SlackStandIn, call: _Call, ts_param: str, refusal: st
 def _chat_update(stand_in: SlackStandIn, call: _Call) -> dict:
     channel, message = _own_message(stand_in, call, "ts", "cant_update_message")
     text, blocks = _message_content(call)
-    metadata = _checked_metadata(call.params.get("metadata"))
+    warnings: list[str] = []
+    metadata = _checked_metadata(call.params.get("metadata"), warnings)
     message.text, message.blocks, message.edited_ts = text, blocks, stand_in._next_ts()
     if metadata is not None:
         message.metadata = metadata
-    return {"channel": channel.id, "ts": message.ts, "text": text, "message": message.to_slack()}
+    return _with_warnings({"channel": channel.id, "ts": message.ts, "text": text, "message": message.to_slack()},
+                          warnings)
 
 
 def _chat_delete(stand_in: SlackStandIn, call: _Call) -> dict:

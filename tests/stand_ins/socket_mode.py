@@ -267,13 +267,17 @@ def block_actions_payload(
     channel_name: str = "general",
     team_id: str = TEAM_ID,
     api_app_id: str = APP_ID,
+    keep_metadata: bool = False,
 ) -> dict:
     """A button click as Slack sends it in an "interactive" envelope.
 
-    `message` is the message the button was on, as conversations.history returns it (its ts, blocks and
-    metadata come along, as they do from Slack).
+    `message` is the message the button was on, as conversations.history returns it. Slack's block_actions
+    reference does not promise the message's metadata, so it is left out unless `keep_metadata`: what a
+    listener needs should travel in the button's value.
     """
     block_id = block_id or _block_id_of(message, action_id) or "stand-in-block"
+    if not keep_metadata:
+        message = {key: value for key, value in message.items() if key != "metadata"}
     return {
         "type": "block_actions",
         "user": {"id": user_id, "username": "lab.member", "name": "lab.member", "team_id": team_id},
