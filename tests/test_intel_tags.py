@@ -86,7 +86,8 @@ def test_axis_treg():
 
 
 def test_axis_effector():
-    insight = analyse(paper("A CD122-biased IL-2 for melanoma", "The IL-2 variant expanded CD8 T cells and NK cells and shrank tumours in patients."))
+    text = "The IL-2 variant expanded CD8 T cells and NK cells and shrank tumours in patients."
+    insight = analyse(paper("A CD122-biased IL-2 for melanoma", text))
     assert (insight.axis, insight.is_il2) == ("effector", True)
 
 
