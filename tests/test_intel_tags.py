@@ -1,8 +1,17 @@
 import pytest
 
-from il2watch.intel import analyse, default_lexicon, find_trials, publication_flags, trial_url
+from il2watch.intel import (
+    AXIS_LABELS,
+    FLAG_LABELS,
+    analyse,
+    default_lexicon,
+    find_trials,
+    publication_flags,
+    trial_url,
+)
+from il2watch.intel.tags import FLAG_ORDER
 from il2watch.intel.tags import il2_evidence, is_il2
-from il2watch.model import Author, Paper, Section
+from il2watch.model import AXES, Author, Paper, Section
 
 
 def paper(title: str, *abstract: str, pub_types=("Journal Article",), **fields) -> Paper:
@@ -175,3 +184,9 @@ def test_publication_flags(fields, expected):
 def test_retraction_is_flagged_first_so_it_is_shown_loudest():
     retracted = Paper(pmid="1", title="x", pub_types=("Review", "Clinical Trial", "Retracted Publication", "Preprint"))
     assert publication_flags(retracted) == ("retraction", "preprint", "clinical-trial", "review")
+
+
+def test_every_axis_and_flag_has_a_label_and_retraction_shouts():
+    assert set(AXIS_LABELS) == set(AXES)
+    assert set(FLAG_LABELS) == set(FLAG_ORDER)
+    assert "RETRACTED" in FLAG_LABELS["retraction"]
