@@ -21,23 +21,20 @@ def _secrets(settings: Settings) -> list[str]:
 
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     """Run one cycle (discover, store, deliver) and exit; without SLACK_BOT_TOKEN, print the posts."""
-    from il2watch.lease import Lease, make_holder_id
-    from il2watch.library import Library, LibraryError
+    from il2watch.lease import HeldLease, make_holder_id
+    from il2watch.library import LibraryError
     from il2watch.service import PollError, poll_once
 
     holder = make_holder_id()
     try:
-        with Library(settings.db_path) as library:
-            lease = Lease(library, holder, ttl=max(settings.lease_seconds, 600))
-            if not lease.acquire():
-                info = lease.info()
-                print(f"il2watch: not polling: worker {info.holder if info else '?'} holds the lease on "
-                      f"{settings.db_path} and polls on its schedule (use /il2 poll to poll now)", file=sys.stderr)
+        held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
+        with held as holding:
+            if not holding:
+                print(f"il2watch: not polling: worker {held.other.holder if held.other else '?'} holds the lease "
+                      f"on {settings.db_path} and polls on its schedule (use /il2 poll to poll now)",
+                      file=sys.stderr)
                 return EXIT_BUSY
-            try:
-                report = poll_once(settings, out=print, holder=holder)
-            finally:
-                lease.release()
+            report = poll_once(settings, out=print, holder=holder)
     except (PollError, LibraryError) as error:
         print(f"il2watch: poll failed: {error}", file=sys.stderr)
         return EXIT_FAILED

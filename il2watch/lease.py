@@ -9,18 +9,35 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
-from il2watch.library import Library, utcnow
+from il2watch.library import Library, LibraryError, utcnow
 
 LEASE_NAME = "poller"
 
 
 def make_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when the holder ran on this host and its process is gone (killed, crashed): no need to wait."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -36,8 +53,13 @@ class Lease:
         self._clock = clock
 
     def acquire(self) -> bool:
-        """Take the lease if it is free, lapsed, or already ours; renews it when ours."""
+        """Take the lease if it is free, lapsed, already ours, or held by a dead process on this host."""
         now = self._clock()
+        current = self.library.db.execute("select holder from lease where name = ?", [self.name]).fetchone()
+        if current and current[0] and current[0] != self.holder and holder_is_dead(current[0]):
+            with self.library.transaction():
+                self.library.db.conn.execute("update lease set expires_at = 0 where name = ? and holder = ?",
+                                             [self.name, current[0]])
         with self.library.transaction():
             self.library.db.execute(
                 "insert or ignore into lease (name, holder, acquired_at, heartbeat_at, expires_at) "
@@ -69,3 +91,40 @@ class Lease:
             return None
         expires_in = float(row[1]) - self._clock()
         return LeaseInfo(row[0], expires_in) if expires_in > 0 else None
+
+
+class HeldLease:
+    """Hold the lease for the length of a ``with`` block, renewing it from a thread of its own."""
+
+    def __init__(self, db_path: Path | str, holder: str, ttl: float):
+        self.db_path, self.holder, self.ttl = db_path, holder, ttl
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.other: LeaseInfo | None = None
+
+    def __enter__(self) -> bool:
+        with Library(self.db_path) as library:
+            lease = Lease(library, self.holder, ttl=self.ttl)
+            if not lease.acquire():
+                self.other = lease.info()
+                return False
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+        self._thread.start()
+        return True
+
+    def _beat(self) -> None:
+        with Library(self.db_path) as library:
+            lease = Lease(library, self.holder, ttl=self.ttl)
+            while not self._stop.wait(self.ttl / 3):
+                try:
+                    lease.renew()
+                except LibraryError:
+                    pass  # a busy database this once; the next beat comes well before expiry
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        with Library(self.db_path) as library:
+            Lease(library, self.holder, ttl=self.ttl).release()

@@ -26,7 +26,7 @@ from il2watch.service import PollError, bundle_digests, deliver_due, poll_once
 
 log = logging.getLogger("il2watch.worker")
 
-STOP_GRACE = 7.0  # seconds a running poll gets to finish after SIGTERM (platforms kill after ~30)
+STOP_GRACE = 5.0  # seconds a running poll gets after SIGTERM; Socket Mode takes up to 3 more to close
 
 
 def poll_trigger(settings: Settings) -> IntervalTrigger | CronTrigger:

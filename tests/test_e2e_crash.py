@@ -1,0 +1,74 @@
+"""`il2watch poll` killed with SIGKILL at random moments, again and again: every paper still arrives once."""
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from tests.conftest import settings_env, subprocess_env
+from tests.data import records as R
+from tests.stand_ins.pubmed_world import record
+
+REPO = Path(__file__).resolve().parent.parent
+KILLS = int(os.environ.get("IL2WATCH_TEST_KILLS", "50"))
+
+
+def start_poll(env):
+    return subprocess.Popen([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def posted(slack_server):
+    pmids = [m.metadata["event_payload"]["pmid"] for m in slack_server.posts_with_metadata("il2watch_paper")]
+    for digest in slack_server.posts_with_metadata("il2watch_digest"):
+        pmids += digest.metadata["event_payload"]["pmids"]
+    return Counter(pmids)
+
+
+def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(tmp_path, ncbi_server, slack_server,
+                                                                               world):
+    env = subprocess_env(PYTHONPATH=str(REPO), **settings_env(
+        tmp_path, ncbi_server, slack_server, IL2WATCH_BURST="0", IL2WATCH_POST_INTERVAL="0.15",
+        IL2WATCH_LEASE_SECONDS="2", IL2WATCH_LOG_LEVEL="WARNING"))
+    assert subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env,
+                          capture_output=True, timeout=60).returncode == 0
+    baseline = posted(slack_server)
+    rng = random.Random(20221010)
+    expected = set()
+    next_pmid = 45_000_000
+    kills = 0
+    while kills < KILLS:
+        if kills % 5 == 0:  # papers keep arriving while il2watch keeps dying
+            for _ in range(6):
+                pmid = str(next_pmid)
+                next_pmid += 1
+                world.add(record(pmid, title=f"IL-2 mutein {pmid} and regulatory T cells", entry_date=date.today()))
+                world.cite(pmid, R.REVIEW_PMID)
+                expected.add(pmid)
+        process = start_poll(env)
+        time.sleep(rng.uniform(0.3, 1.8))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=30)
+
+    for _ in range(2):  # finally let it finish, twice
+        finished = subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env,
+                                  capture_output=True, text=True, timeout=120)
+        assert finished.returncode == 0, finished.stderr
+
+    counts = posted(slack_server)
+    doubled = {pmid: n for pmid, n in counts.items() if n > 1}
+    assert doubled == {}, f"posted twice: {doubled}"
+    assert expected <= set(counts), f"never posted: {sorted(expected - set(counts))}"
+    assert set(counts) - expected == set(baseline)
+    conn = sqlite3.connect(tmp_path / "library.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    states = dict(conn.execute("select state, count(*) from outbox group by state").fetchall())
+    assert set(states) <= {"sent"}, states
