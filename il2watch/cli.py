@@ -11,7 +11,7 @@ from il2watch import __version__
 from il2watch.config import SECRET_ENV, ConfigError, Settings, load_settings, warn_if_anonymous
 from il2watch.logs import setup_logging
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -21,19 +21,131 @@ def _secrets(settings: Settings) -> list[str]:
 
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     """Run one cycle (discover, store, deliver) and exit; without SLACK_BOT_TOKEN, print the posts."""
+    from il2watch.lease import Lease, make_holder_id
+    from il2watch.library import Library, LibraryError
     from il2watch.service import PollError, poll_once
 
+    holder = make_holder_id()
     try:
-        report = poll_once(settings, out=print)
-    except PollError as error:
+        with Library(settings.db_path) as library:
+            lease = Lease(library, holder, ttl=max(settings.lease_seconds, 600))
+            if not lease.acquire():
+                info = lease.info()
+                print(f"il2watch: not polling: worker {info.holder if info else '?'} holds the lease on "
+                      f"{settings.db_path} and polls on its schedule (use /il2 poll to poll now)", file=sys.stderr)
+                return EXIT_BUSY
+            try:
+                report = poll_once(settings, out=print, holder=holder)
+            finally:
+                lease.release()
+    except (PollError, LibraryError) as error:
         print(f"il2watch: poll failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(report.line())
     return EXIT_OK
 
 
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the worker: poll on the schedule, post, answer Slack over Socket Mode; stop on SIGTERM."""
+    from il2watch.worker import Worker
+
+    Worker(settings).run_forever()
+    return EXIT_OK
+
+
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    """Check every setting, the library, NCBI, the watched PMIDs, the Slack token, scopes and channels."""
+    from il2watch.doctor import run_checks
+
+    failed = False
+    for check in run_checks(settings):
+        print(check.line(), flush=True)
+        failed = failed or (not check.ok and not check.warning)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    """Post more of a watch's papers that were recorded but not posted (newest first)."""
+    from il2watch.service import PollError, backfill
+
+    show = _progress_printer(sys.stderr)
+    try:
+        report = backfill(settings, args.watch, args.limit, progress=show)
+    except PollError as error:
+        print(f"il2watch: backfill failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"backfill: {report.posted} posted, {report.still_due} still due"
+          + ("; " + "; ".join(report.problems) if report.problems else ""))
+    return EXIT_OK if not report.problems else EXIT_FAILED
+
+
+def _progress_printer(stream) -> Callable[[int, int], None]:
+    """A bar on a terminal; otherwise a line every 10% so logs stay readable."""
+    last_tenth = [-1]
+
+    def show(done: int, total: int) -> None:
+        if total == 0:
+            return
+        if stream.isatty():
+            filled = int(30 * done / total)
+            stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+            if done == total:
+                stream.write("\n")
+            stream.flush()
+        elif done * 10 // total != last_tenth[0] or done == total:
+            last_tenth[0] = done * 10 // total
+            print(f"backfill: {done}/{total} posted", file=stream, flush=True)
+
+    return show
+
+
+def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    """Full-text search of the library (PubMed-style words welcome)."""
+    from il2watch.library import Library, LibraryError
+    from il2watch.markup import to_plain
+
+    try:
+        with Library(settings.db_path) as library:
+            pmids, total = library.search(" ".join(args.words), limit=args.limit)
+            for paper in library.papers(pmids):
+                print(f"{paper.pmid}  {paper.entry_date}  {to_plain(paper.title)}")
+    except LibraryError as error:
+        print(f"il2watch: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{total} match(es)" + (f", showing {len(pmids)}" if total > len(pmids) else ""))
+    return EXIT_OK
+
+
+def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
+    """Show one paper from the library as il2watch would post it, with why it is there."""
+    from il2watch import render
+    from il2watch.library import Library, LibraryError
+    from il2watch.service import all_watches, insight_maker
+
+    try:
+        with Library(settings.db_path) as library:
+            paper = library.paper(args.pmid)
+            if paper is None:
+                print(f"il2watch: PMID {args.pmid} is not in the library {settings.db_path}", file=sys.stderr)
+                return EXIT_FAILED
+            reasons = [s.reason for s in library.reasons_for(paper.pmid)]
+            insight = insight_maker(settings, library)(paper, reasons)
+            watches = {w.id: w for w in all_watches(settings, library)}
+            print(render.render_terminal(render.render_paper(paper, reasons, insight, watches, explain=True,
+                                                             buttons=False)))
+    except LibraryError as error:
+        print(f"il2watch: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "poll": cmd_poll,
+    "run": cmd_run,
+    "backfill": cmd_backfill,
+    "doctor": cmd_doctor,
+    "search": cmd_search,
+    "show": cmd_show,
 }
 
 
@@ -41,9 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="il2watch", description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"il2watch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command")
+    parsers = {}
     for name, function in COMMANDS.items():
         doc = (function.__doc__ or "").strip()
-        sub.add_parser(name, help=doc.split("\n")[0], description=doc)
+        parsers[name] = sub.add_parser(name, help=doc.split("\n")[0], description=doc)
+    parsers["backfill"].add_argument("--watch", required=True, help="the watch's id (see config/il2watch.toml)")
+    parsers["backfill"].add_argument("--limit", type=int, default=10, help="how many papers to post (default 10)")
+    parsers["search"].add_argument("words", nargs="+")
+    parsers["search"].add_argument("--limit", type=int, default=20)
+    parsers["show"].add_argument("pmid")
     return parser
 
 

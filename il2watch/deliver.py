@@ -162,8 +162,9 @@ class Deliverer:
     def __init__(self, library: Library, client: WebClient, renderer: Renderer, *, default_channel: str,
                  post_interval: float = 1.1, server_retries: int = 3, backoff: float = 2.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 should_stop: Callable[[], bool] = lambda: False):
+                 should_stop: Callable[[], bool] = lambda: False, on_posted: Callable[[int], None] | None = None):
         self.library, self.client, self.renderer = library, client, renderer
+        self._on_posted = on_posted
         self.default_channel = default_channel
         self.post_interval, self.server_retries, self.backoff = post_interval, server_retries, backoff
         self._sleep, self._clock, self._should_stop = sleep, clock, should_stop
@@ -297,6 +298,8 @@ class Deliverer:
                                      payload={"parent": row.key, "index": index}, state="due")
                 self.library.update_outbox(f"{row.key}-t{index}", thread_ts=ts)
         report.posted += 1
+        if self._on_posted is not None and row.kind != "reply":
+            self._on_posted(report.posted)
         return True
 
     def _find(self, row: OutboxRow, channel_id: str, thread_ts: str = "") -> str:

@@ -45,6 +45,11 @@ def read_xml(data: bytes, what: str) -> Any:
         title = re.search(rb"<title>(.*?)</title>", data[:2000], re.IGNORECASE | re.DOTALL)
         hint = f" ({squash(title.group(1).decode('utf-8', 'replace'))})" if title else ""
         raise PubMedError(f"NCBI sent an HTML page instead of XML for {what}{hint}")
+    if b"<eFetchResult" in data[:500] or head.startswith(b"<error"):
+        # EFetch reports bad requests in a document Biopython has no DTD for (it would try to download one)
+        message = re.search(rb"<ERROR>(.*?)</ERROR>", data[:2000], re.IGNORECASE | re.DOTALL)
+        detail = squash(message.group(1).decode("utf-8", "replace")) if message else "no detail"
+        raise PubMedError(f"NCBI reported an error for {what}: {detail[:200]}")
     try:
         return Entrez.read(io.BytesIO(data), escape=True)
     except RuntimeError as error:  # an <ERROR> element
@@ -160,8 +165,8 @@ def verify_pmids(client: Eutils, pmids: Sequence[str]) -> dict[str, str]:
     parsed = read_xml_lenient(data, "ESummary")
     titles = {}
     for docsum in parsed:
-        if docsum.get("ERROR"):
-            continue
+        if not hasattr(docsum, "get") or docsum.get("ERROR"):
+            continue  # an unknown id comes back as an ERROR in place of its DocSum
         titles[str(docsum.get("Id", ""))] = _text(docsum.get("Title", ""))
     return titles
 
@@ -180,6 +185,8 @@ def database_info(client: Eutils) -> dict[str, str]:
     """EInfo for PubMed: record count and last update, to show that NCBI answers."""
     parsed = read_xml(client.call("einfo", [("db", "pubmed")]), "EInfo")
     info = parsed.get("DbInfo", {})
+    if isinstance(info, list):  # the 2019 einfo DTD makes DbInfo a list
+        info = info[0] if info else {}
     return {"count": str(info.get("Count", "")), "last_update": str(info.get("LastUpdate", ""))}
 
 

@@ -17,7 +17,7 @@ from il2watch.discovery import Findings, discover
 from il2watch.eutils import Eutils, EutilsError
 from il2watch.library import Library, LibraryError
 from il2watch.model import Insight, Paper, Reason, Watch
-from il2watch.planning import Policy, plan
+from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
 from il2watch.rebuild import rebuild_from_channels
 from il2watch.slack_client import make_client
@@ -122,6 +122,118 @@ def _store(library: Library, findings: Findings, *, settings: Settings, insight_
     return len(findings.papers), sum(len(d.pmids) for d in deliveries)
 
 
+def _deliver(library: Library, settings: Settings, client: WebClient | None, watches: list[Watch], insight_for,
+             out: Callable[[str], None], should_stop: Callable[[], bool]) -> tuple[int, DeliveryReport]:
+    """Post what is due, or print it when there is no Slack token (then nothing is marked delivered)."""
+    renderer = Renderer(library, {w.id: w for w in watches}, insight_for, thread_abstract=settings.thread_abstract)
+    if client is None:
+        return print_outbox(library, renderer, out), DeliveryReport()
+    deliverer = Deliverer(library, client, renderer, default_channel=settings.channel,
+                          post_interval=settings.post_interval, should_stop=should_stop)
+    return 0, deliverer.deliver()
+
+
+def deliver_due(settings: Settings, *, out: Callable[[str], None] = print, slack: WebClient | None = None,
+                should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+    """Deliver the outbox without polling (digests, alerts)."""
+    client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+    try:
+        with Library(settings.db_path) as library:
+            watches = all_watches(settings, library)
+            return _deliver(library, settings, client, watches, insight_maker(settings, library), out,
+                            should_stop)[1]
+    except (LibraryError, DeliveryStopped) as error:
+        raise PollError(str(error)) from None
+
+
+def bundle_digests(library: Library, now: datetime) -> int:
+    """Gather the papers waiting for the digest into one digest row per channel, most relevant first."""
+    waiting = library.outbox("waiting", kind="paper")
+    by_channel: dict[str, list] = {}
+    for row in waiting:
+        by_channel.setdefault(row.channel, []).append(row)
+    with library.transaction():
+        for channel, rows in by_channel.items():
+            pmids = [p for row in rows for p in row.pmids]
+            relevance = dict(library.db.execute(
+                f"select pmid, coalesce(relevance, 0) from papers where pmid in ({','.join('?' * len(pmids))})",
+                pmids).fetchall())
+            pmids.sort(key=lambda p: -relevance.get(p, 0))
+            key = new_key()
+            watermark = rows[-1].payload.get("watermark")
+            library.enqueue(key=key, channel=channel, kind="digest", pmids=(),
+                            payload={"title": f"Digest: {len(pmids)} new paper{'s' if len(pmids) != 1 else ''}",
+                                     "watermark": watermark}, now=now.isoformat(timespec="seconds"))
+            library.update_outbox(key, pmids=pmids)
+            library.move_claims(pmids, channel, key)
+            for row in rows:
+                library.update_outbox(row.key, state="bundled")
+    return len(by_channel)
+
+
+def raise_or_clear_alert(settings: Settings, *, slack: WebClient | None = None) -> str:
+    """After ``alert_after`` failed polls in a row, one alert; after the next success, one recovery note."""
+    if not settings.alert_after:
+        return ""
+    with Library(settings.db_path) as library:
+        failures = library.consecutive_failures()
+        raised = library.get_state("alert_raised")
+        channel = settings.alert_channel or settings.channel
+        if failures >= settings.alert_after and not raised:
+            last = library.last_run() or {}
+            text = (f"il2watch: the last {failures} polls failed. Latest error: {last.get('error') or 'unknown'}. "
+                    f"Run `il2watch doctor` on the worker to check every setting.")
+            event, state = "il2watch_alert", "raised"
+        elif failures == 0 and raised:
+            text, event, state = "il2watch has recovered: the last poll succeeded.", "il2watch_recovered", ""
+        else:
+            return ""
+        with library.transaction():
+            library.enqueue(key=new_key(), channel=channel, kind="note", pmids=(),
+                            payload={"text": text, "event_type": event})
+            library.set_state("alert_raised", state)
+    log.warning(text) if state else log.info(text)
+    deliver_due(settings, slack=slack, out=log.warning)
+    return text
+
+
+def backfill(settings: Settings, watch_id: str, limit: int, *, progress: Callable[[int, int], None],
+             slack: WebClient | None = None, out: Callable[[str], None] = print) -> DeliveryReport:
+    """Post up to ``limit`` more of a watch's papers (newest first) that its channel has not had."""
+    client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+    with Library(settings.db_path) as library:
+        watches = {w.id: w for w in all_watches(settings, library)}
+        if watch_id not in watches:
+            raise PollError(f"no watch {watch_id!r}; watches: {', '.join(sorted(watches))}")
+        watch = watches[watch_id]
+        channel = watch.channel or settings.channel
+        linked = library.db.execute(
+            "select distinct papers.pmid from reasons join papers on papers.pmid = reasons.pmid "
+            "where reasons.watch = ? order by papers.entry_date desc, cast(papers.pmid as integer) desc",
+            [watch_id]).fetchall()
+        candidates = [row[0] for row in linked]
+        taken = library.claimed(channel, candidates)
+        chosen = [p for p in candidates if p not in taken][:limit]
+        with library.transaction():
+            for pmid in chosen:
+                library.enqueue(key=new_key(), channel=channel, kind="paper", pmids=(pmid,),
+                                payload={"backfill": watch_id})
+        progress(0, len(chosen))
+        insight_for = insight_maker(settings, library)
+        renderer = Renderer(library, watches, insight_for, thread_abstract=settings.thread_abstract)
+        if client is None:
+            shown = print_outbox(library, renderer, out)
+            progress(shown, len(chosen))
+            return DeliveryReport(still_due=shown)
+        deliverer = Deliverer(library, client, renderer, default_channel=settings.channel,
+                              post_interval=settings.post_interval,
+                              on_posted=lambda done: progress(done, len(chosen)))
+        try:
+            return deliverer.deliver()
+        except DeliveryStopped as error:
+            raise PollError(str(error)) from None
+
+
 def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: date | None = None,
               now: datetime | None = None, eutils: Eutils | None = None, slack: WebClient | None = None,
               holder: str = "", should_stop: Callable[[], bool] = lambda: False) -> PollReport:
@@ -156,14 +268,8 @@ def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: 
             report.stored, report.queued = _store(
                 library, findings, settings=settings, insight_for=insight_for, run_id=report.run_id, now=stamp,
                 today=today, watermark=watermark)
-            renderer = Renderer(library, {w.id: w for w in watches}, insight_for,
-                                thread_abstract=settings.thread_abstract)
-            if client is None:
-                report.printed = print_outbox(library, renderer, out)
-            else:
-                deliverer = Deliverer(library, client, renderer, default_channel=settings.channel,
-                                      post_interval=settings.post_interval, should_stop=should_stop)
-                report.delivery = deliverer.deliver()
+            report.printed, report.delivery = _deliver(library, settings, client, watches, insight_for, out,
+                                                       should_stop)
         except (PubMedError, EutilsError, LibraryError, DeliveryStopped) as error:
             report.status, report.error = "error", str(error)
         report.requests = eutils.stats.requests

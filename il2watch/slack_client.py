@@ -31,7 +31,7 @@ FATAL_ERRORS = {
     "ekm_access_denied": "the workspace's key management denied access (ekm_access_denied)",
 }
 
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+_CHANNEL_ID = re.compile(r"^[CGDUW][A-Z0-9]{6,}$")  # U/W: a user ID, which posts as a DM
 
 
 def make_client(settings: Settings, *, token: str | None = None, rate_limit_retries: int = 3) -> WebClient:

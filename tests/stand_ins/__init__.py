@@ -1,0 +1,1 @@
+"""Local stand-ins for NCBI and Slack, speaking their real wire protocols."""
