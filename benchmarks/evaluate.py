@@ -22,11 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from il2watch.intel import SUMMARY_LIMIT, analyse, ends_sentence  # noqa: E402
+from il2watch.intel import SUMMARY_LIMIT, analyse, ends_sentence, summarise  # noqa: E402
 from il2watch.model import AXES, Author, Insight, Paper, Section  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "evaluation.jsonl"
 SPLITS = ("dev", "heldout")
+STRESS_LIMIT = 120  # a tighter limit than posts use, to exercise shortening on this set's sentences
 
 
 def load_records(path: Path = DATA) -> list[dict]:
@@ -126,6 +127,13 @@ def report(results: Sequence[Result], name: str) -> list[str]:
     lines += [
         f"Summaries of the {count} records with an abstract: {fit}/{count} fit {SUMMARY_LIMIT} characters, "
         f"{boundary}/{count} end on a sentence boundary, {both}/{count} = {both / count:.3f} do both.",
+        "",
+    ]
+    stressed = [summarise(to_paper(r.record), limit=STRESS_LIMIT) for r in with_abstract]
+    stress_ok = sum(len(s) <= STRESS_LIMIT and ends_sentence(s) for s in stressed)
+    lines += [
+        f"Stress test at {STRESS_LIMIT} characters: {stress_ok}/{count} = {stress_ok / count:.3f} fit and end on "
+        f"a sentence boundary; {sum(s.endswith('…') for s in stressed)} cut with an ellipsis.",
         "",
     ]
     return lines

@@ -178,7 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=_secrets(settings))
     warn_if_anonymous(settings, logging.getLogger("il2watch").warning)
-    return COMMANDS[args.command](settings, args)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except Exception as error:  # the last line of defence: one line, the details in the log
+        logging.getLogger("il2watch").debug("unexpected error", exc_info=True)
+        print(f"il2watch: {args.command} failed unexpectedly: {type(error).__name__}: {error} "
+              f"(IL2WATCH_LOG_LEVEL=DEBUG shows the details)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

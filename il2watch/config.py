@@ -96,7 +96,7 @@ OPTIONS: tuple[Option, ...] = (
            "More papers than this due at once go out as one digest (0: never)."),
     Option("baseline_posts", "delivery.baseline_posts", "IL2WATCH_BASELINE_POSTS", "int", 3,
            "A new watch's first poll posts this many of the most recent papers it found."),
-    Option("relevance_threshold", "delivery.relevance_threshold", "IL2WATCH_RELEVANCE_THRESHOLD", "float", 20.0,
+    Option("relevance_threshold", "delivery.relevance_threshold", "IL2WATCH_RELEVANCE_THRESHOLD", "float", 30.0,
            "Papers found only as `similar` and scoring below this relevance are kept but not posted."),
     # Worker
     Option("schedule", "worker.schedule", "IL2WATCH_SCHEDULE", "schedule", "1h",

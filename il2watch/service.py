@@ -57,14 +57,18 @@ class PollReport:
 
 @lru_cache(maxsize=8)
 def _lexicon(paths: tuple) -> intel.Lexicon:
-    return intel.load_lexicon(paths)
+    """The built-in lexicon with the user's files over it; files that do not exist are skipped."""
+    try:
+        return intel.load_lexicon([p for p in paths if p.is_file()])
+    except intel.LexiconError as error:
+        raise PollError(f"lexicon: {error}") from None
 
 
 def insight_maker(settings: Settings, library: Library) -> Callable[[Paper, list[Reason]], Insight]:
     """What il2watch says about a paper, from its evidence and the channel's feedback."""
     lexicon = _lexicon(tuple(settings.lexicon_paths))
-    summariser = intel.make_summariser(settings.summariser_url, settings.summariser_key,
-                                       settings.summariser_model)
+    summariser = intel.make_summariser(base_url=settings.summariser_url, model=settings.summariser_model,
+                                       api_key=settings.summariser_key)
 
     def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
         return intel.analyse(paper, reasons, lexicon=lexicon, feedback=library.feedback(paper.pmid),

@@ -44,3 +44,62 @@ def subprocess_env(**settings: str) -> dict[str, str]:
            if k not in PROXY_VARIABLES and not k.startswith(("IL2WATCH_", "SLACK_", "NCBI_"))}
     env.update(settings)
     return env
+
+
+WATCHES_TOML = """
+[[watch]]
+id = "review"
+pmid = "35217787"
+label = "the review"
+
+[[watch]]
+id = "engineered-il2"
+label = "engineered IL-2"
+query = '{query}'
+"""
+
+
+def write_config(directory, query: str | None = None):
+    from tests.data.records import ENGINEERED_IL2_QUERY
+
+    path = directory / "il2watch.toml"
+    path.write_text(WATCHES_TOML.format(query=query or ENGINEERED_IL2_QUERY), encoding="utf-8")
+    return path
+
+
+def settings_env(tmp_path, ncbi_server, slack_server=None, **extra: str) -> dict[str, str]:
+    """The settings a test run of il2watch uses: the stand-ins' URLs, a temp library, no waiting."""
+    env = {
+        "IL2WATCH_CONFIG": str(write_config(tmp_path)),
+        "IL2WATCH_DB": str(tmp_path / "library.db"),
+        "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
+        "NCBI_EMAIL": "lab@example.org",
+        "IL2WATCH_NCBI_BACKOFF": "0.01",
+        "IL2WATCH_QUERY_BASELINE_DAYS": "0",
+        "IL2WATCH_POST_INTERVAL": "0",
+        "IL2WATCH_JITTER": "0",
+    }
+    if slack_server is not None:
+        env.update({"SLACK_BOT_TOKEN": slack_server.bot_token, "IL2WATCH_SLACK_API_URL": slack_server.base_url,
+                    "IL2WATCH_CHANNEL": "il2-papers"})
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def slack_server():
+    from tests.stand_ins.slack_api import SlackStandIn
+
+    with SlackStandIn() as server:
+        server.add_channel("il2-papers", channel_id="C0PAPERS1")
+        yield server
+
+
+@pytest.fixture
+def make_settings(tmp_path, ncbi_server):
+    from il2watch.config import load_settings
+
+    def make(slack_server=None, **extra: str):
+        return load_settings(settings_env(tmp_path, ncbi_server, slack_server, **extra), tmp_path)
+
+    return make

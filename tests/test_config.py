@@ -38,7 +38,7 @@ def test_precedence_environment_then_dotenv_then_toml_then_default(tmp_path):
     assert settings.channel == "from-dotenv"  # .env beats TOML
     assert settings.baseline_posts == 5  # TOML beats default
     assert settings.post_interval == 0.5
-    assert settings.relevance_threshold == 20.0  # default
+    assert settings.relevance_threshold == 30.0  # default
 
 
 def test_il2watch_config_points_at_another_file(tmp_path):

@@ -18,13 +18,23 @@ from .llm import ChatSummariser, Summariser, SummariserError, make_summariser, s
 from .relevance import Relevance, hold_back, score_relevance
 from .sentences import ends_sentence, split_sentences
 from .summary import DEFAULT_TOPIC_TERMS, SUMMARY_LIMIT, section_text, summarise
-from .tags import classify_axis, find_molecules, find_trials, il2_evidence, is_il2, publication_flags, trial_url
+from .tags import (
+    AXIS_LABELS,
+    FLAG_LABELS,
+    classify_axis,
+    find_molecules,
+    find_trials,
+    il2_evidence,
+    is_il2,
+    publication_flags,
+    trial_url,
+)
 
 __all__ = [
-    "DEFAULT_TOPIC_TERMS", "SUMMARY_LIMIT", "ChatSummariser", "Lexicon", "LexiconError", "Molecule", "Relevance",
-    "Summariser", "SummariserError", "analyse", "default_lexicon", "ends_sentence", "find_molecules", "find_trials",
-    "hold_back", "load_lexicon", "make_summariser", "publication_flags", "score_relevance", "split_sentences",
-    "summarise", "trial_url",
+    "AXIS_LABELS", "DEFAULT_TOPIC_TERMS", "FLAG_LABELS", "SUMMARY_LIMIT", "ChatSummariser", "Lexicon",
+    "LexiconError", "Molecule", "Relevance", "Summariser", "SummariserError", "analyse", "default_lexicon",
+    "ends_sentence", "find_molecules", "find_trials", "hold_back", "load_lexicon", "make_summariser",
+    "publication_flags", "score_relevance", "split_sentences", "summarise", "trial_url",
 ]
 
 
@@ -48,7 +58,7 @@ def analyse(
     ``feedback`` is the channel's (Relevant, Not relevant) votes; ``topic_terms`` describe the
     watched paper's topic (empty: the review's); ``summariser`` is the optional language model.
     """
-    lexicon = lexicon or default_lexicon()
+    lexicon = default_lexicon() if lexicon is None else lexicon
     title = squash(to_plain(paper.title))
     abstract = section_text(paper.abstract)
     searchable = "\n".join([title, abstract, *paper.keywords])

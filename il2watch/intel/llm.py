@@ -95,7 +95,9 @@ class ChatSummariser:
         return text
 
 
-def make_summariser(base_url: str = "", model: str = "", api_key: str = "", timeout: float = 20.0) -> ChatSummariser | None:
+def make_summariser(
+    base_url: str = "", model: str = "", api_key: str = "", timeout: float = 20.0
+) -> ChatSummariser | None:
     """A summariser when both a base URL and a model are configured, else None (the default: off)."""
     if not base_url.strip() or not model.strip():
         return None
@@ -114,5 +116,7 @@ def summary_with_fallback(
             raise SummariserError("answer is empty or over the limit")
         return text.strip()
     except Exception as error:  # any failure of an optional helper must not cost the post
-        log.warning("language-model summary unavailable for PMID %s (%s); using the extractive summary", paper.pmid, error)
+        log.warning(
+            "language-model summary unavailable for PMID %s (%s); using the extractive summary", paper.pmid, error
+        )
         return extractive

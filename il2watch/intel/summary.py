@@ -67,7 +67,9 @@ _LEADING_CONNECTIVE = re.compile(
     re.I,
 )
 # Openings that point back to a sentence the summary may leave out.
-_ANAPHORA = re.compile(r"(?:it|its|this|they|their|these|those|such)\s+(?!results|findings|data|observations|studies)", re.I)
+_ANAPHORA = re.compile(
+    r"(?:it|its|this|they|their|these|those|such)\s+(?!results|findings|data|observations|studies)", re.I
+)
 _PARENTHETICAL = re.compile(r"\s?(?:\([^()]*\)|\[[^\[\]]*\])")
 
 
@@ -82,20 +84,13 @@ def _plain_sections(paper: Paper) -> list[tuple[str, str]]:
     """(kind, plain text) per section; kind is 'conclusion', 'result' or ''."""
     out = []
     for section in paper.abstract:
-        label = section.category or section.label
         if section.label and _SKIPPED_LABEL.search(section.label):
             continue
         text = squash(to_plain(section.text))
         if not text:
             continue
-        if section.category == "UNASSIGNED" and not section.label:
-            kind = ""
-        elif _CONCLUSION_LABEL.search(label) or _CONCLUSION_LABEL.search(section.label):
-            kind = "conclusion"
-        elif _RESULT_LABEL.search(label) or _RESULT_LABEL.search(section.label):
-            kind = "result"
-        else:
-            kind = ""
+        names = f"{section.category} {section.label}"
+        kind = "conclusion" if _CONCLUSION_LABEL.search(names) else "result" if _RESULT_LABEL.search(names) else ""
         out.append((kind, text))
     return out
 

@@ -16,6 +16,21 @@ from ..model import Paper
 from .lexicon import Lexicon, Molecule, normalise
 
 FLAG_ORDER = ("retraction", "erratum", "preprint", "clinical-trial", "review")
+# How posts and replies name the tags; a retraction is meant to be impossible to miss.
+AXIS_LABELS = {
+    "treg": "Treg-directed / autoimmunity",
+    "effector": "effector-directed / cancer",
+    "biology": "IL-2 biology and structure",
+    "neighbour": "neighbouring cytokine",
+    "other": "other",
+}
+FLAG_LABELS = {
+    "retraction": "⚠️ RETRACTED",
+    "erratum": "erratum",
+    "preprint": "preprint (not peer reviewed)",
+    "clinical-trial": "clinical trial",
+    "review": "review",
+}
 
 _IL2 = re.compile(r"(?<![A-Za-z0-9])(?:interleukin\s*\(IL\)\s*-?\s*|interleukin[-\s]?|IL[-\s]?)2(?![0-9])", re.I)
 _CYTOKINE = r"(?:IFN|interferon|TNF|IL|interleukin|GM-CSF|TGF|granzyme|perforin|CD40L|CD107a|MIP|CCL\d|CXCL\d)"
