@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 
@@ -340,14 +341,49 @@ def test_app_home_shows_status_and_the_latest_papers(connected, library):
 # ---------------------------------------------------------------- poll now
 
 
-def test_poll_now_polls_pubmed_and_posts_to_the_channel(connected, settings, library):
+def test_poll_now_polls_pubmed_and_posts_to_the_channel(connected, library):
     api, socket_mode = connected
-    # service.insight_maker reads every configured lexicon file, missing or not (reported); give it one.
-    settings.lexicon_paths[0].parent.mkdir(exist_ok=True)
-    settings.lexicon_paths[0].write_text("", encoding="utf-8")
     ack, url = command(api, socket_mode, "poll", user=ADMIN)
     assert "Polling PubMed now" in ack.payload["text"]
     (post,) = api.wait_for_response_posts(1, url=url, timeout=15)
     assert post.body["text"].startswith("poll ok")
     assert library.last_run("poll")["status"] == "ok"
     assert api.posts_with_metadata("il2watch_note", CHANNEL) or api.posts_with_metadata("il2watch_paper", CHANNEL)
+
+
+# ---------------------------------------------------------------- the app manifest
+
+
+def test_the_manifest_declares_what_the_app_uses():
+    from pathlib import Path
+
+    from il2watch.config import OPTIONS_BY_ATTR
+    from il2watch.doctor import NEEDED_SCOPES
+
+    text = (Path(__file__).parent.parent / "config" / "slack-manifest.yml").read_text(encoding="utf-8")
+    live = "\n".join(line.split("#")[0].rstrip() for line in text.splitlines())  # comments do not count
+    scopes = set(re.findall(r"^      - ([a-z:.]+)$", live, re.MULTILINE))
+    assert set(NEEDED_SCOPES) <= scopes
+    assert f"    - command: {OPTIONS_BY_ATTR['command'].default}\n" in live
+    for line in ("    home_tab_enabled: true", "      - app_home_opened", "  interactivity:\n    is_enabled: true",
+                 "  socket_mode_enabled: true"):
+        assert line in live
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_an_unreadable_library_gets_a_sentence_not_a_traceback(settings, tmp_path):
+    from urllib.parse import urlencode
+
+    from slack_bolt.request import BoltRequest
+
+    broken = tmp_path / "not-a-database.db"
+    broken.write_bytes(b"this is not SQLite" * 100)
+    app = build_app(settings, library_path=broken)
+    body = urlencode(slash_command_payload("/il2", "search lupus", user_id=READER, channel_id=CHANNEL,
+                                           response_url="http://127.0.0.1:9/unused"))
+    response = app.dispatch(BoltRequest(body=body, mode="socket_mode"))
+    assert response.status == 200
+    reply = json.loads(response.body)
+    assert reply["text"].startswith("il2watch cannot read its library right now") and "Traceback" not in reply["text"]

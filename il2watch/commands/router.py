@@ -94,7 +94,8 @@ def readme_table(command: str = "/il2") -> str:
     rows = ["| Command | What it does |", "| --- | --- |"]
     for c in COMMANDS:
         usage = c.usage(command).replace("|", "\\|")
-        rows.append(f"| `{usage}` | {c.summary}{' (admins only)' if c.admin_only else ''} |")
+        summary = c.summary.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        rows.append(f"| `{usage}` | {summary}{' (admins only)' if c.admin_only else ''} |")
     return "\n".join(rows)
 
 
