@@ -137,7 +137,8 @@ class Listeners:
 
     def sorry(self, error: Exception) -> Reply:
         if isinstance(error, LibraryError):
-            return say(f"il2watch cannot read its library right now: {escape_mrkdwn(str(error))}")
+            log.error("answering Slack: %s", error)
+            return say(f"Sorry, il2watch's library could not answer that: {escape_mrkdwn(str(error))}")
         log.exception("answering Slack failed")
         return say(SORRY.format(command=self.settings.command))
 

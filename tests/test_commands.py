@@ -37,7 +37,7 @@ def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
 
 
 @pytest.fixture
-def world(tmp_path):
+def lab(tmp_path):
     settings = load_settings({"IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": "C0LAB", "IL2WATCH_COMMAND": "/lit"},
                              cwd=tmp_path)
     library = Library(tmp_path / "library.db")
@@ -119,8 +119,8 @@ class Recorder:
 # ---------------------------------------------------------------- help and the command table
 
 
-def test_help_is_generated_from_the_command_table_with_the_configured_name(world):
-    _, _, context = world
+def test_help_is_generated_from_the_command_table_with_the_configured_name(lab):
+    _, _, context = lab
     reply = answer("help", context())
     text = blocks_text(reply)
     for command in COMMANDS:
@@ -147,8 +147,8 @@ def test_readme_documents_the_same_commands():
     "paper https://www.ncbi.nlm.nih.gov/pubmed/40000001", "paper doi:10.1000/lupus.1",
     "paper <https://doi.org/10.1000/LUPUS.1|doi.org/10.1000/LUPUS.1>", "40000001", "PAPER 40000001",
 ])
-def test_paper_answers_from_the_library_with_why_it_is_there(world, text):
-    _, _, context = world
+def test_paper_answers_from_the_library_with_why_it_is_there(lab, text):
+    _, _, context = lab
     reply = answer(text, context())
     assert reply.deferred is None and reply.response_type == "ephemeral"
     body = blocks_text(reply)
@@ -159,8 +159,8 @@ def test_paper_answers_from_the_library_with_why_it_is_there(world, text):
     assert not check_limits(reply.blocks)
 
 
-def test_paper_shows_feedback_counts(world):
-    library, _, context = world
+def test_paper_shows_feedback_counts(lab):
+    library, _, context = lab
     library.set_feedback("40000001", "U1", 1)
     library.set_feedback("40000001", "U2", -1)
     library.set_feedback("40000001", "U3", 1)
@@ -168,8 +168,8 @@ def test_paper_shows_feedback_counts(world):
     assert "Relevant (2)" in body and "Not relevant (1)" in body
 
 
-def test_a_paper_not_in_the_library_is_looked_up_after_the_ack_and_kept(world):
-    library, _, context = world
+def test_a_paper_not_in_the_library_is_looked_up_after_the_ack_and_kept(lab):
+    library, _, context = lab
     by_pmid = make_paper("39999999", "A paper no watch found")
     by_doi = make_paper("39999998", "Another paper no watch found", doi="10.2000/elsewhere")
     recorder = Recorder({p.pmid: p for p in (by_pmid, by_doi)}, {"10.2000/elsewhere": "39999998"})
@@ -186,8 +186,8 @@ def test_a_paper_not_in_the_library_is_looked_up_after_the_ack_and_kept(world):
         assert answer(text, context()).deferred is None  # the next time, it is in the library
 
 
-def test_a_paper_pubmed_does_not_know_is_said_so(world):
-    _, _, context = world
+def test_a_paper_pubmed_does_not_know_is_said_so(lab):
+    _, _, context = lab
     reply = answer("paper 12345", context())
     later = reply.deferred.run(Recorder().tools())
     assert "PubMed has no paper with PMID 12345" in later.text
@@ -195,8 +195,8 @@ def test_a_paper_pubmed_does_not_know_is_said_so(world):
 
 @pytest.mark.parametrize("text", ["paper", "paper abc", "paper 0", "paper 123456789012", "paper 10.12/x",
                                   "paper <@U999|boss>", "paper https://example.org/40000001"])
-def test_malformed_paper_references_get_a_hint(world, text):
-    _, _, context = world
+def test_malformed_paper_references_get_a_hint(lab, text):
+    _, _, context = lab
     reply = answer(text, context())
     assert reply.deferred is None
     assert "/lit paper 35217787" in reply.text
@@ -215,15 +215,15 @@ def test_paper_references_are_recognised_and_nothing_else():
 # ---------------------------------------------------------------- search and paging
 
 
-def test_search_ranks_title_matches_first_and_reports_the_total(world):
-    _, _, context = world
+def test_search_ranks_title_matches_first_and_reports_the_total(lab):
+    _, _, context = lab
     reply = answer("search lupus Treg", context())
     assert listed_pmids(reply)[0] == "40000001"
     assert "1 paper match “lupus Treg”" in reply.text
 
 
-def test_search_pages_ten_at_a_time_with_more(world):
-    _, _, context = world
+def test_search_pages_ten_at_a_time_with_more(lab):
+    _, _, context = lab
     first = answer("search orthogonal cytokine", context())
     assert len(listed_pmids(first)) == 10 and "showing 1–10 of 25" in first.text
     text, offset = read_control_value(button_values(first, "il2_more")[0])
@@ -248,20 +248,20 @@ FTS_GROUP_BUG = pytest.mark.xfail(OR_GROUP_BUG, strict=True, reason="library.fts
     "search (((", "search ***", 'search ""', "search AND OR NOT", "search ^col:lupus", "search NEAR(IL-2 Treg)",
     "search lupus)", "search -lupus +Treg", "search il-2*", "search 𝕀𝕃-𝟚 ‮Treg‬", "search “lupus”",
 ])
-def test_pubmed_style_searches_never_error(world, text):
-    _, _, context = world
+def test_pubmed_style_searches_never_error(lab, text):
+    _, _, context = lab
     reply = answer(text, context())
     assert reply.blocks and not check_limits(reply.blocks)
 
 
-def test_pubmed_style_search_finds_what_it_says(world):
-    _, _, context = world
+def test_pubmed_style_search_finds_what_it_says(lab):
+    _, _, context = lab
     assert listed_pmids(answer('search "low-dose IL-2"[tiab] AND lupus', context())) == ["40000001"]
     assert set(listed_pmids(answer("search lupus OR melanoma", context()))) == {"40000001", "40000003"}
 
 
-def test_search_without_words_or_with_too_many_says_how(world):
-    _, _, context = world
+def test_search_without_words_or_with_too_many_says_how(lab):
+    _, _, context = lab
     assert "Search for what?" in answer("search", context()).text
     assert "keep it under" in answer("search " + "lupus " * 60, context()).text
     nothing = answer("search zebrafish", context())
@@ -271,8 +271,8 @@ def test_search_without_words_or_with_too_many_says_how(world):
 # ---------------------------------------------------------------- recent, cites, tag, saved
 
 
-def test_recent_by_count_and_by_days(world):
-    _, _, context = world
+def test_recent_by_count_and_by_days(lab):
+    _, _, context = lab
     assert listed_pmids(answer("recent 2", context())) == ["40000001", "40000002"]
     assert listed_pmids(answer("recent 3d", context())) == ["40000001"]  # entered since 2024-05-29
     assert set(listed_pmids(answer("recent 2w", context()))) == {"40000001", "40000002"}
@@ -288,8 +288,8 @@ def test_recent_windows_parse():
     assert parse_window("") is not None and parse_window("0") is None and parse_window("7y") is None
 
 
-def test_cites_lists_papers_citing_the_review_newest_first(world):
-    _, _, context = world
+def test_cites_lists_papers_citing_the_review_newest_first(lab):
+    _, _, context = lab
     reply = answer("cites", context())
     assert listed_pmids(reply) == ["40000001", "40000002"]
     assert "Papers citing the review" in reply.text and "of 2" in reply.text
@@ -302,20 +302,20 @@ def test_cites_lists_papers_citing_the_review_newest_first(world):
     ("Treg/autoimmunity", ["40000001", "40000002"]), ("cancer", ["40000003"]), ("effector/cancer", ["40000003"]),
     ("trial", ["40000001", "40000003"]), ("Efavaleukin Alfa", ["40000002"]), ("molecule aldesleukin", ["40000001"]),
 ])
-def test_tags(world, tag, expected):
-    _, _, context = world
+def test_tags(lab, tag, expected):
+    _, _, context = lab
     assert listed_pmids(answer(f"tag {tag}", context())) == expected
 
 
-def test_tag_without_a_known_tag_lists_them(world):
-    _, _, context = world
+def test_tag_without_a_known_tag_lists_them(lab):
+    _, _, context = lab
     assert "efavaleukin alfa" in answer("tag", context()).text
     reply = answer("tag <!channel> unicorns", context())
     assert "is not a tag" in reply.text and "<!channel>" not in blocks_text(reply)
 
 
-def test_saved_is_each_users_own_reading_list(world):
-    library, _, context = world
+def test_saved_is_each_users_own_reading_list(lab):
+    library, _, context = lab
     library.save_for(USER, "40000003", now="2024-05-02T00:00:00+00:00")
     library.save_for(USER, "40000001", now="2024-05-03T00:00:00+00:00")
     assert listed_pmids(answer("saved", context())) == ["40000001", "40000003"]
@@ -325,8 +325,8 @@ def test_saved_is_each_users_own_reading_list(world):
 # ---------------------------------------------------------------- status
 
 
-def test_status_reports_polls_counts_feedback_and_health(world):
-    library, settings, context = world
+def test_status_reports_polls_counts_feedback_and_health(lab):
+    library, settings, context = lab
     ok = library.start_run("poll", now="2024-06-01T10:00:00+00:00")
     library.finish_run(ok, status="ok", now="2024-06-01T10:01:00+00:00", new=3, posted=2)
     failed = library.start_run("poll", now="2024-06-01T11:00:00+00:00")
@@ -355,6 +355,14 @@ def test_status_reports_polls_counts_feedback_and_health(world):
     assert button_values(reply, "il2_share")
 
 
+def test_status_times_are_shown_in_the_configured_time_zone(tmp_path):
+    settings = load_settings({"IL2WATCH_TIMEZONE": "Europe/Berlin"}, cwd=tmp_path)
+    with Library(tmp_path / "lib.db") as library:
+        library.set_state("next_poll_at", "2024-06-01T12:30:00+00:00")
+        text = format_status_text(status_facts(library, settings, NOW))
+    assert "Next poll: 2024-06-01 14:30 CEST (in 30 min)" in text
+
+
 def test_status_of_an_empty_library(tmp_path):
     settings = load_settings({}, cwd=tmp_path)
     with Library(tmp_path / "empty.db") as library:
@@ -366,16 +374,16 @@ def test_status_of_an_empty_library(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["poll", "watch", "watch list", "watch add 12345", "watch remove review"])
-def test_admin_commands_are_politely_refused_to_others(world, text):
-    library, _, context = world
+def test_admin_commands_are_politely_refused_to_others(lab, text):
+    library, _, context = lab
     reply = answer(text, context(user=USER))
     assert "only for il2watch's admins" in reply.text and "<@UADMIN01>" in reply.text
     assert reply.deferred is None
     assert library.slack_watches() == [] and library.outbox() == []
 
 
-def test_poll_now_runs_after_the_ack(world):
-    _, _, context = world
+def test_poll_now_runs_after_the_ack(lab):
+    _, _, context = lab
     recorder = Recorder()
     reply = answer("poll", context(user=ADMIN))
     assert recorder.polls == 0 and "Polling PubMed now" in reply.text
@@ -383,8 +391,8 @@ def test_poll_now_runs_after_the_ack(world):
     assert recorder.polls == 1 and "2 new paper(s)" in later.text
 
 
-def test_watch_add_stores_announces_and_baselines(world):
-    library, _, context = world
+def test_watch_add_stores_announces_and_baselines(lab):
+    library, _, context = lab
     reply = answer("watch add PMID:31234567", context(user=ADMIN))
     assert "Now watching PMID 31234567 as `pmid-31234567`" in reply.text
     assert library.slack_watches() == [Watch(id="pmid-31234567", pmid="31234567", source="slack")]
@@ -397,8 +405,8 @@ def test_watch_add_stores_announces_and_baselines(world):
     assert "<@UADMIN01> added a watch on PMID 31234567" in announcement.text
 
 
-def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(world):
-    library, _, context = world
+def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
+    library, _, context = lab
     answer('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN))
     (watch,) = library.slack_watches()
     assert watch.id == "il-2-tiab-and-lupus" and watch.query == '"IL-2"[tiab] AND lupus'
@@ -413,8 +421,8 @@ def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(world):
     assert "from Slack" in listing.text and "configured" in listing.text
 
 
-def test_watch_remove_only_removes_slack_watches_and_announces_it(world):
-    library, _, context = world
+def test_watch_remove_only_removes_slack_watches_and_announces_it(lab):
+    library, _, context = lab
     answer("watch add 31234567", context(user=ADMIN))
     assert "configured in il2watch.toml" in answer("watch remove review", context(user=ADMIN)).text
     assert "No watch has the id `nope`" in answer("watch remove nope", context(user=ADMIN)).text
@@ -423,8 +431,8 @@ def test_watch_remove_only_removes_slack_watches_and_announces_it(world):
     assert [r.payload["action"] for r in library.outbox(kind="watch")] == ["added", "removed"]
 
 
-def test_a_watch_added_again_starts_with_a_new_baseline(world):
-    library, _, context = world
+def test_a_watch_added_again_starts_with_a_new_baseline(lab):
+    library, _, context = lab
     answer("watch add 31234567", context(user=ADMIN))
     watch = library.slack_watches()[0]
     library.set_watch_progress(watch, horizon="2024-05-01", baseline_at="2024-04-01T00:00:00+00:00")
@@ -439,8 +447,8 @@ def test_a_watch_added_again_starts_with_a_new_baseline(world):
     ("watch add ((( ))) !!!", "has no words"), ("watch add " + "IL2 " * 200, "must stay under"),
     ("watch frobnicate", "takes `list`"), ("watch remove", "Remove which watch?"),
 ])
-def test_watch_mistakes_get_hints(world, text, says):
-    library, _, context = world
+def test_watch_mistakes_get_hints(lab, text, says):
+    library, _, context = lab
     assert says in answer(text, context(user=ADMIN)).text
     assert library.slack_watches() == []
 
@@ -454,8 +462,8 @@ def test_slugs_are_valid_watch_ids():
 # ---------------------------------------------------------------- export
 
 
-def test_export_uploads_a_file_after_the_ack(world):
-    _, _, context = world
+def test_export_uploads_a_file_after_the_ack(lab):
+    _, _, context = lab
     recorder = Recorder()
     reply = answer("export ris tag treg", context())
     assert reply.deferred is not None and not recorder.uploads
@@ -470,8 +478,8 @@ def test_export_uploads_a_file_after_the_ack(world):
     ("export", 29, ".bib"), ("export csv", 29, ".csv"), ("export bibtex search lupus", 1, ".bib"),
     ("export lupus OR melanoma", 2, ".bib"), ("export csv recent 3", 3, ".csv"), ("export ris cites", 2, ".ris"),
 ])
-def test_export_filters(world, text, count, suffix):
-    _, _, context = world
+def test_export_filters(lab, text, count, suffix):
+    _, _, context = lab
     recorder = Recorder()
     answer(text, context()).deferred.run(recorder.tools())
     (_, name, content, _), = recorder.uploads
@@ -480,8 +488,8 @@ def test_export_filters(world, text, count, suffix):
     assert content.count(marker) == count
 
 
-def test_export_failures_are_explained(world):
-    _, _, context = world
+def test_export_failures_are_explained(lab):
+    _, _, context = lab
     assert "nothing to export" in answer("export search zebrafish", context()).text
     assert "is not a tag" in answer("export tag nonsense", context()).text
     later = answer("export", context(channel="CNOTIN")).deferred.run(Recorder().tools())
@@ -491,8 +499,8 @@ def test_export_failures_are_explained(world):
 # ---------------------------------------------------------------- sharing
 
 
-def test_share_reposts_the_same_answer_for_everyone(world):
-    _, _, context = world
+def test_share_reposts_the_same_answer_for_everyone(lab):
+    _, _, context = lab
     private = answer("search lupus", context())
     text, offset = read_control_value(button_values(private, "il2_share")[0])
     shared = answer(text, context(), offset=offset, shared_by=USER)
@@ -515,8 +523,8 @@ def test_control_values_from_elsewhere_are_refused():
     "<https://evil.example|click me>", 'search "', "paper \u202e12345", "🧬🧪" * 30, "\u0000\u0007\ufeff",
     "paper \ud800", "search \udfff lone", "ÅNGSTRÖM ﬁ ǅ", "tag " + "<" * 500, "search &lt;b&gt;",
 ])
-def test_bad_input_gets_a_short_safe_reply(world, text):
-    _, _, context = world
+def test_bad_input_gets_a_short_safe_reply(lab, text):
+    _, _, context = lab
     reply = answer(text, context())
     assert reply.text and reply.blocks and not check_limits(reply.blocks)
     assert len(reply.text) <= 1000
@@ -524,8 +532,8 @@ def test_bad_input_gets_a_short_safe_reply(world, text):
     json.dumps(reply.blocks).encode("utf-8")  # no lone surrogates reach Slack
 
 
-def test_unknown_commands_suggest_the_closest(world):
-    _, _, context = world
+def test_unknown_commands_suggest_the_closest(lab):
+    _, _, context = lab
     assert "Did you mean `/lit search`?" in answer("serch lupus", context()).text
     assert "Commands:" in answer("frobnicate", context()).text
 
@@ -554,8 +562,8 @@ slackish = st.sampled_from(['"', "(", ")", "[tiab]", "AND", "OR", "<!channel>", 
 
 @hsettings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(head=words, parts=st.lists(st.one_of(noise, slackish), max_size=6), admin=st.booleans())
-def test_no_text_makes_the_parser_fail_or_leak(world, head, parts, admin):
-    library, _, context = world
+def test_no_text_makes_the_parser_fail_or_leak(lab, head, parts, admin):
+    library, _, context = lab
     text = (head + " " + " ".join(parts)).strip()
     try:
         reply = answer(text, context(user=ADMIN if admin else USER))

@@ -386,4 +386,5 @@ def test_an_unreadable_library_gets_a_sentence_not_a_traceback(settings, tmp_pat
     response = app.dispatch(BoltRequest(body=body, mode="socket_mode"))
     assert response.status == 200
     reply = json.loads(response.body)
-    assert reply["text"].startswith("il2watch cannot read its library right now") and "Traceback" not in reply["text"]
+    assert reply["text"].startswith("Sorry, il2watch's library could not answer that: the library")
+    assert "not a readable SQLite database" in reply["text"] and "Traceback" not in reply["text"]

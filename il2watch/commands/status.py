@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from il2watch.config import Settings
 from il2watch.library import Library
@@ -68,6 +69,7 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "next_poll_at": library.get_state("next_poll_at"),
         "lease_holder": library.get_state("lease_holder"),
         "schedule": settings.schedule,
+        "timezone": settings.timezone,
         "consecutive_failures": failures,
         "papers": library.count_papers(),
         "cites": library.count_with_reason("cites"),
@@ -86,12 +88,13 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
     }
 
 
-def _ago(moment_text: str, now_text: str) -> str:
+def _ago(moment_text: str, now_text: str, zone: str = "UTC") -> str:
+    """'2024-06-01 10:01 UTC (2 h ago)', in the configured time zone."""
     moment, now = _parse_time(moment_text), _parse_time(now_text)
     if moment is None or now is None:
         return moment_text or "never"
     seconds = (now - moment).total_seconds()
-    stamp = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
     span = abs(seconds)
     if span < 90:
         words = f"{span:.0f} s"
@@ -106,11 +109,12 @@ def _ago(moment_text: str, now_text: str) -> str:
 
 def format_status_text(facts: dict[str, Any]) -> str:
     """The facts as plain lines, for a terminal (and, escaped, for Slack)."""
+    zone = facts.get("timezone") or "UTC"
     now = facts["now"]
     last = facts["last_poll"]
     lines = []
     if last:
-        when = _ago(last.get("finished_at") or last.get("started_at") or "", now)
+        when = _ago(last.get("finished_at") or last.get("started_at") or "", now, zone)
         if last.get("status") == "ok":
             what = f"ok, {last.get('new') or 0} new, {last.get('posted') or 0} posted"
         else:
@@ -119,9 +123,11 @@ def format_status_text(facts: dict[str, Any]) -> str:
     else:
         lines.append("Last poll: never")
     if facts["last_ok_poll_at"] and (not last or last.get("status") != "ok"):
-        lines.append(f"Last successful poll: {_ago(facts['last_ok_poll_at'], now)}")
-    next_poll = _ago(facts["next_poll_at"], now) if facts["next_poll_at"] else f"not scheduled by a running " \
-        f"worker (schedule: {facts['schedule']})"
+        lines.append(f"Last successful poll: {_ago(facts['last_ok_poll_at'], now, zone)}")
+    if facts["next_poll_at"]:
+        next_poll = _ago(facts["next_poll_at"], now, zone)
+    else:
+        next_poll = f"not scheduled by a running worker (schedule: {facts['schedule']})"
     lines.append(f"Next poll: {next_poll}")
     if facts["lease_holder"]:
         lines.append(f"Worker: {facts['lease_holder']}")
@@ -137,7 +143,7 @@ def format_status_text(facts: dict[str, Any]) -> str:
     lines.append(f"NCBI: {facts['ncbi']}")
     lines.append(f"Slack: {facts['slack']}")
     if facts["last_error"]:
-        lines.append(f"Last error: {_ago(facts['last_error_at'], now)}: {facts['last_error']}")
+        lines.append(f"Last error: {_ago(facts['last_error_at'], now, zone)}: {facts['last_error']}")
     if facts["last_delivery_error"]:
         lines.append(f"Last delivery error: {facts['last_delivery_error']}")
     return "\n".join(lines)
