@@ -274,9 +274,13 @@ class Library:
         self.db["state"].upsert({"key": key, "value": value}, pk="key")
 
     def is_empty(self) -> bool:
-        """True for a library that has never stored a paper, a run or a post (new, or lost and recreated)."""
+        """True for a library that holds no paper and no post (new, or lost and recreated).
+
+        Runs do not count: a first poll that failed before storing anything leaves the library empty,
+        so the next one still rebuilds from the channel before posting.
+        """
         return not any(self.db.execute(f"select 1 from {t} limit 1").fetchone()
-                       for t in ("papers", "runs", "claims", "outbox"))
+                       for t in ("papers", "claims", "outbox"))
 
     # ------------------------------------------------------------ papers
 

@@ -255,15 +255,16 @@ def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: 
         client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
         with library.transaction():
             library.sync_watches(settings.watches)
-        if client is not None and library.is_empty():
-            restored = rebuild_from_channels(library, client, settings, all_watches(settings, library))
-            if restored.messages:
-                log.info("rebuilt the library from Slack: %s", restored.line())
-        watches = all_watches(settings, library)
+        fresh_library = library.is_empty()
         report.run_id = library.start_run("poll", holder=holder, now=stamp)
         insight_for = insight_maker(settings, library)
-        watermark = {"ran_at": stamp, "horizons": {w.id: today.isoformat() for w in watches}}
         try:
+            if client is not None and fresh_library:
+                restored = rebuild_from_channels(library, client, settings, all_watches(settings, library))
+                if restored.messages:
+                    log.info("rebuilt the library from Slack: %s", restored.line())
+            watches = all_watches(settings, library)
+            watermark = {"ran_at": stamp, "horizons": {w.id: today.isoformat() for w in watches}}
             findings = discover(library, eutils, watches, today=today, similar_max_rank=settings.similar_max_rank,
                                 similar_min_score=settings.similar_min_score, overlap_days=settings.overlap_days,
                                 query_baseline_days=settings.query_baseline_days)
