@@ -25,9 +25,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from il2watch import intel, pubmed
-from il2watch.commands import Context, Reply, ToolError, Tools, answer, read_control_value, run_deferred
-from il2watch.commands.buttons import FEEDBACK_VALUES, RELEVANT, NOT_RELEVANT, SAVE, known_pmid, save_reply, \
-    with_feedback_counts
+from il2watch.commands import Context, Reply, ToolError, Tools, answer, read_control_value
+from il2watch.commands.buttons import (
+    FEEDBACK_VALUES,
+    NOT_RELEVANT,
+    RELEVANT,
+    SAVE,
+    known_pmid,
+    save_reply,
+    with_feedback_counts,
+)
 from il2watch.commands.home import home_view
 from il2watch.commands.reply import DETAILS_ACTION, MORE_ACTION, SHARE_ACTION, say
 from il2watch.config import ConfigError, Settings, describe_missing
@@ -171,7 +178,7 @@ class Listeners:
 
     def _replay(self, ctx: Context, text: str, **options: Any) -> Reply:
         reply = answer(text, ctx, **options)
-        return run_deferred(reply.deferred, self.tools) if reply.deferred is not None else reply
+        return reply.deferred.run(self.tools) if reply.deferred is not None else reply
 
     def on_feedback(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
                     respond: Callable[..., Any], client: WebClient) -> None:

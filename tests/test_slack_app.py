@@ -13,7 +13,7 @@ from il2watch import pubmed
 from il2watch.config import load_settings
 from il2watch.library import Library
 from il2watch.model import Reason
-from il2watch.render import render_paper
+from il2watch.render import check_limits, render_paper
 from il2watch.slack_app import build_app, insight_maker, start_socket_mode
 from il2watch.slack_client import make_client
 from il2watch.service import make_eutils
@@ -332,6 +332,7 @@ def test_app_home_shows_status_and_the_latest_papers(connected, library):
     text = json.dumps(view["blocks"], ensure_ascii=False)
     assert "Latest papers" in text and f"*Library:* {library.count_papers()} papers" in text
     assert REVIEW_CITED_BY[0] in text
+    assert not check_limits(view["blocks"])
     socket_mode.wait_for_ack(socket_mode.send_envelope("events_api", payload, retry_attempt=1))
     time.sleep(0.1)  # long enough for a second publish to have arrived, were there one
     publishes = [c for c in api.calls("views.publish") if c.params.get("user_id") == "UHOME001"]

@@ -13,7 +13,7 @@ from il2watch.commands.reply import (
     Tools,
     read_control_value,
 )
-from il2watch.commands.router import COMMANDS, Command, answer, find_command, help_reply, readme_table, run_deferred
+from il2watch.commands.router import COMMANDS, Command, answer, find_command, help_reply, readme_table
 from il2watch.commands.status import format_status_text, status_facts
 
 __all__ = [
@@ -31,6 +31,5 @@ __all__ = [
     "help_reply",
     "read_control_value",
     "readme_table",
-    "run_deferred",
     "status_facts",
 ]
