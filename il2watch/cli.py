@@ -136,9 +136,32 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    """The same facts as /il2 status: last and next poll, counts, last error, NCBI and Slack health."""
+    from il2watch.commands import format_status_text, status_facts
+    from il2watch.library import Library, LibraryError
+
+    try:
+        with Library(settings.db_path) as library:
+            print(format_status_text(status_facts(library, settings)))
+    except LibraryError as error:
+        print(f"il2watch: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Answer Slack over HTTP at /slack/events (signatures verified), with GET /healthz; no polling."""
+    from il2watch.web import cmd_serve as serve
+
+    return serve(settings, args)
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "poll": cmd_poll,
     "run": cmd_run,
+    "serve": cmd_serve,
+    "status": cmd_status,
     "backfill": cmd_backfill,
     "doctor": cmd_doctor,
     "search": cmd_search,
@@ -159,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["search"].add_argument("words", nargs="+")
     parsers["search"].add_argument("--limit", type=int, default=20)
     parsers["show"].add_argument("pmid")
+    parsers["serve"].add_argument("--port", type=int, default=None,
+                                  help="port to listen on (default: $PORT, else 3000)")
+    parsers["serve"].add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     return parser
 
 

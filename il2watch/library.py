@@ -214,7 +214,7 @@ def fts_query(text: str) -> str:
         if not group:
             continue
         parts.append(group[0] if len(group) == 1 else "(" + " OR ".join(group) + ")")
-    return " ".join(parts)
+    return " AND ".join(parts)
 
 
 # ---------------------------------------------------------------- the library

@@ -111,6 +111,22 @@ class Worker:
                 log.error("poll failed: %s", error)
             self._after_poll()
 
+    def poll_now(self) -> str:
+        """What /il2 poll runs inside the worker: a poll right away, unless one is running or we stand by."""
+        if self.stop_event.is_set():
+            return "il2watch is shutting down; the next worker polls on its schedule."
+        if not self._holds_lease:
+            return "Another il2watch worker holds the lease and polls; ask it (or wait for its schedule)."
+        if not self._busy.acquire(blocking=False):
+            return "A poll is running right now; its papers will be posted as soon as it finishes."
+        try:
+            report = poll_once(self.settings, out=log.info, holder=self.holder, should_stop=self.stop_event.is_set)
+            return report.line()
+        except PollError as error:
+            return f"The poll failed: {error}"
+        finally:
+            self._busy.release()
+
     def digest_job(self) -> None:
         if self.stop_event.is_set() or not self._holds_lease:
             return
@@ -153,7 +169,7 @@ class Worker:
         if self.settings.slack_app_token:
             from il2watch.slack_app import build_app, start_socket_mode
 
-            self.socket_handler = start_socket_mode(build_app(self.settings), self.settings)
+            self.socket_handler = start_socket_mode(build_app(self.settings, poll=self.poll_now), self.settings)
             log.info("answering Slack over Socket Mode")
         elif self.settings.slack_bot_token:
             log.info("SLACK_APP_TOKEN is not set: polling and posting, but not answering commands here")

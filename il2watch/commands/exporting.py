@@ -1,0 +1,86 @@
+"""``/il2 export [bibtex | ris | csv] [filter]``: a reference-manager file, uploaded after the ack."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from il2watch.export import ALIASES, FORMATS, export
+from il2watch.markup import escape_mrkdwn
+from il2watch.commands.parsing import parse_count, parse_window, split_command
+from il2watch.commands.reading import MAX_SEARCH, parse_tag, review_watch
+from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, say
+
+EXPORT_MAX = 2000
+FILTERS = "`search &lt;words&gt;`, `tag &lt;tag&gt;`, `recent [N | Nd]`, `cites [N]` or `saved`"
+
+
+@dataclass(frozen=True)
+class Selection:
+    pmids: list[str]
+    describe: str  # plain words: "matching “lupus”"
+    name: str  # for the file name: "search-lupus"
+
+
+def select(args: str, ctx: Context) -> Selection | Reply:
+    """Which papers an export filter names, reusing the list commands' readings of their arguments."""
+    kind, rest = split_command(args)
+    library = ctx.library
+    if kind == "":
+        return Selection(library.recent(limit=EXPORT_MAX), "found by il2watch's watches", "all")
+    if kind == "recent":
+        window = parse_window(rest)
+        if window is None:
+            return say(f"`recent` takes a number of papers or of days (`7d`), not `{echo(rest, 40)}`.")
+        pmids = library.recent(limit=min(window.count or EXPORT_MAX, EXPORT_MAX),
+                               since=window.since(ctx.now().date()))
+        return Selection(pmids, window.describe(), f"recent-{rest or 'all'}")
+    if kind == "cites":
+        count = parse_count(rest, default=EXPORT_MAX, maximum=EXPORT_MAX)
+        review = review_watch(ctx.watches)
+        if count is None or review is None:
+            return say("`cites` takes how many papers (up to 2000)." if review else "il2watch watches no paper.")
+        return Selection(library.with_reason("cites", watch=review.id, limit=count), f"citing {review.name}", "cites")
+    if kind == "tag":
+        chosen = parse_tag(rest, library.known_molecules())
+        if chosen is None:
+            return say(f"`{echo(rest, 60)}` is not a tag; `{ctx.command} tag` lists them.")
+        value = next(iter(chosen.values()))
+        return Selection(library.tagged(limit=EXPORT_MAX, **chosen), f"tagged {value}", f"tag-{value}")
+    if kind == "saved":
+        return Selection(library.saved_by(ctx.user_id, limit=EXPORT_MAX), "on your reading list", "saved")
+    words = rest if kind == "search" else args
+    if not words or len(words) > MAX_SEARCH:
+        return say(f"Export which papers? Give {FILTERS}; nothing exports everything il2watch found.")
+    pmids, _ = library.search(words, limit=EXPORT_MAX)
+    return Selection(pmids, f"matching “{words}”", "search-" + words)
+
+
+def file_name(name: str, fmt: str, day: str) -> str:
+    safe = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "papers"
+    return f"il2watch-{safe}-{day}.{FORMATS[fmt]}"
+
+
+def export_command(args: str, ctx: Context, offset: int = 0) -> Reply:
+    first, rest = split_command(args)
+    fmt = ALIASES.get(first)
+    if fmt is None:
+        fmt, rest = "bibtex", args
+    chosen = select(rest, ctx)
+    if isinstance(chosen, Reply):
+        return chosen
+    if not chosen.pmids:
+        return say(f"No papers {escape_mrkdwn(chosen.describe)}, so there is nothing to export.")
+    channel, pmids = ctx.channel_id, chosen.pmids
+    name = file_name(chosen.name, fmt, ctx.now().date().isoformat())
+    count = f"{len(pmids):,} paper{'s' if len(pmids) != 1 else ''}"
+    title = f"{count} {chosen.describe}"
+
+    def run(tools: Tools) -> Reply:
+        content = export(ctx.library.papers(pmids), fmt)
+        tools.upload(channel, name, content, title)
+        return say(f"Uploaded {escape_mrkdwn(name)}: {escape_mrkdwn(title)}"
+                   + (f" (the first {EXPORT_MAX:,})." if len(pmids) >= EXPORT_MAX else "."))
+
+    working = f"Exporting {escape_mrkdwn(count)} as {fmt}…"
+    return Reply(text=working, deferred=Deferred(working, run))

@@ -1,0 +1,165 @@
+"""What il2watch is doing, read from the library: the same facts for ``/il2 status``, the App Home and
+``il2watch status`` in a terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from il2watch.config import Settings
+from il2watch.library import Library
+from il2watch.markup import escape_mrkdwn
+from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
+from il2watch.commands.reply import Context, Reply
+
+OUTBOX_STATES = ("due", "waiting", "sending", "sent", "bundled", "failed")
+
+
+def _last_delivery_error(library: Library) -> str:
+    row = library.db.execute("select last_error from outbox where state in ('failed', 'due', 'sending') "
+                             "and coalesce(last_error, '') != '' order by id desc limit 1").fetchone()
+    return row[0] if row else ""
+
+
+def _count_saved(library: Library) -> int:
+    return library.db.execute("select count(*) from saved").fetchone()[0]
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def status_facts(library: Library, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    """Every fact ``status`` reports, as plain values (JSON-ready)."""
+    now = now or datetime.now(timezone.utc)
+    last = library.last_run("poll")
+    last_ok = library.last_run("poll", status="ok")
+    configured = {w.id for w in settings.watches}
+    slack_added = [w for w in library.slack_watches() if w.id not in configured]
+    failures = library.consecutive_failures("poll")
+    outbox = {state: library.count_outbox(state) for state in OUTBOX_STATES}
+    relevant, not_relevant = library.feedback_totals()
+    delivery_error = _last_delivery_error(library)
+    last_failed = library.last_run("poll", status="error")
+    error = str((last or {}).get("error") or "") if failures else ""
+    if last is None:
+        ncbi = "unknown (no poll yet)"
+    elif failures and ("NCBI" in error or "E-utilities" in error):
+        ncbi = f"failing ({failures} poll{'s' if failures != 1 else ''} in a row)"
+    else:
+        ncbi = "ok"
+    if failures and any(word in error for word in ("Slack", "SLACK_", "channel", "bot")):
+        slack = f"failing ({failures} poll{'s' if failures != 1 else ''} in a row)"
+    elif outbox["failed"]:
+        slack = f"{outbox['failed']} post(s) failed"
+    elif outbox["sending"]:
+        slack = f"{outbox['sending']} post(s) with an unknown outcome, to be checked against the channel"
+    else:
+        slack = "ok" if outbox["sent"] or last is not None else "unknown (nothing posted yet)"
+    return {
+        "now": now.isoformat(timespec="seconds"),
+        "last_poll": {key: last.get(key) for key in ("started_at", "finished_at", "status", "error", "new",
+                                                       "stored", "queued", "posted", "requests")} if last else None,
+        "last_ok_poll_at": (last_ok or {}).get("finished_at") or "",
+        "next_poll_at": library.get_state("next_poll_at"),
+        "lease_holder": library.get_state("lease_holder"),
+        "schedule": settings.schedule,
+        "timezone": settings.timezone,
+        "consecutive_failures": failures,
+        "papers": library.count_papers(),
+        "cites": library.count_with_reason("cites"),
+        "similar": library.count_with_reason("similar"),
+        "query": library.count_with_reason("query"),
+        "watches": len(settings.watches) + len(slack_added),
+        "slack_watches": len(slack_added),
+        "outbox": outbox,
+        "feedback": {"relevant": relevant, "not_relevant": not_relevant},
+        "saved": _count_saved(library),
+        "ncbi": ncbi,
+        "slack": slack,
+        "last_error": str((last_failed or {}).get("error") or ""),
+        "last_error_at": str((last_failed or {}).get("finished_at") or (last_failed or {}).get("started_at") or ""),
+        "last_delivery_error": delivery_error,
+    }
+
+
+def _ago(moment_text: str, now_text: str, zone: str = "UTC") -> str:
+    """'2024-06-01 10:01 UTC (2 h ago)', in the configured time zone."""
+    moment, now = _parse_time(moment_text), _parse_time(now_text)
+    if moment is None or now is None:
+        return moment_text or "never"
+    seconds = (now - moment).total_seconds()
+    stamp = moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+    span = abs(seconds)
+    if span < 90:
+        words = f"{span:.0f} s"
+    elif span < 5400:
+        words = f"{span / 60:.0f} min"
+    elif span < 172800:
+        words = f"{span / 3600:.0f} h"
+    else:
+        words = f"{span / 86400:.0f} days"
+    return f"{stamp} ({words} ago)" if seconds >= 0 else f"{stamp} (in {words})"
+
+
+def format_status_text(facts: dict[str, Any]) -> str:
+    """The facts as plain lines, for a terminal (and, escaped, for Slack)."""
+    zone = facts.get("timezone") or "UTC"
+    now = facts["now"]
+    last = facts["last_poll"]
+    lines = []
+    if last:
+        when = _ago(last.get("finished_at") or last.get("started_at") or "", now, zone)
+        if last.get("status") == "ok":
+            what = f"ok, {last.get('new') or 0} new, {last.get('posted') or 0} posted"
+        else:
+            what = str(last.get("status") or "unknown")
+        lines.append(f"Last poll: {when}: {what}")
+    else:
+        lines.append("Last poll: never")
+    if facts["last_ok_poll_at"] and (not last or last.get("status") != "ok"):
+        lines.append(f"Last successful poll: {_ago(facts['last_ok_poll_at'], now, zone)}")
+    if facts["next_poll_at"]:
+        next_poll = _ago(facts["next_poll_at"], now, zone)
+    else:
+        next_poll = f"not scheduled by a running worker (schedule: {facts['schedule']})"
+    lines.append(f"Next poll: {next_poll}")
+    if facts["lease_holder"]:
+        lines.append(f"Worker: {facts['lease_holder']}")
+    lines.append(f"Library: {facts['papers']:,} papers; {facts['cites']:,} citing a watched paper, "
+                 f"{facts['similar']:,} similar, {facts['query']:,} from queries")
+    lines.append(f"Watches: {facts['watches']} ({facts['slack_watches']} added from Slack)")
+    box = facts["outbox"]
+    lines.append(f"Posts: {box['sent']:,} sent, {box['due']:,} due, {box['waiting']:,} waiting for a digest, "
+                 f"{box['failed']:,} failed")
+    fb = facts["feedback"]
+    lines.append(f"Feedback: {fb['relevant']:,} relevant, {fb['not_relevant']:,} not relevant; "
+                 f"{facts['saved']:,} saved to reading lists")
+    lines.append(f"NCBI: {facts['ncbi']}")
+    lines.append(f"Slack: {facts['slack']}")
+    if facts["last_error"]:
+        lines.append(f"Last error: {_ago(facts['last_error_at'], now, zone)}: {facts['last_error']}")
+    if facts["last_delivery_error"]:
+        lines.append(f"Last delivery error: {facts['last_delivery_error']}")
+    return "\n".join(lines)
+
+
+def status_mrkdwn(facts: dict[str, Any]) -> str:
+    """The status lines for Slack: each label bold, every value escaped."""
+    lines = []
+    for line in format_status_text(facts).split("\n"):
+        label, _, value = line.partition(": ")
+        lines.append(f"*{escape_mrkdwn(label)}:* {escape_mrkdwn(value)}")
+    return "\n".join(lines)
+
+
+def status(args: str, ctx: Context, offset: int = 0) -> Reply:
+    facts = status_facts(ctx.library, ctx.settings, ctx.now())
+    text = status_mrkdwn(facts)
+    return Reply(text=clip("il2watch status: " + escape_mrkdwn(facts["ncbi"]), MAX_FALLBACK_TEXT),
+                 blocks=[section("*il2watch status*\n" + text)], shareable=True)

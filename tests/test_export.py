@@ -1,0 +1,121 @@
+"""BibTeX, RIS and CSV exports: each format's own syntax escaped, every field a reference manager needs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from il2watch.export import export, to_bibtex, to_csv, to_ris
+from il2watch.model import Author, Paper
+
+REVIEW = Paper(
+    pmid="35217787", title="Engineering IL-2 for immunotherapy of autoimmunity and cancer.",
+    authors=(Author("Hernandez", "Rosmely", "R"), Author("Põder", "Janika", "J"), Author("LaPorte", "Kathryn M", "KM"),
+             Author("Malek", "Thomas R", "TR")),
+    journal="Nature reviews. Immunology", journal_iso="Nat Rev Immunol", pub_date="2022 Oct", pub_year=2022,
+    doi="10.1038/s41577-022-00680-w", pmcid="PMC9301237", pub_types=("Journal Article", "Review"))
+HOSTILE = Paper(
+    pmid="40000001",
+    title="=HYPERLINK(\"x\") {braces} 100% &amp; $5 #1 under_score ~ ^ \\ <i>in vivo</i> IL-2<sup>+</sup>\nline",
+    authors=(Author(collective="The IL-2 and Treg {Study} Group"), Author("O'Brien", "", "J")),
+    journal="J Immunol", pub_date="2024 Mar", pub_year=2024, doi="10.1000/{odd}\\doi")
+BOOK = Paper(pmid="37603210", title="Interleukin-2", journal="StatPearls", pub_date="2024 Jan", is_book=True)
+NO_YEAR = Paper(pmid="1", title="No year at all")
+
+
+def braces_balance(text: str) -> bool:
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "{}" and i and text[i - 1] == "\\":
+            continue
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+# ---------------------------------------------------------------- BibTeX
+
+
+def test_bibtex_entry_has_every_field():
+    text = to_bibtex([REVIEW])
+    assert text.startswith("@article{pmid35217787,\n")
+    assert "author = {Hernandez, Rosmely and Põder, Janika and LaPorte, Kathryn M and Malek, Thomas R}" in text
+    assert "title = {{Engineering IL-2 for immunotherapy of autoimmunity and cancer.}}" in text
+    assert "journal = {Nature reviews. Immunology}" in text and "year = {2022}" in text
+    assert "doi = {10.1038/s41577-022-00680-w}" in text and "pmid = {35217787}" in text
+    assert "url = {https://pubmed.ncbi.nlm.nih.gov/35217787/}" in text and "pmcid = {PMC9301237}" in text
+
+
+def test_bibtex_escapes_what_tex_would_misread_and_keeps_braces_balanced():
+    text = to_bibtex([HOSTILE])
+    assert braces_balance(text)
+    title = re.search(r"title = \{\{(.*)\}\},\n", text).group(1)
+    assert title == (r'=HYPERLINK("x") \{braces\} 100\% \& \$5 \#1 under\_score \textasciitilde{} '
+                     r"\textasciicircum{} \textbackslash{} in vivo IL-2⁺ line")
+    assert "author = {{The IL-2 and Treg \\{Study\\} Group} and O'Brien, J}" in text  # a group stays one author
+    assert "doi = {10.1000/%7Bodd%7D%5Cdoi}" in text
+
+
+def test_bibtex_books_and_missing_fields():
+    text = to_bibtex([BOOK, NO_YEAR])
+    assert "@incollection{pmid37603210," in text and "booktitle = {StatPearls}" in text
+    assert "@article{pmid1,\n" in text and "year = " not in text.split("@article{pmid1")[1]
+    assert text.count("@") == 2 and braces_balance(text)
+
+
+# ---------------------------------------------------------------- RIS
+
+
+def ris_records(text: str) -> list[list[tuple[str, str]]]:
+    records, current = [], []
+    for line in text.split("\r\n"):
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Z][A-Z0-9])  - (.*)", line)
+        assert match, f"not a RIS line: {line!r}"
+        current.append((match.group(1), match.group(2)))
+        if match.group(1) == "ER":
+            records.append(current)
+            current = []
+    assert not current
+    return records
+
+
+def test_ris_records_are_well_formed_and_complete():
+    (record,) = ris_records(to_ris([REVIEW]))
+    assert record[0] == ("TY", "JOUR") and record[-1] == ("ER", "")
+    assert [v for t, v in record if t == "AU"] == ["Hernandez, Rosmely", "Põder, Janika", "LaPorte, Kathryn M",
+                                                   "Malek, Thomas R"]
+    fields = dict(record)
+    assert fields["TI"] == "Engineering IL-2 for immunotherapy of autoimmunity and cancer."
+    assert fields["T2"] == "Nature reviews. Immunology" and fields["J2"] == "Nat Rev Immunol"
+    assert fields["PY"] == "2022" and fields["DO"] == "10.1038/s41577-022-00680-w" and fields["AN"] == "35217787"
+    assert fields["UR"] == "https://pubmed.ncbi.nlm.nih.gov/35217787/"
+
+
+def test_ris_keeps_each_value_on_one_line():
+    records = ris_records(to_ris([HOSTILE, BOOK, NO_YEAR]))
+    assert [dict(r)["TY"] for r in records] == ["JOUR", "CHAP", "JOUR"]
+    assert dict(records[0])["TI"].endswith("in vivo IL-2⁺ line")
+    assert "PY" not in dict(records[2])
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def test_csv_round_trips_through_a_csv_reader_and_defuses_formulas():
+    rows = list(csv.DictReader(io.StringIO(to_csv([REVIEW, HOSTILE]))))
+    assert rows[0]["pmid"] == "35217787" and rows[0]["year"] == "2022"
+    assert rows[0]["authors"] == "Hernandez R; Põder J; LaPorte KM; Malek TR"
+    assert rows[0]["url"] == "https://pubmed.ncbi.nlm.nih.gov/35217787/" and rows[0]["doi"] == REVIEW.doi
+    assert rows[1]["title"].startswith("'=HYPERLINK(\"x\") {braces} 100% & $5")
+    assert "\n" not in rows[1]["title"]
+
+
+def test_export_dispatches_by_format():
+    assert export([REVIEW], "bibtex") == to_bibtex([REVIEW])
+    assert export([REVIEW], "ris") == to_ris([REVIEW])
+    assert export([REVIEW], "csv") == to_csv([REVIEW])
+    assert to_bibtex([]) == "" and to_ris([]) == "" and to_csv([]).startswith("pmid,title")

@@ -1,0 +1,391 @@
+"""/il2, the buttons and the App Home through Bolt and Socket Mode, against the Slack and NCBI stand-ins."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from il2watch import pubmed
+from il2watch.config import load_settings
+from il2watch.library import Library
+from il2watch.model import Reason
+from il2watch.render import check_limits, render_paper
+from il2watch.slack_app import build_app, insight_maker, start_socket_mode
+from il2watch.slack_client import make_client
+from il2watch.service import make_eutils
+from tests.conftest import PROXY_VARIABLES
+from tests.data.records import (
+    IL15_PMID,
+    LOW_DOSE_SLE_PMID,
+    MARKUP_PMID,
+    NOT_ALPHA_CANCER_PMID,
+    REVIEW_PMID,
+    UNRELATED_PMID,
+    REVIEW_CITED_BY,
+    REVIEW_SIMILAR,
+    TREG_MUTEIN_PMID,
+    build_world,
+)
+from tests.stand_ins.eutils import EutilsStandIn
+from tests.stand_ins.slack_api import DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, SlackStandIn
+from tests.stand_ins.socket_mode import (
+    SocketModeStandIn,
+    app_home_opened_payload,
+    block_actions_payload,
+    slash_command_payload,
+)
+
+ADMIN, READER, OTHER = "UADMIN01", "UREADER1", "UOTHER01"
+CHANNEL = "C0GENERAL"
+SLACK_DEADLINE = 3.0  # seconds Slack waits for an ack
+
+
+def wait_until(condition, timeout: float = 3.0):
+    """The condition's value once it is truthy; fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One app connected over Socket Mode for the whole module (connecting and closing cost a second each);
+    tests keep to their own papers, users and response URLs so that none depends on another."""
+    tmp_path = tmp_path_factory.mktemp("lab")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in PROXY_VARIABLES:
+            patch.delenv(name, raising=False)
+        with SocketModeStandIn() as socket_mode, SlackStandIn(socket_mode_url=socket_mode.url) as api, \
+                EutilsStandIn(build_world()) as ncbi_server:
+            settings = load_settings({
+                "SLACK_BOT_TOKEN": DEFAULT_BOT_TOKEN, "SLACK_APP_TOKEN": DEFAULT_APP_TOKEN,
+                "IL2WATCH_SLACK_API_URL": api.base_url, "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
+                "IL2WATCH_NCBI_RETRIES": "2", "IL2WATCH_NCBI_BACKOFF": "0.01", "IL2WATCH_DB": str(tmp_path / "lib.db"),
+                "IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": CHANNEL, "IL2WATCH_POST_INTERVAL": "0",
+                "NCBI_EMAIL": "lab@example.org",
+            }, cwd=tmp_path)
+            fill_library(settings, make_eutils(settings))
+            app = build_app(settings, now=lambda: datetime(2024, 6, 15, 12, tzinfo=timezone.utc))
+            handler = start_socket_mode(app, settings)
+            socket_mode.wait_for_connections(1)
+            yield api, socket_mode, settings
+            socket_mode.drop_connections()  # the client's blocking read returns now, not after its 3 s timeout
+            handler.close()
+
+
+def fill_library(settings, eutils) -> None:
+    """The papers citing the review and three similar to it, as a poll would have stored them (13 in all)."""
+    reasons = {pmid: Reason("review", "cites") for pmid in REVIEW_CITED_BY}
+    reasons.update({pmid: Reason("review", "similar", score, rank) for rank, (pmid, score)
+                    in enumerate(REVIEW_SIMILAR, start=1) if pmid not in reasons and pmid != IL15_PMID})
+    with Library(settings.db_path) as library:
+        papers = pubmed.fetch_papers(eutils, list(reasons))
+        insight_for = insight_maker(settings)(library)
+        library.save_papers(papers, {p.pmid: insight_for(p, [reasons[p.pmid]]) for p in papers})
+        library.save_reasons([(p.pmid, reasons[p.pmid]) for p in papers], now="2024-06-01T00:00:00+00:00",
+                             run_id=None)
+
+
+@pytest.fixture
+def connected(lab):
+    api, socket_mode, _ = lab
+    return api, socket_mode
+
+
+@pytest.fixture
+def settings(lab):
+    return lab[2]
+
+
+@pytest.fixture
+def library(settings):
+    with Library(settings.db_path) as library:
+        yield library
+
+
+def command(api, socket_mode, text, *, user=READER, channel=CHANNEL):
+    """Send /il2 <text> over the socket; the ack (checked for Slack's deadline) and its response_url."""
+    url = api.new_response_url(channel=channel, user=user)
+    envelope = socket_mode.send_envelope(
+        "slash_commands", slash_command_payload("/il2", text, user_id=user, channel_id=channel, response_url=url))
+    ack = socket_mode.wait_for_ack(envelope, timeout=SLACK_DEADLINE)
+    assert ack.seconds < SLACK_DEADLINE
+    return ack, url
+
+
+def click(api, socket_mode, action_id, value, *, message, user=READER, channel=CHANNEL, ephemeral=False):
+    url = api.new_response_url(channel=channel, user=user, message_ts=message.get("ts"))
+    payload = block_actions_payload(action_id, value, message=message, user_id=user, channel_id=channel,
+                                    response_url=url)
+    payload["container"]["is_ephemeral"] = ephemeral
+    envelope = socket_mode.send_envelope("interactive", payload)
+    ack = socket_mode.wait_for_ack(envelope, timeout=SLACK_DEADLINE)
+    assert ack.seconds < SLACK_DEADLINE
+    return url, payload
+
+
+def button(blocks, action_id):
+    for block in blocks:
+        for element in block.get("elements", []) + ([block["accessory"]] if "accessory" in block else []):
+            if element.get("action_id") == action_id:
+                return element
+    raise AssertionError(f"no {action_id} button")
+
+
+# ---------------------------------------------------------------- commands
+
+
+def test_a_command_is_answered_in_the_ack_from_the_library(connected):
+    api, socket_mode = connected
+    ack, url = command(api, socket_mode, "search lupus")
+    assert ack.payload["response_type"] == "ephemeral"
+    body = json.dumps(ack.payload["blocks"])
+    assert LOW_DOSE_SLE_PMID in body and "il2_share" in body
+    assert api.response_posts(url) == []  # nothing follows a cheap answer
+
+
+def test_every_kind_of_bad_input_is_acked_quickly_and_safely(connected):
+    api, socket_mode = connected
+    for text in ("", "frobnicate", "x" * 4000, "paper <!channel>", 'search "unbalanced', "tag \u202e🧬",
+                 "<@U123|boss> <https://evil.example|click>"):
+        ack, _ = command(api, socket_mode, text)
+        reply = json.dumps(ack.payload)
+        assert ack.payload["text"] and "<!channel>" not in reply and "evil.example|" not in reply
+
+
+def test_a_paper_not_in_the_library_is_looked_up_after_the_ack(connected, library):
+    api, socket_mode = connected
+    ack, url = command(api, socket_mode, f"paper https://pubmed.ncbi.nlm.nih.gov/{UNRELATED_PMID}/")
+    assert "Looking up PMID" in ack.payload["text"]
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert "looked up in PubMed" in json.dumps(post.body["blocks"])
+    assert post.body["response_type"] == "ephemeral"
+    assert wait_until(lambda: library.paper(UNRELATED_PMID)) is not None
+
+
+def test_a_redelivered_command_is_answered_once(connected):
+    api, socket_mode = connected
+    url = api.new_response_url(channel=CHANNEL, user=READER)
+    payload = slash_command_payload("/il2", f"paper {REVIEW_PMID}", user_id=READER, channel_id=CHANNEL,
+                                    response_url=url)
+    first = socket_mode.wait_for_ack(socket_mode.send_envelope("slash_commands", payload))
+    second = socket_mode.wait_for_ack(socket_mode.send_envelope("slash_commands", payload))
+    assert "Looking up" in first.payload["text"] and not (second.payload or {}).get("text")
+    api.wait_for_response_posts(1, url=url)
+    time.sleep(0.2)  # long enough for a second look-up to have answered, were there one
+    assert len(api.response_posts(url)) == 1
+
+
+def test_export_uploads_a_file_to_the_conversation(connected):
+    api, socket_mode = connected
+    ack, url = command(api, socket_mode, "export ris search lupus")
+    assert "Exporting 2 papers as ris" in ack.payload["text"]
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert "Uploaded il2watch-search-lupus-2024-06-15.ris" in post.body["text"]
+    (uploaded,) = [f for f in api.files() if f.name == "il2watch-search-lupus-2024-06-15.ris"]
+    assert uploaded.channel == CHANNEL and f"AN  - {LOW_DOSE_SLE_PMID}" in uploaded.content.decode("utf-8")
+    assert {"files.getUploadURLExternal", "files.completeUploadExternal"} <= {c.method for c in api.calls()}
+    assert not api.calls("files.upload")  # the retired method
+
+
+def test_export_where_the_bot_is_not_a_member_explains_itself(connected):
+    api, socket_mode = connected
+    api.add_channel("private-lab", is_private=True, bot_is_member=False, channel_id="G0PRIVATE")
+    _, url = command(api, socket_mode, "export csv", channel="G0PRIVATE")
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert "could not upload" in post.body["text"] and not [f for f in api.files() if f.channel == "G0PRIVATE"]
+
+
+def test_admin_watch_add_is_stored_and_announced_and_others_are_refused(connected, library):
+    api, socket_mode = connected
+    ack, _ = command(api, socket_mode, "watch add 31234567", user=READER)
+    assert "only for il2watch's admins" in ack.payload["text"] and library.slack_watches() == []
+    ack, _ = command(api, socket_mode, "watch add 31234567", user=ADMIN)
+    assert "Now watching PMID 31234567" in ack.payload["text"]
+    assert [w.id for w in library.slack_watches()] == ["pmid-31234567"]
+    assert [r.payload["action"] for r in library.outbox(kind="watch")] == ["added"]
+
+
+def test_status_through_socket_mode(connected, library):
+    api, socket_mode = connected
+    ack, _ = command(api, socket_mode, "status")
+    assert f"*Library:* {library.count_papers()} papers" in json.dumps(ack.payload["blocks"], ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- buttons
+
+
+def post_paper(api, settings, library, pmid):
+    """Post a paper as the deliverer would, and return the channel's copy of it."""
+    paper = library.paper(pmid)
+    reasons = [s.reason for s in library.reasons_for(pmid)]
+    insight = insight_maker(settings)(library)(paper, reasons)
+    message = render_paper(paper, reasons, insight, {w.id: w for w in settings.watches})
+    response = make_client(settings).chat_postMessage(channel=CHANNEL, **message.as_kwargs())
+    return api.message(CHANNEL, response["ts"])
+
+
+def as_history(message) -> dict:
+    return message.to_slack()
+
+
+def test_feedback_is_stored_per_user_and_counted_on_the_post(connected, settings, library):
+    api, socket_mode = connected
+    posted = post_paper(api, settings, library, TREG_MUTEIN_PMID)
+    metadata = posted.metadata
+    click(api, socket_mode, "il2_relevant", TREG_MUTEIN_PMID, message=as_history(posted), user=READER)
+    wait_until(lambda: "Relevant (1)" in json.dumps(api.message(CHANNEL, posted.ts).blocks))
+    click(api, socket_mode, "il2_relevant", TREG_MUTEIN_PMID, message=as_history(posted), user=READER)
+    click(api, socket_mode, "il2_not_relevant", TREG_MUTEIN_PMID, message=as_history(posted), user=OTHER)
+    wait_until(lambda: "Not relevant (1)" in json.dumps(api.message(CHANNEL, posted.ts).blocks))
+    assert library.feedback(TREG_MUTEIN_PMID) == (1, 1)
+    after = api.message(CHANNEL, posted.ts)
+    assert "Relevant (1)" in json.dumps(after.blocks) and after.metadata == metadata
+
+
+def test_feedback_changes_a_users_vote_rather_than_adding_one(connected, settings, library):
+    api, socket_mode = connected
+    posted = post_paper(api, settings, library, MARKUP_PMID)
+    click(api, socket_mode, "il2_relevant", MARKUP_PMID, message=as_history(posted))
+    wait_until(lambda: library.feedback(MARKUP_PMID) == (1, 0))
+    click(api, socket_mode, "il2_not_relevant", MARKUP_PMID, message=as_history(posted))
+    wait_until(lambda: "Not relevant (1)" in json.dumps(api.message(CHANNEL, posted.ts).blocks))
+    assert library.feedback(MARKUP_PMID) == (0, 1)
+    assert '"👍 Relevant"' in json.dumps(api.message(CHANNEL, posted.ts).blocks, ensure_ascii=False)
+
+
+def test_feedback_on_an_ephemeral_answer_replaces_it(connected, library):
+    api, socket_mode = connected
+    ack, _ = command(api, socket_mode, f"paper {NOT_ALPHA_CANCER_PMID}", user="UEPHEM01")
+    url, _ = click(api, socket_mode, "il2_relevant", NOT_ALPHA_CANCER_PMID, user="UEPHEM01",
+                   message={"ts": "1.000001", "blocks": ack.payload["blocks"]}, ephemeral=True)
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert post.body["replace_original"] is True and "Relevant (1)" in json.dumps(post.body["blocks"])
+
+
+def test_save_keeps_a_personal_reading_list(connected, settings, library):
+    api, socket_mode = connected
+    posted = post_paper(api, settings, library, LOW_DOSE_SLE_PMID)
+    url, _ = click(api, socket_mode, "il2_save", LOW_DOSE_SLE_PMID, message=as_history(posted))
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert "Saved PMID" in post.body["text"] and post.body["response_type"] == "ephemeral"
+    assert library.saved_by(READER) == [LOW_DOSE_SLE_PMID] and library.saved_by(OTHER) == []
+    ack, _ = command(api, socket_mode, "saved")
+    assert LOW_DOSE_SLE_PMID in json.dumps(ack.payload["blocks"])
+
+
+def test_a_button_for_an_unknown_paper_is_refused_politely(connected, settings, library):
+    api, socket_mode = connected
+    posted = post_paper(api, settings, library, LOW_DOSE_SLE_PMID)
+    url, _ = click(api, socket_mode, "il2_relevant", "99999999", message=as_history(posted))
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert "not in il2watch's library" in post.body["text"] and library.feedback("99999999") == (0, 0)
+
+
+def test_more_shows_the_next_page_in_place_and_share_posts_for_everyone(connected, library):
+    api, socket_mode = connected
+    ack, _ = command(api, socket_mode, "recent 12")
+    first_page = ack.payload["blocks"]
+    more = button(first_page, "il2_more")
+    url, _ = click(api, socket_mode, "il2_more", more["value"], message={"ts": "1.000002", "blocks": first_page},
+                   ephemeral=True)
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert post.body["replace_original"] is True and "showing 11–12" in post.body["text"]
+    share = button(first_page, "il2_share")
+    url, _ = click(api, socket_mode, "il2_share", share["value"], message={"ts": "1.000003", "blocks": first_page},
+                   ephemeral=True)
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert post.body["response_type"] == "in_channel" and post.body["replace_original"] is False
+    (shared,) = [m for m in api.messages(CHANNEL) if "Shared by" in json.dumps(m.blocks)]
+    assert "showing 1–10" in shared.text and "il2_share" not in json.dumps(shared.blocks)
+
+
+def test_details_shows_a_listed_paper(connected):
+    api, socket_mode = connected
+    ack, _ = command(api, socket_mode, "cites 3")
+    details = button(ack.payload["blocks"], "il2_details")
+    url, _ = click(api, socket_mode, "il2_details", details["value"], message={"ts": "1.000004",
+                                                                               "blocks": ack.payload["blocks"]},
+                   ephemeral=True)
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert "Found by" in json.dumps(post.body["blocks"])
+
+
+# ---------------------------------------------------------------- App Home
+
+
+def test_app_home_shows_status_and_the_latest_papers(connected, library):
+    api, socket_mode = connected
+    payload = app_home_opened_payload("UHOME001")
+    ack = socket_mode.wait_for_ack(socket_mode.send_envelope("events_api", payload), timeout=SLACK_DEADLINE)
+    assert ack.seconds < SLACK_DEADLINE
+    view = wait_until(lambda: api.home_view("UHOME001"))
+    text = json.dumps(view["blocks"], ensure_ascii=False)
+    assert "Latest papers" in text and f"*Library:* {library.count_papers()} papers" in text
+    assert REVIEW_CITED_BY[0] in text
+    assert not check_limits(view["blocks"])
+    socket_mode.wait_for_ack(socket_mode.send_envelope("events_api", payload, retry_attempt=1))
+    time.sleep(0.1)  # long enough for a second publish to have arrived, were there one
+    publishes = [c for c in api.calls("views.publish") if c.params.get("user_id") == "UHOME001"]
+    assert len(publishes) == 1  # Slack's retry of the same event is not handled twice
+
+
+# ---------------------------------------------------------------- poll now
+
+
+def test_poll_now_polls_pubmed_and_posts_to_the_channel(connected, library):
+    api, socket_mode = connected
+    ack, url = command(api, socket_mode, "poll", user=ADMIN)
+    assert "Polling PubMed now" in ack.payload["text"]
+    (post,) = api.wait_for_response_posts(1, url=url, timeout=15)
+    assert post.body["text"].startswith("poll ok")
+    assert library.last_run("poll")["status"] == "ok"
+    assert api.posts_with_metadata("il2watch_note", CHANNEL) or api.posts_with_metadata("il2watch_paper", CHANNEL)
+
+
+# ---------------------------------------------------------------- the app manifest
+
+
+def test_the_manifest_declares_what_the_app_uses():
+    from pathlib import Path
+
+    from il2watch.config import OPTIONS_BY_ATTR
+    from il2watch.doctor import NEEDED_SCOPES
+
+    text = (Path(__file__).parent.parent / "config" / "slack-manifest.yml").read_text(encoding="utf-8")
+    live = "\n".join(line.split("#")[0].rstrip() for line in text.splitlines())  # comments do not count
+    scopes = set(re.findall(r"^      - ([a-z:.]+)$", live, re.MULTILINE))
+    assert set(NEEDED_SCOPES) <= scopes
+    assert f"    - command: {OPTIONS_BY_ATTR['command'].default}\n" in live
+    for line in ("    home_tab_enabled: true", "      - app_home_opened", "  interactivity:\n    is_enabled: true",
+                 "  socket_mode_enabled: true"):
+        assert line in live
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_an_unreadable_library_gets_a_sentence_not_a_traceback(settings, tmp_path):
+    from urllib.parse import urlencode
+
+    from slack_bolt.request import BoltRequest
+
+    broken = tmp_path / "not-a-database.db"
+    broken.write_bytes(b"this is not SQLite" * 100)
+    app = build_app(settings, library_path=broken)
+    body = urlencode(slash_command_payload("/il2", "search lupus", user_id=READER, channel_id=CHANNEL,
+                                           response_url="http://127.0.0.1:9/unused"))
+    response = app.dispatch(BoltRequest(body=body, mode="socket_mode"))
+    assert response.status == 200
+    reply = json.loads(response.body)
+    assert reply["text"].startswith("Sorry, il2watch's library could not answer that: the library")
+    assert "not a readable SQLite database" in reply["text"] and "Traceback" not in reply["text"]
