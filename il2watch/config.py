@@ -79,6 +79,8 @@ OPTIONS: tuple[Option, ...] = (
            "Base URL of the Slack Web API (GovSlack, a proxy)."),
     Option("slack_timeout", "slack.timeout", "IL2WATCH_SLACK_TIMEOUT", "float", 30.0,
            "Seconds to wait for one Slack answer."),
+    Option("slack_backoff", "slack.backoff", "IL2WATCH_SLACK_BACKOFF", "float", 2.0,
+           "Seconds before re-checking and retrying a post whose outcome is unknown (5xx, timeout); doubles."),
     Option("post_interval", "slack.post_interval", "IL2WATCH_POST_INTERVAL", "float", 1.1,
            "Seconds between posts to one channel (Slack allows about one a second)."),
     Option("thread_abstract", "slack.thread_abstract", "IL2WATCH_THREAD_ABSTRACT", "bool", False,
@@ -152,6 +154,7 @@ class Settings:
     channel: str
     slack_api_url: str
     slack_timeout: float
+    slack_backoff: float
     post_interval: float
     thread_abstract: bool
     command: str

@@ -133,7 +133,8 @@ def _deliver(library: Library, settings: Settings, client: WebClient | None, wat
     if client is None:
         return print_outbox(library, renderer, out), DeliveryReport()
     deliverer = Deliverer(library, client, renderer, default_channel=settings.channel,
-                          post_interval=settings.post_interval, should_stop=should_stop)
+                          post_interval=settings.post_interval, backoff=settings.slack_backoff,
+                          should_stop=should_stop)
     return 0, deliverer.deliver()
 
 
@@ -230,7 +231,7 @@ def backfill(settings: Settings, watch_id: str, limit: int, *, progress: Callabl
             progress(shown, len(chosen))
             return DeliveryReport(still_due=shown)
         deliverer = Deliverer(library, client, renderer, default_channel=settings.channel,
-                              post_interval=settings.post_interval,
+                              post_interval=settings.post_interval, backoff=settings.slack_backoff,
                               on_posted=lambda done: progress(done, len(chosen)))
         try:
             return deliverer.deliver()

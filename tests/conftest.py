@@ -77,6 +77,7 @@ def settings_env(tmp_path, ncbi_server, slack_server=None, **extra: str) -> dict
         "IL2WATCH_NCBI_BACKOFF": "0.01",
         "IL2WATCH_QUERY_BASELINE_DAYS": "0",
         "IL2WATCH_POST_INTERVAL": "0",
+        "IL2WATCH_SLACK_BACKOFF": "0.05",
         "IL2WATCH_JITTER": "0",
     }
     if slack_server is not None:

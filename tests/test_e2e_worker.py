@@ -116,7 +116,7 @@ def test_a_restart_does_not_poll_again_at_once_when_one_just_ran(worker_env, sla
     stop(worker)
     elinks = len([r for r in ncbi_server.requests if r.endpoint == "elink"])
     again = start_worker(env, tmp_path / "again.log")
-    time.sleep(3)
+    assert wait_for(lambda: "first at" in (tmp_path / "again.log").read_text())
+    time.sleep(2)  # a poll due at once would have started by now
     stop(again)
     assert len([r for r in ncbi_server.requests if r.endpoint == "elink"]) == elinks
-    assert "first at" in (tmp_path / "again.log").read_text()
