@@ -34,7 +34,7 @@ def posted(slack_server):
 def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(tmp_path, ncbi_server, slack_server,
                                                                                world):
     env = subprocess_env(PYTHONPATH=str(REPO), **settings_env(
-        tmp_path, ncbi_server, slack_server, IL2WATCH_BURST="0", IL2WATCH_POST_INTERVAL="0.15",
+        tmp_path, ncbi_server, slack_server, IL2WATCH_BURST="0", NCBI_API_KEY="", IL2WATCH_POST_INTERVAL="0.15",
         IL2WATCH_LEASE_SECONDS="2", IL2WATCH_LOG_LEVEL="WARNING"))
     assert subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env,
                           capture_output=True, timeout=60).returncode == 0
@@ -42,22 +42,23 @@ def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(t
     rng = random.Random(20221010)
     expected = set()
     next_pmid = 45_000_000
-    kills = 0
-    while kills < KILLS:
-        if kills % 5 == 0:  # papers keep arriving while il2watch keeps dying
-            for _ in range(6):
-                pmid = str(next_pmid)
-                next_pmid += 1
-                world.add(record(pmid, title=f"IL-2 mutein {pmid} and regulatory T cells", entry_date=date.today()))
-                world.cite(pmid, R.REVIEW_PMID)
-                expected.add(pmid)
+    kills = runs = 0
+    while kills < KILLS and runs < KILLS * 3:
+        runs += 1
+        for _ in range(3):  # papers keep arriving while il2watch keeps dying: every run has work to do
+            pmid = str(next_pmid)
+            next_pmid += 1
+            world.add(record(pmid, title=f"IL-2 mutein {pmid} and regulatory T cells", entry_date=date.today()))
+            world.cite(pmid, R.REVIEW_PMID)
+            expected.add(pmid)
         process = start_poll(env)
-        time.sleep(rng.uniform(0.3, 1.8))
+        time.sleep(rng.uniform(0.2, 1.3))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.wait(timeout=30)
 
+    assert kills == KILLS, f"only {kills} of {runs} runs were still going when the kill came"
     for _ in range(2):  # finally let it finish, twice
         finished = subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env,
                                   capture_output=True, text=True, timeout=120)

@@ -101,14 +101,24 @@ def test_query_polls_overlap_the_last_window(make_settings, ncbi_server):
 
 
 def test_never_more_than_three_requests_in_a_second(make_settings, ncbi_server, world):
-    settings = make_settings()
+    settings = make_settings(NCBI_API_KEY="")
+    assert settings.ncbi_rate == 3
     world.generate_citing(R.REVIEW_PMID, 700, start_pmid=42_000_000)
     poll(settings)
     poll(settings)
     assert max_requests_in_any_second(ncbi_server.requests) <= 3
     assert ncbi_server.rate_violations == 0
     assert all(r.params.get("tool") == ["il2watch"] and r.params.get("email") == ["lab@example.org"]
-               for r in ncbi_server.requests)
+               and "api_key" not in r.params for r in ncbi_server.requests)
+
+
+def test_with_an_api_key_never_more_than_ten_a_second(make_settings, ncbi_server, world):
+    settings = make_settings()
+    world.generate_citing(R.REVIEW_PMID, 2500, start_pmid=43_000_000)
+    poll(settings)
+    assert max_requests_in_any_second(ncbi_server.requests) <= 10
+    assert ncbi_server.rate_violations == 0
+    assert all(r.params.get("api_key") == ["stand-in-key"] for r in ncbi_server.requests)
 
 
 def test_a_paper_only_looked_up_is_not_seen_by_any_watch(make_settings, ncbi_server, world):
