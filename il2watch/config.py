@@ -397,7 +397,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     values["lexicon_paths"] = tuple(cwd / Path(p) for p in values["lexicon_paths"])
     db_path = Path(values["db_path"])
-    values["db_path"] = db_path if db_path.is_absolute() else cwd / db_path
+    # a relative path is relative to the working folder; a SQLite URI (file:…?mode=ro) is kept as given
+    values["db_path"] = db_path if db_path.is_absolute() or str(db_path).startswith("file:") else cwd / db_path
     watches = _parse_watches(toml["watch"], toml_where) if "watch" in toml else default_watches()
     return Settings(**values, watches=watches, config_file=config_file)
 

@@ -72,7 +72,9 @@ def run_checks(settings: Settings, *, eutils_factory: Callable[[], pubmed.Eutils
         known = pubmed.verify_pmids(client, pmids)
         for watch in watches:
             if watch.pmid and watch.pmid in known:
-                yield Check(True, f"watch {watch.id}: PMID {watch.pmid} exists ({known[watch.pmid][:60]})")
+                title = known[watch.pmid]
+                yield Check(True, f"watch {watch.id}: PMID {watch.pmid} exists "
+                                  f"({title if len(title) <= 60 else title[:59] + '…'})")
             elif watch.pmid:
                 yield Check(False, f"watch {watch.id}: PMID {watch.pmid} is not in PubMed",
                             "fix the pmid in config/il2watch.toml")

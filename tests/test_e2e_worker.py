@@ -1,5 +1,6 @@
 """`il2watch run` as a real subprocess against the stand-ins: schedule, lease, takeover, SIGTERM."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -120,3 +121,68 @@ def test_a_restart_does_not_poll_again_at_once_when_one_just_ran(worker_env, sla
     time.sleep(2)  # a poll due at once would have started by now
     stop(again)
     assert len([r for r in ncbi_server.requests if r.endpoint == "elink"]) == elinks
+
+
+def test_the_worker_answers_slash_commands_over_socket_mode(tmp_path, ncbi_server, world):
+    from tests.stand_ins.slack_api import SlackStandIn
+    from tests.stand_ins.socket_mode import SocketModeStandIn, slash_command_payload
+
+    with SocketModeStandIn() as socket_mode, SlackStandIn(socket_mode_url=socket_mode.url) as slack:
+        slack.add_channel("il2-papers", channel_id="C0PAPERS1")
+        env = subprocess_env(PYTHONPATH=str(REPO), SLACK_APP_TOKEN=slack.app_token, IL2WATCH_ADMINS="U0ADMIN01",
+                             **settings_env(tmp_path, ncbi_server, slack, IL2WATCH_SCHEDULE="1h"))
+        worker = start_worker(env, tmp_path / "worker.log")
+        try:
+            socket_mode.wait_for_connections(1, timeout=20)
+            assert wait_for(lambda: len(paper_counts(slack)) == 3)
+            url = slack.new_response_url(channel="C0PAPERS1", user="U0READER1")
+            envelope = socket_mode.send_envelope("slash_commands", slash_command_payload(
+                "/il2", "status", user_id="U0READER1", channel_id="C0PAPERS1", response_url=url))
+            ack = socket_mode.wait_for_ack(envelope, timeout=3.0)
+            assert ack.seconds < 3.0
+            reply = json.dumps(ack.payload or {}) + json.dumps([p.body for p in slack.response_posts(url)])
+            assert "poll" in reply.lower()
+
+            # an admin's /il2 poll runs the worker's own poll, which finds and posts the new paper
+            world.add(record("46000003", title="An orthogonal IL-2 for CAR T cells", entry_date=date.today()))
+            world.cite("46000003", R.REVIEW_PMID)
+            url = slack.new_response_url(channel="C0PAPERS1", user="U0ADMIN01")
+            envelope = socket_mode.send_envelope("slash_commands", slash_command_payload(
+                "/il2", "poll", user_id="U0ADMIN01", channel_id="C0PAPERS1", response_url=url))
+            assert socket_mode.wait_for_ack(envelope, timeout=3.0).seconds < 3.0
+            assert wait_for(lambda: "46000003" in paper_counts(slack), timeout=20)
+            slack.wait_for_response_posts(1, url=url, timeout=20)
+            assert "poll ok" in json.dumps([p.body for p in slack.response_posts(url)])
+        finally:
+            code = stop(worker)
+        assert code == 0
+
+
+def test_failed_polls_raise_one_alert_and_one_recovery_note(tmp_path, ncbi_server, slack_server, world):
+    from il2watch.config import load_settings
+    from il2watch.service import PollError, poll_once, raise_or_clear_alert
+
+    settings = load_settings(settings_env(tmp_path, ncbi_server, slack_server, IL2WATCH_ALERT_AFTER="2",
+                                          IL2WATCH_NCBI_RETRIES="1"), tmp_path)
+    poll_once(settings, out=lambda _: None)
+    for _ in range(4):
+        ncbi_server.inject(503, endpoint="elink")
+        with pytest.raises(PollError):
+            poll_once(settings, out=lambda _: None)
+        raise_or_clear_alert(settings)
+    alerts = slack_server.posts_with_metadata("il2watch_alert")
+    assert len(alerts) == 1 and "the last 2 polls failed" in alerts[0].text and "HTTP 503" in alerts[0].text
+    poll_once(settings, out=lambda _: None)
+    raise_or_clear_alert(settings)
+    raise_or_clear_alert(settings)
+    assert len(slack_server.posts_with_metadata("il2watch_recovered")) == 1
+    assert len(slack_server.posts_with_metadata("il2watch_alert")) == 1
+
+
+def test_status_on_the_terminal_shows_the_last_poll(worker_env, slack_server, tmp_path):
+    assert subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=worker_env,
+                          capture_output=True, timeout=60).returncode == 0
+    status = subprocess.run([sys.executable, "-m", "il2watch", "status"], cwd=REPO, env=worker_env,
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert "ok" in status.stdout.lower() and "papers" in status.stdout.lower()

@@ -53,7 +53,9 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         ncbi = f"failing ({failures} poll{'s' if failures != 1 else ''} in a row)"
     else:
         ncbi = "ok"
-    if failures and any(word in error for word in ("Slack", "SLACK_", "channel", "bot")):
+    if not settings.slack_bot_token:
+        slack = "not configured (no SLACK_BOT_TOKEN): polls print what they would post"
+    elif failures and any(word in error for word in ("Slack", "SLACK_", "channel", "bot")):
         slack = f"failing ({failures} poll{'s' if failures != 1 else ''} in a row)"
     elif outbox["failed"]:
         slack = f"{outbox['failed']} post(s) failed"
