@@ -6,9 +6,12 @@ import hashlib
 import hmac
 import http.client
 import json
+import signal
 import socket
-import threading
+import subprocess
+import sys
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -16,9 +19,7 @@ import pytest
 from il2watch.config import load_settings
 from il2watch.library import Library
 from il2watch.model import Paper, Reason
-from il2watch.slack_app import build_app
-from il2watch.web import create_server
-from tests.conftest import PROXY_VARIABLES
+from tests.conftest import PROXY_VARIABLES, subprocess_env
 from tests.data.records import REVIEW_PMID, build_world
 from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.slack_api import DEFAULT_BOT_TOKEN, SlackStandIn
@@ -28,6 +29,7 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ADMIN, READER = "UADMIN01", "UREADER1"
 CHANNEL = "C0GENERAL"
 SLACK_DEADLINE = 3.0
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +52,40 @@ def lab(tmp_path_factory):
                                            entry_date="2024-05-30", pub_year=2024)])
                 library.save_reasons([("40000001", Reason("review", "cites"))], now="2024-06-01T00:00:00+00:00",
                                      run_id=None)
-            server = create_server(settings, 0, host="127.0.0.1", app=build_app(settings))
-            thread = threading.Thread(target=server.run, daemon=True)
-            thread.start()
-            yield api, settings, server.effective_port
-            server.close()
-            thread.join(timeout=5)
+            port = free_port()
+            env = subprocess_env(PYTHONPATH=str(REPO), SLACK_BOT_TOKEN=DEFAULT_BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET,
+                                 IL2WATCH_SLACK_API_URL=api.base_url, IL2WATCH_EUTILS_URL=ncbi_server.base_url,
+                                 IL2WATCH_NCBI_BACKOFF="0.01", NCBI_EMAIL="lab@example.org",
+                                 IL2WATCH_DB=str(tmp_path / "lib.db"), IL2WATCH_ADMINS=ADMIN,
+                                 IL2WATCH_CHANNEL=CHANNEL, IL2WATCH_CONFIG=str(tmp_path / "none.toml"))
+            (tmp_path / "none.toml").write_text("", encoding="utf-8")
+            server = subprocess.Popen([sys.executable, "-m", "il2watch", "serve", "--port", str(port),
+                                       "--host", "127.0.0.1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+            try:
+                wait_for_health(port, server)
+                yield api, settings, port
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=15)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_health(port: int, server: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "il2watch serve exited"
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("il2watch serve did not answer /healthz")
 
 
 @pytest.fixture
