@@ -8,7 +8,7 @@ import sys
 from typing import Callable, Sequence
 
 from il2watch import __version__
-from il2watch.config import SECRET_ENV, ConfigError, Settings, load_settings, warn_if_anonymous
+from il2watch.config import ConfigError, Settings, load_settings, warn_if_anonymous
 from il2watch.logs import setup_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3

@@ -129,7 +129,6 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 OPTIONS_BY_ATTR = {option.attr: option for option in OPTIONS}
-SECRET_ENV = tuple(option.env for option in OPTIONS if option.kind == "secret")
 
 
 @dataclass(frozen=True)

@@ -64,15 +64,20 @@ def _lexicon(paths: tuple) -> intel.Lexicon:
         raise PollError(f"lexicon: {error}") from None
 
 
-def insight_maker(settings: Settings, library: Library) -> Callable[[Paper, list[Reason]], Insight]:
-    """What il2watch says about a paper, from its evidence and the channel's feedback."""
+def insight_maker(settings: Settings, library: Library, *,
+                  summariser: bool = True) -> Callable[[Paper, list[Reason]], Insight]:
+    """What il2watch says about a paper, from its evidence and the channel's feedback.
+
+    Slash-command replies pass ``summariser=False``: they are built before Slack's 3-second ack, so the
+    optional language-model summariser is left to posts.
+    """
     lexicon = _lexicon(tuple(settings.lexicon_paths))
-    summariser = intel.make_summariser(base_url=settings.summariser_url, model=settings.summariser_model,
-                                       api_key=settings.summariser_key)
+    model = intel.make_summariser(base_url=settings.summariser_url, model=settings.summariser_model,
+                                  api_key=settings.summariser_key) if summariser else None
 
     def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
         return intel.analyse(paper, reasons, lexicon=lexicon, feedback=library.feedback(paper.pmid),
-                             summariser=summariser)
+                             summariser=model)
 
     return insight_for
 

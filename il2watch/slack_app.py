@@ -24,7 +24,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from il2watch import intel, pubmed
+from il2watch import pubmed
 from il2watch.commands import Context, Reply, ToolError, Tools, answer, read_control_value
 from il2watch.commands.buttons import (
     FEEDBACK_VALUES,
@@ -38,11 +38,10 @@ from il2watch.commands.buttons import (
 from il2watch.commands.home import home_view
 from il2watch.commands.reply import DETAILS_ACTION, MORE_ACTION, SHARE_ACTION, say
 from il2watch.config import ConfigError, Settings, describe_missing
-from il2watch.lease import Lease, make_holder_id
+from il2watch.lease import HeldLease, make_holder_id
 from il2watch.library import Library, LibraryError
 from il2watch.markup import escape_mrkdwn
-from il2watch.model import Insight, Paper, Reason
-from il2watch.service import PollError, all_watches, make_eutils, poll_once
+from il2watch.service import PollError, all_watches, insight_maker, make_eutils, poll_once
 from il2watch.slack_client import explain, make_client, slack_error
 
 log = logging.getLogger("il2watch.slack")
@@ -75,21 +74,17 @@ class RecentKeys:
 def poll_with_lease(settings: Settings) -> str:
     """Poll now unless a worker holds the poller lease (then it is that worker's job, on its schedule)."""
     holder = make_holder_id()
-    ttl = max(settings.lease_seconds, 900.0)  # no heartbeat here: the lease must outlast the poll
-    with Library(settings.db_path) as library:
-        lease = Lease(library, holder, ttl=ttl)
-        if not lease.acquire():
-            info = lease.info()
-            upcoming = library.get_state("next_poll_at") or "on its schedule"
-            return (f"A worker ({info.holder if info else 'another process'}) holds the poller lease and polls "
-                    f"on its schedule (next: {upcoming}); this process leaves polling to it.")
+    held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
     try:
-        return poll_once(settings, out=log.info, holder=holder).line()
+        with held as holding:
+            if not holding:
+                with Library(settings.db_path) as library:
+                    upcoming = library.get_state("next_poll_at") or "on its schedule"
+                return (f"A worker ({held.other.holder if held.other else 'another process'}) holds the poller "
+                        f"lease and polls on its schedule (next: {upcoming}); this process leaves polling to it.")
+            return poll_once(settings, out=log.info, holder=holder).line()
     except PollError as error:
         return f"poll failed: {error}"
-    finally:
-        with Library(settings.db_path) as library:
-            Lease(library, holder, ttl=ttl).release()
 
 
 def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | None = None) -> Tools:
@@ -109,20 +104,6 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
                  upload=upload)
 
 
-def insight_maker(settings: Settings) -> Callable[[Library], Callable[[Paper, list[Reason]], Insight]]:
-    """intel.analyse with the configured lexicon and the channel's votes, and never the network: replies
-    are built before the ack, so the optional language-model summariser is left to posts."""
-    lexicon = intel.load_lexicon([path for path in settings.lexicon_paths if Path(path).is_file()])  # missing: skipped
-
-    def for_library(library: Library) -> Callable[[Paper, list[Reason]], Insight]:
-        def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
-            return intel.analyse(paper, reasons, lexicon=lexicon, feedback=library.feedback(paper.pmid))
-
-        return insight_for
-
-    return for_library
-
-
 # ---------------------------------------------------------------- listeners
 
 
@@ -132,13 +113,12 @@ class Listeners:
     def __init__(self, settings: Settings, library_path: Path, tools: Tools,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.settings, self.library_path, self.tools, self.now = settings, library_path, tools, now
-        self.insights = insight_maker(settings)
         self.handled = RecentKeys()
 
     @contextmanager
     def context(self, user_id: str, channel_id: str = "") -> Iterator[Context]:
         with Library(self.library_path) as library:
-            yield Context(library=library, settings=self.settings, insight_for=self.insights(library),
+            yield Context(library=library, settings=self.settings, insight_for=insight_maker(self.settings, library, summariser=False),
                           user_id=user_id, channel_id=channel_id, watches=tuple(all_watches(self.settings, library)),
                           now=self.now)
 

@@ -342,7 +342,7 @@ def test_status_reports_polls_counts_feedback_and_health(lab):
     assert facts["papers"] == 29 and facts["cites"] == 2 and facts["consecutive_failures"] == 1
     assert facts["outbox"]["sent"] == 1 and facts["outbox"]["due"] == 1
     assert facts["feedback"] == {"relevant": 1, "not_relevant": 0}
-    assert facts["ncbi"].startswith("failing") and facts["slack"] == "ok"
+    assert facts["ncbi"].startswith("failing") and facts["slack"].startswith("not configured (no SLACK_BOT_TOKEN)")
     assert json.loads(json.dumps(facts)) == facts
     text = format_status_text(facts)
     assert "Last poll: 2024-06-01 11:00 UTC (60 min ago): error" in text

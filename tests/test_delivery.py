@@ -1,6 +1,5 @@
 """Slack delivery through the real slack_sdk client to the stand-in Slack: once each, whatever happens."""
 
-import dataclasses
 from collections import Counter
 from datetime import date
 

@@ -89,7 +89,7 @@ def fill_library(settings, eutils) -> None:
                     in enumerate(REVIEW_SIMILAR, start=1) if pmid not in reasons and pmid != IL15_PMID})
     with Library(settings.db_path) as library:
         papers = pubmed.fetch_papers(eutils, list(reasons))
-        insight_for = insight_maker(settings)(library)
+        insight_for = insight_maker(settings, library, summariser=False)
         library.save_papers(papers, {p.pmid: insight_for(p, [reasons[p.pmid]]) for p in papers})
         library.save_reasons([(p.pmid, reasons[p.pmid]) for p in papers], now="2024-06-01T00:00:00+00:00",
                              run_id=None)
@@ -228,7 +228,7 @@ def post_paper(api, settings, library, pmid):
     """Post a paper as the deliverer would, and return the channel's copy of it."""
     paper = library.paper(pmid)
     reasons = [s.reason for s in library.reasons_for(pmid)]
-    insight = insight_maker(settings)(library)(paper, reasons)
+    insight = insight_maker(settings, library, summariser=False)(paper, reasons)
     message = render_paper(paper, reasons, insight, {w.id: w for w in settings.watches})
     response = make_client(settings).chat_postMessage(channel=CHANNEL, **message.as_kwargs())
     return api.message(CHANNEL, response["ts"])
