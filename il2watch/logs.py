@@ -34,6 +34,13 @@ class Redactor(logging.Filter):
         return True
 
 
+class LineFormatter(logging.Formatter):
+    """Readable text, one event a line: a traceback is folded onto the line it belongs to."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", " ⏎ ")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
@@ -51,8 +58,8 @@ def setup_logging(*, level: str = "INFO", fmt: str = "text", secrets: Iterable[s
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                                               datefmt="%Y-%m-%dT%H:%M:%S%z"))
+        handler.setFormatter(LineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                                           datefmt="%Y-%m-%dT%H:%M:%S%z"))
     for name in ("il2watch", "slack_bolt", "slack_sdk", "apscheduler", "waitress"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
