@@ -4,7 +4,23 @@ import io
 import json
 import logging
 
+import pytest
+
 from il2watch.logs import setup_logging
+
+LOGGERS = ("il2watch", "slack_bolt", "slack_sdk", "apscheduler", "waitress")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """setup_logging configures process-wide loggers: put them back for the tests that follow."""
+    saved = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate,
+                    logging.getLogger(name).level) for name in LOGGERS}
+    yield
+    for name, (handlers, propagate, level) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers, logger.propagate = handlers, propagate
+        logger.setLevel(level)
 
 
 def capture(fmt):
@@ -33,4 +49,3 @@ def test_json_is_one_object_a_line():
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [e["level"] for e in events] == ["info", "warning"]
     assert events[0]["message"] == "poll ok: 3 new" and "xapp-1" not in events[1]["message"]
-    logging.getLogger("il2watch").handlers.clear()
