@@ -155,7 +155,7 @@ def test_paper_post_shows_title_link_byline_why_summary_tags_and_links():
     texts = block_texts(message)
     assert texts[0] == (
         "*<https://pubmed.ncbi.nlm.nih.gov/36000001/|Engineered IL-2 muteins expand CD4⁺ Treg _in vivo_ &amp; "
-        "spare NK cells>*\nHernandez R … Malek TR · Nat Rev Immunol · 2022 Oct"
+        "spare NK cells>*\nHernandez R et al. … Malek TR · Nat Rev Immunol · 2022 Oct"
     )
     assert texts[1] == "🔎 Cites the review · Similar to the review — score 31,204,118, rank 4"
     assert texts[2].startswith("A CD25-biased IL-2 mutein expanded")
@@ -324,7 +324,7 @@ def test_authors_line_names_first_and_last():
     assert authors_line([Author("Malek", "Thomas R", "TR")]) == "Malek TR"
     assert authors_line([Author("Hernandez", initials="R"), Author("Malek", initials="TR")]) == "Hernandez R, Malek TR"
     many = [Author("Hernandez", initials="R"), Author("Põder", initials="J"), Author("Malek", initials="TR")]
-    assert authors_line(many) == "Hernandez R … Malek TR"
+    assert authors_line(many) == "Hernandez R et al. … Malek TR"
     assert authors_line([Author("Smith", initials="J"), Author(collective="IL-2 Study Group")]) == (
         "Smith J, IL-2 Study Group"
     )
@@ -570,7 +570,7 @@ def test_terminal_rendering_is_readable_plain_text():
     out = render_terminal(render_paper(retitled, [CITES, SIMILAR], insight(), WATCHES))
     assert out.splitlines() == [
         "IL-2 & IL-15: <b>not tags</b> in vivo (https://pubmed.ncbi.nlm.nih.gov/36000001/)",
-        "Hernandez R … Malek TR · Nat Rev Immunol · 2022 Oct",
+        "Hernandez R et al. … Malek TR · Nat Rev Immunol · 2022 Oct",
         "🔎 Cites the review · Similar to the review — score 31,204,118, rank 4",
         "A CD25-biased IL-2 mutein expanded regulatory T cells in lupus patients. Effector cells stayed flat.",
         "Treg-directed · efavaleukin alfa, IL-2 · NCT01234567 (https://clinicaltrials.gov/study/NCT01234567) "

@@ -62,12 +62,12 @@ def title_text(paper: Paper, limit: int = 300) -> str:
 def _first_and_last(names: Sequence[str]) -> str:
     names = [name for name in names if name]
     if len(names) > 2:
-        return f"{names[0]} {ELLIPSIS} {names[-1]}"
+        return f"{names[0]} et al. {ELLIPSIS} {names[-1]}"
     return ", ".join(names)
 
 
 def authors_line(authors: Sequence[Author]) -> str:
-    """Plain text: 'Hernandez R', 'Hernandez R, Malek TR', or 'Hernandez R … Malek TR' for more."""
+    """Plain text: 'Hernandez R', 'Hernandez R, Malek TR', or 'Hernandez R et al. … Malek TR' for more."""
     return _first_and_last([squash(author.name) for author in authors])
 
 
