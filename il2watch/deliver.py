@@ -288,6 +288,10 @@ class Deliverer:
                 return False
             self._sleep(self.backoff * 2 ** (attempt - 1))
             found = self._find(row, channel_id, parent_ts)
+            if found is None:  # cannot see the channel: posting again could double it
+                report.problems.append(f"could not check {name} for {row.kind} {row.key[:8]} after {problem}; "
+                                       f"it is checked again next poll")
+                return False
             if found:
                 ts = found
                 break
@@ -302,12 +306,13 @@ class Deliverer:
             self._on_posted(report.posted)
         return True
 
-    def _find(self, row: OutboxRow, channel_id: str, thread_ts: str = "") -> str:
+    def _find(self, row: OutboxRow, channel_id: str, thread_ts: str = "") -> str | None:
+        """The ts of the row's message if the channel has it, "" if it has not, None if we cannot tell."""
         try:
             history = read_history(self.client, channel_id, thread_ts=thread_ts,
                                    oldest=_epoch(row.created_at) - HISTORY_MARGIN.total_seconds())
         except (SlackApiError, *UNKNOWN_OUTCOME):
-            return ""
+            return None
         if row.key in history.keys:
             return history.keys[row.key]
         if row.pmids and all(p in history.pmids for p in row.pmids):
@@ -330,11 +335,14 @@ class Deliverer:
                 code = slack_error(error)
                 if code in FATAL_ERRORS and code != "not_in_channel":
                     raise DeliveryStopped(explain(code, channel=name)) from None
+                if code != "not_in_channel":  # a 5xx or the like: without the history, posting could double
+                    report.problems.append(f"could not read {name}'s history ({code or 'HTTP error'}); "
+                                           f"nothing posted there this time")
+                    continue
                 history = ChannelHistory()  # not a member yet: the bot cannot have posted there
             except UNKNOWN_OUTCOME as error:
                 report.problems.append(f"could not read {name}'s history ({type(error).__name__}); "
                                        f"nothing posted there this time")
-                report.still_due += len(channel_rows)
                 continue
             pending = list(channel_rows)
             while pending:
@@ -354,6 +362,8 @@ class Deliverer:
                     continue
                 if row.kind == "reply" and row.state == "sending":
                     found = self._find(row, channel_id, row.thread_ts)
+                    if found is None:
+                        break
                     if found:
                         self._settle(row, found)
                         report.settled += 1

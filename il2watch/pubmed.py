@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 from Bio import Entrez
 
 from il2watch.eutils import Eutils, EutilsError, batches
-from il2watch.markup import squash
+from il2watch.markup import squash, to_plain
 from il2watch.model import Author, Paper, Section
 
 EFETCH_BATCH = 200
@@ -59,8 +59,14 @@ def read_xml(data: bytes, what: str) -> Any:
                           f"{squash(str(error))[:120]})") from None
 
 
-def _text(value: Any) -> str:
+def _marked(value: Any) -> str:
+    """Titles and abstracts stay marked text (escaped, inline tags kept) for the renderers to convert."""
     return squash(str(value)) if value is not None else ""
+
+
+def _text(value: Any) -> str:
+    """Every other field is plain text: Entrez's escapes undone, stray inline tags dropped."""
+    return squash(to_plain(str(value))) if value is not None else ""
 
 
 # ---------------------------------------------------------------- ELink
@@ -238,7 +244,7 @@ def _abstract(abstract: Any) -> tuple[Section, ...]:
     sections = []
     for part in (abstract or {}).get("AbstractText", []):
         attributes = getattr(part, "attributes", {})
-        text = _text(part)
+        text = _marked(part)
         if text:
             sections.append(Section(text=text, label=_text(attributes.get("Label", "")),
                                     category=_text(attributes.get("NlmCategory", ""))))
@@ -277,7 +283,7 @@ def _paper_from_article(record: Any) -> Paper:
     history = record.get("PubmedData", {}).get("History", [])
     return Paper(
         pmid=_text(citation["PMID"]),
-        title=_text(article.get("ArticleTitle", "")) or _text(article.get("VernacularTitle", "")),
+        title=_marked(article.get("ArticleTitle", "")) or _marked(article.get("VernacularTitle", "")),
         abstract=_abstract(article.get("Abstract")),
         authors=_authors(article.get("AuthorList")),
         journal=_text(journal.get("Title", "")),
@@ -305,7 +311,7 @@ def _paper_from_book(record: Any) -> Paper:
     authors: tuple[Author, ...] = ()
     for author_list in document.get("AuthorList", []):
         authors += _authors(author_list)
-    title = _text(document.get("ArticleTitle", "")) or _text(book.get("BookTitle", ""))
+    title = _marked(document.get("ArticleTitle", "")) or _marked(book.get("BookTitle", ""))
     return Paper(
         pmid=_text(document["PMID"]),
         title=title,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -15,7 +16,7 @@ from il2watch.config import Settings
 from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, print_outbox
 from il2watch.discovery import Findings, discover
 from il2watch.eutils import Eutils, EutilsError
-from il2watch.library import Library, LibraryError
+from il2watch.library import Library, LibraryError, describe_db_error
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
@@ -122,9 +123,11 @@ def _store(library: Library, findings: Findings, *, settings: Settings, insight_
         library.save_reasons([(pmid, reason) for wf in findings.watches for pmid, reasons in wf.linked.items()
                               for reason in reasons], now=now, run_id=run_id)
         for wf in findings.watches:
+            # An empty first answer (an outage, or a paper nobody links yet) is no baseline: the next
+            # poll is still the watch's first, so an outage cannot turn the back catalogue into news.
+            baselined = (wf.first_poll and bool(wf.linked)) or wf.state.restored
             library.set_watch_progress(wf.watch, horizon=today.isoformat(),
-                                       baseline_at=now if wf.first_poll or wf.state.restored else None,
-                                       restored=False)
+                                       baseline_at=now if baselined else None, restored=False)
         for delivery in deliveries:
             library.enqueue(key=delivery.key, channel=delivery.channel, kind=delivery.kind, pmids=delivery.pmids,
                             payload=delivery.payload, state=delivery.state, run_id=run_id, now=now)
@@ -283,6 +286,8 @@ def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: 
                                                        should_stop)
         except (PubMedError, EutilsError, LibraryError, DeliveryStopped) as error:
             report.status, report.error = "error", str(error)
+        except sqlite3.DatabaseError as error:  # a read outside a transaction met a damaged or locked file
+            report.status, report.error = "error", describe_db_error(library.path, error)
         report.requests = eutils.stats.requests
         library.finish_run(report.run_id, status=report.status, error=report.error, requests=report.requests,
                            candidates=report.candidates, new=report.new, stored=report.stored,
@@ -292,5 +297,7 @@ def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: 
         return report
     except LibraryError as error:
         raise PollError(str(error)) from None
+    except sqlite3.DatabaseError as error:
+        raise PollError(describe_db_error(library.path, error)) from None
     finally:
         library.close()
