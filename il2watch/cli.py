@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -46,7 +47,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Run the worker: poll on the schedule, post, answer Slack over Socket Mode; stop on SIGTERM."""
     from il2watch.worker import Worker
 
-    Worker(settings).run_forever()
+    if not Worker(settings).run_forever():
+        # A poll stuck in a slow NCBI answer must not hold the process past the platform's patience:
+        # its transaction rolls back with the process, and its post, if any, is reconciled next time.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
     return EXIT_OK
 
 

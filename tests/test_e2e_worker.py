@@ -186,3 +186,14 @@ def test_status_on_the_terminal_shows_the_last_poll(worker_env, slack_server, tm
                             capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
     assert "ok" in status.stdout.lower() and "papers" in status.stdout.lower()
+
+
+def test_sigterm_during_a_slow_poll_still_exits_within_ten_seconds(worker_env, ncbi_server, tmp_path):
+    ncbi_server.inject("slow", endpoint="elink", delay=40)
+    worker = start_worker(dict(worker_env, IL2WATCH_NCBI_TIMEOUT="60"), tmp_path / "worker.log")
+    assert wait_for(lambda: "first at" in (tmp_path / "worker.log").read_text(), timeout=20)
+    time.sleep(2.5)  # the first poll starts a second after start-up and now waits on NCBI's slow answer
+    started = time.monotonic()
+    assert stop(worker) == 0
+    assert time.monotonic() - started < 10
+    assert "abandoning it" in (tmp_path / "worker.log").read_text()
