@@ -44,7 +44,7 @@ READER = "UREADER1"
 
 # The links il2watch itself writes: to PubMed, DOI, PMC and trial registries, percent-encoded, with a label.
 OUR_LINK = re.compile(r"<https://(?:pubmed\.ncbi\.nlm\.nih\.gov|doi\.org|www\.ncbi\.nlm\.nih\.gov/pmc|"
-                      r"clinicaltrials\.gov|www\.clinicaltrialsregister\.eu)/[^\s<>|\"]*\|[^<>]*>")
+                      r"clinicaltrials\.gov|www\.clinicaltrialsregister\.eu)/[^\s<>|\"]*\|([^<>]*)>")
 OUR_MENTION = re.compile(r"<@U[A-Z0-9]{2,20}>")  # "Shared by <@user>": the user who pressed the button
 ESCAPE = re.compile(r"&(?!amp;|lt;|gt;)")
 HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -73,7 +73,7 @@ def assert_safe(text: str, blocks=None, *, max_blocks: int = 50) -> None:
     """Nothing unescaped, nothing hidden, nothing past Block Kit's limits."""
     assert block_kit_errors(blocks or [], max_blocks=max_blocks) == [] and render.check_limits(blocks or []) == []
     for shown in [text, *texts(blocks)]:
-        rest = OUR_MENTION.sub("", OUR_LINK.sub("", shown))
+        rest = OUR_MENTION.sub("", OUR_LINK.sub(lambda link: link.group(1), shown))  # a link's label is checked too
         assert "<" not in rest and ">" not in rest, shown[:500]
         assert not ESCAPE.search(rest), shown[:500]
         assert not HIDDEN.search(shown), shown[:500]
@@ -181,7 +181,8 @@ def test_a_record_that_is_not_valid_xml_fails_the_poll_and_loses_nothing(tmp_pat
     with open_lab(tmp_path) as lab:
         lab.start_from(baseline)
         lab.arrive("41000001")
-        bad = lab.world.add(unparseable_record("41000002", TODAY)) or unparseable_record("41000002", TODAY)
+        bad = unparseable_record("41000002", TODAY)
+        lab.world.add(bad)
         lab.world.cite(bad.pmid, R.REVIEW_PMID)
         before = lab.rows()
         with pytest.raises(PollError, match=r"NCBI's answer to EFetch of 2 records is not complete XML"):

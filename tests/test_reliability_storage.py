@@ -24,6 +24,7 @@ import pytest
 
 from il2watch.service import PollError
 from tests.conftest import PROXY_VARIABLES, subprocess_env
+from tests.data import records as R
 from tests.test_reliability_support import REPO, integrity, one_line, open_lab
 
 NEW = "41000001"
@@ -176,6 +177,22 @@ def test_a_corrupt_file_is_named_left_alone_and_rebuilt_from_the_channel_once_mo
     assert recovered.returncode == 0, recovered.stderr
     counts = lab.posted()
     assert counts[NEW] == 1 and counts["41000002"] == 1 and set(counts.values()) == {1}
+    assert len(lab.slack.posts_with_metadata("il2watch_note")) == 2, "no second baseline"
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["library kept", "library lost"])
+def test_a_rebuilt_library_posts_what_arrived_meanwhile_but_not_an_old_paper_newly_citing(lab, lost):
+    """The documented limit of a rebuild: the channel says what was posted and up to which entry date each
+    watch had looked, not what else the library knew, so an old paper found anew is taken for baseline."""
+    lab.poll()  # NEW is posted
+    if lost:
+        lab.db.unlink()
+    lab.arrive("41000002")  # entered PubMed today: after the watermark
+    lab.world.cite(R.UNRELATED_PMID, R.REVIEW_PMID)  # entered months ago, cites the review only now
+    lab.poll()
+    counts = lab.posted()
+    assert counts[NEW] == 1 and counts["41000002"] == 1 and set(counts.values()) == {1}
+    assert counts[R.UNRELATED_PMID] == (0 if lost else 1)
     assert len(lab.slack.posts_with_metadata("il2watch_note")) == 2, "no second baseline"
 
 
