@@ -254,11 +254,29 @@ class Library:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Library"]:
-        """All writes inside land together or not at all; database errors become LibraryError."""
+        """All writes inside land together or not at all; database errors become LibraryError.
+
+        The outermost level is BEGIN IMMEDIATE: it takes the write lock before the first read, so a
+        read-then-write transaction never meets a snapshot another process has moved on from (which
+        SQLite reports as "locked" at once, without waiting out the busy timeout).
+        """
+        conn = self.db.conn
         try:
-            with self.db.atomic():
+            if conn.in_transaction:
+                with self.db.atomic():  # nested: a savepoint
+                    yield self
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield self
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         except sqlite3.DatabaseError as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise LibraryError(describe_db_error(self.path, error)) from None
 
     def integrity_ok(self) -> bool:

@@ -166,8 +166,6 @@ def test_hostile_papers_in_a_digest_are_escaped_and_within_limits(tmp_path, base
 # marked (escaped) text; pubmed.py stores authors, journals and DOIs still escaped, so render escapes them a
 # second time: "O'Brien & Sons" reaches Slack as "O'Brien &amp;amp; Sons" (and reads "O'Brien &amp; Sons"),
 # and a DOI with < or > (every SICI DOI) links to doi.org/…%26lt;… instead of …%3C….
-@pytest.mark.xfail(strict=True, reason="pubmed.py keeps Entrez's HTML escapes in fields model.Paper holds as "
-                                       "plain text (authors, journal, DOI…): shown double-escaped, DOI links broken")
 def test_names_journals_and_dois_read_in_slack_as_pubmed_has_them(polled):
     lab, _, _ = polled
     posts = paper_posts(lab)

@@ -151,8 +151,6 @@ def test_records_efetch_does_not_return_stay_unseen_and_the_log_says_so(lab, cap
 # so empty ELink answers become the review's baseline ("no papers cite it or are similar yet"): the next poll
 # then finds its citing and similar papers "new" and posts the back catalogue. The fix proposed in the report:
 # a watched paper with no links at all on its first poll keeps its baseline for a poll where PubMed has them.
-@pytest.mark.xfail(strict=True, reason="discovery.discover records an empty ELink answer on a watch's first poll "
-                                       "as its baseline, so the next poll posts the whole back catalogue")
 def test_an_outage_during_a_watchs_first_poll_does_not_become_its_baseline(tmp_path):
     with open_lab(tmp_path) as lab:
         lab.ncbi.inject("empty", endpoint="elink", times=2)

@@ -172,8 +172,6 @@ def test_a_refused_auth_test_on_a_lost_library_posts_nothing_and_rebuilds_next_t
 
 # deliver.Deliverer.deliver() treats a history read that fails with anything but a fatal code (an HTTP 5xx
 # arrives as SlackApiError with no code) as an empty channel, and posts rows in "sending" without the check.
-@pytest.mark.xfail(strict=True, reason="deliver.Deliverer.deliver: a conversations.history 5xx is taken as an "
-                                       "empty channel, so a post whose outcome was unknown is made again")
 def test_a_post_left_sending_by_a_crash_is_not_doubled_when_the_history_read_fails(lab):
     lab.slack.inject("slow", method="chat.postMessage", delay=30)  # Slack keeps the post, the answer never comes
     process = lab.popen("poll")
@@ -191,8 +189,6 @@ def test_a_post_left_sending_by_a_crash_is_not_doubled_when_the_history_read_fai
 
 # Deliverer._find returns "" (not found) when the history read after an unknown outcome fails, and
 # _post_row then posts again.
-@pytest.mark.xfail(strict=True, reason="deliver.Deliverer._find: a failed check after an unknown outcome counts "
-                                       "as 'not in the channel', so the post is made again")
 @pytest.mark.parametrize("check_fails_with", [500, "slow"])
 def test_a_lost_answer_is_not_doubled_when_the_check_after_it_fails(lab, check_fails_with):
     lab.slack.inject("slow", method="conversations.history", delay=0)  # the pre-post check reads normally

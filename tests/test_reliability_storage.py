@@ -105,8 +105,6 @@ def test_a_read_only_library_fails_the_poll_with_one_line_and_writes_nothing(lab
 # config.load_settings makes every IL2WATCH_DB absolute by joining it to the working folder, so the URI
 # "file:/…/library.db?mode=ro" becomes the path "<cwd>/file:/…/library.db?mode=ro": a new, empty library is
 # created there (folders and all), il2watch "rebuilds" it from the channel and the real library is never read.
-@pytest.mark.xfail(strict=True, reason="config.load_settings turns an IL2WATCH_DB file: URI into a path under the "
-                                       "working folder; Library supports URIs but never receives one")
 def test_il2watch_db_may_be_a_read_only_uri(lab):
     before = digest(lab.db)
     failed = lab.cli("poll", env=lab.env(IL2WATCH_DB=f"file:{lab.db}?mode=ro"))
@@ -200,8 +198,6 @@ def test_a_rebuilt_library_posts_what_arrived_meanwhile_but_not_an_old_paper_new
 # sqlite3.DatabaseError escapes poll_once, the CLI's last line of defence prints "failed unexpectedly:
 # DatabaseError: database disk image is malformed", the worker's poll_job (which catches PollError only) lets
 # it reach APScheduler, and the run stays "running", so consecutive failures never raise the alert.
-@pytest.mark.xfail(strict=True, reason="service.poll_once lets sqlite3.DatabaseError from library reads escape "
-                                       "instead of turning it into PollError with describe_db_error's line")
 @pytest.mark.parametrize("table", ["papers", "reasons"])
 def test_a_damaged_page_is_named_like_a_corrupt_file(lab, table):
     with sqlite3.connect(lab.db) as conn:
