@@ -11,8 +11,9 @@ import html
 import re
 
 _TAG = re.compile(r"<(/?)(i|b|u|sup|sub)>", re.IGNORECASE)
-# C0/C1 controls except tab and newline, bidi embeddings/overrides/isolates, BOM.
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+# C0/C1 controls except tab and newline, bidi marks/embeddings/overrides/isolates, zero-width space and
+# word joiner, BOM. (The zero-width joiner stays: emoji sequences need it.)
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 
 _SUPERSCRIPT = dict(zip("0123456789+-−=()n i", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿ ⁱ"))
 _SUBSCRIPT = dict(zip("0123456789+-−=()aeoxhklmnpst ", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜ "))
