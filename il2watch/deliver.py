@@ -105,6 +105,7 @@ class Renderer:
                  thread_abstract: bool = False):
         self.library, self.watches, self.insight_for = library, watches, insight_for
         self.thread_abstract = thread_abstract
+        self._threads: dict[str, list[Message]] = {}  # a parent's replies, rendered once for all of them
 
     def _item(self, pmid: str) -> tuple[Paper, list[Reason], Insight] | None:
         paper = self.library.paper(pmid)
@@ -130,7 +131,9 @@ class Renderer:
             parent = self.library.outbox_row(str(payload.get("parent", "")))
             if parent is None:
                 raise LookupError(f"the message this reply belongs to ({payload.get('parent')}) is unknown")
-            replies = self.messages(parent)[1]
+            if parent.key not in self._threads:
+                self._threads[parent.key] = self.messages(parent)[1]
+            replies = self._threads[parent.key]
             index = int(payload.get("index", 0))
             if index >= len(replies):
                 raise LookupError(f"reply {index} of {parent.key[:8]} no longer exists")

@@ -621,6 +621,9 @@ def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:
     text = str(error)
     if "readonly" in text or "read-only" in text:
         return f"the library {path} is read-only: give il2watch write access to it and its folder"
+    if "disk I/O error" in text:
+        return (f"the library {path} could not be written (disk full, a file size limit, or a failing disk): "
+                f"free space or move IL2WATCH_DB, then poll again")
     if "database or disk is full" in text:
         return f"the library {path} cannot grow (disk full or size limit): free space, then poll again"
     if "locked" in text or "busy" in text:

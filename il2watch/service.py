@@ -53,7 +53,8 @@ class PollReport:
             parts.append(f"{self.printed} shown here (no SLACK_BOT_TOKEN, nothing marked delivered)")
         if self.delivery.still_due:
             parts.append(f"{self.delivery.still_due} still due")
-        return f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)"
+        problems = f" ({'; '.join(self.delivery.problems)})" if self.delivery.problems else ""
+        return f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems
 
 
 @lru_cache(maxsize=8)

@@ -126,7 +126,9 @@ def test_a_disk_full_in_the_middle_of_the_polls_transaction_keeps_nothing_of_it(
     before, posted_before = lab.rows(), lab.posted()
     failed = poll_with_file_size_limit(lab, 64 * 1024, lab.env())
     assert failed.returncode == 1
-    assert one_line(failed.stderr) == f"il2watch: poll failed: the library {lab.db} failed: disk I/O error"
+    assert one_line(failed.stderr) == (f"il2watch: poll failed: the library {lab.db} could not be written (disk "
+                                       f"full, a file size limit, or a failing disk): free space or move "
+                                       f"IL2WATCH_DB, then poll again")
     assert integrity(lab.db) == "ok"
     assert lab.rows() == before, "the papers, reasons, outbox rows and watermarks of the poll: all or none"
     assert lab.posted() == posted_before
@@ -145,7 +147,7 @@ def test_a_disk_full_between_posts_doubles_nothing(lab):
     stored = lab.cli("poll", env=tokenless)  # stored and shown, nothing posted: ten rows due
     assert stored.returncode == 0 and "10 shown here" in stored.stdout
     failed = poll_with_file_size_limit(lab, 80 * 1024, lab.env(IL2WATCH_BURST="0"))
-    assert failed.returncode == 1 and one_line(failed.stderr).endswith("failed: disk I/O error")
+    assert failed.returncode == 1 and one_line(failed.stderr).endswith("free space or move IL2WATCH_DB, then poll again")
     during = sum(lab.posted()[pmid] for pmid in [NEW, *arrivals])
     assert 0 < during < 10, "the disk filled up between posts"
     assert integrity(lab.db) == "ok"
