@@ -18,10 +18,26 @@ from tests.stand_ins.pubmed_world import record
 REPO = Path(__file__).resolve().parent.parent
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_worker_outlives_its_test():
+    """A failed assertion must not leave an il2watch worker running after the test."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def start_worker(env, log_path):
     log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "il2watch", "run"], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "-m", "il2watch", "run"], cwd=REPO, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    STARTED.append(process)
+    return process
 
 
 def wait_for(condition, timeout=20.0, step=0.1):
