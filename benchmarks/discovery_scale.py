@@ -29,15 +29,18 @@ import harness
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=10_000, help="synthetic papers citing the review")
+    parser.add_argument("--references", type=int, default=0,
+                        help="references per synthetic paper, for records the size of NCBI's (80 gives ~12 KB)")
     args = parser.parse_args(argv)
     harness.clear_proxies()
-    harness.header(f"Figure 2: first poll of a watch with {args.papers:,} citing papers, 3 requests/s")
+    harness.header(f"Figure 2: first poll of a watch with {args.papers:,} citing papers, 3 requests/s"
+                   + (f", {args.references} references each" if args.references else ""))
 
     from il2watch.library import Library
     from il2watch.service import poll_once
     from tests.stand_ins.eutils import max_requests_in_any_second
 
-    with harness.StandInProcess(harness.review_world_citing, args.papers, 42_000_000) as ncbi, \
+    with harness.StandInProcess(harness.review_world_citing, args.papers, 42_000_000, args.references) as ncbi, \
             tempfile.TemporaryDirectory(prefix="il2watch-bench-") as tmp:
         directory = Path(tmp)
         settings = harness.load(directory, harness.il2watch_env(directory, ncbi.base_url))

@@ -215,10 +215,17 @@ def review_world():
     return build_world()
 
 
-def review_world_citing(n: int, start_pmid: int):
-    """The test world with ``n`` more synthetic papers citing the review, all entered on the world's today."""
+def review_world_citing(n: int, start_pmid: int, references: int = 0):
+    """The test world with ``n`` more synthetic papers citing the review, all entered on the world's today.
+
+    With ``references``, each new paper also cites that many others, so its EFetch record carries a
+    reference list the size of a modern paper's (the synthetic records are otherwise about 2.5 KB).
+    """
     from tests.data.records import REVIEW_PMID, build_world
 
     world = build_world()
-    world.generate_citing(REVIEW_PMID, n, start_pmid=start_pmid)
+    known = world.pmids()
+    for pmid in world.generate_citing(REVIEW_PMID, n, start_pmid=start_pmid):
+        for k in range(references):
+            world.cite(pmid, known[k] if k < len(known) else str(30_000_000 + k))
     return world

@@ -32,12 +32,15 @@ COMMAND_EVERY = 10
 COMMANDS = ("search IL-2 mutein", "recent", "paper 36104538", "status", "cites")
 
 
+MEMORY_FIELDS = ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem")
+
+
 def rss_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of a process, in KiB."""
+    """VmRSS, VmHWM (peak) and what the resident pages are (anonymous, files, shared memory), in KiB."""
     found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
+        if name in MEMORY_FIELDS:
             found[name] = int(value.split()[0])
     return found
 
@@ -146,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
           f"({len(slack.posts_with_metadata('il2watch_paper'))} paper posts in all, baseline included); "
           f"{commands_sent} slash commands ({ack_failures} not acknowledged in 3 s)")
     print(f"   polls that failed: {log_text.count('poll failed')}; worker exit code after SIGTERM: {code}")
-    print("   polls    VmRSS")
+    print("   polls    VmRSS      of which: anonymous   files   shared memory")
     for mark in checkpoints:
         sample = at_checkpoint[mark]
-        print(f"   {mark:>5}   {sample['VmRSS'] / 1024:6.1f} MiB   (read at {sample['polls']} polls)")
+        print(f"   {mark:>5}   {sample['VmRSS'] / 1024:6.1f} MiB            {sample['RssAnon'] / 1024:6.1f}  "
+              f"{sample['RssFile'] / 1024:6.1f}  {sample['RssShmem'] / 1024:6.1f}   (read at {sample['polls']} polls)")
     every = [f"{r / 1024:.1f}" for p, r in samples if p % 100 == 0 and p]
     print(f"   VmRSS every 100 polls (MiB): {' '.join(every)}")
     first, last = at_checkpoint[checkpoints[0]], at_checkpoint[checkpoints[-1]]
