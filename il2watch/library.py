@@ -94,6 +94,13 @@ def m002_delivery(db: sqlite_utils.Database) -> None:
     }, pk="name")
 
 
+@migrations()
+def m003_tag_indexes(db: sqlite_utils.Database) -> None:
+    """/il2 tag reads axis and molecules across the whole library; index them."""
+    db["papers"].create_index(["axis"])
+    db["papers"].create_index(["molecules"])
+
+
 # ---------------------------------------------------------------- records <-> rows
 
 
@@ -373,15 +380,16 @@ class Library:
 
     def recent(self, *, limit: int = 10, since: str = "") -> list[str]:
         """Most recently entered papers that a watch linked (not look-ups), newest first."""
-        sql = ("select pmid from papers where pmid in (select pmid from reasons) "
+        # "exists" lets SQLite walk papers newest first and stop at the limit; "in (select …)" cannot
+        sql = ("select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid) "
                + ("and entry_date >= ? " if since else "")
                + "order by entry_date desc, cast(pmid as integer) desc limit ?")
         return [r[0] for r in self.db.execute(sql, ([since] if since else []) + [limit])]
 
     def with_reason(self, kind: str, *, watch: str = "", limit: int = 10) -> list[str]:
-        sql = ("select papers.pmid from papers join reasons on reasons.pmid = papers.pmid where reasons.kind = ? "
-               + ("and reasons.watch = ? " if watch else "")
-               + "group by papers.pmid order by papers.entry_date desc, cast(papers.pmid as integer) desc limit ?")
+        sql = ("select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid "
+               "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") "
+               "order by entry_date desc, cast(pmid as integer) desc limit ?")
         return [r[0] for r in self.db.execute(sql, [kind] + ([watch] if watch else []) + [limit])]
 
     def count_with_reason(self, kind: str, watch: str = "") -> int:

@@ -331,9 +331,14 @@ def _paper_from_book(record: Any) -> Paper:
     )
 
 
+# A record's reference list (often a hundred citations) is most of its bytes and il2watch never reads
+# it; the DTD lets a <Reference> hold only Citation and ArticleIdList, so it can go before parsing.
+_REFERENCES = re.compile(rb"<Reference>.*?</Reference>", re.DOTALL)
+
+
 def parse_articles(data: bytes, what: str = "EFetch") -> list[Paper]:
     """Every PubmedArticle and PubmedBookArticle in an EFetch answer, as Papers."""
-    parsed = read_xml(data, what)
+    parsed = read_xml(_REFERENCES.sub(b"", data), what)
     if not hasattr(parsed, "get") or ("PubmedArticle" not in parsed and "PubmedBookArticle" not in parsed):
         raise PubMedError(f"NCBI's answer to {what} is not a PubmedArticleSet")
     papers = []

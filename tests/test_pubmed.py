@@ -172,3 +172,17 @@ def test_parse_of_a_new_record_added_while_serving(world, ncbi):
     [paper] = pubmed.fetch_papers(ncbi, ["41234567"])
     assert paper.title == "A <i>new</i> CD25-biased IL-2 mutein"
     assert paper.entry_date == "2024-06-14"
+
+
+def test_reference_lists_are_dropped_before_parsing_without_changing_the_record(ncbi, world):
+    import io
+
+    from Bio import Entrez
+
+    from il2watch.pubmed import _paper_from_article
+
+    raw = ncbi.call("efetch", [("db", "pubmed"), ("retmode", "xml"), ("id", R.TREG_MUTEIN_PMID)])
+    assert b"<Reference>" in raw  # it cites the review, so its record lists references
+    [fast] = pubmed.parse_articles(raw)
+    [whole] = [_paper_from_article(r) for r in Entrez.read(io.BytesIO(raw), escape=True)["PubmedArticle"]]
+    assert fast == whole
