@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Callable
 
 from il2watch import pubmed
 from il2watch.eutils import Eutils
 from il2watch.library import Library, WatchState
-from il2watch.model import Paper, Reason, Watch
+from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.pubmed import PubMedError
 
 log = logging.getLogger("il2watch.discovery")
@@ -41,6 +42,7 @@ class Findings:
     watches: list[WatchFindings]
     papers: dict[str, Paper]  # fetched now, for PMIDs the library did not hold
     missing: set[str]  # asked of EFetch but not returned: not stored, so not marked seen
+    insights: dict[str, Insight] = field(default_factory=dict)  # for the fetched papers, made between requests
 
     @property
     def new_pmids(self) -> set[str]:
@@ -82,8 +84,12 @@ def _query_window(state: WatchState, today: date, overlap_days: int, baseline_da
 
 
 def discover(library: Library, client: Eutils, watches: list[Watch], *, today: date, similar_max_rank: int,
-             similar_min_score: int, overlap_days: int, query_baseline_days: int) -> Findings:
-    """Ask PubMed what every watch links now; fetch the records of new papers the library lacks."""
+             similar_min_score: int, overlap_days: int, query_baseline_days: int,
+             analyse: Callable[[Paper, list[Reason]], Insight] | None = None) -> Findings:
+    """Ask PubMed what every watch links now; fetch the records of new papers the library lacks.
+
+    ``analyse`` runs on each fetched batch while the rate limit holds the next request back.
+    """
     findings = [WatchFindings(library.watch_state(w), horizon=today.isoformat()) for w in watches]
 
     paper_watches = [wf for wf in findings if wf.watch.pmid]
@@ -126,7 +132,15 @@ def discover(library: Library, client: Eutils, watches: list[Watch], *, today: d
     wanted = sorted({pmid for wf in findings for pmid in wf.new})
     stored = library.stored_pmids(wanted)
     to_fetch = [pmid for pmid in wanted if pmid not in stored]
-    papers = {p.pmid: p for p in pubmed.fetch_papers(client, to_fetch)} if to_fetch else {}
+    insights: dict[str, Insight] = {}
+
+    def analyse_batch(batch: list[Paper]) -> None:
+        for paper in batch:
+            reasons = [r for wf in findings for r in wf.new.get(paper.pmid, [])]
+            insights[paper.pmid] = analyse(paper, reasons) if analyse else None
+
+    papers = {p.pmid: p for p in pubmed.fetch_papers(
+        client, to_fetch, on_batch=analyse_batch if analyse else None)} if to_fetch else {}
     missing = set(to_fetch) - set(papers)
     if missing:
         log.warning("NCBI returned no record for %d PMID(s) (%s); they stay unseen and are asked for again "
@@ -135,4 +149,4 @@ def discover(library: Library, client: Eutils, watches: list[Watch], *, today: d
             for pmid in missing:
                 wf.new.pop(pmid, None)
                 wf.linked.pop(pmid, None)
-    return Findings(findings, papers, missing)
+    return Findings(findings, papers, missing, {k: v for k, v in insights.items() if v is not None})

@@ -25,6 +25,10 @@ from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 migrations = Migrations("il2watch")
 
 
+SEARCH_WINDOW = 5000  # matches ranked per search, newest first; also where counting stops
+RERANK_EXTRA = 40  # candidates beyond the page that relevance may lift into it
+
+
 class LibraryError(Exception):
     """The database cannot be used as asked; the message is one line saying why and what to do."""
 
@@ -363,20 +367,33 @@ class Library:
         return self.db.execute("select count(*) from papers").fetchone()[0]
 
     def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
-        """PMIDs matching ``text`` best first (FTS rank, then relevance), and how many match in all."""
+        """PMIDs matching ``text`` best first, and how many match in all (counted up to SEARCH_WINDOW).
+
+        Ranking is FTS5's bm25 (title words weigh most), among the newest SEARCH_WINDOW matches: a word
+        nearly every paper has ("IL-2") would otherwise rank the whole library on each keystroke. The best
+        few are then nudged by il2watch's relevance score, read for those rows only.
+        """
         query = fts_query(text)
         if not query:
             return [], 0
+        wanted = offset + limit
         try:
-            total = self.db.execute("select count(*) from papers_fts where papers_fts match ?", [query]).fetchone()[0]
-            rows = self.db.execute(
-                "select papers.pmid from papers_fts join papers on papers.rowid = papers_fts.rowid "
-                "where papers_fts match ? order by bm25(papers_fts, 10.0, 3.0, 2.0, 1.0) - "
-                "coalesce(papers.relevance, 0) / 50.0 limit ? offset ?",
-                [query, limit, offset]).fetchall()
+            total = self.db.execute(
+                "select count(*) from (select 1 from papers_fts where papers_fts match ? limit ?)",
+                [query, SEARCH_WINDOW]).fetchone()[0]
+            best = self.db.execute(
+                "select rowid, score from (select rowid, bm25(papers_fts, 10.0, 3.0, 2.0, 1.0) as score "
+                "from papers_fts where papers_fts match ? order by rowid desc limit ?) "
+                "order by score limit ?", [query, SEARCH_WINDOW, wanted + RERANK_EXTRA]).fetchall()
         except sqlite3.OperationalError as error:
             raise LibraryError(f"the search index rejected {query!r}: {error}") from None
-        return [r[0] for r in rows], total
+        if not best:
+            return [], total
+        marks = ",".join("?" * len(best))
+        facts = {rowid: (pmid, relevance or 0.0) for rowid, pmid, relevance in self.db.execute(
+            f"select rowid, pmid, relevance from papers where rowid in ({marks})", [r[0] for r in best])}
+        ranked = sorted(best, key=lambda r: r[1] - facts[r[0]][1] / 50.0)
+        return [facts[rowid][0] for rowid, _ in ranked[offset:wanted]], total
 
     def recent(self, *, limit: int = 10, since: str = "") -> list[str]:
         """Most recently entered papers that a watch linked (not look-ups), newest first."""

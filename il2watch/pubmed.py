@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from Bio import Entrez
 
@@ -154,12 +154,20 @@ def search(client: Eutils, term: str, *, mindate: str = "", maxdate: str = "", d
 # ---------------------------------------------------------------- EFetch
 
 
-def fetch_papers(client: Eutils, pmids: Sequence[str], batch: int = EFETCH_BATCH) -> list[Paper]:
-    """Full records for ``pmids``, ``batch`` ids per request (POSTed when long); unknown ids are absent."""
+def fetch_papers(client: Eutils, pmids: Sequence[str], batch: int = EFETCH_BATCH,
+                 on_batch: Callable[[list[Paper]], None] | None = None) -> list[Paper]:
+    """Full records for ``pmids``, ``batch`` ids per request (POSTed when long); unknown ids are absent.
+
+    ``on_batch`` sees each batch as it is parsed: work done there fills the time the rate limit makes
+    the next request wait anyway.
+    """
     papers: list[Paper] = []
     for chunk in batches(list(dict.fromkeys(pmids)), batch):
         data = client.call("efetch", [("db", "pubmed"), ("retmode", "xml"), ("id", ",".join(chunk))])
-        papers.extend(parse_articles(data, what=f"EFetch of {len(chunk)} records"))
+        parsed = parse_articles(data, what=f"EFetch of {len(chunk)} records")
+        if on_batch is not None:
+            on_batch(parsed)
+        papers.extend(parsed)
     return papers
 
 

@@ -103,9 +103,9 @@ def _store(library: Library, findings: Findings, *, settings: Settings, insight_
     new_pmids = sorted(findings.new_pmids)
     stored = {p.pmid: p for p in library.papers([p for p in new_pmids if p not in findings.papers])}
     papers: dict[str, Paper] = {**stored, **findings.papers}
-    insights: dict[str, Insight] = {}
+    insights: dict[str, Insight] = dict(findings.insights)
     for pmid in new_pmids:
-        if pmid not in papers:
+        if pmid not in papers or pmid in insights:
             continue
         reasons = [s.reason for s in library.reasons_for(pmid)]
         for wf in findings.watches:
@@ -277,7 +277,7 @@ def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: 
             watermark = {"ran_at": stamp, "horizons": {w.id: today.isoformat() for w in watches}}
             findings = discover(library, eutils, watches, today=today, similar_max_rank=settings.similar_max_rank,
                                 similar_min_score=settings.similar_min_score, overlap_days=settings.overlap_days,
-                                query_baseline_days=settings.query_baseline_days)
+                                query_baseline_days=settings.query_baseline_days, analyse=insight_for)
             report.candidates = len({p for wf in findings.watches for p in wf.linked})
             report.new = len(findings.new_pmids)
             report.stored, report.queued = _store(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from il2watch.eutils import EutilsError
+from il2watch.library import SEARCH_WINDOW
 from il2watch.markup import escape_mrkdwn
 from il2watch.model import AXES, Paper, Watch
 from il2watch.pubmed import PubMedError
@@ -106,7 +107,8 @@ def search(args: str, ctx: Context, offset: int = 0) -> Reply:
     pmids, total = ctx.library.search(args, limit=PAGE, offset=offset)
     more = offset + PAGE if total > offset + PAGE else None
     words = echo(args)
-    return listing(f"*{total:,} paper{'s' if total != 1 else ''} match “{words}”*",
+    counted = f"{total:,}+ papers" if total >= SEARCH_WINDOW else f"{total:,} paper{'s' if total != 1 else ''}"
+    return listing(f"*{counted} match “{words}”*",
                    paper_list(ctx.library, pmids, ctx.watch_map), offset=offset, next_offset=more, total=total,
                    empty=f"Nothing in the library matches “{words}”. Fewer or broader words may find more; "
                          f"`{ctx.command} paper &lt;PMID&gt;` looks a paper up in PubMed.")
