@@ -9,7 +9,9 @@ import json
 import os
 import queue
 import time
+import urllib.request
 from collections.abc import Iterator
+from itertools import islice
 from http.client import RemoteDisconnected
 
 import pytest
@@ -135,9 +137,14 @@ def test_app_token_opens_socket_mode_only_and_bot_token_cannot(slack: SlackStand
     assert misused.response["error"] == "not_allowed_token_type"
 
 
-def test_token_may_come_as_a_form_field(slack: SlackStandIn) -> None:
+def test_token_may_come_as_a_form_field_but_not_inside_json(slack: SlackStandIn) -> None:
     answer = WebClient(base_url=slack.base_url).api_call("auth.test", params={"token": slack.bot_token})
     assert answer["user_id"] == BOT_USER_ID
+    body = json.dumps({"token": slack.bot_token}).encode()
+    request = urllib.request.Request(slack.base_url + "auth.test", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        assert json.load(response) == {"ok": False, "error": "not_authed"}
 
 
 # ---------------------------------------------------------------------------------------------- posting and history
@@ -178,8 +185,8 @@ def test_history_pages_newest_first_with_metadata_only_when_asked(slack: SlackSt
     for pmid in range(5):
         client.chat_postMessage(channel="C0PAPERS", text=f"paper {pmid}",
                                 metadata={"event_type": "il2_paper_posted", "event_payload": {"pmid": str(pmid)}})
-    pages = [page.data for page in client.conversations_history(channel="C0PAPERS", limit=2,
-                                                                 include_all_metadata=True)]
+    paging = client.conversations_history(channel="C0PAPERS", limit=2, include_all_metadata=True)
+    pages = [page.data for page in islice(paging, 4)]  # bounded, so a cursor that never ends fails the test
     assert [[m["text"] for m in page["messages"]] for page in pages] == [
         ["paper 4", "paper 3"], ["paper 2", "paper 1"], ["paper 0"]]
     assert [page["has_more"] for page in pages] == [True, True, False]
@@ -273,8 +280,8 @@ def test_conversations_list_pages_and_resolves_names(slack: SlackStandIn) -> Non
     slack.add_channel("hidden", is_private=True, bot_is_member=False)
     slack.add_channel("old", is_archived=True)
     client = client_for(slack)
-    pages = [page.data for page in client.conversations_list(types="public_channel,private_channel", limit=2,
-                                                              exclude_archived=True)]
+    paging = client.conversations_list(types="public_channel,private_channel", limit=2, exclude_archived=True)
+    pages = [page.data for page in islice(paging, 3)]
     names = [c["name"] for page in pages for c in page["channels"]]
     assert sorted(names) == ["general", "papers", "secret"]
     assert len(pages) == 2 and pages[-1]["response_metadata"]["next_cursor"] == ""

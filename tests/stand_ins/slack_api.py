@@ -850,8 +850,8 @@ class SlackStandIn:
     # -- request handling (called from server threads)
 
     def answer_api(self, method: str, params: dict, bearer: str | None) -> _Answer:
-        token_value = bearer or (_text(params.pop("token")) if "token" in params else None)
-        params.pop("token", None)
+        form_token = params.pop("token", None)
+        token_value = bearer or (_text(form_token) if form_token else None)
         with self._lock:
             fault = self._take_fault(method)
             answer = self._answer_fault(fault) if fault is not None else None
@@ -1346,6 +1346,7 @@ def _parse_params(content_type: str, body: bytes, query: str) -> dict:
     if content_type.startswith("application/json"):
         data = json.loads(body)
         if isinstance(data, dict):
+            data.pop("token", None)  # Slack takes a JSON body's token only from the Authorization header
             params.update(data)
     else:
         params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
