@@ -110,8 +110,9 @@ def test_auth_test_names_the_bot_and_reports_scopes_in_a_header(slack: SlackStan
 )
 def test_bad_tokens_are_refused_as_slack_refuses_them(slack: SlackStandIn, token: str, status: str,
                                                       expected: str) -> None:
-    if token.startswith("xoxb-") and status != "active":
-        slack.add_token(token, status=status)
+    if status != "active":
+        slack.add_token(token)
+        slack.set_token_status(token, status)  # a token that worked, then was revoked or deactivated
     client = WebClient(token=token or None, base_url=slack.base_url)
     failure = error_of(lambda: client.chat_postMessage(channel="C0PAPERS", text="hello"))
     assert failure.response.status_code == 200
@@ -233,6 +234,9 @@ def test_threads_show_in_history_only_as_parents_and_broadcasts(slack: SlackStan
     assert (history[1]["reply_count"], history[1]["latest_reply"]) == (3, nested["ts"])
     replies = client.conversations_replies(channel="C0PAPERS", ts=quiet)["messages"]
     assert [m["text"] for m in replies] == ["paper", "details", "update", "on a reply"]
+    paged = [[m["text"] for m in page["messages"]]
+             for page in islice(client.conversations_replies(channel="C0PAPERS", ts=parent, limit=2), 3)]
+    assert paged == [["paper", "details", "update"], ["paper", "on a reply"]]  # the parent heads every page
     assert len(slack.messages("C0PAPERS")) == 4 and len(slack.messages("C0PAPERS", include_replies=False)) == 1
     missing = error_of(lambda: client.chat_postMessage(channel="C0PAPERS", text="x", thread_ts="1.000001"))
     assert missing.response["error"] == "thread_not_found"
@@ -466,7 +470,10 @@ def test_injected_error_codes_answer_ok_false_and_only_for_their_method(slack: S
         assert error_of(lambda: client.chat_postMessage(channel="C0PAPERS", text="x")).response["error"] == (
             "fatal_error")
     client.chat_postMessage(channel="C0PAPERS", text="x")
-    assert len(slack.messages("C0PAPERS")) == 1
+    slack.inject(500, times=3)
+    slack.clear_faults()
+    client.chat_postMessage(channel="C0PAPERS", text="y")
+    assert len(slack.messages("C0PAPERS")) == 2
 
 
 def test_accept_then_drop_posts_but_the_client_never_hears(slack: SlackStandIn) -> None:
