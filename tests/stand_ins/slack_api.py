@@ -849,9 +849,9 @@ class SlackStandIn:
 
     # -- request handling (called from server threads)
 
-    def answer_api(self, method: str, params: dict, bearer: str | None) -> _Answer:
-        token_value = bearer or (_text(params.pop("token")) if "token" in params else None)
-        params.pop("token", None)
+    def _answer_api(self, method: str, params: dict, bearer: str | None) -> _Answer:
+        form_token = params.pop("token", None)
+        token_value = bearer or (_text(form_token) if form_token else None)
         with self._lock:
             fault = self._take_fault(method)
             answer = self._answer_fault(fault) if fault is not None else None
@@ -908,7 +908,7 @@ class SlackStandIn:
         headers["X-Accepted-OAuth-Scopes"] = ",".join(call.accepted_scopes)
         return _json_answer(body, headers=headers)
 
-    def answer_upload(self, upload_id: str, body: bytes) -> _Answer:
+    def _answer_upload(self, upload_id: str, body: bytes) -> _Answer:
         with self._lock:
             upload = next((u for u in self._uploads.values() if u.upload_id == upload_id), None)
             if upload is None:
@@ -916,7 +916,7 @@ class SlackStandIn:
             upload.content = body
         return _Answer(200, f"OK - {len(body)}".encode(), {}, content_type="text/plain; charset=utf-8")
 
-    def answer_response_url(self, path: str, body: bytes) -> _Answer:
+    def _answer_response_url(self, path: str, body: bytes) -> _Answer:
         with self._posted:
             endpoint = self._response_urls.get(path)
             if endpoint is None or self.clock() - endpoint.created > RESPONSE_URL_LIFETIME:
@@ -1346,6 +1346,7 @@ def _parse_params(content_type: str, body: bytes, query: str) -> dict:
     if content_type.startswith("application/json"):
         data = json.loads(body)
         if isinstance(data, dict):
+            data.pop("token", None)  # Slack takes a JSON body's token only from the Authorization header
             params.update(data)
     else:
         params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
@@ -1372,9 +1373,9 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             if parts.path.startswith("/api/"):
                 answer = self._api(parts.path[len("/api/"):], body, parts.query)
             elif parts.path.startswith("/upload/v1/"):
-                answer = stand_in.answer_upload(parts.path[len("/upload/v1/"):], body)
+                answer = stand_in._answer_upload(parts.path[len("/upload/v1/"):], body)
             elif parts.path.startswith("/commands/"):
-                answer = stand_in.answer_response_url(parts.path, body)
+                answer = stand_in._answer_response_url(parts.path, body)
             else:
                 answer = _Answer(404, b"not found", {}, content_type="text/plain")
             if answer.drop:
@@ -1397,6 +1398,6 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                 return _json_answer({"ok": False, "error": "invalid_json"})
             authorization = self.headers.get("Authorization", "")
             bearer = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else None
-            return stand_in.answer_api(method, params, bearer)
+            return stand_in._answer_api(method, params, bearer)
 
     return Handler
