@@ -153,6 +153,12 @@ class SocketModeStandIn:
         connection.websocket.send(json.dumps({"type": "disconnect", "reason": reason,
                                               "debug_info": {"host": self.host_name}}))
 
+    def drop_connections(self) -> None:
+        """Close every open connection from the server side (code 1001, going away)."""
+        for connection in self.open_connections():
+            if connection.websocket is not None:
+                connection.websocket.close(1001, "server going away")
+
     # -- internals
 
     def _newest_open(self) -> SocketConnection:
