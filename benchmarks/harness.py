@@ -21,19 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy")
-
-WATCHES_TOML = """
-[[watch]]
-id = "review"
-pmid = "35217787"
-label = "the review"
-
-[[watch]]
-id = "engineered-il2"
-label = "engineered IL-2"
-query = '{query}'
-"""
+from tests.conftest import PROXY_VARIABLES, write_config  # noqa: E402  (after the sys.path line above)
+from tests.conftest import subprocess_env as _test_subprocess_env  # noqa: E402
 
 
 def clear_proxies() -> None:
@@ -73,20 +62,11 @@ def header(title: str) -> None:
 # ---------------------------------------------------------------- settings
 
 
-def write_watches(directory: Path, query: str | None = None) -> Path:
-    """il2watch.toml with the two watches il2watch ships with: the review, and the engineered-IL-2 query."""
-    from tests.data.records import ENGINEERED_IL2_QUERY
-
-    path = directory / "il2watch.toml"
-    path.write_text(WATCHES_TOML.format(query=query or ENGINEERED_IL2_QUERY), encoding="utf-8")
-    return path
-
-
 def il2watch_env(directory: Path, eutils_url: str, *, slack_api_url: str = "", bot_token: str = "",
                  **extra: str) -> dict[str, str]:
     """Settings for a benchmark run: the stand-ins' URLs, a library in ``directory``, NCBI's 3/s limit (no key)."""
     env = {
-        "IL2WATCH_CONFIG": str(write_watches(directory)),
+        "IL2WATCH_CONFIG": str(write_config(directory)),
         "IL2WATCH_DB": str(directory / "library.db"),
         "IL2WATCH_EUTILS_URL": eutils_url,
         "NCBI_EMAIL": "lab@example.org",
@@ -108,11 +88,7 @@ def load(directory: Path, env: dict[str, str]):
 
 def subprocess_env(settings_env: dict[str, str]) -> dict[str, str]:
     """The environment of an il2watch subprocess: no proxies, no il2watch/Slack/NCBI settings but these."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in PROXY_VARIABLES and not k.startswith(("IL2WATCH_", "SLACK_", "NCBI_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(settings_env)
-    return env
+    return _test_subprocess_env(PYTHONPATH=str(ROOT), **settings_env)
 
 
 # ---------------------------------------------------------------- statistics

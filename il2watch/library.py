@@ -330,14 +330,16 @@ class Library:
         self.db["papers"].upsert_all(rows, pk="pmid")
         return len(rows)
 
+    def _rows_in(self, sql: str, values: Iterable[str], *, before: Sequence[Any] = ()) -> Iterator[tuple]:
+        """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``values``, 500 at a time:
+        SQLite limits how many parameters one statement may take."""
+        values = list(values)
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            yield from self.db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
+
     def stored_pmids(self, pmids: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        pmids = list(pmids)
-        for i in range(0, len(pmids), 500):
-            chunk = pmids[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.db.execute(f"select pmid from papers where pmid in ({marks})", chunk))
-        return found
+        return {r[0] for r in self._rows_in("select pmid from papers where pmid in ({marks})", pmids)}
 
     def paper(self, pmid: str) -> Paper | None:
         row = self.db.execute("select record from papers where pmid = ?", [pmid]).fetchone()
@@ -345,12 +347,8 @@ class Library:
 
     def papers(self, pmids: Sequence[str]) -> list[Paper]:
         """Papers in the order asked, skipping unknown ones."""
-        found: dict[str, Paper] = {}
-        for i in range(0, len(pmids), 500):
-            chunk = list(pmids[i:i + 500])
-            marks = ",".join("?" * len(chunk))
-            for pmid, record in self.db.execute(f"select pmid, record from papers where pmid in ({marks})", chunk):
-                found[pmid] = paper_from_json(record)
+        found = {pmid: paper_from_json(record) for pmid, record in
+                 self._rows_in("select pmid, record from papers where pmid in ({marks})", pmids)}
         return [found[p] for p in pmids if p in found]
 
     def paper_by_doi(self, doi: str) -> Paper | None:
@@ -581,14 +579,8 @@ class Library:
 
     def claimed(self, channel: str, pmids: Iterable[str]) -> set[str]:
         """Which of ``pmids`` already have an outbox row for ``channel`` (posted, due or waiting)."""
-        found: set[str] = set()
-        pmids = list(pmids)
-        for i in range(0, len(pmids), 500):
-            chunk = pmids[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.db.execute(
-                f"select pmid from claims where channel = ? and pmid in ({marks})", [channel, *chunk]))
-        return found
+        return {r[0] for r in self._rows_in("select pmid from claims where channel = ? and pmid in ({marks})",
+                                            pmids, before=[channel])}
 
     def enqueue(self, *, key: str, channel: str, kind: str, pmids: Sequence[str], payload: dict[str, Any],
                 state: str = "due", run_id: int | None = None, now: str | None = None,

@@ -185,18 +185,23 @@ class Listeners:
         except Exception as error:
             respond(**self.sorry(error).as_kwargs(), replace_original=False)
 
-    def on_save(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                respond: Callable[..., Any]) -> None:
+    def _paper_button(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
+                      respond: Callable[..., Any], make_reply: Callable[[Context, str], Reply]) -> None:
+        """A button whose value is a PMID: ack, ignore a repeated click, answer about that paper."""
         ack()
         if not self._first_click(body, action):
             return
         try:
             with self.context(str((body.get("user") or {}).get("id", ""))) as ctx:
                 pmid = known_pmid(ctx.library, str(action.get("value", "")))
-                reply = save_reply(ctx, pmid) if pmid else say("That paper is not in il2watch's library.")
+                reply = make_reply(ctx, pmid) if pmid else say("That paper is not in il2watch's library.")
         except Exception as error:
             reply = self.sorry(error)
         respond(**reply.as_kwargs(), replace_original=False)
+
+    def on_save(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
+                respond: Callable[..., Any]) -> None:
+        self._paper_button(ack, body, action, respond, save_reply)
 
     def _control(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
                  respond: Callable[..., Any], *, share: bool) -> None:
@@ -226,16 +231,7 @@ class Listeners:
 
     def on_details(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
                    respond: Callable[..., Any]) -> None:
-        ack()
-        if not self._first_click(body, action):
-            return
-        try:
-            with self.context(str((body.get("user") or {}).get("id", ""))) as ctx:
-                pmid = known_pmid(ctx.library, str(action.get("value", "")))
-                reply = self._replay(ctx, f"paper {pmid}") if pmid else say("That paper is not in the library.")
-        except Exception as error:
-            reply = self.sorry(error)
-        respond(**reply.as_kwargs(), replace_original=False)
+        self._paper_button(ack, body, action, respond, lambda ctx, pmid: self._replay(ctx, f"paper {pmid}"))
 
     # ------------------------------------------------------------ App Home
 
