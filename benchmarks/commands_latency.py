@@ -31,16 +31,33 @@ import harness
 import synthetic_library
 
 SEARCHES = (
-    "IL-2", "interleukin-2", "regulatory T cells", "low-dose IL-2 lupus", '"low-dose IL-2"[tiab] AND (lupus OR SLE)',
-    "nemvaleukin", "mutein OR variant", "melanoma", "Treg expansion type 1 diabetes", "graft-versus-host disease",
-    "CD25", "pharmacokinetics", "immun*", "IL-15 superagonist NK cells", "capillary leak", "Front Immunol",
-    "STAT5 phosphorylation", "xyzzy", "efavaleukin alfa ulcerative colitis", "half-life PEG",
+    "IL-2",
+    "interleukin-2",
+    "regulatory T cells",
+    "low-dose IL-2 lupus",
+    '"low-dose IL-2"[tiab] AND (lupus OR SLE)',
+    "nemvaleukin",
+    "mutein OR variant",
+    "melanoma",
+    "Treg expansion type 1 diabetes",
+    "graft-versus-host disease",
+    "CD25",
+    "pharmacokinetics",
+    "immun*",
+    "IL-15 superagonist NK cells",
+    "capillary leak",
+    "Front Immunol",
+    "STAT5 phosphorylation",
+    "xyzzy",
+    "efavaleukin alfa ulcerative colitis",
+    "half-life PEG",
 )
 RECENT = ("", "20", "7d", "50", "30d", "200")
 
 
-def search_figures(db_path: Path, queries: list[str], rounds: int) -> tuple[list[float], dict[str, list[float]],
-                                                                            dict[str, int]]:
+def search_figures(
+    db_path: Path, queries: list[str], rounds: int
+) -> tuple[list[float], dict[str, list[float]], dict[str, int]]:
     from il2watch.library import Library
 
     times: list[float] = []
@@ -62,17 +79,26 @@ def search_figures(db_path: Path, queries: list[str], rounds: int) -> tuple[list
 def ack_figures(db_path: Path, directory: Path, texts: dict[str, list[str]]) -> dict[str, list[float]]:
     from il2watch.slack_app import build_app, start_socket_mode
     from il2watch.slack_client import make_client
-    from tests.stand_ins.eutils import EutilsStandIn
     from tests.data.records import build_world
+    from tests.stand_ins.eutils import EutilsStandIn
     from tests.stand_ins.slack_api import DEFAULT_APP_TOKEN, SlackStandIn
     from tests.stand_ins.socket_mode import SocketModeStandIn, slash_command_payload
 
     seconds: dict[str, list[float]] = defaultdict(list)
-    with SocketModeStandIn() as socket_mode, SlackStandIn(socket_mode_url=socket_mode.url) as slack, \
-            EutilsStandIn(build_world()) as ncbi:
-        env = harness.il2watch_env(directory, ncbi.base_url, slack_api_url=slack.base_url, bot_token=slack.bot_token,
-                                   SLACK_APP_TOKEN=DEFAULT_APP_TOKEN, IL2WATCH_DB=str(db_path),
-                                   IL2WATCH_CHANNEL="C0GENERAL")
+    with (
+        SocketModeStandIn() as socket_mode,
+        SlackStandIn(socket_mode_url=socket_mode.url) as slack,
+        EutilsStandIn(build_world()) as ncbi,
+    ):
+        env = harness.il2watch_env(
+            directory,
+            ncbi.base_url,
+            slack_api_url=slack.base_url,
+            bot_token=slack.bot_token,
+            SLACK_APP_TOKEN=DEFAULT_APP_TOKEN,
+            IL2WATCH_DB=str(db_path),
+            IL2WATCH_CHANNEL="C0GENERAL",
+        )
         settings = harness.load(directory, env)
         app = build_app(settings, client=make_client(settings))
         handler = start_socket_mode(app, settings)
@@ -81,8 +107,12 @@ def ack_figures(db_path: Path, directory: Path, texts: dict[str, list[str]]) -> 
             for name, commands in texts.items():
                 for text in commands:
                     url = slack.new_response_url(channel="C0GENERAL", user="UREADER1")
-                    envelope = socket_mode.send_envelope("slash_commands", slash_command_payload(
-                        "/il2", text, user_id="UREADER1", channel_id="C0GENERAL", response_url=url))
+                    envelope = socket_mode.send_envelope(
+                        "slash_commands",
+                        slash_command_payload(
+                            "/il2", text, user_id="UREADER1", channel_id="C0GENERAL", response_url=url
+                        ),
+                    )
                     ack = socket_mode.wait_for_ack(envelope, timeout=3.0)
                     if not (ack.payload or {}).get("blocks"):
                         raise SystemExit(f"/il2 {text} was acknowledged without an answer: {ack.message}")
@@ -105,21 +135,30 @@ def main(argv: list[str] | None = None) -> int:
         directory = Path(tmp)
         db_path = directory / "library.db"
         filled = synthetic_library.fill_library(db_path, args.papers)
-        size = db_path.stat().st_size + (db_path.with_name(db_path.name + "-wal").stat().st_size
-                                         if db_path.with_name(db_path.name + "-wal").exists() else 0)
-        print(f"   library: {args.papers:,} papers written in {filled:.1f} s ({args.papers / filled:,.0f} papers/s, "
-              f"one transaction); {size / 1e6:.0f} MB on disk")
+        size = db_path.stat().st_size + (
+            db_path.with_name(db_path.name + "-wal").stat().st_size
+            if db_path.with_name(db_path.name + "-wal").exists()
+            else 0
+        )
+        print(
+            f"   library: {args.papers:,} papers written in {filled:.1f} s ({args.papers / filled:,.0f} papers/s, "
+            f"one transaction); {size / 1e6:.0f} MB on disk"
+        )
         queries = list(SEARCHES) + synthetic_library.author_surnames(db_path, limit=5)
         rounds = max(1, round(args.commands / len(queries)))
         times, by_query, matches = search_figures(db_path, queries, rounds)
         print(f"   Library.search, {len(times)} calls ({len(queries)} queries x {rounds}), first page of 10:")
-        print(f"     p50 {harness.ms(harness.percentile(times, 50))}, p99 {harness.ms(harness.percentile(times, 99))}, "
-              f"max {harness.ms(max(times))}   (aim: p99 under 20 ms)")
+        print(
+            f"     p50 {harness.ms(harness.percentile(times, 50))}, p99 {harness.ms(harness.percentile(times, 99))}, "
+            f"max {harness.ms(max(times))}   (aim: p99 under 20 ms)"
+        )
         print("     slowest queries (matches, p50, p99):")
         worst = sorted(by_query, key=lambda q: -harness.percentile(by_query[q], 99))[:6]
         for query in worst:
-            print(f"       {query!r:<46} {matches[query]:>7,}  {harness.ms(harness.percentile(by_query[query], 50)):>9}"
-                  f"  {harness.ms(harness.percentile(by_query[query], 99)):>9}")
+            print(
+                f"       {query!r:<46} {matches[query]:>7,}  {harness.ms(harness.percentile(by_query[query], 50)):>9}"
+                f"  {harness.ms(harness.percentile(by_query[query], 99)):>9}"
+            )
         pmids = [str(30_000_000 + rng.randrange(args.papers)) for _ in range(args.commands)]
         texts = {
             "search": [f"search {queries[i % len(queries)]}" for i in range(args.commands)],
@@ -132,10 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds in acks.items():
         p99 = harness.percentile(seconds, 99)
         worst_p99 = max(worst_p99, p99)
-        print(f"     /il2 {name:<7} p50 {harness.ms(harness.percentile(seconds, 50)):>9}   p99 {harness.ms(p99):>9}   "
-              f"max {harness.ms(max(seconds)):>9}")
-    print(f"   aim ack p99 under 100 ms: {'met' if worst_p99 < 0.100 else 'MISSED'}; "
-          f"aim search p99 under 20 ms: {'met' if harness.percentile(times, 99) < 0.020 else 'MISSED'}")
+        print(
+            f"     /il2 {name:<7} p50 {harness.ms(harness.percentile(seconds, 50)):>9}   p99 {harness.ms(p99):>9}   "
+            f"max {harness.ms(max(seconds)):>9}"
+        )
+    print(
+        f"   aim ack p99 under 100 ms: {'met' if worst_p99 < 0.100 else 'MISSED'}; "
+        f"aim search p99 under 20 ms: {'met' if harness.percentile(times, 99) < 0.020 else 'MISSED'}"
+    )
     return 0
 
 

@@ -11,11 +11,12 @@ import multiprocessing
 import os
 import platform
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -47,10 +48,12 @@ def cpu_model() -> str:
 def machine_lines() -> list[str]:
     """uname -a, CPU model, cores, Python: what a figure needs beside it to mean anything."""
     u = os.uname()
-    return [f"uname -a: {u.sysname} {u.nodename} {u.release} {u.version} {u.machine}",
-            f"CPU: {cpu_model()}, {os.cpu_count()} core(s)",
-            f"Python: {platform.python_version()} ({sys.executable})",
-            f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}"]
+    return [
+        f"uname -a: {u.sysname} {u.nodename} {u.release} {u.version} {u.machine}",
+        f"CPU: {cpu_model()}, {os.cpu_count()} core(s)",
+        f"Python: {platform.python_version()} ({sys.executable})",
+        f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
+    ]
 
 
 def header(title: str) -> None:
@@ -62,8 +65,9 @@ def header(title: str) -> None:
 # ---------------------------------------------------------------- settings
 
 
-def il2watch_env(directory: Path, eutils_url: str, *, slack_api_url: str = "", bot_token: str = "",
-                 **extra: str) -> dict[str, str]:
+def il2watch_env(
+    directory: Path, eutils_url: str, *, slack_api_url: str = "", bot_token: str = "", **extra: str
+) -> dict[str, str]:
     """Settings for a benchmark run: the stand-ins' URLs, a library in ``directory``, NCBI's 3/s limit (no key)."""
     env = {
         "IL2WATCH_CONFIG": str(write_config(directory)),
@@ -74,8 +78,9 @@ def il2watch_env(directory: Path, eutils_url: str, *, slack_api_url: str = "", b
         "IL2WATCH_JITTER": "0",
     }
     if slack_api_url:
-        env.update({"SLACK_BOT_TOKEN": bot_token, "IL2WATCH_SLACK_API_URL": slack_api_url,
-                    "IL2WATCH_CHANNEL": "il2-papers"})
+        env.update(
+            {"SLACK_BOT_TOKEN": bot_token, "IL2WATCH_SLACK_API_URL": slack_api_url, "IL2WATCH_CHANNEL": "il2-papers"}
+        )
     env.update(extra)
     return env
 
@@ -173,7 +178,7 @@ class StandInProcess:
         self._process.join(timeout=10)
         return served
 
-    def __enter__(self) -> "StandInProcess":
+    def __enter__(self) -> StandInProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

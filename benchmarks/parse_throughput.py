@@ -40,8 +40,10 @@ def synthetic_xml(n: int) -> list[bytes]:
 
     world = build_world()
     pmids = world.generate_citing(REVIEW_PMID, n, start_pmid=45_000_000)
-    return [pubmed_articles_xml(world.article_xml(p) for p in pmids[i:i + BATCH]).encode("utf-8")
-            for i in range(0, n, BATCH)]
+    return [
+        pubmed_articles_xml(world.article_xml(p) for p in pmids[i : i + BATCH]).encode("utf-8")
+        for i in range(0, n, BATCH)
+    ]
 
 
 def handwritten_xml(n: int, *, references: int = 0, author_copies: int = 1) -> list[bytes]:
@@ -61,15 +63,23 @@ def handwritten_xml(n: int, *, references: int = 0, author_copies: int = 1) -> l
     for i in range(n):
         original = originals[i % len(originals)]
         pmid = str(46_000_000 + i)
-        world.add(dataclasses.replace(original, pmid=pmid, doi=f"10.5555/bench.{pmid}" if original.doi else "",
-                                      authors=tuple(original.authors) * author_copies))
+        world.add(
+            dataclasses.replace(
+                original,
+                pmid=pmid,
+                doi=f"10.5555/bench.{pmid}" if original.doi else "",
+                authors=tuple(original.authors) * author_copies,
+            )
+        )
         for cited in source.references(original.pmid):
             world.cite(pmid, cited)
         for k in range(references):
             world.cite(pmid, cited_pool[k % len(cited_pool)] if k < len(cited_pool) else str(30_000_000 + k))
         pmids.append(pmid)
-    return [pubmed_articles_xml(world.article_xml(p) for p in pmids[i:i + BATCH]).encode("utf-8")
-            for i in range(0, n, BATCH)]
+    return [
+        pubmed_articles_xml(world.article_xml(p) for p in pmids[i : i + BATCH]).encode("utf-8")
+        for i in range(0, n, BATCH)
+    ]
 
 
 def run(name: str, batches: list[bytes], directory: Path) -> dict[str, float]:
@@ -90,8 +100,7 @@ def run(name: str, batches: list[bytes], directory: Path) -> dict[str, float]:
             analysed = time.perf_counter()
             with library.transaction():
                 library.save_papers(papers, insights, now="2024-06-15T12:00:00+00:00")
-                library.save_reasons([(p.pmid, reason) for p in papers], now="2024-06-15T12:00:00+00:00",
-                                     run_id=None)
+                library.save_reasons([(p.pmid, reason) for p in papers], now="2024-06-15T12:00:00+00:00", run_id=None)
             stored = time.perf_counter()
             seconds["parse"] += parsed - started
             seconds["analyse"] += analysed - parsed
@@ -106,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--papers", type=int, default=2000, help="papers per set (default 2,000)")
     args = parser.parse_args(argv)
     harness.header("Figure 3: papers per second from EFetch XML into the library")
-    sets = {"synthetic": synthetic_xml(args.papers), "hand-written": handwritten_xml(args.papers),
-            "NCBI-sized": handwritten_xml(args.papers, references=80, author_copies=3)}
-    print(f"   {args.papers:,} papers per set, EFetch answers of {BATCH}; papers per second by stage "
-          f"(and per paper)")
+    sets = {
+        "synthetic": synthetic_xml(args.papers),
+        "hand-written": handwritten_xml(args.papers),
+        "NCBI-sized": handwritten_xml(args.papers, references=80, author_copies=3),
+    }
+    print(f"   {args.papers:,} papers per set, EFetch answers of {BATCH}; papers per second by stage (and per paper)")
     print(f"   {'records':<13} {'KB/paper':>8} {'parse':>16} {'analyse':>16} {'store':>16} {'end to end':>11}")
     slowest = float("inf")
     with tempfile.TemporaryDirectory(prefix="il2watch-bench-") as tmp:
@@ -118,11 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             n = result["papers"]
             total = result["parse"] + result["analyse"] + result["store"]
             cells = [f"{n / result[s]:>6,.0f} ({1000 * result[s] / n:.2f} ms)" for s in ("parse", "analyse", "store")]
-            print(f"   {name:<13} {result['bytes'] / n / 1024:>8.1f} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16} "
-                  f"{n / total:>11,.0f}")
+            print(
+                f"   {name:<13} {result['bytes'] / n / 1024:>8.1f} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16} "
+                f"{n / total:>11,.0f}"
+            )
             slowest = min(slowest, n / total)
-    print(f"   what NCBI can send il2watch: {NCBI_CEILING['no key']:,} papers/s without a key, "
-          f"{NCBI_CEILING['API key']:,}/s with one")
+    print(
+        f"   what NCBI can send il2watch: {NCBI_CEILING['no key']:,} papers/s without a key, "
+        f"{NCBI_CEILING['API key']:,}/s with one"
+    )
     for label, ceiling in NCBI_CEILING.items():
         print(f"   end to end (slowest set) vs {label}: {slowest / ceiling:.2f} x")
     return 0

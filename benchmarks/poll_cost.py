@@ -71,9 +71,16 @@ def run_scenario(name: str, many: bool) -> list[tuple]:
         env = harness.il2watch_env(directory, server.base_url)
         if many:
             config = directory / "many.toml"
-            config.write_text(MANY_WATCHES.format(review=R.REVIEW_PMID, treg=R.TREG_MUTEIN_PMID,
-                                                  sle=R.LOW_DOSE_SLE_PMID, not_alpha=R.NOT_ALPHA_CANCER_PMID,
-                                                  query=R.ENGINEERED_IL2_QUERY), encoding="utf-8")
+            config.write_text(
+                MANY_WATCHES.format(
+                    review=R.REVIEW_PMID,
+                    treg=R.TREG_MUTEIN_PMID,
+                    sle=R.LOW_DOSE_SLE_PMID,
+                    not_alpha=R.NOT_ALPHA_CANCER_PMID,
+                    query=R.ENGINEERED_IL2_QUERY,
+                ),
+                encoding="utf-8",
+            )
             env["IL2WATCH_CONFIG"] = str(config)
         settings = harness.load(directory, env)
         paper_watches = sum(1 for w in settings.watches if w.pmid)
@@ -84,9 +91,20 @@ def run_scenario(name: str, many: bool) -> list[tuple]:
             server.clear_requests()
             report = poll_once(settings, out=lambda _: None)
             counts = Counter(r.endpoint for r in server.requests)
-            rows.append((name, watches, label, report.new, report.stored, counts["elink"], counts["esearch"],
-                         counts["efetch"], sum(counts.values()),
-                         minimum(paper_watches, query_watches, report.stored)))
+            rows.append(
+                (
+                    name,
+                    watches,
+                    label,
+                    report.new,
+                    report.stored,
+                    counts["elink"],
+                    counts["esearch"],
+                    counts["efetch"],
+                    sum(counts.values()),
+                    minimum(paper_watches, query_watches, report.stored),
+                )
+            )
 
         measured("first poll (baseline)")
         measured("nothing new")
@@ -103,16 +121,22 @@ def main() -> int:
     harness.header("Figure 1: E-utilities requests per poll")
     rows = run_scenario("shipped watches", many=False) + run_scenario("more watches", many=True)
     print("   minimum = 2 ELink (all watched papers) + 1 ESearch per query watch + ceil(fetched / 200) EFetch")
-    print(f"   {'watches':<19} {'poll':<22} {'new':>5} {'fetched':>7} {'ELink':>5} {'ESearch':>7} "
-          f"{'EFetch':>6} {'total':>5} {'minimum':>7}")
+    print(
+        f"   {'watches':<19} {'poll':<22} {'new':>5} {'fetched':>7} {'ELink':>5} {'ESearch':>7} "
+        f"{'EFetch':>6} {'total':>5} {'minimum':>7}"
+    )
     at_minimum = True
-    for name, watches, label, new, stored, elink, esearch, efetch, total, least in rows:
-        print(f"   {watches:<19} {label:<22} {new:>5} {stored:>7} {elink:>5} {esearch:>7} {efetch:>6} "
-              f"{total:>5} {least:>7}{'' if total == least else '  ABOVE THE MINIMUM'}")
+    for _name, watches, label, new, stored, elink, esearch, efetch, total, least in rows:
+        print(
+            f"   {watches:<19} {label:<22} {new:>5} {stored:>7} {elink:>5} {esearch:>7} {efetch:>6} "
+            f"{total:>5} {least:>7}{'' if total == least else '  ABOVE THE MINIMUM'}"
+        )
         at_minimum = at_minimum and total == least
     print(f"   every poll at the minimum: {'yes' if at_minimum else 'NO'}")
-    print("   (new = papers with a reason never recorded; fetched = those the library did not hold. "
-          "The baseline's new papers include ones found by both watches, counted once.)")
+    print(
+        "   (new = papers with a reason never recorded; fetched = those the library did not hold. "
+        "The baseline's new papers include ones found by both watches, counted once.)"
+    )
     return 0
 
 

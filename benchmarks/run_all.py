@@ -30,8 +30,13 @@ BENCHMARKS = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip", action="append", default=[], choices=[name for name, _ in BENCHMARKS],
-                        help="a benchmark to leave out (repeatable)")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=[name for name, _ in BENCHMARKS],
+        help="a benchmark to leave out (repeatable)",
+    )
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parent
     print("il2watch benchmarks: python benchmarks/run_all.py" + "".join(f" --skip {s}" for s in args.skip))
@@ -45,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n--- {title}: python benchmarks/{name}.py", flush=True)
         began = time.monotonic()
         code = subprocess.run([sys.executable, str(here / f"{name}.py")], cwd=harness.ROOT).returncode
-        print(f"--- {name}: {'ok' if code == 0 else f'FAILED (exit {code})'} in {time.monotonic() - began:.0f} s",
-              flush=True)
+        print(
+            f"--- {name}: {'ok' if code == 0 else f'FAILED (exit {code})'} in {time.monotonic() - began:.0f} s",
+            flush=True,
+        )
         if code != 0:
             failed.append(name)
     print(f"\nall done in {time.monotonic() - started:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))

@@ -37,14 +37,25 @@ def main(argv: list[str] | None = None) -> int:
     from tests.stand_ins.slack_api import SlackStandIn
 
     world = build_world()
-    with tempfile.TemporaryDirectory(prefix="il2watch-bench-") as tmp, EutilsStandIn(world) as ncbi, \
-            SlackStandIn() as slack:
+    with (
+        tempfile.TemporaryDirectory(prefix="il2watch-bench-") as tmp,
+        EutilsStandIn(world) as ncbi,
+        SlackStandIn() as slack,
+    ):
         directory = Path(tmp)
         slack.add_channel("il2-papers", channel_id="C0PAPERS1")
         slack.set_post_rate_limit(1.0, burst=3)
-        settings = harness.load(directory, harness.il2watch_env(
-            directory, ncbi.base_url, slack_api_url=slack.base_url, bot_token=slack.bot_token,
-            NCBI_API_KEY="stand-in-key", IL2WATCH_BURST="0"))
+        settings = harness.load(
+            directory,
+            harness.il2watch_env(
+                directory,
+                ncbi.base_url,
+                slack_api_url=slack.base_url,
+                bot_token=slack.bot_token,
+                NCBI_API_KEY="stand-in-key",
+                IL2WATCH_BURST="0",
+            ),
+        )
         assert settings.post_interval == 1.1 and settings.burst == 0
         baseline = poll_once(settings, out=lambda _: None)
         new = set(world.generate_citing(REVIEW_PMID, args.papers, start_pmid=48_000_000))
@@ -62,16 +73,23 @@ def main(argv: list[str] | None = None) -> int:
     times = [c.time for c in accepted]
     gaps = [b - a for a, b in zip(times, times[1:])]
     span = times[-1] - times[0]
-    print(f"   baseline poll posted {baseline.delivery.posted} (a note per watch and the three newest papers); "
-          f"then {args.papers} papers arrived")
-    print(f"   second poll: {report.delivery.posted} posted, {report.delivery.still_due} still due; "
-          f"the new papers in the channel: {len(set(posted) & new)} of {len(new)}, each once: "
-          f"{len([p for p in posted if p in new]) == len(new)}")
-    print(f"   chat.postMessage calls: {len(posts)}; answered 429 by the stand-in: {limited} "
-          f"(in the log: {len(refused)})")
-    print(f"   first to last post: {span:.1f} s for {len(accepted)} posts = {(len(accepted) - 1) / span:.3f} posts/s; "
-          f"gap between posts min {min(gaps):.3f} s, median {harness.percentile(gaps, 50):.3f} s, "
-          f"max {max(gaps):.3f} s")
+    print(
+        f"   baseline poll posted {baseline.delivery.posted} (a note per watch and the three newest papers); "
+        f"then {args.papers} papers arrived"
+    )
+    print(
+        f"   second poll: {report.delivery.posted} posted, {report.delivery.still_due} still due; "
+        f"the new papers in the channel: {len(set(posted) & new)} of {len(new)}, each once: "
+        f"{len([p for p in posted if p in new]) == len(new)}"
+    )
+    print(
+        f"   chat.postMessage calls: {len(posts)}; answered 429 by the stand-in: {limited} (in the log: {len(refused)})"
+    )
+    print(
+        f"   first to last post: {span:.1f} s for {len(accepted)} posts = {(len(accepted) - 1) / span:.3f} posts/s; "
+        f"gap between posts min {min(gaps):.3f} s, median {harness.percentile(gaps, 50):.3f} s, "
+        f"max {max(gaps):.3f} s"
+    )
     print(f"   the whole poll (discovery, storing, posting): {finished - started:.1f} s")
     ok = limited == 0 and len(set(posted) & new) == len(new)
     print(f"   aim zero 429s and about one post a second: {'met' if ok else 'MISSED'}")

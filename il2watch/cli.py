@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from il2watch import __version__
 from il2watch.config import ConfigError, Settings, load_settings, warn_if_anonymous
@@ -16,8 +16,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
 
 def _secrets(settings: Settings) -> list[str]:
-    return [settings.ncbi_api_key, settings.slack_bot_token, settings.slack_app_token,
-            settings.slack_signing_secret, settings.summariser_key]
+    return [
+        settings.ncbi_api_key,
+        settings.slack_bot_token,
+        settings.slack_app_token,
+        settings.slack_signing_secret,
+        settings.summariser_key,
+    ]
 
 
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
@@ -31,9 +36,11 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
         with held as holding:
             if not holding:
-                print(f"il2watch: not polling: worker {held.other.holder if held.other else '?'} holds the lease "
-                      f"on {settings.db_path} and polls on its schedule (use /il2 poll to poll now)",
-                      file=sys.stderr)
+                print(
+                    f"il2watch: not polling: worker {held.other.holder if held.other else '?'} holds the lease "
+                    f"on {settings.db_path} and polls on its schedule (use /il2 poll to poll now)",
+                    file=sys.stderr,
+                )
                 return EXIT_BUSY
             report = poll_once(settings, out=print, holder=holder)
     except (PollError, LibraryError) as error:
@@ -77,8 +84,10 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     except PollError as error:
         print(f"il2watch: backfill failed: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"backfill: {report.posted} posted, {report.still_due} still due"
-          + ("; " + "; ".join(report.problems) if report.problems else ""))
+    print(
+        f"backfill: {report.posted} posted, {report.still_due} still due"
+        + ("; " + "; ".join(report.problems) if report.problems else "")
+    )
     return EXIT_OK if not report.problems else EXIT_FAILED
 
 
@@ -134,8 +143,11 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
             reasons = [s.reason for s in library.reasons_for(paper.pmid)]
             insight = insight_maker(settings, library)(paper, reasons)
             watches = {w.id: w for w in all_watches(settings, library)}
-            print(render.render_terminal(render.render_paper(paper, reasons, insight, watches, explain=True,
-                                                             buttons=False)))
+            print(
+                render.render_terminal(
+                    render.render_paper(paper, reasons, insight, watches, explain=True, buttons=False)
+                )
+            )
     except LibraryError as error:
         print(f"il2watch: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -188,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["search"].add_argument("words", nargs="+")
     parsers["search"].add_argument("--limit", type=int, default=20)
     parsers["show"].add_argument("pmid")
-    parsers["serve"].add_argument("--port", type=int, default=None,
-                                  help="port to listen on (default: $PORT, else 3000)")
+    parsers["serve"].add_argument(
+        "--port", type=int, default=None, help="port to listen on (default: $PORT, else 3000)"
+    )
     parsers["serve"].add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     return parser
 
@@ -213,8 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except Exception as error:  # the last line of defence: one line, the details in the log
         logging.getLogger("il2watch").debug("unexpected error", exc_info=True)
-        print(f"il2watch: {args.command} failed unexpectedly: {type(error).__name__}: {error} "
-              f"(IL2WATCH_LOG_LEVEL=DEBUG shows the details)", file=sys.stderr)
+        print(
+            f"il2watch: {args.command} failed unexpectedly: {type(error).__name__}: {error} "
+            f"(IL2WATCH_LOG_LEVEL=DEBUG shows the details)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

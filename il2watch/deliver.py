@@ -13,9 +13,10 @@ import http.client
 import logging
 import time
 import urllib.error
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -29,8 +30,16 @@ from il2watch.slack_client import FATAL_ERRORS, explain, resolve_channel, slack_
 log = logging.getLogger("il2watch.deliver")
 
 UNKNOWN_OUTCOME = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError)
-REJECTED_CONTENT = {"msg_too_long", "invalid_blocks", "invalid_blocks_format", "invalid_metadata_format",
-                    "invalid_metadata_schema", "metadata_too_large", "too_many_attachments", "invalid_arguments"}
+REJECTED_CONTENT = {
+    "msg_too_long",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "invalid_metadata_format",
+    "invalid_metadata_schema",
+    "metadata_too_large",
+    "too_many_attachments",
+    "invalid_arguments",
+}
 HISTORY_MARGIN = timedelta(days=1)  # how far before the oldest due row the pre-post check reads
 InsightFor = Callable[[Paper, list[Reason]], Insight]
 
@@ -78,20 +87,25 @@ class ChannelHistory:
                 self.pmids.setdefault(str(pmid), ts)
 
 
-def read_history(client: WebClient, channel_id: str, *, oldest: float = 0.0,
-                 thread_ts: str = "") -> ChannelHistory:
+def read_history(client: WebClient, channel_id: str, *, oldest: float = 0.0, thread_ts: str = "") -> ChannelHistory:
     """Page through a channel's history (or one thread) with metadata, as far back as ``oldest``."""
     history = ChannelHistory()
     cursor = None
     while True:
         if thread_ts:
-            response = client.conversations_replies(channel=channel_id, ts=thread_ts, cursor=cursor, limit=200,
-                                                    include_all_metadata=True)
+            response = client.conversations_replies(
+                channel=channel_id, ts=thread_ts, cursor=cursor, limit=200, include_all_metadata=True
+            )
         else:
-            response = client.conversations_history(channel=channel_id, cursor=cursor, limit=200,
-                                                    oldest=f"{oldest:.6f}" if oldest else None,
-                                                    include_all_metadata=True)
-        for message in response.get("messages", []):
+            response = client.conversations_history(
+                channel=channel_id,
+                cursor=cursor,
+                limit=200,
+                oldest=f"{oldest:.6f}" if oldest else None,
+                include_all_metadata=True,
+            )
+        messages: list[dict[str, Any]] = response.get("messages", [])
+        for message in messages:
             history.add(message)
         cursor = (response.get("response_metadata") or {}).get("next_cursor")
         if not cursor or not response.get("has_more", True):
@@ -101,8 +115,9 @@ def read_history(client: WebClient, channel_id: str, *, oldest: float = 0.0,
 class Renderer:
     """Turns an outbox row back into its Slack message, from what the library holds now."""
 
-    def __init__(self, library: Library, watches: Mapping[str, Watch], insight_for: InsightFor, *,
-                 thread_abstract: bool = False):
+    def __init__(
+        self, library: Library, watches: Mapping[str, Watch], insight_for: InsightFor, *, thread_abstract: bool = False
+    ):
         self.library, self.watches, self.insight_for = library, watches, insight_for
         self.thread_abstract = thread_abstract
         self._threads: dict[str, list[Message]] = {}  # a parent's replies, rendered once for all of them
@@ -123,8 +138,15 @@ class Renderer:
             if item is None:
                 raise LookupError(f"PMID {row.pmids[0]} is not in the library")
             paper, reasons, insight = item
-            message = render.render_paper(paper, reasons, insight, self.watches, watermark=watermark, key=row.key,
-                                          feedback=self.library.feedback(paper.pmid))
+            message = render.render_paper(
+                paper,
+                reasons,
+                insight,
+                self.watches,
+                watermark=watermark,
+                key=row.key,
+                feedback=self.library.feedback(paper.pmid),
+            )
             thread = render.render_abstract_thread(paper) if self.thread_abstract else []
             return message, thread
         if row.kind == "reply":
@@ -140,19 +162,24 @@ class Renderer:
             return replies[index], []
         if row.kind == "digest":
             items = [item for item in (self._item(p) for p in row.pmids) if item is not None]
-            return render.render_digest(items, self.watches, title=str(payload.get("title", "New papers")),
-                                        watermark=watermark, key=row.key)
+            return render.render_digest(
+                items, self.watches, title=str(payload.get("title", "New papers")), watermark=watermark, key=row.key
+            )
         if row.kind == "note" and payload.get("note") == "baseline":
             watch = self.watches.get(str(payload.get("watch"))) or Watch(str(payload.get("watch")))
-            return render.render_baseline_note(watch, int(payload.get("found", 0)), int(payload.get("posted", 0)),
-                                               watermark=watermark, key=row.key), []
+            return render.render_baseline_note(
+                watch, int(payload.get("found", 0)), int(payload.get("posted", 0)), watermark=watermark, key=row.key
+            ), []
         if row.kind == "watch":
             watch = Watch(**payload["watch"])
-            return render.render_watch_announcement(watch, str(payload.get("by", "")), str(payload["action"]),
-                                                    key=row.key), []
-        return render.render_note(str(payload.get("text", "")), event_type=str(payload.get("event_type",
-                                                                                         "il2watch_note")),
-                                  payload={"key": row.key, **(payload.get("extra") or {})}), []
+            return render.render_watch_announcement(
+                watch, str(payload.get("by", "")), str(payload["action"]), key=row.key
+            ), []
+        return render.render_note(
+            str(payload.get("text", "")),
+            event_type=str(payload.get("event_type", "il2watch_note")),
+            payload={"key": row.key, **(payload.get("extra") or {})},
+        ), []
 
 
 def plain_fallback(message: Message) -> Message:
@@ -162,10 +189,21 @@ def plain_fallback(message: Message) -> Message:
 
 
 class Deliverer:
-    def __init__(self, library: Library, client: WebClient, renderer: Renderer, *, default_channel: str,
-                 post_interval: float = 1.1, server_retries: int = 3, backoff: float = 2.0,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 should_stop: Callable[[], bool] = lambda: False, on_posted: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        library: Library,
+        client: WebClient,
+        renderer: Renderer,
+        *,
+        default_channel: str,
+        post_interval: float = 1.1,
+        server_retries: int = 3,
+        backoff: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_posted: Callable[[int], None] | None = None,
+    ):
         self.library, self.client, self.renderer = library, client, renderer
         self._on_posted = on_posted
         self.default_channel = default_channel
@@ -180,8 +218,10 @@ class Deliverer:
     def channel_id(self, channel: str) -> str:
         name = channel or self.default_channel
         if not name:
-            raise DeliveryStopped("IL2WATCH_CHANNEL is not set (where to post): export IL2WATCH_CHANNEL=C0123456789 "
-                                  "or #channel-name, or add it to .env")
+            raise DeliveryStopped(
+                "IL2WATCH_CHANNEL is not set (where to post): export IL2WATCH_CHANNEL=C0123456789 "
+                "or #channel-name, or add it to .env"
+            )
         if name not in self._channel_ids:
             try:
                 self._channel_ids[name] = resolve_channel(self.client, name)
@@ -201,11 +241,14 @@ class Deliverer:
         except SlackApiError as error:
             code = slack_error(error)
             if code == "method_not_supported_for_channel_type":
-                raise DeliveryStopped(f"the bot is not in private channel {name}: invite it with /invite @il2watch "
-                                      f"in that channel") from None
+                raise DeliveryStopped(
+                    f"the bot is not in private channel {name}: invite it with /invite @il2watch in that channel"
+                ) from None
             if code == "missing_scope":
-                raise DeliveryStopped(f"the bot is not in {name} and may not join it (needs channels:join): "
-                                      f"invite it with /invite @il2watch") from None
+                raise DeliveryStopped(
+                    f"the bot is not in {name} and may not join it (needs channels:join): "
+                    f"invite it with /invite @il2watch"
+                ) from None
             raise DeliveryStopped(explain(code, channel=name)) from None
 
     # ------------------------------------------------------------ posting
@@ -286,14 +329,18 @@ class Deliverer:
             with self.library.transaction():
                 self.library.update_outbox(row.key, last_error=problem[:200])
             if attempt == self.server_retries:
-                report.problems.append(f"Slack did not confirm {row.kind} {row.key[:8]} ({problem}); "
-                                       f"it is checked against the channel next poll")
+                report.problems.append(
+                    f"Slack did not confirm {row.kind} {row.key[:8]} ({problem}); "
+                    f"it is checked against the channel next poll"
+                )
                 return False
             self._sleep(self.backoff * 2 ** (attempt - 1))
             found = self._find(row, channel_id, parent_ts)
             if found is None:  # cannot see the channel: posting again could double it
-                report.problems.append(f"could not check {name} for {row.kind} {row.key[:8]} after {problem}; "
-                                       f"it is checked again next poll")
+                report.problems.append(
+                    f"could not check {name} for {row.kind} {row.key[:8]} after {problem}; "
+                    f"it is checked again next poll"
+                )
                 return False
             if found:
                 ts = found
@@ -301,8 +348,14 @@ class Deliverer:
         with self.library.transaction():
             self.library.update_outbox(row.key, state="sent", ts=ts, sent_at=utcnow(), last_error="")
             for index, _ in enumerate(thread):
-                self.library.enqueue(key=f"{row.key}-t{index}", channel=row.channel, kind="reply", pmids=(),
-                                     payload={"parent": row.key, "index": index}, state="due")
+                self.library.enqueue(
+                    key=f"{row.key}-t{index}",
+                    channel=row.channel,
+                    kind="reply",
+                    pmids=(),
+                    payload={"parent": row.key, "index": index},
+                    state="due",
+                )
                 self.library.update_outbox(f"{row.key}-t{index}", thread_ts=ts)
         report.posted += 1
         if self._on_posted is not None and row.kind != "reply":
@@ -312,8 +365,12 @@ class Deliverer:
     def _find(self, row: OutboxRow, channel_id: str, thread_ts: str = "") -> str | None:
         """The ts of the row's message if the channel has it, "" if it has not, None if we cannot tell."""
         try:
-            history = read_history(self.client, channel_id, thread_ts=thread_ts,
-                                   oldest=_epoch(row.created_at) - HISTORY_MARGIN.total_seconds())
+            history = read_history(
+                self.client,
+                channel_id,
+                thread_ts=thread_ts,
+                oldest=_epoch(row.created_at) - HISTORY_MARGIN.total_seconds(),
+            )
         except (SlackApiError, *UNKNOWN_OUTCOME):
             return None
         if row.key in history.keys:
@@ -339,26 +396,26 @@ class Deliverer:
                 if code in FATAL_ERRORS and code != "not_in_channel":
                     raise DeliveryStopped(explain(code, channel=name)) from None
                 if code != "not_in_channel":  # a 5xx or the like: without the history, posting could double
-                    report.problems.append(f"could not read {name}'s history ({code or 'HTTP error'}); "
-                                           f"nothing posted there this time")
+                    report.problems.append(
+                        f"could not read {name}'s history ({code or 'HTTP error'}); nothing posted there this time"
+                    )
                     continue
                 history = ChannelHistory()  # not a member yet: the bot cannot have posted there
             except UNKNOWN_OUTCOME as error:
-                report.problems.append(f"could not read {name}'s history ({type(error).__name__}); "
-                                       f"nothing posted there this time")
+                report.problems.append(
+                    f"could not read {name}'s history ({type(error).__name__}); nothing posted there this time"
+                )
                 continue
             pending = list(channel_rows)
             while pending:
                 if self._should_stop():
                     break
                 row = pending.pop(0)
-                if row.kind == "reply":
-                    row = self._prepare_reply(row)
-                    if row is None:
-                        continue
+                if row.kind == "reply" and not self._parent_sent(row):
+                    continue
                 settled = history.keys.get(row.key) or (
-                    history.pmids.get(row.pmids[0]) if row.pmids and all(p in history.pmids for p in row.pmids)
-                    else "")
+                    history.pmids.get(row.pmids[0]) if row.pmids and all(p in history.pmids for p in row.pmids) else ""
+                )
                 if settled:
                     self._settle(row, settled)
                     report.settled += 1
@@ -374,20 +431,22 @@ class Deliverer:
                 if not self._post_row(row, channel_id, name, report):
                     break
                 # replies created by this post are delivered in this same round
-                pending = [r for r in self.library.outbox("due", channel=name, kind="reply")
-                           if r.key.startswith(row.key + "-t")] + pending
+                pending = [
+                    r
+                    for r in self.library.outbox("due", channel=name, kind="reply")
+                    if r.key.startswith(row.key + "-t")
+                ] + pending
         report.still_due = len(self.library.outbox("due", "sending"))
         return report
 
-    def _prepare_reply(self, row: OutboxRow) -> OutboxRow | None:
+    def _parent_sent(self, row: OutboxRow) -> bool:
         parent = self.library.outbox_row(str(row.payload.get("parent", "")))
-        if parent is None or parent.state != "sent":
-            return None
-        return row
+        return parent is not None and parent.state == "sent"
 
 
-def print_outbox(library: Library, renderer: Renderer, out: Callable[[str], None],
-                 rows: Iterable[OutboxRow] | None = None) -> int:
+def print_outbox(
+    library: Library, renderer: Renderer, out: Callable[[str], None], rows: Iterable[OutboxRow] | None = None
+) -> int:
     """Without a Slack token: show what would be posted, and mark nothing delivered."""
     count = 0
     for row in rows if rows is not None else library.outbox("due", "sending"):

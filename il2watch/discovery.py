@@ -8,9 +8,9 @@ Nothing is written here; ``service`` stores what this returns in one transaction
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Callable
 
 from il2watch import pubmed
 from il2watch.eutils import Eutils
@@ -49,8 +49,9 @@ class Findings:
         return {pmid for wf in self.watches for pmid in wf.new}
 
 
-def similar_reasons(watch: Watch, similar: list[tuple[str, int]], *, max_rank: int,
-                    min_score: int) -> dict[str, list[Reason]]:
+def similar_reasons(
+    watch: Watch, similar: list[tuple[str, int]], *, max_rank: int, min_score: int
+) -> dict[str, list[Reason]]:
     """PubMed's similar articles kept by rank and score; the watched paper itself is already excluded."""
     kept: dict[str, list[Reason]] = {}
     for rank, (pmid, score) in enumerate(similar, start=1):
@@ -70,8 +71,10 @@ def _check_not_outage(library: Library, watch: Watch, kind: str, found: int, wha
     """An empty answer where the library already knows links is an NCBI outage, not news."""
     known = library.count_linked(watch.id, kind)
     if found == 0 and known > 0:
-        raise PubMedError(f"NCBI returned no {what} for {watch.name} (PMID {watch.pmid}) though {known} were "
-                          f"known; treating it as an NCBI outage and trying again next poll")
+        raise PubMedError(
+            f"NCBI returned no {what} for {watch.name} (PMID {watch.pmid}) though {known} were "
+            f"known; treating it as an NCBI outage and trying again next poll"
+        )
 
 
 def _query_window(state: WatchState, today: date, overlap_days: int, baseline_days: int) -> tuple[str, str]:
@@ -83,9 +86,18 @@ def _query_window(state: WatchState, today: date, overlap_days: int, baseline_da
     return "", ""
 
 
-def discover(library: Library, client: Eutils, watches: list[Watch], *, today: date, similar_max_rank: int,
-             similar_min_score: int, overlap_days: int, query_baseline_days: int,
-             analyse: Callable[[Paper, list[Reason]], Insight] | None = None) -> Findings:
+def discover(
+    library: Library,
+    client: Eutils,
+    watches: list[Watch],
+    *,
+    today: date,
+    similar_max_rank: int,
+    similar_min_score: int,
+    overlap_days: int,
+    query_baseline_days: int,
+    analyse: Callable[[Paper, list[Reason]], Insight] | None = None,
+) -> Findings:
     """Ask PubMed what every watch links now; fetch the records of new papers the library lacks.
 
     ``analyse`` runs on each fetched batch while the rate limit holds the next request back.
@@ -98,14 +110,18 @@ def discover(library: Library, client: Eutils, watches: list[Watch], *, today: d
         for wf in paper_watches:
             found = links[wf.watch.pmid]
             if not found.found:
-                raise PubMedError(f"watch {wf.watch.id!r}: PMID {wf.watch.pmid} is not in PubMed; "
-                                  f"fix or remove the watch")
+                raise PubMedError(
+                    f"watch {wf.watch.id!r}: PMID {wf.watch.pmid} is not in PubMed; fix or remove the watch"
+                )
             _check_not_outage(library, wf.watch, "cites", len(found.cited_by), "citing papers")
             _check_not_outage(library, wf.watch, "similar", len(found.similar), "similar articles")
-            _merge(wf.linked, {pmid: [Reason(wf.watch.id, "cites")] for pmid in found.cited_by
-                               if pmid != wf.watch.pmid})
-            _merge(wf.linked, similar_reasons(wf.watch, found.similar, max_rank=similar_max_rank,
-                                              min_score=similar_min_score))
+            _merge(
+                wf.linked, {pmid: [Reason(wf.watch.id, "cites")] for pmid in found.cited_by if pmid != wf.watch.pmid}
+            )
+            _merge(
+                wf.linked,
+                similar_reasons(wf.watch, found.similar, max_rank=similar_max_rank, min_score=similar_min_score),
+            )
 
     for wf in findings:
         if not wf.watch.query:
@@ -116,10 +132,13 @@ def discover(library: Library, client: Eutils, watches: list[Watch], *, today: d
             expected = library.db.execute(
                 "select count(*) from reasons join papers on papers.pmid = reasons.pmid "
                 "where reasons.watch = ? and reasons.kind = 'query' and papers.entry_date >= ?",
-                [wf.watch.id, mindate.replace("/", "-")]).fetchone()[0]
+                [wf.watch.id, mindate.replace("/", "-")],
+            ).fetchone()[0]
             if expected:
-                raise PubMedError(f"NCBI's search for {wf.watch.name} came back empty although {expected} "
-                                  f"papers it found before fall in the window; treating it as an NCBI outage")
+                raise PubMedError(
+                    f"NCBI's search for {wf.watch.name} came back empty although {expected} "
+                    f"papers it found before fall in the window; treating it as an NCBI outage"
+                )
         _merge(wf.linked, {pmid: [Reason(wf.watch.id, "query")] for pmid in pmids})
 
     for wf in findings:
@@ -132,19 +151,25 @@ def discover(library: Library, client: Eutils, watches: list[Watch], *, today: d
     wanted = sorted({pmid for wf in findings for pmid in wf.new})
     stored = library.stored_pmids(wanted)
     to_fetch = [pmid for pmid in wanted if pmid not in stored]
-    insights: dict[str, Insight] = {}
+    insights: dict[str, Insight | None] = {}
 
     def analyse_batch(batch: list[Paper]) -> None:
         for paper in batch:
             reasons = [r for wf in findings for r in wf.new.get(paper.pmid, [])]
             insights[paper.pmid] = analyse(paper, reasons) if analyse else None
 
-    papers = {p.pmid: p for p in pubmed.fetch_papers(
-        client, to_fetch, on_batch=analyse_batch if analyse else None)} if to_fetch else {}
+    papers = (
+        {p.pmid: p for p in pubmed.fetch_papers(client, to_fetch, on_batch=analyse_batch if analyse else None)}
+        if to_fetch
+        else {}
+    )
     missing = set(to_fetch) - set(papers)
     if missing:
-        log.warning("NCBI returned no record for %d PMID(s) (%s); they stay unseen and are asked for again "
-                    "next poll", len(missing), ", ".join(sorted(missing)[:5]))
+        log.warning(
+            "NCBI returned no record for %d PMID(s) (%s); they stay unseen and are asked for again next poll",
+            len(missing),
+            ", ".join(sorted(missing)[:5]),
+        )
         for wf in findings:
             for pmid in missing:
                 wf.new.pop(pmid, None)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -41,16 +41,25 @@ class Check:
         return f"{mark} {self.what}" + (f" — {self.fix}" if self.fix else "")
 
 
-def run_checks(settings: Settings, *, eutils_factory: Callable[[], pubmed.Eutils] | None = None,
-               slack: WebClient | None = None, watches=None) -> Iterator[Check]:
+def run_checks(
+    settings: Settings,
+    *,
+    eutils_factory: Callable[[], pubmed.Eutils] | None = None,
+    slack: WebClient | None = None,
+    watches=None,
+) -> Iterator[Check]:
     from il2watch.service import make_eutils
 
     yield Check(True, f"settings read ({settings.config_file or 'no config file; built-in defaults'})")
     if settings.ncbi_email:
         yield Check(True, f"NCBI_EMAIL is {settings.ncbi_email}")
     else:
-        yield Check(False, "NCBI_EMAIL is not set", "export NCBI_EMAIL=you@lab.org (NCBI asks every client for it)",
-                    warning=True)
+        yield Check(
+            False,
+            "NCBI_EMAIL is not set",
+            "export NCBI_EMAIL=you@lab.org (NCBI asks every client for it)",
+            warning=True,
+        )
 
     try:
         with Library(settings.db_path) as library:
@@ -73,28 +82,44 @@ def run_checks(settings: Settings, *, eutils_factory: Callable[[], pubmed.Eutils
         for watch in watches:
             if watch.pmid and watch.pmid in known:
                 title = known[watch.pmid]
-                yield Check(True, f"watch {watch.id}: PMID {watch.pmid} exists "
-                                  f"({title if len(title) <= 60 else title[:59] + '…'})")
+                yield Check(
+                    True,
+                    f"watch {watch.id}: PMID {watch.pmid} exists ({title if len(title) <= 60 else title[:59] + '…'})",
+                )
             elif watch.pmid:
-                yield Check(False, f"watch {watch.id}: PMID {watch.pmid} is not in PubMed",
-                            "fix the pmid in config/il2watch.toml")
+                yield Check(
+                    False,
+                    f"watch {watch.id}: PMID {watch.pmid} is not in PubMed",
+                    "fix the pmid in config/il2watch.toml",
+                )
     except (EutilsError, PubMedError) as error:
         yield Check(False, f"NCBI E-utilities at {settings.eutils_url}", str(error))
 
     if not settings.slack_bot_token:
-        yield Check(False, "SLACK_BOT_TOKEN is not set", describe_missing("slack_bot_token", "to post to Slack")
-                    + "; until then `il2watch poll` prints what it would post", warning=True)
+        yield Check(
+            False,
+            "SLACK_BOT_TOKEN is not set",
+            describe_missing("slack_bot_token", "to post to Slack")
+            + "; until then `il2watch poll` prints what it would post",
+            warning=True,
+        )
         return
     slack = slack or make_client(settings)
     try:
         response = slack.auth_test()
         yield Check(True, f"Slack token works: bot {response.get('user')} in {response.get('team')}")
-        granted = {s.strip() for s in (response.headers.get("x-oauth-scopes") or
-                                       response.headers.get("X-OAuth-Scopes") or "").split(",") if s.strip()}
+        granted = {
+            s.strip()
+            for s in (response.headers.get("x-oauth-scopes") or response.headers.get("X-OAuth-Scopes") or "").split(",")
+            if s.strip()
+        }
         missing = [f"{scope} ({why})" for scope, why in NEEDED_SCOPES.items() if scope not in granted]
         if granted and missing:
-            yield Check(False, "Slack scopes missing: " + "; ".join(missing),
-                        "add them under OAuth & Permissions (or from config/slack-manifest.yml) and reinstall")
+            yield Check(
+                False,
+                "Slack scopes missing: " + "; ".join(missing),
+                "add them under OAuth & Permissions (or from config/slack-manifest.yml) and reinstall",
+            )
         elif granted:
             yield Check(True, "Slack scopes: all granted")
     except SlackApiError as error:
@@ -129,11 +154,20 @@ def run_checks(settings: Settings, *, eutils_factory: Callable[[], pubmed.Eutils
     if settings.slack_app_token:
         try:
             make_client(settings, token=settings.slack_app_token).apps_connections_open(
-                app_token=settings.slack_app_token)
+                app_token=settings.slack_app_token
+            )
             yield Check(True, "SLACK_APP_TOKEN opens a Socket Mode connection")
         except SlackApiError as error:
-            yield Check(False, "SLACK_APP_TOKEN", explain(slack_error(error)) + " (an app-level token, xapp-…, "
-                        "with connections:write)")
+            yield Check(
+                False,
+                "SLACK_APP_TOKEN",
+                explain(slack_error(error)) + " (an app-level token, xapp-…, with connections:write)",
+            )
     else:
-        yield Check(False, "SLACK_APP_TOKEN is not set", "commands need Socket Mode (`il2watch run`) with an "
-                    "app-level token, or `il2watch serve` with SLACK_SIGNING_SECRET", warning=True)
+        yield Check(
+            False,
+            "SLACK_APP_TOKEN is not set",
+            "commands need Socket Mode (`il2watch run`) with an "
+            "app-level token, or `il2watch serve` with SLACK_SIGNING_SECRET",
+            warning=True,
+        )

@@ -9,16 +9,15 @@ from __future__ import annotations
 import http.client
 import logging
 import random
-import socket
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Callable, Iterable, Sequence
 
 log = logging.getLogger("il2watch.eutils")
 
@@ -39,8 +38,13 @@ class RateLimiter:
     the small margin on the period keeps network jitter from squeezing four arrivals into NCBI's second.
     """
 
-    def __init__(self, rate: int, period: float = 1.05,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        rate: int,
+        period: float = 1.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.rate, self.period = rate, period
         self._clock, self._sleep = clock, sleep
         self._starts: deque[float] = deque()
@@ -99,9 +103,19 @@ def _retry_after(header: str | None) -> float | None:
 class Eutils:
     """A client for one E-utilities base URL; safe to share between threads."""
 
-    def __init__(self, base_url: str, *, tool: str = "il2watch", email: str = "", api_key: str = "",
-                 timeout: float = 60.0, retries: int = 5, backoff: float = 2.0,
-                 limiter: RateLimiter | None = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        tool: str = "il2watch",
+        email: str = "",
+        api_key: str = "",
+        timeout: float = 60.0,
+        retries: int = 5,
+        backoff: float = 2.0,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.tool, self.email, self.api_key = tool, email, api_key
         self.timeout, self.retries, self.backoff = timeout, max(1, retries), backoff
@@ -131,8 +145,12 @@ class Eutils:
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
             if use_post:
-                request = urllib.request.Request(url, data=query.encode("ascii"), method="POST",
-                                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+                request = urllib.request.Request(
+                    url,
+                    data=query.encode("ascii"),
+                    method="POST",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
             else:
                 request = urllib.request.Request(f"{url}?{query}", method="GET")
             request.add_header("User-Agent", f"{self.tool} (+https://pubmed.ncbi.nlm.nih.gov/35217787/)")
@@ -144,11 +162,12 @@ class Eutils:
                 status = error.code
                 body = error.read(300).decode("utf-8", "replace").strip().replace("\n", " ")
                 if status not in RETRYABLE_STATUSES:
-                    raise EutilsError(f"NCBI answered HTTP {status} to {endpoint}: {body[:160] or error.reason}")
+                    raise EutilsError(
+                        f"NCBI answered HTTP {status} to {endpoint}: {body[:160] or error.reason}"
+                    ) from None
                 last_problem = f"HTTP {status}"
                 wait = _retry_after(error.headers.get("Retry-After"))
-            except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError,
-                    TimeoutError) as error:
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as error:
                 reason = getattr(error, "reason", error)
                 last_problem = f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
             if attempt == self.retries:
@@ -157,13 +176,15 @@ class Eutils:
                 wait = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
             wait = min(wait, MAX_WAIT)
             self.stats.retries += 1
-            log.warning("NCBI %s failed (%s); retry %d of %d in %.1fs", endpoint, last_problem, attempt,
-                        self.retries - 1, wait)
+            log.warning(
+                "NCBI %s failed (%s); retry %d of %d in %.1fs", endpoint, last_problem, attempt, self.retries - 1, wait
+            )
             self._sleep(wait)
-        raise EutilsError(f"NCBI {endpoint} failed after {self.retries} attempts ({last_problem}); "
-                          f"is {self.base_url} reachable?")
+        raise EutilsError(
+            f"NCBI {endpoint} failed after {self.retries} attempts ({last_problem}); is {self.base_url} reachable?"
+        )
 
 
 def batches(items: Sequence[str], size: int) -> list[list[str]]:
     """Split ``items`` into lists of at most ``size``, in order."""
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]

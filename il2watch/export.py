@@ -20,8 +20,16 @@ CSV_COLUMNS = ("pmid", "title", "authors", "journal", "year", "doi", "url", "pmc
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _BIBTEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&", "$": r"\$", "#": r"\#",
-    "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "%": r"\%",
+    "&": r"\&",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 _BIBTEX_ESCAPE = re.compile("|".join(re.escape(ch) for ch in _BIBTEX_SPECIAL))
 
@@ -63,14 +71,16 @@ def _bibtex_author(author: Author) -> str:
 def to_bibtex(papers: Iterable[Paper]) -> str:
     entries = []
     for paper in papers:
-        fields = [("author", " and ".join(_bibtex_author(a) for a in paper.authors)),
-                  ("title", "{" + bibtex_escape(plain_title(paper)) + "}"),  # inner braces keep the capitals
-                  ("booktitle" if paper.is_book else "journal", bibtex_escape(paper.journal or paper.journal_iso)),
-                  ("year", _year(paper)),
-                  ("doi", bibtex_verbatim(paper.doi)),
-                  ("pmid", paper.pmid),
-                  ("pmcid", paper.pmcid),
-                  ("url", bibtex_verbatim(paper.url))]
+        fields = [
+            ("author", " and ".join(_bibtex_author(a) for a in paper.authors)),
+            ("title", "{" + bibtex_escape(plain_title(paper)) + "}"),  # inner braces keep the capitals
+            ("booktitle" if paper.is_book else "journal", bibtex_escape(paper.journal or paper.journal_iso)),
+            ("year", _year(paper)),
+            ("doi", bibtex_verbatim(paper.doi)),
+            ("pmid", paper.pmid),
+            ("pmcid", paper.pmcid),
+            ("url", bibtex_verbatim(paper.url)),
+        ]
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
         kind = "incollection" if paper.is_book else "article"
         entries.append(f"@{kind}{{pmid{paper.pmid},\n{body}\n}}\n")
@@ -92,9 +102,17 @@ def to_ris(papers: Iterable[Paper]) -> str:
     for paper in papers:
         lines = [("TY", "CHAP" if paper.is_book else "JOUR")]
         lines += [("AU", _ris_author(a)) for a in paper.authors]
-        lines += [("TI", plain_title(paper)), ("T2", _one_line(paper.journal)), ("J2", _one_line(paper.journal_iso)),
-                  ("PY", _year(paper)), ("DO", _one_line(paper.doi)), ("AN", paper.pmid),
-                  ("UR", paper.url), ("DB", "PubMed"), ("ER", "")]
+        lines += [
+            ("TI", plain_title(paper)),
+            ("T2", _one_line(paper.journal)),
+            ("J2", _one_line(paper.journal_iso)),
+            ("PY", _year(paper)),
+            ("DO", _one_line(paper.doi)),
+            ("AN", paper.pmid),
+            ("UR", paper.url),
+            ("DB", "PubMed"),
+            ("ER", ""),
+        ]
         records.append("".join(f"{tag}  - {value}\r\n" for tag, value in lines if value or tag == "ER"))
     return "\r\n".join(records)
 
@@ -113,10 +131,22 @@ def to_csv(papers: Iterable[Paper]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for paper in papers:
-        writer.writerow([_cell(value) for value in (
-            paper.pmid, plain_title(paper), "; ".join(a.name for a in paper.authors),
-            paper.journal or paper.journal_iso, _year(paper), paper.doi, paper.url, paper.pmcid,
-            "; ".join(paper.pub_types))])
+        writer.writerow(
+            [
+                _cell(value)
+                for value in (
+                    paper.pmid,
+                    plain_title(paper),
+                    "; ".join(a.name for a in paper.authors),
+                    paper.journal or paper.journal_iso,
+                    _year(paper),
+                    paper.doi,
+                    paper.url,
+                    paper.pmcid,
+                    "; ".join(paper.pub_types),
+                )
+            ]
+        )
     return out.getvalue()
 
 

@@ -12,9 +12,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from il2watch.library import Library, LibraryError, utcnow
 
@@ -47,8 +47,15 @@ class LeaseInfo:
 
 
 class Lease:
-    def __init__(self, library: Library, holder: str, *, ttl: float = 60.0,
-                 clock: Callable[[], float] = time.time, name: str = LEASE_NAME):
+    def __init__(
+        self,
+        library: Library,
+        holder: str,
+        *,
+        ttl: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        name: str = LEASE_NAME,
+    ):
         self.library, self.holder, self.ttl, self.name = library, holder, ttl, name
         self._clock = clock
 
@@ -58,16 +65,20 @@ class Lease:
         current = self.library.db.execute("select holder from lease where name = ?", [self.name]).fetchone()
         if current and current[0] and current[0] != self.holder and holder_is_dead(current[0]):
             with self.library.transaction():
-                self.library.db.conn.execute("update lease set expires_at = 0 where name = ? and holder = ?",
-                                             [self.name, current[0]])
+                self.library.db.conn.execute(
+                    "update lease set expires_at = 0 where name = ? and holder = ?", [self.name, current[0]]
+                )
         with self.library.transaction():
             self.library.db.execute(
                 "insert or ignore into lease (name, holder, acquired_at, heartbeat_at, expires_at) "
-                "values (?, '', '', 0, 0)", [self.name])
+                "values (?, '', '', 0, 0)",
+                [self.name],
+            )
             cursor = self.library.db.conn.execute(
                 "update lease set holder = ?, acquired_at = case when holder = ? then acquired_at else ? end, "
                 "heartbeat_at = ?, expires_at = ? where name = ? and (holder = ? or holder = '' or expires_at < ?)",
-                [self.holder, self.holder, utcnow(), now, now + self.ttl, self.name, self.holder, now])
+                [self.holder, self.holder, utcnow(), now, now + self.ttl, self.name, self.holder, now],
+            )
             return cursor.rowcount == 1
 
     def renew(self) -> bool:
@@ -76,13 +87,15 @@ class Lease:
         with self.library.transaction():
             cursor = self.library.db.conn.execute(
                 "update lease set heartbeat_at = ?, expires_at = ? where name = ? and holder = ?",
-                [now, now + self.ttl, self.name, self.holder])
+                [now, now + self.ttl, self.name, self.holder],
+            )
             return cursor.rowcount == 1
 
     def release(self) -> None:
         with self.library.transaction():
-            self.library.db.conn.execute("update lease set holder = '', expires_at = 0 where name = ? and holder = ?",
-                                         [self.name, self.holder])
+            self.library.db.conn.execute(
+                "update lease set holder = '', expires_at = 0 where name = ? and holder = ?", [self.name, self.holder]
+            )
 
     def info(self) -> LeaseInfo | None:
         """Who holds the lease now, if anyone does."""

@@ -11,10 +11,11 @@ import contextlib
 import json
 import re
 import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -34,7 +35,7 @@ class LibraryError(Exception):
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------- schema
@@ -42,67 +43,143 @@ def utcnow() -> str:
 
 @migrations()
 def m001_papers_and_reasons(db: sqlite_utils.Database) -> None:
-    db["papers"].create({
-        "pmid": str, "title": str, "title_text": str, "abstract_text": str, "authors_text": str,
-        "journal": str, "entry_date": str, "pub_year": int, "doi": str, "pmcid": str,
-        "record": str,  # the whole Paper as JSON
-        "axis": str, "molecules": str, "flags": str, "relevance": float, "is_il2": int,
-        "stored_at": str, "updated_at": str,
-    }, pk="pmid", not_null={"title"})
-    db["papers"].create_index(["entry_date"])
-    db["papers"].create_index(["doi"])
-    db["papers"].enable_fts(["title_text", "abstract_text", "authors_text", "journal"],
-                            create_triggers=True, tokenize="porter unicode61 remove_diacritics 2")
-    db["reasons"].create({
-        "watch": str, "pmid": str, "kind": str, "score": int, "rank": int,
-        "first_seen": str, "last_seen": str, "run_id": int,
-    }, pk=("watch", "pmid", "kind"))
-    db["reasons"].create_index(["pmid"])
-    db["watches"].create({
-        "id": str, "pmid": str, "query": str, "label": str, "channel": str, "source": str,
-        "added_by": str, "added_at": str, "removed_at": str,
-        "baseline_at": str,  # when the first poll recorded what already existed
-        "horizon": str,  # entry date (YYYY-MM-DD) up to which this watch has looked
-        "restored": int,  # 1 when the state was rebuilt from the channel after a lost database
-    }, pk="id")
-    db["runs"].create({
-        "id": int, "kind": str, "started_at": str, "finished_at": str, "status": str, "error": str,
-        "requests": int, "candidates": int, "new": int, "stored": int, "queued": int, "posted": int,
-        "holder": str,
-    }, pk="id")
-    db["state"].create({"key": str, "value": str}, pk="key")
+    db.table("papers").create(
+        {
+            "pmid": str,
+            "title": str,
+            "title_text": str,
+            "abstract_text": str,
+            "authors_text": str,
+            "journal": str,
+            "entry_date": str,
+            "pub_year": int,
+            "doi": str,
+            "pmcid": str,
+            "record": str,  # the whole Paper as JSON
+            "axis": str,
+            "molecules": str,
+            "flags": str,
+            "relevance": float,
+            "is_il2": int,
+            "stored_at": str,
+            "updated_at": str,
+        },
+        pk="pmid",
+        not_null={"title"},
+    )
+    db.table("papers").create_index(["entry_date"])
+    db.table("papers").create_index(["doi"])
+    db.table("papers").enable_fts(
+        ["title_text", "abstract_text", "authors_text", "journal"],
+        create_triggers=True,
+        tokenize="porter unicode61 remove_diacritics 2",
+    )
+    db.table("reasons").create(
+        {
+            "watch": str,
+            "pmid": str,
+            "kind": str,
+            "score": int,
+            "rank": int,
+            "first_seen": str,
+            "last_seen": str,
+            "run_id": int,
+        },
+        pk=("watch", "pmid", "kind"),
+    )
+    db.table("reasons").create_index(["pmid"])
+    db.table("watches").create(
+        {
+            "id": str,
+            "pmid": str,
+            "query": str,
+            "label": str,
+            "channel": str,
+            "source": str,
+            "added_by": str,
+            "added_at": str,
+            "removed_at": str,
+            "baseline_at": str,  # when the first poll recorded what already existed
+            "horizon": str,  # entry date (YYYY-MM-DD) up to which this watch has looked
+            "restored": int,  # 1 when the state was rebuilt from the channel after a lost database
+        },
+        pk="id",
+    )
+    db.table("runs").create(
+        {
+            "id": int,
+            "kind": str,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "error": str,
+            "requests": int,
+            "candidates": int,
+            "new": int,
+            "stored": int,
+            "queued": int,
+            "posted": int,
+            "holder": str,
+        },
+        pk="id",
+    )
+    db.table("state").create({"key": str, "value": str}, pk="key")
 
 
 @migrations()
 def m002_delivery(db: sqlite_utils.Database) -> None:
-    db["outbox"].create({
-        "id": int, "key": str, "channel": str, "kind": str,  # paper, digest, note, watch, abstract
-        "pmids": str,  # JSON list
-        "payload": str,  # JSON: what to render (reasons, note text, digest title…)
-        "state": str,  # waiting (for a digest), due, sending (outcome unknown), sent, bundled, failed
-        "ts": str, "thread_ts": str, "attempts": int, "last_error": str,
-        "created_at": str, "sent_at": str, "run_id": int,
-    }, pk="id")
-    db["outbox"].create_index(["key"], unique=True)
-    db["outbox"].create_index(["state", "channel"])
+    db.table("outbox").create(
+        {
+            "id": int,
+            "key": str,
+            "channel": str,
+            "kind": str,  # paper, digest, note, watch, abstract
+            "pmids": str,  # JSON list
+            "payload": str,  # JSON: what to render (reasons, note text, digest title…)
+            "state": str,  # waiting (for a digest), due, sending (outcome unknown), sent, bundled, failed
+            "ts": str,
+            "thread_ts": str,
+            "attempts": int,
+            "last_error": str,
+            "created_at": str,
+            "sent_at": str,
+            "run_id": int,
+        },
+        pk="id",
+    )
+    db.table("outbox").create_index(["key"], unique=True)
+    db.table("outbox").create_index(["state", "channel"])
     # The exactly-once ledger: a (channel, pmid) pair is claimed by one outbox row, in the same
     # transaction that creates the row; the unique key makes a second claim impossible.
-    db["claims"].create({"channel": str, "pmid": str, "key": str}, pk=("channel", "pmid"))
-    db["claims"].create_index(["key"])
-    db["feedback"].create({
-        "pmid": str, "user": str, "value": int, "at": str,
-    }, pk=("pmid", "user"))
-    db["saved"].create({"user": str, "pmid": str, "at": str}, pk=("user", "pmid"))
-    db["lease"].create({
-        "name": str, "holder": str, "acquired_at": str, "heartbeat_at": float, "expires_at": float,
-    }, pk="name")
+    db.table("claims").create({"channel": str, "pmid": str, "key": str}, pk=("channel", "pmid"))
+    db.table("claims").create_index(["key"])
+    db.table("feedback").create(
+        {
+            "pmid": str,
+            "user": str,
+            "value": int,
+            "at": str,
+        },
+        pk=("pmid", "user"),
+    )
+    db.table("saved").create({"user": str, "pmid": str, "at": str}, pk=("user", "pmid"))
+    db.table("lease").create(
+        {
+            "name": str,
+            "holder": str,
+            "acquired_at": str,
+            "heartbeat_at": float,
+            "expires_at": float,
+        },
+        pk="name",
+    )
 
 
 @migrations()
 def m003_tag_indexes(db: sqlite_utils.Database) -> None:
     """/il2 tag reads axis and molecules across the whole library; index them."""
-    db["papers"].create_index(["axis"])
-    db["papers"].create_index(["molecules"])
+    db.table("papers").create_index(["axis"])
+    db.table("papers").create_index(["molecules"])
 
 
 # ---------------------------------------------------------------- records <-> rows
@@ -123,7 +200,7 @@ def paper_from_json(text: str) -> Paper:
 
 
 def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]:
-    row = {
+    row: dict[str, Any] = {
         "pmid": paper.pmid,
         "title": paper.title,
         "title_text": to_plain(paper.title),
@@ -138,8 +215,13 @@ def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]
         "updated_at": now,
     }
     if insight is not None:
-        row.update(axis=insight.axis, molecules=json.dumps(list(insight.molecules)),
-                   flags=json.dumps(list(insight.flags)), relevance=insight.relevance, is_il2=int(insight.is_il2))
+        row.update(
+            axis=insight.axis,
+            molecules=json.dumps(list(insight.molecules)),
+            flags=json.dumps(list(insight.flags)),
+            relevance=insight.relevance,
+            is_il2=int(insight.is_il2),
+        )
     return row
 
 
@@ -178,11 +260,21 @@ class OutboxRow:
 
 def _outbox_row(row: sqlite3.Row | tuple, columns: Sequence[str]) -> OutboxRow:
     data = dict(zip(columns, row))
-    return OutboxRow(id=data["id"], key=data["key"], channel=data["channel"] or "", kind=data["kind"],
-                     pmids=tuple(json.loads(data["pmids"] or "[]")), payload=json.loads(data["payload"] or "{}"),
-                     state=data["state"], ts=data["ts"] or "", thread_ts=data["thread_ts"] or "",
-                     attempts=data["attempts"] or 0, last_error=data["last_error"] or "",
-                     created_at=data["created_at"] or "", sent_at=data["sent_at"] or "")
+    return OutboxRow(
+        id=data["id"],
+        key=data["key"],
+        channel=data["channel"] or "",
+        kind=data["kind"],
+        pmids=tuple(json.loads(data["pmids"] or "[]")),
+        payload=json.loads(data["payload"] or "{}"),
+        state=data["state"],
+        ts=data["ts"] or "",
+        thread_ts=data["thread_ts"] or "",
+        attempts=data["attempts"] or 0,
+        last_error=data["last_error"] or "",
+        created_at=data["created_at"] or "",
+        sent_at=data["sent_at"] or "",
+    )
 
 
 # ---------------------------------------------------------------- full-text queries
@@ -257,14 +349,14 @@ class Library:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Library":
+    def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator["Library"]:
+    def transaction(self) -> Iterator[Library]:
         """All writes inside land together or not at all; database errors become LibraryError.
 
         The outermost level is BEGIN IMMEDIATE: it takes the write lock before the first read, so a
@@ -300,7 +392,7 @@ class Library:
         return row[0] if row else default
 
     def set_state(self, key: str, value: str) -> None:
-        self.db["state"].upsert({"key": key, "value": value}, pk="key")
+        self.db.table("state").upsert({"key": key, "value": value}, pk="key")
 
     def is_empty(self) -> bool:
         """True for a library that holds no paper and no post (new, or lost and recreated).
@@ -308,13 +400,13 @@ class Library:
         Runs do not count: a first poll that failed before storing anything leaves the library empty,
         so the next one still rebuilds from the channel before posting.
         """
-        return not any(self.db.execute(f"select 1 from {t} limit 1").fetchone()
-                       for t in ("papers", "claims", "outbox"))
+        return not any(self.db.execute(f"select 1 from {t} limit 1").fetchone() for t in ("papers", "claims", "outbox"))
 
     # ------------------------------------------------------------ papers
 
-    def save_papers(self, papers: Iterable[Paper], insights: dict[str, Insight] | None = None,
-                    now: str | None = None) -> int:
+    def save_papers(
+        self, papers: Iterable[Paper], insights: dict[str, Insight] | None = None, now: str | None = None
+    ) -> int:
         now = now or utcnow()
         insights = insights or {}
         rows = []
@@ -327,7 +419,7 @@ class Library:
         for row in rows:
             if row["pmid"] not in existing:
                 row["stored_at"] = now
-        self.db["papers"].upsert_all(rows, pk="pmid")
+        self.db.table("papers").upsert_all(rows, pk="pmid")
         return len(rows)
 
     def _rows_in(self, sql: str, values: Iterable[str], *, before: Sequence[Any] = ()) -> Iterator[tuple]:
@@ -335,7 +427,7 @@ class Library:
         SQLite limits how many parameters one statement may take."""
         values = list(values)
         for i in range(0, len(values), 500):
-            chunk = values[i:i + 500]
+            chunk = values[i : i + 500]
             yield from self.db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
 
     def stored_pmids(self, pmids: Iterable[str]) -> set[str]:
@@ -347,8 +439,10 @@ class Library:
 
     def papers(self, pmids: Sequence[str]) -> list[Paper]:
         """Papers in the order asked, skipping unknown ones."""
-        found = {pmid: paper_from_json(record) for pmid, record in
-                 self._rows_in("select pmid, record from papers where pmid in ({marks})", pmids)}
+        found = {
+            pmid: paper_from_json(record)
+            for pmid, record in self._rows_in("select pmid, record from papers where pmid in ({marks})", pmids)
+        }
         return [found[p] for p in pmids if p in found]
 
     def paper_by_doi(self, doi: str) -> Paper | None:
@@ -356,10 +450,16 @@ class Library:
         return paper_from_json(row[0]) if row else None
 
     def update_insight(self, pmid: str, insight: Insight) -> None:
-        self.db["papers"].update(pmid, {
-            "axis": insight.axis, "molecules": json.dumps(list(insight.molecules)),
-            "flags": json.dumps(list(insight.flags)), "relevance": insight.relevance,
-            "is_il2": int(insight.is_il2)})
+        self.db.table("papers").update(
+            pmid,
+            {
+                "axis": insight.axis,
+                "molecules": json.dumps(list(insight.molecules)),
+                "flags": json.dumps(list(insight.flags)),
+                "relevance": insight.relevance,
+                "is_il2": int(insight.is_il2),
+            },
+        )
 
     def count_papers(self) -> int:
         return self.db.execute("select count(*) from papers").fetchone()[0]
@@ -378,33 +478,44 @@ class Library:
         try:
             total = self.db.execute(
                 "select count(*) from (select 1 from papers_fts where papers_fts match ? limit ?)",
-                [query, SEARCH_WINDOW]).fetchone()[0]
+                [query, SEARCH_WINDOW],
+            ).fetchone()[0]
             best = self.db.execute(
                 "select rowid, score from (select rowid, bm25(papers_fts, 10.0, 3.0, 2.0, 1.0) as score "
                 "from papers_fts where papers_fts match ? order by rowid desc limit ?) "
-                "order by score limit ?", [query, SEARCH_WINDOW, wanted + RERANK_EXTRA]).fetchall()
+                "order by score limit ?",
+                [query, SEARCH_WINDOW, wanted + RERANK_EXTRA],
+            ).fetchall()
         except sqlite3.OperationalError as error:
             raise LibraryError(f"the search index rejected {query!r}: {error}") from None
         if not best:
             return [], total
         marks = ",".join("?" * len(best))
-        facts = {rowid: (pmid, relevance or 0.0) for rowid, pmid, relevance in self.db.execute(
-            f"select rowid, pmid, relevance from papers where rowid in ({marks})", [r[0] for r in best])}
+        facts = {
+            rowid: (pmid, relevance or 0.0)
+            for rowid, pmid, relevance in self.db.execute(
+                f"select rowid, pmid, relevance from papers where rowid in ({marks})", [r[0] for r in best]
+            )
+        }
         ranked = sorted(best, key=lambda r: r[1] - facts[r[0]][1] / 50.0)
         return [facts[rowid][0] for rowid, _ in ranked[offset:wanted]], total
 
     def recent(self, *, limit: int = 10, since: str = "") -> list[str]:
         """Most recently entered papers that a watch linked (not look-ups), newest first."""
         # "exists" lets SQLite walk papers newest first and stop at the limit; "in (select …)" cannot
-        sql = ("select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid) "
-               + ("and entry_date >= ? " if since else "")
-               + "order by entry_date desc, cast(pmid as integer) desc limit ?")
+        sql = (
+            "select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid) "
+            + ("and entry_date >= ? " if since else "")
+            + "order by entry_date desc, cast(pmid as integer) desc limit ?"
+        )
         return [r[0] for r in self.db.execute(sql, ([since] if since else []) + [limit])]
 
     def with_reason(self, kind: str, *, watch: str = "", limit: int = 10) -> list[str]:
-        sql = ("select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid "
-               "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") "
-               "order by entry_date desc, cast(pmid as integer) desc limit ?")
+        sql = (
+            "select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid "
+            "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") "
+            "order by entry_date desc, cast(pmid as integer) desc limit ?"
+        )
         return [r[0] for r in self.db.execute(sql, [kind] + ([watch] if watch else []) + [limit])]
 
     def count_with_reason(self, kind: str, watch: str = "") -> int:
@@ -435,18 +546,33 @@ class Library:
     def linked(self, watch_id: str) -> dict[tuple[str, str], StoredReason]:
         """Every (pmid, kind) this watch has ever linked."""
         rows = self.db.execute(
-            "select pmid, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id])
-        return {(pmid, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
-                for pmid, kind, score, rank, first, last in rows}
+            "select pmid, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id]
+        )
+        return {
+            (pmid, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
+            for pmid, kind, score, rank, first, last in rows
+        }
 
     def count_linked(self, watch_id: str, kind: str) -> int:
-        return self.db.execute("select count(*) from reasons where watch = ? and kind = ?",
-                               [watch_id, kind]).fetchone()[0]
+        return self.db.execute(
+            "select count(*) from reasons where watch = ? and kind = ?", [watch_id, kind]
+        ).fetchone()[0]
 
     def save_reasons(self, pmid_reasons: Iterable[tuple[str, Reason]], *, now: str, run_id: int | None) -> int:
         """Record reasons; a reason seen before keeps its first_seen and gets the new score and rank."""
-        rows = [{"watch": r.watch, "pmid": pmid, "kind": r.kind, "score": r.score, "rank": r.rank,
-                 "first_seen": now, "last_seen": now, "run_id": run_id} for pmid, r in pmid_reasons]
+        rows = [
+            {
+                "watch": r.watch,
+                "pmid": pmid,
+                "kind": r.kind,
+                "score": r.score,
+                "rank": r.rank,
+                "first_seen": now,
+                "last_seen": now,
+                "run_id": run_id,
+            }
+            for pmid, r in pmid_reasons
+        ]
         if not rows:
             return 0
         with self.db.atomic():  # raw executemany does not commit by itself
@@ -454,13 +580,17 @@ class Library:
                 "insert into reasons (watch, pmid, kind, score, rank, first_seen, last_seen, run_id) "
                 "values (:watch, :pmid, :kind, :score, :rank, :first_seen, :last_seen, :run_id) "
                 "on conflict (watch, pmid, kind) do update set score = excluded.score, rank = excluded.rank, "
-                "last_seen = excluded.last_seen", rows)
+                "last_seen = excluded.last_seen",
+                rows,
+            )
         return len(rows)
 
     def reasons_for(self, pmid: str) -> list[StoredReason]:
         rows = self.db.execute(
             "select watch, kind, score, rank, first_seen, last_seen from reasons where pmid = ? "
-            "order by first_seen, watch, kind", [pmid])
+            "order by first_seen, watch, kind",
+            [pmid],
+        )
         return [StoredReason(Reason(w, k, s, r), f, last) for w, k, s, r, f, last in rows]
 
     # ------------------------------------------------------------ watches
@@ -469,66 +599,95 @@ class Library:
         """Make the watches table know every configured watch (keeping their progress)."""
         for watch in configured:
             existing = self.db.execute("select id from watches where id = ?", [watch.id]).fetchone()
-            fields = {"pmid": watch.pmid, "query": watch.query, "label": watch.label, "channel": watch.channel,
-                      "source": watch.source}
+            fields = {
+                "pmid": watch.pmid,
+                "query": watch.query,
+                "label": watch.label,
+                "channel": watch.channel,
+                "source": watch.source,
+            }
             if existing:
-                self.db["watches"].update(watch.id, fields)
+                self.db.table("watches").update(watch.id, fields)
             else:
-                self.db["watches"].insert({"id": watch.id, **fields, "added_at": utcnow(), "restored": 0})
+                self.db.table("watches").insert({"id": watch.id, **fields, "added_at": utcnow(), "restored": 0})
 
     def add_watch(self, watch: Watch, *, added_by: str, now: str | None = None) -> None:
-        self.db["watches"].upsert({"id": watch.id, "pmid": watch.pmid, "query": watch.query, "label": watch.label,
-                                   "channel": watch.channel, "source": watch.source, "added_by": added_by,
-                                   "added_at": now or utcnow(), "removed_at": None}, pk="id")
+        self.db.table("watches").upsert(
+            {
+                "id": watch.id,
+                "pmid": watch.pmid,
+                "query": watch.query,
+                "label": watch.label,
+                "channel": watch.channel,
+                "source": watch.source,
+                "added_by": added_by,
+                "added_at": now or utcnow(),
+                "removed_at": None,
+            },
+            pk="id",
+        )
 
     def remove_watch(self, watch_id: str, *, now: str | None = None) -> bool:
-        row = self.db.execute("select source from watches where id = ? and removed_at is null",
-                              [watch_id]).fetchone()
+        row = self.db.execute("select source from watches where id = ? and removed_at is null", [watch_id]).fetchone()
         if not row:
             return False
-        self.db["watches"].update(watch_id, {"removed_at": now or utcnow()})
+        self.db.table("watches").update(watch_id, {"removed_at": now or utcnow()})
         return True
 
     def slack_watches(self) -> list[Watch]:
         rows = self.db.execute(
             "select id, pmid, query, label, channel from watches where source = 'slack' and removed_at is null "
-            "order by added_at")
-        return [Watch(id=i, pmid=p or "", query=q or "", label=lbl or "", channel=c or "", source="slack")
-                for i, p, q, lbl, c in rows]
+            "order by added_at"
+        )
+        return [
+            Watch(id=i, pmid=p or "", query=q or "", label=lbl or "", channel=c or "", source="slack")
+            for i, p, q, lbl, c in rows
+        ]
 
     def watch_state(self, watch: Watch) -> WatchState:
-        row = self.db.execute("select baseline_at, horizon, restored, removed_at from watches where id = ?",
-                              [watch.id]).fetchone()
+        row = self.db.execute(
+            "select baseline_at, horizon, restored, removed_at from watches where id = ?", [watch.id]
+        ).fetchone()
         if not row:
             return WatchState(watch)
         return WatchState(watch, row[0] or "", row[1] or "", bool(row[2]), bool(row[3]))
 
-    def set_watch_progress(self, watch: Watch, *, horizon: str, baseline_at: str | None = None,
-                           restored: bool | None = None) -> None:
+    def set_watch_progress(
+        self, watch: Watch, *, horizon: str, baseline_at: str | None = None, restored: bool | None = None
+    ) -> None:
         if not self.db.execute("select 1 from watches where id = ?", [watch.id]).fetchone():
-            self.db["watches"].insert({"id": watch.id, "pmid": watch.pmid, "query": watch.query,
-                                       "label": watch.label, "channel": watch.channel, "source": watch.source,
-                                       "added_at": utcnow(), "restored": 0})
+            self.db.table("watches").insert(
+                {
+                    "id": watch.id,
+                    "pmid": watch.pmid,
+                    "query": watch.query,
+                    "label": watch.label,
+                    "channel": watch.channel,
+                    "source": watch.source,
+                    "added_at": utcnow(),
+                    "restored": 0,
+                }
+            )
         changes: dict[str, Any] = {"horizon": horizon}
         if baseline_at is not None:
             changes["baseline_at"] = baseline_at
         if restored is not None:
             changes["restored"] = int(restored)
-        self.db["watches"].update(watch.id, changes)
+        self.db.table("watches").update(watch.id, changes)
 
     # ------------------------------------------------------------ runs
 
     def start_run(self, kind: str, *, holder: str = "", now: str | None = None) -> int:
         with self.transaction():
-            table = self.db["runs"]
+            table = self.db.table("runs")
             table.insert({"kind": kind, "started_at": now or utcnow(), "status": "running", "holder": holder})
-            return int(table.last_pk)
+            return int(table.last_pk or 0)
 
-    def finish_run(self, run_id: int, *, status: str, error: str = "", now: str | None = None,
-                   **counts: int) -> None:
+    def finish_run(self, run_id: int, *, status: str, error: str = "", now: str | None = None, **counts: int) -> None:
         with self.transaction():
-            self.db["runs"].update(run_id, {"status": status, "error": error, "finished_at": now or utcnow(),
-                                            **counts})
+            self.db.table("runs").update(
+                run_id, {"status": status, "error": error, "finished_at": now or utcnow(), **counts}
+            )
 
     def last_run(self, kind: str = "poll", status: str = "") -> dict[str, Any] | None:
         sql = "select * from runs where kind = ?" + (" and status = ?" if status else "") + " order by id desc limit 1"
@@ -538,8 +697,9 @@ class Library:
 
     def consecutive_failures(self, kind: str = "poll") -> int:
         count = 0
-        for (status,) in self.db.execute("select status from runs where kind = ? and status != 'running' "
-                                         "order by id desc limit 1000", [kind]):
+        for (status,) in self.db.execute(
+            "select status from runs where kind = ? and status != 'running' order by id desc limit 1000", [kind]
+        ):
             if status != "error":
                 break
             count += 1
@@ -549,17 +709,22 @@ class Library:
 
     def set_feedback(self, pmid: str, user: str, value: int, now: str | None = None) -> tuple[int, int]:
         with self.transaction():
-            self.db["feedback"].upsert({"pmid": pmid, "user": user, "value": 1 if value > 0 else -1,
-                                        "at": now or utcnow()}, pk=("pmid", "user"))
+            self.db.table("feedback").upsert(
+                {"pmid": pmid, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()},
+                pk=("pmid", "user"),
+            )
         return self.feedback(pmid)
 
     def feedback(self, pmid: str) -> tuple[int, int]:
-        row = self.db.execute("select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback "
-                              "where pmid = ?", [pmid]).fetchone()
+        row = self.db.execute(
+            "select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback where pmid = ?", [pmid]
+        ).fetchone()
         return int(row[0]), int(row[1])
 
     def feedback_totals(self) -> tuple[int, int]:
-        row = self.db.execute("select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback").fetchone()
+        row = self.db.execute(
+            "select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback"
+        ).fetchone()
         return int(row[0]), int(row[1])
 
     def save_for(self, user: str, pmid: str, now: str | None = None) -> bool:
@@ -567,35 +732,66 @@ class Library:
         with self.transaction():
             if self.db.execute("select 1 from saved where user = ? and pmid = ?", [user, pmid]).fetchone():
                 return False
-            self.db["saved"].insert({"user": user, "pmid": pmid, "at": now or utcnow()})
+            self.db.table("saved").insert({"user": user, "pmid": pmid, "at": now or utcnow()})
             return True
 
     def saved_by(self, user: str, limit: int = 50) -> list[str]:
-        return [r[0] for r in self.db.execute("select pmid from saved where user = ? order by at desc limit ?",
-                                              [user, limit])]
-
+        return [
+            r[0]
+            for r in self.db.execute("select pmid from saved where user = ? order by at desc limit ?", [user, limit])
+        ]
 
     # ------------------------------------------------------------ outbox
 
     def claimed(self, channel: str, pmids: Iterable[str]) -> set[str]:
         """Which of ``pmids`` already have an outbox row for ``channel`` (posted, due or waiting)."""
-        return {r[0] for r in self._rows_in("select pmid from claims where channel = ? and pmid in ({marks})",
-                                            pmids, before=[channel])}
+        return {
+            r[0]
+            for r in self._rows_in(
+                "select pmid from claims where channel = ? and pmid in ({marks})", pmids, before=[channel]
+            )
+        }
 
-    def enqueue(self, *, key: str, channel: str, kind: str, pmids: Sequence[str], payload: dict[str, Any],
-                state: str = "due", run_id: int | None = None, now: str | None = None,
-                ts: str = "", sent_at: str = "") -> None:
+    def enqueue(
+        self,
+        *,
+        key: str,
+        channel: str,
+        kind: str,
+        pmids: Sequence[str],
+        payload: dict[str, Any],
+        state: str = "due",
+        run_id: int | None = None,
+        now: str | None = None,
+        ts: str = "",
+        sent_at: str = "",
+    ) -> None:
         """Create an outbox row and claim its PMIDs for the channel (call inside a transaction)."""
-        self.db["outbox"].insert({
-            "key": key, "channel": channel, "kind": kind, "pmids": json.dumps(list(pmids)),
-            "payload": json.dumps(payload, ensure_ascii=False), "state": state, "ts": ts, "thread_ts": "",
-            "attempts": 0, "last_error": "", "created_at": now or utcnow(), "sent_at": sent_at, "run_id": run_id})
+        self.db.table("outbox").insert(
+            {
+                "key": key,
+                "channel": channel,
+                "kind": kind,
+                "pmids": json.dumps(list(pmids)),
+                "payload": json.dumps(payload, ensure_ascii=False),
+                "state": state,
+                "ts": ts,
+                "thread_ts": "",
+                "attempts": 0,
+                "last_error": "",
+                "created_at": now or utcnow(),
+                "sent_at": sent_at,
+                "run_id": run_id,
+            }
+        )
         if pmids:
-            self.db["claims"].insert_all([{"channel": channel, "pmid": p, "key": key} for p in pmids],
-                                         pk=("channel", "pmid"))
+            self.db.table("claims").insert_all(
+                [{"channel": channel, "pmid": p, "key": key} for p in pmids], pk=("channel", "pmid")
+            )
 
     def outbox(self, *states: str, channel: str | None = None, kind: str | None = None) -> list[OutboxRow]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[str] = []
         if states:
             clauses.append(f"state in ({','.join('?' * len(states))})")
             args.extend(states)
@@ -626,8 +822,9 @@ class Library:
     def move_claims(self, pmids: Sequence[str], channel: str, key: str) -> None:
         """Hand the claims of ``pmids`` in ``channel`` to another outbox row (a digest bundling them)."""
         with self.db.atomic():  # raw executemany does not commit by itself
-            self.db.conn.executemany("update claims set key = ? where channel = ? and pmid = ?",
-                                     [(key, channel, p) for p in pmids])
+            self.db.conn.executemany(
+                "update claims set key = ? where channel = ? and pmid = ?", [(key, channel, p) for p in pmids]
+            )
 
     def count_outbox(self, state: str) -> int:
         return self.db.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]
@@ -639,15 +836,19 @@ def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:
     if "readonly" in text or "read-only" in text:
         return f"the library {path} is read-only: give il2watch write access to it and its folder"
     if "disk I/O error" in text:
-        return (f"the library {path} could not be written (disk full, a file size limit, or a failing disk): "
-                f"free space or move IL2WATCH_DB, then poll again")
+        return (
+            f"the library {path} could not be written (disk full, a file size limit, or a failing disk): "
+            f"free space or move IL2WATCH_DB, then poll again"
+        )
     if "database or disk is full" in text:
         return f"the library {path} cannot grow (disk full or size limit): free space, then poll again"
     if "locked" in text or "busy" in text:
         return f"the library {path} is locked by another process: is another il2watch writing to it?"
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (f"the library {path} is not a readable SQLite database (corrupt?): move it aside; "
-                f"il2watch rebuilds what it posted from the Slack channel")
+        return (
+            f"the library {path} is not a readable SQLite database (corrupt?): move it aside; "
+            f"il2watch rebuilds what it posted from the Slack channel"
+        )
     if "unable to open" in text:
         return f"cannot open the library {path}: check that its folder exists and is writable"
     return f"the library {path} failed: {text}"

@@ -6,8 +6,8 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 # Slack tokens, NCBI-style keys in URLs, bearer headers: redacted even if they were never configured here.
 _TOKEN_PATTERNS = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(api_key=)[^&\s]+|(Bearer )\S+")
@@ -43,23 +43,29 @@ class LineFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        event = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        event = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         if record.exc_text:
             event["error"] = record.exc_text
         return json.dumps(event, ensure_ascii=False)
 
 
-def setup_logging(*, level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (),
-                  stream=None) -> logging.Logger:
+def setup_logging(
+    *, level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None
+) -> logging.Logger:
     """Configure the "il2watch" logger (and Slack's and APScheduler's) to write to stdout."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.addFilter(Redactor(secrets))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(LineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                                           datefmt="%Y-%m-%dT%H:%M:%S%z"))
+        handler.setFormatter(
+            LineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z")
+        )
     for name in ("il2watch", "slack_bolt", "slack_sdk", "apscheduler", "waitress"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]

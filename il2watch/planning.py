@@ -13,9 +13,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Callable, Mapping, Sequence
 
 from il2watch.discovery import Findings
 from il2watch.intel import hold_back
@@ -52,9 +52,16 @@ def _reason_payload(reasons: Sequence[Reason]) -> list[dict]:
     return [{"watch": r.watch, "kind": r.kind, "score": r.score, "rank": r.rank} for r in reasons]
 
 
-def plan(findings: Findings, *, papers: Mapping[str, Paper], insights: Mapping[str, Insight],
-         claimed: Callable[[str, Sequence[str]], set[str]], policy: Policy, watermark: dict,
-         make_key: Callable[[], str] = new_key) -> list[Delivery]:
+def plan(
+    findings: Findings,
+    *,
+    papers: Mapping[str, Paper],
+    insights: Mapping[str, Insight],
+    claimed: Callable[[str, Sequence[str]], set[str]],
+    policy: Policy,
+    watermark: dict,
+    make_key: Callable[[], str] = new_key,
+) -> list[Delivery]:
     """The outbox rows this poll creates. ``claimed(channel, pmids)`` says which are already taken."""
     deliveries: list[Delivery] = []
     # channel -> pmid -> reasons (across every watch posting to that channel)
@@ -71,10 +78,21 @@ def plan(findings: Findings, *, papers: Mapping[str, Paper], insights: Mapping[s
             chosen = [p for p in newest if p not in already][: policy.baseline_posts]
             for pmid in chosen:
                 to_post.setdefault(channel, {}).setdefault(pmid, []).extend(wf.new[pmid])
-            deliveries.append(Delivery(
-                key=make_key(), channel=channel, kind="note", pmids=(),
-                payload={"note": "baseline", "watch": wf.watch.id, "found": len(candidates),
-                         "posted": len(chosen), "watermark": watermark}))
+            deliveries.append(
+                Delivery(
+                    key=make_key(),
+                    channel=channel,
+                    kind="note",
+                    pmids=(),
+                    payload={
+                        "note": "baseline",
+                        "watch": wf.watch.id,
+                        "found": len(candidates),
+                        "posted": len(chosen),
+                        "watermark": watermark,
+                    },
+                )
+            )
             continue
         if wf.state.restored and wf.state.horizon:
             cutoff = (date.fromisoformat(wf.state.horizon) - timedelta(days=policy.overlap_days)).isoformat()
@@ -93,15 +111,36 @@ def plan(findings: Findings, *, papers: Mapping[str, Paper], insights: Mapping[s
             due.append(pmid)
         due.sort(key=lambda p: (-insights[p].relevance, papers[p].entry_date, p))
         if policy.mode == "digest":
-            deliveries.extend(Delivery(make_key(), channel, "paper", (p,),
-                                       {"reasons": _reason_payload(by_pmid[p]), "watermark": watermark},
-                                       state="waiting") for p in due)
+            deliveries.extend(
+                Delivery(
+                    make_key(),
+                    channel,
+                    "paper",
+                    (p,),
+                    {"reasons": _reason_payload(by_pmid[p]), "watermark": watermark},
+                    state="waiting",
+                )
+                for p in due
+            )
         elif policy.burst and len(due) > policy.burst:
-            deliveries.append(Delivery(make_key(), channel, "digest", tuple(due),
-                                       {"title": f"{len(due)} new papers", "watermark": watermark,
-                                        "reasons": {p: _reason_payload(by_pmid[p]) for p in due}}))
+            deliveries.append(
+                Delivery(
+                    make_key(),
+                    channel,
+                    "digest",
+                    tuple(due),
+                    {
+                        "title": f"{len(due)} new papers",
+                        "watermark": watermark,
+                        "reasons": {p: _reason_payload(by_pmid[p]) for p in due},
+                    },
+                )
+            )
         else:
-            deliveries.extend(Delivery(make_key(), channel, "paper", (p,),
-                                       {"reasons": _reason_payload(by_pmid[p]), "watermark": watermark})
-                              for p in due)
+            deliveries.extend(
+                Delivery(
+                    make_key(), channel, "paper", (p,), {"reasons": _reason_payload(by_pmid[p]), "watermark": watermark}
+                )
+                for p in due
+            )
     return deliveries

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from Bio import Entrez
 
@@ -55,8 +56,9 @@ def read_xml(data: bytes, what: str) -> Any:
     except RuntimeError as error:  # an <ERROR> element
         raise PubMedError(f"NCBI reported an error for {what}: {squash(str(error))[:200]}") from None
     except Exception as error:  # Bio.Entrez raises several parser errors; all mean "not whole"
-        raise PubMedError(f"NCBI's answer to {what} is not complete XML ({type(error).__name__}: "
-                          f"{squash(str(error))[:120]})") from None
+        raise PubMedError(
+            f"NCBI's answer to {what} is not complete XML ({type(error).__name__}: {squash(str(error))[:120]})"
+        ) from None
 
 
 def _marked(value: Any) -> str:
@@ -99,11 +101,19 @@ def fetch_links(client: Eutils, pmids: Sequence[str]) -> dict[str, Links]:
     ids = [("id", pmid) for pmid in pmids]
     base = [("dbfrom", "pubmed"), ("db", "pubmed")]
     similar = _parse_linksets(
-        read_xml(client.call("elink", base + ids + [("linkname", "pubmed_pubmed"), ("cmd", "neighbor_score")]),
-                 "ELink similar articles"), "ELink similar articles")
+        read_xml(
+            client.call("elink", base + ids + [("linkname", "pubmed_pubmed"), ("cmd", "neighbor_score")]),
+            "ELink similar articles",
+        ),
+        "ELink similar articles",
+    )
     cited = _parse_linksets(
-        read_xml(client.call("elink", base + ids + [("linkname", "pubmed_pubmed_citedin"), ("cmd", "neighbor")]),
-                 "ELink citing articles"), "ELink citing articles")
+        read_xml(
+            client.call("elink", base + ids + [("linkname", "pubmed_pubmed_citedin"), ("cmd", "neighbor")]),
+            "ELink citing articles",
+        ),
+        "ELink citing articles",
+    )
     result: dict[str, Links] = {}
     for pmid in pmids:
         if pmid not in similar or pmid not in cited:
@@ -128,17 +138,32 @@ def fetch_links(client: Eutils, pmids: Sequence[str]) -> dict[str, Links]:
 # ---------------------------------------------------------------- ESearch
 
 
-def search(client: Eutils, term: str, *, mindate: str = "", maxdate: str = "", datetype: str = "edat",
-           page_size: int = ESEARCH_PAGE) -> list[str]:
+def search(
+    client: Eutils,
+    term: str,
+    *,
+    mindate: str = "",
+    maxdate: str = "",
+    datetype: str = "edat",
+    page_size: int = ESEARCH_PAGE,
+) -> list[str]:
     """Every PMID matching ``term`` (entry dates between ``mindate`` and ``maxdate``, YYYY/MM/DD), paging."""
     found: list[str] = []
     start = 0
     while True:
-        params = [("db", "pubmed"), ("term", term), ("retmax", str(page_size)), ("retstart", str(start)),
-                  ("sort", "pub_date")]
+        params = [
+            ("db", "pubmed"),
+            ("term", term),
+            ("retmax", str(page_size)),
+            ("retstart", str(start)),
+            ("sort", "pub_date"),
+        ]
         if mindate or maxdate:
-            params += [("datetype", datetype), ("mindate", mindate or "1800/01/01"),
-                       ("maxdate", maxdate or "3000/12/31")]
+            params += [
+                ("datetype", datetype),
+                ("mindate", mindate or "1800/01/01"),
+                ("maxdate", maxdate or "3000/12/31"),
+            ]
         parsed = read_xml(client.call("esearch", params), "ESearch")
         if "Count" not in parsed:
             raise PubMedError("NCBI's ESearch answer has no Count; it may be an outage page")
@@ -154,8 +179,12 @@ def search(client: Eutils, term: str, *, mindate: str = "", maxdate: str = "", d
 # ---------------------------------------------------------------- EFetch
 
 
-def fetch_papers(client: Eutils, pmids: Sequence[str], batch: int = EFETCH_BATCH,
-                 on_batch: Callable[[list[Paper]], None] | None = None) -> list[Paper]:
+def fetch_papers(
+    client: Eutils,
+    pmids: Sequence[str],
+    batch: int = EFETCH_BATCH,
+    on_batch: Callable[[list[Paper]], None] | None = None,
+) -> list[Paper]:
     """Full records for ``pmids``, ``batch`` ids per request (POSTed when long); unknown ids are absent.
 
     ``on_batch`` sees each batch as it is parsed: work done there fills the time the rate limit makes
@@ -206,8 +235,10 @@ def database_info(client: Eutils) -> dict[str, str]:
 
 # ---------------------------------------------------------------- parsing records
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)
+}
 
 
 def _date_parts(history: Iterable[Any], status: str) -> str:
@@ -226,8 +257,8 @@ def _pub_date(pub_date: Any) -> tuple[str, int | None]:
         return "", None
     if "MedlineDate" in pub_date:
         text = _text(pub_date["MedlineDate"])
-        year = re.search(r"\b(1[89]\d\d|20\d\d)\b", text)
-        return text, int(year.group(1)) if year else None
+        found = re.search(r"\b(1[89]\d\d|20\d\d)\b", text)
+        return text, int(found.group(1)) if found else None
     year = _text(pub_date.get("Year", ""))
     month = _text(pub_date.get("Month", ""))
     if month.isdigit() and 1 <= int(month) <= 12:
@@ -242,9 +273,13 @@ def _authors(author_list: Any) -> tuple[Author, ...]:
         if "CollectiveName" in author:
             authors.append(Author(collective=_text(author["CollectiveName"])))
         else:
-            authors.append(Author(last_name=_text(author.get("LastName", "")),
-                                  fore_name=_text(author.get("ForeName", "")),
-                                  initials=_text(author.get("Initials", ""))))
+            authors.append(
+                Author(
+                    last_name=_text(author.get("LastName", "")),
+                    fore_name=_text(author.get("ForeName", "")),
+                    initials=_text(author.get("Initials", "")),
+                )
+            )
     return tuple(a for a in authors if a.name)
 
 
@@ -254,8 +289,13 @@ def _abstract(abstract: Any) -> tuple[Section, ...]:
         attributes = getattr(part, "attributes", {})
         text = _marked(part)
         if text:
-            sections.append(Section(text=text, label=_text(attributes.get("Label", "")),
-                                    category=_text(attributes.get("NlmCategory", ""))))
+            sections.append(
+                Section(
+                    text=text,
+                    label=_text(attributes.get("Label", "")),
+                    category=_text(attributes.get("NlmCategory", "")),
+                )
+            )
     return tuple(sections)
 
 
@@ -264,9 +304,18 @@ def _article_ids(id_list: Any) -> dict[str, str]:
 
 
 # Notices that change how a paper should be read; "Cites" and "CommentIn" links are left out.
-NOTICE_TYPES = {"RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor", "ExpressionOfConcernIn",
-                "ExpressionOfConcernFor", "CorrectedandRepublishedIn", "CorrectedandRepublishedFrom",
-                "UpdateIn", "UpdateOf"}
+NOTICE_TYPES = {
+    "RetractionIn",
+    "RetractionOf",
+    "ErratumIn",
+    "ErratumFor",
+    "ExpressionOfConcernIn",
+    "ExpressionOfConcernFor",
+    "CorrectedandRepublishedIn",
+    "CorrectedandRepublishedFrom",
+    "UpdateIn",
+    "UpdateOf",
+}
 
 
 def _corrections(citation: Any) -> tuple[tuple[str, str], ...]:
@@ -286,8 +335,10 @@ def _paper_from_article(record: Any) -> Paper:
     ids = _article_ids(record.get("PubmedData", {}).get("ArticleIdList"))
     doi = ids.get("doi", "")
     if not doi:
-        doi = next((_text(e) for e in article.get("ELocationID", [])
-                    if getattr(e, "attributes", {}).get("EIdType") == "doi"), "")
+        doi = next(
+            (_text(e) for e in article.get("ELocationID", []) if getattr(e, "attributes", {}).get("EIdType") == "doi"),
+            "",
+        )
     history = record.get("PubmedData", {}).get("History", [])
     return Paper(
         pmid=_text(citation["PMID"]),
@@ -363,5 +414,15 @@ def parse_articles(data: bytes, what: str = "EFetch") -> list[Paper]:
     return papers
 
 
-__all__ = ["Links", "PubMedError", "EutilsError", "database_info", "fetch_links", "fetch_papers",
-           "parse_articles", "read_xml", "search", "verify_pmids"]
+__all__ = [
+    "Links",
+    "PubMedError",
+    "EutilsError",
+    "database_info",
+    "fetch_links",
+    "fetch_papers",
+    "parse_articles",
+    "read_xml",
+    "search",
+    "verify_pmids",
+]

@@ -10,8 +10,9 @@ baseline. Limits are in docs/reliability.md.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -33,8 +34,10 @@ class RebuildReport:
     watches_added: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"{self.messages} il2watch message(s) read, {self.posted_pmids} posted paper(s) remembered, "
-                f"watermarks for {', '.join(sorted(self.horizons)) or 'no watch'}")
+        return (
+            f"{self.messages} il2watch message(s) read, {self.posted_pmids} posted paper(s) remembered, "
+            f"watermarks for {', '.join(sorted(self.horizons)) or 'no watch'}"
+        )
 
 
 def _own_messages(client: WebClient, channel_id: str, me: dict[str, str]) -> list[dict[str, Any]]:
@@ -42,9 +45,9 @@ def _own_messages(client: WebClient, channel_id: str, me: dict[str, str]) -> lis
     found = []
     cursor = None
     while True:
-        response = client.conversations_history(channel=channel_id, cursor=cursor, limit=200,
-                                                 include_all_metadata=True)
-        for message in response.get("messages", []):
+        response = client.conversations_history(channel=channel_id, cursor=cursor, limit=200, include_all_metadata=True)
+        messages: list[dict[str, Any]] = response.get("messages", [])
+        for message in messages:
             metadata = message.get("metadata") or {}
             if not str(metadata.get("event_type", "")).startswith("il2watch_"):
                 continue
@@ -58,8 +61,9 @@ def _own_messages(client: WebClient, channel_id: str, me: dict[str, str]) -> lis
     return found
 
 
-def rebuild_from_channels(library: Library, client: WebClient, settings: Settings,
-                          watches: Sequence[Watch]) -> RebuildReport:
+def rebuild_from_channels(
+    library: Library, client: WebClient, settings: Settings, watches: Sequence[Watch]
+) -> RebuildReport:
     """Restore posts, watermarks and Slack-added watches from every channel il2watch posts to."""
     report = RebuildReport()
     channels = sorted({w.channel or settings.channel for w in watches} - {""})
@@ -71,8 +75,9 @@ def rebuild_from_channels(library: Library, client: WebClient, settings: Setting
     except SlackApiError as error:
         raise DeliveryStopped(explain(slack_error(error))) from None
     except UNKNOWN_OUTCOME as error:
-        raise DeliveryStopped(f"cannot reach Slack to check the channel before the first post "
-                              f"({type(error).__name__}); nothing posted") from None
+        raise DeliveryStopped(
+            f"cannot reach Slack to check the channel before the first post ({type(error).__name__}); nothing posted"
+        ) from None
 
     history: list[tuple[str, dict[str, Any]]] = []
     for name in channels:
@@ -85,8 +90,9 @@ def rebuild_from_channels(library: Library, client: WebClient, settings: Setting
                 continue  # the bot never was in it, so it never posted there
             raise DeliveryStopped(explain(code, channel=name)) from None
         except UNKNOWN_OUTCOME as error:
-            raise DeliveryStopped(f"cannot read channel {name}'s history ({type(error).__name__}); "
-                                  f"nothing posted, try again") from None
+            raise DeliveryStopped(
+                f"cannot read channel {name}'s history ({type(error).__name__}); nothing posted, try again"
+            ) from None
     report.messages = len(history)
     if not history:
         return report
@@ -102,9 +108,14 @@ def rebuild_from_channels(library: Library, client: WebClient, settings: Setting
                     report.horizons[str(watch_id)] = str(horizon)
             if event_type == "il2watch_watch" and isinstance(payload.get("watch"), dict):
                 spec = payload["watch"]
-                watch = Watch(id=str(spec.get("id", "")), pmid=str(spec.get("pmid", "") or ""),
-                              query=str(spec.get("query", "") or ""), label=str(spec.get("label", "") or ""),
-                              channel=str(spec.get("channel", "") or ""), source="slack")
+                watch = Watch(
+                    id=str(spec.get("id", "")),
+                    pmid=str(spec.get("pmid", "") or ""),
+                    query=str(spec.get("query", "") or ""),
+                    label=str(spec.get("label", "") or ""),
+                    channel=str(spec.get("channel", "") or ""),
+                    source="slack",
+                )
                 if not watch.id:
                     continue
                 if payload.get("action") == "added":
@@ -124,8 +135,16 @@ def rebuild_from_channels(library: Library, client: WebClient, settings: Setting
             if library.outbox_row(key) is not None:
                 continue
             fresh = [p for p in pmids if p and p not in library.claimed(channel, [p])]
-            library.enqueue(key=key, channel=channel, kind="paper" if event_type == "il2watch_paper" else "digest",
-                            pmids=fresh, payload={"restored_from": ts}, state="sent", ts=ts, sent_at=utcnow())
+            library.enqueue(
+                key=key,
+                channel=channel,
+                kind="paper" if event_type == "il2watch_paper" else "digest",
+                pmids=fresh,
+                payload={"restored_from": ts},
+                state="sent",
+                ts=ts,
+                sent_at=utcnow(),
+            )
             report.posted_pmids += len(fresh)
         for watch_id, horizon in report.horizons.items():
             if watch_id in known:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Callable
 
 from slack_sdk import WebClient
 
@@ -66,20 +66,25 @@ def _lexicon(paths: tuple) -> intel.Lexicon:
         raise PollError(f"lexicon: {error}") from None
 
 
-def insight_maker(settings: Settings, library: Library, *,
-                  summariser: bool = True) -> Callable[[Paper, list[Reason]], Insight]:
+def insight_maker(
+    settings: Settings, library: Library, *, summariser: bool = True
+) -> Callable[[Paper, list[Reason]], Insight]:
     """What il2watch says about a paper, from its evidence and the channel's feedback.
 
     Slash-command replies pass ``summariser=False``: they are built before Slack's 3-second ack, so the
     optional language-model summariser is left to posts.
     """
     lexicon = _lexicon(tuple(settings.lexicon_paths))
-    model = intel.make_summariser(base_url=settings.summariser_url, model=settings.summariser_model,
-                                  api_key=settings.summariser_key) if summariser else None
+    model = (
+        intel.make_summariser(
+            base_url=settings.summariser_url, model=settings.summariser_model, api_key=settings.summariser_key
+        )
+        if summariser
+        else None
+    )
 
     def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
-        return intel.analyse(paper, reasons, lexicon=lexicon, feedback=library.feedback(paper.pmid),
-                             summariser=model)
+        return intel.analyse(paper, reasons, lexicon=lexicon, feedback=library.feedback(paper.pmid), summariser=model)
 
     return insight_for
 
@@ -92,13 +97,28 @@ def all_watches(settings: Settings, library: Library) -> list[Watch]:
 
 
 def make_eutils(settings: Settings) -> Eutils:
-    return Eutils(settings.eutils_url, tool=settings.ncbi_tool, email=settings.ncbi_email,
-                  api_key=settings.ncbi_api_key, timeout=settings.ncbi_timeout, retries=settings.ncbi_retries,
-                  backoff=settings.ncbi_backoff)
+    return Eutils(
+        settings.eutils_url,
+        tool=settings.ncbi_tool,
+        email=settings.ncbi_email,
+        api_key=settings.ncbi_api_key,
+        timeout=settings.ncbi_timeout,
+        retries=settings.ncbi_retries,
+        backoff=settings.ncbi_backoff,
+    )
 
 
-def _store(library: Library, findings: Findings, *, settings: Settings, insight_for, run_id: int, now: str,
-           today: date, watermark: dict) -> tuple[int, int]:
+def _store(
+    library: Library,
+    findings: Findings,
+    *,
+    settings: Settings,
+    insight_for,
+    run_id: int,
+    now: str,
+    today: date,
+    watermark: dict,
+) -> tuple[int, int]:
     """Write one poll's findings and its outbox rows in a single transaction: all of it, or none."""
     new_pmids = sorted(findings.new_pmids)
     stored = {p.pmid: p for p in library.papers([p for p in new_pmids if p not in findings.papers])}
@@ -111,51 +131,86 @@ def _store(library: Library, findings: Findings, *, settings: Settings, insight_
         for wf in findings.watches:
             reasons += [r for r in wf.new.get(pmid, []) if r not in reasons]
         insights[pmid] = insight_for(papers[pmid], reasons)
-    policy = Policy(default_channel=settings.channel, mode=settings.delivery_mode, burst=settings.burst,
-                    baseline_posts=settings.baseline_posts, relevance_threshold=settings.relevance_threshold,
-                    overlap_days=settings.overlap_days)
-    deliveries = plan(findings, papers=papers, insights=insights, claimed=library.claimed, policy=policy,
-                      watermark=watermark)
+    policy = Policy(
+        default_channel=settings.channel,
+        mode=settings.delivery_mode,
+        burst=settings.burst,
+        baseline_posts=settings.baseline_posts,
+        relevance_threshold=settings.relevance_threshold,
+        overlap_days=settings.overlap_days,
+    )
+    deliveries = plan(
+        findings, papers=papers, insights=insights, claimed=library.claimed, policy=policy, watermark=watermark
+    )
     with library.transaction():
         library.save_papers(findings.papers.values(), insights, now=now)
         for pmid in stored:
             if pmid in insights:
                 library.update_insight(pmid, insights[pmid])
-        library.save_reasons([(pmid, reason) for wf in findings.watches for pmid, reasons in wf.linked.items()
-                              for reason in reasons], now=now, run_id=run_id)
+        library.save_reasons(
+            [(pmid, reason) for wf in findings.watches for pmid, reasons in wf.linked.items() for reason in reasons],
+            now=now,
+            run_id=run_id,
+        )
         for wf in findings.watches:
             # An empty first answer (an outage, or a paper nobody links yet) is no baseline: the next
             # poll is still the watch's first, so an outage cannot turn the back catalogue into news.
             baselined = (wf.first_poll and bool(wf.linked)) or wf.state.restored
-            library.set_watch_progress(wf.watch, horizon=today.isoformat(),
-                                       baseline_at=now if baselined else None, restored=False)
+            library.set_watch_progress(
+                wf.watch, horizon=today.isoformat(), baseline_at=now if baselined else None, restored=False
+            )
         for delivery in deliveries:
-            library.enqueue(key=delivery.key, channel=delivery.channel, kind=delivery.kind, pmids=delivery.pmids,
-                            payload=delivery.payload, state=delivery.state, run_id=run_id, now=now)
+            library.enqueue(
+                key=delivery.key,
+                channel=delivery.channel,
+                kind=delivery.kind,
+                pmids=delivery.pmids,
+                payload=delivery.payload,
+                state=delivery.state,
+                run_id=run_id,
+                now=now,
+            )
     return len(findings.papers), sum(len(d.pmids) for d in deliveries)
 
 
-def _deliver(library: Library, settings: Settings, client: WebClient | None, watches: list[Watch], insight_for,
-             out: Callable[[str], None], should_stop: Callable[[], bool]) -> tuple[int, DeliveryReport]:
+def _deliver(
+    library: Library,
+    settings: Settings,
+    client: WebClient | None,
+    watches: list[Watch],
+    insight_for,
+    out: Callable[[str], None],
+    should_stop: Callable[[], bool],
+) -> tuple[int, DeliveryReport]:
     """Post what is due, or print it when there is no Slack token (then nothing is marked delivered)."""
     renderer = Renderer(library, {w.id: w for w in watches}, insight_for, thread_abstract=settings.thread_abstract)
     if client is None:
         return print_outbox(library, renderer, out), DeliveryReport()
-    deliverer = Deliverer(library, client, renderer, default_channel=settings.channel,
-                          post_interval=settings.post_interval, backoff=settings.slack_backoff,
-                          should_stop=should_stop)
+    deliverer = Deliverer(
+        library,
+        client,
+        renderer,
+        default_channel=settings.channel,
+        post_interval=settings.post_interval,
+        backoff=settings.slack_backoff,
+        should_stop=should_stop,
+    )
     return 0, deliverer.deliver()
 
 
-def deliver_due(settings: Settings, *, out: Callable[[str], None] = print, slack: WebClient | None = None,
-                should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+def deliver_due(
+    settings: Settings,
+    *,
+    out: Callable[[str], None] = print,
+    slack: WebClient | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DeliveryReport:
     """Deliver the outbox without polling (digests, alerts)."""
     client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
     try:
         with Library(settings.db_path) as library:
             watches = all_watches(settings, library)
-            return _deliver(library, settings, client, watches, insight_maker(settings, library), out,
-                            should_stop)[1]
+            return _deliver(library, settings, client, watches, insight_maker(settings, library), out, should_stop)[1]
     except (LibraryError, DeliveryStopped) as error:
         raise PollError(str(error)) from None
 
@@ -169,15 +224,26 @@ def bundle_digests(library: Library, now: datetime) -> int:
     with library.transaction():
         for channel, rows in by_channel.items():
             pmids = [p for row in rows for p in row.pmids]
-            relevance = dict(library.db.execute(
-                f"select pmid, coalesce(relevance, 0) from papers where pmid in ({','.join('?' * len(pmids))})",
-                pmids).fetchall())
+            relevance = dict(
+                library.db.execute(
+                    f"select pmid, coalesce(relevance, 0) from papers where pmid in ({','.join('?' * len(pmids))})",
+                    pmids,
+                ).fetchall()
+            )
             pmids.sort(key=lambda p: -relevance.get(p, 0))
             key = new_key()
             watermark = rows[-1].payload.get("watermark")
-            library.enqueue(key=key, channel=channel, kind="digest", pmids=(),
-                            payload={"title": f"Digest: {len(pmids)} new paper{'s' if len(pmids) != 1 else ''}",
-                                     "watermark": watermark}, now=now.isoformat(timespec="seconds"))
+            library.enqueue(
+                key=key,
+                channel=channel,
+                kind="digest",
+                pmids=(),
+                payload={
+                    "title": f"Digest: {len(pmids)} new paper{'s' if len(pmids) != 1 else ''}",
+                    "watermark": watermark,
+                },
+                now=now.isoformat(timespec="seconds"),
+            )
             library.update_outbox(key, pmids=pmids)
             library.move_claims(pmids, channel, key)
             for row in rows:
@@ -195,24 +261,34 @@ def raise_or_clear_alert(settings: Settings, *, slack: WebClient | None = None) 
         channel = settings.alert_channel or settings.channel
         if failures >= settings.alert_after and not raised:
             last = library.last_run() or {}
-            text = (f"il2watch: the last {failures} polls failed. Latest error: {last.get('error') or 'unknown'}. "
-                    f"Run `il2watch doctor` on the worker to check every setting.")
+            text = (
+                f"il2watch: the last {failures} polls failed. Latest error: {last.get('error') or 'unknown'}. "
+                f"Run `il2watch doctor` on the worker to check every setting."
+            )
             event, state = "il2watch_alert", "raised"
         elif failures == 0 and raised:
             text, event, state = "il2watch has recovered: the last poll succeeded.", "il2watch_recovered", ""
         else:
             return ""
         with library.transaction():
-            library.enqueue(key=new_key(), channel=channel, kind="note", pmids=(),
-                            payload={"text": text, "event_type": event})
+            library.enqueue(
+                key=new_key(), channel=channel, kind="note", pmids=(), payload={"text": text, "event_type": event}
+            )
             library.set_state("alert_raised", state)
     log.warning(text) if state else log.info(text)
     deliver_due(settings, slack=slack, out=log.warning)
     return text
 
 
-def backfill(settings: Settings, watch_id: str, limit: int, *, progress: Callable[[int, int], None],
-             slack: WebClient | None = None, out: Callable[[str], None] = print) -> DeliveryReport:
+def backfill(
+    settings: Settings,
+    watch_id: str,
+    limit: int,
+    *,
+    progress: Callable[[int, int], None],
+    slack: WebClient | None = None,
+    out: Callable[[str], None] = print,
+) -> DeliveryReport:
     """Post up to ``limit`` more of a watch's papers (newest first) that its channel has not had."""
     client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
     with Library(settings.db_path) as library:
@@ -224,14 +300,16 @@ def backfill(settings: Settings, watch_id: str, limit: int, *, progress: Callabl
         linked = library.db.execute(
             "select distinct papers.pmid from reasons join papers on papers.pmid = reasons.pmid "
             "where reasons.watch = ? order by papers.entry_date desc, cast(papers.pmid as integer) desc",
-            [watch_id]).fetchall()
+            [watch_id],
+        ).fetchall()
         candidates = [row[0] for row in linked]
         taken = library.claimed(channel, candidates)
         chosen = [p for p in candidates if p not in taken][:limit]
         with library.transaction():
             for pmid in chosen:
-                library.enqueue(key=new_key(), channel=channel, kind="paper", pmids=(pmid,),
-                                payload={"backfill": watch_id})
+                library.enqueue(
+                    key=new_key(), channel=channel, kind="paper", pmids=(pmid,), payload={"backfill": watch_id}
+                )
         progress(0, len(chosen))
         insight_for = insight_maker(settings, library)
         renderer = Renderer(library, watches, insight_for, thread_abstract=settings.thread_abstract)
@@ -239,20 +317,34 @@ def backfill(settings: Settings, watch_id: str, limit: int, *, progress: Callabl
             shown = print_outbox(library, renderer, out)
             progress(shown, len(chosen))
             return DeliveryReport(still_due=shown)
-        deliverer = Deliverer(library, client, renderer, default_channel=settings.channel,
-                              post_interval=settings.post_interval, backoff=settings.slack_backoff,
-                              on_posted=lambda done: progress(done, len(chosen)))
+        deliverer = Deliverer(
+            library,
+            client,
+            renderer,
+            default_channel=settings.channel,
+            post_interval=settings.post_interval,
+            backoff=settings.slack_backoff,
+            on_posted=lambda done: progress(done, len(chosen)),
+        )
         try:
             return deliverer.deliver()
         except DeliveryStopped as error:
             raise PollError(str(error)) from None
 
 
-def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: date | None = None,
-              now: datetime | None = None, eutils: Eutils | None = None, slack: WebClient | None = None,
-              holder: str = "", should_stop: Callable[[], bool] = lambda: False) -> PollReport:
+def poll_once(
+    settings: Settings,
+    *,
+    out: Callable[[str], None] = print,
+    today: date | None = None,
+    now: datetime | None = None,
+    eutils: Eutils | None = None,
+    slack: WebClient | None = None,
+    holder: str = "",
+    should_stop: Callable[[], bool] = lambda: False,
+) -> PollReport:
     """One cycle: find what is new, store it with its outbox rows, deliver what is due."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     today = today or moment.date()
     stamp = moment.isoformat(timespec="seconds")
     eutils = eutils or make_eutils(settings)
@@ -275,24 +367,48 @@ def poll_once(settings: Settings, *, out: Callable[[str], None] = print, today: 
                     log.info("rebuilt the library from Slack: %s", restored.line())
             watches = all_watches(settings, library)
             watermark = {"ran_at": stamp, "horizons": {w.id: today.isoformat() for w in watches}}
-            findings = discover(library, eutils, watches, today=today, similar_max_rank=settings.similar_max_rank,
-                                similar_min_score=settings.similar_min_score, overlap_days=settings.overlap_days,
-                                query_baseline_days=settings.query_baseline_days, analyse=insight_for)
+            findings = discover(
+                library,
+                eutils,
+                watches,
+                today=today,
+                similar_max_rank=settings.similar_max_rank,
+                similar_min_score=settings.similar_min_score,
+                overlap_days=settings.overlap_days,
+                query_baseline_days=settings.query_baseline_days,
+                analyse=insight_for,
+            )
             report.candidates = len({p for wf in findings.watches for p in wf.linked})
             report.new = len(findings.new_pmids)
             report.stored, report.queued = _store(
-                library, findings, settings=settings, insight_for=insight_for, run_id=report.run_id, now=stamp,
-                today=today, watermark=watermark)
-            report.printed, report.delivery = _deliver(library, settings, client, watches, insight_for, out,
-                                                       should_stop)
+                library,
+                findings,
+                settings=settings,
+                insight_for=insight_for,
+                run_id=report.run_id,
+                now=stamp,
+                today=today,
+                watermark=watermark,
+            )
+            report.printed, report.delivery = _deliver(
+                library, settings, client, watches, insight_for, out, should_stop
+            )
         except (PubMedError, EutilsError, LibraryError, DeliveryStopped) as error:
             report.status, report.error = "error", str(error)
         except sqlite3.DatabaseError as error:  # a read outside a transaction met a damaged or locked file
             report.status, report.error = "error", describe_db_error(library.path, error)
         report.requests = eutils.stats.requests
-        library.finish_run(report.run_id, status=report.status, error=report.error, requests=report.requests,
-                           candidates=report.candidates, new=report.new, stored=report.stored,
-                           queued=report.queued, posted=report.delivery.posted)
+        library.finish_run(
+            report.run_id,
+            status=report.status,
+            error=report.error,
+            requests=report.requests,
+            candidates=report.candidates,
+            new=report.new,
+            stored=report.stored,
+            queued=report.queued,
+            posted=report.delivery.posted,
+        )
         if report.status == "error":
             raise PollError(report.error)
         return report

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +80,10 @@ def poll_with_lease(settings: Settings) -> str:
             if not holding:
                 with Library(settings.db_path) as library:
                     upcoming = library.get_state("next_poll_at") or "on its schedule"
-                return (f"A worker ({held.other.holder if held.other else 'another process'}) holds the poller "
-                        f"lease and polls on its schedule (next: {upcoming}); this process leaves polling to it.")
+                return (
+                    f"A worker ({held.other.holder if held.other else 'another process'}) holds the poller "
+                    f"lease and polls on its schedule (next: {upcoming}); this process leaves polling to it."
+                )
             return poll_once(settings, out=log.info, holder=holder).line()
     except PollError as error:
         return f"poll failed: {error}"
@@ -95,13 +97,17 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
         try:
             client.files_upload_v2(channel=channel, filename=filename, content=content, title=title)
         except SlackApiError as error:
-            raise ToolError(f"I could not upload {filename} here: {explain(slack_error(error), channel=channel)}. "
-                            f"Invite me to this channel, or run the export in a DM with me.") from None
+            raise ToolError(
+                f"I could not upload {filename} here: {explain(slack_error(error), channel=channel)}. "
+                f"Invite me to this channel, or run the export in a DM with me."
+            ) from None
 
-    return Tools(fetch_papers=lambda pmids: pubmed.fetch_papers(eutils, pmids),
-                 find_pmids=lambda term: pubmed.search(eutils, term),
-                 poll=poll or (lambda: poll_with_lease(settings)),
-                 upload=upload)
+    return Tools(
+        fetch_papers=lambda pmids: pubmed.fetch_papers(eutils, pmids),
+        find_pmids=lambda term: pubmed.search(eutils, term),
+        poll=poll or (lambda: poll_with_lease(settings)),
+        upload=upload,
+    )
 
 
 # ---------------------------------------------------------------- listeners
@@ -110,17 +116,28 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
 class Listeners:
     """One method per listener; Bolt passes what each one names (ack, body, respond, client…)."""
 
-    def __init__(self, settings: Settings, library_path: Path, tools: Tools,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(
+        self,
+        settings: Settings,
+        library_path: Path,
+        tools: Tools,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.settings, self.library_path, self.tools, self.now = settings, library_path, tools, now
         self.handled = RecentKeys()
 
     @contextmanager
     def context(self, user_id: str, channel_id: str = "") -> Iterator[Context]:
         with Library(self.library_path) as library:
-            yield Context(library=library, settings=self.settings, insight_for=insight_maker(self.settings, library, summariser=False),
-                          user_id=user_id, channel_id=channel_id, watches=tuple(all_watches(self.settings, library)),
-                          now=self.now)
+            yield Context(
+                library=library,
+                settings=self.settings,
+                insight_for=insight_maker(self.settings, library, summariser=False),
+                user_id=user_id,
+                channel_id=channel_id,
+                watches=tuple(all_watches(self.settings, library)),
+                now=self.now,
+            )
 
     def sorry(self, error: Exception) -> Reply:
         if isinstance(error, LibraryError):
@@ -153,15 +170,28 @@ class Listeners:
     # ------------------------------------------------------------ buttons
 
     def _first_click(self, body: dict[str, Any], action: dict[str, Any]) -> bool:
-        return self.handled.first_time(("action", (body.get("user") or {}).get("id"), action.get("action_id"),
-                                        action.get("action_ts"), action.get("value")))
+        return self.handled.first_time(
+            (
+                "action",
+                (body.get("user") or {}).get("id"),
+                action.get("action_id"),
+                action.get("action_ts"),
+                action.get("value"),
+            )
+        )
 
     def _replay(self, ctx: Context, text: str, **options: Any) -> Reply:
         reply = answer(text, ctx, **options)
         return reply.deferred.run(self.tools) if reply.deferred is not None else reply
 
-    def on_feedback(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                    respond: Callable[..., Any], client: WebClient) -> None:
+    def on_feedback(
+        self,
+        ack: Callable[..., Any],
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Callable[..., Any],
+        client: WebClient,
+    ) -> None:
         ack()
         if not self._first_click(body, action):
             return
@@ -178,15 +208,25 @@ class Listeners:
                 if container.get("is_ephemeral") or not message:
                     respond(**self._replay(ctx, f"paper {pmid}").as_kwargs(), replace_original=True)
                     return
-            client.chat_update(channel=container["channel_id"], ts=message["ts"], text=message.get("text", ""),
-                               blocks=with_feedback_counts(message.get("blocks") or [], pmid, counts))
+            client.chat_update(
+                channel=container["channel_id"],
+                ts=message["ts"],
+                text=message.get("text", ""),
+                blocks=with_feedback_counts(message.get("blocks") or [], pmid, counts),
+            )
         except SlackApiError as error:
             log.warning("could not show the new counts: %s", explain(slack_error(error)))
         except Exception as error:
             respond(**self.sorry(error).as_kwargs(), replace_original=False)
 
-    def _paper_button(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                      respond: Callable[..., Any], make_reply: Callable[[Context, str], Reply]) -> None:
+    def _paper_button(
+        self,
+        ack: Callable[..., Any],
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Callable[..., Any],
+        make_reply: Callable[[Context, str], Reply],
+    ) -> None:
         """A button whose value is a PMID: ack, ignore a repeated click, answer about that paper."""
         ack()
         if not self._first_click(body, action):
@@ -199,12 +239,20 @@ class Listeners:
             reply = self.sorry(error)
         respond(**reply.as_kwargs(), replace_original=False)
 
-    def on_save(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                respond: Callable[..., Any]) -> None:
+    def on_save(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         self._paper_button(ack, body, action, respond, save_reply)
 
-    def _control(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                 respond: Callable[..., Any], *, share: bool) -> None:
+    def _control(
+        self,
+        ack: Callable[..., Any],
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Callable[..., Any],
+        *,
+        share: bool,
+    ) -> None:
         ack()
         if not self._first_click(body, action):
             return
@@ -221,16 +269,19 @@ class Listeners:
         except Exception as error:
             respond(**self.sorry(error).as_kwargs(), replace_original=False)
 
-    def on_more(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                respond: Callable[..., Any]) -> None:
+    def on_more(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         self._control(ack, body, action, respond, share=False)
 
-    def on_share(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                 respond: Callable[..., Any]) -> None:
+    def on_share(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         self._control(ack, body, action, respond, share=True)
 
-    def on_details(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                   respond: Callable[..., Any]) -> None:
+    def on_details(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         self._paper_button(ack, body, action, respond, lambda ctx, pmid: self._replay(ctx, f"paper {pmid}"))
 
     # ------------------------------------------------------------ App Home
@@ -249,9 +300,15 @@ class Listeners:
             log.error("App Home: %s", error)
 
 
-def build_app(settings: Settings, *, library_path: str | Path | None = None, client: WebClient | None = None,
-              poll: Callable[[], str] | None = None, tools: Tools | None = None,
-              now: Callable[[], datetime] | None = None) -> App:
+def build_app(
+    settings: Settings,
+    *,
+    library_path: str | Path | None = None,
+    client: WebClient | None = None,
+    poll: Callable[[], str] | None = None,
+    tools: Tools | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> App:
     """The Bolt app answering ``settings.command``, the buttons and the App Home.
 
     ``poll`` is what "/il2 poll" runs (the worker passes its own; by default a poll under the lease);
@@ -261,10 +318,18 @@ def build_app(settings: Settings, *, library_path: str | Path | None = None, cli
         raise ConfigError(describe_missing("slack_bot_token", "needed to answer Slack"))
     client = client or make_client(settings)
     # Without a signing secret (Socket Mode needs none) no HTTP request may pass: verify against a random one.
-    app = App(client=client, signing_secret=settings.slack_signing_secret or secrets.token_hex(32),
-              token_verification_enabled=False, logger=logging.getLogger("il2watch.bolt"))
-    listeners = Listeners(settings, Path(library_path or settings.db_path), tools or make_tools(settings, client, poll),
-                          **({"now": now} if now else {}))
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or secrets.token_hex(32),
+        token_verification_enabled=False,
+        logger=logging.getLogger("il2watch.bolt"),
+    )
+    listeners = Listeners(
+        settings,
+        Path(library_path or settings.db_path),
+        tools or make_tools(settings, client, poll),
+        **({"now": now} if now else {}),
+    )
     app.command(settings.command)(listeners.on_command)
     app.action(RELEVANT)(listeners.on_feedback)
     app.action(NOT_RELEVANT)(listeners.on_feedback)

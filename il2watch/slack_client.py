@@ -23,7 +23,7 @@ FATAL_ERRORS = {
     "token_expired": "SLACK_BOT_TOKEN has expired (token_expired): reinstall the app and set the new token",
     "account_inactive": "the Slack app's account is inactive (account_inactive): reinstall the app",
     "channel_not_found": "channel {channel} was not found (channel_not_found): check IL2WATCH_CHANNEL, or invite "
-                         "the bot to the private channel",
+    "the bot to the private channel",
     "is_archived": "channel {channel} is archived (is_archived): unarchive it or set another IL2WATCH_CHANNEL",
     "not_in_channel": "the bot is not in channel {channel} (not_in_channel): invite it with /invite @il2watch",
     "missing_scope": "the Slack app lacks a scope ({needed}): add it under OAuth & Permissions and reinstall",
@@ -35,8 +35,11 @@ _CHANNEL_ID = re.compile(r"^[CGDUW][A-Z0-9]{6,}$")  # U/W: a user ID, which post
 
 
 def make_client(settings: Settings, *, token: str | None = None, rate_limit_retries: int = 3) -> WebClient:
-    client = WebClient(token=token if token is not None else settings.slack_bot_token,
-                       base_url=settings.slack_api_url, timeout=int(max(1, settings.slack_timeout)))
+    client = WebClient(
+        token=token if token is not None else settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=int(max(1, settings.slack_timeout)),
+    )
     client.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)]
     return client
 
@@ -69,9 +72,11 @@ def resolve_channel(client: WebClient, channel: str) -> str:
         return name
     cursor = None
     while True:
-        response = client.conversations_list(types="public_channel,private_channel", limit=1000,
-                                             exclude_archived=False, cursor=cursor)
-        for item in response.get("channels", []):
+        response = client.conversations_list(
+            types="public_channel,private_channel", limit=1000, exclude_archived=False, cursor=cursor
+        )
+        channels: list[dict] = response.get("channels", [])
+        for item in channels:
             if item.get("name") == name:
                 return str(item["id"])
         cursor = (response.get("response_metadata") or {}).get("next_cursor")

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
+from wsgiref.types import StartResponse
 
 import waitress
 from slack_bolt import App
@@ -28,7 +29,6 @@ HEALTH_PATH = "/healthz"
 DEFAULT_PORT = 3000
 MAX_BODY = 1 << 20  # Slack's payloads are a few kilobytes
 
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
@@ -68,15 +68,21 @@ def create_server(settings: Settings, port: int, *, host: str = "0.0.0.0", app: 
         from il2watch.slack_app import build_app
 
         app = build_app(settings)
-    return waitress.create_server(make_wsgi_app(app), host=host, port=port, threads=8, ident="il2watch",
-                                  max_request_body_size=MAX_BODY, clear_untrusted_proxy_headers=True)
+    return waitress.create_server(
+        make_wsgi_app(app),
+        host=host,
+        port=port,
+        threads=8,
+        ident="il2watch",
+        max_request_body_size=MAX_BODY,
+        clear_untrusted_proxy_headers=True,
+    )
 
 
 def serve(settings: Settings, port: int, *, host: str = "0.0.0.0") -> None:
     """Serve until SIGTERM or SIGINT."""
     server = create_server(settings, port, host=host)
-    log.info("answering Slack at http://%s:%s%s (health: %s)", host, server.effective_port, EVENTS_PATH,
-             HEALTH_PATH)
+    log.info("answering Slack at http://%s:%s%s (health: %s)", host, server.effective_port, EVENTS_PATH, HEALTH_PATH)
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

@@ -12,8 +12,9 @@ import logging
 import signal
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -57,16 +58,16 @@ def first_poll_time(settings: Settings, library: Library, now: datetime) -> date
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, holder: str | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, settings: Settings, *, holder: str | None = None, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.holder = holder or make_holder_id()
         self.stop_event = threading.Event()
         self._clock = clock
         self._busy = threading.Lock()  # held while a poll or digest runs
         self._holds_lease = False
-        self.scheduler = BackgroundScheduler(timezone=settings.timezone, job_defaults={
-            "max_instances": 1, "coalesce": True, "misfire_grace_time": 600})
+        self.scheduler = BackgroundScheduler(
+            timezone=settings.timezone, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 600}
+        )
         self.socket_handler: Any = None
 
     # ------------------------------------------------------------ the lease
@@ -104,8 +105,7 @@ class Worker:
             return
         with self._busy:
             try:
-                report = poll_once(self.settings, out=log.info, holder=self.holder,
-                                   should_stop=self.stop_event.is_set)
+                report = poll_once(self.settings, out=log.info, holder=self.holder, should_stop=self.stop_event.is_set)
                 log.info(report.line())
             except PollError as error:
                 log.error("poll failed: %s", error)
@@ -133,7 +133,7 @@ class Worker:
         with self._busy:
             try:
                 with Library(self.settings.db_path) as library:
-                    bundled = bundle_digests(library, datetime.now(timezone.utc))
+                    bundled = bundle_digests(library, datetime.now(UTC))
                 if bundled:
                     deliver_due(self.settings, should_stop=self.stop_event.is_set)
             except (PollError, LibraryError) as error:
@@ -156,16 +156,24 @@ class Worker:
 
     def start(self) -> None:
         with Library(self.settings.db_path) as library:
-            first = first_poll_time(self.settings, library, datetime.now(timezone.utc))
+            first = first_poll_time(self.settings, library, datetime.now(UTC))
             library.set_state("next_poll_at", first.isoformat(timespec="seconds"))
         self.scheduler.add_job(self.poll_job, poll_trigger(self.settings), id="poll", next_run_time=first)
-        self.scheduler.add_job(self.heartbeat, IntervalTrigger(seconds=max(1.0, self.settings.lease_seconds / 3)),
-                               id="heartbeat", next_run_time=datetime.now(timezone.utc))
+        self.scheduler.add_job(
+            self.heartbeat,
+            IntervalTrigger(seconds=max(1.0, self.settings.lease_seconds / 3)),
+            id="heartbeat",
+            next_run_time=datetime.now(UTC),
+        )
         if self.settings.delivery_mode == "digest":
             self.scheduler.add_job(self.digest_job, digest_trigger(self.settings), id="digest")
         self.scheduler.start()
-        log.info("worker %s started: polls %s, first at %s", self.holder, self.settings.schedule,
-                 first.isoformat(timespec="seconds"))
+        log.info(
+            "worker %s started: polls %s, first at %s",
+            self.holder,
+            self.settings.schedule,
+            first.isoformat(timespec="seconds"),
+        )
         if self.settings.slack_app_token:
             from il2watch.slack_app import build_app, start_socket_mode
 
@@ -192,11 +200,15 @@ class Worker:
         if finished:
             self._busy.release()
         else:
-            log.warning("a poll was still running after %.0fs; abandoning it (its post, if any, is checked "
-                        "against the channel next time)", STOP_GRACE)
+            log.warning(
+                "a poll was still running after %.0fs; abandoning it (its post, if any, is checked "
+                "against the channel next time)",
+                STOP_GRACE,
+            )
 
     def run_forever(self) -> bool:
         """Run until SIGTERM/SIGINT; True when every job had finished at exit."""
+
         def on_signal(signum: int, _frame: Any) -> None:
             log.info("received %s; stopping", signal.Signals(signum).name)
             self.stop_event.set()

@@ -34,14 +34,16 @@ def ncbi_server(world):
 @pytest.fixture
 def ncbi(ncbi_server):
     """A client with its own limiter at NCBI's real rate and quick retries."""
-    return Eutils(ncbi_server.base_url, email="lab@example.org", backoff=0.01, retries=4,
-                  limiter=RateLimiter(3))
+    return Eutils(ncbi_server.base_url, email="lab@example.org", backoff=0.01, retries=4, limiter=RateLimiter(3))
 
 
 def subprocess_env(**settings: str) -> dict[str, str]:
     """The environment for il2watch run as a subprocess: no proxies, no inherited il2watch/Slack settings."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in PROXY_VARIABLES and not k.startswith(("IL2WATCH_", "SLACK_", "NCBI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PROXY_VARIABLES and not k.startswith(("IL2WATCH_", "SLACK_", "NCBI_"))
+    }
     env.update(settings)
     return env
 
@@ -83,8 +85,13 @@ def settings_env(tmp_path, ncbi_server, slack_server=None, **extra: str) -> dict
         "IL2WATCH_JITTER": "0",
     }
     if slack_server is not None:
-        env.update({"SLACK_BOT_TOKEN": slack_server.bot_token, "IL2WATCH_SLACK_API_URL": slack_server.base_url,
-                    "IL2WATCH_CHANNEL": "il2-papers"})
+        env.update(
+            {
+                "SLACK_BOT_TOKEN": slack_server.bot_token,
+                "IL2WATCH_SLACK_API_URL": slack_server.base_url,
+                "IL2WATCH_CHANNEL": "il2-papers",
+            }
+        )
     env.update(extra)
     return env
 

@@ -12,8 +12,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def il2watch(env, *args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "il2watch", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "il2watch", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_every_command_is_documented_in_the_readme():
@@ -42,8 +43,15 @@ def test_poll_without_slack_prints_the_posts_and_exits_zero(tmp_path, ncbi_serve
 
 
 def test_a_failed_poll_exits_one_with_one_line(tmp_path, ncbi_server):
-    env = subprocess_env(**settings_env(tmp_path, ncbi_server, IL2WATCH_EUTILS_URL="http://127.0.0.1:9/",
-                                        IL2WATCH_NCBI_RETRIES="1", IL2WATCH_LOG_LEVEL="ERROR"))
+    env = subprocess_env(
+        **settings_env(
+            tmp_path,
+            ncbi_server,
+            IL2WATCH_EUTILS_URL="http://127.0.0.1:9/",
+            IL2WATCH_NCBI_RETRIES="1",
+            IL2WATCH_LOG_LEVEL="ERROR",
+        )
+    )
     done = il2watch(env, "poll")
     assert done.returncode == 1
     assert done.stderr.startswith("il2watch: poll failed: NCBI elink failed")
@@ -58,8 +66,16 @@ def test_an_invalid_setting_exits_two_naming_it(tmp_path, ncbi_server):
 
 
 def test_secrets_never_reach_the_log(tmp_path, ncbi_server, slack_server):
-    env = subprocess_env(**settings_env(tmp_path, ncbi_server, slack_server, IL2WATCH_LOG_LEVEL="DEBUG",
-                                        IL2WATCH_LOG_FORMAT="json", SLACK_SIGNING_SECRET="sign-me-secretly-123"))
+    env = subprocess_env(
+        **settings_env(
+            tmp_path,
+            ncbi_server,
+            slack_server,
+            IL2WATCH_LOG_LEVEL="DEBUG",
+            IL2WATCH_LOG_FORMAT="json",
+            SLACK_SIGNING_SECRET="sign-me-secretly-123",
+        )
+    )
     slack_server.inject("invalid_auth", method="chat.postMessage")
     done = il2watch(env, "poll")
     everything = done.stdout + done.stderr

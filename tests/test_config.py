@@ -30,8 +30,10 @@ def test_defaults_watch_the_review_and_the_engineered_il2_query(tmp_path):
 
 
 def test_precedence_environment_then_dotenv_then_toml_then_default(tmp_path):
-    write(tmp_path / "config" / "il2watch.toml",
-          '[delivery]\nburst = 4\nbaseline_posts = 5\n[slack]\nchannel = "from-toml"\npost_interval = 0.5\n')
+    write(
+        tmp_path / "config" / "il2watch.toml",
+        '[delivery]\nburst = 4\nbaseline_posts = 5\n[slack]\nchannel = "from-toml"\npost_interval = 0.5\n',
+    )
     write(tmp_path / ".env", "IL2WATCH_BURST=6\nIL2WATCH_CHANNEL=from-dotenv\n")
     settings = load_settings({"IL2WATCH_BURST": "7"}, tmp_path)
     assert settings.burst == 7  # environment wins
@@ -53,17 +55,23 @@ def test_api_key_raises_the_rate(tmp_path):
     assert load_settings({"NCBI_API_KEY": "abc"}, tmp_path).ncbi_rate == 10
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"IL2WATCH_BURST": "lots"}, r"^IL2WATCH_BURST must be a whole number, not 'lots': IL2WATCH_BURST \(from the environment\)"),
-    ({"IL2WATCH_BURST": "-1"}, r"IL2WATCH_BURST must be zero or more"),
-    ({"IL2WATCH_SCHEDULE": "every tuesday"}, r"IL2WATCH_SCHEDULE must be an interval"),
-    ({"IL2WATCH_EUTILS_URL": "ftp://x"}, r"IL2WATCH_EUTILS_URL must be an http\(s\) URL"),
-    ({"IL2WATCH_THREAD_ABSTRACT": "maybe"}, r"IL2WATCH_THREAD_ABSTRACT must be true or false"),
-    ({"IL2WATCH_DELIVERY": "hourly"}, r"IL2WATCH_DELIVERY must be one of each, digest"),
-    ({"IL2WATCH_TIMEZONE": "Mars/Olympus"}, r"IL2WATCH_TIMEZONE must be a time zone name"),
-    ({"IL2WATCH_DIGEST": "weekly someday 9:00"}, r"IL2WATCH_DIGEST must be `daily HH:MM`"),
-    ({"IL2WATCH_COMMAND": "/il 2"}, r"IL2WATCH_COMMAND must be a slash command"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        (
+            {"IL2WATCH_BURST": "lots"},
+            r"^IL2WATCH_BURST must be a whole number, not 'lots': IL2WATCH_BURST \(from the environment\)",
+        ),
+        ({"IL2WATCH_BURST": "-1"}, r"IL2WATCH_BURST must be zero or more"),
+        ({"IL2WATCH_SCHEDULE": "every tuesday"}, r"IL2WATCH_SCHEDULE must be an interval"),
+        ({"IL2WATCH_EUTILS_URL": "ftp://x"}, r"IL2WATCH_EUTILS_URL must be an http\(s\) URL"),
+        ({"IL2WATCH_THREAD_ABSTRACT": "maybe"}, r"IL2WATCH_THREAD_ABSTRACT must be true or false"),
+        ({"IL2WATCH_DELIVERY": "hourly"}, r"IL2WATCH_DELIVERY must be one of each, digest"),
+        ({"IL2WATCH_TIMEZONE": "Mars/Olympus"}, r"IL2WATCH_TIMEZONE must be a time zone name"),
+        ({"IL2WATCH_DIGEST": "weekly someday 9:00"}, r"IL2WATCH_DIGEST must be `daily HH:MM`"),
+        ({"IL2WATCH_COMMAND": "/il 2"}, r"IL2WATCH_COMMAND must be a slash command"),
+    ],
+)
 def test_invalid_settings_fail_with_one_line_naming_them(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message) as caught:
         load_settings(env, tmp_path)
@@ -71,9 +79,17 @@ def test_invalid_settings_fail_with_one_line_naming_them(tmp_path, env, message)
 
 
 def test_values_are_normalised(tmp_path):
-    settings = load_settings({"IL2WATCH_SCHEDULE": "*/15 * * * *", "IL2WATCH_EUTILS_URL": "http://127.0.0.1:9/e",
-                              "IL2WATCH_ADMINS": "U1, U2 U3", "IL2WATCH_COMMAND": "papers",
-                              "IL2WATCH_DIGEST": "Weekly  MON 08:30", "IL2WATCH_THREAD_ABSTRACT": "yes"}, tmp_path)
+    settings = load_settings(
+        {
+            "IL2WATCH_SCHEDULE": "*/15 * * * *",
+            "IL2WATCH_EUTILS_URL": "http://127.0.0.1:9/e",
+            "IL2WATCH_ADMINS": "U1, U2 U3",
+            "IL2WATCH_COMMAND": "papers",
+            "IL2WATCH_DIGEST": "Weekly  MON 08:30",
+            "IL2WATCH_THREAD_ABSTRACT": "yes",
+        },
+        tmp_path,
+    )
     assert settings.schedule == "*/15 * * * *"
     assert settings.eutils_url == "http://127.0.0.1:9/e/"
     assert settings.admins == ("U1", "U2", "U3")
@@ -94,14 +110,17 @@ def test_toml_mistakes_are_named(tmp_path):
         load_settings({}, tmp_path)
 
 
-@pytest.mark.parametrize("body, message", [
-    ('[[watch]]\nid = "a"\n', "exactly one of `pmid` or `query`"),
-    ('[[watch]]\nid = "a"\npmid = "1"\nquery = "x"\n', "exactly one of `pmid` or `query`"),
-    ('[[watch]]\nid = "a"\npmid = "PMC123"\n', "not a PubMed ID"),
-    ('[[watch]]\nid = "Bad Id"\npmid = "1"\n', "needs an `id`"),
-    ('[[watch]]\nid = "a"\npmid = "1"\n[[watch]]\nid = "a"\npmid = "2"\n', "repeated: a"),
-    ('[[watch]]\nid = "a"\npmid = "1"\ncolour = "red"\n', "unknown keys: colour"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('[[watch]]\nid = "a"\n', "exactly one of `pmid` or `query`"),
+        ('[[watch]]\nid = "a"\npmid = "1"\nquery = "x"\n', "exactly one of `pmid` or `query`"),
+        ('[[watch]]\nid = "a"\npmid = "PMC123"\n', "not a PubMed ID"),
+        ('[[watch]]\nid = "Bad Id"\npmid = "1"\n', "needs an `id`"),
+        ('[[watch]]\nid = "a"\npmid = "1"\n[[watch]]\nid = "a"\npmid = "2"\n', "repeated: a"),
+        ('[[watch]]\nid = "a"\npmid = "1"\ncolour = "red"\n', "unknown keys: colour"),
+    ],
+)
 def test_bad_watches_are_refused(tmp_path, body, message):
     write(tmp_path / "config" / "il2watch.toml", body)
     with pytest.raises(ConfigError, match=message):
@@ -136,5 +155,6 @@ def test_repository_config_documents_every_option_with_its_default():
 
 def test_repository_config_loads_as_the_defaults(tmp_path):
     write(tmp_path / "config" / "il2watch.toml", (REPO / "config" / "il2watch.toml").read_text(encoding="utf-8"))
-    assert load_settings({}, tmp_path) == load_settings({"IL2WATCH_CONFIG": str(write(tmp_path / "empty.toml", ""))}, tmp_path).with_overrides(
-        config_file=tmp_path / "config" / "il2watch.toml")
+    assert load_settings({}, tmp_path) == load_settings(
+        {"IL2WATCH_CONFIG": str(write(tmp_path / "empty.toml", ""))}, tmp_path
+    ).with_overrides(config_file=tmp_path / "config" / "il2watch.toml")

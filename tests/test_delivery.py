@@ -1,13 +1,13 @@
 """Slack delivery through the real slack_sdk client to the stand-in Slack: once each, whatever happens."""
 
 from collections import Counter
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 
 from il2watch.library import Library
-from il2watch.service import PollError, bundle_digests, deliver_due, poll_once
 from il2watch.render import check_limits
+from il2watch.service import PollError, bundle_digests, deliver_due, poll_once
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import record
 
@@ -104,13 +104,16 @@ def test_persistent_rate_limiting_leaves_the_rest_due_for_the_next_poll(make_set
     assert Counter(posted_pmids(slack_server))["41000001"] == 1
 
 
-@pytest.mark.parametrize("code, line", [
-    ("invalid_auth", "SLACK_BOT_TOKEN is not valid"),
-    ("token_revoked", "revoked"),
-    ("account_inactive", "inactive"),
-    ("channel_not_found", "was not found"),
-    ("is_archived", "is archived"),
-])
+@pytest.mark.parametrize(
+    "code, line",
+    [
+        ("invalid_auth", "SLACK_BOT_TOKEN is not valid"),
+        ("token_revoked", "revoked"),
+        ("account_inactive", "inactive"),
+        ("channel_not_found", "was not found"),
+        ("is_archived", "is archived"),
+    ],
+)
 def test_errors_only_a_person_can_fix_stop_delivery_with_one_line(make_settings, slack_server, world, code, line):
     settings = make_settings(slack_server)
     poll(settings)
@@ -165,7 +168,7 @@ def test_a_burst_goes_out_as_one_digest_with_the_rest_in_its_thread(make_setting
 
 
 def test_digest_mode_waits_for_the_digest_then_posts_once(make_settings, slack_server, world):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     settings = make_settings(slack_server, IL2WATCH_DELIVERY="digest")
     poll(settings)
@@ -173,20 +176,21 @@ def test_digest_mode_waits_for_the_digest_then_posts_once(make_settings, slack_s
     arrive(world, "41000001")
     poll(settings)
     with Library(settings.db_path) as library:
-        assert bundle_digests(library, datetime.now(timezone.utc)) == 1
+        assert bundle_digests(library, datetime.now(UTC)) == 1
     deliver_due(settings, out=lambda _: None)
     [digest] = slack_server.posts_with_metadata("il2watch_digest", CHANNEL)
     assert "41000001" in digest.metadata["event_payload"]["pmids"]
     with Library(settings.db_path) as library:
-        assert bundle_digests(library, datetime.now(timezone.utc)) == 0
+        assert bundle_digests(library, datetime.now(UTC)) == 0
     assert Counter(posted_pmids(slack_server))["41000001"] == 1
 
 
 def test_a_watch_with_its_own_channel_posts_there(make_settings, slack_server, tmp_path):
     slack_server.add_channel("il2-cancer", channel_id="C0CANCER1")
     config = tmp_path / "own.toml"
-    config.write_text('[[watch]]\nid = "review"\npmid = "35217787"\nlabel = "the review"\nchannel = "il2-cancer"\n',
-                      encoding="utf-8")
+    config.write_text(
+        '[[watch]]\nid = "review"\npmid = "35217787"\nlabel = "the review"\nchannel = "il2-cancer"\n', encoding="utf-8"
+    )
     settings = make_settings(slack_server, IL2WATCH_CONFIG=str(config))
     poll(settings)
     assert len(paper_posts(slack_server, "C0CANCER1")) == 3 and paper_posts(slack_server) == []

@@ -15,11 +15,15 @@ def lines(settings):
 
 
 def test_everything_in_order_passes_and_exits_zero(tmp_path, ncbi_server, slack_server):
-    env = subprocess_env(PYTHONPATH=str(REPO), SLACK_APP_TOKEN=slack_server.app_token,
-                         **settings_env(tmp_path, ncbi_server, slack_server))
+    env = subprocess_env(
+        PYTHONPATH=str(REPO),
+        SLACK_APP_TOKEN=slack_server.app_token,
+        **settings_env(tmp_path, ncbi_server, slack_server),
+    )
     slack_server.socket_mode_url = "ws://127.0.0.1:9/link/"
-    done = subprocess.run([sys.executable, "-m", "il2watch", "doctor"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "il2watch", "doctor"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     output = done.stdout.splitlines()
     assert all(line.startswith("✓") for line in output), output

@@ -20,8 +20,9 @@ KILLS = int(os.environ.get("IL2WATCH_TEST_KILLS", "50"))
 
 
 def start_poll(env):
-    return subprocess.Popen([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def posted(slack_server):
@@ -31,13 +32,28 @@ def posted(slack_server):
     return Counter(pmids)
 
 
-def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(tmp_path, ncbi_server, slack_server,
-                                                                               world):
-    env = subprocess_env(PYTHONPATH=str(REPO), **settings_env(
-        tmp_path, ncbi_server, slack_server, IL2WATCH_BURST="0", NCBI_API_KEY="", IL2WATCH_POST_INTERVAL="0.15",
-        IL2WATCH_LEASE_SECONDS="2", IL2WATCH_LOG_LEVEL="WARNING"))
-    assert subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env,
-                          capture_output=True, timeout=60).returncode == 0
+def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(
+    tmp_path, ncbi_server, slack_server, world
+):
+    env = subprocess_env(
+        PYTHONPATH=str(REPO),
+        **settings_env(
+            tmp_path,
+            ncbi_server,
+            slack_server,
+            IL2WATCH_BURST="0",
+            NCBI_API_KEY="",
+            IL2WATCH_POST_INTERVAL="0.15",
+            IL2WATCH_LEASE_SECONDS="2",
+            IL2WATCH_LOG_LEVEL="WARNING",
+        ),
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env, capture_output=True, timeout=60
+        ).returncode
+        == 0
+    )
     baseline = posted(slack_server)
     rng = random.Random(20221010)
     expected = set()
@@ -60,8 +76,9 @@ def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(t
 
     assert kills == KILLS, f"only {kills} of {runs} runs were still going when the kill came"
     for _ in range(2):  # finally let it finish, twice
-        finished = subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env,
-                                  capture_output=True, text=True, timeout=120)
+        finished = subprocess.run(
+            [sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
         assert finished.returncode == 0, finished.stderr
 
     counts = posted(slack_server)

@@ -34,8 +34,9 @@ def no_worker_outlives_its_test():
 
 def start_worker(env, log_path):
     log = open(log_path, "ab")
-    process = subprocess.Popen([sys.executable, "-m", "il2watch", "run"], cwd=REPO, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "il2watch", "run"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     STARTED.append(process)
     return process
 
@@ -61,9 +62,17 @@ def stop(process, sig=signal.SIGTERM):
 
 @pytest.fixture
 def worker_env(tmp_path, ncbi_server, slack_server):
-    return subprocess_env(PYTHONPATH=str(REPO), **settings_env(
-        tmp_path, ncbi_server, slack_server, IL2WATCH_SCHEDULE="2s", IL2WATCH_LEASE_SECONDS="3",
-        IL2WATCH_LOG_LEVEL="INFO"))
+    return subprocess_env(
+        PYTHONPATH=str(REPO),
+        **settings_env(
+            tmp_path,
+            ncbi_server,
+            slack_server,
+            IL2WATCH_SCHEDULE="2s",
+            IL2WATCH_LEASE_SECONDS="3",
+            IL2WATCH_LOG_LEVEL="INFO",
+        ),
+    )
 
 
 def test_the_worker_polls_on_schedule_and_posts_new_papers_once(worker_env, slack_server, world, tmp_path):
@@ -93,8 +102,7 @@ def test_sigterm_stops_the_worker_within_ten_seconds(worker_env, slack_server, t
     assert "stopping" in (tmp_path / "worker.log").read_text()
 
 
-def test_a_second_worker_stands_by_and_takes_over_when_the_first_is_killed(worker_env, slack_server, world,
-                                                                             tmp_path):
+def test_a_second_worker_stands_by_and_takes_over_when_the_first_is_killed(worker_env, slack_server, world, tmp_path):
     first = start_worker(worker_env, tmp_path / "first.log")
     assert wait_for(lambda: len(paper_counts(slack_server)) == 3)
     second = start_worker(worker_env, tmp_path / "second.log")
@@ -104,8 +112,9 @@ def test_a_second_worker_stands_by_and_takes_over_when_the_first_is_killed(worke
         first.wait(timeout=10)
         world.add(record("46000002", title="Efavaleukin alfa in ulcerative colitis", entry_date=date.today()))
         world.cite("46000002", R.REVIEW_PMID)
-        assert wait_for(lambda: "46000002" in paper_counts(slack_server), timeout=25), \
-            (tmp_path / "second.log").read_text()
+        assert wait_for(lambda: "46000002" in paper_counts(slack_server), timeout=25), (
+            tmp_path / "second.log"
+        ).read_text()
         assert "holding the poller lease" in (tmp_path / "second.log").read_text()
         assert set(paper_counts(slack_server).values()) == {1}
     finally:
@@ -117,8 +126,14 @@ def test_poll_by_hand_while_a_worker_holds_the_lease_says_so(worker_env, slack_s
     worker = start_worker(worker_env, tmp_path / "worker.log")
     try:
         assert wait_for(lambda: len(paper_counts(slack_server)) == 3)
-        by_hand = subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=worker_env,
-                                 capture_output=True, text=True, timeout=30)
+        by_hand = subprocess.run(
+            [sys.executable, "-m", "il2watch", "poll"],
+            cwd=REPO,
+            env=worker_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert by_hand.returncode == 3
         assert "holds the lease" in by_hand.stderr and by_hand.stderr.count("\n") == 1
     finally:
@@ -145,15 +160,21 @@ def test_the_worker_answers_slash_commands_over_socket_mode(tmp_path, ncbi_serve
 
     with SocketModeStandIn() as socket_mode, SlackStandIn(socket_mode_url=socket_mode.url) as slack:
         slack.add_channel("il2-papers", channel_id="C0PAPERS1")
-        env = subprocess_env(PYTHONPATH=str(REPO), SLACK_APP_TOKEN=slack.app_token, IL2WATCH_ADMINS="U0ADMIN01",
-                             **settings_env(tmp_path, ncbi_server, slack, IL2WATCH_SCHEDULE="1h"))
+        env = subprocess_env(
+            PYTHONPATH=str(REPO),
+            SLACK_APP_TOKEN=slack.app_token,
+            IL2WATCH_ADMINS="U0ADMIN01",
+            **settings_env(tmp_path, ncbi_server, slack, IL2WATCH_SCHEDULE="1h"),
+        )
         worker = start_worker(env, tmp_path / "worker.log")
         try:
             socket_mode.wait_for_connections(1, timeout=20)
             assert wait_for(lambda: len(paper_counts(slack)) == 3)
             url = slack.new_response_url(channel="C0PAPERS1", user="U0READER1")
-            envelope = socket_mode.send_envelope("slash_commands", slash_command_payload(
-                "/il2", "status", user_id="U0READER1", channel_id="C0PAPERS1", response_url=url))
+            envelope = socket_mode.send_envelope(
+                "slash_commands",
+                slash_command_payload("/il2", "status", user_id="U0READER1", channel_id="C0PAPERS1", response_url=url),
+            )
             ack = socket_mode.wait_for_ack(envelope, timeout=3.0)
             assert ack.seconds < 3.0
             reply = json.dumps(ack.payload or {}) + json.dumps([p.body for p in slack.response_posts(url)])
@@ -163,8 +184,10 @@ def test_the_worker_answers_slash_commands_over_socket_mode(tmp_path, ncbi_serve
             world.add(record("46000003", title="An orthogonal IL-2 for CAR T cells", entry_date=date.today()))
             world.cite("46000003", R.REVIEW_PMID)
             url = slack.new_response_url(channel="C0PAPERS1", user="U0ADMIN01")
-            envelope = socket_mode.send_envelope("slash_commands", slash_command_payload(
-                "/il2", "poll", user_id="U0ADMIN01", channel_id="C0PAPERS1", response_url=url))
+            envelope = socket_mode.send_envelope(
+                "slash_commands",
+                slash_command_payload("/il2", "poll", user_id="U0ADMIN01", channel_id="C0PAPERS1", response_url=url),
+            )
             assert socket_mode.wait_for_ack(envelope, timeout=3.0).seconds < 3.0
             assert wait_for(lambda: "46000003" in paper_counts(slack), timeout=20)
             slack.wait_for_response_posts(1, url=url, timeout=20)
@@ -178,8 +201,9 @@ def test_failed_polls_raise_one_alert_and_one_recovery_note(tmp_path, ncbi_serve
     from il2watch.config import load_settings
     from il2watch.service import PollError, poll_once, raise_or_clear_alert
 
-    settings = load_settings(settings_env(tmp_path, ncbi_server, slack_server, IL2WATCH_ALERT_AFTER="2",
-                                          IL2WATCH_NCBI_RETRIES="1"), tmp_path)
+    settings = load_settings(
+        settings_env(tmp_path, ncbi_server, slack_server, IL2WATCH_ALERT_AFTER="2", IL2WATCH_NCBI_RETRIES="1"), tmp_path
+    )
     poll_once(settings, out=lambda _: None)
     for _ in range(4):
         ncbi_server.inject(503, endpoint="elink")
@@ -196,10 +220,20 @@ def test_failed_polls_raise_one_alert_and_one_recovery_note(tmp_path, ncbi_serve
 
 
 def test_status_on_the_terminal_shows_the_last_poll(worker_env, slack_server, tmp_path):
-    assert subprocess.run([sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=worker_env,
-                          capture_output=True, timeout=60).returncode == 0
-    status = subprocess.run([sys.executable, "-m", "il2watch", "status"], cwd=REPO, env=worker_env,
-                            capture_output=True, text=True, timeout=60)
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=worker_env, capture_output=True, timeout=60
+        ).returncode
+        == 0
+    )
+    status = subprocess.run(
+        [sys.executable, "-m", "il2watch", "status"],
+        cwd=REPO,
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert status.returncode == 0, status.stderr
     assert "ok" in status.stdout.lower() and "papers" in status.stdout.lower()
 

@@ -10,16 +10,31 @@ from il2watch.export import export, to_bibtex, to_csv, to_ris
 from il2watch.model import Author, Paper
 
 REVIEW = Paper(
-    pmid="35217787", title="Engineering IL-2 for immunotherapy of autoimmunity and cancer.",
-    authors=(Author("Hernandez", "Rosmely", "R"), Author("Põder", "Janika", "J"), Author("LaPorte", "Kathryn M", "KM"),
-             Author("Malek", "Thomas R", "TR")),
-    journal="Nature reviews. Immunology", journal_iso="Nat Rev Immunol", pub_date="2022 Oct", pub_year=2022,
-    doi="10.1038/s41577-022-00680-w", pmcid="PMC9301237", pub_types=("Journal Article", "Review"))
+    pmid="35217787",
+    title="Engineering IL-2 for immunotherapy of autoimmunity and cancer.",
+    authors=(
+        Author("Hernandez", "Rosmely", "R"),
+        Author("Põder", "Janika", "J"),
+        Author("LaPorte", "Kathryn M", "KM"),
+        Author("Malek", "Thomas R", "TR"),
+    ),
+    journal="Nature reviews. Immunology",
+    journal_iso="Nat Rev Immunol",
+    pub_date="2022 Oct",
+    pub_year=2022,
+    doi="10.1038/s41577-022-00680-w",
+    pmcid="PMC9301237",
+    pub_types=("Journal Article", "Review"),
+)
 HOSTILE = Paper(
     pmid="40000001",
-    title="=HYPERLINK(\"x\") {braces} 100% &amp; $5 #1 under_score ~ ^ \\ <i>in vivo</i> IL-2<sup>+</sup>\nline",
+    title='=HYPERLINK("x") {braces} 100% &amp; $5 #1 under_score ~ ^ \\ <i>in vivo</i> IL-2<sup>+</sup>\nline',
     authors=(Author(collective="The IL-2 and Treg {Study} Group"), Author("O'Brien", "", "J")),
-    journal="J Immunol", pub_date="2024 Mar", pub_year=2024, doi="10.1000/{odd}\\doi")
+    journal="J Immunol",
+    pub_date="2024 Mar",
+    pub_year=2024,
+    doi="10.1000/{odd}\\doi",
+)
 BOOK = Paper(pmid="37603210", title="Interleukin-2", journal="StatPearls", pub_date="2024 Jan", is_book=True)
 NO_YEAR = Paper(pmid="1", title="No year at all")
 
@@ -52,8 +67,10 @@ def test_bibtex_escapes_what_tex_would_misread_and_keeps_braces_balanced():
     text = to_bibtex([HOSTILE])
     assert braces_balance(text)
     title = re.search(r"title = \{\{(.*)\}\},\n", text).group(1)
-    assert title == (r'=HYPERLINK("x") \{braces\} 100\% \& \$5 \#1 under\_score \textasciitilde{} '
-                     r"\textasciicircum{} \textbackslash{} in vivo IL-2⁺ line")
+    assert title == (
+        r'=HYPERLINK("x") \{braces\} 100\% \& \$5 \#1 under\_score \textasciitilde{} '
+        r"\textasciicircum{} \textbackslash{} in vivo IL-2⁺ line"
+    )
     assert "author = {{The IL-2 and Treg \\{Study\\} Group} and O'Brien, J}" in text  # a group stays one author
     assert "doi = {10.1000/%7Bodd%7D%5Cdoi}" in text
 
@@ -86,8 +103,12 @@ def ris_records(text: str) -> list[list[tuple[str, str]]]:
 def test_ris_records_are_well_formed_and_complete():
     (record,) = ris_records(to_ris([REVIEW]))
     assert record[0] == ("TY", "JOUR") and record[-1] == ("ER", "")
-    assert [v for t, v in record if t == "AU"] == ["Hernandez, Rosmely", "Põder, Janika", "LaPorte, Kathryn M",
-                                                   "Malek, Thomas R"]
+    assert [v for t, v in record if t == "AU"] == [
+        "Hernandez, Rosmely",
+        "Põder, Janika",
+        "LaPorte, Kathryn M",
+        "Malek, Thomas R",
+    ]
     fields = dict(record)
     assert fields["TI"] == "Engineering IL-2 for immunotherapy of autoimmunity and cancer."
     assert fields["T2"] == "Nature reviews. Immunology" and fields["J2"] == "Nat Rev Immunol"
@@ -110,7 +131,7 @@ def test_csv_round_trips_through_a_csv_reader_and_defuses_formulas():
     assert rows[0]["pmid"] == "35217787" and rows[0]["year"] == "2022"
     assert rows[0]["authors"] == "Hernandez R; Põder J; LaPorte KM; Malek TR"
     assert rows[0]["url"] == "https://pubmed.ncbi.nlm.nih.gov/35217787/" and rows[0]["doi"] == REVIEW.doi
-    assert rows[1]["title"].startswith("'=HYPERLINK(\"x\") {braces} 100% & $5")
+    assert rows[1]["title"].startswith('\'=HYPERLINK("x") {braces} 100% & $5')
     assert "\n" not in rows[1]["title"]
 
 

@@ -57,7 +57,11 @@ def test_decisions_stay_above_their_floor(results, split, floor):
 
 def test_hard_negatives_stay_out_of_il2(results):
     for result in results:
-        if result.record["hard_negative"] in ("other interleukin", "author named like an IL-2 researcher", "IL-2 in passing"):
+        if result.record["hard_negative"] in (
+            "other interleukin",
+            "author named like an IL-2 researcher",
+            "IL-2 in passing",
+        ):
             assert not result.insight.is_il2, result.record["title"]
 
 

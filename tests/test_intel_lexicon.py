@@ -14,8 +14,16 @@ def names(text: str, lexicon: Lexicon | None = None) -> tuple[str, ...]:
 
 @pytest.mark.parametrize(
     "text",
-    ["NKTR-214 plus nivolumab", "NKTR214 plus nivolumab", "NKTR 214 plus nivolumab", "nktr-214 plus nivolumab",
-     "NKTR\u2011214 plus nivolumab", "(NKTR-214)", "with bempegaldesleukin.", "BEMPEGALDESLEUKIN"],
+    [
+        "NKTR-214 plus nivolumab",
+        "NKTR214 plus nivolumab",
+        "NKTR 214 plus nivolumab",
+        "nktr-214 plus nivolumab",
+        "NKTR\u2011214 plus nivolumab",
+        "(NKTR-214)",
+        "with bempegaldesleukin.",
+        "BEMPEGALDESLEUKIN",
+    ],
 )
 def test_code_names_match_with_and_without_hyphen_or_space_in_any_case(text):
     assert names(text) == ("bempegaldesleukin",)
@@ -55,12 +63,25 @@ def test_neighbour_agents_are_molecules_of_their_own_kind():
 def test_default_lexicon_holds_the_landscape_molecules():
     lexicon = default_lexicon()
     for name, axis in [
-        ("efavaleukin alfa", "treg"), ("rezpegaldesleukin", "treg"), ("MK-6194", "treg"),
-        ("bempegaldesleukin", "effector"), ("nemvaleukin alfa", "effector"), ("SAR444245", "effector"),
-        ("MDNA11", "effector"), ("PD1-IL2v", "effector"), ("cergutuzumab amunaleukin", "effector"),
-        ("simlukafusp alfa", "effector"), ("darleukin", "effector"), ("ANV419", "effector"),
-        ("AU-007", "effector"), ("XTX202", "effector"), ("WTX-124", "effector"), ("Neo-2/15", "effector"),
-        ("aldesleukin", ""), ("nogapendekin alfa inbakicept", "neighbour"), ("NKTR-255", "neighbour"),
+        ("efavaleukin alfa", "treg"),
+        ("rezpegaldesleukin", "treg"),
+        ("MK-6194", "treg"),
+        ("bempegaldesleukin", "effector"),
+        ("nemvaleukin alfa", "effector"),
+        ("SAR444245", "effector"),
+        ("MDNA11", "effector"),
+        ("PD1-IL2v", "effector"),
+        ("cergutuzumab amunaleukin", "effector"),
+        ("simlukafusp alfa", "effector"),
+        ("darleukin", "effector"),
+        ("ANV419", "effector"),
+        ("AU-007", "effector"),
+        ("XTX202", "effector"),
+        ("WTX-124", "effector"),
+        ("Neo-2/15", "effector"),
+        ("aldesleukin", ""),
+        ("nogapendekin alfa inbakicept", "neighbour"),
+        ("NKTR-255", "neighbour"),
         ("SOT101", "neighbour"),
     ]:
         molecule = lexicon.molecule(name)

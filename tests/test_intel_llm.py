@@ -110,7 +110,15 @@ def test_answer_is_tidied_to_plain_text(server):
 
 @pytest.mark.parametrize(
     ("mode", "content"),
-    [("error", None), ("garbage", None), ("no-choices", None), ("good", ""), ("good", "   "), ("good", "x" * 301), ("good", 42)],
+    [
+        ("error", None),
+        ("garbage", None),
+        ("no-choices", None),
+        ("good", ""),
+        ("good", "   "),
+        ("good", "x" * 301),
+        ("good", 42),
+    ],
 )
 def test_bad_answers_fall_back_to_the_extractive_summary_with_a_log_line(server, caplog, mode, content):
     server.mode = mode

@@ -78,7 +78,9 @@ def test_explanation_has_one_line_per_contribution():
 
 
 def test_analyse_carries_the_score_and_its_explanation():
-    paper = Paper(pmid="1", title="Low-dose IL-2 in lupus", abstract=(Section("Low-dose IL-2 expanded Tregs in SLE patients."),))
+    paper = Paper(
+        pmid="1", title="Low-dose IL-2 in lupus", abstract=(Section("Low-dose IL-2 expanded Tregs in SLE patients."),)
+    )
     insight = analyse(paper, [CITES], feedback=(2, 0))
     assert insight.relevance == 35 + 25 + 4 + 16
     assert insight.relevance_why[0] == "+35 cites the watched paper (watch review)"

@@ -24,9 +24,18 @@ from il2watch.intel import ends_sentence, split_sentences
             "Response was 34.4% vs. 31.1% of weeks. The trial ended.",
             ["Response was 34.4% vs. 31.1% of weeks.", "The trial ended."],
         ),
-        ("As shown in Fig. 2, Tregs rose. Figs. 3 and 4 agree.", ["As shown in Fig. 2, Tregs rose.", "Figs. 3 and 4 agree."]),
-        ("Tregs rose approx. 30% over baseline. NK cells did not.", ["Tregs rose approx. 30% over baseline.", "NK cells did not."]),
-        ("The half-life was 5.5 days. Exposure was 2.3-fold higher.", ["The half-life was 5.5 days.", "Exposure was 2.3-fold higher."]),
+        (
+            "As shown in Fig. 2, Tregs rose. Figs. 3 and 4 agree.",
+            ["As shown in Fig. 2, Tregs rose.", "Figs. 3 and 4 agree."],
+        ),
+        (
+            "Tregs rose approx. 30% over baseline. NK cells did not.",
+            ["Tregs rose approx. 30% over baseline.", "NK cells did not."],
+        ),
+        (
+            "The half-life was 5.5 days. Exposure was 2.3-fold higher.",
+            ["The half-life was 5.5 days.", "Exposure was 2.3-fold higher."],
+        ),
         (
             "Tregs depend on IL-2. They expand in low-dose IL-2.",
             ["Tregs depend on IL-2.", "They expand in low-dose IL-2."],
@@ -43,8 +52,14 @@ from il2watch.intel import ends_sentence, split_sentences
             "IL-2 binds CD25. β-chain binding follows. γδ T cells respond too.",
             ["IL-2 binds CD25.", "β-chain binding follows.", "γδ T cells respond too."],
         ),
-        ("IL-2 was made. mRNA decayed fast. p53 was unchanged.", ["IL-2 was made.", "mRNA decayed fast.", "p53 was unchanged."]),
-        ("Cultures of E. coli and S. aureus grew. No. 5 failed.", ["Cultures of E. coli and S. aureus grew.", "No. 5 failed."]),
+        (
+            "IL-2 was made. mRNA decayed fast. p53 was unchanged.",
+            ["IL-2 was made.", "mRNA decayed fast.", "p53 was unchanged."],
+        ),
+        (
+            "Cultures of E. coli and S. aureus grew. No. 5 failed.",
+            ["Cultures of E. coli and S. aureus grew.", "No. 5 failed."],
+        ),
         ("Did it work? Yes! It did.", ["Did it work?", "Yes!", "It did."]),
         ('He said "IL-2 works." Then he left.', ['He said "IL-2 works."', "Then he left."]),
         ("Trial at 4 U.S. sites. Done.", ["Trial at 4 U.S. sites.", "Done."]),
@@ -86,8 +101,28 @@ def test_ends_sentence(text, expected):
 
 
 _WORD = st.sampled_from(
-    ["IL-2", "Tregs", "expanded", "CD25", "et al.", "e.g.", "vs.", "Fig. 2", "0.05", "(p < 0.05)", "NK", "γc",
-     "cells", "in", "the", "approx.", "(95% CI 1.2-3.4)", "low-dose", "aldesleukin", "i.e."]
+    [
+        "IL-2",
+        "Tregs",
+        "expanded",
+        "CD25",
+        "et al.",
+        "e.g.",
+        "vs.",
+        "Fig. 2",
+        "0.05",
+        "(p < 0.05)",
+        "NK",
+        "γc",
+        "cells",
+        "in",
+        "the",
+        "approx.",
+        "(95% CI 1.2-3.4)",
+        "low-dose",
+        "aldesleukin",
+        "i.e.",
+    ]
 )
 # A sentence never ends on an abbreviation here: "et al." before a stop is ambiguous.
 _SENTENCE = st.builds(

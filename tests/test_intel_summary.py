@@ -22,7 +22,10 @@ def test_structured_abstract_gives_key_result_then_conclusion():
     paper = structured(
         ("BACKGROUND", "Regulatory T cells are deficient in lupus."),
         ("METHODS", "Patients were randomised to IL-2 or placebo for 12 weeks."),
-        ("RESULTS", f"Of 100 randomised patients, 97 completed treatment. {KEY_RESULT} Injection-site reactions were common."),
+        (
+            "RESULTS",
+            f"Of 100 randomised patients, 97 completed treatment. {KEY_RESULT} Injection-site reactions were common.",
+        ),
         ("CONCLUSIONS", f"{CONCLUSION} These results justify a phase 3 trial."),
         ("TRIAL REGISTRATION", "ClinicalTrials.gov NCT02955615."),
     )

@@ -9,16 +9,18 @@ from il2watch.intel import (
     publication_flags,
     trial_url,
 )
-from il2watch.intel.tags import FLAG_ORDER
-from il2watch.intel.tags import il2_evidence, is_il2
+from il2watch.intel.tags import FLAG_ORDER, il2_evidence, is_il2
 from il2watch.model import AXES, Author, Paper, Section
 
 
 def paper(title: str, *abstract: str, pub_types=("Journal Article",), **fields) -> Paper:
-    return Paper(pmid="1", title=title, abstract=tuple(Section(text) for text in abstract), pub_types=pub_types, **fields)
+    return Paper(
+        pmid="1", title=title, abstract=tuple(Section(text) for text in abstract), pub_types=pub_types, **fields
+    )
 
 
 # ---- IL-2 or not ---------------------------------------------------------------------------------
+
 
 def test_title_naming_il2_makes_an_il2_paper():
     insight = analyse(paper("Interleukin-2 signalling in T cells", "T cells were studied in mice."))
@@ -43,7 +45,10 @@ def test_il2_agent_named_once_in_passing_is_not():
     [
         # other interleukins: IL-21, IL-23, IL-12 share the prefix, not the cytokine
         ("IL-21 drives germinal centres", "IL-21 and IL-21R signalling via STAT3. IL-22 and IL-23 were unchanged."),
-        ("Risankizumab blocks IL-23 in Crohn's disease", "Interleukin 23 inhibition induced remission. IL-12 was spared."),
+        (
+            "Risankizumab blocks IL-23 in Crohn's disease",
+            "Interleukin 23 inhibition induced remission. IL-12 was spared.",
+        ),
         # IL-2 as an assay read-out, a supplement, a list item
         (
             "Checkpoint blockade in liver cancer",
@@ -51,7 +56,10 @@ def test_il2_agent_named_once_in_passing_is_not():
             "IL-2 production and IL-2 secretion were measured with an IL-2 ELISpot.",
         ),
         # a kinase named after IL-2
-        ("Inhibiting interleukin-2-inducible T-cell kinase in lymphoma", "ITK (IL-2-inducible kinase) inhibition killed cells."),
+        (
+            "Inhibiting interleukin-2-inducible T-cell kinase in lymphoma",
+            "ITK (IL-2-inducible kinase) inhibition killed cells.",
+        ),
         # the shared receptor in an IL-15 paper
         ("IL-15 trans-presentation", "IL-15 acts on cells expressing IL-2/IL-15Rβ and γc. IL-15Rα presents IL-15."),
     ],
@@ -62,14 +70,19 @@ def test_hard_negatives_are_not_il2(title, abstract):
 
 def test_author_named_like_an_il2_researcher_changes_nothing():
     authors = (Author("Malek", "Thomas", "TR"), Author("Hernandez", "Rosa", "R"))
-    insight = analyse(paper("Pancreatic duct stones", "Lithotripsy cleared stones in 78%."), )
+    insight = analyse(
+        paper("Pancreatic duct stones", "Lithotripsy cleared stones in 78%."),
+    )
     with_authors = analyse(paper("Pancreatic duct stones", "Lithotripsy cleared stones in 78%.", authors=authors))
     assert with_authors == insight
     assert with_authors.is_il2 is False and with_authors.axis == "other"
 
 
 def test_repeated_substantive_mentions_in_the_abstract_count():
-    text = "We engineered IL-2. The IL-2 variant bound IL-2Rβ. IL-2 signalling expanded CD8 T cells in tumours. IL-2 did so."
+    text = (
+        "We engineered IL-2. The IL-2 variant bound IL-2Rβ. IL-2 signalling expanded CD8 T cells in tumours. "
+        "IL-2 did so."
+    )
     assert analyse(paper("A new cytokine variant", text)).is_il2 is True
     assert analyse(paper("A new cytokine variant", "We engineered IL-2 once.")).is_il2 is False
 
@@ -81,16 +94,24 @@ def test_evidence_separates_passing_from_substantive_mentions():
 
 
 def test_il2_and_a_neighbour_in_the_title_the_abstract_decides():
-    il15 = paper("IL-15 rather than IL-2 sustains NK cells", "IL-15 from stroma kept NK cells. IL-15 loss killed them. IL-15 again.")
-    il2 = paper("IL-2 rather than IL-15 sustains Tregs", "IL-2 from T cells kept Tregs. IL-2 loss killed them. IL-2 again.")
+    il15 = paper(
+        "IL-15 rather than IL-2 sustains NK cells",
+        "IL-15 from stroma kept NK cells. IL-15 loss killed them. IL-15 again.",
+    )
+    il2 = paper(
+        "IL-2 rather than IL-15 sustains Tregs", "IL-2 from T cells kept Tregs. IL-2 loss killed them. IL-2 again."
+    )
     assert analyse(il15).is_il2 is False and analyse(il15).axis == "neighbour"
     assert analyse(il2).is_il2 is True
 
 
 # ---- Axis ----------------------------------------------------------------------------------------
 
+
 def test_axis_treg():
-    insight = analyse(paper("Low-dose IL-2 in lupus", "Low-dose IL-2 expanded regulatory T cells in patients with SLE."))
+    insight = analyse(
+        paper("Low-dose IL-2 in lupus", "Low-dose IL-2 expanded regulatory T cells in patients with SLE.")
+    )
     assert (insight.axis, insight.is_il2) == ("treg", True)
 
 
@@ -101,12 +122,16 @@ def test_axis_effector():
 
 
 def test_axis_biology_when_no_treatment_is_involved():
-    insight = analyse(paper("Crystal structure of the IL-2 receptor", "IL-2 binds IL-2Rα, IL-2Rβ and γc; the structure shows how."))
+    insight = analyse(
+        paper("Crystal structure of the IL-2 receptor", "IL-2 binds IL-2Rα, IL-2Rβ and γc; the structure shows how.")
+    )
     assert (insight.axis, insight.is_il2) == ("biology", True)
 
 
 def test_treg_words_without_treatment_are_biology():
-    insight = analyse(paper("Tregs consume IL-2", "Regulatory T cells lacking CD25 failed to capture IL-2 and Foxp3 fell in mice."))
+    insight = analyse(
+        paper("Tregs consume IL-2", "Regulatory T cells lacking CD25 failed to capture IL-2 and Foxp3 fell in mice.")
+    )
     assert insight.axis == "biology"
 
 
@@ -128,6 +153,7 @@ def test_molecule_leaning_outweighs_stray_cues():
 
 
 # ---- Molecules and trials ------------------------------------------------------------------------
+
 
 def test_molecules_are_canonical_names_from_title_and_abstract():
     insight = analyse(paper("THOR-707 versus NKTR-214", "ALKS 4230 was not studied; bempegaldesleukin was."))
@@ -156,6 +182,7 @@ def test_trial_urls():
 
 
 # ---- Publication type flags ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("fields", "expected"),

@@ -3,19 +3,29 @@
 import sqlite3
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from il2watch.library import Library, LibraryError, fts_query
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 
 
 def paper(pmid, title="Engineered IL-2 mutein expands regulatory T cells", **kw):
-    defaults = dict(abstract=(Section("Low-dose <i>IL-2</i> &amp; a CD25-biased mutein.", "RESULTS", "RESULTS"),),
-                    authors=(Author("Põder", "Jan", "J"), Author(collective="IL-2 Trial Group")),
-                    journal="Frontiers in Immunology", journal_iso="Front Immunol", pub_date="2024 Mar",
-                    pub_year=2024, entry_date="2024-03-02", doi="10.3389/FIMMU.2024.1", pmcid="PMC1",
-                    pub_types=("Journal Article",), keywords=("Treg",), mesh=("Interleukin-2",),
-                    corrections=(("ErratumIn", "99"),))
+    defaults = dict(
+        abstract=(Section("Low-dose <i>IL-2</i> &amp; a CD25-biased mutein.", "RESULTS", "RESULTS"),),
+        authors=(Author("Põder", "Jan", "J"), Author(collective="IL-2 Trial Group")),
+        journal="Frontiers in Immunology",
+        journal_iso="Front Immunol",
+        pub_date="2024 Mar",
+        pub_year=2024,
+        entry_date="2024-03-02",
+        doi="10.3389/FIMMU.2024.1",
+        pmcid="PMC1",
+        pub_types=("Journal Article",),
+        keywords=("Treg",),
+        mesh=("Interleukin-2",),
+        corrections=(("ErratumIn", "99"),),
+    )
     defaults.update(kw)
     return Paper(pmid=pmid, title=title, **defaults)
 
@@ -46,9 +56,13 @@ def test_paper_round_trips_whole(lib):
 
 
 def test_insight_columns_feed_tag_queries(lib):
-    lib.save_papers([paper("1"), paper("2")], {
-        "1": Insight("s", axis="treg", molecules=("efavaleukin alfa",), flags=("clinical-trial",), relevance=70),
-        "2": Insight("s", axis="effector", molecules=("bempegaldesleukin",), relevance=40)})
+    lib.save_papers(
+        [paper("1"), paper("2")],
+        {
+            "1": Insight("s", axis="treg", molecules=("efavaleukin alfa",), flags=("clinical-trial",), relevance=70),
+            "2": Insight("s", axis="effector", molecules=("bempegaldesleukin",), relevance=40),
+        },
+    )
     assert lib.tagged(axis="treg") == ["1"]
     assert lib.tagged(molecule="Bempegaldesleukin") == ["2"]
     assert lib.tagged(flag="clinical-trial") == ["1"]
@@ -57,8 +71,11 @@ def test_insight_columns_feed_tag_queries(lib):
 
 def test_reasons_keep_first_seen_and_update_score(lib):
     lib.save_reasons([("1", Reason("review", "similar", 50, 3))], now="2024-01-01T00:00:00+00:00", run_id=1)
-    lib.save_reasons([("1", Reason("review", "similar", 60, 2)), ("1", Reason("review", "cites"))],
-                     now="2024-02-01T00:00:00+00:00", run_id=2)
+    lib.save_reasons(
+        [("1", Reason("review", "similar", 60, 2)), ("1", Reason("review", "cites"))],
+        now="2024-02-01T00:00:00+00:00",
+        run_id=2,
+    )
     stored = {s.reason.kind: s for s in lib.reasons_for("1")}
     assert stored["similar"].first_seen.startswith("2024-01-01")
     assert stored["similar"].last_seen.startswith("2024-02-01")
@@ -68,8 +85,12 @@ def test_reasons_keep_first_seen_and_update_score(lib):
 
 
 def test_search_finds_title_abstract_author_and_journal_words(lib):
-    lib.save_papers([paper("1", "Nemvaleukin alfa in melanoma"),
-                     paper("2", "Low-dose interleukin-2 in lupus", authors=(Author("Ålund", "Åsa", "Å"),))])
+    lib.save_papers(
+        [
+            paper("1", "Nemvaleukin alfa in melanoma"),
+            paper("2", "Low-dose interleukin-2 in lupus", authors=(Author("Ålund", "Åsa", "Å"),)),
+        ]
+    )
     assert lib.search("nemvaleukin")[0] == ["1"]
     assert lib.search("lupus OR melanoma")[1] == 2
     assert lib.search("alund")[0] == ["2"]  # diacritics folded

@@ -14,8 +14,10 @@ LOGGERS = ("il2watch", "slack_bolt", "slack_sdk", "apscheduler", "waitress")
 @pytest.fixture(autouse=True)
 def restore_logging():
     """setup_logging configures process-wide loggers: put them back for the tests that follow."""
-    saved = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate,
-                    logging.getLogger(name).level) for name in LOGGERS}
+    saved = {
+        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate, logging.getLogger(name).level)
+        for name in LOGGERS
+    }
     yield
     for name, (handlers, propagate, level) in saved.items():
         logger = logging.getLogger(name)

@@ -13,9 +13,7 @@ def test_subscript_without_unicode_form_keeps_a_marker():
 
 def test_mrkdwn_escapes_mentions_and_links_but_keeps_italics():
     marked = "&lt;!channel&gt; &lt;https://evil.example|PubMed&gt; <i>in vivo</i> &amp; <b>more</b>"
-    assert to_mrkdwn(marked) == (
-        "&lt;!channel&gt; &lt;https://evil.example|PubMed&gt; _in vivo_ &amp; *more*"
-    )
+    assert to_mrkdwn(marked) == ("&lt;!channel&gt; &lt;https://evil.example|PubMed&gt; _in vivo_ &amp; *more*")
 
 
 def test_unbalanced_tags_are_closed_and_stray_closers_ignored():

@@ -63,14 +63,17 @@ def test_second_poll_stores_exactly_the_new_papers_with_all_their_reasons(make_s
     world.cite("41000001", R.REVIEW_PMID)
     world.add_query(R.ENGINEERED_IL2_QUERY, list(R.ENGINEERED_IL2_MATCHES) + ["41000001"])
     world.add(record("41000002", title="Similar but not citing", entry_date=TODAY))
-    world.set_similar(R.REVIEW_PMID, [("41000002", 45_000_000), *R.REVIEW_SIMILAR],
-                      self_score=R.REVIEW_SELF_SCORE)
+    world.set_similar(R.REVIEW_PMID, [("41000002", 45_000_000), *R.REVIEW_SIMILAR], self_score=R.REVIEW_SELF_SCORE)
     world.cite(R.IL15_PMID, R.REVIEW_PMID)  # an older paper that newly cites the review
 
     report = poll(settings)
     added = linked(settings) - before
     assert {(pmid, kind) for _, pmid, kind in added} == {
-        ("41000001", "cites"), ("41000001", "query"), ("41000002", "similar"), (R.IL15_PMID, "cites")}
+        ("41000001", "cites"),
+        ("41000001", "query"),
+        ("41000002", "similar"),
+        (R.IL15_PMID, "cites"),
+    }
     assert report.new == 3 and report.stored == 2  # IL15 was stored already: not fetched again
     assert sorted(endpoints(ncbi_server)) == ["efetch", "elink", "elink", "esearch"]
     efetch = next(r for r in ncbi_server.requests if r.endpoint == "efetch")
@@ -108,8 +111,12 @@ def test_never_more_than_three_requests_in_a_second(make_settings, ncbi_server, 
     poll(settings)
     assert max_requests_in_any_second(ncbi_server.requests) <= 3
     assert ncbi_server.rate_violations == 0
-    assert all(r.params.get("tool") == ["il2watch"] and r.params.get("email") == ["lab@example.org"]
-               and "api_key" not in r.params for r in ncbi_server.requests)
+    assert all(
+        r.params.get("tool") == ["il2watch"]
+        and r.params.get("email") == ["lab@example.org"]
+        and "api_key" not in r.params
+        for r in ncbi_server.requests
+    )
 
 
 def test_with_an_api_key_never_more_than_ten_a_second(make_settings, ncbi_server, world):
@@ -136,14 +143,16 @@ def test_a_paper_only_looked_up_is_not_seen_by_any_watch(make_settings, ncbi_ser
     assert ("review", "41000003", "cites") in linked(settings)
 
 
-@pytest.mark.parametrize("fault, endpoint, message", [
-    ("truncate", "efetch", "not complete XML"),
-    ("html", "efetch", "HTML page instead of XML"),
-    ("error", "esearch", "NCBI reported an error"),
-    ("html", "elink", "HTML page instead of XML"),
-])
-def test_a_broken_answer_fails_the_poll_and_marks_nothing_seen(make_settings, ncbi_server, fault, endpoint,
-                                                              message):
+@pytest.mark.parametrize(
+    "fault, endpoint, message",
+    [
+        ("truncate", "efetch", "not complete XML"),
+        ("html", "efetch", "HTML page instead of XML"),
+        ("error", "esearch", "NCBI reported an error"),
+        ("html", "elink", "HTML page instead of XML"),
+    ],
+)
+def test_a_broken_answer_fails_the_poll_and_marks_nothing_seen(make_settings, ncbi_server, fault, endpoint, message):
     settings = make_settings()
     ncbi_server.inject(fault, endpoint=endpoint)
     with pytest.raises(PollError, match=message):

@@ -28,8 +28,7 @@ def test_several_watched_papers_still_cost_two_requests(ncbi, ncbi_server):
     assert set(found) == {R.REVIEW_PMID, R.TREG_MUTEIN_PMID, R.UNRELATED_PMID}
     assert found[R.UNRELATED_PMID].cited_by == [] and found[R.UNRELATED_PMID].similar == []
     assert len(ncbi_server.requests) == 2
-    assert all(r.params["id"] == [R.REVIEW_PMID, R.TREG_MUTEIN_PMID, R.UNRELATED_PMID]
-               for r in ncbi_server.requests)
+    assert all(r.params["id"] == [R.REVIEW_PMID, R.TREG_MUTEIN_PMID, R.UNRELATED_PMID] for r in ncbi_server.requests)
 
 
 def test_every_request_carries_tool_and_email_and_the_api_key(ncbi_server):
@@ -44,9 +43,23 @@ def test_every_request_carries_tool_and_email_and_the_api_key(ncbi_server):
 
 
 def test_records_parse_into_papers_whatever_their_shape(ncbi):
-    papers = {p.pmid: p for p in pubmed.fetch_papers(ncbi, [
-        R.MARKUP_PMID, R.MEDLINE_DATE_PMID, R.NO_ABSTRACT_PMID, R.COLLECTIVE_PMID, R.LOW_DOSE_SLE_PMID,
-        R.BOOK_PMID, R.RETRACTED_PMID, R.NOT_ALPHA_CANCER_PMID, R.REVIEW_PMID])}
+    papers = {
+        p.pmid: p
+        for p in pubmed.fetch_papers(
+            ncbi,
+            [
+                R.MARKUP_PMID,
+                R.MEDLINE_DATE_PMID,
+                R.NO_ABSTRACT_PMID,
+                R.COLLECTIVE_PMID,
+                R.LOW_DOSE_SLE_PMID,
+                R.BOOK_PMID,
+                R.RETRACTED_PMID,
+                R.NOT_ALPHA_CANCER_PMID,
+                R.REVIEW_PMID,
+            ],
+        )
+    }
     assert len(papers) == 9
     markup = papers[R.MARKUP_PMID]
     assert "<i>" in markup.title or "<sup>" in markup.title or "<sub>" in markup.title
@@ -59,8 +72,11 @@ def test_records_parse_into_papers_whatever_their_shape(ncbi):
     assert sle.abstract[-1].label == "CONCLUSIONS"
     assert any(not a.name.isascii() for a in sle.authors)
     assert papers[R.BOOK_PMID].is_book
-    assert papers[R.RETRACTED_PMID].pub_types and any("Retract" in t for t in papers[R.RETRACTED_PMID].pub_types) \
+    assert (
+        papers[R.RETRACTED_PMID].pub_types
+        and any("Retract" in t for t in papers[R.RETRACTED_PMID].pub_types)
         or any(kind == "RetractionIn" for kind, _ in papers[R.RETRACTED_PMID].corrections)
+    )
     assert papers[R.NOT_ALPHA_CANCER_PMID].pmcid.startswith("PMC")
     review = papers[R.REVIEW_PMID]
     assert review.doi == "10.1038/s41577-022-00680-w"
@@ -146,11 +162,14 @@ def test_client_errors_are_not_retried(ncbi_server):
     assert len(ncbi_server.requests) == 1
 
 
-@pytest.mark.parametrize("fault, message", [
-    ("truncate", "not complete XML"),
-    ("html", "HTML page instead of XML"),
-    ("error", "NCBI reported an error"),
-])
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ("truncate", "not complete XML"),
+        ("html", "HTML page instead of XML"),
+        ("error", "NCBI reported an error"),
+    ],
+)
 def test_broken_answers_fail_with_one_line(ncbi, ncbi_server, fault, message):
     ncbi_server.inject(fault, endpoint="efetch")
     with pytest.raises(PubMedError, match=message) as caught:

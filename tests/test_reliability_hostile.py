@@ -22,7 +22,9 @@ from datetime import date
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from il2watch import intel, render
 from il2watch.markup import to_plain
@@ -30,8 +32,8 @@ from il2watch.model import Author, Paper, Reason, Section, Watch
 from il2watch.service import PollError
 from il2watch.slack_app import build_app
 from il2watch.web import create_server
-from tests.data import records as R
 from tests.conftest import PROXY_VARIABLES
+from tests.data import records as R
 from tests.data.hostile import EVERYTHING, NEVER_RAW, hostile_records, hostile_words, unparseable_record
 from tests.stand_ins.slack_api import block_kit_errors
 from tests.stand_ins.socket_mode import app_home_opened_payload, block_actions_payload, slash_command_payload
@@ -43,8 +45,10 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 READER = "UREADER1"
 
 # The links il2watch itself writes: to PubMed, DOI, PMC and trial registries, percent-encoded, with a label.
-OUR_LINK = re.compile(r"<https://(?:pubmed\.ncbi\.nlm\.nih\.gov|doi\.org|www\.ncbi\.nlm\.nih\.gov/pmc|"
-                      r"clinicaltrials\.gov|www\.clinicaltrialsregister\.eu)/[^\s<>|\"]*\|([^<>]*)>")
+OUR_LINK = re.compile(
+    r"<https://(?:pubmed\.ncbi\.nlm\.nih\.gov|doi\.org|www\.ncbi\.nlm\.nih\.gov/pmc|"
+    r"clinicaltrials\.gov|www\.clinicaltrialsregister\.eu)/[^\s<>|\"]*\|([^<>]*)>"
+)
 OUR_MENTION = re.compile(r"<@U[A-Z0-9]{2,20}>")  # "Shared by <@user>": the user who pressed the button
 ESCAPE = re.compile(r"&(?!amp;|lt;|gt;)")
 HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -107,8 +111,12 @@ def polled(tmp_path_factory, baseline):
     with pytest.MonkeyPatch.context() as patch:
         for name in PROXY_VARIABLES:
             patch.delenv(name, raising=False)
-        with open_lab(tmp_path_factory.mktemp("hostile"), IL2WATCH_BURST="0", IL2WATCH_THREAD_ABSTRACT="true",
-                      SLACK_SIGNING_SECRET=SECRET) as lab:
+        with open_lab(
+            tmp_path_factory.mktemp("hostile"),
+            IL2WATCH_BURST="0",
+            IL2WATCH_THREAD_ABSTRACT="true",
+            SLACK_SIGNING_SECRET=SECRET,
+        ) as lab:
             lab.start_from(baseline)
             arrive_hostile(lab)
             report = lab.poll()
@@ -171,8 +179,9 @@ def test_names_journals_and_dois_read_in_slack_as_pubmed_has_them(polled):
     posts = paper_posts(lab)
     byline = posts[HOSTILE[2]].blocks[0]["text"]["text"].split("\n")[1]
     assert byline.startswith("O'Brien &amp; &lt;b&gt;Sons&lt;/b&gt; AB · Clin Exp Immunol &amp; &lt;u&gt; · ")
-    assert "<https://doi.org/10.1002/(SICI)1097-4636(199812)43:4%3C387::AID-JBM5%3E3.0.CO;2-B|DOI>" in \
-        json.dumps(posts[HOSTILE[1]].blocks)
+    assert "<https://doi.org/10.1002/(SICI)1097-4636(199812)43:4%3C387::AID-JBM5%3E3.0.CO;2-B|DOI>" in json.dumps(
+        posts[HOSTILE[1]].blocks
+    )
 
 
 def test_a_record_that_is_not_valid_xml_fails_the_poll_and_loses_nothing(tmp_path, baseline):
@@ -200,8 +209,12 @@ def _signed(port: int, body: bytes, content_type: str) -> tuple[int, bytes]:
     timestamp = str(int(time.time()))
     signature = "v0=" + hmac.new(SECRET.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("POST", "/slack/events", body=body, headers={
-        "Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature})
+    connection.request(
+        "POST",
+        "/slack/events",
+        body=body,
+        headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature},
+    )
     response = connection.getresponse()
     data = response.read()
     connection.close()
@@ -210,8 +223,7 @@ def _signed(port: int, body: bytes, content_type: str) -> tuple[int, bytes]:
 
 def slash(lab, port: int, text: str) -> tuple[dict, str]:
     url = lab.slack.new_response_url(channel=CHANNEL, user=READER)
-    body = urlencode(slash_command_payload("/il2", text, user_id=READER, channel_id=CHANNEL,
-                                           response_url=url)).encode()
+    body = urlencode(slash_command_payload("/il2", text, user_id=READER, channel_id=CHANNEL, response_url=url)).encode()
     status, data = _signed(port, body, "application/x-www-form-urlencoded")
     assert status == 200
     return json.loads(data), url
@@ -225,10 +237,18 @@ def test_il2_paper_answers_about_hostile_papers_are_escaped_and_within_limits(po
         assert_safe(reply["text"], reply["blocks"])
     reply, url = slash(lab, port, f"paper {HOSTILE[0]}")
     share = next(e for b in reply["blocks"] for e in b.get("elements", []) if e.get("action_id") == "il2_share")
-    payload = block_actions_payload("il2_share", share["value"], message={"ts": "1.000001", "blocks": []},
-                                    user_id=READER, channel_id=CHANNEL, response_url=url)
-    assert _signed(port, urlencode({"payload": json.dumps(payload)}).encode(),
-                   "application/x-www-form-urlencoded")[0] == 200
+    payload = block_actions_payload(
+        "il2_share",
+        share["value"],
+        message={"ts": "1.000001", "blocks": []},
+        user_id=READER,
+        channel_id=CHANNEL,
+        response_url=url,
+    )
+    assert (
+        _signed(port, urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded")[0]
+        == 200
+    )
     (posted,) = lab.slack.wait_for_response_posts(1, url=url)  # Slack took it: the stand-in checks the blocks
     assert posted.body["response_type"] == "in_channel"
     assert_safe(posted.body["text"], posted.body["blocks"])
@@ -279,14 +299,26 @@ def marked(text: str) -> str:
 
 
 @hsettings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(title=hostile_text, abstract=st.lists(st.tuples(hostile_text, hostile_text), max_size=4),
-       names=st.lists(hostile_text, max_size=5), journal=hostile_text, doi=hostile_text, tag=st.sampled_from(
-           ["", "i", "b", "sup", "sub"]))
+@given(
+    title=hostile_text,
+    abstract=st.lists(st.tuples(hostile_text, hostile_text), max_size=4),
+    names=st.lists(hostile_text, max_size=5),
+    journal=hostile_text,
+    doi=hostile_text,
+    tag=st.sampled_from(["", "i", "b", "sup", "sub"]),
+)
 def test_any_text_in_any_field_renders_safely(title, abstract, names, journal, doi, tag):
     wrapped = f"<{tag}>{marked(title)}</{tag}>" if tag else marked(title)
-    paper = Paper(pmid="42100001", title=wrapped, abstract=tuple(Section(marked(t), label) for t, label in abstract),
-                  authors=tuple(Author(name, "", "X") for name in names), journal=journal, journal_iso=journal[:40],
-                  doi=doi, entry_date=TODAY.isoformat())
+    paper = Paper(
+        pmid="42100001",
+        title=wrapped,
+        abstract=tuple(Section(marked(t), label) for t, label in abstract),
+        authors=tuple(Author(name, "", "X") for name in names),
+        journal=journal,
+        journal_iso=journal[:40],
+        doi=doi,
+        entry_date=TODAY.isoformat(),
+    )
     reasons = [Reason("review", "cites")]
     insight = intel.analyse(paper, reasons, lexicon=LEXICON, feedback=(0, 0))
     post = render.render_paper(paper, reasons, insight, WATCHES, key="k")

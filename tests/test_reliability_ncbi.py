@@ -49,12 +49,20 @@ def assert_recovers(lab, pmid=NEW):
 
 
 PERSISTENT = [
-    *[(fault, endpoint, f"NCBI {endpoint} failed after {RETRIES} attempts") for fault in RETRYABLE
-      for endpoint in ("elink", "esearch", "efetch")],
-    *[(fault, endpoint, says) for fault, says in (("truncate", "is not complete XML"),
-                                                   ("html", "sent an HTML page instead of XML"),
-                                                   ("error", "NCBI reported an error"))
-      for endpoint in ("elink", "esearch", "efetch")],
+    *[
+        (fault, endpoint, f"NCBI {endpoint} failed after {RETRIES} attempts")
+        for fault in RETRYABLE
+        for endpoint in ("elink", "esearch", "efetch")
+    ],
+    *[
+        (fault, endpoint, says)
+        for fault, says in (
+            ("truncate", "is not complete XML"),
+            ("html", "sent an HTML page instead of XML"),
+            ("error", "NCBI reported an error"),
+        )
+        for endpoint in ("elink", "esearch", "efetch")
+    ],
 ]
 
 
@@ -106,8 +114,11 @@ def test_an_empty_citing_list_during_an_outage_is_not_taken_as_news(lab):
     before = lab.rows()
     lab.ncbi.inject("slow", endpoint="elink", delay=0)  # the similar-articles ELink answers normally…
     lab.ncbi.inject("empty", endpoint="elink")  # …the citing-articles one comes back empty
-    with pytest.raises(PollError, match=r"NCBI returned no citing papers for the review .* treating it as an "
-                                        r"NCBI outage"):
+    with pytest.raises(
+        PollError,
+        match=r"NCBI returned no citing papers for the review .* treating it as an "
+        r"NCBI outage",
+    ):
         lab.poll()
     assert lab.rows() == before
     assert_recovers(lab)
@@ -169,12 +180,21 @@ def test_an_outage_during_a_watchs_first_poll_does_not_become_its_baseline(tmp_p
 # ---------------------------------------------------------------- what `il2watch poll` says
 
 
-@pytest.mark.parametrize("fault, endpoint, times, says", [
-    ("slow", "esearch", 2, r"NCBI esearch failed after 2 attempts \(TimeoutError: timed out\); is http://\S+ "
-                           r"reachable\?"),
-    (503, "efetch", 2, r"NCBI efetch failed after 2 attempts \(HTTP 503\)"),
-    ("empty", "elink", 2, r"treating it as an NCBI outage and trying again next poll"),
-], ids=["timeout", "503", "outage"])
+@pytest.mark.parametrize(
+    "fault, endpoint, times, says",
+    [
+        (
+            "slow",
+            "esearch",
+            2,
+            r"NCBI esearch failed after 2 attempts \(TimeoutError: timed out\); is http://\S+ "
+            r"reachable\?",
+        ),
+        (503, "efetch", 2, r"NCBI efetch failed after 2 attempts \(HTTP 503\)"),
+        ("empty", "elink", 2, r"treating it as an NCBI outage and trying again next poll"),
+    ],
+    ids=["timeout", "503", "outage"],
+)
 def test_il2watch_poll_says_what_ncbi_did_in_one_line(lab, fault, endpoint, times, says):
     lab.arrive(NEW)
     before = lab.rows()

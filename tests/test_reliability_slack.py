@@ -14,7 +14,7 @@ import time
 import pytest
 
 from il2watch.service import PollError
-from tests.test_reliability_support import CHANNEL, baseline_library, one_line, open_lab
+from tests.test_reliability_support import baseline_library, one_line, open_lab
 
 NEW = "41000001"
 SLACK_TIMEOUT = 1  # slack_sdk takes whole seconds; "slow" answers come after SLOW_DELAY
@@ -41,8 +41,7 @@ def outbox_states(lab) -> dict[str, str]:
 
 
 def the_post(lab):
-    [post] = [m for m in lab.slack.posts_with_metadata("il2watch_paper")
-              if m.metadata["event_payload"]["pmid"] == NEW]
+    [post] = [m for m in lab.slack.posts_with_metadata("il2watch_paper") if m.metadata["event_payload"]["pmid"] == NEW]
     return post
 
 
@@ -112,16 +111,29 @@ def test_a_message_slack_finds_too_long_goes_out_once_as_plain_text(lab):
     assert not post.blocks and f"https://pubmed.ncbi.nlm.nih.gov/{NEW}/" in post.text
 
 
-@pytest.mark.parametrize("code, method, says", [
-    ("invalid_auth", "chat.postMessage", "SLACK_BOT_TOKEN is not valid (invalid_auth): copy the Bot User OAuth "
-                                         "Token again"),
-    ("invalid_auth", "conversations.history", "SLACK_BOT_TOKEN is not valid (invalid_auth)"),
-    ("channel_not_found", "chat.postMessage", "channel il2-papers was not found (channel_not_found): check "
-                                              "IL2WATCH_CHANNEL, or invite the bot to the private channel"),
-    ("channel_not_found", "conversations.list", "channel il2-papers was not found (channel_not_found)"),
-    ("not_in_channel", "conversations.join", "the bot is not in channel il2-papers (not_in_channel): invite it "
-                                             "with /invite @il2watch"),
-])
+@pytest.mark.parametrize(
+    "code, method, says",
+    [
+        (
+            "invalid_auth",
+            "chat.postMessage",
+            "SLACK_BOT_TOKEN is not valid (invalid_auth): copy the Bot User OAuth Token again",
+        ),
+        ("invalid_auth", "conversations.history", "SLACK_BOT_TOKEN is not valid (invalid_auth)"),
+        (
+            "channel_not_found",
+            "chat.postMessage",
+            "channel il2-papers was not found (channel_not_found): check "
+            "IL2WATCH_CHANNEL, or invite the bot to the private channel",
+        ),
+        ("channel_not_found", "conversations.list", "channel il2-papers was not found (channel_not_found)"),
+        (
+            "not_in_channel",
+            "conversations.join",
+            "the bot is not in channel il2-papers (not_in_channel): invite it with /invite @il2watch",
+        ),
+    ],
+)
 def test_a_refusal_only_a_person_can_fix_stops_delivery_with_one_line(lab, code, method, says):
     if method == "conversations.join":  # the bot is out of the channel and may not rejoin it
         lab.slack.inject("not_in_channel", method="chat.postMessage")
@@ -213,8 +225,9 @@ def test_il2watch_poll_rides_out_a_timeout_after_slack_accepted(lab):
 def test_il2watch_poll_says_in_one_line_what_to_do_about_a_bad_token(lab):
     failed = lab.cli("poll", env=lab.env(SLACK_BOT_TOKEN="xoxb-not-a-token"))
     assert failed.returncode == 1 and failed.stdout == ""
-    assert one_line(failed.stderr) == ("il2watch: poll failed: SLACK_BOT_TOKEN is not valid (invalid_auth): copy "
-                                       "the Bot User OAuth Token again")
+    assert one_line(failed.stderr) == (
+        "il2watch: poll failed: SLACK_BOT_TOKEN is not valid (invalid_auth): copy the Bot User OAuth Token again"
+    )
     assert lab.posted()[NEW] == 0 and outbox_states(lab)[NEW] == "due"
     recovered = lab.cli("poll")
     assert recovered.returncode == 0 and lab.posted()[NEW] == 1

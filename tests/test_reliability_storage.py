@@ -37,12 +37,20 @@ def digest(path: Path) -> str:
 
 def poll_with_file_size_limit(lab, limit: int, env: dict[str, str]) -> subprocess.CompletedProcess:
     """``il2watch poll`` in a process that may not write any file past ``limit`` bytes: a full disk."""
-    code = ("import resource, sys\n"
-            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
-            "from il2watch.cli import main\n"
-            "sys.exit(main(['poll']))\n")
-    return subprocess.run([sys.executable, "-c", code], cwd=lab.folder, capture_output=True, text=True, timeout=60,
-                          env=subprocess_env(PYTHONPATH=str(REPO), **env))
+    code = (
+        "import resource, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "from il2watch.cli import main\n"
+        "sys.exit(main(['poll']))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=lab.folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(PYTHONPATH=str(REPO), **env),
+    )
 
 
 # ---------------------------------------------------------------- locked
@@ -95,8 +103,9 @@ def test_a_read_only_library_fails_the_poll_with_one_line_and_writes_nothing(lab
     read_only = dataclasses.replace(lab.settings(), db_path=Path(f"file:{lab.db}?mode=ro"))
     with pytest.raises(PollError) as failed:
         lab.poll(read_only)
-    assert str(failed.value) == (f"the library file:{lab.db}?mode=ro is read-only: give il2watch write access to "
-                                 f"it and its folder")
+    assert str(failed.value) == (
+        f"the library file:{lab.db}?mode=ro is read-only: give il2watch write access to it and its folder"
+    )
     assert digest(lab.db) == before and lab.posted()[NEW] == 0
     lab.poll()
     assert lab.posted()[NEW] == 1
@@ -110,8 +119,10 @@ def test_il2watch_db_may_be_a_read_only_uri(lab):
     failed = lab.cli("poll", env=lab.env(IL2WATCH_DB=f"file:{lab.db}?mode=ro"))
     assert not (lab.folder / "file:").exists(), "no library created under the working folder"
     assert failed.returncode == 1
-    assert one_line(failed.stderr) == (f"il2watch: poll failed: the library file:{lab.db}?mode=ro is read-only: "
-                                       f"give il2watch write access to it and its folder")
+    assert one_line(failed.stderr) == (
+        f"il2watch: poll failed: the library file:{lab.db}?mode=ro is read-only: "
+        f"give il2watch write access to it and its folder"
+    )
     assert digest(lab.db) == before and lab.posted()[NEW] == 0
 
 
@@ -126,9 +137,11 @@ def test_a_disk_full_in_the_middle_of_the_polls_transaction_keeps_nothing_of_it(
     before, posted_before = lab.rows(), lab.posted()
     failed = poll_with_file_size_limit(lab, 64 * 1024, lab.env())
     assert failed.returncode == 1
-    assert one_line(failed.stderr) == (f"il2watch: poll failed: the library {lab.db} could not be written (disk "
-                                       f"full, a file size limit, or a failing disk): free space or move "
-                                       f"IL2WATCH_DB, then poll again")
+    assert one_line(failed.stderr) == (
+        f"il2watch: poll failed: the library {lab.db} could not be written (disk "
+        f"full, a file size limit, or a failing disk): free space or move "
+        f"IL2WATCH_DB, then poll again"
+    )
     assert integrity(lab.db) == "ok"
     assert lab.rows() == before, "the papers, reasons, outbox rows and watermarks of the poll: all or none"
     assert lab.posted() == posted_before
@@ -147,7 +160,9 @@ def test_a_disk_full_between_posts_doubles_nothing(lab):
     stored = lab.cli("poll", env=tokenless)  # stored and shown, nothing posted: ten rows due
     assert stored.returncode == 0 and "10 shown here" in stored.stdout
     failed = poll_with_file_size_limit(lab, 80 * 1024, lab.env(IL2WATCH_BURST="0"))
-    assert failed.returncode == 1 and one_line(failed.stderr).endswith("free space or move IL2WATCH_DB, then poll again")
+    assert failed.returncode == 1 and one_line(failed.stderr).endswith(
+        "free space or move IL2WATCH_DB, then poll again"
+    )
     during = sum(lab.posted()[pmid] for pmid in [NEW, *arrivals])
     assert 0 < during < 10, "the disk filled up between posts"
     assert integrity(lab.db) == "ok"
@@ -164,8 +179,10 @@ def test_a_corrupt_file_is_named_left_alone_and_rebuilt_from_the_channel_once_mo
     lab.db.write_bytes(b"SQLite format 2\x00" + b"\x13\x37" * 4000)  # overwritten by something else
     before = digest(lab.db)
     lab.arrive("41000002")
-    said = ("the library {db} is not a readable SQLite database (corrupt?): move it aside; il2watch rebuilds what "
-            "it posted from the Slack channel").format(db=lab.db)
+    said = (
+        f"the library {lab.db} is not a readable SQLite database (corrupt?): move it aside; il2watch rebuilds what "
+        "it posted from the Slack channel"
+    )
     failed = lab.cli("poll")
     assert failed.returncode == 1 and one_line(failed.stderr) == f"il2watch: poll failed: {said}"
     status = lab.cli("status")
@@ -209,9 +226,11 @@ def test_a_damaged_page_is_named_like_a_corrupt_file(lab, table):
         handle.write(b"\xff" * 4096)
     failed = lab.cli("poll")
     assert failed.returncode == 1
-    assert one_line(failed.stderr) == (f"il2watch: poll failed: the library {lab.db} is not a readable SQLite "
-                                       f"database (corrupt?): move it aside; il2watch rebuilds what it posted "
-                                       f"from the Slack channel")
+    assert one_line(failed.stderr) == (
+        f"il2watch: poll failed: the library {lab.db} is not a readable SQLite "
+        f"database (corrupt?): move it aside; il2watch rebuilds what it posted "
+        f"from the Slack channel"
+    )
 
 
 # ---------------------------------------------------------------- locked (last: it collects the fixture)
@@ -224,8 +243,9 @@ def test_a_locked_library_fails_the_poll_after_the_busy_timeout_and_keeps_nothin
     out, err = locked_poll.process.communicate(timeout=BUSY_TIMEOUT + 20)
     waited = time.monotonic() - locked_poll.started
     assert locked_poll.process.returncode == 1 and out == ""
-    assert one_line(err) == (f"il2watch: poll failed: the library {lab.db} is locked by another process: is "
-                             f"another il2watch writing to it?")
+    assert one_line(err) == (
+        f"il2watch: poll failed: the library {lab.db} is locked by another process: is another il2watch writing to it?"
+    )
     assert waited >= BUSY_TIMEOUT - 1, "it waited for the lock before giving up"
     locked_poll.blocker.rollback()
     assert lab.rows() == locked_poll.before and lab.posted()[NEW] == 0

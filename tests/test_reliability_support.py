@@ -17,9 +17,10 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from il2watch.config import Settings, load_settings
 from il2watch.eutils import Eutils, RateLimiter
@@ -60,7 +61,7 @@ class Lab:
         """The environment variables of this installation, with ``extra`` over them."""
         return settings_env(self.folder, self.ncbi, self.slack, **{**self.extra, **extra})
 
-    def start_from(self, library: Path) -> "Lab":
+    def start_from(self, library: Path) -> Lab:
         """Use a copy of ``library`` (closed, so whole in its one file) as this lab's library."""
         shutil.copyfile(library, self.db)
         return self
@@ -76,30 +77,57 @@ class Lab:
 
     def eutils(self, settings: Settings) -> Eutils:
         """The client ``make_eutils`` builds from these settings, with a limiter matching the stand-in's window."""
-        return Eutils(settings.eutils_url, tool=settings.ncbi_tool, email=settings.ncbi_email,
-                      api_key=settings.ncbi_api_key, timeout=settings.ncbi_timeout, retries=settings.ncbi_retries,
-                      backoff=settings.ncbi_backoff, limiter=RateLimiter(10, period=RATE_WINDOW * 1.5))  # a margin for jitter
+        return Eutils(
+            settings.eutils_url,
+            tool=settings.ncbi_tool,
+            email=settings.ncbi_email,
+            api_key=settings.ncbi_api_key,
+            timeout=settings.ncbi_timeout,
+            retries=settings.ncbi_retries,
+            backoff=settings.ncbi_backoff,
+            limiter=RateLimiter(10, period=RATE_WINDOW * 1.5),
+        )  # a margin for jitter
 
     def poll(self, settings: Settings | None = None, **extra: str) -> PollReport:
         settings = settings or self.settings(**extra)
         return poll_once(settings, out=lambda _: None, eutils=self.eutils(settings))
 
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
-            **options: Any) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60, **options: Any
+    ) -> subprocess.CompletedProcess:
         """``il2watch <args>`` as a subprocess in the lab's folder (so a stray relative path lands there)."""
         environment = subprocess_env(PYTHONPATH=str(REPO), **(env if env is not None else self.env()))
-        return subprocess.run([sys.executable, "-m", "il2watch", *args], cwd=self.folder, env=environment,
-                              capture_output=True, text=True, timeout=timeout, **options)
+        return subprocess.run(
+            [sys.executable, "-m", "il2watch", *args],
+            cwd=self.folder,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **options,
+        )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         environment = subprocess_env(PYTHONPATH=str(REPO), **(env if env is not None else self.env()))
-        return subprocess.Popen([sys.executable, "-m", "il2watch", *args], cwd=self.folder, env=environment,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "il2watch", *args],
+            cwd=self.folder,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     # ------------------------------------------------------------ the world changes
 
-    def arrive(self, pmid: str, title: str = "A CD25-biased IL-2 mutein expands regulatory T cells",
-               *, query_match: bool = False, **fields: Any) -> Record:
+    def arrive(
+        self,
+        pmid: str,
+        title: str = "A CD25-biased IL-2 mutein expands regulatory T cells",
+        *,
+        query_match: bool = False,
+        **fields: Any,
+    ) -> Record:
         """A new paper enters PubMed today and cites the review (and, with ``query_match``, matches the query)."""
         rec = record(pmid, title=title, entry_date=date.today(), **fields)
         self.world.add(rec)
@@ -142,8 +170,10 @@ def baseline_library(folder: Path, **extra: str) -> Iterator[Path]:
 
 def library_rows(path: Path) -> dict[str, set[tuple]]:
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        return {table: set(conn.execute(f"select {columns} from {table}").fetchall())
-                for table, columns in CONTENT_TABLES.items()}
+        return {
+            table: set(conn.execute(f"select {columns} from {table}").fetchall())
+            for table, columns in CONTENT_TABLES.items()
+        }
 
 
 def integrity(path: Path) -> str:

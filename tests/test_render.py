@@ -355,7 +355,11 @@ def test_hostile_text_from_outside_pings_and_hides_nothing(hostile):
         corrections=(("RetractionIn", hostile),),
     )
     evil_insight = insight(
-        summary=hostile, axis=hostile, molecules=(hostile,) * 12, trials=(hostile,), flags=(hostile,),
+        summary=hostile,
+        axis=hostile,
+        molecules=(hostile,) * 12,
+        trials=(hostile,),
+        flags=(hostile,),
         relevance_why=(hostile,),
     )
     watches = {"w": Watch(id="w", pmid=hostile, query=hostile, label=hostile)}
@@ -545,8 +549,13 @@ def test_watch_announcement_names_who_and_what():
     assert added.metadata == {
         "event_type": "il2watch_watch",
         "event_payload": {
-            "watch": {"id": "il15", "pmid": "", "query": "IL-15 superagonist", "label": "IL-15 agonists",
-                      "channel": "C0123ABC"},
+            "watch": {
+                "id": "il15",
+                "pmid": "",
+                "query": "IL-15 superagonist",
+                "label": "IL-15 agonists",
+                "channel": "C0123ABC",
+            },
             "action": "added",
             "by": "U024BE7LH",
             "key": "watch:il15:added",
@@ -618,10 +627,18 @@ def test_check_limits_names_every_broken_limit():
         {"type": "header", "text": {"type": "plain_text", "text": "h" * 151}},
         {"type": "header", "text": text},
         {"type": "context", "elements": [text] * 11},
-        {"type": "actions", "elements": [
-            {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "b" * 76}, "value": "v" * 2001},
-            {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "ok"}, "value": "1"},
-        ]},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "a",
+                    "text": {"type": "plain_text", "text": "b" * 76},
+                    "value": "v" * 2001,
+                },
+                {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "ok"}, "value": "1"},
+            ],
+        },
     ]
     problems = check_limits(blocks)
     expected = [

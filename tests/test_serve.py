@@ -41,27 +41,56 @@ def lab(tmp_path_factory):
         for name in PROXY_VARIABLES:
             patch.delenv(name, raising=False)
         with SlackStandIn() as api, EutilsStandIn(build_world()) as ncbi_server:
-            settings = load_settings({
-                "SLACK_BOT_TOKEN": DEFAULT_BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-                "IL2WATCH_SLACK_API_URL": api.base_url, "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
-                "IL2WATCH_NCBI_BACKOFF": "0.01", "NCBI_EMAIL": "lab@example.org",
-                "IL2WATCH_DB": str(tmp_path / "lib.db"), "IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": CHANNEL,
-            }, cwd=tmp_path)
+            settings = load_settings(
+                {
+                    "SLACK_BOT_TOKEN": DEFAULT_BOT_TOKEN,
+                    "SLACK_SIGNING_SECRET": SECRET,
+                    "IL2WATCH_SLACK_API_URL": api.base_url,
+                    "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
+                    "IL2WATCH_NCBI_BACKOFF": "0.01",
+                    "NCBI_EMAIL": "lab@example.org",
+                    "IL2WATCH_DB": str(tmp_path / "lib.db"),
+                    "IL2WATCH_ADMINS": ADMIN,
+                    "IL2WATCH_CHANNEL": CHANNEL,
+                },
+                cwd=tmp_path,
+            )
             with Library(settings.db_path) as library:
-                library.save_papers([Paper("40000001", "Low-dose IL-2 expands regulatory T cells in lupus",
-                                           entry_date="2024-05-30", pub_year=2024)])
-                library.save_reasons([("40000001", Reason("review", "cites"))], now="2024-06-01T00:00:00+00:00",
-                                     run_id=None)
+                library.save_papers(
+                    [
+                        Paper(
+                            "40000001",
+                            "Low-dose IL-2 expands regulatory T cells in lupus",
+                            entry_date="2024-05-30",
+                            pub_year=2024,
+                        )
+                    ]
+                )
+                library.save_reasons(
+                    [("40000001", Reason("review", "cites"))], now="2024-06-01T00:00:00+00:00", run_id=None
+                )
             port = free_port()
-            env = subprocess_env(PYTHONPATH=str(REPO), SLACK_BOT_TOKEN=DEFAULT_BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET,
-                                 IL2WATCH_SLACK_API_URL=api.base_url, IL2WATCH_EUTILS_URL=ncbi_server.base_url,
-                                 IL2WATCH_NCBI_BACKOFF="0.01", NCBI_EMAIL="lab@example.org",
-                                 IL2WATCH_DB=str(tmp_path / "lib.db"), IL2WATCH_ADMINS=ADMIN,
-                                 IL2WATCH_CHANNEL=CHANNEL, IL2WATCH_CONFIG=str(tmp_path / "none.toml"))
+            env = subprocess_env(
+                PYTHONPATH=str(REPO),
+                SLACK_BOT_TOKEN=DEFAULT_BOT_TOKEN,
+                SLACK_SIGNING_SECRET=SECRET,
+                IL2WATCH_SLACK_API_URL=api.base_url,
+                IL2WATCH_EUTILS_URL=ncbi_server.base_url,
+                IL2WATCH_NCBI_BACKOFF="0.01",
+                NCBI_EMAIL="lab@example.org",
+                IL2WATCH_DB=str(tmp_path / "lib.db"),
+                IL2WATCH_ADMINS=ADMIN,
+                IL2WATCH_CHANNEL=CHANNEL,
+                IL2WATCH_CONFIG=str(tmp_path / "none.toml"),
+            )
             (tmp_path / "none.toml").write_text("", encoding="utf-8")
-            server = subprocess.Popen([sys.executable, "-m", "il2watch", "serve", "--port", str(port),
-                                       "--host", "127.0.0.1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "il2watch", "serve", "--port", str(port), "--host", "127.0.0.1"],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 wait_for_health(port, server)
                 yield api, settings, port
@@ -119,11 +148,22 @@ def request(port: int, method: str, path: str, body: bytes = b"", headers: dict 
     return response.status, data, time.monotonic() - started
 
 
-def send(port: int, body: bytes, *, content_type: str, timestamp: str | None = None, secret: str = SECRET,
-         extra: dict | None = None):
+def send(
+    port: int,
+    body: bytes,
+    *,
+    content_type: str,
+    timestamp: str | None = None,
+    secret: str = SECRET,
+    extra: dict | None = None,
+):
     timestamp = timestamp if timestamp is not None else str(int(time.time()))
-    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": signature(body, timestamp, secret), **(extra or {})}
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature(body, timestamp, secret),
+        **(extra or {}),
+    }
     return request(port, "POST", "/slack/events", body, headers)
 
 
@@ -173,12 +213,14 @@ def test_a_slow_answer_follows_the_ack_through_the_response_url(port, api, libra
     assert library.paper(REVIEW_PMID) is not None
 
 
-@pytest.mark.parametrize("forgery", ["wrong secret", "stale", "future", "garbled timestamp", "no signature",
-                                     "tampered body"])
+@pytest.mark.parametrize(
+    "forgery", ["wrong secret", "stale", "future", "garbled timestamp", "no signature", "tampered body"]
+)
 def test_forged_or_stale_requests_get_401_and_do_nothing(port, api, library, forgery):
     url = api.new_response_url(channel=CHANNEL, user=ADMIN)
-    body = urlencode(slash_command_payload("/il2", "watch add 31234567", user_id=ADMIN, channel_id=CHANNEL,
-                                           response_url=url)).encode()
+    body = urlencode(
+        slash_command_payload("/il2", "watch add 31234567", user_id=ADMIN, channel_id=CHANNEL, response_url=url)
+    ).encode()
     now = int(time.time())
     timestamp, sign_with, sent, headers = str(now), SECRET, body, {}
     if forgery == "wrong secret":
@@ -189,8 +231,11 @@ def test_forged_or_stale_requests_get_401_and_do_nothing(port, api, library, for
         timestamp = str(now + 301)
     elif forgery == "tampered body":
         sent = body.replace(b"31234567", b"31234568")
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": signature(body, timestamp, sign_with)}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature(body, timestamp, sign_with),
+    }
     if forgery == "garbled timestamp":
         headers["X-Slack-Request-Timestamp"] = "yesterday"
     if forgery == "no signature":
@@ -209,8 +254,10 @@ def test_a_properly_signed_request_does_act(port, api, library):
 
 def test_a_huge_body_is_refused_before_it_is_read(port):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
-        connection.sendall(b"POST /slack/events HTTP/1.1\r\nHost: il2watch\r\n"
-                           b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2097152\r\n\r\n")
+        connection.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: il2watch\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2097152\r\n\r\n"
+        )
         head = connection.recv(200)
     assert head.startswith(b"HTTP/1.1 413")
 
@@ -220,8 +267,14 @@ def test_a_huge_body_is_refused_before_it_is_read(port):
 
 def test_a_button_click_over_http(port, api, library):
     url = api.new_response_url(channel=CHANNEL, user="USAVER01", message_ts="1.000001")
-    payload = block_actions_payload("il2_save", "40000001", message={"ts": "1.000001", "blocks": []},
-                                    user_id="USAVER01", channel_id=CHANNEL, response_url=url)
+    payload = block_actions_payload(
+        "il2_save",
+        "40000001",
+        message={"ts": "1.000001", "blocks": []},
+        user_id="USAVER01",
+        channel_id=CHANNEL,
+        response_url=url,
+    )
     status, _, seconds = interactive(port, payload)
     assert status == 200 and seconds < SLACK_DEADLINE
     (post,) = api.wait_for_response_posts(1, url=url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,20 +14,20 @@ from il2watch.config import load_settings
 from il2watch.library import Library
 from il2watch.model import Reason
 from il2watch.render import check_limits, render_paper
+from il2watch.service import make_eutils
 from il2watch.slack_app import build_app, insight_maker, start_socket_mode
 from il2watch.slack_client import make_client
-from il2watch.service import make_eutils
 from tests.conftest import PROXY_VARIABLES
 from tests.data.records import (
     IL15_PMID,
     LOW_DOSE_SLE_PMID,
     MARKUP_PMID,
     NOT_ALPHA_CANCER_PMID,
-    REVIEW_PMID,
-    UNRELATED_PMID,
     REVIEW_CITED_BY,
+    REVIEW_PMID,
     REVIEW_SIMILAR,
     TREG_MUTEIN_PMID,
+    UNRELATED_PMID,
     build_world,
 )
 from tests.stand_ins.eutils import EutilsStandIn
@@ -64,17 +64,29 @@ def lab(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for name in PROXY_VARIABLES:
             patch.delenv(name, raising=False)
-        with SocketModeStandIn() as socket_mode, SlackStandIn(socket_mode_url=socket_mode.url) as api, \
-                EutilsStandIn(build_world()) as ncbi_server:
-            settings = load_settings({
-                "SLACK_BOT_TOKEN": DEFAULT_BOT_TOKEN, "SLACK_APP_TOKEN": DEFAULT_APP_TOKEN,
-                "IL2WATCH_SLACK_API_URL": api.base_url, "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
-                "IL2WATCH_NCBI_RETRIES": "2", "IL2WATCH_NCBI_BACKOFF": "0.01", "IL2WATCH_DB": str(tmp_path / "lib.db"),
-                "IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": CHANNEL, "IL2WATCH_POST_INTERVAL": "0",
-                "NCBI_EMAIL": "lab@example.org",
-            }, cwd=tmp_path)
+        with (
+            SocketModeStandIn() as socket_mode,
+            SlackStandIn(socket_mode_url=socket_mode.url) as api,
+            EutilsStandIn(build_world()) as ncbi_server,
+        ):
+            settings = load_settings(
+                {
+                    "SLACK_BOT_TOKEN": DEFAULT_BOT_TOKEN,
+                    "SLACK_APP_TOKEN": DEFAULT_APP_TOKEN,
+                    "IL2WATCH_SLACK_API_URL": api.base_url,
+                    "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
+                    "IL2WATCH_NCBI_RETRIES": "2",
+                    "IL2WATCH_NCBI_BACKOFF": "0.01",
+                    "IL2WATCH_DB": str(tmp_path / "lib.db"),
+                    "IL2WATCH_ADMINS": ADMIN,
+                    "IL2WATCH_CHANNEL": CHANNEL,
+                    "IL2WATCH_POST_INTERVAL": "0",
+                    "NCBI_EMAIL": "lab@example.org",
+                },
+                cwd=tmp_path,
+            )
             fill_library(settings, make_eutils(settings))
-            app = build_app(settings, now=lambda: datetime(2024, 6, 15, 12, tzinfo=timezone.utc))
+            app = build_app(settings, now=lambda: datetime(2024, 6, 15, 12, tzinfo=UTC))
             handler = start_socket_mode(app, settings)
             socket_mode.wait_for_connections(1)
             yield api, socket_mode, settings
@@ -85,14 +97,18 @@ def lab(tmp_path_factory):
 def fill_library(settings, eutils) -> None:
     """The papers citing the review and three similar to it, as a poll would have stored them (13 in all)."""
     reasons = {pmid: Reason("review", "cites") for pmid in REVIEW_CITED_BY}
-    reasons.update({pmid: Reason("review", "similar", score, rank) for rank, (pmid, score)
-                    in enumerate(REVIEW_SIMILAR, start=1) if pmid not in reasons and pmid != IL15_PMID})
+    reasons.update(
+        {
+            pmid: Reason("review", "similar", score, rank)
+            for rank, (pmid, score) in enumerate(REVIEW_SIMILAR, start=1)
+            if pmid not in reasons and pmid != IL15_PMID
+        }
+    )
     with Library(settings.db_path) as library:
         papers = pubmed.fetch_papers(eutils, list(reasons))
         insight_for = insight_maker(settings, library, summariser=False)
         library.save_papers(papers, {p.pmid: insight_for(p, [reasons[p.pmid]]) for p in papers})
-        library.save_reasons([(p.pmid, reasons[p.pmid]) for p in papers], now="2024-06-01T00:00:00+00:00",
-                             run_id=None)
+        library.save_reasons([(p.pmid, reasons[p.pmid]) for p in papers], now="2024-06-01T00:00:00+00:00", run_id=None)
 
 
 @pytest.fixture
@@ -116,7 +132,8 @@ def command(api, socket_mode, text, *, user=READER, channel=CHANNEL):
     """Send /il2 <text> over the socket; the ack (checked for Slack's deadline) and its response_url."""
     url = api.new_response_url(channel=channel, user=user)
     envelope = socket_mode.send_envelope(
-        "slash_commands", slash_command_payload("/il2", text, user_id=user, channel_id=channel, response_url=url))
+        "slash_commands", slash_command_payload("/il2", text, user_id=user, channel_id=channel, response_url=url)
+    )
     ack = socket_mode.wait_for_ack(envelope, timeout=SLACK_DEADLINE)
     assert ack.seconds < SLACK_DEADLINE
     return ack, url
@@ -124,8 +141,9 @@ def command(api, socket_mode, text, *, user=READER, channel=CHANNEL):
 
 def click(api, socket_mode, action_id, value, *, message, user=READER, channel=CHANNEL, ephemeral=False):
     url = api.new_response_url(channel=channel, user=user, message_ts=message.get("ts"))
-    payload = block_actions_payload(action_id, value, message=message, user_id=user, channel_id=channel,
-                                    response_url=url)
+    payload = block_actions_payload(
+        action_id, value, message=message, user_id=user, channel_id=channel, response_url=url
+    )
     payload["container"]["is_ephemeral"] = ephemeral
     envelope = socket_mode.send_envelope("interactive", payload)
     ack = socket_mode.wait_for_ack(envelope, timeout=SLACK_DEADLINE)
@@ -155,8 +173,15 @@ def test_a_command_is_answered_in_the_ack_from_the_library(connected):
 
 def test_every_kind_of_bad_input_is_acked_quickly_and_safely(connected):
     api, socket_mode = connected
-    for text in ("", "frobnicate", "x" * 4000, "paper <!channel>", 'search "unbalanced', "tag \u202e🧬",
-                 "<@U123|boss> <https://evil.example|click>"):
+    for text in (
+        "",
+        "frobnicate",
+        "x" * 4000,
+        "paper <!channel>",
+        'search "unbalanced',
+        "tag \u202e🧬",
+        "<@U123|boss> <https://evil.example|click>",
+    ):
         ack, _ = command(api, socket_mode, text)
         reply = json.dumps(ack.payload)
         assert ack.payload["text"] and "<!channel>" not in reply and "evil.example|" not in reply
@@ -175,8 +200,9 @@ def test_a_paper_not_in_the_library_is_looked_up_after_the_ack(connected, librar
 def test_a_redelivered_command_is_answered_once(connected):
     api, socket_mode = connected
     url = api.new_response_url(channel=CHANNEL, user=READER)
-    payload = slash_command_payload("/il2", f"paper {REVIEW_PMID}", user_id=READER, channel_id=CHANNEL,
-                                    response_url=url)
+    payload = slash_command_payload(
+        "/il2", f"paper {REVIEW_PMID}", user_id=READER, channel_id=CHANNEL, response_url=url
+    )
     first = socket_mode.wait_for_ack(socket_mode.send_envelope("slash_commands", payload))
     second = socket_mode.wait_for_ack(socket_mode.send_envelope("slash_commands", payload))
     assert "Looking up" in first.payload["text"] and not (second.payload or {}).get("text")
@@ -266,8 +292,15 @@ def test_feedback_changes_a_users_vote_rather_than_adding_one(connected, setting
 def test_feedback_on_an_ephemeral_answer_replaces_it(connected, library):
     api, socket_mode = connected
     ack, _ = command(api, socket_mode, f"paper {NOT_ALPHA_CANCER_PMID}", user="UEPHEM01")
-    url, _ = click(api, socket_mode, "il2_relevant", NOT_ALPHA_CANCER_PMID, user="UEPHEM01",
-                   message={"ts": "1.000001", "blocks": ack.payload["blocks"]}, ephemeral=True)
+    url, _ = click(
+        api,
+        socket_mode,
+        "il2_relevant",
+        NOT_ALPHA_CANCER_PMID,
+        user="UEPHEM01",
+        message={"ts": "1.000001", "blocks": ack.payload["blocks"]},
+        ephemeral=True,
+    )
     (post,) = api.wait_for_response_posts(1, url=url)
     assert post.body["replace_original"] is True and "Relevant (1)" in json.dumps(post.body["blocks"])
 
@@ -296,13 +329,15 @@ def test_more_shows_the_next_page_in_place_and_share_posts_for_everyone(connecte
     ack, _ = command(api, socket_mode, "recent 12")
     first_page = ack.payload["blocks"]
     more = button(first_page, "il2_more")
-    url, _ = click(api, socket_mode, "il2_more", more["value"], message={"ts": "1.000002", "blocks": first_page},
-                   ephemeral=True)
+    url, _ = click(
+        api, socket_mode, "il2_more", more["value"], message={"ts": "1.000002", "blocks": first_page}, ephemeral=True
+    )
     (post,) = api.wait_for_response_posts(1, url=url)
     assert post.body["replace_original"] is True and "showing 11–12" in post.body["text"]
     share = button(first_page, "il2_share")
-    url, _ = click(api, socket_mode, "il2_share", share["value"], message={"ts": "1.000003", "blocks": first_page},
-                   ephemeral=True)
+    url, _ = click(
+        api, socket_mode, "il2_share", share["value"], message={"ts": "1.000003", "blocks": first_page}, ephemeral=True
+    )
     (post,) = api.wait_for_response_posts(1, url=url)
     assert post.body["response_type"] == "in_channel" and post.body["replace_original"] is False
     (shared,) = [m for m in api.messages(CHANNEL) if "Shared by" in json.dumps(m.blocks)]
@@ -313,9 +348,14 @@ def test_details_shows_a_listed_paper(connected):
     api, socket_mode = connected
     ack, _ = command(api, socket_mode, "cites 3")
     details = button(ack.payload["blocks"], "il2_details")
-    url, _ = click(api, socket_mode, "il2_details", details["value"], message={"ts": "1.000004",
-                                                                               "blocks": ack.payload["blocks"]},
-                   ephemeral=True)
+    url, _ = click(
+        api,
+        socket_mode,
+        "il2_details",
+        details["value"],
+        message={"ts": "1.000004", "blocks": ack.payload["blocks"]},
+        ephemeral=True,
+    )
     (post,) = api.wait_for_response_posts(1, url=url)
     assert "Found by" in json.dumps(post.body["blocks"])
 
@@ -366,8 +406,12 @@ def test_the_manifest_declares_what_the_app_uses():
     scopes = set(re.findall(r"^      - ([a-z:.]+)$", live, re.MULTILINE))
     assert set(NEEDED_SCOPES) <= scopes
     assert f"    - command: {OPTIONS_BY_ATTR['command'].default}\n" in live
-    for line in ("    home_tab_enabled: true", "      - app_home_opened", "  interactivity:\n    is_enabled: true",
-                 "  socket_mode_enabled: true"):
+    for line in (
+        "    home_tab_enabled: true",
+        "      - app_home_opened",
+        "  interactivity:\n    is_enabled: true",
+        "  socket_mode_enabled: true",
+    ):
         assert line in live
 
 
@@ -382,8 +426,11 @@ def test_an_unreadable_library_gets_a_sentence_not_a_traceback(settings, tmp_pat
     broken = tmp_path / "not-a-database.db"
     broken.write_bytes(b"this is not SQLite" * 100)
     app = build_app(settings, library_path=broken)
-    body = urlencode(slash_command_payload("/il2", "search lupus", user_id=READER, channel_id=CHANNEL,
-                                           response_url="http://127.0.0.1:9/unused"))
+    body = urlencode(
+        slash_command_payload(
+            "/il2", "search lupus", user_id=READER, channel_id=CHANNEL, response_url="http://127.0.0.1:9/unused"
+        )
+    )
     response = app.dispatch(BoltRequest(body=body, mode="socket_mode"))
     assert response.status == 200
     reply = json.loads(response.body)

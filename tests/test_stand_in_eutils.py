@@ -110,12 +110,16 @@ def test_neighbor_score_puts_string_scores_after_ids_with_the_article_itself_hig
 
 
 def test_repeated_ids_give_one_linkset_each_and_comma_ids_one_merged_linkset(server):
-    separate = read(server, "elink", dbfrom="pubmed", id=[R.REVIEW_PMID, R.TREG_MUTEIN_PMID], linkname="pubmed_pubmed_citedin")
+    separate = read(
+        server, "elink", dbfrom="pubmed", id=[R.REVIEW_PMID, R.TREG_MUTEIN_PMID], linkname="pubmed_pubmed_citedin"
+    )
     assert [s["IdList"] for s in separate] == [[R.REVIEW_PMID], [R.TREG_MUTEIN_PMID]]
     assert link_ids(separate[0]["LinkSetDb"][0]) == list(R.REVIEW_CITED_BY)
     assert link_ids(separate[1]["LinkSetDb"][0]) == [R.MARKUP_PMID]
 
-    merged = read(server, "elink", dbfrom="pubmed", id=f"{R.REVIEW_PMID},{R.TREG_MUTEIN_PMID}", linkname="pubmed_pubmed_citedin")
+    merged = read(
+        server, "elink", dbfrom="pubmed", id=f"{R.REVIEW_PMID},{R.TREG_MUTEIN_PMID}", linkname="pubmed_pubmed_citedin"
+    )
     assert len(merged) == 1
     assert merged[0]["IdList"] == [R.REVIEW_PMID, R.TREG_MUTEIN_PMID]
     citing = link_ids(merged[0]["LinkSetDb"][0])
@@ -139,11 +143,18 @@ def test_non_numeric_id_gets_an_error_inside_its_linkset(server):
 @pytest.mark.parametrize(
     ("limits", "expected"),
     [
-        ({"datetype": "edat", "mindate": "2023/06", "maxdate": "2023/12"},
-         [R.COLLECTIVE_PMID, R.GERMAN_PMID, R.NOT_ALPHA_CANCER_PMID, R.MARKUP_PMID]),
-        ({"datetype": "edat", "mindate": "2024/03/19", "maxdate": "2024/05/04"}, [R.IMMUNOCOMPLEX_PMID, R.PREPRINT_PMID]),
-        ({"datetype": "pdat", "mindate": "2024", "maxdate": "2024"},
-         [R.IMMUNOCOMPLEX_PMID, R.PREPRINT_PMID, R.COLLECTIVE_PMID]),
+        (
+            {"datetype": "edat", "mindate": "2023/06", "maxdate": "2023/12"},
+            [R.COLLECTIVE_PMID, R.GERMAN_PMID, R.NOT_ALPHA_CANCER_PMID, R.MARKUP_PMID],
+        ),
+        (
+            {"datetype": "edat", "mindate": "2024/03/19", "maxdate": "2024/05/04"},
+            [R.IMMUNOCOMPLEX_PMID, R.PREPRINT_PMID],
+        ),
+        (
+            {"datetype": "pdat", "mindate": "2024", "maxdate": "2024"},
+            [R.IMMUNOCOMPLEX_PMID, R.PREPRINT_PMID, R.COLLECTIVE_PMID],
+        ),
         ({"datetype": "edat", "reldate": "60"}, [R.IMMUNOCOMPLEX_PMID]),  # the world's today is 2024-06-15
     ],
 )
@@ -153,12 +164,28 @@ def test_elink_date_limits_restrict_the_linked_ids(server, limits, expected):
 
 
 def test_elink_date_limit_reorders_similar_articles_newest_first(server):
-    (answer,) = read(server, "elink", dbfrom="pubmed", id=R.REVIEW_PMID, linkname="pubmed_pubmed",
-                     cmd="neighbor_score", datetype="edat", mindate="2023", maxdate="2024")
+    (answer,) = read(
+        server,
+        "elink",
+        dbfrom="pubmed",
+        id=R.REVIEW_PMID,
+        linkname="pubmed_pubmed",
+        cmd="neighbor_score",
+        datetype="edat",
+        mindate="2023",
+        maxdate="2024",
+    )
     links = answer["LinkSetDb"][0]["Link"]
     assert [link["Id"] for link in links] == [
-        R.IMMUNOCOMPLEX_PMID, R.PREPRINT_PMID, R.COLLECTIVE_PMID, R.GERMAN_PMID, R.BOOK_PMID,
-        R.NOT_ALPHA_CANCER_PMID, R.MARKUP_PMID, R.IL15_PMID, R.LOW_DOSE_SLE_PMID,
+        R.IMMUNOCOMPLEX_PMID,
+        R.PREPRINT_PMID,
+        R.COLLECTIVE_PMID,
+        R.GERMAN_PMID,
+        R.BOOK_PMID,
+        R.NOT_ALPHA_CANCER_PMID,
+        R.MARKUP_PMID,
+        R.IL15_PMID,
+        R.LOW_DOSE_SLE_PMID,
     ]
     assert dict((link["Id"], link["Score"]) for link in links)[R.MARKUP_PMID] == "39210466"
 
@@ -176,13 +203,24 @@ def test_elink_malformed_date_is_an_error_answer(server):
 def test_elink_ncheck_and_neighbor_history_shapes(server):
     (check,) = read(server, "elink", dbfrom="pubmed", id=f"{R.REVIEW_PMID},{R.UNRELATED_PMID}", cmd="ncheck")
     assert [(i, i.attributes["HasNeighbor"]) for i in check["IdCheckList"]["Id"]] == [
-        (R.REVIEW_PMID, "Y"), (R.UNRELATED_PMID, "N"),
+        (R.REVIEW_PMID, "Y"),
+        (R.UNRELATED_PMID, "N"),
     ]
-    (history,) = read(server, "elink", dbfrom="pubmed", id=R.REVIEW_PMID, cmd="neighbor_history",
-                      linkname="pubmed_pubmed_citedin")
+    (history,) = read(
+        server, "elink", dbfrom="pubmed", id=R.REVIEW_PMID, cmd="neighbor_history", linkname="pubmed_pubmed_citedin"
+    )
     (entry,) = history["LinkSetDbHistory"]
-    fetched = Entrez.read(get(server, "efetch", db="pubmed", retmode="xml", WebEnv=history["WebEnv"],
-                              query_key=entry["QueryKey"], retmax=3))
+    fetched = Entrez.read(
+        get(
+            server,
+            "efetch",
+            db="pubmed",
+            retmode="xml",
+            WebEnv=history["WebEnv"],
+            query_key=entry["QueryKey"],
+            retmax=3,
+        )
+    )
     assert [str(a["MedlineCitation"]["PMID"]) for a in fetched["PubmedArticle"]] == list(R.REVIEW_CITED_BY[:3])
 
 
@@ -212,15 +250,20 @@ def test_registered_query_returns_its_matches_newest_entry_first(server):
 @pytest.mark.parametrize(
     ("term", "expected"),
     [
-        ("lupus[tiab] OR colitis[tiab]", {R.LOW_DOSE_SLE_PMID, R.GERMAN_PMID, R.RETRACTED_PMID, R.RETRACTION_NOTICE_PMID}),
+        (
+            "lupus[tiab] OR colitis[tiab]",
+            {R.LOW_DOSE_SLE_PMID, R.GERMAN_PMID, R.RETRACTED_PMID, R.RETRACTION_NOTICE_PMID},
+        ),
         ('(regulatory T cells) AND "humanised mice"', {R.PREPRINT_PMID}),
         ("NK cells AND (IL-15 OR superagonist)", {R.IL15_PMID}),
         ("Lupus Erythematosus, Systemic[mh]", {R.LOW_DOSE_SLE_PMID}),
         ("preprint[pt]", {R.PREPRINT_PMID}),
         ("Põder J[au]", {R.REVIEW_PMID}),
         ("interleukin-2 NOT lupus AND 2024[dp]", {R.COLLECTIVE_PMID, R.BOOK_PMID}),  # IL-2 is not interleukin-2 here
-        ("il-2 mutein*[tiab] AND 2023/01/01:2023/12/31[edat]",
-         {R.MARKUP_PMID, R.RETRACTION_NOTICE_PMID, R.COLLECTIVE_PMID}),
+        (
+            "il-2 mutein*[tiab] AND 2023/01/01:2023/12/31[edat]",
+            {R.MARKUP_PMID, R.RETRACTION_NOTICE_PMID, R.COLLECTIVE_PMID},
+        ),
     ],
 )
 def test_unregistered_terms_match_words_and_phrases(server, term, expected):
@@ -257,7 +300,9 @@ def test_esearch_date_parameters_and_sort(server):
     answer = read(server, "esearch", db="pubmed", term="interleukin-2", datetype="edat", reldate="365")
     assert answer["IdList"] == [R.COLLECTIVE_PMID, R.GERMAN_PMID, R.BOOK_PMID, R.NOT_ALPHA_CANCER_PMID]
     assert answer["QueryTranslation"].endswith("AND 2023/06/16:2024/06/15[Date - Entry]")
-    by_pub_date = read(server, "esearch", db="pubmed", term="interleukin-2", datetype="edat", reldate="365", sort="pub date")
+    by_pub_date = read(
+        server, "esearch", db="pubmed", term="interleukin-2", datetype="edat", reldate="365", sort="pub date"
+    )
     assert by_pub_date["IdList"] == [R.COLLECTIVE_PMID, R.BOOK_PMID, R.GERMAN_PMID, R.NOT_ALPHA_CANCER_PMID]
     count_only = read(server, "esearch", db="pubmed", term="interleukin-2", rettype="count")
     assert set(count_only) == {"Count"}
@@ -271,8 +316,18 @@ def test_esearch_refuses_retstart_beyond_pubmeds_cap(server):
 def test_usehistory_chains_into_efetch_pages(server):
     search = read(server, "esearch", db="pubmed", term=R.ENGINEERED_IL2_QUERY, usehistory="y", retmax=0)
     assert search["QueryKey"] == "1" and search["WebEnv"].startswith("MCID_")
-    page = Entrez.read(get(server, "efetch", db="pubmed", retmode="xml", WebEnv=search["WebEnv"],
-                           query_key=search["QueryKey"], retstart=2, retmax=3))
+    page = Entrez.read(
+        get(
+            server,
+            "efetch",
+            db="pubmed",
+            retmode="xml",
+            WebEnv=search["WebEnv"],
+            query_key=search["QueryKey"],
+            retstart=2,
+            retmax=3,
+        )
+    )
     assert [str(a["MedlineCitation"]["PMID"]) for a in page["PubmedArticle"]] == list(R.ENGINEERED_IL2_MATCHES[2:5])
     again = read(server, "esearch", db="pubmed", term="lupus", usehistory="y", WebEnv=search["WebEnv"])
     assert (again["WebEnv"], again["QueryKey"]) == (search["WebEnv"], "2")
@@ -282,7 +337,9 @@ HYPOTHESIS_WORLD = R.build_world()
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.text(alphabet='()[]":*ANDORT 2/ab', max_size=40))
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.text(alphabet='()[]":*ANDORT 2/ab', max_size=40)
+)
 def test_search_never_raises_whatever_the_term(term):
     result = HYPOTHESIS_WORLD.search(term)
     assert isinstance(result.pmids, list)
@@ -313,13 +370,20 @@ def test_the_review_parses_with_its_citation_facts(server):
     assert citation["ArticleTitle"] == "Engineering IL-2 for immunotherapy of autoimmunity and cancer."
     assert citation["Journal"]["ISOAbbreviation"] == "Nat Rev Immunol"
     assert [(a["LastName"], a["Initials"]) for a in citation["AuthorList"]] == [
-        ("Hernandez", "R"), ("Põder", "J"), ("LaPorte", "KM"), ("Malek", "TR"),
+        ("Hernandez", "R"),
+        ("Põder", "J"),
+        ("LaPorte", "KM"),
+        ("Malek", "TR"),
     ]
     ids = {str(i.attributes["IdType"]): str(i) for i in article["PubmedData"]["ArticleIdList"]}
     assert ids["doi"] == "10.1038/s41577-022-00680-w"
     history = {d.attributes["PubStatus"]: d for d in article["PubmedData"]["History"]}
     assert {k: history["entrez"][k] for k in ("Year", "Month", "Day", "Hour", "Minute")} == {
-        "Year": "2022", "Month": "2", "Day": "26", "Hour": "6", "Minute": "0",
+        "Year": "2022",
+        "Month": "2",
+        "Day": "26",
+        "Hour": "6",
+        "Minute": "0",
     }
     assert history["pubmed"]["Day"] == "26"
     references = [str(r["ArticleIdList"][0]) for r in article["PubmedData"]["ReferenceList"][0]["Reference"]]
@@ -327,7 +391,9 @@ def test_the_review_parses_with_its_citation_facts(server):
 
 
 def test_inline_markup_arrives_as_marked_text(server, world):
-    (article,) = Entrez.read(get(server, "efetch", db="pubmed", retmode="xml", id=R.MARKUP_PMID), escape=True)["PubmedArticle"]
+    (article,) = Entrez.read(get(server, "efetch", db="pubmed", retmode="xml", id=R.MARKUP_PMID), escape=True)[
+        "PubmedArticle"
+    ]
     citation = article["MedlineCitation"]["Article"]
     source = world.get(R.MARKUP_PMID)
     assert citation["ArticleTitle"] == marked_text(source.title)
@@ -340,15 +406,23 @@ def test_inline_markup_arrives_as_marked_text(server, world):
 def test_structured_abstract_keeps_labels_and_categories(server):
     (article,) = read(server, "efetch", db="pubmed", retmode="xml", id=R.LOW_DOSE_SLE_PMID)["PubmedArticle"]
     sections = article["MedlineCitation"]["Article"]["Abstract"]["AbstractText"]
-    assert [(s.attributes["Label"], s.attributes["NlmCategory"]) for s in sections][-1] == ("CONCLUSIONS", "CONCLUSIONS")
+    assert [(s.attributes["Label"], s.attributes["NlmCategory"]) for s in sections][-1] == (
+        "CONCLUSIONS",
+        "CONCLUSIONS",
+    )
     assert len(sections) == 4
     names = [a["LastName"] for a in article["MedlineCitation"]["Article"]["AuthorList"]]
     assert names == ["Þórsdóttir", "Núñez", "Dubois", "Wójcik"]
 
 
 def test_medline_date_no_abstract_collective_author_and_language(server):
-    answer = read(server, "efetch", db="pubmed", retmode="xml",
-                  id=f"{R.MEDLINE_DATE_PMID},{R.NO_ABSTRACT_PMID},{R.COLLECTIVE_PMID},{R.GERMAN_PMID}")
+    answer = read(
+        server,
+        "efetch",
+        db="pubmed",
+        retmode="xml",
+        id=f"{R.MEDLINE_DATE_PMID},{R.NO_ABSTRACT_PMID},{R.COLLECTIVE_PMID},{R.GERMAN_PMID}",
+    )
     medline_date, no_abstract, collective, german = (a["MedlineCitation"]["Article"] for a in answer["PubmedArticle"])
     assert medline_date["Journal"]["JournalIssue"]["PubDate"] == {"MedlineDate": "2021 Nov-Dec"}
     assert "Abstract" not in no_abstract
@@ -370,7 +444,13 @@ def test_book_article_parses_as_pubmed_book_article(server):
 
 
 def test_retraction_and_erratum_links(server):
-    answer = read(server, "efetch", db="pubmed", retmode="xml", id=f"{R.RETRACTED_PMID},{R.RETRACTION_NOTICE_PMID},{R.TREG_MUTEIN_PMID}")
+    answer = read(
+        server,
+        "efetch",
+        db="pubmed",
+        retmode="xml",
+        id=f"{R.RETRACTED_PMID},{R.RETRACTION_NOTICE_PMID},{R.TREG_MUTEIN_PMID}",
+    )
     retracted, notice, treg = (a["MedlineCitation"] for a in answer["PubmedArticle"])
     assert "Retracted Publication" in retracted["Article"]["PublicationTypeList"]
     (link,) = retracted["CommentsCorrectionsList"]
@@ -415,7 +495,11 @@ def test_ten_thousand_citing_records_fetch_quickly_in_batches_of_200(server, wor
     started = time.perf_counter()
     fetched = 0
     for start in range(0, len(ids), 200):
-        fetched += post(server, "efetch", db="pubmed", retmode="xml", id=",".join(ids[start : start + 200])).read().count(b"<PubmedArticle>")
+        fetched += (
+            post(server, "efetch", db="pubmed", retmode="xml", id=",".join(ids[start : start + 200]))
+            .read()
+            .count(b"<PubmedArticle>")
+        )
     assert fetched == 10_000
     assert time.perf_counter() - started < 10
     batch = Entrez.read(post(server, "efetch", db="pubmed", retmode="xml", id=",".join(ids[:200])))
@@ -494,7 +578,10 @@ def test_injected_429_has_ncbis_json_and_optional_retry_after(server):
         get(server, "esearch", db="pubmed", term="lupus", api_key="KEY")
     assert "Retry-After" not in limited_with_key.value.headers
     assert json.loads(limited_with_key.value.read()) == {
-        "error": "API rate limit exceeded", "api-key": "KEY", "count": "11", "limit": "10",
+        "error": "API rate limit exceeded",
+        "api-key": "KEY",
+        "count": "11",
+        "limit": "10",
     }
 
 
@@ -537,7 +624,10 @@ def test_empty_answers_are_well_formed_and_hold_nothing(server):
     assert link_answer["IdList"] == [R.REVIEW_PMID] and link_answer["LinkSetDb"] == []
     search = read(server, "esearch", db="pubmed", term="lupus")
     assert search["Count"] == "0" and "ErrorList" not in search
-    assert read(server, "efetch", db="pubmed", retmode="xml", id=R.REVIEW_PMID) == {"PubmedArticle": [], "PubmedBookArticle": []}
+    assert read(server, "efetch", db="pubmed", retmode="xml", id=R.REVIEW_PMID) == {
+        "PubmedArticle": [],
+        "PubmedBookArticle": [],
+    }
 
 
 def test_error_answers_put_error_inside_the_usual_root(server):
@@ -566,7 +656,10 @@ def test_faults_are_used_in_order_by_endpoint_and_logged(server):
     assert read(server, "esearch", db="pubmed", term="lupus")["Count"] == "2"
     assert server.pending_faults == []
     assert [(r.endpoint, r.status, r.fault) for r in server.requests] == [
-        ("elink", 200, "empty"), ("esearch", 500, "500"), ("esearch", 200, "empty"), ("esearch", 200, ""),
+        ("elink", 200, "empty"),
+        ("esearch", 500, "500"),
+        ("esearch", 200, "empty"),
+        ("esearch", 200, ""),
     ]
 
 
@@ -591,7 +684,10 @@ def test_fourth_request_in_a_second_gets_ncbis_429(world):
             get(stand_in, "einfo")
         assert limited.value.code == 429
         assert json.loads(limited.value.read()) == {
-            "error": "API rate limit exceeded", "api-key": "127.0.0.1", "count": "4", "limit": "3",
+            "error": "API rate limit exceeded",
+            "api-key": "127.0.0.1",
+            "count": "4",
+            "limit": "3",
         }
         assert stand_in.rate_violations == 1
         clock.advance(1.0)
@@ -628,8 +724,13 @@ def test_request_log_keeps_params_and_times(world):
         post(stand_in, "efetch", db="pubmed", id=R.REVIEW_PMID, tool="il2watch")
         first, second = stand_in.requests
     assert (first.endpoint, first.method, first.status, first.time) == ("esearch", "GET", 200, 1000.0)
-    assert first.params == {"db": ["pubmed"], "term": ["lupus"], "tool": ["il2watch"],
-                            "email": ["lab@example.org"], "api_key": ["K"]}
+    assert first.params == {
+        "db": ["pubmed"],
+        "term": ["lupus"],
+        "tool": ["il2watch"],
+        "email": ["lab@example.org"],
+        "api_key": ["K"],
+    }
     assert (second.endpoint, second.method, second.time) == ("efetch", "POST", 1000.4)
     assert second.params["id"] == [R.REVIEW_PMID]
 
@@ -674,7 +775,10 @@ def test_module_serves_the_records_world_until_interrupted():
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.stand_ins.eutils", "--port", "0"],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         base_url = process.stdout.readline().strip()

@@ -11,8 +11,8 @@ import queue
 import time
 import urllib.request
 from collections.abc import Iterator
-from itertools import islice
 from http.client import RemoteDisconnected
+from itertools import islice
 
 import pytest
 from slack_bolt import App
@@ -108,8 +108,9 @@ def test_auth_test_names_the_bot_and_reports_scopes_in_a_header(slack: SlackStan
         ("xoxb-inactive", "account_inactive", "account_inactive"),
     ],
 )
-def test_bad_tokens_are_refused_as_slack_refuses_them(slack: SlackStandIn, token: str, status: str,
-                                                      expected: str) -> None:
+def test_bad_tokens_are_refused_as_slack_refuses_them(
+    slack: SlackStandIn, token: str, status: str, expected: str
+) -> None:
     if status != "active":
         slack.add_token(token)
         slack.set_token_status(token, status)  # a token that worked, then was revoked or deactivated
@@ -142,8 +143,9 @@ def test_token_may_come_as_a_form_field_but_not_inside_json(slack: SlackStandIn)
     answer = WebClient(base_url=slack.base_url).api_call("auth.test", params={"token": slack.bot_token})
     assert answer["user_id"] == BOT_USER_ID
     body = json.dumps({"token": slack.bot_token}).encode()
-    request = urllib.request.Request(slack.base_url + "auth.test", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        slack.base_url + "auth.test", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request) as response:
         assert json.load(response) == {"ok": False, "error": "not_authed"}
 
@@ -163,8 +165,9 @@ def test_posts_get_unique_increasing_ts_from_the_clock(slack: SlackStandIn, cloc
 def test_post_by_name_stores_everything_slack_keeps(slack: SlackStandIn) -> None:
     blocks = [{"type": "section", "block_id": "b1", "text": {"type": "mrkdwn", "text": "*IL-2*"}}]
     metadata = {"event_type": "il2_paper_posted", "event_payload": {"pmid": "35217787"}}
-    answer = client_for(slack).chat_postMessage(channel="#papers", text="IL-2", blocks=blocks, metadata=metadata,
-                                                unfurl_links=False, mrkdwn=True)
+    answer = client_for(slack).chat_postMessage(
+        channel="#papers", text="IL-2", blocks=blocks, metadata=metadata, unfurl_links=False, mrkdwn=True
+    )
     assert answer["channel"] == "C0PAPERS"
     assert answer["message"]["bot_id"] == BOT_ID and answer["message"]["user"] == BOT_USER_ID
     [stored] = slack.messages("papers")
@@ -175,8 +178,10 @@ def test_post_by_name_stores_everything_slack_keeps(slack: SlackStandIn) -> None
 def test_blocks_and_metadata_may_also_arrive_as_json_strings_in_a_form(slack: SlackStandIn) -> None:
     blocks = [{"type": "divider"}]
     metadata = {"event_type": "il2_paper_posted", "event_payload": {"pmid": "1"}}
-    client_for(slack).api_call("chat.postMessage", params={
-        "channel": "C0PAPERS", "text": "x", "blocks": json.dumps(blocks), "metadata": json.dumps(metadata)})
+    client_for(slack).api_call(
+        "chat.postMessage",
+        params={"channel": "C0PAPERS", "text": "x", "blocks": json.dumps(blocks), "metadata": json.dumps(metadata)},
+    )
     [stored] = slack.messages("C0PAPERS")
     assert (stored.blocks, stored.metadata) == (blocks, metadata)
 
@@ -184,12 +189,18 @@ def test_blocks_and_metadata_may_also_arrive_as_json_strings_in_a_form(slack: Sl
 def test_history_pages_newest_first_with_metadata_only_when_asked(slack: SlackStandIn) -> None:
     client = client_for(slack)
     for pmid in range(5):
-        client.chat_postMessage(channel="C0PAPERS", text=f"paper {pmid}",
-                                metadata={"event_type": "il2_paper_posted", "event_payload": {"pmid": str(pmid)}})
+        client.chat_postMessage(
+            channel="C0PAPERS",
+            text=f"paper {pmid}",
+            metadata={"event_type": "il2_paper_posted", "event_payload": {"pmid": str(pmid)}},
+        )
     paging = client.conversations_history(channel="C0PAPERS", limit=2, include_all_metadata=True)
     pages = [page.data for page in islice(paging, 4)]  # bounded, so a cursor that never ends fails the test
     assert [[m["text"] for m in page["messages"]] for page in pages] == [
-        ["paper 4", "paper 3"], ["paper 2", "paper 1"], ["paper 0"]]
+        ["paper 4", "paper 3"],
+        ["paper 2", "paper 1"],
+        ["paper 0"],
+    ]
     assert [page["has_more"] for page in pages] == [True, True, False]
     assert "response_metadata" not in pages[-1]
     cursor = base64.b64decode(pages[0]["response_metadata"]["next_cursor"]).decode()
@@ -198,7 +209,12 @@ def test_history_pages_newest_first_with_metadata_only_when_asked(slack: SlackSt
     plain = client.conversations_history(channel="C0PAPERS")
     assert all("metadata" not in m for m in plain["messages"]) and len(plain["messages"]) == 5
     assert [m.metadata["event_payload"]["pmid"] for m in slack.posts_with_metadata("il2_paper_posted")] == [
-        "0", "1", "2", "3", "4"]
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
 
 
 def test_history_bounds_follow_oldest_latest_and_inclusive(slack: SlackStandIn, clock: SteppedClock) -> None:
@@ -234,8 +250,10 @@ def test_threads_show_in_history_only_as_parents_and_broadcasts(slack: SlackStan
     assert (history[1]["reply_count"], history[1]["latest_reply"]) == (3, nested["ts"])
     replies = client.conversations_replies(channel="C0PAPERS", ts=quiet)["messages"]
     assert [m["text"] for m in replies] == ["paper", "details", "update", "on a reply"]
-    paged = [[m["text"] for m in page["messages"]]
-             for page in islice(client.conversations_replies(channel="C0PAPERS", ts=parent, limit=2), 3)]
+    paged = [
+        [m["text"] for m in page["messages"]]
+        for page in islice(client.conversations_replies(channel="C0PAPERS", ts=parent, limit=2), 3)
+    ]
     assert paged == [["paper", "details", "update"], ["paper", "on a reply"]]  # the parent heads every page
     assert len(slack.messages("C0PAPERS")) == 4 and len(slack.messages("C0PAPERS", include_replies=False)) == 1
     missing = error_of(lambda: client.chat_postMessage(channel="C0PAPERS", text="x", thread_ts="1.000001"))
@@ -273,10 +291,12 @@ def test_joining_public_private_and_archived_channels(slack: SlackStandIn) -> No
     private = slack.add_channel("lab-private", is_private=True)
     archived = slack.add_channel("old", is_archived=True, bot_is_member=False)
     assert error_of(lambda: client.conversations_join(channel=private.id)).response["error"] == (
-        "method_not_supported_for_channel_type")
+        "method_not_supported_for_channel_type"
+    )
     assert error_of(lambda: client.conversations_join(channel=archived.id)).response["error"] == "is_archived"
     assert error_of(lambda: client.conversations_join(channel="journal-club")).response["error"] == (
-        "channel_not_found")
+        "channel_not_found"
+    )
 
 
 def test_conversations_list_pages_and_resolves_names(slack: SlackStandIn) -> None:
@@ -310,15 +330,23 @@ INVALID_BLOCKS = {
     "mrkdwn header": ([{"type": "header", "text": {"type": "mrkdwn", "text": "T"}}], "/blocks/0/text/type"),
     "header 151": ([{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}], "/blocks/0/text/text"),
     "11 fields": ([{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}], "/blocks/0/fields"),
-    "field 2001": ([{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
-                   "/blocks/0/fields/0/text"),
-    "11 context elements": ([{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}],
-                            "/blocks/0/elements"),
-    "26 actions": ([{"type": "actions", "elements": [button(action_id=f"a{i}") for i in range(26)]}],
-                   "/blocks/0/elements"),
+    "field 2001": (
+        [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+        "/blocks/0/fields/0/text",
+    ),
+    "11 context elements": (
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}],
+        "/blocks/0/elements",
+    ),
+    "26 actions": (
+        [{"type": "actions", "elements": [button(action_id=f"a{i}") for i in range(26)]}],
+        "/blocks/0/elements",
+    ),
     "button value 2001": ([{"type": "actions", "elements": [button("v" * 2001)]}], "/blocks/0/elements/0/value"),
-    "duplicate block_id": ([{"type": "divider", "block_id": "d"}, {"type": "divider", "block_id": "d"}],
-                           "/blocks/1/block_id"),
+    "duplicate block_id": (
+        [{"type": "divider", "block_id": "d"}, {"type": "divider", "block_id": "d"}],
+        "/blocks/1/block_id",
+    ),
     "unknown type": ([{"type": "carousel"}], "/blocks/0/type"),
     "empty text": ([section("")], "/blocks/0/text/text"),
 }
@@ -347,7 +375,8 @@ def test_blocks_at_the_limits_are_accepted() -> None:
 
 def test_an_event_type_with_punctuation_posts_without_metadata_and_warns(slack: SlackStandIn) -> None:
     answer = client_for(slack).chat_postMessage(
-        channel="C0PAPERS", text="t", metadata={"event_type": "il2watch.paper", "event_payload": {"pmid": "1"}})
+        channel="C0PAPERS", text="t", metadata={"event_type": "il2watch.paper", "event_payload": {"pmid": "1"}}
+    )
     assert answer["warning"] == "invalid_metadata_schema"
     assert answer["response_metadata"]["warnings"] == ["invalid_metadata_schema"]
     assert [m.metadata for m in slack.messages("C0PAPERS")] == [None]
@@ -364,8 +393,9 @@ def test_an_event_type_with_punctuation_posts_without_metadata_and_warns(slack: 
     ],
 )
 def test_message_errors(slack: SlackStandIn, arguments: dict, expected: str) -> None:
-    failure = error_of(lambda: client_for(slack).api_call("chat.postMessage",
-                                                          params={"channel": "C0PAPERS", **arguments}))
+    failure = error_of(
+        lambda: client_for(slack).api_call("chat.postMessage", params={"channel": "C0PAPERS", **arguments})
+    )
     assert failure.response["error"] == expected
 
 
@@ -381,7 +411,8 @@ def test_update_delete_ephemeral_and_permalink(slack: SlackStandIn) -> None:
     assert link.endswith(f"/archives/C0PAPERS/p{ts.replace('.', '')}")
     someone = slack.add_message("papers", "mine")
     assert error_of(lambda: client.chat_update(channel="C0PAPERS", ts=someone.ts, text="x")).response["error"] == (
-        "cant_update_message")
+        "cant_update_message"
+    )
     client.chat_postEphemeral(channel="C0PAPERS", user="U0HUMAN02", text="only you")
     assert [e.text for e in slack.ephemerals("U0HUMAN02")] == ["only you"]
     client.chat_delete(channel="C0PAPERS", ts=ts)
@@ -400,8 +431,14 @@ def test_views_publish_keeps_the_home_view_per_user(slack: SlackStandIn) -> None
 def test_files_upload_v2_end_to_end(slack: SlackStandIn) -> None:
     client = client_for(slack)
     parent = client.chat_postMessage(channel="C0PAPERS", text="digest")["ts"]
-    answer = client.files_upload_v2(channel="C0PAPERS", content=b"pmid\n35217787\n", filename="papers.csv",
-                                    title="This week", initial_comment="the table", thread_ts=parent)
+    answer = client.files_upload_v2(
+        channel="C0PAPERS",
+        content=b"pmid\n35217787\n",
+        filename="papers.csv",
+        title="This week",
+        initial_comment="the table",
+        thread_ts=parent,
+    )
     assert answer["file"]["title"] == "This week"
     [uploaded] = slack.files()
     assert (uploaded.name, uploaded.title, uploaded.content) == ("papers.csv", "This week", b"pmid\n35217787\n")
@@ -449,8 +486,9 @@ def test_429_without_a_handler_is_a_slack_api_error_with_retry_after(slack: Slac
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_errors_reach_the_client_and_post_nothing(slack: SlackStandIn, status: int) -> None:
     slack.inject(status, "chat.postMessage")
-    failure = error_of(lambda: client_for(slack, retry_handlers=NO_RETRIES).chat_postMessage(channel="C0PAPERS",
-                                                                                                text="x"))
+    failure = error_of(
+        lambda: client_for(slack, retry_handlers=NO_RETRIES).chat_postMessage(channel="C0PAPERS", text="x")
+    )
     assert failure.response.status_code == status
     assert slack.messages("C0PAPERS") == []
 
@@ -468,7 +506,8 @@ def test_injected_error_codes_answer_ok_false_and_only_for_their_method(slack: S
     assert client.auth_test()["ok"]
     for _ in range(2):
         assert error_of(lambda: client.chat_postMessage(channel="C0PAPERS", text="x")).response["error"] == (
-            "fatal_error")
+            "fatal_error"
+        )
     client.chat_postMessage(channel="C0PAPERS", text="x")
     slack.inject(500, times=3)
     slack.clear_faults()
@@ -576,20 +615,27 @@ def test_slash_command_is_acked_in_time_and_respond_reaches_the_response_url(bol
 
 def test_block_actions_reach_the_action_listener_with_the_message_they_were_on(bolt: BoltRig) -> None:
     client = WebClient(token=bolt.slack.bot_token, base_url=bolt.slack.base_url)
-    blocks = [{"type": "actions", "block_id": "feedback",
-               "elements": [button("35217787", "mark_relevant")]}]
+    blocks = [{"type": "actions", "block_id": "feedback", "elements": [button("35217787", "mark_relevant")]}]
     metadata = {"event_type": "il2_paper_posted", "event_payload": {"pmid": "35217787"}}
     posted = client.chat_postMessage(channel="C0PAPERS", text="paper", blocks=blocks, metadata=metadata)
     [message] = client.conversations_history(channel="C0PAPERS", include_all_metadata=True, limit=1)["messages"]
     url = bolt.slack.new_response_url(channel="C0PAPERS", message_ts=posted["ts"])
-    payload = block_actions_payload("mark_relevant", "35217787", message=message, user_id="U0HUMAN02",
-                                    channel_id="C0PAPERS", response_url=url)
+    payload = block_actions_payload(
+        "mark_relevant", "35217787", message=message, user_id="U0HUMAN02", channel_id="C0PAPERS", response_url=url
+    )
     assert payload["actions"][0]["block_id"] == "feedback" and payload["message"]["ts"] == posted["ts"]
     envelope_id = bolt.socket_mode.send_envelope("interactive", payload)
     assert bolt.socket_mode.wait_for_ack(envelope_id).payload is None
     assert bolt.seen.get(timeout=3) == ("button", "35217787", None)  # metadata only when asked for
-    with_metadata = block_actions_payload("mark_relevant", "35217787", message=message, user_id="U0HUMAN02",
-                                          channel_id="C0PAPERS", response_url=url, keep_metadata=True)
+    with_metadata = block_actions_payload(
+        "mark_relevant",
+        "35217787",
+        message=message,
+        user_id="U0HUMAN02",
+        channel_id="C0PAPERS",
+        response_url=url,
+        keep_metadata=True,
+    )
     bolt.socket_mode.wait_for_ack(bolt.socket_mode.send_envelope("interactive", with_metadata))
     assert bolt.seen.get(timeout=3) == ("button", "35217787", metadata)
     bolt.slack.wait_for_response_posts(2, url=url)
@@ -604,8 +650,9 @@ def test_app_home_opened_event_leads_to_views_publish(bolt: BoltRig) -> None:
 
 
 def test_an_envelope_nobody_handles_is_never_acked(bolt: BoltRig) -> None:
-    payload = slash_command_payload("/unknown", "", user_id="U0HUMAN02", channel_id="C0PAPERS",
-                                    response_url=bolt.slack.new_response_url())
+    payload = slash_command_payload(
+        "/unknown", "", user_id="U0HUMAN02", channel_id="C0PAPERS", response_url=bolt.slack.new_response_url()
+    )
     envelope_id = bolt.socket_mode.send_envelope("slash_commands", payload)
     with pytest.raises(TimeoutError):
         bolt.socket_mode.wait_for_ack(envelope_id, timeout=0.3)

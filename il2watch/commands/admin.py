@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from il2watch.commands.parsing import parse_paper_ref, short_hash, slug, split_command
+from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, say
 from il2watch.library import Library, utcnow
 from il2watch.markup import escape_mrkdwn
 from il2watch.model import Watch
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
-from il2watch.commands.parsing import parse_paper_ref, short_hash, slug, split_command
-from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, say
 
 MAX_QUERY = 500
 WATCH_ID_LIMIT = 40
@@ -33,8 +33,10 @@ def _watch_line(library: Library, watch: Watch) -> str:
     label = f" “{watch.label}”" if watch.label else ""
     origin = "from Slack" if watch.source == "slack" else "configured"
     progress = f"looked up to {state.horizon}" if state.horizon else "no poll yet: the next one records its baseline"
-    return f"• `{escape_mrkdwn(watch.id)}`{escape_mrkdwn(label)}: {escape_mrkdwn(target)} ({origin}; " \
-           f"{escape_mrkdwn(progress)})"
+    return (
+        f"• `{escape_mrkdwn(watch.id)}`{escape_mrkdwn(label)}: {escape_mrkdwn(target)} ({origin}; "
+        f"{escape_mrkdwn(progress)})"
+    )
 
 
 def watch_list(ctx: Context) -> Reply:
@@ -50,13 +52,16 @@ def _new_watch(spec: str, ctx: Context) -> Watch | Reply:
     """The watch ``spec`` asks for, or a reply saying why there is none."""
     ref = parse_paper_ref(spec)
     if ref is not None and ref.doi:
-        return say(f"Watches follow a PMID or a PubMed query. Find the paper's PMID with "
-                   f"`{ctx.command} paper {echo(spec, 80)}`, then `{ctx.command} watch add &lt;PMID&gt;`.")
+        return say(
+            f"Watches follow a PMID or a PubMed query. Find the paper's PMID with "
+            f"`{ctx.command} paper {echo(spec, 80)}`, then `{ctx.command} watch add &lt;PMID&gt;`."
+        )
     if ref is not None:
         return Watch(id=f"pmid-{ref.pmid}", pmid=ref.pmid, source="slack")
     if len(spec) > MAX_QUERY:
-        return say(f"That query is {len(spec):,} characters long; PubMed queries for a watch must stay under "
-                   f"{MAX_QUERY}.")
+        return say(
+            f"That query is {len(spec):,} characters long; PubMed queries for a watch must stay under {MAX_QUERY}."
+        )
     if not any(ch.isalnum() for ch in spec):
         return say(f"`{echo(spec, 60)}` has no words to search PubMed for.")
     return Watch(id=slug(spec, limit=WATCH_ID_LIMIT), query=spec, source="slack")
@@ -69,16 +74,31 @@ def _reset_progress(library: Library, watch_id: str) -> None:
 
 def announce(library: Library, ctx: Context, watch: Watch, action: str) -> None:
     """The channel hears of it through the outbox, so the announcement survives a crash before posting."""
-    library.enqueue(key=uuid.uuid4().hex, channel=watch.channel or ctx.settings.channel, kind="watch", pmids=(),
-                    payload={"watch": {"id": watch.id, "pmid": watch.pmid, "query": watch.query,
-                                       "label": watch.label, "channel": watch.channel},
-                             "action": action, "by": ctx.user_id})
+    library.enqueue(
+        key=uuid.uuid4().hex,
+        channel=watch.channel or ctx.settings.channel,
+        kind="watch",
+        pmids=(),
+        payload={
+            "watch": {
+                "id": watch.id,
+                "pmid": watch.pmid,
+                "query": watch.query,
+                "label": watch.label,
+                "channel": watch.channel,
+            },
+            "action": action,
+            "by": ctx.user_id,
+        },
+    )
 
 
 def watch_add(spec: str, ctx: Context) -> Reply:
     if not spec:
-        return say(f"Watch what? `{ctx.command} watch add 35217787` follows a paper's citations and similar "
-                   f"articles; `{ctx.command} watch add \"IL-2\"[tiab] AND lupus` follows a PubMed query.")
+        return say(
+            f"Watch what? `{ctx.command} watch add 35217787` follows a paper's citations and similar "
+            f'articles; `{ctx.command} watch add "IL-2"[tiab] AND lupus` follows a PubMed query.'
+        )
     made = _new_watch(spec, ctx)
     if isinstance(made, Reply):
         return made
@@ -88,17 +108,23 @@ def watch_add(spec: str, ctx: Context) -> Reply:
             return say(f"Already watched, as `{escape_mrkdwn(existing.id)}`.")
     taken = {w.id for w in ctx.watches}
     if watch.id in taken:
-        watch = Watch(id=f"{watch.id[:WATCH_ID_LIMIT - 7]}-{short_hash(spec)}", pmid=watch.pmid, query=watch.query,
-                      source="slack")
+        watch = Watch(
+            id=f"{watch.id[: WATCH_ID_LIMIT - 7]}-{short_hash(spec)}",
+            pmid=watch.pmid,
+            query=watch.query,
+            source="slack",
+        )
     library = ctx.library
     with library.transaction():
         library.add_watch(watch, added_by=ctx.user_id, now=utcnow())
         _reset_progress(library, watch.id)
         announce(library, ctx, watch, "added")
     what = f"PMID {watch.pmid}" if watch.pmid else f"the query “{echo(watch.query, 200)}”"
-    return say(f"Now watching {what} as `{escape_mrkdwn(watch.id)}`. The next poll records what already exists "
-               f"as its baseline and posts only what is new; the channel is told. "
-               f"`{ctx.command} poll` polls now.")
+    return say(
+        f"Now watching {what} as `{escape_mrkdwn(watch.id)}`. The next poll records what already exists "
+        f"as its baseline and posts only what is new; the channel is told. "
+        f"`{ctx.command} poll` polls now."
+    )
 
 
 def watch_remove(watch_id: str, ctx: Context) -> Reply:
@@ -109,13 +135,16 @@ def watch_remove(watch_id: str, ctx: Context) -> Reply:
         ids = ", ".join(f"`{escape_mrkdwn(w.id)}`" for w in ctx.watches) or "none"
         return say(f"No watch has the id `{echo(watch_id, 40)}`. Watches: {ids}.")
     if watch.source != "slack":
-        return say(f"`{escape_mrkdwn(watch.id)}` is configured in il2watch.toml (or built in); remove it there. "
-                   f"Only watches added from Slack can be removed from Slack.")
+        return say(
+            f"`{escape_mrkdwn(watch.id)}` is configured in il2watch.toml (or built in); remove it there. "
+            f"Only watches added from Slack can be removed from Slack."
+        )
     with ctx.library.transaction():
         if ctx.library.remove_watch(watch.id, now=utcnow()):
             announce(ctx.library, ctx, watch, "removed")
-    return say(f"Stopped watching `{escape_mrkdwn(watch.id)}`; the channel is told. Papers it found stay in the "
-               f"library.")
+    return say(
+        f"Stopped watching `{escape_mrkdwn(watch.id)}`; the channel is told. Papers it found stay in the library."
+    )
 
 
 def watch(args: str, ctx: Context, offset: int = 0) -> Reply:

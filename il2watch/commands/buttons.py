@@ -6,9 +6,9 @@ import copy
 import re
 from typing import Any
 
-from il2watch.library import Library
 from il2watch.commands.parsing import parse_pmid
 from il2watch.commands.reply import Context, Reply, say
+from il2watch.library import Library
 
 RELEVANT, NOT_RELEVANT, SAVE = "il2_relevant", "il2_not_relevant", "il2_save"
 FEEDBACK_VALUES = {RELEVANT: 1, NOT_RELEVANT: -1}

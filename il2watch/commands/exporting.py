@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from il2watch.export import ALIASES, FORMATS, export
-from il2watch.markup import escape_mrkdwn
 from il2watch.commands.parsing import parse_count, parse_window, split_command
 from il2watch.commands.reading import MAX_SEARCH, parse_tag, review_watch
 from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, say
+from il2watch.export import ALIASES, FORMATS, export
+from il2watch.markup import escape_mrkdwn
 
 EXPORT_MAX = 2000
 FILTERS = "`search &lt;words&gt;`, `tag &lt;tag&gt;`, `recent [N | Nd]`, `cites [N]` or `saved`"
@@ -32,8 +32,7 @@ def select(args: str, ctx: Context) -> Selection | Reply:
         window = parse_window(rest)
         if window is None:
             return say(f"`recent` takes a number of papers or of days (`7d`), not `{echo(rest, 40)}`.")
-        pmids = library.recent(limit=min(window.count or EXPORT_MAX, EXPORT_MAX),
-                               since=window.since(ctx.now().date()))
+        pmids = library.recent(limit=min(window.count or EXPORT_MAX, EXPORT_MAX), since=window.since(ctx.now().date()))
         return Selection(pmids, window.describe(), f"recent-{rest or 'all'}")
     if kind == "cites":
         count = parse_count(rest, default=EXPORT_MAX, maximum=EXPORT_MAX)
@@ -79,8 +78,10 @@ def export_command(args: str, ctx: Context, offset: int = 0) -> Reply:
     def run(tools: Tools) -> Reply:
         content = export(ctx.library.papers(pmids), fmt)
         tools.upload(channel, name, content, title)
-        return say(f"Uploaded {escape_mrkdwn(name)}: {escape_mrkdwn(title)}"
-                   + (f" (the first {EXPORT_MAX:,})." if len(pmids) >= EXPORT_MAX else "."))
+        return say(
+            f"Uploaded {escape_mrkdwn(name)}: {escape_mrkdwn(title)}"
+            + (f" (the first {EXPORT_MAX:,})." if len(pmids) >= EXPORT_MAX else ".")
+        )
 
     working = f"Exporting {escape_mrkdwn(count)} as {fmt}…"
     return Reply(text=working, deferred=Deferred(working, run))

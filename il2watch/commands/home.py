@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from il2watch.render.blocks import context, plain_text, section
 from il2watch.commands.reply import Context, paper_list
 from il2watch.commands.status import status_facts, status_mrkdwn
+from il2watch.render.blocks import context, plain_text, section
 
 HOME_PAPERS = 15
 
@@ -22,7 +22,9 @@ def home_view(ctx: Context) -> dict[str, Any]:
         {"type": "header", "text": plain_text("Latest papers")},
         *(latest or [section("No papers yet: the first poll fills the library.")]),
         {"type": "divider"},
-        context(f"Ask in any channel: `{ctx.command} search &lt;words&gt;`, `{ctx.command} paper &lt;PMID&gt;`, "
-                f"`{ctx.command} help`."),
+        context(
+            f"Ask in any channel: `{ctx.command} search &lt;words&gt;`, `{ctx.command} paper &lt;PMID&gt;`, "
+            f"`{ctx.command} help`."
+        ),
     ]
     return {"type": "home", "blocks": blocks}

@@ -24,7 +24,8 @@ _SPACE = re.compile(r"\s+")
 _PMID_WORD = re.compile(r"(?i)^(?:pmid\s*[:#]?\s*)?0*([1-9]\d{0,7})\.?$")
 _PUBMED_URL = re.compile(
     r"(?i)^(?:https?://)?(?:www\.)?(?:pubmed\.ncbi\.nlm\.nih\.gov|ncbi\.nlm\.nih\.gov/pubmed)/0*([1-9]\d{0,7})/?"
-    r"(?:[?#].*)?$")
+    r"(?:[?#].*)?$"
+)
 _DOI = re.compile(r"(?i)^(?:doi:\s*|(?:https?://)?(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)$")
 _RECENT = re.compile(r"(?i)^(\d{1,6})\s*(d|day|days|w|wk|week|weeks)?$")
 

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from il2watch.eutils import EutilsError
-from il2watch.library import SEARCH_WINDOW
-from il2watch.markup import escape_mrkdwn
-from il2watch.model import AXES, Paper, Watch
-from il2watch.pubmed import PubMedError
-from il2watch.render import render_paper
-from il2watch.render.blocks import context
 from il2watch.commands.parsing import PaperRef, parse_count, parse_paper_ref, parse_window
 from il2watch.commands.reply import (
     PAGE,
@@ -22,24 +15,60 @@ from il2watch.commands.reply import (
     paper_list,
     say,
 )
+from il2watch.eutils import EutilsError
+from il2watch.library import SEARCH_WINDOW
+from il2watch.markup import escape_mrkdwn
+from il2watch.model import AXES, Paper, Watch
+from il2watch.pubmed import PubMedError
+from il2watch.render import render_paper
+from il2watch.render.blocks import context
 
 MAX_SEARCH = 300  # characters of search words
 
 AXIS_TAGS = {
-    "treg": "treg", "tregs": "treg", "autoimmunity": "treg", "autoimmune": "treg", "treg/autoimmunity": "treg",
-    "effector": "effector", "cancer": "effector", "oncology": "effector", "tumour": "effector",
-    "tumor": "effector", "effector/cancer": "effector",
-    "biology": "biology", "il-2-biology": "biology",
-    "neighbour": "neighbour", "neighbor": "neighbour", "other": "other",
+    "treg": "treg",
+    "tregs": "treg",
+    "autoimmunity": "treg",
+    "autoimmune": "treg",
+    "treg/autoimmunity": "treg",
+    "effector": "effector",
+    "cancer": "effector",
+    "oncology": "effector",
+    "tumour": "effector",
+    "tumor": "effector",
+    "effector/cancer": "effector",
+    "biology": "biology",
+    "il-2-biology": "biology",
+    "neighbour": "neighbour",
+    "neighbor": "neighbour",
+    "other": "other",
 }
 FLAG_TAGS = {
-    "trial": "clinical-trial", "trials": "clinical-trial", "clinical-trial": "clinical-trial",
-    "clinical-trials": "clinical-trial", "review": "review", "reviews": "review", "preprint": "preprint",
-    "preprints": "preprint", "retraction": "retraction", "retractions": "retraction", "retracted": "retraction",
-    "erratum": "erratum", "errata": "erratum",
+    "trial": "clinical-trial",
+    "trials": "clinical-trial",
+    "clinical-trial": "clinical-trial",
+    "clinical-trials": "clinical-trial",
+    "review": "review",
+    "reviews": "review",
+    "preprint": "preprint",
+    "preprints": "preprint",
+    "retraction": "retraction",
+    "retractions": "retraction",
+    "retracted": "retraction",
+    "erratum": "erratum",
+    "errata": "erratum",
 }
-TAG_NAMES = ("treg (autoimmunity)", "effector (cancer)", "biology", "neighbour", "trial", "review", "preprint",
-             "retraction", "erratum")
+TAG_NAMES = (
+    "treg (autoimmunity)",
+    "effector (cancer)",
+    "biology",
+    "neighbour",
+    "trial",
+    "review",
+    "preprint",
+    "retraction",
+    "erratum",
+)
 
 
 # ---------------------------------------------------------------- paper
@@ -50,8 +79,9 @@ def paper_reply(ctx: Context, paper: Paper, *, looked_up: bool = False) -> Reply
     stored = ctx.library.reasons_for(paper.pmid)
     reasons = [s.reason for s in stored]
     insight = ctx.insight_for(paper, reasons)
-    message = render_paper(paper, reasons, insight, ctx.watch_map, feedback=ctx.library.feedback(paper.pmid),
-                           explain=True)
+    message = render_paper(
+        paper, reasons, insight, ctx.watch_map, feedback=ctx.library.feedback(paper.pmid), explain=True
+    )
     if looked_up:
         note = "Not in il2watch's library until now: looked up in PubMed. No watch has found it."
     elif stored:
@@ -68,10 +98,14 @@ def paper(args: str, ctx: Context, offset: int = 0) -> Reply:
     ref = parse_paper_ref(args)
     if ref is None:
         if not args:
-            return say(f"Which paper? `{ctx.command} paper 35217787`, a DOI such as "
-                       f"`10.1038/s41577-022-00680-w`, or a PubMed link.")
-        return say(f"`{echo(args, 60)}` is not a PMID, a DOI or a PubMed link. Try `{ctx.command} paper 35217787` "
-                   f"or `{ctx.command} paper 10.1038/s41577-022-00680-w`.")
+            return say(
+                f"Which paper? `{ctx.command} paper 35217787`, a DOI such as "
+                f"`10.1038/s41577-022-00680-w`, or a PubMed link."
+            )
+        return say(
+            f"`{echo(args, 60)}` is not a PMID, a DOI or a PubMed link. Try `{ctx.command} paper 35217787` "
+            f"or `{ctx.command} paper 10.1038/s41577-022-00680-w`."
+        )
     found = ctx.library.paper(ref.pmid) if ref.pmid else ctx.library.paper_by_doi(ref.doi)
     if found is not None:
         return paper_reply(ctx, found)
@@ -85,8 +119,10 @@ def look_up(ctx: Context, ref: PaperRef, tools: Tools) -> Reply:
         pmids = [ref.pmid] if ref.pmid else tools.find_pmids(f'"{ref.doi}"[doi]')[:1]
         papers = tools.fetch_papers(pmids) if pmids else []
     except (EutilsError, PubMedError) as error:
-        return say(f"PubMed did not answer, so I could not look up {escape_mrkdwn(ref.describe())}: "
-                   f"{escape_mrkdwn(str(error))[:300]}. Try again in a minute.")
+        return say(
+            f"PubMed did not answer, so I could not look up {escape_mrkdwn(ref.describe())}: "
+            f"{escape_mrkdwn(str(error))[:300]}. Try again in a minute."
+        )
     if not papers:
         return say(f"PubMed has no paper with {escape_mrkdwn(ref.describe())}.")
     found = papers[0]
@@ -100,33 +136,46 @@ def look_up(ctx: Context, ref: PaperRef, tools: Tools) -> Reply:
 
 def search(args: str, ctx: Context, offset: int = 0) -> Reply:
     if not args:
-        return say(f"Search for what? `{ctx.command} search low-dose IL-2 lupus` searches titles, abstracts, "
-                   f"authors and journals; \"quotes\" keep a phrase together and OR offers alternatives.")
+        return say(
+            f"Search for what? `{ctx.command} search low-dose IL-2 lupus` searches titles, abstracts, "
+            f'authors and journals; "quotes" keep a phrase together and OR offers alternatives.'
+        )
     if len(args) > MAX_SEARCH:
         return say(f"That search is {len(args):,} characters long; keep it under {MAX_SEARCH}.")
     pmids, total = ctx.library.search(args, limit=PAGE, offset=offset)
     more = offset + PAGE if total > offset + PAGE else None
     words = echo(args)
     counted = f"{total:,}+ papers" if total >= SEARCH_WINDOW else f"{total:,} paper{'s' if total != 1 else ''}"
-    return listing(f"*{counted} match “{words}”*",
-                   paper_list(ctx.library, pmids, ctx.watch_map), offset=offset, next_offset=more, total=total,
-                   empty=f"Nothing in the library matches “{words}”. Fewer or broader words may find more; "
-                         f"`{ctx.command} paper &lt;PMID&gt;` looks a paper up in PubMed.")
+    return listing(
+        f"*{counted} match “{words}”*",
+        paper_list(ctx.library, pmids, ctx.watch_map),
+        offset=offset,
+        next_offset=more,
+        total=total,
+        empty=f"Nothing in the library matches “{words}”. Fewer or broader words may find more; "
+        f"`{ctx.command} paper &lt;PMID&gt;` looks a paper up in PubMed.",
+    )
 
 
 def recent(args: str, ctx: Context, offset: int = 0) -> Reply:
     window = parse_window(args)
     if window is None:
-        return say(f"`recent` takes a number of papers (`{ctx.command} recent 20`, up to 200) or of days "
-                   f"(`{ctx.command} recent 7d`), not `{echo(args, 40)}`.")
+        return say(
+            f"`recent` takes a number of papers (`{ctx.command} recent 20`, up to 200) or of days "
+            f"(`{ctx.command} recent 7d`), not `{echo(args, 40)}`."
+        )
     limit = offset + PAGE + 1
     if window.count is not None:
         limit = min(limit, window.count)
     pmids = ctx.library.recent(limit=limit, since=window.since(ctx.now().date()))
     shown, more = page_of(pmids, offset)
-    return listing(f"*Papers {window.describe()}*", paper_list(ctx.library, shown, ctx.watch_map),
-                   offset=offset, next_offset=more,
-                   empty="No papers yet." if not window.days else f"No papers {window.describe()}.")
+    return listing(
+        f"*Papers {window.describe()}*",
+        paper_list(ctx.library, shown, ctx.watch_map),
+        offset=offset,
+        next_offset=more,
+        empty="No papers yet." if not window.days else f"No papers {window.describe()}.",
+    )
 
 
 def review_watch(watches: tuple[Watch, ...]) -> Watch | None:
@@ -146,16 +195,21 @@ def cites(args: str, ctx: Context, offset: int = 0) -> Reply:
     pmids = ctx.library.with_reason("cites", watch=review.id, limit=limit)
     shown, more = page_of(pmids, offset)
     name = escape_mrkdwn(review.name)
-    return listing(f"*Papers citing {name}*, newest first", paper_list(ctx.library, shown, ctx.watch_map),
-                   offset=offset, next_offset=more, total=min(total, count) if count else total,
-                   empty=f"No paper citing {name} has been found yet.")
+    return listing(
+        f"*Papers citing {name}*, newest first",
+        paper_list(ctx.library, shown, ctx.watch_map),
+        offset=offset,
+        next_offset=more,
+        total=min(total, count) if count else total,
+        empty=f"No paper citing {name} has been found yet.",
+    )
 
 
 def parse_tag(text: str, known_molecules: list[str]) -> dict[str, str] | None:
     """{'axis': 'treg'} / {'flag': 'clinical-trial'} / {'molecule': 'efavaleukin alfa'}, or None."""
     key = "-".join(text.lower().replace("_", " ").split())
     if key.startswith("molecule-"):
-        key = key[len("molecule-"):]
+        key = key[len("molecule-") :]
     if key in AXIS_TAGS:
         return {"axis": AXIS_TAGS[key]}
     if key in FLAG_TAGS:
@@ -183,13 +237,22 @@ def tag(args: str, ctx: Context, offset: int = 0) -> Reply:
     label = escape_mrkdwn(next(iter(chosen.values())))
     if "axis" in chosen and chosen["axis"] in AXES:
         label = {"treg": "Treg / autoimmunity", "effector": "effector / cancer"}.get(chosen["axis"], label)
-    return listing(f"*Papers tagged {label}*, newest first", paper_list(ctx.library, shown, ctx.watch_map),
-                   offset=offset, next_offset=more, empty=f"No papers tagged {label} yet.")
+    return listing(
+        f"*Papers tagged {label}*, newest first",
+        paper_list(ctx.library, shown, ctx.watch_map),
+        offset=offset,
+        next_offset=more,
+        empty=f"No papers tagged {label} yet.",
+    )
 
 
 def saved(args: str, ctx: Context, offset: int = 0) -> Reply:
     pmids = ctx.library.saved_by(ctx.user_id, limit=offset + PAGE + 1)
     shown, more = page_of(pmids, offset)
-    return listing("*Your reading list*, last saved first", paper_list(ctx.library, shown, ctx.watch_map),
-                   offset=offset, next_offset=more,
-                   empty="Your reading list is empty: press 🔖 Save on a paper to keep it here.")
+    return listing(
+        "*Your reading list*, last saved first",
+        paper_list(ctx.library, shown, ctx.watch_map),
+        offset=offset,
+        next_offset=more,
+        empty="Your reading list is empty: press 🔖 Save on a paper to keep it here.",
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from il2watch.config import Settings
@@ -36,7 +36,7 @@ MORE_ACTION, SHARE_ACTION, DETAILS_ACTION = "il2_more", "il2_share", "il2_detail
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ToolError(Exception):
@@ -59,7 +59,7 @@ class Deferred:
     """Work that must wait until after the ack; ``working`` is what the ack says meanwhile."""
 
     working: str  # safe mrkdwn
-    run: Callable[[Tools], "Reply"]
+    run: Callable[[Tools], Reply]
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,9 @@ def echo(user_text: str, limit: int = 80) -> str:
     return clip(escape_mrkdwn(squash(user_text)).replace("`", "'"), limit)
 
 
-def paper_item(paper: Paper, reasons: Sequence[Reason], watches: Mapping[str, Watch], *,
-               details: bool = True) -> dict[str, Any]:
+def paper_item(
+    paper: Paper, reasons: Sequence[Reason], watches: Mapping[str, Watch], *, details: bool = True
+) -> dict[str, Any]:
     """One paper in a list: linked title, byline, why il2watch has it; a Details button beside it."""
     lines = [f"*{link(pubmed_url(paper.pmid), title_mrkdwn(paper, 400))}*"]
     by = byline(paper)
@@ -128,22 +129,29 @@ def paper_item(paper: Paper, reasons: Sequence[Reason], watches: Mapping[str, Wa
     return block
 
 
-def paper_list(library: Library, pmids: Sequence[str], watches: Mapping[str, Watch], *,
-               details: bool = True) -> list[dict[str, Any]]:
+def paper_list(
+    library: Library, pmids: Sequence[str], watches: Mapping[str, Watch], *, details: bool = True
+) -> list[dict[str, Any]]:
     papers = library.papers(list(pmids))
-    return [paper_item(p, [s.reason for s in library.reasons_for(p.pmid)], watches, details=details)
-            for p in papers]
+    return [paper_item(p, [s.reason for s in library.reasons_for(p.pmid)], watches, details=details) for p in papers]
 
 
 def page_of(pmids: Sequence[str], offset: int) -> tuple[list[str], int | None]:
     """The ten from ``offset`` of a list fetched one longer than needed, and where the next page starts."""
-    shown = list(pmids[offset:offset + PAGE])
+    shown = list(pmids[offset : offset + PAGE])
     more = offset + PAGE if len(pmids) > offset + PAGE else None
     return shown, more
 
 
-def listing(title: str, blocks: list[dict[str, Any]], *, offset: int, next_offset: int | None,
-            total: int | None = None, empty: str) -> Reply:
+def listing(
+    title: str,
+    blocks: list[dict[str, Any]],
+    *,
+    offset: int,
+    next_offset: int | None,
+    total: int | None = None,
+    empty: str,
+) -> Reply:
     """A page of papers under a title line saying which ones these are."""
     if not blocks:
         return say(empty, shareable=False) if offset == 0 else say("No more papers.")
@@ -151,8 +159,9 @@ def listing(title: str, blocks: list[dict[str, Any]], *, offset: int, next_offse
     span = f"{offset + 1}–{last}" if last > offset + 1 else f"{last}"
     counted = f" of {total:,}" if total is not None else ""
     head = f"{title} · showing {span}{counted}"
-    return Reply(text=clip(head, MAX_FALLBACK_TEXT), blocks=[section(head), *blocks], next_offset=next_offset,
-                 shareable=True)
+    return Reply(
+        text=clip(head, MAX_FALLBACK_TEXT), blocks=[section(head), *blocks], next_offset=next_offset, shareable=True
+    )
 
 
 def control_value(text: str, offset: int) -> str | None:
@@ -177,8 +186,7 @@ def with_controls(reply: Reply, text: str, offset: int, *, shared_by: str = "") 
     """Add "More" and "Share in channel" buttons, or, for a shared copy, who shared it."""
     if shared_by:
         note = context(f"Shared by <@{shared_by}>" if _looks_like_user(shared_by) else "Shared")
-        return replace(reply, blocks=[*reply.blocks, note], response_type=IN_CHANNEL, next_offset=None,
-                       shareable=False)
+        return replace(reply, blocks=[*reply.blocks, note], response_type=IN_CHANNEL, next_offset=None, shareable=False)
     elements = []
     if reply.next_offset is not None:
         value = control_value(text, reply.next_offset)
@@ -190,10 +198,8 @@ def with_controls(reply: Reply, text: str, offset: int, *, shared_by: str = "") 
             elements.append(button(SHARE_ACTION, "Share in channel", value))
     if not elements:
         return reply
-    return replace(reply, blocks=[*reply.blocks, {"type": "actions", "block_id": "il2_controls",
-                                                  "elements": elements}])
+    return replace(reply, blocks=[*reply.blocks, {"type": "actions", "block_id": "il2_controls", "elements": elements}])
 
 
 def _looks_like_user(user_id: str) -> bool:
     return user_id.isascii() and user_id.isalnum() and user_id[:1] in ("U", "W") and len(user_id) <= 21
-

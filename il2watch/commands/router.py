@@ -8,12 +8,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from il2watch.markup import escape_mrkdwn
-from il2watch.render import check_limits
-from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
 from il2watch.commands import admin, exporting, reading, status
 from il2watch.commands.parsing import MAX_TEXT, parse_paper_ref, slack_to_plain, split_command
 from il2watch.commands.reply import Context, Deferred, Reply, ToolError, Tools, echo, say, with_controls
+from il2watch.markup import escape_mrkdwn
+from il2watch.render import check_limits
+from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
 
 log = logging.getLogger("il2watch.commands")
 
@@ -39,26 +39,62 @@ def _help(args: str, ctx: Context, offset: int = 0) -> Reply:
 
 COMMANDS: tuple[Command, ...] = (
     Command("help", "[command]", "What il2watch can do: this list.", _help, aliases=("?", "h")),
-    Command("paper", "<PMID | DOI | PubMed URL>",
-            "A paper as il2watch would post it, with why it is in the library; looked up in PubMed if it is not.",
-            reading.paper, aliases=("show", "pmid", "doi")),
-    Command("search", "<words>", "Full-text search of the library, best matches first, ten at a time.",
-            reading.search, aliases=("find", "s")),
-    Command("recent", "[N | Nd]", "The newest papers: the last N, or those entered in the last N days.",
-            reading.recent, aliases=("latest", "new")),
+    Command(
+        "paper",
+        "<PMID | DOI | PubMed URL>",
+        "A paper as il2watch would post it, with why it is in the library; looked up in PubMed if it is not.",
+        reading.paper,
+        aliases=("show", "pmid", "doi"),
+    ),
+    Command(
+        "search",
+        "<words>",
+        "Full-text search of the library, best matches first, ten at a time.",
+        reading.search,
+        aliases=("find", "s"),
+    ),
+    Command(
+        "recent",
+        "[N | Nd]",
+        "The newest papers: the last N, or those entered in the last N days.",
+        reading.recent,
+        aliases=("latest", "new"),
+    ),
     Command("cites", "[N]", "Papers citing the review, newest first.", reading.cites, aliases=("citing",)),
-    Command("tag", "<tag>", "Papers by tag: treg (autoimmunity), effector (cancer), biology, trial, review, "
-            "preprint, retraction, or a molecule's name.", reading.tag, aliases=("tags",)),
-    Command("saved", "", "Your reading list: the papers you pressed Save on.", reading.saved,
-            aliases=("reading-list",)),
-    Command("status", "", "Last and next poll, counts, feedback, last error, NCBI and Slack health.",
-            status.status, aliases=("health",)),
-    Command("export", "[bibtex | ris | csv] [filter]", "A file for a reference manager, uploaded here; the "
-            "filter is search <words>, tag <tag>, recent [N | Nd], cites [N] or saved.",
-            exporting.export_command),
+    Command(
+        "tag",
+        "<tag>",
+        "Papers by tag: treg (autoimmunity), effector (cancer), biology, trial, review, "
+        "preprint, retraction, or a molecule's name.",
+        reading.tag,
+        aliases=("tags",),
+    ),
+    Command(
+        "saved", "", "Your reading list: the papers you pressed Save on.", reading.saved, aliases=("reading-list",)
+    ),
+    Command(
+        "status",
+        "",
+        "Last and next poll, counts, feedback, last error, NCBI and Slack health.",
+        status.status,
+        aliases=("health",),
+    ),
+    Command(
+        "export",
+        "[bibtex | ris | csv] [filter]",
+        "A file for a reference manager, uploaded here; the "
+        "filter is search <words>, tag <tag>, recent [N | Nd], cites [N] or saved.",
+        exporting.export_command,
+    ),
     Command("poll", "", "Poll PubMed now.", admin.poll, admin_only=True),
-    Command("watch", "list | add <PMID or query> | remove <id>", "The watches. A new one starts with a baseline "
-            "and is announced in the channel.", admin.watch, admin_only=True, aliases=("watches",)),
+    Command(
+        "watch",
+        "list | add <PMID or query> | remove <id>",
+        "The watches. A new one starts with a baseline and is announced in the channel.",
+        admin.watch,
+        admin_only=True,
+        aliases=("watches",),
+    ),
 )
 
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}
@@ -79,9 +115,11 @@ def help_reply(ctx: Context, *, only: str = "") -> Reply:
         lines.append(f"`{escape_mrkdwn(command.usage(ctx.command))}`: {escape_mrkdwn(command.summary)}{admin_note}")
     text = "\n".join(lines)
     if not only:
-        text = (f"*il2watch* follows the literature around the engineered IL-2 review and answers questions "
-                f"about its library.\n{text}\nReplies are only shown to you; *Share in channel* posts one for "
-                f"everyone. Posts have 👍 / 👎 and 🔖 Save buttons.")
+        text = (
+            f"*il2watch* follows the literature around the engineered IL-2 review and answers questions "
+            f"about its library.\n{text}\nReplies are only shown to you; *Share in channel* posts one for "
+            f"everyone. Posts have 👍 / 👎 and 🔖 Save buttons."
+        )
     return Reply(text=clip(text, MAX_FALLBACK_TEXT), blocks=[section(text)])
 
 
@@ -107,16 +145,14 @@ def _unknown(name: str, ctx: Context) -> Reply:
 
 def _refusal(command: Command, ctx: Context) -> Reply:
     admins = [a for a in ctx.settings.admins if re.fullmatch(r"[UW][A-Z0-9]{2,20}", a)]
-    who = ("Ask " + ", ".join(f"<@{a}>" for a in admins) + ".") if admins else \
-        "No admins are set (IL2WATCH_ADMINS)."
+    who = ("Ask " + ", ".join(f"<@{a}>" for a in admins) + ".") if admins else "No admins are set (IL2WATCH_ADMINS)."
     return say(f"Sorry, `{ctx.command} {command.name}` is only for il2watch's admins. {who}")
 
 
 def route(text: str, ctx: Context, offset: int = 0) -> Reply:
     """The reply to the command text as Slack sent it, before buttons are added."""
     if len(text) > MAX_TEXT:
-        return say(f"That is {len(text):,} characters; il2watch's commands are short. "
-                   f"`{ctx.command} help` lists them.")
+        return say(f"That is {len(text):,} characters; il2watch's commands are short. `{ctx.command} help` lists them.")
     plain = slack_to_plain(text)
     if not plain:
         return help_reply(ctx)

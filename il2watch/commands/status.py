@@ -3,22 +3,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from il2watch.commands.reply import Context, Reply
 from il2watch.config import Settings
 from il2watch.library import Library
 from il2watch.markup import escape_mrkdwn
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
-from il2watch.commands.reply import Context, Reply
 
 OUTBOX_STATES = ("due", "waiting", "sending", "sent", "bundled", "failed")
 
 
 def _last_delivery_error(library: Library) -> str:
-    row = library.db.execute("select last_error from outbox where state in ('failed', 'due', 'sending') "
-                             "and coalesce(last_error, '') != '' order by id desc limit 1").fetchone()
+    row = library.db.execute(
+        "select last_error from outbox where state in ('failed', 'due', 'sending') "
+        "and coalesce(last_error, '') != '' order by id desc limit 1"
+    ).fetchone()
     return row[0] if row else ""
 
 
@@ -31,12 +33,12 @@ def _parse_time(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def status_facts(library: Library, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     """Every fact ``status`` reports, as plain values (JSON-ready)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     last = library.last_run("poll")
     last_ok = library.last_run("poll", status="ok")
     configured = {w.id for w in settings.watches}
@@ -65,8 +67,12 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         slack = "ok" if outbox["sent"] or last is not None else "unknown (nothing posted yet)"
     return {
         "now": now.isoformat(timespec="seconds"),
-        "last_poll": {key: last.get(key) for key in ("started_at", "finished_at", "status", "error", "new",
-                                                       "stored", "queued", "posted", "requests")} if last else None,
+        "last_poll": {
+            key: last.get(key)
+            for key in ("started_at", "finished_at", "status", "error", "new", "stored", "queued", "posted", "requests")
+        }
+        if last
+        else None,
         "last_ok_poll_at": (last_ok or {}).get("finished_at") or "",
         "next_poll_at": library.get_state("next_poll_at"),
         "lease_holder": library.get_state("lease_holder"),
@@ -133,15 +139,21 @@ def format_status_text(facts: dict[str, Any]) -> str:
     lines.append(f"Next poll: {next_poll}")
     if facts["lease_holder"]:
         lines.append(f"Worker: {facts['lease_holder']}")
-    lines.append(f"Library: {facts['papers']:,} papers; {facts['cites']:,} citing a watched paper, "
-                 f"{facts['similar']:,} similar, {facts['query']:,} from queries")
+    lines.append(
+        f"Library: {facts['papers']:,} papers; {facts['cites']:,} citing a watched paper, "
+        f"{facts['similar']:,} similar, {facts['query']:,} from queries"
+    )
     lines.append(f"Watches: {facts['watches']} ({facts['slack_watches']} added from Slack)")
     box = facts["outbox"]
-    lines.append(f"Posts: {box['sent']:,} sent, {box['due']:,} due, {box['waiting']:,} waiting for a digest, "
-                 f"{box['failed']:,} failed")
+    lines.append(
+        f"Posts: {box['sent']:,} sent, {box['due']:,} due, {box['waiting']:,} waiting for a digest, "
+        f"{box['failed']:,} failed"
+    )
     fb = facts["feedback"]
-    lines.append(f"Feedback: {fb['relevant']:,} relevant, {fb['not_relevant']:,} not relevant; "
-                 f"{facts['saved']:,} saved to reading lists")
+    lines.append(
+        f"Feedback: {fb['relevant']:,} relevant, {fb['not_relevant']:,} not relevant; "
+        f"{facts['saved']:,} saved to reading lists"
+    )
     lines.append(f"NCBI: {facts['ncbi']}")
     lines.append(f"Slack: {facts['slack']}")
     if facts["last_error"]:
@@ -163,5 +175,8 @@ def status_mrkdwn(facts: dict[str, Any]) -> str:
 def status(args: str, ctx: Context, offset: int = 0) -> Reply:
     facts = status_facts(ctx.library, ctx.settings, ctx.now())
     text = status_mrkdwn(facts)
-    return Reply(text=clip("il2watch status: " + escape_mrkdwn(facts["ncbi"]), MAX_FALLBACK_TEXT),
-                 blocks=[section("*il2watch status*\n" + text)], shareable=True)
+    return Reply(
+        text=clip("il2watch status: " + escape_mrkdwn(facts["ncbi"]), MAX_FALLBACK_TEXT),
+        blocks=[section("*il2watch status*\n" + text)],
+        shareable=True,
+    )

@@ -31,10 +31,30 @@ from .tags import (
 )
 
 __all__ = [
-    "AXIS_LABELS", "DEFAULT_TOPIC_TERMS", "FLAG_LABELS", "SUMMARY_LIMIT", "ChatSummariser", "Lexicon",
-    "LexiconError", "Molecule", "Relevance", "Summariser", "SummariserError", "analyse", "default_lexicon",
-    "ends_sentence", "find_molecules", "find_trials", "hold_back", "load_lexicon", "make_summariser",
-    "publication_flags", "score_relevance", "split_sentences", "summarise", "trial_url",
+    "AXIS_LABELS",
+    "DEFAULT_TOPIC_TERMS",
+    "FLAG_LABELS",
+    "SUMMARY_LIMIT",
+    "ChatSummariser",
+    "Lexicon",
+    "LexiconError",
+    "Molecule",
+    "Relevance",
+    "Summariser",
+    "SummariserError",
+    "analyse",
+    "default_lexicon",
+    "ends_sentence",
+    "find_molecules",
+    "find_trials",
+    "hold_back",
+    "load_lexicon",
+    "make_summariser",
+    "publication_flags",
+    "score_relevance",
+    "split_sentences",
+    "summarise",
+    "trial_url",
 ]
 
 

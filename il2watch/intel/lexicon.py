@@ -64,7 +64,7 @@ def term_pattern(term: str) -> str:
 def _alternation(terms: Iterable[str]) -> str:
     """Terms as one alternation behind a single word-edge look-behind: the same matches as one
     look-behind per term, but the regex engine tests the edge once per position instead of per term."""
-    return "(?:" + "|".join(term_pattern(t)[len(_EDGE_BEFORE):] for t in terms) + ")"
+    return "(?:" + "|".join(term_pattern(t)[len(_EDGE_BEFORE) :] for t in terms) + ")"
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def _read(path: Path | str, text: str) -> tuple[list[Molecule], dict[str, tuple[
         if kind not in KINDS:
             raise LexiconError(f"{where}: kind must be one of {', '.join(KINDS)}")
         if axis not in MOLECULE_AXES:
-            raise LexiconError(f"{where}: axis must be one of treg, effector, biology, neighbour or \"\"")
+            raise LexiconError(f'{where}: axis must be one of treg, effector, biology, neighbour or ""')
         molecules.append(
             Molecule(
                 name=entry["name"].strip(),

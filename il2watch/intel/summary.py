@@ -21,9 +21,27 @@ from .sentences import ends_sentence, split_sentences
 SUMMARY_LIMIT = 300
 # The review's topic: engineered IL-2 for autoimmunity and cancer.
 DEFAULT_TOPIC_TERMS = (
-    "IL-2", "interleukin-2", "Treg", "regulatory T", "CD25", "CD122", "IL-2R", "mutein", "engineer",
-    "immunotherapy", "autoimmun", "cancer", "tumour", "tumor", "effector", "CD8", "NK cell",
-    "selectiv", "receptor", "low-dose", "agonist",
+    "IL-2",
+    "interleukin-2",
+    "Treg",
+    "regulatory T",
+    "CD25",
+    "CD122",
+    "IL-2R",
+    "mutein",
+    "engineer",
+    "immunotherapy",
+    "autoimmun",
+    "cancer",
+    "tumour",
+    "tumor",
+    "effector",
+    "CD8",
+    "NK cell",
+    "selectiv",
+    "receptor",
+    "low-dose",
+    "agonist",
 )
 
 _CONCLUSION_LABEL = re.compile(r"conclu|interpret|significance|implication|summary|discussion", re.I)
@@ -193,9 +211,7 @@ def no_abstract_summary(paper: Paper) -> str:
     return f"No abstract in PubMed. Publication type: {', '.join(types)}."[:SUMMARY_LIMIT]
 
 
-def summarise(
-    paper: Paper, topic_terms: Iterable[str] = DEFAULT_TOPIC_TERMS, *, limit: int = SUMMARY_LIMIT
-) -> str:
+def summarise(paper: Paper, topic_terms: Iterable[str] = DEFAULT_TOPIC_TERMS, *, limit: int = SUMMARY_LIMIT) -> str:
     """The TL;DR of a paper: whole sentences of its abstract, at most ``limit`` characters."""
     terms = tuple(topic_terms) or DEFAULT_TOPIC_TERMS
     sections = _plain_sections(paper)

@@ -69,10 +69,7 @@ class Il2Evidence:
     @property
     def score(self) -> float:
         return (
-            3.0 * self.in_title
-            + 0.75 * min(self.mentions, 6)
-            + 2.0 * bool(self.agents)
-            + 0.25 * min(self.passing, 4)
+            3.0 * self.in_title + 0.75 * min(self.mentions, 6) + 2.0 * bool(self.agents) + 0.25 * min(self.passing, 4)
         )
 
 
@@ -101,9 +98,7 @@ def il2_evidence(title: str, abstract: str, lexicon: Lexicon) -> Il2Evidence:
     body_hits, body_passing = _classify_mentions(abstract, readouts_count=True)
     agents = tuple(m for m in lexicon.find(f"{title}\n{abstract}") if m.kind == "il2")
     title_agents = [m for m in lexicon.find(title) if m.kind == "il2"]
-    neighbour_title = lexicon.count_cues("neighbour", title) + sum(
-        m.kind == "neighbour" for m in lexicon.find(title)
-    )
+    neighbour_title = lexicon.count_cues("neighbour", title) + sum(m.kind == "neighbour" for m in lexicon.find(title))
     return Il2Evidence(
         in_title=bool(title_hits or title_agents),
         mentions=body_hits,
@@ -129,8 +124,10 @@ def classify_axis(title: str, abstract: str, evidence: Il2Evidence, lexicon: Lex
     title, abstract = normalise(title), normalise(abstract)
     if not is_il2(evidence):
         neighbours = [m for m in lexicon.find(f"{title}\n{abstract}") if m.kind == "neighbour"]
-        weight = 3 * lexicon.count_cues("neighbour", title) + evidence.neighbour_mentions + 3 * len(neighbours)
-        return "neighbour" if weight >= 3 else "other"
+        neighbour_weight = (
+            3 * lexicon.count_cues("neighbour", title) + evidence.neighbour_mentions + 3 * len(neighbours)
+        )
+        return "neighbour" if neighbour_weight >= 3 else "other"
 
     def weight(axis: str) -> int:
         leaning = sum(m.axis == axis for m in evidence.agents)

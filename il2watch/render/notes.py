@@ -105,6 +105,4 @@ def render_watch_announcement(watch: Watch, user_id: str, action: str, *, key: s
         "by": user_id,
         "key": key or None,
     }
-    return Message(
-        text=clip(text, MAX_FALLBACK_TEXT), blocks=[section(text)], metadata=metadata(WATCH_EVENT, payload)
-    )
+    return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=[section(text)], metadata=metadata(WATCH_EVENT, payload))

@@ -92,16 +92,19 @@ def _records() -> list[Record]:
         record(
             REVIEW_PMID,
             title="Engineering IL-2 for immunotherapy of autoimmunity and cancer.",
-            abstract=[(
-                "", "",
-                "Interleukin-2 (IL-2) drives the expansion of regulatory T cells as well as of effector "
-                "lymphocytes, which makes it both an attractive and a difficult drug. Here we discuss how "
-                "the subunits of the IL-2 receptor set the sensitivity of each cell type, why low doses "
-                "favour regulatory T cells, and how engineered IL-2 proteins, including muteins, antibody "
-                "complexes and fusion proteins, shift the balance towards tolerance in autoimmunity or "
-                "towards immunity in cancer. We consider the pharmacology and the clinical experience with "
-                "these agents and the questions that remain for their development.",
-            )],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Interleukin-2 (IL-2) drives the expansion of regulatory T cells as well as of effector "
+                    "lymphocytes, which makes it both an attractive and a difficult drug. Here we discuss how "
+                    "the subunits of the IL-2 receptor set the sensitivity of each cell type, why low doses "
+                    "favour regulatory T cells, and how engineered IL-2 proteins, including muteins, antibody "
+                    "complexes and fusion proteins, shift the balance towards tolerance in autoimmunity or "
+                    "towards immunity in cancer. We consider the pharmacology and the clinical experience with "
+                    "these agents and the questions that remain for their development.",
+                )
+            ],
             authors=[
                 Author("Hernandez", "Rosmely", "R", affiliation=_MIAMI),
                 Author("Põder", "Janika", "J", affiliation=_MIAMI),
@@ -121,17 +124,29 @@ def _records() -> list[Record]:
             entry_date=date(2022, 2, 26),
             doi="10.1038/s41577-022-00680-w",
             pub_types=["Journal Article", "Review", "Research Support, N.I.H., Extramural"],
-            mesh=["Animals", "Autoimmunity*", "Humans", "Immunotherapy*", "Interleukin-2*", "Neoplasms",
-                  "T-Lymphocytes, Regulatory"],
+            mesh=[
+                "Animals",
+                "Autoimmunity*",
+                "Humans",
+                "Immunotherapy*",
+                "Interleukin-2*",
+                "Neoplasms",
+                "T-Lymphocytes, Regulatory",
+            ],
             corrections=[("CommentIn", NO_ABSTRACT_PMID)],
         ),
         record(
             REFERENCE_PMID,
             title="Regulatory T cells depend on CD25 to sense IL-2 in lymphoid tissue niches.",
-            abstract=[("", "",
-                       "Regulatory T cells in lymph nodes sit close to IL-2-producing T cells. Using reporter "
-                       "mice we show that CD25 expression lets regulatory T cells capture IL-2 at low "
-                       "concentrations, and that its loss reduces their numbers in lymphoid tissue.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Regulatory T cells in lymph nodes sit close to IL-2-producing T cells. Using reporter "
+                    "mice we show that CD25 expression lets regulatory T cells capture IL-2 at low "
+                    "concentrations, and that its loss reduces their numbers in lymphoid tissue.",
+                )
+            ],
             authors=[Author("Ferreira", "Lúcia", "L"), Author("Kimura", "Haruto", "H")],
             journal="The Journal of experimental medicine",
             journal_iso="J Exp Med",
@@ -151,9 +166,14 @@ def _records() -> list[Record]:
         record(
             MEDLINE_DATE_PMID,
             title="Signal strength and the division of labour between IL-2 receptor forms.",
-            abstract=[("", "",
-                       "The intermediate- and high-affinity IL-2 receptors transmit signals of different "
-                       "strength. We review how this difference shapes regulatory and effector T cell fates.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "The intermediate- and high-affinity IL-2 receptors transmit signals of different "
+                    "strength. We review how this difference shapes regulatory and effector T cell fates.",
+                )
+            ],
             authors=[Author("Nakamura", "Aiko", "A"), Author("Brennan", "Siobhán", "S")],
             journal="Current opinion in immunology",
             journal_iso="Curr Opin Immunol",
@@ -173,12 +193,17 @@ def _records() -> list[Record]:
         record(
             TREG_MUTEIN_PMID,
             title="A CD25-biased interleukin-2 mutein expands regulatory T cells without activating NK cells "
-                  "in cynomolgus monkeys.",
-            abstract=[("", "",
-                       "Low-dose IL-2 expands regulatory T cells but also activates NK cells and effector T "
-                       "cells. We engineered an IL-2 mutein with reduced binding to the IL-2 receptor beta "
-                       "chain and fused it to an Fc domain. In cynomolgus monkeys, weekly doses expanded "
-                       "regulatory T cells fivefold without expanding NK cells or raising serum cytokines.")],
+            "in cynomolgus monkeys.",
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Low-dose IL-2 expands regulatory T cells but also activates NK cells and effector T "
+                    "cells. We engineered an IL-2 mutein with reduced binding to the IL-2 receptor beta "
+                    "chain and fused it to an Fc domain. In cynomolgus monkeys, weekly doses expanded "
+                    "regulatory T cells fivefold without expanding NK cells or raising serum cytokines.",
+                )
+            ],
             authors=[
                 Author("Okafor", "Chinedu N", "CN"),
                 Author("Lindqvist", "Emma", "E"),
@@ -206,9 +231,14 @@ def _records() -> list[Record]:
         record(
             RETRACTED_PMID,
             title="Oral delivery of an engineered IL-2 mutein restores tolerance in murine colitis.",
-            abstract=[("", "",
-                       "We packaged an engineered IL-2 mutein in gut-targeted nanoparticles. Oral dosing "
-                       "expanded colonic regulatory T cells and reduced weight loss in two models of colitis.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "We packaged an engineered IL-2 mutein in gut-targeted nanoparticles. Oral dosing "
+                    "expanded colonic regulatory T cells and reduced weight loss in two models of colitis.",
+                )
+            ],
             authors=[Author("Varga", "Zsófia", "Z"), Author("Ibrahim", "Omar", "O")],
             journal="Cell reports",
             journal_iso="Cell Rep",
@@ -229,7 +259,7 @@ def _records() -> list[Record]:
         record(
             ERRATUM_PMID,
             title="Publisher Correction: A CD25-biased interleukin-2 mutein expands regulatory T cells without "
-                  "activating NK cells in cynomolgus monkeys.",
+            "activating NK cells in cynomolgus monkeys.",
             abstract=[],
             authors=[Author("Okafor", "Chinedu N", "CN"), Author("Chen", "Yun", "Y")],
             journal="Science translational medicine",
@@ -250,19 +280,31 @@ def _records() -> list[Record]:
         record(
             LOW_DOSE_SLE_PMID,
             title="Low-dose interleukin-2 in systemic lupus erythematosus: a randomised, double-blind, "
-                  "placebo-controlled trial.",
+            "placebo-controlled trial.",
             abstract=[
-                ("BACKGROUND", "BACKGROUND",
-                 "Regulatory T cells are deficient in systemic lupus erythematosus (SLE). Low-dose IL-2 "
-                 "expands them, but its clinical benefit has not been shown in a controlled trial."),
-                ("METHODS", "METHODS",
-                 "Adults with active SLE were randomly assigned to subcutaneous IL-2 (1 million IU) or "
-                 "placebo on alternate days for 12 weeks, with standard care."),
-                ("RESULTS", "RESULTS",
-                 "Of 100 patients, 53 received IL-2. At week 24 the SRI-4 response rate was 65% with IL-2 "
-                 "and 37% with placebo; regulatory T cells rose threefold. No serious infections occurred."),
-                ("CONCLUSIONS", "CONCLUSIONS",
-                 "Low-dose IL-2 was safe and improved disease activity in SLE, supporting larger trials."),
+                (
+                    "BACKGROUND",
+                    "BACKGROUND",
+                    "Regulatory T cells are deficient in systemic lupus erythematosus (SLE). Low-dose IL-2 "
+                    "expands them, but its clinical benefit has not been shown in a controlled trial.",
+                ),
+                (
+                    "METHODS",
+                    "METHODS",
+                    "Adults with active SLE were randomly assigned to subcutaneous IL-2 (1 million IU) or "
+                    "placebo on alternate days for 12 weeks, with standard care.",
+                ),
+                (
+                    "RESULTS",
+                    "RESULTS",
+                    "Of 100 patients, 53 received IL-2. At week 24 the SRI-4 response rate was 65% with IL-2 "
+                    "and 37% with placebo; regulatory T cells rose threefold. No serious infections occurred.",
+                ),
+                (
+                    "CONCLUSIONS",
+                    "CONCLUSIONS",
+                    "Low-dose IL-2 was safe and improved disease activity in SLE, supporting larger trials.",
+                ),
             ],
             authors=[
                 Author("Þórsdóttir", "Guðrún", "G"),
@@ -310,10 +352,15 @@ def _records() -> list[Record]:
         record(
             IL15_PMID,
             title="An IL-15 superagonist complex drives NK cell expansion without activating regulatory T cells.",
-            abstract=[("", "",
-                       "IL-15 shares the beta and gamma chains of the IL-2 receptor but not CD25. A complex of "
-                       "IL-15 with its receptor alpha chain expanded NK cells and memory CD8 T cells in mice "
-                       "while leaving regulatory T cells unchanged.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "IL-15 shares the beta and gamma chains of the IL-2 receptor but not CD25. A complex of "
+                    "IL-15 with its receptor alpha chain expanded NK cells and memory CD8 T cells in mice "
+                    "while leaving regulatory T cells unchanged.",
+                )
+            ],
             authors=[Author("Sato", "Kenji", "K"), Author("Petrović", "Ana", "A")],
             journal="Frontiers in immunology",
             journal_iso="Front Immunol",
@@ -336,12 +383,17 @@ def _records() -> list[Record]:
         record(
             MARKUP_PMID,
             title="Selective expansion of Foxp3<sup>+</sup> regulatory T cells by an IL-2 mutein with reduced "
-                  "IL-2Rβγ<sub>c</sub> signalling in <i>Il2ra</i>-sufficient & <i>Il2ra</i>-haploinsufficient mice.",
-            abstract=[("", "",
-                       "An IL-2 mutein with weakened IL-2Rβ binding (K<sub>D</sub> > 100 nM) expanded "
-                       "CD4<sup>+</sup>CD25<sup>hi</sup>Foxp3<sup>+</sup> cells <i>in vivo</i> while "
-                       "CD8<sup>+</sup> T cells did not respond (p < 0.01). STAT5 phosphorylation in "
-                       "<i>Il2ra</i><sup>+/−</sup> regulatory T cells was halved.")],
+            "IL-2Rβγ<sub>c</sub> signalling in <i>Il2ra</i>-sufficient & <i>Il2ra</i>-haploinsufficient mice.",
+            abstract=[
+                (
+                    "",
+                    "",
+                    "An IL-2 mutein with weakened IL-2Rβ binding (K<sub>D</sub> > 100 nM) expanded "
+                    "CD4<sup>+</sup>CD25<sup>hi</sup>Foxp3<sup>+</sup> cells <i>in vivo</i> while "
+                    "CD8<sup>+</sup> T cells did not respond (p < 0.01). STAT5 phosphorylation in "
+                    "<i>Il2ra</i><sup>+/−</sup> regulatory T cells was halved.",
+                )
+            ],
             authors=[Author("O'Connell", "Brídín", "B"), Author("Yılmaz", "Deniz", "D")],
             journal="European journal of immunology",
             journal_iso="Eur J Immunol",
@@ -360,13 +412,17 @@ def _records() -> list[Record]:
         record(
             NOT_ALPHA_CANCER_PMID,
             title="A not-alpha interleukin-2 variant with PD-1 blockade in advanced solid tumours: a phase 1 "
-                  "dose-escalation study.",
-            abstract=[("", "",
-                       "Not-alpha IL-2 variants avoid CD25 and so spare regulatory T cells. In 38 patients with "
-                       "advanced solid tumours, the variant with pembrolizumab expanded CD8 T cells and NK "
-                       "cells; the objective response rate was 18% and capillary leak did not occur.")],
-            authors=[Author("Adeyemi", "Folake", "F"), Author("Larsen", "Mikkel", "M"),
-                     Author("Gupta", "Ananya", "A")],
+            "dose-escalation study.",
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Not-alpha IL-2 variants avoid CD25 and so spare regulatory T cells. In 38 patients with "
+                    "advanced solid tumours, the variant with pembrolizumab expanded CD8 T cells and NK "
+                    "cells; the objective response rate was 18% and capillary leak did not occur.",
+                )
+            ],
+            authors=[Author("Adeyemi", "Folake", "F"), Author("Larsen", "Mikkel", "M"), Author("Gupta", "Ananya", "A")],
             journal="Nature medicine",
             journal_iso="Nat Med",
             issn="1546-170X",
@@ -387,10 +443,15 @@ def _records() -> list[Record]:
         record(
             BOOK_PMID,
             title="Aldesleukin",
-            abstract=[("", "",
-                       "Aldesleukin is a recombinant interleukin-2 used for metastatic renal cell carcinoma and "
-                       "melanoma. This activity reviews its indications, dosing, capillary leak syndrome and "
-                       "the monitoring needed during high-dose therapy.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Aldesleukin is a recombinant interleukin-2 used for metastatic renal cell carcinoma and "
+                    "melanoma. This activity reviews its indications, dosing, capillary leak syndrome and "
+                    "the monitoring needed during high-dose therapy.",
+                )
+            ],
             authors=[Author("Rahman", "Sadia", "S"), Author("Ortiz-Peña", "Luis", "L")],
             journal="StatPearls",
             publisher="StatPearls Publishing",
@@ -412,7 +473,7 @@ def _records() -> list[Record]:
         record(
             RETRACTION_NOTICE_PMID,
             title="Retraction Notice to: Oral delivery of an engineered IL-2 mutein restores tolerance in murine "
-                  "colitis.",
+            "colitis.",
             abstract=[],
             authors=[],
             journal="Cell reports",
@@ -433,9 +494,14 @@ def _records() -> list[Record]:
             GERMAN_PMID,
             title="[Low-dose interleukin-2 therapy in autoimmune diseases].",
             vernacular_title="Niedrig dosierte Interleukin-2-Therapie bei Autoimmunerkrankungen.",
-            abstract=[("", "",
-                       "Low-dose interleukin-2 expands regulatory T cells. This article summarises trials in "
-                       "lupus, type 1 diabetes and graft-versus-host disease for rheumatologists in practice.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Low-dose interleukin-2 expands regulatory T cells. This article summarises trials in "
+                    "lupus, type 1 diabetes and graft-versus-host disease for rheumatologists in practice.",
+                )
+            ],
             authors=[Author("Müller", "Jürgen", "J"), Author("Schäfer", "Anke", "A")],
             journal="Zeitschrift fur Rheumatologie",
             journal_iso="Z Rheumatol",
@@ -455,10 +521,15 @@ def _records() -> list[Record]:
         record(
             COLLECTIVE_PMID,
             title="Consensus recommendations for clinical trials of engineered interleukin-2 therapies in "
-                  "autoimmune disease.",
-            abstract=[("", "",
-                       "An international panel agreed on outcome measures, dose-finding designs and regulatory "
-                       "T cell assays for trials of IL-2 muteins and low-dose IL-2 in autoimmune disease.")],
+            "autoimmune disease.",
+            abstract=[
+                (
+                    "",
+                    "",
+                    "An international panel agreed on outcome measures, dose-finding designs and regulatory "
+                    "T cell assays for trials of IL-2 muteins and low-dose IL-2 in autoimmune disease.",
+                )
+            ],
             authors=[
                 Author("Søndergaard", "Astrid", "A"),
                 Author("Lindström", "Åsa", "Å"),
@@ -481,10 +552,15 @@ def _records() -> list[Record]:
         record(
             PREPRINT_PMID,
             title="An IL-2 mutein tethered to a CD25 nanobody expands human regulatory T cells in humanised mice.",
-            abstract=[("", "",
-                       "Tethering an IL-2 mutein to a CD25-specific nanobody concentrated it on regulatory T "
-                       "cells. In humanised mice it expanded human regulatory T cells and delayed xenogeneic "
-                       "graft-versus-host disease.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Tethering an IL-2 mutein to a CD25-specific nanobody concentrated it on regulatory T "
+                    "cells. In humanised mice it expanded human regulatory T cells and delayed xenogeneic "
+                    "graft-versus-host disease.",
+                )
+            ],
             authors=[Author("Kovács", "Bence", "B"), Author("Mensah", "Akosua", "A")],
             journal="bioRxiv : the preprint server for biology",
             journal_iso="bioRxiv",
@@ -508,10 +584,15 @@ def _records() -> list[Record]:
         record(
             IMMUNOCOMPLEX_PMID,
             title="IL-2/anti-IL-2 antibody complexes in autoimmunity and cancer: where do they stand?",
-            abstract=[("", "",
-                       "Antibodies that bind IL-2 can steer it towards CD25 or away from it. We review "
-                       "engineered complexes and single-chain fusions that favour regulatory T cells or "
-                       "effector cells, and compare them with IL-2 muteins.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Antibodies that bind IL-2 can steer it towards CD25 or away from it. We review "
+                    "engineered complexes and single-chain fusions that favour regulatory T cells or "
+                    "effector cells, and compare them with IL-2 muteins.",
+                )
+            ],
             authors=[Author("Zhang", "Wei", "W"), Author("Moreau", "Céline", "C")],
             journal="Journal of autoimmunity",
             journal_iso="J Autoimmun",
@@ -530,9 +611,14 @@ def _records() -> list[Record]:
         record(
             UNRELATED_PMID,
             title="Sleep duration and mood in shift-working nurses: a cohort study.",
-            abstract=[("", "",
-                       "We followed 412 nurses for a year. Shorter sleep after night shifts predicted lower "
-                       "mood scores the next week.")],
+            abstract=[
+                (
+                    "",
+                    "",
+                    "We followed 412 nurses for a year. Shorter sleep after night shifts predicted lower "
+                    "mood scores the next week.",
+                )
+            ],
             authors=[Author("Hughes", "Megan", "M")],
             journal="Sleep medicine",
             journal_iso="Sleep Med",
@@ -566,6 +652,8 @@ def build_world(*, today: date = WORLD_TODAY) -> PubMedWorld:
         TREG_MUTEIN_PMID,
         [(MARKUP_PMID, 45110302), (REVIEW_PMID, 41873520), (PREPRINT_PMID, 38002211), (RETRACTED_PMID, 30112008)],
     )
-    world.set_similar(LOW_DOSE_SLE_PMID, [(GERMAN_PMID, 52004417), (COLLECTIVE_PMID, 40110925), (REVIEW_PMID, 33902871)])
+    world.set_similar(
+        LOW_DOSE_SLE_PMID, [(GERMAN_PMID, 52004417), (COLLECTIVE_PMID, 40110925), (REVIEW_PMID, 33902871)]
+    )
     world.add_query(ENGINEERED_IL2_QUERY, ENGINEERED_IL2_MATCHES, translation=ENGINEERED_IL2_TRANSLATION)
     return world

@@ -39,9 +39,9 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from tests.stand_ins.pubmed_world import (
@@ -205,8 +205,11 @@ def _unique(ids: Iterable[str]) -> list[str]:
 def _date_limit(params: dict[str, list[str]], world: PubMedWorld) -> DateLimit | None:
     try:
         return DateLimit.from_params(
-            _one(params, "datetype"), _one(params, "mindate"), _one(params, "maxdate"),
-            _one(params, "reldate"), world.today(),
+            _one(params, "datetype"),
+            _one(params, "mindate"),
+            _one(params, "maxdate"),
+            _one(params, "reldate"),
+            world.today(),
         )
     except ValueError as error:
         raise _BadRequest(str(error)) from None
@@ -260,9 +263,15 @@ def _elink(world: PubMedWorld, history: _History, params: dict[str, list[str]], 
             continue
         if cmd == "ncheck":
             wanted = linkname or "pubmed_pubmed"
-            answers.append(LinkSetAnswer(ids, checks=[
-                (i, to_pubmed and bool(world.link_sets([i], linkname=wanted, limit=limit, term=term))) for i in ids
-            ]))
+            answers.append(
+                LinkSetAnswer(
+                    ids,
+                    checks=[
+                        (i, to_pubmed and bool(world.link_sets([i], linkname=wanted, limit=limit, term=term)))
+                        for i in ids
+                    ],
+                )
+            )
             continue
         sets = world.link_sets(ids, linkname=linkname, limit=limit, term=term) if to_pubmed else []
         if cmd == "neighbor_history":
@@ -602,8 +611,13 @@ class EutilsStandIn:
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             key = _one(params, "api_key")
             limit = self.limit_with_key if key else self.limit_without_key
-            _send(handler, 429, _rate_limit_body(key or handler.client_address[0], limit + 1, limit),
-                  "application/json", headers)
+            _send(
+                handler,
+                429,
+                _rate_limit_body(key or handler.client_address[0], limit + 1, limit),
+                "application/json",
+                headers,
+            )
         elif isinstance(kind, int):
             log(kind, fault.name)
             titles = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
@@ -682,7 +696,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-rate-limit", action="store_true", help="do not refuse requests beyond NCBI's rate")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with EutilsStandIn(build_world(), host=args.host, port=args.port, enforce_rate_limit=not args.no_rate_limit) as server:
+    with EutilsStandIn(
+        build_world(), host=args.host, port=args.port, enforce_rate_limit=not args.no_rate_limit
+    ) as server:
         print(server.base_url, flush=True)
         server.serve_until_interrupted()
 

@@ -17,9 +17,9 @@ import calendar
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Callable, Iterable, Sequence
 
 # ---------------------------------------------------------------------------- XML headers
 
@@ -316,9 +316,7 @@ class DateLimit:
     end: date | None = None
 
     @classmethod
-    def from_params(
-        cls, datetype: str, mindate: str, maxdate: str, reldate: str, today: date
-    ) -> DateLimit | None:
+    def from_params(cls, datetype: str, mindate: str, maxdate: str, reldate: str, today: date) -> DateLimit | None:
         """None when no limit was asked for; ValueError when one is malformed."""
         datetype = (datetype or "pdat").lower()
         if not (mindate or maxdate or reldate):
@@ -354,26 +352,61 @@ class DateLimit:
 # ---------------------------------------------------------------------------- queries
 
 _QUERY_TOKEN = re.compile(
-    r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<colon>:)'
+    r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<colon>:)"
     r'|"(?P<quoted>[^"]*)"?(?:\s*\[(?P<qfield>[^\]]*)\]?)?'
     r'|(?P<word>[^\s()"\[\]:]+)(?:\[(?P<wfield>[^\]]*)\]?)?'
     r"|\[(?P<stray>[^\]]*)\]?)"
 )
 _TEXT_FIELDS = {
-    "": "All Fields", "all fields": "All Fields", "all": "All Fields", "tiab": "Title/Abstract",
-    "title/abstract": "Title/Abstract", "tw": "Text Word", "text word": "Text Word",
-    "ti": "Title", "title": "Title", "ab": "Abstract", "abstract": "Abstract",
+    "": "All Fields",
+    "all fields": "All Fields",
+    "all": "All Fields",
+    "tiab": "Title/Abstract",
+    "title/abstract": "Title/Abstract",
+    "tw": "Text Word",
+    "text word": "Text Word",
+    "ti": "Title",
+    "title": "Title",
+    "ab": "Abstract",
+    "abstract": "Abstract",
 }
 _FIELD_ALIASES = {
-    "au": "author", "author": "author", "1au": "author", "lastau": "author", "fau": "author",
-    "full author name": "author", "pt": "pubtype", "ptyp": "pubtype", "publication type": "pubtype",
-    "mh": "mesh", "mesh": "mesh", "mesh terms": "mesh", "majr": "mesh", "mesh major topic": "mesh",
-    "la": "language", "lang": "language", "language": "language", "uid": "pmid", "pmid": "pmid",
-    "ta": "journal", "jour": "journal", "journal": "journal", "sb": "subset", "filter": "subset",
+    "au": "author",
+    "author": "author",
+    "1au": "author",
+    "lastau": "author",
+    "fau": "author",
+    "full author name": "author",
+    "pt": "pubtype",
+    "ptyp": "pubtype",
+    "publication type": "pubtype",
+    "mh": "mesh",
+    "mesh": "mesh",
+    "mesh terms": "mesh",
+    "majr": "mesh",
+    "mesh major topic": "mesh",
+    "la": "language",
+    "lang": "language",
+    "language": "language",
+    "uid": "pmid",
+    "pmid": "pmid",
+    "ta": "journal",
+    "jour": "journal",
+    "journal": "journal",
+    "sb": "subset",
+    "filter": "subset",
     "subset": "subset",
-    "edat": "edat", "date - entry": "edat", "entrez date": "edat", "crdt": "edat",
-    "date - create": "edat", "mhda": "edat", "mdat": "edat",
-    "dp": "pdat", "pdat": "pdat", "date - publication": "pdat", "publication date": "pdat",
+    "edat": "edat",
+    "date - entry": "edat",
+    "entrez date": "edat",
+    "crdt": "edat",
+    "date - create": "edat",
+    "mhda": "edat",
+    "mdat": "edat",
+    "dp": "pdat",
+    "pdat": "pdat",
+    "date - publication": "pdat",
+    "publication date": "pdat",
 }
 _LANGUAGES = {"english": "eng", "german": "ger", "french": "fre", "spanish": "spa", "chinese": "chi", "japanese": "jpn"}
 
@@ -481,11 +514,7 @@ def parse_query(term: str) -> object | None:
         if token[0] != "term":
             return None
         _, raw, fieldname, _quoted = token
-        if (
-            position + 1 < len(tokens)
-            and tokens[position][0] == ":"
-            and tokens[position + 1][0] == "term"
-        ):
+        if position + 1 < len(tokens) and tokens[position][0] == ":" and tokens[position + 1][0] == "term":
             end_raw, end_field = tokens[position + 1][1], tokens[position + 1][2] or fieldname
             kind = _FIELD_ALIASES.get(end_field.strip().lower())
             if kind in ("edat", "pdat"):
@@ -519,8 +548,15 @@ def parse_query(term: str) -> object | None:
 
 def _translate(node: object) -> str:
     if isinstance(node, _Term):
-        label = {"author": "Author", "pubtype": "Publication Type", "mesh": "MeSH Terms",
-                 "language": "Language", "pmid": "UID", "journal": "Journal", "subset": "Filter"}
+        label = {
+            "author": "Author",
+            "pubtype": "Publication Type",
+            "mesh": "MeSH Terms",
+            "language": "Language",
+            "pmid": "UID",
+            "journal": "Journal",
+            "subset": "Filter",
+        }
         name = label.get(node.field, node.field)
         text = node.raw.rstrip("*") if node.field in ("pmid",) else " ".join(node.tokens)
         return f'"{text}{"*" if node.wildcard else ""}"[{name}]'
@@ -791,8 +827,7 @@ class PubMedWorld:
                 "pubmed_pubmed_five": ranked_similar[:5],
                 "pubmed_pubmed_refs": [(p, 0) for p in refs],
                 "pubmed_pubmed_reviews": [
-                    (p, s) for p, s in ranked_similar
-                    if p in self._records and "Review" in self._records[p].pub_types
+                    (p, s) for p, s in ranked_similar if p in self._records and "Review" in self._records[p].pub_types
                 ],
             }
             keep: set[str] | None = None
@@ -805,7 +840,8 @@ class PubMedWorld:
                 links = sets[name]
                 if limit is not None or keep is not None:
                     links = [
-                        (p, s) for p, s in links
+                        (p, s)
+                        for p, s in links
                         if p in self._records
                         and (limit is None or limit.admits(self._records[p]))
                         and (keep is None or p in keep)
@@ -843,13 +879,12 @@ class PubMedWorld:
                 except RecursionError:  # thousands of chained terms: match them all as one bag of words
                     bag = _Term("All Fields", term, words(term), False)
                     pmids = sorted(
-                        p for p, i in self._index.items()
+                        p
+                        for p, i in self._index.items()
                         if all(f" {w} " in i.title or f" {w} " in i.abstract for w in bag.tokens)
                     )
                     translation, text_terms = f'"{term}"[All Fields]', [bag]
-                if not pmids and text_terms and not any(
-                    self._vocabulary[w] > 0 for t in text_terms for w in t.tokens
-                ):
+                if not pmids and text_terms and not any(self._vocabulary[w] > 0 for t in text_terms for w in t.tokens):
                     not_found = [t.raw for t in text_terms]
             if limit is not None:
                 pmids = [p for p in pmids if limit.admits(self._records.get(p))]
@@ -912,7 +947,9 @@ class PubMedWorld:
             return (of(records[p]).lower() if p in records else "\uffff", p)
 
         if sort in ("pub_date", "pubdate"):
-            return sorted(pmids, key=lambda p: (records[p].pub_date if p in records else date.min, newest(p)), reverse=True)
+            return sorted(
+                pmids, key=lambda p: (records[p].pub_date if p in records else date.min, newest(p)), reverse=True
+            )
         if sort in ("first_author", "author"):
             return sorted(pmids, key=lambda p: text(p, lambda r: r.authors[0].short_name if r.authors else "\uffff"))
         if sort == "journal":
@@ -953,8 +990,12 @@ class PubMedWorld:
                     pmid=pmid,
                     title=f"{agent[0].upper()}{agent[1:]} in {setting}: synthetic study {i + 1}.",
                     abstract=(
-                        ("", "", f"We studied {agent} in {setting}. Responses were measured over "
-                         f"twelve weeks and compared with untreated controls (synthetic record {i + 1})."),
+                        (
+                            "",
+                            "",
+                            f"We studied {agent} in {setting}. Responses were measured over "
+                            f"twelve weeks and compared with untreated controls (synthetic record {i + 1}).",
+                        ),
                     ),
                     authors=_SYNTHETIC_AUTHORS,
                     journal="Frontiers in immunology",
@@ -1296,8 +1337,7 @@ def esearch_xml(
     if phrases_not_found:
         missing = "".join(f"<PhraseNotFound>{escape(p)}</PhraseNotFound>" for p in phrases_not_found)
         tail = (
-            f"<ErrorList>{missing}</ErrorList>"
-            "<WarningList><OutputMessage>No items found.</OutputMessage></WarningList>"
+            f"<ErrorList>{missing}</ErrorList><WarningList><OutputMessage>No items found.</OutputMessage></WarningList>"
         )
     return (
         head + f"<RetMax>{len(pmids)}</RetMax><RetStart>{retstart}</RetStart>{history_xml}{id_list}"
@@ -1357,8 +1397,13 @@ def _docsum_xml(rec: Record, cited_by: int) -> str:
     return (
         f"<DocSum>\n\t<Id>{rec.pmid}</Id>\n"
         + _item("PubDate", "Date", rec.pub_date_text)
-        + _item("EPubDate", "Date", f"{rec.entry_date.year} {MONTHS[rec.entry_date.month - 1]} {rec.entry_date.day}"
-                if "Electronic" in rec.pub_model else "")
+        + _item(
+            "EPubDate",
+            "Date",
+            f"{rec.entry_date.year} {MONTHS[rec.entry_date.month - 1]} {rec.entry_date.day}"
+            if "Electronic" in rec.pub_model
+            else "",
+        )
         + _item("Source", "String", source)
         + f'\t<Item Name="AuthorList" Type="List">\n{authors}\t</Item>\n'
         + _item("LastAuthor", "String", names[-1] if names else "")
@@ -1376,7 +1421,7 @@ def _docsum_xml(rec: Record, cited_by: int) -> str:
         + f'\t<Item Name="ArticleIds" Type="List">\n{article_ids}\t</Item>\n'
         + _item("DOI", "String", rec.doi)
         + f'\t<Item Name="History" Type="List">\n\t\t{_item("pubmed", "Date", entered).strip()}\n'
-        + f'\t\t{_item("entrez", "Date", entered).strip()}\n\t</Item>\n'
+        + f"\t\t{_item('entrez', 'Date', entered).strip()}\n\t</Item>\n"
         + '\t<Item Name="References" Type="List"></Item>\n'
         + f'\t<Item Name="HasAbstract" Type="Integer">{1 if rec.abstract else 0}</Item>\n'
         + f'\t<Item Name="PmcRefCount" Type="Integer">{cited_by}</Item>\n'
@@ -1393,8 +1438,18 @@ def _language_name(code: str) -> str:
 
 
 EINFO_DATABASES = (
-    "pubmed", "protein", "nuccore", "ipg", "nucleotide", "structure", "genome", "books", "gene", "mesh",
-    "nlmcatalog", "pmc",
+    "pubmed",
+    "protein",
+    "nuccore",
+    "ipg",
+    "nucleotide",
+    "structure",
+    "genome",
+    "books",
+    "gene",
+    "mesh",
+    "nlmcatalog",
+    "pmc",
 )
 
 
@@ -1425,8 +1480,25 @@ def einfo_pubmed_xml(count: int, last_update: str) -> str:
 
 
 __all__ = [
-    "Author", "DateLimit", "LinkSetAnswer", "PubMedWorld", "Record", "SearchResult",
-    "elink_xml", "efetch_error_xml", "einfo_list_xml", "einfo_pubmed_xml", "epost_xml", "esearch_xml",
-    "esummary_missing", "esummary_xml", "marked_text", "parse_query", "plain_text", "pubmed_articles_xml",
-    "record", "root_error_xml", "words",
+    "Author",
+    "DateLimit",
+    "LinkSetAnswer",
+    "PubMedWorld",
+    "Record",
+    "SearchResult",
+    "elink_xml",
+    "efetch_error_xml",
+    "einfo_list_xml",
+    "einfo_pubmed_xml",
+    "epost_xml",
+    "esearch_xml",
+    "esummary_missing",
+    "esummary_xml",
+    "marked_text",
+    "parse_query",
+    "plain_text",
+    "pubmed_articles_xml",
+    "record",
+    "root_error_xml",
+    "words",
 ]

@@ -141,8 +141,22 @@ def _limit(value: Any, default: int, maximum: int) -> int:
 
 TEXT_TYPES = ("plain_text", "mrkdwn")
 BLOCK_TYPES = frozenset(
-    {"section", "header", "context", "actions", "divider", "image", "rich_text", "input", "file", "video",
-     "markdown", "call", "table", "context_actions"}
+    {
+        "section",
+        "header",
+        "context",
+        "actions",
+        "divider",
+        "image",
+        "rich_text",
+        "input",
+        "file",
+        "video",
+        "markdown",
+        "call",
+        "table",
+        "context_actions",
+    }
 )
 
 
@@ -395,16 +409,25 @@ class Message:
         """The message as Slack returns it; metadata only when the caller asked for it."""
         if self.tombstone:
             data: dict[str, Any] = {
-                "type": "message", "subtype": "tombstone", "text": "This message was deleted.",
-                "user": "USLACKBOT", "hidden": True, "ts": self.ts,
+                "type": "message",
+                "subtype": "tombstone",
+                "text": "This message was deleted.",
+                "user": "USLACKBOT",
+                "hidden": True,
+                "ts": self.ts,
             }
         else:
             data = {"type": "message", "text": self.text, "user": self.user, "ts": self.ts, "team": TEAM_ID}
             if self.bot_id is not None:
                 data["bot_id"] = self.bot_id
                 data["app_id"] = APP_ID
-                data["bot_profile"] = {"id": self.bot_id, "app_id": APP_ID, "name": BOT_NAME, "deleted": False,
-                                       "team_id": TEAM_ID}
+                data["bot_profile"] = {
+                    "id": self.bot_id,
+                    "app_id": APP_ID,
+                    "name": BOT_NAME,
+                    "deleted": False,
+                    "team_id": TEAM_ID,
+                }
             if self.blocks is not None:
                 data["blocks"] = self.blocks
             if self.files:
@@ -580,8 +603,9 @@ class SlackStandIn:
 
     def start(self) -> SlackStandIn:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), name="slack-stand-in",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, args=(0.01,), name="slack-stand-in", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -635,8 +659,9 @@ class SlackStandIn:
             if channel_id is None:
                 self._serial += 1
                 channel_id = f"{'G' if is_private else 'C'}{self._serial:08d}"
-            channel = Channel(channel_id, name.lstrip("#"), is_private, is_archived, bot_is_member,
-                              is_general=is_general)
+            channel = Channel(
+                channel_id, name.lstrip("#"), is_private, is_archived, bot_is_member, is_general=is_general
+            )
             self._channels[channel_id] = channel
             self._messages.setdefault(channel_id, [])
             return channel
@@ -663,13 +688,19 @@ class SlackStandIn:
         with self._lock:
             target = self.channel(channel)
             parent = self._thread_parent(target.id, thread_ts) if thread_ts else None
-            return self._store(target.id, text=text, user=user, bot_id=None, blocks=blocks, metadata=metadata,
-                               parent=parent)
+            return self._store(
+                target.id, text=text, user=user, bot_id=None, blocks=blocks, metadata=metadata, parent=parent
+            )
 
     # -- misbehaviour
 
     def inject(
-        self, fault: int | str, method: str | None = None, times: int = 1, *, retry_after: int = 1,
+        self,
+        fault: int | str,
+        method: str | None = None,
+        times: int = 1,
+        *,
+        retry_after: int = 1,
         delay: float = 0.5,
     ) -> None:
         """Make the next `times` matching calls (any method when None) misbehave, in injection order.
@@ -720,8 +751,12 @@ class SlackStandIn:
         """Every stored message whose metadata has this event_type, in ts order."""
         with self._lock:
             ids = [self.channel(channel).id] if channel else list(self._messages)
-            found = [m for cid in ids for m in self._messages[cid]
-                     if m.metadata and m.metadata["event_type"] == event_type and not m.tombstone]
+            found = [
+                m
+                for cid in ids
+                for m in self._messages[cid]
+                if m.metadata and m.metadata["event_type"] == event_type and not m.tombstone
+            ]
         return sorted(found, key=lambda m: ts_to_micros(m.ts))
 
     def ephemerals(self, user: str | None = None) -> list[Ephemeral]:
@@ -795,11 +830,22 @@ class SlackStandIn:
             parent = self._find_message(channel_id, parent.thread_ts or "") or parent
         return parent
 
-    def _store(self, channel_id: str, *, text: str, user: str, bot_id: str | None, blocks: list | None,
-               metadata: dict | None, parent: Message | None, **options: Any) -> Message:
+    def _store(
+        self,
+        channel_id: str,
+        *,
+        text: str,
+        user: str,
+        bot_id: str | None,
+        blocks: list | None,
+        metadata: dict | None,
+        parent: Message | None,
+        **options: Any,
+    ) -> Message:
         ts = self._next_ts()
-        message = Message(channel_id, ts, text, user, bot_id, blocks, metadata,
-                          thread_ts=parent.ts if parent else None, **options)
+        message = Message(
+            channel_id, ts, text, user, bot_id, blocks, metadata, thread_ts=parent.ts if parent else None, **options
+        )
         self._messages[channel_id].append(message)
         if parent is not None:
             parent.replies.append(message)
@@ -864,14 +910,16 @@ class SlackStandIn:
             error = None
             if answer.content_type.startswith("application/json") and not answer.drop:
                 error = json.loads(answer.body).get("error")
-            self.requests.append(RequestRecord(method, dict(params), self.clock(),
-                                               None if answer.drop else answer.status, error))
+            self.requests.append(
+                RequestRecord(method, dict(params), self.clock(), None if answer.drop else answer.status, error)
+            )
         return answer
 
     def _answer_fault(self, fault: _Fault) -> _Answer | None:
         if fault.kind in (429, "ratelimited"):
-            return _json_answer({"ok": False, "error": "ratelimited"}, status=429,
-                                headers={"Retry-After": str(fault.retry_after)})
+            return _json_answer(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(fault.retry_after)}
+            )
         if isinstance(fault.kind, int):
             page = f"<html><body><h1>{fault.kind} Server Error</h1></body></html>".encode()
             return _Answer(fault.kind, page, {}, content_type="text/html; charset=utf-8")
@@ -950,11 +998,19 @@ class SlackStandIn:
             target.text, target.blocks, target.edited_ts = text, blocks, self._next_ts()
         elif reply.get("response_type") == "in_channel":
             parent = self._thread_parent(endpoint.channel, reply["thread_ts"]) if reply.get("thread_ts") else None
-            self._store(endpoint.channel, text=text, user=BOT_USER_ID, bot_id=BOT_ID, blocks=blocks,
-                        metadata=_checked_metadata(reply.get("metadata"), []), parent=parent)
+            self._store(
+                endpoint.channel,
+                text=text,
+                user=BOT_USER_ID,
+                bot_id=BOT_ID,
+                blocks=blocks,
+                metadata=_checked_metadata(reply.get("metadata"), []),
+                parent=parent,
+            )
         elif endpoint.user is not None:
-            self._ephemerals.append(Ephemeral(endpoint.channel, endpoint.user, self._next_ts(), text, blocks,
-                                              reply.get("thread_ts")))
+            self._ephemerals.append(
+                Ephemeral(endpoint.channel, endpoint.user, self._next_ts(), text, blocks, reply.get("thread_ts"))
+            )
 
     def _delete(self, message: Message) -> None:
         stored = self._messages[message.channel]
@@ -1018,15 +1074,31 @@ def _chat_post_message(stand_in: SlackStandIn, call: _Call) -> dict:
     wait = stand_in._over_rate_limit(channel.id)
     if wait is not None:
         raise _RateLimited(wait)
-    options = {"mrkdwn": _flag(call.params.get("mrkdwn", True)),
-               "reply_broadcast": parent is not None and _flag(call.params.get("reply_broadcast"))}
+    options = {
+        "mrkdwn": _flag(call.params.get("mrkdwn", True)),
+        "reply_broadcast": parent is not None and _flag(call.params.get("reply_broadcast")),
+    }
     for name in ("unfurl_links", "unfurl_media"):
         if name in call.params:
             options[name] = _flag(call.params[name])
-    message = stand_in._store(channel.id, text=text, user=BOT_USER_ID, bot_id=BOT_ID, blocks=blocks,
-                              metadata=metadata, parent=parent, **options)
-    return _with_warnings({"channel": channel.id, "ts": message.ts,
-                           "message": message.to_slack(parent_user=parent.user if parent else None)}, warnings)
+    message = stand_in._store(
+        channel.id,
+        text=text,
+        user=BOT_USER_ID,
+        bot_id=BOT_ID,
+        blocks=blocks,
+        metadata=metadata,
+        parent=parent,
+        **options,
+    )
+    return _with_warnings(
+        {
+            "channel": channel.id,
+            "ts": message.ts,
+            "message": message.to_slack(parent_user=parent.user if parent else None),
+        },
+        warnings,
+    )
 
 
 def _own_message(stand_in: SlackStandIn, call: _Call, ts_param: str, refusal: str) -> tuple[Channel, Message]:
@@ -1048,8 +1120,9 @@ def _chat_update(stand_in: SlackStandIn, call: _Call) -> dict:
     message.text, message.blocks, message.edited_ts = text, blocks, stand_in._next_ts()
     if metadata is not None:
         message.metadata = metadata
-    return _with_warnings({"channel": channel.id, "ts": message.ts, "text": text, "message": message.to_slack()},
-                          warnings)
+    return _with_warnings(
+        {"channel": channel.id, "ts": message.ts, "text": text, "message": message.to_slack()}, warnings
+    )
 
 
 def _chat_delete(stand_in: SlackStandIn, call: _Call) -> dict:
@@ -1066,8 +1139,9 @@ def _chat_post_ephemeral(stand_in: SlackStandIn, call: _Call) -> dict:
         raise SlackError("user_not_found")
     text, blocks = _message_content(call)
     ts = stand_in._next_ts()
-    stand_in._ephemerals.append(Ephemeral(channel.id, user, ts, text, blocks,
-                                          _text(call.params.get("thread_ts")) or None))
+    stand_in._ephemerals.append(
+        Ephemeral(channel.id, user, ts, text, blocks, _text(call.params.get("thread_ts")) or None)
+    )
     return {"message_ts": ts}
 
 
@@ -1202,9 +1276,12 @@ def _conversations_list(stand_in: SlackStandIn, call: _Call) -> dict:
         call.need("groups:read")
     limit = _limit(params.get("limit"), 100, 1000)
     listed = [
-        c for c in stand_in._channels.values()
-        if (("private_channel" in types and c.is_private and c.bot_is_member)
-            or ("public_channel" in types and not c.is_private))
+        c
+        for c in stand_in._channels.values()
+        if (
+            ("private_channel" in types and c.is_private and c.bot_is_member)
+            or ("public_channel" in types and not c.is_private)
+        )
         and not (_flag(params.get("exclude_archived")) and c.is_archived)
     ]
     listed.sort(key=lambda c: c.id)
@@ -1279,8 +1356,9 @@ def _files_complete_upload(stand_in: SlackStandIn, call: _Call) -> dict:
     comment = _text(params.get("initial_comment")) or None
     shares = []
     for channel_id in channel_ids:
-        channel = stand_in._channel_for_writing(_Call(call.method, {"channel": channel_id}, call.token),
-                                                allow_names=False)
+        channel = stand_in._channel_for_writing(
+            _Call(call.method, {"channel": channel_id}, call.token), allow_names=False
+        )
         parent = stand_in._thread_parent(channel.id, thread_ts) if thread_ts else None
         shares.append((channel, parent))
     for upload, entry in uploads:
@@ -1291,10 +1369,20 @@ def _files_complete_upload(stand_in: SlackStandIn, call: _Call) -> dict:
         upload.channel = shares[0][0].id if shares else None
     for channel, parent in shares:
         # Sharing shows up in the channel as a message from the bot carrying the files.
-        file_objects = [{"id": u.id, "name": u.name, "title": u.title, "size": len(u.content or b""),
-                         "user": BOT_USER_ID} for u, _ in uploads]
-        stand_in._store(channel.id, text=comment or "", user=BOT_USER_ID, bot_id=None, blocks=None,
-                        metadata=None, parent=parent, files=file_objects)
+        file_objects = [
+            {"id": u.id, "name": u.name, "title": u.title, "size": len(u.content or b""), "user": BOT_USER_ID}
+            for u, _ in uploads
+        ]
+        stand_in._store(
+            channel.id,
+            text=comment or "",
+            user=BOT_USER_ID,
+            bot_id=None,
+            blocks=None,
+            metadata=None,
+            parent=parent,
+            files=file_objects,
+        )
     return {"files": [{"id": u.id, "title": u.title} for u, _ in uploads]}
 
 
@@ -1371,9 +1459,9 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
             if parts.path.startswith("/api/"):
-                answer = self._api(parts.path[len("/api/"):], body, parts.query)
+                answer = self._api(parts.path[len("/api/") :], body, parts.query)
             elif parts.path.startswith("/upload/v1/"):
-                answer = stand_in._answer_upload(parts.path[len("/upload/v1/"):], body)
+                answer = stand_in._answer_upload(parts.path[len("/upload/v1/") :], body)
             elif parts.path.startswith("/commands/"):
                 answer = stand_in._answer_response_url(parts.path, body)
             else:
@@ -1397,7 +1485,7 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 return _json_answer({"ok": False, "error": "invalid_json"})
             authorization = self.headers.get("Authorization", "")
-            bearer = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else None
+            bearer = authorization[len("Bearer ") :].strip() if authorization.startswith("Bearer ") else None
             return stand_in._answer_api(method, params, bearer)
 
     return Handler

@@ -74,8 +74,7 @@ class SocketModeStandIn:
 
     def start(self) -> SocketModeStandIn:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="socket-mode-stand-in",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._server.serve_forever, name="socket-mode-stand-in", daemon=True)
             self._thread.start()
         return self
 
@@ -101,8 +100,11 @@ class SocketModeStandIn:
 
     def wait_for_connections(self, count: int, *, timeout: float = 5.0) -> list[SocketConnection]:
         """Block until `count` connections have ever been opened (reconnects count), or raise TimeoutError."""
-        self._wait(lambda: len(self.connections) >= count, timeout,
-                   lambda: f"{len(self.connections)} of {count} connections opened")
+        self._wait(
+            lambda: len(self.connections) >= count,
+            timeout,
+            lambda: f"{len(self.connections)} of {count} connections opened",
+        )
         return list(self.connections)
 
     def wait_for_close(self, connection: SocketConnection, *, timeout: float = 5.0) -> None:
@@ -127,8 +129,9 @@ class SocketModeStandIn:
             "envelope_id": envelope_id,
             "payload": payload,
             "type": kind,
-            "accepts_response_payload": (ACCEPTS_RESPONSE_PAYLOAD[kind] if accepts_response_payload is None
-                                         else accepts_response_payload),
+            "accepts_response_payload": (
+                ACCEPTS_RESPONSE_PAYLOAD[kind] if accepts_response_payload is None else accepts_response_payload
+            ),
         }
         if kind == "events_api":
             envelope["retry_attempt"] = retry_attempt or 0
@@ -150,8 +153,9 @@ class SocketModeStandIn:
         """Ask the newest connection's client to reconnect, as Slack does before recycling a server."""
         connection = self._newest_open()
         assert connection.websocket is not None
-        connection.websocket.send(json.dumps({"type": "disconnect", "reason": reason,
-                                              "debug_info": {"host": self.host_name}}))
+        connection.websocket.send(
+            json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": self.host_name}})
+        )
 
     def drop_connections(self) -> None:
         """Close every open connection from the server side (code 1001, going away)."""
@@ -185,12 +189,16 @@ class SocketModeStandIn:
             self.connections.append(connection)
             open_count = sum(1 for c in self.connections if c.is_open)
             self._changed.notify_all()
-        websocket.send(json.dumps({
-            "type": "hello",
-            "num_connections": open_count,
-            "debug_info": {"host": self.host_name, "build_number": 1, "approximate_connection_time": 18060},
-            "connection_info": {"app_id": self.app_id},
-        }))
+        websocket.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": open_count,
+                    "debug_info": {"host": self.host_name, "build_number": 1, "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
+        )
         try:
             for raw in websocket:
                 self._receive(connection, raw)
@@ -212,8 +220,9 @@ class SocketModeStandIn:
             connection.received.append(message)
             envelope_id = message.get("envelope_id")
             if isinstance(envelope_id, str) and envelope_id in self._sent_at and envelope_id not in self._acks:
-                self._acks[envelope_id] = Ack(envelope_id, message, message.get("payload"),
-                                              time.monotonic() - self._sent_at[envelope_id])
+                self._acks[envelope_id] = Ack(
+                    envelope_id, message, message.get("payload"), time.monotonic() - self._sent_at[envelope_id]
+                )
             self._changed.notify_all()
 
 
@@ -283,8 +292,7 @@ def block_actions_payload(
         "user": {"id": user_id, "username": "lab.member", "name": "lab.member", "team_id": team_id},
         "api_app_id": api_app_id,
         "token": "stand-in-verification-token",
-        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel_id,
-                      "is_ephemeral": False},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel_id, "is_ephemeral": False},
         "trigger_id": _trigger_id(),
         "team": {"id": team_id, "domain": TEAM_DOMAIN},
         "enterprise": None,
@@ -293,14 +301,16 @@ def block_actions_payload(
         "message": message,
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [{
-            "action_id": action_id,
-            "block_id": block_id,
-            "text": {"type": "plain_text", "text": button_text, "emoji": True},
-            "value": value,
-            "type": "button",
-            "action_ts": f"{time.time():.6f}",
-        }],
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "text": {"type": "plain_text", "text": button_text, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
     }
 
 
@@ -326,13 +336,25 @@ def app_home_opened_payload(
         "token": "stand-in-verification-token",
         "team_id": team_id,
         "api_app_id": api_app_id,
-        "event": {"type": "app_home_opened", "user": user_id, "channel": channel_id, "tab": "home",
-                  "event_ts": f"{now:.6f}"},
+        "event": {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": channel_id,
+            "tab": "home",
+            "event_ts": f"{now:.6f}",
+        },
         "type": "event_callback",
         "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
         "event_time": int(now),
-        "authorizations": [{"enterprise_id": None, "team_id": team_id, "user_id": bot_user_id, "is_bot": True,
-                            "is_enterprise_install": False}],
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
         "is_ext_shared_channel": False,
         "event_context": f"4-{uuid.uuid4().hex}",
     }
