@@ -216,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as error:
-        print(f"il2watch: {error}", file=sys.stderr)
+        for problem in getattr(error, "problems", [str(error)]):
+            print(f"il2watch: {problem}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=_secrets(settings))
     warn_if_anonymous(settings, logging.getLogger("il2watch").warning)

@@ -8,11 +8,12 @@ default and what it is for); loading, validation, error messages, ``il2watch doc
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,379 +32,386 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Option:
-    attr: str  # the Settings attribute
+    """How one setting is read: its TOML key, environment variable, type, default, range and help."""
+
     toml: str  # "section.key" in il2watch.toml
     env: str  # environment / .env variable
-    kind: str  # str, secret, int, float, bool, list, path, choice:<a|b>, schedule, timezone, digest
+    kind: str  # str, secret, url, int, float, bool, list, path, command, choice:<a|b>, schedule, timezone, digest
     default: Any
     help: str
+    low: float | None = None  # numbers: the smallest value allowed
+    high: float | None = None  # numbers: the largest value allowed
+    aliases: tuple[str, ...] = ()  # old names still read (environment variables or "section.key"), with a warning
+    attr: str = ""  # the Settings field, filled in from the field's name
+
+    @property
+    def section(self) -> str:
+        return self.toml.split(".")[0]
+
+    @property
+    def key(self) -> str:
+        return self.toml.split(".")[1]
 
 
-OPTIONS: tuple[Option, ...] = (
-    # NCBI
-    Option(
-        "ncbi_email",
-        "ncbi.email",
-        "NCBI_EMAIL",
-        "str",
-        "",
-        "Contact address sent with every E-utilities request; NCBI asks for it.",
-    ),
-    Option(
-        "ncbi_api_key",
-        "ncbi.api_key",
-        "NCBI_API_KEY",
-        "secret",
-        "",
-        "NCBI API key: raises the limit from 3 to 10 requests per second.",
-    ),
-    Option(
-        "eutils_url",
-        "ncbi.eutils_url",
-        "IL2WATCH_EUTILS_URL",
-        "url",
-        "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
-        "Base URL of E-utilities (a mirror or proxy).",
-    ),
-    Option(
-        "ncbi_tool", "ncbi.tool", "IL2WATCH_NCBI_TOOL", "str", "il2watch", "The `tool` name sent with every request."
-    ),
-    Option(
-        "ncbi_timeout",
-        "ncbi.timeout",
-        "IL2WATCH_NCBI_TIMEOUT",
-        "float",
-        60.0,
-        "Seconds to wait for one E-utilities answer.",
-    ),
-    Option(
-        "ncbi_retries",
-        "ncbi.retries",
-        "IL2WATCH_NCBI_RETRIES",
-        "int",
-        5,
-        "Attempts per request on 429, 5xx and connection errors.",
-    ),
-    Option(
-        "ncbi_backoff",
-        "ncbi.backoff",
-        "IL2WATCH_NCBI_BACKOFF",
-        "float",
-        2.0,
-        "Seconds before the first retry; doubles each time (Retry-After wins when NCBI sends it).",
-    ),
-    # Storage
-    Option(
-        "db_path",
-        "library.path",
-        "IL2WATCH_DB",
-        "path",
-        "il2watch.db",
-        "SQLite file of the library (give it a persistent disk where the platform has one).",
-    ),
-    # Discovery
-    Option(
-        "similar_max_rank",
-        "discovery.similar_max_rank",
-        "IL2WATCH_SIMILAR_MAX_RANK",
-        "int",
-        50,
-        "Keep PubMed's similar articles up to this rank (0 keeps none).",
-    ),
-    Option(
-        "similar_min_score",
-        "discovery.similar_min_score",
-        "IL2WATCH_SIMILAR_MIN_SCORE",
-        "int",
-        0,
-        "Keep similar articles only at or above this PubMed similarity score.",
-    ),
-    Option(
-        "overlap_days",
-        "discovery.overlap_days",
-        "IL2WATCH_OVERLAP_DAYS",
-        "int",
-        7,
-        "Each query poll looks back this many days before the last one, so an NCBI delay loses nothing.",
-    ),
-    Option(
-        "query_baseline_days",
-        "discovery.query_baseline_days",
-        "IL2WATCH_QUERY_BASELINE_DAYS",
-        "int",
-        365,
-        "A new query watch records this many days of matches as its baseline (0: all of PubMed).",
-    ),
-    # Slack
-    Option(
-        "slack_bot_token",
-        "slack.bot_token",
-        "SLACK_BOT_TOKEN",
-        "secret",
-        "",
-        "Bot token (xoxb-…). Without it `il2watch poll` prints what it would post.",
-    ),
-    Option(
-        "slack_app_token",
-        "slack.app_token",
-        "SLACK_APP_TOKEN",
-        "secret",
-        "",
-        "App-level token (xapp-…) for Socket Mode inside `il2watch run`.",
-    ),
-    Option(
-        "slack_signing_secret",
-        "slack.signing_secret",
-        "SLACK_SIGNING_SECRET",
-        "secret",
-        "",
-        "Signing secret that `il2watch serve` verifies every request with.",
-    ),
-    Option(
-        "channel",
-        "slack.channel",
-        "IL2WATCH_CHANNEL",
-        "str",
-        "",
-        "Channel ID or name to post to (a watch may name its own).",
-    ),
-    Option(
-        "slack_api_url",
-        "slack.api_url",
-        "IL2WATCH_SLACK_API_URL",
-        "url",
-        "https://slack.com/api/",
-        "Base URL of the Slack Web API (GovSlack, a proxy).",
-    ),
-    Option(
-        "slack_timeout",
-        "slack.timeout",
-        "IL2WATCH_SLACK_TIMEOUT",
-        "float",
-        30.0,
-        "Seconds to wait for one Slack answer.",
-    ),
-    Option(
-        "slack_backoff",
-        "slack.backoff",
-        "IL2WATCH_SLACK_BACKOFF",
-        "float",
-        2.0,
-        "Seconds before re-checking and retrying a post whose outcome is unknown (5xx, timeout); doubles.",
-    ),
-    Option(
-        "post_interval",
-        "slack.post_interval",
-        "IL2WATCH_POST_INTERVAL",
-        "float",
-        1.1,
-        "Seconds between posts to one channel (Slack allows about one a second).",
-    ),
-    Option(
-        "thread_abstract",
-        "slack.thread_abstract",
-        "IL2WATCH_THREAD_ABSTRACT",
-        "bool",
-        False,
-        "Also post the full abstract as a reply in each paper's thread.",
-    ),
-    Option("command", "slack.command", "IL2WATCH_COMMAND", "command", "/il2", "The slash command il2watch answers."),
-    Option(
-        "admins",
-        "slack.admins",
-        "IL2WATCH_ADMINS",
-        "list",
-        (),
-        "Slack user IDs allowed to run /il2 poll and /il2 watch add|remove.",
-    ),
-    # Delivery
-    Option(
-        "delivery_mode",
-        "delivery.mode",
-        "IL2WATCH_DELIVERY",
-        "choice:each|digest",
-        "each",
-        "`each`: one post per paper; `digest`: one message per period, at `digest`.",
-    ),
-    Option(
-        "digest",
-        "delivery.digest",
-        "IL2WATCH_DIGEST",
-        "digest",
-        "daily 09:00",
-        "When digests go out: `daily HH:MM` or `weekly <mon..sun> HH:MM`, in `timezone`.",
-    ),
-    Option(
-        "burst",
-        "delivery.burst",
-        "IL2WATCH_BURST",
-        "int",
-        10,
-        "More papers than this due at once go out as one digest (0: never).",
-    ),
-    Option(
-        "baseline_posts",
-        "delivery.baseline_posts",
-        "IL2WATCH_BASELINE_POSTS",
-        "int",
-        3,
-        "A new watch's first poll posts this many of the most recent papers it found.",
-    ),
-    Option(
-        "relevance_threshold",
-        "delivery.relevance_threshold",
-        "IL2WATCH_RELEVANCE_THRESHOLD",
-        "float",
-        30.0,
-        "Papers found only as `similar` and scoring below this relevance are kept but not posted.",
-    ),
-    # Worker
-    Option(
-        "schedule",
-        "worker.schedule",
-        "IL2WATCH_SCHEDULE",
-        "schedule",
-        "1h",
-        "How often to poll: an interval (`90s`, `15m`, `1h`, `1d`) or a five-field cron expression.",
-    ),
-    Option(
-        "timezone",
-        "worker.timezone",
-        "IL2WATCH_TIMEZONE",
-        "timezone",
-        "UTC",
-        "Time zone of cron schedules and digest times.",
-    ),
-    Option(
-        "jitter",
-        "worker.jitter",
-        "IL2WATCH_JITTER",
-        "float",
-        120.0,
-        "Up to this many seconds of random delay added to each scheduled poll.",
-    ),
-    Option(
-        "lease_seconds",
-        "worker.lease_seconds",
-        "IL2WATCH_LEASE_SECONDS",
-        "float",
-        60.0,
-        "A worker's lease expires this long after its last heartbeat; another then takes over.",
-    ),
-    Option(
-        "alert_after",
-        "worker.alert_after",
-        "IL2WATCH_ALERT_AFTER",
-        "int",
-        3,
-        "Alert after this many consecutive failed polls (0: never).",
-    ),
-    Option(
-        "alert_channel",
-        "worker.alert_channel",
-        "IL2WATCH_ALERT_CHANNEL",
-        "str",
-        "",
-        "Channel ID or user ID for alerts (default: the main channel).",
-    ),
-    Option(
-        "log_format",
-        "worker.log_format",
-        "IL2WATCH_LOG_FORMAT",
-        "choice:text|json",
-        "text",
-        "`text` lines for people, or one JSON object per line for log platforms.",
-    ),
-    Option(
-        "log_level",
-        "worker.log_level",
-        "IL2WATCH_LOG_LEVEL",
-        "choice:DEBUG|INFO|WARNING|ERROR",
-        "INFO",
-        "Least severe log level written.",
-    ),
-    # Intelligence
-    Option(
-        "lexicon_paths",
-        "intel.lexicon",
-        "IL2WATCH_LEXICON",
-        "list",
-        ("config/lexicon.toml",),
-        "Lexicon files merged over the built-in one (missing files are skipped).",
-    ),
-    Option(
-        "summariser_url",
-        "intel.summariser_url",
-        "IL2WATCH_SUMMARISER_URL",
-        "str",
-        "",
-        "Optional OpenAI-compatible chat-completions base URL for summaries (off when empty).",
-    ),
-    Option(
-        "summariser_key",
-        "intel.summariser_key",
-        "IL2WATCH_SUMMARISER_KEY",
-        "secret",
-        "",
-        "API key for the optional summariser.",
-    ),
-    Option(
-        "summariser_model",
-        "intel.summariser_model",
-        "IL2WATCH_SUMMARISER_MODEL",
-        "str",
-        "",
-        "Model name for the optional summariser.",
-    ),
-)
-
-OPTIONS_BY_ATTR = {option.attr: option for option in OPTIONS}
+def option(
+    toml: str,
+    env: str,
+    kind: str,
+    default: Any,
+    *,
+    help: str,
+    low: float | None = None,
+    high: float | None = None,
+    aliases: tuple[str, ...] = (),
+) -> Any:
+    """A Settings field read from the environment, .env or il2watch.toml; declared once, here."""
+    spec = Option(toml, env, kind, default, help, low, high, aliases)
+    return field(default=default, metadata={"option": spec})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting, typed; field defaults live in OPTIONS, the one place they are declared."""
+    """Every setting, typed. Each field is its own declaration: name, type, default, range, help."""
 
-    ncbi_email: str
-    ncbi_api_key: str
-    eutils_url: str
-    ncbi_tool: str
-    ncbi_timeout: float
-    ncbi_retries: int
-    ncbi_backoff: float
-    db_path: Path
-    similar_max_rank: int
-    similar_min_score: int
-    overlap_days: int
-    query_baseline_days: int
-    slack_bot_token: str
-    slack_app_token: str
-    slack_signing_secret: str
-    channel: str
-    slack_api_url: str
-    slack_timeout: float
-    slack_backoff: float
-    post_interval: float
-    thread_abstract: bool
-    command: str
-    admins: tuple[str, ...]
-    delivery_mode: str
-    digest: str
-    burst: int
-    baseline_posts: int
-    relevance_threshold: float
-    schedule: str
-    timezone: str
-    jitter: float
-    lease_seconds: float
-    alert_after: int
-    alert_channel: str
-    log_format: str
-    log_level: str
-    lexicon_paths: tuple[Path, ...]
-    summariser_url: str
-    summariser_key: str
-    summariser_model: str
+    # [ncbi]
+    ncbi_email: str = option(
+        "ncbi.email",
+        "NCBI_EMAIL",
+        "str",
+        "",
+        help="Contact address sent with every E-utilities request; NCBI asks for it.",
+    )
+    ncbi_api_key: str = option(
+        "ncbi.api_key",
+        "NCBI_API_KEY",
+        "secret",
+        "",
+        help="NCBI API key: raises the limit from 3 to 10 requests per second.",
+    )
+    eutils_url: str = option(
+        "ncbi.eutils_url",
+        "IL2WATCH_EUTILS_URL",
+        "url",
+        "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
+        help="Base URL of E-utilities (a mirror or proxy).",
+    )
+    ncbi_tool: str = option(
+        "ncbi.tool",
+        "IL2WATCH_NCBI_TOOL",
+        "str",
+        "il2watch",
+        help="The `tool` name sent with every request.",
+    )
+    ncbi_timeout: float = option(
+        "ncbi.timeout",
+        "IL2WATCH_NCBI_TIMEOUT",
+        "float",
+        30.0,
+        low=0.1,
+        high=3_600,
+        help="Seconds to wait for NCBI to send the next part of an answer (a read timeout).",
+    )
+    ncbi_attempts: int = option(
+        "ncbi.attempts",
+        "IL2WATCH_NCBI_ATTEMPTS",
+        "int",
+        5,
+        low=1,
+        high=20,
+        aliases=("IL2WATCH_NCBI_RETRIES", "ncbi.retries"),
+        help="Attempts per request on 429, 5xx and connection errors.",
+    )
+    ncbi_backoff: float = option(
+        "ncbi.backoff",
+        "IL2WATCH_NCBI_BACKOFF",
+        "float",
+        2.0,
+        low=0,
+        high=600,
+        help="Seconds before the first retry; doubles each time (Retry-After wins when NCBI sends it).",
+    )
+    # [network]
+    request_deadline: float = option(
+        "network.request_deadline",
+        "IL2WATCH_REQUEST_DEADLINE",
+        "float",
+        120.0,
+        low=1,
+        high=3_600,
+        help="Seconds one request to any host may take in all, however slowly its answer arrives.",
+    )
+    max_answer_mb: float = option(
+        "network.max_answer_mb",
+        "IL2WATCH_MAX_ANSWER_MB",
+        "float",
+        64.0,
+        low=0.001,
+        high=4_096,
+        help="Megabytes il2watch reads of one answer from any host; a larger answer fails that request.",
+    )
+    # [library]
+    db_path: Path = option(
+        "library.path",
+        "IL2WATCH_DB",
+        "path",
+        "il2watch.db",
+        help="SQLite file of the library (give it a persistent disk where the platform has one).",
+    )
+    # [discovery]
+    similar_max_rank: int = option(
+        "discovery.similar_max_rank",
+        "IL2WATCH_SIMILAR_MAX_RANK",
+        "int",
+        50,
+        low=0,
+        high=100_000,
+        help="Keep PubMed's similar articles up to this rank (0 keeps none).",
+    )
+    similar_min_score: int = option(
+        "discovery.similar_min_score",
+        "IL2WATCH_SIMILAR_MIN_SCORE",
+        "int",
+        0,
+        low=0,
+        high=1_000_000_000_000_000,
+        help="Keep similar articles only at or above this PubMed similarity score.",
+    )
+    overlap_days: int = option(
+        "discovery.overlap_days",
+        "IL2WATCH_OVERLAP_DAYS",
+        "int",
+        7,
+        low=0,
+        high=3_650,
+        help="Each query poll looks back this many days before the last one, so an NCBI delay loses nothing.",
+    )
+    query_baseline_days: int = option(
+        "discovery.query_baseline_days",
+        "IL2WATCH_QUERY_BASELINE_DAYS",
+        "int",
+        365,
+        low=0,
+        high=36_500,
+        help="A new query watch records this many days of matches as its baseline (0: all of PubMed).",
+    )
+    # [slack]
+    slack_bot_token: str = option(
+        "slack.bot_token",
+        "SLACK_BOT_TOKEN",
+        "secret",
+        "",
+        help="Bot token (xoxb-…). Without it `il2watch poll` prints what it would post.",
+    )
+    slack_app_token: str = option(
+        "slack.app_token",
+        "SLACK_APP_TOKEN",
+        "secret",
+        "",
+        help="App-level token (xapp-…) for Socket Mode inside `il2watch run`.",
+    )
+    slack_signing_secret: str = option(
+        "slack.signing_secret",
+        "SLACK_SIGNING_SECRET",
+        "secret",
+        "",
+        help="Signing secret that `il2watch serve` verifies every request with.",
+    )
+    channel: str = option(
+        "slack.channel",
+        "IL2WATCH_CHANNEL",
+        "str",
+        "",
+        help="Channel ID or name to post to (a watch may name its own).",
+    )
+    slack_api_url: str = option(
+        "slack.api_url",
+        "IL2WATCH_SLACK_API_URL",
+        "url",
+        "https://slack.com/api/",
+        help="Base URL of the Slack Web API (GovSlack, a proxy).",
+    )
+    slack_timeout: float = option(
+        "slack.timeout",
+        "IL2WATCH_SLACK_TIMEOUT",
+        "float",
+        30.0,
+        low=1,
+        high=600,
+        help="Seconds to wait for one Slack answer.",
+    )
+    slack_backoff: float = option(
+        "slack.backoff",
+        "IL2WATCH_SLACK_BACKOFF",
+        "float",
+        2.0,
+        low=0,
+        high=600,
+        help="Seconds before re-checking and retrying a post whose outcome is unknown (5xx, timeout); doubles.",
+    )
+    post_interval: float = option(
+        "slack.post_interval",
+        "IL2WATCH_POST_INTERVAL",
+        "float",
+        1.1,
+        low=0,
+        high=60,
+        help="Seconds between posts to one channel (Slack allows about one a second).",
+    )
+    thread_abstract: bool = option(
+        "slack.thread_abstract",
+        "IL2WATCH_THREAD_ABSTRACT",
+        "bool",
+        False,
+        help="Also post the full abstract as a reply in each paper's thread.",
+    )
+    command: str = option(
+        "slack.command",
+        "IL2WATCH_COMMAND",
+        "command",
+        "/il2",
+        help="The slash command il2watch answers.",
+    )
+    admins: tuple[str, ...] = option(
+        "slack.admins",
+        "IL2WATCH_ADMINS",
+        "list",
+        (),
+        help="Slack user IDs allowed to run /il2 poll and /il2 watch add|remove.",
+    )
+    # [delivery]
+    delivery_mode: str = option(
+        "delivery.mode",
+        "IL2WATCH_DELIVERY",
+        "choice:each|digest",
+        "each",
+        help="`each`: one post per paper; `digest`: one message per period, at `digest`.",
+    )
+    digest: str = option(
+        "delivery.digest",
+        "IL2WATCH_DIGEST",
+        "digest",
+        "daily 09:00",
+        help="When digests go out: `daily HH:MM` or `weekly <mon..sun> HH:MM`, in `timezone`.",
+    )
+    burst: int = option(
+        "delivery.burst",
+        "IL2WATCH_BURST",
+        "int",
+        10,
+        low=0,
+        high=10_000,
+        help="More papers than this due at once go out as one digest (0: never).",
+    )
+    baseline_posts: int = option(
+        "delivery.baseline_posts",
+        "IL2WATCH_BASELINE_POSTS",
+        "int",
+        3,
+        low=0,
+        high=1_000,
+        help="A new watch's first poll posts this many of the most recent papers it found.",
+    )
+    relevance_threshold: float = option(
+        "delivery.relevance_threshold",
+        "IL2WATCH_RELEVANCE_THRESHOLD",
+        "float",
+        30.0,
+        low=0,
+        high=100,
+        help="Papers found only as `similar` and scoring below this relevance are kept but not posted.",
+    )
+    # [worker]
+    schedule: str = option(
+        "worker.schedule",
+        "IL2WATCH_SCHEDULE",
+        "schedule",
+        "1h",
+        help="How often to poll: an interval (`90s`, `15m`, `1h`, `1d`) or a five-field cron expression.",
+    )
+    timezone: str = option(
+        "worker.timezone",
+        "IL2WATCH_TIMEZONE",
+        "timezone",
+        "UTC",
+        help="Time zone of cron schedules and digest times.",
+    )
+    jitter: float = option(
+        "worker.jitter",
+        "IL2WATCH_JITTER",
+        "float",
+        120.0,
+        low=0,
+        high=86_400,
+        help="Up to this many seconds of random delay added to each scheduled poll.",
+    )
+    lease_seconds: float = option(
+        "worker.lease_seconds",
+        "IL2WATCH_LEASE_SECONDS",
+        "float",
+        60.0,
+        low=5,
+        high=86_400,
+        help="A worker's lease expires this long after its last heartbeat; another then takes over.",
+    )
+    alert_after: int = option(
+        "worker.alert_after",
+        "IL2WATCH_ALERT_AFTER",
+        "int",
+        3,
+        low=0,
+        high=10_000,
+        help="Alert after this many consecutive failed polls (0: never).",
+    )
+    alert_channel: str = option(
+        "worker.alert_channel",
+        "IL2WATCH_ALERT_CHANNEL",
+        "str",
+        "",
+        help="Channel ID or user ID for alerts (default: the main channel).",
+    )
+    log_format: str = option(
+        "worker.log_format",
+        "IL2WATCH_LOG_FORMAT",
+        "choice:text|json",
+        "text",
+        help="`text` lines for people, or one JSON object per line for log platforms.",
+    )
+    log_level: str = option(
+        "worker.log_level",
+        "IL2WATCH_LOG_LEVEL",
+        "choice:DEBUG|INFO|WARNING|ERROR",
+        "INFO",
+        help="Least severe log level written.",
+    )
+    # [intel]
+    lexicon_paths: tuple[Path, ...] = option(
+        "intel.lexicon",
+        "IL2WATCH_LEXICON",
+        "list",
+        ("config/lexicon.toml",),
+        help="Lexicon files merged over the built-in one (missing files are skipped).",
+    )
+    summariser_url: str = option(
+        "intel.summariser_url",
+        "IL2WATCH_SUMMARISER_URL",
+        "str",
+        "",
+        help="Optional OpenAI-compatible chat-completions base URL for summaries (off when empty).",
+    )
+    summariser_key: str = option(
+        "intel.summariser_key",
+        "IL2WATCH_SUMMARISER_KEY",
+        "secret",
+        "",
+        help="API key for the optional summariser.",
+    )
+    summariser_model: str = option(
+        "intel.summariser_model",
+        "IL2WATCH_SUMMARISER_MODEL",
+        "str",
+        "",
+        help="Model name for the optional summariser.",
+    )
     watches: tuple[Watch, ...] = field(default=())
     config_file: Path | None = None  # the TOML file that was read, if any
 
@@ -419,15 +427,22 @@ class Settings:
         return replace(self, **changes)
 
 
+OPTIONS: tuple[Option, ...] = tuple(
+    replace(f.metadata["option"], attr=f.name) for f in fields(Settings) if "option" in f.metadata
+)
+OPTIONS_BY_ATTR = {option.attr: option for option in OPTIONS}
+
 # ---------------------------------------------------------------- parsing values
 
-_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
+_INTERVAL = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,9})?)\s*([smhd])\s*$", re.IGNORECASE | re.ASCII)
 _DIGEST = re.compile(
     r"^\s*(daily|weekly\s+(mon|tue|wed|thu|fri|sat|sun))\s+([01]?\d|2[0-3]):([0-5]\d)\s*$", re.IGNORECASE
 )
 _COMMAND = re.compile(r"^/[a-z0-9_\-]{1,31}$")
 _WATCH_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
-_PMID = re.compile(r"^[1-9]\d{0,8}$")
+_PMID = re.compile(r"^[1-9]\d{0,8}$", re.ASCII)
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+SCHEDULE_RANGE = (1.0, 366 * 86400.0)  # an interval schedule: from one second to a year and a day
 
 
 def parse_interval(text: str) -> float | None:
@@ -441,8 +456,12 @@ def parse_interval(text: str) -> float | None:
 def _where(option: Option, source: str) -> str:
     return (
         f"{option.env} (from {source}); set it in the environment, in .env, "
-        f"or as `{option.toml.split('.')[1]}` under [{option.toml.split('.')[0]}] in il2watch.toml"
+        f"or as `{option.key}` under [{option.section}] in il2watch.toml"
     )
+
+
+def _number_text(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
 
 
 def _convert(option: Option, raw: Any, source: str) -> Any:
@@ -456,22 +475,35 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         if not isinstance(raw, str):
             raise fail("text")
         return raw.strip()
+    if isinstance(raw, (list, dict)) and kind != "list":
+        raise fail("a single value")
     if kind == "url":
         text = str(raw).strip()
         if not re.match(r"^https?://[^\s/]+", text):
             raise fail("an http(s) URL")
         return text if text.endswith("/") else text + "/"
     if kind == "path":
-        return Path(str(raw).strip()).expanduser()
-    if kind in ("int", "float"):
-        if isinstance(raw, bool):
-            raise fail("a number")
+        text = str(raw).strip()
         try:
-            value = int(str(raw).strip()) if kind == "int" else float(str(raw).strip())
-        except ValueError:
-            raise fail("a whole number" if kind == "int" else "a number") from None
-        if value < 0:
-            raise fail("zero or more")
+            return Path(text).expanduser()
+        except RuntimeError:  # "~nouser/…": no such user's home
+            raise fail("a path (no such home folder)") from None
+    if kind in ("int", "float"):
+        text = str(raw).strip()
+        if isinstance(raw, bool) or len(text) > 40 or not _NUMBER.match(text):
+            raise fail("a whole number" if kind == "int" else "a number")
+        if kind == "int" and not re.fullmatch(r"[+-]?\d+", text):
+            raise fail("a whole number")
+        value: float = int(text) if kind == "int" else float(text)
+        low = 0 if option.low is None else option.low
+        high = option.high
+        if (kind == "float" and not math.isfinite(value)) or value < low or (high is not None and value > high):
+            span = (
+                f"from {_number_text(low)} to {_number_text(high)}"
+                if high is not None
+                else f"{_number_text(low)} or more"
+            )
+            raise fail(f"a number {span}")
         return value
     if kind == "bool":
         if isinstance(raw, bool):
@@ -484,6 +516,8 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         raise fail("true or false")
     if kind == "list":
         items = raw if isinstance(raw, (list, tuple)) else re.split(r"[,\s]+", str(raw))
+        if not all(isinstance(item, (str, int)) and not isinstance(item, bool) for item in items):
+            raise fail("a list of words")
         return tuple(str(item).strip() for item in items if str(item).strip())
     if kind.startswith("choice:"):
         choices = kind.split(":", 1)[1].split("|")
@@ -500,15 +534,16 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         return text
     if kind == "schedule":
         text = str(raw).strip()
-        if parse_interval(text) is None:
+        seconds = parse_interval(text)
+        if seconds is None:
             try:
                 from apscheduler.triggers.cron import CronTrigger
 
                 CronTrigger.from_crontab(text)
             except ValueError:
                 raise fail("an interval (90s, 15m, 1h, 1d) or a five-field cron expression") from None
-        elif parse_interval(text) == 0:
-            raise fail("a positive interval")
+        elif not SCHEDULE_RANGE[0] <= seconds <= SCHEDULE_RANGE[1]:
+            raise fail("an interval from 1s to 366d")
         return text
     if kind == "timezone":
         text = str(raw).strip()
@@ -527,23 +562,33 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
 
 # ---------------------------------------------------------------- watches
 
+WATCH_KEYS = ("id", "pmid", "query", "label", "channel")
 
-def parse_watch(entry: Mapping[str, Any], where: str) -> Watch:
+
+def parse_watch(entry: Any, where: str) -> Watch:
     """One ``[[watch]]`` table: a paper (``pmid``) or a PubMed query (``query``)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: each watch must be a [[watch]] table, not {str(entry)[:40]!r}")
+    for key in WATCH_KEYS:
+        value = entry.get(key, "")
+        if key == "pmid" and isinstance(value, int) and not isinstance(value, bool):
+            continue  # pmid = 35217787 written as a number
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: watch key `{key}` must be text in quotes, not {str(value)[:60]}")
     watch_id = str(entry.get("id", "")).strip()
     pmid = str(entry.get("pmid", "")).strip()
     query = str(entry.get("query", "")).strip()
     if not _WATCH_ID.match(watch_id):
         raise ConfigError(
-            f"{where}: every [[watch]] needs an `id` of lowercase letters, digits, - or _ (got {watch_id!r})"
+            f"{where}: every [[watch]] needs an `id` of lowercase letters, digits, - or _ (got {watch_id[:60]!r})"
         )
     if bool(pmid) == bool(query):
         raise ConfigError(f"{where}: watch {watch_id!r} needs exactly one of `pmid` or `query`")
     if pmid and not _PMID.match(pmid):
-        raise ConfigError(f"{where}: watch {watch_id!r} has pmid {pmid!r}, which is not a PubMed ID")
-    unknown = set(entry) - {"id", "pmid", "query", "label", "channel"}
+        raise ConfigError(f"{where}: watch {watch_id!r} has pmid {pmid[:30]!r}, which is not a PubMed ID")
+    unknown = set(entry) - set(WATCH_KEYS)
     if unknown:
-        raise ConfigError(f"{where}: watch {watch_id!r} has unknown keys: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{where}: watch {watch_id!r} has unknown keys: {', '.join(sorted(map(str, unknown)))}")
     return Watch(
         id=watch_id,
         pmid=pmid,
@@ -573,27 +618,96 @@ def default_watches() -> tuple[Watch, ...]:
 # ---------------------------------------------------------------- loading
 
 
+class ConfigErrors(ConfigError):
+    """Several settings are invalid; ``problems`` holds one line for each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{path} nests tables or arrays too deeply to read") from None
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
 
 
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    try:
+        return {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+
+
+_warned_aliases: set[str] = set()
+
+
+def _raw_value(
+    option: Option, environ: Mapping[str, str], dotenv: Mapping[str, str], toml: Mapping[str, Any], places: tuple
+) -> tuple[Any, str] | None:
+    """The first value given for ``option`` (by its name, then its old names) and where it came from."""
+    dotenv_where, toml_where = places
+    for name in (option.env, *option.aliases):
+        old = name != option.env
+        if "." in name:  # an old TOML key
+            section, key = name.split(".")
+            table = toml.get(section, {})
+            found = (table[key], toml_where) if isinstance(table, dict) and key in table else None
+        elif environ.get(name, "") != "":
+            found = (environ[name], "the environment")
+        elif dotenv.get(name, "") != "":
+            found = (dotenv[name], dotenv_where)
+        else:
+            found = None
+        if found is None and not old:
+            table = toml.get(option.section, {})
+            if isinstance(table, dict) and option.key in table:
+                found = (table[option.key], toml_where)
+        if found is not None:
+            if old and name not in _warned_aliases:
+                _warned_aliases.add(name)
+                log.warning(
+                    "%s is an old name: call it %s (or `%s` under [%s]); it is read for now",
+                    name,
+                    option.env,
+                    option.key,
+                    option.section,
+                )
+            return found
+    return None
+
+
 def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
-    """Read every setting once: environment > .env in ``cwd`` > TOML file > built-in defaults."""
+    """Read every setting once: environment > .env in ``cwd`` > TOML file > built-in defaults.
+
+    Every bad setting is reported at once (``ConfigErrors``), each in one line naming it.
+    """
     environ = dict(os.environ if environ is None else environ)
     cwd = Path.cwd() if cwd is None else cwd
     dotenv_path = cwd / ".env"
-    dotenv = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None} if dotenv_path.is_file() else {}
+    dotenv = _read_dotenv(dotenv_path)
 
     config_name = environ.get("IL2WATCH_CONFIG") or dotenv.get("IL2WATCH_CONFIG") or ""
     config_file: Path | None
     if config_name:
-        config_file = cwd / Path(config_name).expanduser()
+        try:
+            config_file = cwd / Path(config_name).expanduser()
+        except RuntimeError:
+            raise ConfigError(
+                f"IL2WATCH_CONFIG names a home folder that does not exist: {config_name[:60]!r}"
+            ) from None
         if not config_file.is_file():
             raise ConfigError(f"IL2WATCH_CONFIG points to {config_file}, which does not exist")
     else:
@@ -603,42 +717,49 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     toml = _read_toml(config_file) if config_file else {}
     toml_where = str(config_file) if config_file else ""
 
-    known_sections = {option.toml.split(".")[0] for option in OPTIONS} | {"watch"}
+    problems: list[str] = []
+    known_sections = {option.section for option in OPTIONS} | {"watch"}
     unknown_sections = set(toml) - known_sections
     if unknown_sections:
-        raise ConfigError(
+        problems.append(
             f"{toml_where}: unknown section(s) {', '.join(sorted(unknown_sections))}; "
             f"known: {', '.join(sorted(known_sections))}"
         )
     for section, table in toml.items():
-        if section == "watch":
+        if section == "watch" or section not in known_sections:
             continue
         if not isinstance(table, dict):
-            raise ConfigError(f"{toml_where}: [{section}] must be a table")
-        known = {o.toml.split(".")[1] for o in OPTIONS if o.toml.startswith(section + ".")}
+            problems.append(f"{toml_where}: [{section}] must be a table")
+            continue
+        known = {o.key for o in OPTIONS if o.section == section}
+        known |= {a.split(".")[1] for o in OPTIONS for a in o.aliases if a.startswith(section + ".")}
         unknown = set(table) - known
         if unknown:
-            raise ConfigError(f"{toml_where}: unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
+            problems.append(f"{toml_where}: unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
 
     values: dict[str, Any] = {}
     for option in OPTIONS:
-        section, key = option.toml.split(".")
-        if option.env in environ and environ[option.env] != "":
-            raw, source = environ[option.env], "the environment"
-        elif option.env in dotenv and dotenv[option.env] != "":
-            raw, source = dotenv[option.env], str(dotenv_path)
-        elif key in toml.get(section, {}):
-            raw, source = toml[section][key], toml_where
-        else:
+        found = _raw_value(option, environ, dotenv, toml, (str(dotenv_path), toml_where))
+        if found is None:
             values[option.attr] = option.default
             continue
-        values[option.attr] = _convert(option, raw, source)
+        try:
+            values[option.attr] = _convert(option, *found)
+        except ConfigError as error:
+            problems.append(str(error))
+            values[option.attr] = option.default
+    watches: tuple[Watch, ...] = ()
+    try:
+        watches = _parse_watches(toml["watch"], toml_where) if "watch" in toml else default_watches()
+    except ConfigError as error:
+        problems.append(str(error))
+    if problems:
+        raise ConfigErrors(problems)
 
     values["lexicon_paths"] = tuple(cwd / Path(p) for p in values["lexicon_paths"])
     db_path = Path(values["db_path"])
     # a relative path is relative to the working folder; a SQLite URI (file:…?mode=ro) is kept as given
     values["db_path"] = db_path if db_path.is_absolute() or str(db_path).startswith("file:") else cwd / db_path
-    watches = _parse_watches(toml["watch"], toml_where) if "watch" in toml else default_watches()
     return Settings(**values, watches=watches, config_file=config_file)
 
 

@@ -111,14 +111,14 @@ class Eutils:
         email: str = "",
         api_key: str = "",
         timeout: float = 60.0,
-        retries: int = 5,
+        attempts: int = 5,
         backoff: float = 2.0,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.tool, self.email, self.api_key = tool, email, api_key
-        self.timeout, self.retries, self.backoff = timeout, max(1, retries), backoff
+        self.timeout, self.attempts, self.backoff = timeout, max(1, attempts), backoff
         self.limiter = limiter or shared_limiter(10 if api_key else 3)
         self._sleep = sleep
         self.stats = Stats()
@@ -140,7 +140,7 @@ class Eutils:
         ids = sum(len(value.split(",")) for key, value in pairs if key == "id")
         use_post = ids > MAX_GET_IDS or len(url) + 1 + len(query) > MAX_GET_URL
         last_problem = ""
-        for attempt in range(1, self.retries + 1):
+        for attempt in range(1, self.attempts + 1):
             self.limiter.acquire()
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
@@ -170,18 +170,18 @@ class Eutils:
             except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as error:
                 reason = getattr(error, "reason", error)
                 last_problem = f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
-            if attempt == self.retries:
+            if attempt == self.attempts:
                 break
             if wait is None:
                 wait = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
             wait = min(wait, MAX_WAIT)
             self.stats.retries += 1
             log.warning(
-                "NCBI %s failed (%s); retry %d of %d in %.1fs", endpoint, last_problem, attempt, self.retries - 1, wait
+                "NCBI %s failed (%s); retry %d of %d in %.1fs", endpoint, last_problem, attempt, self.attempts - 1, wait
             )
             self._sleep(wait)
         raise EutilsError(
-            f"NCBI {endpoint} failed after {self.retries} attempts ({last_problem}); is {self.base_url} reachable?"
+            f"NCBI {endpoint} failed after {self.attempts} attempts ({last_problem}); is {self.base_url} reachable?"
         )
 
 

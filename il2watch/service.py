@@ -103,7 +103,7 @@ def make_eutils(settings: Settings) -> Eutils:
         email=settings.ncbi_email,
         api_key=settings.ncbi_api_key,
         timeout=settings.ncbi_timeout,
-        retries=settings.ncbi_retries,
+        attempts=settings.ncbi_attempts,
         backoff=settings.ncbi_backoff,
     )
 

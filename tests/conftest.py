@@ -34,7 +34,7 @@ def ncbi_server(world):
 @pytest.fixture
 def ncbi(ncbi_server):
     """A client with its own limiter at NCBI's real rate and quick retries."""
-    return Eutils(ncbi_server.base_url, email="lab@example.org", backoff=0.01, retries=4, limiter=RateLimiter(3))
+    return Eutils(ncbi_server.base_url, email="lab@example.org", backoff=0.01, attempts=4, limiter=RateLimiter(3))
 
 
 def subprocess_env(**settings: str) -> dict[str, str]:

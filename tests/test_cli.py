@@ -48,7 +48,7 @@ def test_a_failed_poll_exits_one_with_one_line(tmp_path, ncbi_server):
             tmp_path,
             ncbi_server,
             IL2WATCH_EUTILS_URL="http://127.0.0.1:9/",
-            IL2WATCH_NCBI_RETRIES="1",
+            IL2WATCH_NCBI_ATTEMPTS="1",
             IL2WATCH_LOG_LEVEL="ERROR",
         )
     )

@@ -62,7 +62,7 @@ def test_api_key_raises_the_rate(tmp_path):
             {"IL2WATCH_BURST": "lots"},
             r"^IL2WATCH_BURST must be a whole number, not 'lots': IL2WATCH_BURST \(from the environment\)",
         ),
-        ({"IL2WATCH_BURST": "-1"}, r"IL2WATCH_BURST must be zero or more"),
+        ({"IL2WATCH_BURST": "-1"}, r"IL2WATCH_BURST must be a number from 0 to 10,000"),
         ({"IL2WATCH_SCHEDULE": "every tuesday"}, r"IL2WATCH_SCHEDULE must be an interval"),
         ({"IL2WATCH_EUTILS_URL": "ftp://x"}, r"IL2WATCH_EUTILS_URL must be an http\(s\) URL"),
         ({"IL2WATCH_THREAD_ABSTRACT": "maybe"}, r"IL2WATCH_THREAD_ABSTRACT must be true or false"),
@@ -158,3 +158,119 @@ def test_repository_config_loads_as_the_defaults(tmp_path):
     assert load_settings({}, tmp_path) == load_settings(
         {"IL2WATCH_CONFIG": str(write(tmp_path / "empty.toml", ""))}, tmp_path
     ).with_overrides(config_file=tmp_path / "config" / "il2watch.toml")
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("IL2WATCH_NCBI_TIMEOUT", "nan"),
+        ("IL2WATCH_NCBI_TIMEOUT", "inf"),
+        ("IL2WATCH_POST_INTERVAL", "1e309"),
+        ("IL2WATCH_JITTER", "-inf"),
+        ("IL2WATCH_SLACK_BACKOFF", "NaN"),
+        ("IL2WATCH_REQUEST_DEADLINE", "Infinity"),
+        ("IL2WATCH_OVERLAP_DAYS", "100000000"),
+        ("IL2WATCH_OVERLAP_DAYS", "3651"),
+        ("IL2WATCH_LEASE_SECONDS", "0"),
+        ("IL2WATCH_LEASE_SECONDS", "4.9"),
+        ("IL2WATCH_BURST", "1" + "0" * 400),
+        ("IL2WATCH_BURST", "²"),  # str.isdigit() says yes; it is no number
+        ("IL2WATCH_BURST", "٣"),  # an Arabic-Indic digit: int() would read it
+        ("IL2WATCH_MAX_ANSWER_MB", "0"),
+    ],
+)
+def test_every_number_has_a_range_and_nan_or_inf_never_passes(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=rf"^{name} must be a (number|whole number)") as caught:
+        load_settings({name: value}, tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("schedule", ["0.0001s", "0.5s", "99999999d", "367d", "0s"])
+def test_a_schedule_runs_from_one_second_to_366_days(tmp_path, schedule):
+    with pytest.raises(ConfigError, match=r"IL2WATCH_SCHEDULE must be an interval from 1s to 366d"):
+        load_settings({"IL2WATCH_SCHEDULE": schedule}, tmp_path)
+
+
+def test_the_values_fast_tests_use_stay_valid(tmp_path):
+    settings = load_settings(
+        {
+            "IL2WATCH_SCHEDULE": "4s",
+            "IL2WATCH_POST_INTERVAL": "0.2",
+            "IL2WATCH_BURST": "0",
+            "IL2WATCH_JITTER": "0",
+            "IL2WATCH_LEASE_SECONDS": "5",
+            "IL2WATCH_OVERLAP_DAYS": "3650",
+            "IL2WATCH_SCHEDULE_UNUSED": "x",
+        },
+        tmp_path,
+    )
+    assert (settings.schedule, settings.post_interval, settings.burst, settings.lease_seconds) == ("4s", 0.2, 0, 5)
+    assert load_settings({"IL2WATCH_SCHEDULE": "366d"}, tmp_path).schedule == "366d"
+
+
+def test_every_bad_setting_is_reported_at_once(tmp_path):
+    write(tmp_path / "config" / "il2watch.toml", "[worker]\njitter = nan\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"IL2WATCH_BURST": "lots", "IL2WATCH_TIMEZONE": "Mars/Olympus"}, tmp_path)
+    problems = caught.value.problems  # type: ignore[attr-defined]
+    assert sorted(p.split()[0] for p in problems) == ["IL2WATCH_BURST", "IL2WATCH_JITTER", "IL2WATCH_TIMEZONE"]
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("watch = [1, 2]", r"each watch must be a \[\[watch\]\] table"),
+        ('[[watch]]\nid = "x"\nquery = ["IL-2", "lupus"]\n', r"watch key `query` must be text in quotes"),
+        ('[[watch]]\nid = "x"\npmid = true\n', r"watch key `pmid` must be text in quotes"),
+        ("a = " + "[" * 3000 + "]" * 3000, r"nests tables or arrays too deeply|is not valid TOML"),
+        ('[slack]\nadmins = [["U1"]]\n', r"IL2WATCH_ADMINS must be a list of words"),
+        ("[worker]\njitter = [1]\n", r"IL2WATCH_JITTER must be a single value"),
+    ],
+)
+def test_odd_toml_gets_one_line_not_a_traceback(tmp_path, toml, message):
+    write(tmp_path / "config" / "il2watch.toml", toml)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, tmp_path)
+
+
+def test_files_that_are_not_utf8_are_named(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "il2watch.toml").write_bytes(b'[slack]\nchannel = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"il2watch.toml is not UTF-8 text"):
+        load_settings({}, tmp_path)
+    (tmp_path / "config" / "il2watch.toml").unlink()
+    (tmp_path / ".env").write_bytes(b"IL2WATCH_CHANNEL=caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"\.env is not UTF-8 text"):
+        load_settings({}, tmp_path)
+
+
+def test_a_home_folder_that_does_not_exist_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"IL2WATCH_DB must be a path \(no such home folder\)"):
+        load_settings({"IL2WATCH_DB": "~nouser-il2watch/x.db"}, tmp_path)
+
+
+def test_the_old_name_of_attempts_still_works_and_warns_once(tmp_path, caplog):
+    import il2watch.config as config
+
+    config._warned_aliases.clear()
+    with caplog.at_level("WARNING", logger="il2watch.config"):
+        assert load_settings({"IL2WATCH_NCBI_RETRIES": "2"}, tmp_path).ncbi_attempts == 2
+        assert load_settings({"IL2WATCH_NCBI_RETRIES": "2"}, tmp_path).ncbi_attempts == 2
+    warnings = [r.getMessage() for r in caplog.records if "old name" in r.getMessage()]
+    assert len(warnings) == 1 and "IL2WATCH_NCBI_ATTEMPTS" in warnings[0]
+    assert load_settings({"IL2WATCH_NCBI_RETRIES": "2", "IL2WATCH_NCBI_ATTEMPTS": "4"}, tmp_path).ncbi_attempts == 4
+    write(tmp_path / "config" / "il2watch.toml", "[ncbi]\nretries = 3\n")
+    assert load_settings({}, tmp_path).ncbi_attempts == 3
+
+
+def test_every_setting_is_declared_once_as_a_settings_field():
+    from dataclasses import fields
+
+    from il2watch.config import Settings
+
+    declared = [f.name for f in fields(Settings) if "option" in f.metadata]
+    assert [o.attr for o in OPTIONS] == declared
+    assert len({o.env for o in OPTIONS}) == len(OPTIONS)
+    assert {f.name: f.default for f in fields(Settings) if "option" in f.metadata} == {
+        o.attr: o.default for o in OPTIONS
+    }

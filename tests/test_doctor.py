@@ -64,7 +64,7 @@ def test_channel_problems_are_told_apart(make_settings, slack_server):
 
 
 def test_unreachable_ncbi_and_no_slack_token(make_settings):
-    report = lines(make_settings(IL2WATCH_EUTILS_URL="http://127.0.0.1:9/", IL2WATCH_NCBI_RETRIES="1"))
+    report = lines(make_settings(IL2WATCH_EUTILS_URL="http://127.0.0.1:9/", IL2WATCH_NCBI_ATTEMPTS="1"))
     assert any(line.startswith("✗ NCBI E-utilities at http://127.0.0.1:9/") for line in report)
     assert any(line.startswith("! SLACK_BOT_TOKEN is not set") for line in report)
 

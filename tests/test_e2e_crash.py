@@ -44,7 +44,7 @@ def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(
             IL2WATCH_BURST="0",
             NCBI_API_KEY="",
             IL2WATCH_POST_INTERVAL="0.15",
-            IL2WATCH_LEASE_SECONDS="2",
+            IL2WATCH_LEASE_SECONDS="5",
             IL2WATCH_LOG_LEVEL="WARNING",
         ),
     )

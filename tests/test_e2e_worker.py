@@ -69,7 +69,7 @@ def worker_env(tmp_path, ncbi_server, slack_server):
             ncbi_server,
             slack_server,
             IL2WATCH_SCHEDULE="2s",
-            IL2WATCH_LEASE_SECONDS="3",
+            IL2WATCH_LEASE_SECONDS="5",
             IL2WATCH_LOG_LEVEL="INFO",
         ),
     )
@@ -202,7 +202,8 @@ def test_failed_polls_raise_one_alert_and_one_recovery_note(tmp_path, ncbi_serve
     from il2watch.service import PollError, poll_once, raise_or_clear_alert
 
     settings = load_settings(
-        settings_env(tmp_path, ncbi_server, slack_server, IL2WATCH_ALERT_AFTER="2", IL2WATCH_NCBI_RETRIES="1"), tmp_path
+        settings_env(tmp_path, ncbi_server, slack_server, IL2WATCH_ALERT_AFTER="2", IL2WATCH_NCBI_ATTEMPTS="1"),
+        tmp_path,
     )
     poll_once(settings, out=lambda _: None)
     for _ in range(4):

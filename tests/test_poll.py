@@ -205,6 +205,6 @@ def test_an_unknown_watched_pmid_is_named(make_settings, ncbi_server, tmp_path):
 
 
 def test_unreachable_ncbi_says_so(make_settings):
-    settings = make_settings(IL2WATCH_EUTILS_URL="http://127.0.0.1:9/entrez/eutils/", IL2WATCH_NCBI_RETRIES="2")
+    settings = make_settings(IL2WATCH_EUTILS_URL="http://127.0.0.1:9/entrez/eutils/", IL2WATCH_NCBI_ATTEMPTS="2")
     with pytest.raises(PollError, match=r"NCBI elink failed after 2 attempts .* reachable\?"):
         poll(settings)

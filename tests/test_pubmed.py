@@ -148,7 +148,7 @@ def test_connection_resets_and_slow_answers_are_retried(ncbi_server):
 
 
 def test_giving_up_says_what_failed(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=0.01, retries=3, limiter=RateLimiter(3))
+    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=0.01, attempts=3, limiter=RateLimiter(3))
     ncbi_server.inject(503, endpoint="esearch", times=3)
     with pytest.raises(EutilsError, match=r"^NCBI esearch failed after 3 attempts \(HTTP 503\)"):
         pubmed.search(client, "mutein")

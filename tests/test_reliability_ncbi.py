@@ -32,7 +32,7 @@ def baseline(tmp_path_factory):
 
 @pytest.fixture
 def lab(tmp_path, baseline):
-    with open_lab(tmp_path, IL2WATCH_NCBI_RETRIES=str(RETRIES), IL2WATCH_NCBI_TIMEOUT=str(NCBI_TIMEOUT)) as lab:
+    with open_lab(tmp_path, IL2WATCH_NCBI_ATTEMPTS=str(RETRIES), IL2WATCH_NCBI_TIMEOUT=str(NCBI_TIMEOUT)) as lab:
         yield lab.start_from(baseline)
 
 

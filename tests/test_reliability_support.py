@@ -83,7 +83,7 @@ class Lab:
             email=settings.ncbi_email,
             api_key=settings.ncbi_api_key,
             timeout=settings.ncbi_timeout,
-            retries=settings.ncbi_retries,
+            attempts=settings.ncbi_attempts,
             backoff=settings.ncbi_backoff,
             limiter=RateLimiter(10, period=RATE_WINDOW * 1.5),
         )  # a margin for jitter

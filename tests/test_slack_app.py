@@ -75,7 +75,7 @@ def lab(tmp_path_factory):
                     "SLACK_APP_TOKEN": DEFAULT_APP_TOKEN,
                     "IL2WATCH_SLACK_API_URL": api.base_url,
                     "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
-                    "IL2WATCH_NCBI_RETRIES": "2",
+                    "IL2WATCH_NCBI_ATTEMPTS": "2",
                     "IL2WATCH_NCBI_BACKOFF": "0.01",
                     "IL2WATCH_DB": str(tmp_path / "lib.db"),
                     "IL2WATCH_ADMINS": ADMIN,
