@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from il2watch import __version__
+from il2watch import __version__, redact
 from il2watch.config import ConfigError, Settings, load_settings, warn_if_anonymous
 from il2watch.logs import setup_logging
 
@@ -219,9 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in getattr(error, "problems", [str(error)]):
             print(f"il2watch: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=_secrets(settings))
-    warn_if_anonymous(settings, logging.getLogger("il2watch").warning)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = redact.ScrubbedStream(sys.stdout), redact.ScrubbedStream(sys.stderr)
     try:
+        setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=_secrets(settings))
+        warn_if_anonymous(settings, logging.getLogger("il2watch").warning)
         return COMMANDS[args.command](settings, args)
     except KeyboardInterrupt:
         return EXIT_FAILED
@@ -233,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from il2watch import redact
 from il2watch.model import Watch
 
 log = logging.getLogger("il2watch.config")
@@ -756,11 +757,21 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     if problems:
         raise ConfigErrors(problems)
 
+    remember_secrets(values)
     values["lexicon_paths"] = tuple(cwd / Path(p) for p in values["lexicon_paths"])
     db_path = Path(values["db_path"])
     # a relative path is relative to the working folder; a SQLite URI (file:…?mode=ro) is kept as given
     values["db_path"] = db_path if db_path.is_absolute() or str(db_path).startswith("file:") else cwd / db_path
     return Settings(**values, watches=watches, config_file=config_file)
+
+
+def remember_secrets(values: Mapping[str, Any]) -> None:
+    """Tell ``il2watch.redact`` every secret these settings hold, so no message can carry one out."""
+    secrets = [str(values[o.attr]) for o in OPTIONS if o.kind == "secret"]
+    for o in OPTIONS:
+        if o.kind in ("url", "path"):
+            secrets += redact.url_secrets(str(values[o.attr]))
+    redact.remember(secrets)
 
 
 def describe_missing(attr: str, purpose: str) -> str:

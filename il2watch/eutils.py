@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
+from il2watch import redact
+
 log = logging.getLogger("il2watch.eutils")
 
 MAX_GET_URL = 2000  # NCBI asks for POST beyond about this length (and for more than 200 ids)
@@ -28,7 +30,10 @@ RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
 
 
 class EutilsError(Exception):
-    """A request to E-utilities failed for good; the message is one line a person can act on."""
+    """A request to E-utilities failed for good; the message is one line a person can act on (no secret in it)."""
+
+    def __init__(self, message: str):
+        super().__init__(redact.scrub(message))
 
 
 class RateLimiter:

@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from il2watch import redact
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 
@@ -686,7 +687,7 @@ class Library:
     def finish_run(self, run_id: int, *, status: str, error: str = "", now: str | None = None, **counts: int) -> None:
         with self.transaction():
             self.db.table("runs").update(
-                run_id, {"status": status, "error": error, "finished_at": now or utcnow(), **counts}
+                run_id, {"status": status, "error": redact.scrub(error), "finished_at": now or utcnow(), **counts}
             )
 
     def last_run(self, kind: str = "poll", status: str = "") -> dict[str, Any] | None:
@@ -816,6 +817,8 @@ class Library:
             changes["payload"] = json.dumps(changes["payload"], ensure_ascii=False)
         if "pmids" in changes and not isinstance(changes["pmids"], str):
             changes["pmids"] = json.dumps(list(changes["pmids"]))
+        if "last_error" in changes:
+            changes["last_error"] = redact.scrub(str(changes["last_error"]))
         sets = ", ".join(f"{column} = ?" for column in changes)
         self.db.execute(f"update outbox set {sets} where key = ?", [*changes.values(), key])
 

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-# Slack tokens, NCBI-style keys in URLs, bearer headers: redacted even if they were never configured here.
-_TOKEN_PATTERNS = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(api_key=)[^&\s]+|(Bearer )\S+")
+from il2watch import redact
 
 
 class Redactor(logging.Filter):
-    """Replaces configured secrets and anything shaped like a token in every record."""
+    """Scrubs every record of configured secrets and of anything shaped like a token (``il2watch.redact``)."""
 
     def __init__(self, secrets: Iterable[str] = ()):
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        redact.remember(secrets)
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return _TOKEN_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
+        return redact.scrub(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -36,12 +36,14 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Policy:
+    """What the settings say about posting; every value comes from ``Settings`` (no defaults here)."""
+
     default_channel: str
-    mode: str = "each"  # each | digest
-    burst: int = 10
-    baseline_posts: int = 3
-    relevance_threshold: float = 20.0
-    overlap_days: int = 7
+    mode: str  # each | digest
+    burst: int
+    baseline_posts: int
+    relevance_threshold: float
+    overlap_days: int
 
 
 def new_key() -> str:

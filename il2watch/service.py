@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from slack_sdk import WebClient
 
-from il2watch import intel
+from il2watch import intel, redact
 from il2watch.config import Settings
 from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, print_outbox
 from il2watch.discovery import Findings, discover
@@ -27,7 +27,10 @@ log = logging.getLogger("il2watch.service")
 
 
 class PollError(Exception):
-    """A poll failed; the message is one line saying what and, where possible, what to do."""
+    """A poll failed; the message is one line saying what and, where possible, what to do (no secret in it)."""
+
+    def __init__(self, message: str):
+        super().__init__(redact.scrub(message))
 
 
 @dataclass
@@ -54,7 +57,8 @@ class PollReport:
         if self.delivery.still_due:
             parts.append(f"{self.delivery.still_due} still due")
         problems = f" ({'; '.join(self.delivery.problems)})" if self.delivery.problems else ""
-        return f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems
+        line = f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems
+        return redact.scrub(line)
 
 
 @lru_cache(maxsize=8)
@@ -270,6 +274,7 @@ def raise_or_clear_alert(settings: Settings, *, slack: WebClient | None = None) 
             text, event, state = "il2watch has recovered: the last poll succeeded.", "il2watch_recovered", ""
         else:
             return ""
+        text = redact.scrub(text)
         with library.transaction():
             library.enqueue(
                 key=new_key(), channel=channel, kind="note", pmids=(), payload={"text": text, "event_type": event}
