@@ -1,0 +1,193 @@
+"""One paper, however many identities: PMID, DOI, PMCID, Europe PMC ``PPR`` id and OpenAlex ``W`` id.
+
+Records from different sources that share a PMID, DOI, PMCID or PPR id are one paper. An OpenAlex id
+alone never ties two DOIs together: OpenAlex sometimes folds a preprint and its journal version into
+one work, and telling those apart is the follow-up checker's job. DOIs compare case-insensitively,
+without ``https://doi.org/`` or ``doi:``.
+
+A paper's *key* ("pmid:36261022", "doi:10.1101/2026.10.30.123456", …) is chosen once, from the best id
+it had when il2watch first stored it, and never changes: a preprint stored by DOI keeps its key when
+PubMed indexes it later and it gains a PMID. Every id it has ever had finds it.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields, replace
+
+KINDS = ("pmid", "doi", "pmcid", "ppr", "epmc", "openalex")  # in the order a key is chosen from
+STRONG = ("pmid", "doi", "pmcid", "ppr", "epmc")  # ids that make two records one paper
+
+_PMID = re.compile(r"[1-9]\d{0,9}", re.ASCII)
+_DOI = re.compile(r"10\.\d{4,9}/\S+", re.ASCII)
+_PMCID = re.compile(r"PMC[1-9]\d{0,9}", re.ASCII)
+_PPR = re.compile(r"PPR[1-9]\d{0,9}", re.ASCII)
+_OPENALEX = re.compile(r"W[1-9]\d{0,12}", re.ASCII)
+_EPMC = re.compile(r"[A-Z]{3}/[A-Za-z0-9][A-Za-z0-9./-]{0,59}", re.ASCII)
+_DOI_PREFIXES = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+_PUBMED_URL = re.compile(
+    r"^https?://(?:www\.)?(?:pubmed\.ncbi\.nlm\.nih\.gov|ncbi\.nlm\.nih\.gov/pubmed)/(\d+)/?$", re.IGNORECASE
+)
+_PMC_URL = re.compile(
+    r"^https?://(?:www\.)?(?:ncbi\.nlm\.nih\.gov/pmc/articles|pmc\.ncbi\.nlm\.nih\.gov/articles)"
+    r"/(PMC\d+)/?$",
+    re.IGNORECASE,
+)
+_OPENALEX_URL = re.compile(r"^https?://(?:api\.)?openalex\.org/(?:works/)?(W\d+)$", re.IGNORECASE)
+
+
+def pmid_of(text: object) -> str:
+    """A PMID as il2watch keeps it ("36261022"), from "36261022", 36261022 or a PubMed URL; "" if none."""
+    value = str(text or "").strip()
+    match = _PUBMED_URL.match(value)
+    if match:
+        value = match.group(1)
+    return value if _PMID.fullmatch(value) else ""
+
+
+def doi_of(text: object) -> str:
+    """A DOI lower-cased without its URL or ``doi:`` prefix ("10.1038/s41577-022-00680-w"); "" if none."""
+    value = _DOI_PREFIXES.sub("", str(text or "").strip())
+    value = urllib.parse.unquote(value) if "%" in value else value
+    value = value.strip().lower()
+    return value if _DOI.fullmatch(value) and len(value) <= 300 else ""
+
+
+def pmcid_of(text: object) -> str:
+    value = str(text or "").strip()
+    match = _PMC_URL.match(value)
+    value = (match.group(1) if match else value).upper()
+    if value.isdigit():
+        value = "PMC" + value
+    return value if _PMCID.fullmatch(value) else ""
+
+
+def ppr_of(text: object) -> str:
+    value = str(text or "").strip().upper()
+    return value if _PPR.fullmatch(value) else ""
+
+
+def openalex_of(text: object) -> str:
+    value = str(text or "").strip()
+    match = _OPENALEX_URL.match(value)
+    value = (match.group(1) if match else value).upper()
+    return value if _OPENALEX.fullmatch(value) else ""
+
+
+def epmc_of(text: object) -> str:
+    """A Europe PMC record that is no article or preprint (a patent, a thesis): "PAT/EP1234567"."""
+    value = str(text or "").strip()
+    return value if _EPMC.fullmatch(value) else ""
+
+
+_NORMALISE = {
+    "pmid": pmid_of,
+    "doi": doi_of,
+    "pmcid": pmcid_of,
+    "ppr": ppr_of,
+    "epmc": epmc_of,
+    "openalex": openalex_of,
+}
+
+
+@dataclass(frozen=True)
+class Ids:
+    """The ids one record carries, each normalised (or "" when it has none of that kind)."""
+
+    pmid: str = ""
+    doi: str = ""
+    pmcid: str = ""
+    ppr: str = ""
+    epmc: str = ""  # Europe PMC's own id of a patent, thesis or other non-article record: "PAT/EP1234567"
+    openalex: str = ""
+
+    @classmethod
+    def of(cls, **raw: object) -> Ids:
+        """Ids from raw text in any accepted spelling; values that are no id of their kind are dropped."""
+        unknown = set(raw) - set(KINDS)
+        if unknown:
+            raise TypeError(f"unknown id kinds: {', '.join(sorted(unknown))}")
+        return cls(**{kind: _NORMALISE[kind](value) for kind, value in raw.items()})
+
+    def pairs(self) -> Iterator[tuple[str, str]]:
+        """(kind, value) for every id present, best first."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value:
+                yield item.name, value
+
+    def strong(self) -> list[str]:
+        """The ids that make two records one paper, as "kind:value" tokens."""
+        return [f"{kind}:{value}" for kind, value in self.pairs() if kind in STRONG]
+
+    def tokens(self) -> list[str]:
+        """Every id as a "kind:value" token (what message metadata and the ids table carry)."""
+        return [f"{kind}:{value}" for kind, value in self.pairs()]
+
+    def key(self) -> str:
+        """The best id as a paper key: PMID, else DOI, else PMCID, else PPR, else OpenAlex id."""
+        tokens = self.tokens()
+        if not tokens:
+            raise ValueError("a paper needs at least one id")
+        return tokens[0]
+
+    def merged(self, other: Ids) -> Ids:
+        """These ids with the other's filling the kinds these lack (never overwriting one)."""
+        return replace(self, **{kind: value for kind, value in other.pairs() if not getattr(self, kind)})
+
+    def shares_strong_id(self, other: Ids) -> bool:
+        return bool(set(self.strong()) & set(other.strong()))
+
+    def __bool__(self) -> bool:
+        return any(True for _ in self.pairs())
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """("doi", "10.1/x") from "doi:10.1/x"; None when it is no id token."""
+    kind, _, value = str(token).partition(":")
+    if kind not in _NORMALISE:
+        return None
+    normal = _NORMALISE[kind](value)
+    return (kind, normal) if normal else None
+
+
+def parse_reference(text: str) -> Ids | None:
+    """The paper a person names: a PMID, a DOI or DOI URL, a PMCID, a PPR id, a PubMed, PMC or OpenAlex URL,
+    or a "kind:value" token. None when ``text`` is none of these."""
+    value = text.strip().strip("<>")
+    if not value or len(value) > 400:
+        return None
+    token = parse_token(value)
+    if token is not None:
+        return Ids(**{token[0]: token[1]})
+    for kind in ("pmid", "pmcid", "ppr", "openalex", "doi"):
+        normal = _NORMALISE[kind](value)
+        if normal:
+            return Ids(**{kind: normal})
+    return None
+
+
+def group_by_identity(items: Iterable[Ids]) -> list[list[int]]:
+    """Indexes of ``items`` grouped so that records sharing a strong id (transitively) are one group."""
+    items = list(items)
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for index, ids in enumerate(items):
+        for token in ids.strong():
+            if token in owner:
+                parent[root(index)] = root(owner[token])
+            else:
+                owner[token] = index
+    groups: dict[int, list[int]] = {}
+    for index in range(len(items)):
+        groups.setdefault(root(index), []).append(index)
+    return list(groups.values())
