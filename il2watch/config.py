@@ -195,6 +195,71 @@ class Settings:
         high=36_500,
         help="A new query watch records this many days of matches as its baseline (0: all of PubMed).",
     )
+    # [sources]
+    sources: tuple[str, ...] = option(
+        "sources.enabled",
+        "IL2WATCH_SOURCES",
+        "sources",
+        (),
+        help="Citation indexes to ask, comma-separated, from pubmed, icite, europepmc and openalex "
+        "(empty: pubmed, icite, europepmc, and openalex when OPENALEX_API_KEY is set).",
+    )
+    icite_url: str = option(
+        "sources.icite_url",
+        "IL2WATCH_ICITE_URL",
+        "url",
+        "https://icite.od.nih.gov/",
+        help="Base URL of NIH iCite.",
+    )
+    europepmc_url: str = option(
+        "sources.europepmc_url",
+        "IL2WATCH_EUROPEPMC_URL",
+        "url",
+        "https://www.ebi.ac.uk/europepmc/webservices/rest/",
+        help="Base URL of the Europe PMC REST API.",
+    )
+    openalex_url: str = option(
+        "sources.openalex_url",
+        "IL2WATCH_OPENALEX_URL",
+        "url",
+        "https://api.openalex.org/",
+        help="Base URL of the OpenAlex API.",
+    )
+    openalex_api_key: str = option(
+        "sources.openalex_api_key",
+        "OPENALEX_API_KEY",
+        "secret",
+        "",
+        help="OpenAlex API key (free at openalex.org; OpenAlex requires one). Turns the OpenAlex source on.",
+    )
+    pubmed_refresh: float = option(
+        "sources.pubmed_refresh",
+        "IL2WATCH_PUBMED_REFRESH",
+        "duration",
+        0.0,
+        help="Ask PubMed at most this often (`6h`, `1d`; 0: every poll).",
+    )
+    icite_refresh: float = option(
+        "sources.icite_refresh",
+        "IL2WATCH_ICITE_REFRESH",
+        "duration",
+        86400.0,
+        help="Ask iCite at most this often (its citation data changes about monthly; 0: every poll).",
+    )
+    europepmc_refresh: float = option(
+        "sources.europepmc_refresh",
+        "IL2WATCH_EUROPEPMC_REFRESH",
+        "duration",
+        0.0,
+        help="Ask Europe PMC at most this often (0: every poll).",
+    )
+    openalex_refresh: float = option(
+        "sources.openalex_refresh",
+        "IL2WATCH_OPENALEX_REFRESH",
+        "duration",
+        86400.0,
+        help="Ask OpenAlex at most this often (list calls count against its daily budget; 0: every poll).",
+    )
     # [slack]
     slack_bot_token: str = option(
         "slack.bot_token",
@@ -417,6 +482,17 @@ class Settings:
     config_file: Path | None = None  # the TOML file that was read, if any
 
     @property
+    def enabled_sources(self) -> tuple[str, ...]:
+        """The sources to ask: as set, or by default PubMed, iCite and Europe PMC (and OpenAlex with a key)."""
+        if self.sources:
+            return self.sources
+        return DEFAULT_SOURCES + (("openalex",) if self.openalex_api_key else ())
+
+    def refresh_of(self, source: str) -> float:
+        """Seconds between two questions to ``source`` (0: every poll)."""
+        return float(getattr(self, f"{source}_refresh"))
+
+    @property
     def ncbi_rate(self) -> int:
         """Requests per second NCBI allows this process."""
         return 10 if self.ncbi_api_key else 3
@@ -443,7 +519,9 @@ _COMMAND = re.compile(r"^/[a-z0-9_\-]{1,31}$")
 _WATCH_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 _PMID = re.compile(r"^[1-9]\d{0,8}$", re.ASCII)
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
-SCHEDULE_RANGE = (1.0, 366 * 86400.0)  # an interval schedule: from one second to a year and a day
+SCHEDULE_RANGE = (1.0, 366 * 86400.0)
+SOURCE_NAMES = ("pubmed", "icite", "europepmc", "openalex")
+DEFAULT_SOURCES = ("pubmed", "icite", "europepmc")  # an interval schedule: from one second to a year and a day
 
 
 def parse_interval(text: str) -> float | None:
@@ -546,6 +624,21 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         elif not SCHEDULE_RANGE[0] <= seconds <= SCHEDULE_RANGE[1]:
             raise fail("an interval from 1s to 366d")
         return text
+    if kind == "duration":
+        text = str(raw).strip()
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            text = f"{float(raw)}s"
+        seconds = 0.0 if text in ("0", "0s", "0.0s", "off", "") else parse_interval(text)
+        if seconds is None or not 0 <= seconds <= SCHEDULE_RANGE[1]:
+            raise fail("0 or a duration from 1s to 366d (`6h`, `1d`)")
+        return seconds
+    if kind == "sources":
+        items = raw if isinstance(raw, (list, tuple)) else re.split(r"[,\s]+", str(raw))
+        names = tuple(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
+        unknown = [name for name in names if name not in SOURCE_NAMES]
+        if unknown or not all(isinstance(item, str) for item in items):
+            raise fail("a list of sources from " + ", ".join(SOURCE_NAMES))
+        return names
     if kind == "timezone":
         text = str(raw).strip()
         try:
@@ -754,6 +847,11 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         watches = _parse_watches(toml["watch"], toml_where) if "watch" in toml else default_watches()
     except ConfigError as error:
         problems.append(str(error))
+    if "openalex" in values["sources"] and not values["openalex_api_key"]:
+        problems.append(
+            "IL2WATCH_SOURCES names openalex, which needs OPENALEX_API_KEY (a free key from "
+            "openalex.org/settings/api): set it, or leave openalex out"
+        )
     if problems:
         raise ConfigErrors(problems)
 

@@ -274,3 +274,24 @@ def test_every_setting_is_declared_once_as_a_settings_field():
     assert {f.name: f.default for f in fields(Settings) if "option" in f.metadata} == {
         o.attr: o.default for o in OPTIONS
     }
+
+
+def test_sources_default_to_the_open_indexes_and_add_openalex_with_a_key(tmp_path):
+    assert load_settings({}, tmp_path).enabled_sources == ("pubmed", "icite", "europepmc")
+    with_key = load_settings({"OPENALEX_API_KEY": "k-123456"}, tmp_path)
+    assert with_key.enabled_sources == ("pubmed", "icite", "europepmc", "openalex")
+    chosen = load_settings({"IL2WATCH_SOURCES": "EuropePMC, pubmed,pubmed"}, tmp_path)
+    assert chosen.enabled_sources == ("europepmc", "pubmed")
+    with pytest.raises(ConfigError, match=r"IL2WATCH_SOURCES must be a list of sources from pubmed, icite"):
+        load_settings({"IL2WATCH_SOURCES": "pubmed,scholar"}, tmp_path)
+    with pytest.raises(ConfigError, match=r"names openalex, which needs OPENALEX_API_KEY"):
+        load_settings({"IL2WATCH_SOURCES": "pubmed,openalex"}, tmp_path)
+
+
+@pytest.mark.parametrize("value, seconds", [("0", 0.0), ("6h", 21600.0), ("1d", 86400.0), ("90s", 90.0)])
+def test_refresh_intervals_are_durations(tmp_path, value, seconds):
+    assert load_settings({"IL2WATCH_ICITE_REFRESH": value}, tmp_path).refresh_of("icite") == seconds
+    write(tmp_path / "config" / "il2watch.toml", f"[sources]\nopenalex_refresh = {seconds}\n")
+    assert load_settings({}, tmp_path).refresh_of("openalex") == seconds
+    with pytest.raises(ConfigError, match=r"IL2WATCH_EUROPEPMC_REFRESH must be 0 or a duration"):
+        load_settings({"IL2WATCH_EUROPEPMC_REFRESH": "often"}, tmp_path)
