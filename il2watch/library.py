@@ -842,13 +842,19 @@ class Library:
 
     # ------------------------------------------------------------ handled Slack requests
 
-    def first_handling(self, key: str, *, now: float, keep: float) -> bool:
+    def first_handling(self, key: str, *, now: float, keep: float, wait: float = 1.0) -> bool:
         """True the first time ``key`` is handled (and remember it); False when it was, less than ``keep``
-        seconds before ``now``. Older keys are forgotten."""
-        with self.transaction():
-            self.db.execute("delete from handled_requests where at < ?", [now - keep])
-            cursor = self.db.execute("insert or ignore into handled_requests (key, at) values (?, ?)", [key, now])
-            return cursor.rowcount == 1
+        seconds before ``now``. Older keys are forgotten. It waits at most ``wait`` seconds for the write
+        lock (a poll may hold it), so Slack's three seconds are kept: LibraryError "locked" beyond."""
+        usual = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            with self.transaction():
+                self.db.execute("delete from handled_requests where at < ?", [now - keep])
+                cursor = self.db.execute("insert or ignore into handled_requests (key, at) values (?, ?)", [key, now])
+                return cursor.rowcount == 1
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(usual)}")
 
 
 def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:

@@ -74,3 +74,38 @@ def test_handled_requests_are_kept_for_slacks_retry_window_then_forgotten(tmp_pa
         kept = [row[0] for row in library.db.execute("select key from handled_requests order by key")]
         assert kept == ["a"]  # "b" was older than the window too, and went with it
     assert HANDLED_KEEP >= 600  # Slack retries after 1 and 5 minutes; a signed request lives 5 minutes
+
+
+def test_a_command_is_acked_in_time_while_a_poll_holds_the_write_lock(tmp_path):
+    import json
+    import sqlite3
+
+    from slack_bolt.request import BoltRequest
+
+    with SlackStandIn() as api:
+        settings = load_settings(
+            {
+                "SLACK_BOT_TOKEN": DEFAULT_BOT_TOKEN,
+                "IL2WATCH_SLACK_API_URL": api.base_url,
+                "IL2WATCH_DB": str(tmp_path / "l.db"),
+            },
+            cwd=tmp_path,
+        )
+        with Library(settings.db_path) as library:
+            library.save_papers([Paper("40000001", "Low-dose IL-2 in lupus", entry_date="2024-05-30")])
+        app = build_app(settings)
+        writer = sqlite3.connect(settings.db_path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # as a poll's transaction holds it
+        try:
+            started = time.monotonic()
+            body = urlencode(
+                slash_command_payload(
+                    "/il2", "search lupus", user_id=READER, channel_id=CHANNEL, response_url=api.new_response_url()
+                )
+            )
+            reply = json.loads(app.dispatch(BoltRequest(body=body, mode="socket_mode")).body)
+            took = time.monotonic() - started
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+    assert "40000001" in json.dumps(reply["blocks"]) and took < 2.5
