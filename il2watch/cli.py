@@ -1,4 +1,4 @@
-"""The ``il2watch`` command line. Each subcommand is a short function; ``--help`` shows their docstrings."""
+"""The ``il2watch`` command line. Each subcommand is a short function whose docstring is its ``--help``."""
 
 from __future__ import annotations
 
@@ -7,26 +7,34 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from il2watch import __version__, redact
-from il2watch.config import ConfigError, Settings, load_settings, warn_if_anonymous
+from il2watch.config import OPTIONS, ConfigError, ConfigErrors, Settings, load_settings, warn_if_anonymous
 from il2watch.logs import setup_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
+DESCRIPTION = (
+    "il2watch posts every new paper around the IL-2 review (Hernandez et al., Nat Rev Immunol 2022) "
+    "to your lab's Slack channel, and answers /il2 there."
+)
+EPILOG = (
+    "Start with `il2watch doctor`, which checks every setting and connection; `il2watch poll` without "
+    "SLACK_BOT_TOKEN prints what it would post. Settings come from the environment, .env and "
+    "config/il2watch.toml (see the README)."
+)
+USES_LEXICON = ("poll", "run", "serve", "backfill", "show")  # commands that tag papers
+
 
 def _secrets(settings: Settings) -> list[str]:
-    return [
-        settings.ncbi_api_key,
-        settings.slack_bot_token,
-        settings.slack_app_token,
-        settings.slack_signing_secret,
-        settings.summariser_key,
-    ]
+    """Every secret setting's value (settings load remembers them too; this keeps the log's filter explicit)."""
+    return [str(getattr(settings, option.attr)) for option in OPTIONS if option.kind == "secret"]
 
 
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
-    """Run one cycle (discover, store, deliver) and exit; without SLACK_BOT_TOKEN, print the posts."""
+    """Poll PubMed once: find new papers, store them and post them to Slack (without SLACK_BOT_TOKEN, print
+    them instead)."""
     from il2watch.lease import HeldLease, make_holder_id
     from il2watch.library import LibraryError
     from il2watch.service import PollError, poll_once
@@ -51,7 +59,7 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the worker: poll on the schedule, post, answer Slack over Socket Mode; stop on SIGTERM."""
+    """Run the service: poll on IL2WATCH_SCHEDULE, post, answer /il2 over Socket Mode; stop cleanly on SIGTERM."""
     from il2watch.worker import Worker
 
     if not Worker(settings).run_forever():
@@ -64,18 +72,22 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
-    """Check every setting, the library, NCBI, the watched PMIDs, the Slack token, scopes and channels."""
+    """Check every setting, the library, NCBI, the watched papers, the Slack tokens, scopes and channels, one
+    line each; exit 1 when any check fails."""
     from il2watch.doctor import run_checks
 
+    errors: ConfigErrors | None = getattr(args, "config_errors", None)
     failed = False
-    for check in run_checks(settings):
+    for check in run_checks(
+        settings, problems=errors.problems if errors else (), invalid=errors.invalid if errors else frozenset()
+    ):
         print(check.line(), flush=True)
         failed = failed or (not check.ok and not check.warning)
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
-    """Post more of a watch's papers that were recorded but not posted (newest first)."""
+    """Post more of a watch's papers that were recorded but never posted (newest first)."""
     from il2watch.service import PollError, backfill
 
     show = _progress_printer(sys.stderr)
@@ -112,7 +124,7 @@ def _progress_printer(stream) -> Callable[[int, int], None]:
 
 
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
-    """Full-text search of the library (PubMed-style words welcome)."""
+    """Search the library's titles, abstracts, authors and journals (PubMed-style words welcome)."""
     from il2watch.library import Library, LibraryError
     from il2watch.markup import to_plain
 
@@ -129,7 +141,7 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
-    """Show one paper from the library as il2watch would post it, with why it is there."""
+    """Show a paper from the library as il2watch would post it, with why it is there."""
     from il2watch import render
     from il2watch.library import Library, LibraryError
     from il2watch.service import all_watches, insight_maker
@@ -155,7 +167,7 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    """The same facts as /il2 status: last and next poll, counts, last error, NCBI and Slack health."""
+    """Say what il2watch is doing, as /il2 status does: last and next poll, counts, last error, NCBI and Slack."""
     from il2watch.commands import format_status_text, status_facts
     from il2watch.library import Library, LibraryError
 
@@ -169,7 +181,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Answer Slack over HTTP at /slack/events (signatures verified), with GET /healthz; no polling."""
+    """Answer Slack over HTTP at /slack/events (HTTP mode; every request's signature checked), with GET /healthz;
+    polling stays with `il2watch run`."""
     from il2watch.web import cmd_serve as serve
 
     return serve(settings, args)
@@ -187,24 +200,57 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line naming it, like a bad setting."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (`{self.prog} --help` shows the options)\n")
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 100,000, not {text[:20]!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    from il2watch.web import read_port
+
+    try:
+        return read_port(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="il2watch", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = _Parser(prog="il2watch", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"il2watch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command")
     parsers = {}
     for name, function in COMMANDS.items():
-        doc = (function.__doc__ or "").strip()
-        parsers[name] = sub.add_parser(name, help=doc.split("\n")[0], description=doc)
-    parsers["backfill"].add_argument("--watch", required=True, help="the watch's id (see config/il2watch.toml)")
-    parsers["backfill"].add_argument("--limit", type=int, default=10, help="how many papers to post (default 10)")
-    parsers["search"].add_argument("words", nargs="+")
-    parsers["search"].add_argument("--limit", type=int, default=20)
-    parsers["show"].add_argument("pmid")
+        doc = " ".join((function.__doc__ or "").split())
+        parsers[name] = sub.add_parser(name, help=doc, description=doc)
+    parsers["backfill"].add_argument("--watch", required=True, help="the watch's id (`il2watch doctor` lists them)")
+    parsers["backfill"].add_argument("--limit", type=_count, default=10, help="how many papers to post (default 10)")
+    parsers["search"].add_argument("words", nargs="+", help='what to look for, e.g. "low-dose IL-2" lupus')
+    parsers["search"].add_argument("--limit", type=_count, default=20, help="how many matches to list (default 20)")
+    parsers["show"].add_argument("pmid", help="the paper's PubMed ID")
     parsers["serve"].add_argument(
-        "--port", type=int, default=None, help="port to listen on (default: $PORT, else 3000)"
+        "--port", type=_port, default=None, help="port to listen on, 1 to 65535 (default: $PORT, else 3000)"
     )
-    parsers["serve"].add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    parsers["serve"].add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: all)")
     return parser
+
+
+def _lexicon_problem(settings: Settings) -> str:
+    """Why the lexicon cannot be used, or "" when it can: said at start, never at every paper or command."""
+    from il2watch import intel
+
+    try:
+        intel.load_lexicon(settings.lexicon_paths, skip_missing=True)
+    except intel.LexiconError as error:
+        return f"lexicon: {error}"
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,14 +259,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        for problem in getattr(error, "problems", [str(error)]):
-            print(f"il2watch: {problem}", file=sys.stderr)
-        return EXIT_USAGE
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = redact.ScrubbedStream(sys.stdout), redact.ScrubbedStream(sys.stderr)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Read the settings, then run the command; everything printed from here on is scrubbed of secrets."""
+    args.config_errors = None
+    try:
+        settings = load_settings()
+    except ConfigErrors as error:
+        if args.command != "doctor" or error.settings is None:
+            for problem in error.problems:
+                print(f"il2watch: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        settings, args.config_errors = error.settings, error  # doctor reports them all and checks the rest
+    except ConfigError as error:
+        print(f"{'✗ ' if args.command == 'doctor' else 'il2watch: '}{error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command in USES_LEXICON:
+        problem = _lexicon_problem(settings)
+        if problem:
+            print(f"il2watch: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=_secrets(settings))
         warn_if_anonymous(settings, logging.getLogger("il2watch").warning)
@@ -235,8 +300,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    finally:
-        sys.stdout, sys.stderr = streams
 
 
 if __name__ == "__main__":

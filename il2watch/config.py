@@ -547,7 +547,8 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
     """Turn a raw value (string from env/.env, or a TOML value) into the option's type, or fail clearly."""
 
     def fail(expected: str) -> ConfigError:
-        return ConfigError(f"{option.env} must be {expected}, not {str(raw)[:60]!r}: {_where(option, source)}")
+        given = "the value given (not shown: it is a secret)" if option.kind == "secret" else repr(str(raw)[:60])
+        return ConfigError(f"{option.env} must be {expected}, not {given}: {_where(option, source)}")
 
     kind = option.kind
     if kind in ("str", "secret"):
@@ -713,11 +714,17 @@ def default_watches() -> tuple[Watch, ...]:
 
 
 class ConfigErrors(ConfigError):
-    """Several settings are invalid; ``problems`` holds one line for each."""
+    """Several settings are invalid; ``problems`` holds one line for each.
 
-    def __init__(self, problems: list[str]):
+    ``settings`` holds every other setting as read, the invalid ones (named in ``invalid``) at their
+    defaults, so that ``il2watch doctor`` can go on checking what it can.
+    """
+
+    def __init__(self, problems: list[str], settings: Settings | None = None, invalid: frozenset[str] = frozenset()):
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.settings = settings
+        self.invalid = invalid
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -832,42 +839,49 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
             problems.append(f"{toml_where}: unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
 
     values: dict[str, Any] = {}
+    invalid: set[str] = set()
     for option in OPTIONS:
         found = _raw_value(option, environ, dotenv, toml, (str(dotenv_path), toml_where))
         if found is None:
             values[option.attr] = option.default
             continue
+        if isinstance(found[0], str):  # remembered as given, even when it turns out invalid
+            redact.remember([found[0]] if option.kind == "secret" else redact.url_secrets(found[0]))
         try:
             values[option.attr] = _convert(option, *found)
         except ConfigError as error:
             problems.append(str(error))
             values[option.attr] = option.default
+            invalid.add(option.attr)
     watches: tuple[Watch, ...] = ()
     try:
         watches = _parse_watches(toml["watch"], toml_where) if "watch" in toml else default_watches()
     except ConfigError as error:
         problems.append(str(error))
+        invalid.add("watches")
     if "openalex" in values["sources"] and not values["openalex_api_key"]:
         problems.append(
             "IL2WATCH_SOURCES names openalex, which needs OPENALEX_API_KEY (a free key from "
             "openalex.org/settings/api): set it, or leave openalex out"
         )
-    if problems:
-        raise ConfigErrors(problems)
+        invalid.add("sources")
 
     remember_secrets(values)
     values["lexicon_paths"] = tuple(cwd / Path(p) for p in values["lexicon_paths"])
     db_path = Path(values["db_path"])
     # a relative path is relative to the working folder; a SQLite URI (file:…?mode=ro) is kept as given
     values["db_path"] = db_path if db_path.is_absolute() or str(db_path).startswith("file:") else cwd / db_path
-    return Settings(**values, watches=watches, config_file=config_file)
+    settings = Settings(**values, watches=watches, config_file=config_file)
+    if problems:
+        raise ConfigErrors(problems, settings, frozenset(invalid))
+    return settings
 
 
 def remember_secrets(values: Mapping[str, Any]) -> None:
     """Tell ``il2watch.redact`` every secret these settings hold, so no message can carry one out."""
     secrets = [str(values[o.attr]) for o in OPTIONS if o.kind == "secret"]
     for o in OPTIONS:
-        if o.kind in ("url", "path"):
+        if o.kind != "secret":  # a base URL or a database URL in any setting may carry a user and password
             secrets += redact.url_secrets(str(values[o.attr]))
     redact.remember(secrets)
 

@@ -1,18 +1,25 @@
-"""``il2watch doctor``: check every setting and connection, one line each, ✓ or ✗ with the fix."""
+"""``il2watch doctor``: check every setting and connection, one line each, ✓ or ✗ with the fix.
+
+It reports every bad setting at once and goes on checking what the others allow; it never creates the
+library, tries each host once with a short timeout, and says which token a Slack refusal is about.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from il2watch import pubmed
+from il2watch import intel, pubmed, redact
 from il2watch.config import Settings, describe_missing
 from il2watch.deliver import UNKNOWN_OUTCOME
 from il2watch.eutils import EutilsError
 from il2watch.library import Library, LibraryError
+from il2watch.model import Watch
 from il2watch.pubmed import PubMedError
 from il2watch.slack_client import explain, make_client, resolve_channel, slack_error
 
@@ -27,6 +34,10 @@ NEEDED_SCOPES = {
     "commands": "answer /il2",
     "files:write": "upload /il2 export files",
 }
+CHECK_TIMEOUT = 10.0  # seconds doctor waits for any host: it asks once, and a person is waiting
+
+BOT_TOKEN_HELP = "the Bot User OAuth Token (xoxb-…) from OAuth & Permissions"
+APP_TOKEN_HELP = "an app-level token (xapp-…) with connections:write, from Basic Information → App-Level Tokens"
 
 
 @dataclass(frozen=True)
@@ -38,19 +49,91 @@ class Check:
 
     def line(self) -> str:
         mark = "✓" if self.ok else ("!" if self.warning else "✗")
-        return f"{mark} {self.what}" + (f" — {self.fix}" if self.fix else "")
+        return redact.scrub(f"{mark} {self.what}" + (f" — {self.fix}" if self.fix else ""))
+
+
+def explain_token(slot: str, code: str) -> str:
+    """One line for Slack refusing the token in ``slot`` (SLACK_BOT_TOKEN or SLACK_APP_TOKEN)."""
+    bot = slot == "SLACK_BOT_TOKEN"
+    wanted = BOT_TOKEN_HELP if bot else APP_TOKEN_HELP
+    if code == "not_allowed_token_type":
+        other = "an app-level (xapp-…) or user token" if bot else "a bot (xoxb-…) or user token"
+        return f"{slot} holds {other}, not the kind this slot needs (not_allowed_token_type): put {wanted} there"
+    if code in ("invalid_auth", "not_authed"):
+        return f"{slot} is not valid ({code}): copy {wanted} again"
+    if code in ("token_revoked", "token_expired", "account_inactive"):
+        return f"{slot} no longer works ({code}): reinstall the app, or generate a new token, and set {wanted}"
+    if code == "missing_scope" and not bot:
+        return f"{slot} lacks the connections:write scope (missing_scope): generate {wanted}"
+    if code == "socket_mode_not_enabled":
+        return (
+            "Socket Mode is off for this app (socket_mode_not_enabled): turn it on under Socket Mode, "
+            "or answer over HTTP with `il2watch serve` and SLACK_SIGNING_SECRET"
+        )
+    return explain(code) if bot else f"Slack refused {slot} ({code or 'no error code'})"
+
+
+def _token_kind_problem(slot: str, token: str) -> str:
+    """A token in the wrong slot, seen from its prefix before Slack is asked."""
+    if slot == "SLACK_BOT_TOKEN" and token.startswith("xapp-"):
+        return explain_token(slot, "not_allowed_token_type")
+    if slot == "SLACK_APP_TOKEN" and token.startswith(("xoxb-", "xoxp-")):
+        return explain_token(slot, "not_allowed_token_type")
+    return ""
+
+
+def _quick(settings: Settings) -> Settings:
+    """The settings for a check: one attempt per host, a short timeout."""
+    return settings.with_overrides(
+        ncbi_attempts=1,
+        ncbi_timeout=min(settings.ncbi_timeout, CHECK_TIMEOUT),
+        request_deadline=min(settings.request_deadline, 2 * CHECK_TIMEOUT),
+        slack_timeout=min(settings.slack_timeout, CHECK_TIMEOUT),
+    )
+
+
+def _library_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
+    """The library, never created here: doctor only looks. The checks, and the watches it holds."""
+    path = str(settings.db_path)
+    if not path.startswith("file:") and not Path(path).exists():
+        missing = Check(
+            False, f"library {path} does not exist yet", "the first `il2watch poll` creates it", warning=True
+        )
+        return [missing], None
+    try:
+        with Library(settings.db_path) as library:
+            with library.transaction():
+                library.set_state("doctor_checked", "yes")
+            from il2watch.service import all_watches
+
+            return [Check(True, f"library {path} is writable ({library.count_papers()} papers)")], all_watches(
+                settings, library
+            )
+    except LibraryError as error:
+        return [Check(False, f"library {path}", str(error))], None
 
 
 def run_checks(
     settings: Settings,
     *,
+    problems: Iterable[str] = (),
+    invalid: frozenset[str] = frozenset(),
     eutils_factory: Callable[[], pubmed.Eutils] | None = None,
     slack: WebClient | None = None,
-    watches=None,
+    watches: list[Watch] | None = None,
 ) -> Iterator[Check]:
+    """Every check, in order. ``problems`` are the settings that did not load (each one ✗ line);
+    ``invalid`` names their fields, whose checks are skipped rather than run on the defaults."""
     from il2watch.service import make_eutils
 
-    yield Check(True, f"settings read ({settings.config_file or 'no config file; built-in defaults'})")
+    problems = list(problems)
+    for problem in problems:
+        yield Check(False, problem)
+    yield Check(
+        not problems,
+        f"settings read ({settings.config_file or 'no config file; built-in defaults'})"
+        + (f"; {len(problems)} invalid, the rest checked below" if problems else ""),
+    )
     if settings.ncbi_email:
         yield Check(True, f"NCBI_EMAIL is {settings.ncbi_email}")
     else:
@@ -60,20 +143,39 @@ def run_checks(
             "export NCBI_EMAIL=you@lab.org (NCBI asks every client for it)",
             warning=True,
         )
+    yield _lexicon_check(settings)
 
+    known = list(watches or settings.watches)
+    if "db_path" in invalid:
+        yield Check(False, "library not checked", "fix IL2WATCH_DB first")
+    else:
+        checks, stored = _library_checks(settings)
+        yield from checks
+        known = list(watches or stored or settings.watches)
+
+    quick = _quick(settings)
+    if "eutils_url" in invalid:
+        yield Check(False, "NCBI not checked", "fix IL2WATCH_EUTILS_URL first")
+    else:
+        yield from _ncbi_checks(quick, (eutils_factory or (lambda: make_eutils(quick)))(), known)
+
+    if {"slack_api_url", "slack_bot_token", "slack_app_token"} & invalid:
+        yield Check(False, "Slack not checked", "fix the Slack settings above first")
+        return
+    yield from _slack_checks(quick, slack, known)
+
+
+def _lexicon_check(settings: Settings) -> Check:
+    files = [path for path in settings.lexicon_paths if Path(path).is_file()]
     try:
-        with Library(settings.db_path) as library:
-            with library.transaction():
-                library.set_state("doctor_checked", "yes")
-            yield Check(True, f"library {settings.db_path} is writable ({library.count_papers()} papers)")
-            from il2watch.service import all_watches
+        lexicon = intel.load_lexicon(files)
+    except intel.LexiconError as error:
+        return Check(False, f"lexicon: {error}", "fix that entry; il2watch will not tag papers until then")
+    extra = f" + {', '.join(str(p) for p in files)}" if files else ""
+    return Check(True, f"lexicon: {len(lexicon.molecules)} molecules (built-in{extra})")
 
-            watches = watches or all_watches(settings, library)
-    except LibraryError as error:
-        yield Check(False, f"library {settings.db_path}", str(error))
-        watches = watches or list(settings.watches)
 
-    client = (eutils_factory or (lambda: make_eutils(settings)))()
+def _ncbi_checks(settings: Settings, client: pubmed.Eutils, watches: list[Watch]) -> Iterator[Check]:
     try:
         info = pubmed.database_info(client)
         yield Check(True, f"NCBI E-utilities answer at {settings.eutils_url} (PubMed: {info['count']} records)")
@@ -95,40 +197,61 @@ def run_checks(
     except (EutilsError, PubMedError) as error:
         yield Check(False, f"NCBI E-utilities at {settings.eutils_url}", str(error))
 
+
+def _slack_checks(settings: Settings, slack: WebClient | None, watches: list[Watch]) -> Iterator[Check]:
     if not settings.slack_bot_token:
         yield Check(
             False,
-            "SLACK_BOT_TOKEN is not set",
-            describe_missing("slack_bot_token", "to post to Slack")
-            + "; until then `il2watch poll` prints what it would post",
+            describe_missing("slack_bot_token", "to post to Slack"),
+            "until then `il2watch poll` prints what it would post",
             warning=True,
         )
         return
-    slack = slack or make_client(settings)
+    wrong_slot = _token_kind_problem("SLACK_BOT_TOKEN", settings.slack_bot_token)
+    if wrong_slot:
+        yield Check(False, "Slack bot token", wrong_slot)
+    else:
+        slack = slack or make_client(settings)
+        checks, reached, works = _bot_checks(settings, slack)
+        yield from checks
+        if not reached:
+            return  # nothing more to ask a Slack that does not answer
+        if works:
+            yield from _channel_checks(settings, slack, watches)
+    yield from _command_checks(settings)
+
+
+def _bot_checks(settings: Settings, slack: WebClient) -> tuple[list[Check], bool, bool]:
+    """auth.test and the scopes: the checks, whether Slack answered, and whether the bot token works."""
     try:
         response = slack.auth_test()
-        yield Check(True, f"Slack token works: bot {response.get('user')} in {response.get('team')}")
-        granted = {
-            s.strip()
-            for s in (response.headers.get("x-oauth-scopes") or response.headers.get("X-OAuth-Scopes") or "").split(",")
-            if s.strip()
-        }
-        missing = [f"{scope} ({why})" for scope, why in NEEDED_SCOPES.items() if scope not in granted]
-        if granted and missing:
-            yield Check(
+    except SlackApiError as error:
+        return [Check(False, "Slack bot token", explain_token("SLACK_BOT_TOKEN", slack_error(error)))], True, False
+    except UNKNOWN_OUTCOME as error:
+        return (
+            [Check(False, f"Slack at {settings.slack_api_url}", f"cannot reach it ({type(error).__name__})")],
+            False,
+            False,
+        )
+    checks = [Check(True, f"Slack token works: bot {response.get('user')} in {response.get('team')}")]
+    headers = response.headers or {}
+    scopes = headers.get("x-oauth-scopes") or headers.get("X-OAuth-Scopes") or ""
+    granted = {scope.strip() for scope in scopes.split(",") if scope.strip()}
+    missing = [f"{scope} ({why})" for scope, why in NEEDED_SCOPES.items() if scope not in granted]
+    if granted and missing:
+        checks.append(
+            Check(
                 False,
                 "Slack scopes missing: " + "; ".join(missing),
                 "add them under OAuth & Permissions (or from config/slack-manifest.yml) and reinstall",
             )
-        elif granted:
-            yield Check(True, "Slack scopes: all granted")
-    except SlackApiError as error:
-        yield Check(False, "Slack token", explain(slack_error(error)))
-        return
-    except UNKNOWN_OUTCOME as error:
-        yield Check(False, f"Slack at {settings.slack_api_url}", f"cannot reach it ({type(error).__name__})")
-        return
+        )
+    elif granted:
+        checks.append(Check(True, "Slack scopes: all granted"))
+    return checks, True, True
 
+
+def _channel_checks(settings: Settings, slack: WebClient, watches: list[Watch]) -> Iterator[Check]:
     channels = sorted({w.channel or settings.channel for w in watches} | ({settings.alert_channel} - {""}))
     for name in channels:
         if not name:
@@ -139,7 +262,7 @@ def run_checks(
             if channel_id[0] in "UW":
                 yield Check(True, f"alerts go to user {channel_id} as a direct message")
                 continue
-            info = slack.conversations_info(channel=channel_id).get("channel", {})
+            info: dict[str, Any] = slack.conversations_info(channel=channel_id).get("channel", {})
             if info.get("is_archived"):
                 yield Check(False, f"channel {name} is archived", "unarchive it or choose another channel")
             elif info.get("is_member"):
@@ -150,24 +273,32 @@ def run_checks(
                 yield Check(True, f"channel {name} ({channel_id}) is public; the bot joins it on its first post")
         except SlackApiError as error:
             yield Check(False, f"channel {name}", explain(slack_error(error), channel=name))
+        except UNKNOWN_OUTCOME as error:
+            yield Check(False, f"channel {name}", f"Slack did not answer ({type(error).__name__})")
 
+
+def _command_checks(settings: Settings) -> Iterator[Check]:
+    """How /il2 reaches il2watch: Socket Mode (SLACK_APP_TOKEN) or HTTP mode (SLACK_SIGNING_SECRET)."""
+    if settings.slack_signing_secret:
+        yield Check(True, "SLACK_SIGNING_SECRET is set: `il2watch serve` answers /il2 over HTTP (HTTP mode)")
     if settings.slack_app_token:
+        wrong_slot = _token_kind_problem("SLACK_APP_TOKEN", settings.slack_app_token)
+        if wrong_slot:
+            yield Check(False, "Slack app-level token", wrong_slot)
+            return
         try:
             make_client(settings, token=settings.slack_app_token).apps_connections_open(
                 app_token=settings.slack_app_token
             )
             yield Check(True, "SLACK_APP_TOKEN opens a Socket Mode connection")
         except SlackApiError as error:
-            yield Check(
-                False,
-                "SLACK_APP_TOKEN",
-                explain(slack_error(error)) + " (an app-level token, xapp-…, with connections:write)",
-            )
-    else:
+            yield Check(False, "Slack app-level token", explain_token("SLACK_APP_TOKEN", slack_error(error)))
+        except UNKNOWN_OUTCOME as error:
+            yield Check(False, "SLACK_APP_TOKEN", f"Slack did not answer ({type(error).__name__})")
+    elif not settings.slack_signing_secret:
         yield Check(
             False,
-            "SLACK_APP_TOKEN is not set",
-            "commands need Socket Mode (`il2watch run`) with an "
-            "app-level token, or `il2watch serve` with SLACK_SIGNING_SECRET",
+            "neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set: nothing answers /il2",
+            "set SLACK_APP_TOKEN for Socket Mode inside `il2watch run`, or SLACK_SIGNING_SECRET for `il2watch serve`",
             warning=True,
         )

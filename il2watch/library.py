@@ -183,6 +183,14 @@ def m003_tag_indexes(db: sqlite_utils.Database) -> None:
     db.table("papers").create_index(["molecules"])
 
 
+@migrations()
+def m005_handled_requests(db: sqlite_utils.Database) -> None:
+    """Slack requests already handled, so that a redelivered or replayed one is not handled again, even by
+    a process started since (the in-memory record does not survive a restart)."""
+    db.table("handled_requests").create({"key": str, "at": float}, pk="key")
+    db.table("handled_requests").create_index(["at"])
+
+
 # ---------------------------------------------------------------- records <-> rows
 
 
@@ -831,6 +839,22 @@ class Library:
 
     def count_outbox(self, state: str) -> int:
         return self.db.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]
+
+    # ------------------------------------------------------------ handled Slack requests
+
+    def first_handling(self, key: str, *, now: float, keep: float, wait: float = 1.0) -> bool:
+        """True the first time ``key`` is handled (and remember it); False when it was, less than ``keep``
+        seconds before ``now``. Older keys are forgotten. It waits at most ``wait`` seconds for the write
+        lock (a poll may hold it), so Slack's three seconds are kept: LibraryError "locked" beyond."""
+        usual = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            with self.transaction():
+                self.db.execute("delete from handled_requests where at < ?", [now - keep])
+                cursor = self.db.execute("insert or ignore into handled_requests (key, at) values (?, ?)", [key, now])
+                return cursor.rowcount == 1
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(usual)}")
 
 
 def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:

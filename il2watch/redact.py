@@ -1,9 +1,10 @@
 """Secrets never leave il2watch: one place knows them, and ``scrub`` cleans every message that goes out.
 
 Configured secrets (NCBI, OpenAlex and summariser keys, Slack tokens and signing secret, the password in
-``DATABASE_URL``, user and password in any base URL) are remembered when settings load. ``scrub`` removes
-them and anything shaped like one (Slack tokens, ``api_key=…`` in a URL, a bearer header, credentials in
-a URL) from text bound for a log line, a stored row, a terminal or a Slack message.
+a database URL, user and password in any base URL) are remembered when settings load. ``scrub`` removes
+them and anything shaped like one (Slack tokens, ``api_key=…`` in a URL, ``"api-key": "…"`` in a JSON
+answer, a bearer header, credentials in a URL) from text bound for a log line, a stored row, a terminal
+or a Slack message; ``scrub_all`` does the same to every string inside a message's JSON.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from typing import Any, TextIO
 MASK = "[redacted]"
 MIN_SECRET = 4  # shorter values would mask ordinary words
 
+_KEY_NAMES = r"api[_-]?key|key|token|access[_-]?token|auth[_-]?token|password|passwd|secret|client[_-]?secret"
+# Credentials inside a URL: "scheme://user:pass@" or "scheme://user@"; a path that went through
+# pathlib ("postgresql:/user:pass@host") has lost one slash, and is matched too.
+_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*:/{1,2})([^/\s:@]*)(?::([^/\s@]*))?@", re.IGNORECASE)
+
 # Shapes of secrets, redacted even when they were never configured here. Group 1 (when present) is kept.
 _SHAPES = re.compile(
     r"xox[abposre]-[A-Za-z0-9-]+"
     r"|xapp-[A-Za-z0-9-]+"
-    r"|((?<![\w-])(?:api_key|apikey|api-key|key|token|access_token|password|secret)=)[^&\s\"']+"
-    r"|(\"(?:api_key|apikey|token|password|secret)\"\s*:\s*\")[^\"]*"
-    r"|((?:Bearer|Basic) )[A-Za-z0-9._~+/=-]+"
-    r"|(://)[^/\s:@]*:[^/\s@]*@"
-    r"|(://)[^/\s:@]+@",
+    rf"|((?<![\w-])(?:{_KEY_NAMES})=)[^&\s\"']+"
+    rf"|([\"'](?:{_KEY_NAMES})[\"']\s*:\s*[\"'])[^\"']*"
+    r"|(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?)[^\s\"',]+"
+    r"|((?-i:Bearer|Basic) )(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}"
+    r"|([a-z][a-z0-9+.-]*:/{1,2})[^/\s:@]*:[^/\s@]*@"
+    r"|([a-z][a-z0-9+.-]*:/{1,2})[^/\s:@]+@",
     re.IGNORECASE,
 )
 
@@ -43,14 +50,14 @@ def remember(secrets: Iterable[str]) -> None:
                 _known.add(urllib.parse.quote(secret, safe=""))  # as it appears inside a URL
 
 
-def url_secrets(url: str) -> list[str]:
-    """The user and password a URL carries (``https://user:pass@host/``), if any."""
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-    except ValueError:
-        return []
-    found = [parts.username or "", parts.password or ""]
-    return [urllib.parse.unquote(value) for value in found if value] + [value for value in found if value]
+def url_secrets(text: str) -> list[str]:
+    """The users and passwords a URL (or any text holding URLs) carries, as written and decoded."""
+    found = []
+    for match in _USERINFO.finditer(text or ""):
+        for value in match.group(2, 3):
+            if value:
+                found += [value, urllib.parse.unquote(value)]
+    return found
 
 
 def scrub(text: str) -> str:
@@ -63,6 +70,17 @@ def scrub(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return _SHAPES.sub(_mask, text)
+
+
+def scrub_all(value: Any) -> Any:
+    """``value`` (a message: dicts, lists, strings…) with every string in it scrubbed."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: scrub_all(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(scrub_all(item) for item in value)
+    return value
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -87,3 +105,16 @@ def forget_all() -> None:
     """For tests: start again with nothing remembered."""
     with _lock:
         _known.clear()
+
+
+def snapshot() -> frozenset[str]:
+    """For tests: what is remembered now, to ``restore`` after loading made-up settings (a generated
+    "secret" such as "mode" would otherwise be masked in every later message of the process)."""
+    with _lock:
+        return frozenset(_known)
+
+
+def restore(remembered: frozenset[str]) -> None:
+    with _lock:
+        _known.clear()
+        _known.update(remembered)

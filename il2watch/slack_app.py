@@ -3,11 +3,15 @@
 Listeners are thin. Each acknowledges first, from the local library; anything slow (PubMed, a poll, an
 upload) runs after the ack and answers through ``respond()``. Every call opens its own ``Library`` (a
 SQLite connection belongs to the thread that opened it). Slack may deliver a request twice (retries,
-reconnects); a short memory of what was handled makes the second delivery a no-op.
+reconnects) and a signed request may be replayed within its five minutes: what was handled is kept in the
+library for an hour, so a second delivery is a no-op even after a restart. Every reply is scrubbed of
+secrets (``il2watch.redact``) on its way out.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -24,14 +28,17 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from il2watch import pubmed
+from il2watch import intel, pubmed, redact
 from il2watch.commands import Context, Reply, ToolError, Tools, answer, read_control_value
 from il2watch.commands.buttons import (
     FEEDBACK_VALUES,
+    NOT_OURS,
     NOT_RELEVANT,
     RELEVANT,
     SAVE,
+    Click,
     known_pmid,
+    read_click,
     save_reply,
     with_feedback_counts,
 )
@@ -49,10 +56,13 @@ log = logging.getLogger("il2watch.slack")
 SORRY = "Sorry, something went wrong answering that; it has been logged. Try again, or `{command} help`."
 
 
+HANDLED_KEEP = 3600.0  # seconds a handled request is remembered: Slack retries within minutes, replays within 5
+
+
 class RecentKeys:
     """Remembers what was handled for ``ttl`` seconds, so a redelivered request is not handled twice."""
 
-    def __init__(self, ttl: float = 1800.0, limit: int = 10_000, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, ttl: float = HANDLED_KEEP, limit: int = 10_000, clock: Callable[[], float] = time.monotonic):
         self.ttl, self.limit, self.clock = ttl, limit, clock
         self._seen: OrderedDict[Hashable, float] = OrderedDict()
         self._lock = threading.Lock()
@@ -66,6 +76,45 @@ class RecentKeys:
                 return False
             self._seen[key] = now
             return True
+
+
+class HandledRequests:
+    """What this process handled (memory) and what any process handled (the library's handled_requests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.memory = RecentKeys()
+
+    def first_time(self, library: Library, kind: str, ident: object, *more: object) -> bool:
+        """True unless this request (``kind``, its id ``ident`` and ``more`` of what makes it itself) was handled
+        already. Without an id there is nothing to compare; a library that cannot be written (read-only)
+        falls back to this process's memory."""
+        if ident is None or ident == "":
+            return True
+        key = hashlib.sha256(json.dumps([kind, ident, *more], default=str).encode()).hexdigest()
+        if not self.memory.first_time(key):
+            return False
+        try:
+            return library.first_handling(key, now=self.clock(), keep=HANDLED_KEEP)
+        except LibraryError as error:
+            log.warning("could not record a handled Slack request in the library (%s); kept in memory only", error)
+            return True
+
+
+def _out(reply: Reply) -> dict[str, Any]:
+    """A reply as Bolt's ack/respond take it, scrubbed of every secret."""
+    return redact.scrub_all(reply.as_kwargs())
+
+
+def _respond(respond: Callable[..., Any] | None, **kwargs: Any) -> None:
+    """respond(), which needs the response_url Slack sends; a request without one gets a log line."""
+    if respond is None or getattr(respond, "response_url", "") is None:
+        log.warning("a Slack request came without a response_url; its answer was not sent")
+        return
+    try:
+        respond(**redact.scrub_all(kwargs))
+    except Exception as error:  # the answer is lost, not the process: Slack shows its own timeout
+        log.warning("could not answer through the response_url: %s", redact.scrub(str(error)))
 
 
 # ---------------------------------------------------------------- the real tools
@@ -124,7 +173,7 @@ class Listeners:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.settings, self.library_path, self.tools, self.now = settings, library_path, tools, now
-        self.handled = RecentKeys()
+        self.handled = HandledRequests()
 
     @contextmanager
     def context(self, user_id: str, channel_id: str = "") -> Iterator[Context]:
@@ -143,42 +192,44 @@ class Listeners:
         if isinstance(error, LibraryError):
             log.error("answering Slack: %s", error)
             return say(f"Sorry, il2watch's library could not answer that: {escape_mrkdwn(str(error))}")
+        if isinstance(error, PollError):  # a sentence already (a lexicon that cannot be read, …)
+            log.error("answering Slack: %s", error)
+            return say(f"Sorry, il2watch could not answer that: {escape_mrkdwn(str(error))}")
         log.exception("answering Slack failed")
         return say(SORRY.format(command=self.settings.command))
 
     # ------------------------------------------------------------ /il2
 
     def on_command(self, ack: Callable[..., Any], command: dict[str, Any], respond: Callable[..., Any]) -> None:
-        if not self.handled.first_time(("command", command.get("response_url") or command.get("trigger_id"))):
-            ack()
-            return
         acked = False
         try:
             with self.context(str(command.get("user_id", "")), str(command.get("channel_id", ""))) as ctx:
+                ident = command.get("response_url") or command.get("trigger_id")
+                if not self.handled.first_time(ctx.library, "command", ident):
+                    ack()
+                    return
                 reply = answer(str(command.get("text") or ""), ctx)
-                ack(**reply.as_kwargs())
+                ack(**_out(reply))
                 acked = True
                 if reply.deferred is not None:
-                    respond(**reply.deferred.run(self.tools).as_kwargs())
+                    _respond(respond, **reply.deferred.run(self.tools).as_kwargs())
         except Exception as error:  # a person gets a sentence, the log gets the traceback
             reply = self.sorry(error)
             if acked:
-                respond(**reply.as_kwargs())
+                _respond(respond, **reply.as_kwargs())
             else:
-                ack(**reply.as_kwargs())
+                ack(**_out(reply))
 
     # ------------------------------------------------------------ buttons
 
-    def _first_click(self, body: dict[str, Any], action: dict[str, Any]) -> bool:
-        return self.handled.first_time(
-            (
-                "action",
-                (body.get("user") or {}).get("id"),
-                action.get("action_id"),
-                action.get("action_ts"),
-                action.get("value"),
-            )
-        )
+    def _click(self, ack: Callable[..., Any], body: Any, action: Any, respond: Callable[..., Any]) -> Click | None:
+        """Ack first, then read the click; None, after saying why, when it cannot be used."""
+        ack()
+        click = read_click(body, action)
+        if isinstance(click, str):
+            _respond(respond, text=click, replace_original=False, response_type="ephemeral")
+            return None
+        return click
 
     def _replay(self, ctx: Context, text: str, **options: Any) -> Reply:
         reply = answer(text, ctx, **options)
@@ -192,32 +243,33 @@ class Listeners:
         respond: Callable[..., Any],
         client: WebClient,
     ) -> None:
-        ack()
-        if not self._first_click(body, action):
+        click = self._click(ack, body, action, respond)
+        if click is None:
             return
-        user = str((body.get("user") or {}).get("id", ""))
-        container = body.get("container") or {}
-        message = body.get("message")
+        message = click.message
         try:
-            with self.context(user, str(container.get("channel_id", ""))) as ctx:
-                pmid = known_pmid(ctx.library, str(action.get("value", "")))
+            with self.context(click.user, click.channel) as ctx:
+                if not self.handled.first_time(ctx.library, *click.key()):
+                    return
+                pmid = known_pmid(ctx.library, click.value)
                 if pmid is None:
-                    respond(text="That paper is not in il2watch's library.", replace_original=False)
+                    _respond(respond, text="That paper is not in il2watch's library.", replace_original=False)
                     return
-                counts = ctx.library.set_feedback(pmid, user, FEEDBACK_VALUES[action["action_id"]])
-                if container.get("is_ephemeral") or not message:
-                    respond(**self._replay(ctx, f"paper {pmid}").as_kwargs(), replace_original=True)
+                counts = ctx.library.set_feedback(pmid, click.user, FEEDBACK_VALUES[click.action_id])
+                if click.ephemeral or not message or not isinstance(message.get("ts"), str) or not click.channel:
+                    _respond(respond, **self._replay(ctx, f"paper {pmid}").as_kwargs(), replace_original=True)
                     return
+            blocks = message.get("blocks")
             client.chat_update(
-                channel=container["channel_id"],
+                channel=click.channel,
                 ts=message["ts"],
-                text=message.get("text", ""),
-                blocks=with_feedback_counts(message.get("blocks") or [], pmid, counts),
+                text=redact.scrub(str(message.get("text", ""))),
+                blocks=redact.scrub_all(with_feedback_counts(blocks if isinstance(blocks, list) else [], pmid, counts)),
             )
         except SlackApiError as error:
             log.warning("could not show the new counts: %s", explain(slack_error(error)))
         except Exception as error:
-            respond(**self.sorry(error).as_kwargs(), replace_original=False)
+            _respond(respond, **self.sorry(error).as_kwargs(), replace_original=False)
 
     def _paper_button(
         self,
@@ -228,16 +280,18 @@ class Listeners:
         make_reply: Callable[[Context, str], Reply],
     ) -> None:
         """A button whose value is a PMID: ack, ignore a repeated click, answer about that paper."""
-        ack()
-        if not self._first_click(body, action):
+        click = self._click(ack, body, action, respond)
+        if click is None:
             return
         try:
-            with self.context(str((body.get("user") or {}).get("id", ""))) as ctx:
-                pmid = known_pmid(ctx.library, str(action.get("value", "")))
+            with self.context(click.user, click.channel) as ctx:
+                if not self.handled.first_time(ctx.library, *click.key()):
+                    return
+                pmid = known_pmid(ctx.library, click.value)
                 reply = make_reply(ctx, pmid) if pmid else say("That paper is not in il2watch's library.")
         except Exception as error:
             reply = self.sorry(error)
-        respond(**reply.as_kwargs(), replace_original=False)
+        _respond(respond, **reply.as_kwargs(), replace_original=False)
 
     def on_save(
         self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
@@ -253,21 +307,22 @@ class Listeners:
         *,
         share: bool,
     ) -> None:
-        ack()
-        if not self._first_click(body, action):
+        click = self._click(ack, body, action, respond)
+        if click is None:
             return
-        replay = read_control_value(str(action.get("value", "")))
-        if replay is None:
-            return
-        user = str((body.get("user") or {}).get("id", ""))
-        channel = str((body.get("container") or {}).get("channel_id", "") or (body.get("channel") or {}).get("id", ""))
         try:
-            with self.context(user, channel) as ctx:
-                text, offset = replay
-                reply = self._replay(ctx, text, offset=offset, shared_by=user if share else "")
-            respond(**reply.as_kwargs(), replace_original=not share)
+            with self.context(click.user, click.channel) as ctx:
+                if not self.handled.first_time(ctx.library, *click.key()):
+                    return
+                replay = read_control_value(click.value)
+                if replay is None:
+                    reply = say(NOT_OURS)
+                else:
+                    text, offset = replay
+                    reply = self._replay(ctx, text, offset=offset, shared_by=click.user if share else "")
+            _respond(respond, **reply.as_kwargs(), replace_original=not share and replay is not None)
         except Exception as error:
-            respond(**self.sorry(error).as_kwargs(), replace_original=False)
+            _respond(respond, **self.sorry(error).as_kwargs(), replace_original=False)
 
     def on_more(
         self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
@@ -287,16 +342,18 @@ class Listeners:
     # ------------------------------------------------------------ App Home
 
     def on_home_opened(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") != "home" or not self.handled.first_time(("event", body.get("event_id"))):
+        user = event.get("user")
+        if event.get("tab", "home") != "home" or not isinstance(user, str) or not user:
             return
-        user = str(event.get("user", ""))
         try:
             with self.context(user) as ctx:
+                if not self.handled.first_time(ctx.library, "event", body.get("event_id")):
+                    return
                 view = home_view(ctx)
-            client.views_publish(user_id=user, view=view)
+            client.views_publish(user_id=user, view=redact.scrub_all(view))
         except SlackApiError as error:
             log.warning("could not publish the App Home: %s", explain(slack_error(error)))
-        except LibraryError as error:
+        except (LibraryError, PollError) as error:
             log.error("App Home: %s", error)
 
 
@@ -316,6 +373,10 @@ def build_app(
     """
     if client is None and not settings.slack_bot_token:
         raise ConfigError(describe_missing("slack_bot_token", "needed to answer Slack"))
+    try:  # said once, at start: never as "Sorry, something went wrong" to every command
+        intel.load_lexicon(settings.lexicon_paths, skip_missing=True)
+    except intel.LexiconError as error:
+        raise ConfigError(f"lexicon: {error}") from None
     client = client or make_client(settings)
     # Without a signing secret (Socket Mode needs none) no HTTP request may pass: verify against a random one.
     app = App(

@@ -1,17 +1,25 @@
 """``il2watch serve``: Slack's HTTP requests at /slack/events through waitress, and /healthz for platforms.
 
-Bolt verifies every request's signature with SLACK_SIGNING_SECRET: a forged one, or one older than five
-minutes, gets 401 and reaches no listener. ``serve`` only answers Slack; polling stays with ``il2watch run``.
+Every request's signature is checked here, over the raw bytes, before anything reads or parses the body:
+a body of at most ``MAX_BODY`` bytes, a timestamp of ASCII digits within five minutes of now, and
+``v0=HMAC-SHA256(signing secret, "v0:<timestamp>:<body>")`` compared in constant time. Anything else gets
+401 and one log line; only a signed request reaches Bolt (which checks the signature again).
+``serve`` only answers Slack; polling stays with ``il2watch run``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
+import io
 import json
 import logging
 import os
+import re
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.types import StartResponse
@@ -28,8 +36,33 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 DEFAULT_PORT = 3000
 MAX_BODY = 1 << 20  # Slack's payloads are a few kilobytes
+REPLAY_WINDOW = 300  # seconds: Slack's rule for how old (or how far ahead) a signed request may be
+_DIGITS = re.compile(r"[0-9]{1,12}", re.ASCII)  # str.isdigit() also takes "²" and "٣"
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}", re.ASCII)
 
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def read_port(text: str) -> int:
+    """A TCP port from text: ASCII digits from 1 to 65535; ValueError saying so otherwise."""
+    text = text.strip()
+    if not (_DIGITS.fullmatch(text) and 1 <= int(text) <= 65535):
+        raise ValueError(f"must be a port number from 1 to 65535, not {text[:20]!r}")
+    return int(text)
+
+
+def signature_problem(secret: str, timestamp: str, signature: str, body: bytes, now: float) -> str:
+    """Why a request is not Slack's ("" when it is): checked over the raw bytes, nothing parsed."""
+    if not _DIGITS.fullmatch(timestamp):
+        return "no usable X-Slack-Request-Timestamp"
+    if abs(now - int(timestamp)) > REPLAY_WINDOW:
+        return "X-Slack-Request-Timestamp is more than five minutes from now"
+    if not _SIGNATURE.fullmatch(signature):
+        return "no usable X-Slack-Signature"
+    expected = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest("v0=" + expected, signature):
+        return "the signature does not match"
+    return ""
 
 
 def _plain(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
@@ -38,8 +71,17 @@ def _plain(start_response: StartResponse, status: str, body: dict[str, Any]) -> 
     return [data]
 
 
-def make_wsgi_app(app: App) -> WsgiApp:
-    """WSGI: POST /slack/events to Bolt, GET /healthz answered here, anything else 404."""
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, or None when it is larger than ``MAX_BODY`` (waitress refuses most such bodies first)."""
+    length_text = str(environ.get("CONTENT_LENGTH") or "0")
+    if not (length_text.isascii() and length_text.isdigit()) or int(length_text) > MAX_BODY:
+        return None
+    stream = environ.get("wsgi.input")
+    return stream.read(int(length_text)) if stream is not None and int(length_text) else b""
+
+
+def make_wsgi_app(app: App, signing_secret: str, clock: Callable[[], float] = time.time) -> WsgiApp:
+    """WSGI: POST /slack/events, once its signature is verified, to Bolt; GET /healthz answered here; else 404."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -52,10 +94,31 @@ def make_wsgi_app(app: App) -> WsgiApp:
             return _plain(start_response, "404 Not Found", {"ok": False, "error": "not found"})
         if method != "POST":
             return _plain(start_response, "405 Method Not Allowed", {"ok": False})
-        # Bolt turns the timestamp into an int before checking it; anything but digits is refused here.
-        if not environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "").isdigit():
+        body = _read_body(environ)
+        if body is None:
+            return _plain(start_response, "413 Request Entity Too Large", {"error": "request too large"})
+        problem = signature_problem(
+            signing_secret,
+            str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")),
+            str(environ.get("HTTP_X_SLACK_SIGNATURE", "")),
+            body,
+            clock(),
+        )
+        if problem:
+            log.info("refused a request to %s from %s: %s", EVENTS_PATH, environ.get("REMOTE_ADDR", "?"), problem)
             return _plain(start_response, "401 Unauthorized", {"error": "invalid request"})
-        return slack(environ, start_response)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("refused a signed request whose body is not UTF-8")
+            return _plain(start_response, "400 Bad Request", {"error": "invalid request"})
+        environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        try:
+            return slack(environ, start_response)
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as error:
+            # Signed, yet not a payload Bolt can read (Slack never sends one): say so in one line.
+            log.warning("refused a signed request Bolt cannot read (%s)", type(error).__name__)
+            return _plain(start_response, "400 Bad Request", {"error": "invalid request"})
 
     return wsgi
 
@@ -69,7 +132,7 @@ def create_server(settings: Settings, port: int, *, host: str = "0.0.0.0", app: 
 
         app = build_app(settings)
     return waitress.create_server(
-        make_wsgi_app(app),
+        make_wsgi_app(app, settings.slack_signing_secret),
         host=host,
         port=port,
         threads=8,
@@ -102,16 +165,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     port = getattr(args, "port", None)
     if port is None:
         raw = os.environ.get("PORT", "")
-        if raw and not raw.isdigit():
-            print(f"il2watch: PORT must be a port number, not {raw[:20]!r}", file=sys.stderr)
+        try:
+            port = read_port(raw) if raw.strip() else DEFAULT_PORT
+        except ValueError as error:
+            print(f"il2watch: PORT (from the environment) {error}", file=sys.stderr)
             return 2
-        port = int(raw) if raw else DEFAULT_PORT
+    host = getattr(args, "host", None) or "0.0.0.0"
     try:
-        serve(settings, port, host=getattr(args, "host", None) or "0.0.0.0")
+        serve(settings, port, host=host)
     except ConfigError as error:
         print(f"il2watch: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"il2watch: cannot listen on port {port}: {error.strerror}", file=sys.stderr)
+        print(f"il2watch: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
         return 1
     return 0

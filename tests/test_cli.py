@@ -5,6 +5,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from il2watch.cli import COMMANDS
 from tests.conftest import settings_env, subprocess_env
 
@@ -108,3 +110,66 @@ def test_search_and_show_read_the_library(tmp_path, ncbi_server):
     assert "Relevance" in shown.stdout
     missing = il2watch(env, "show", "1")
     assert missing.returncode == 1 and "not in the library" in missing.stderr
+
+
+def test_help_opens_with_what_il2watch_does_and_every_option_is_explained():
+    import argparse
+
+    from il2watch.cli import build_parser
+
+    done = il2watch(subprocess_env(), "--help")
+    assert done.returncode == 0
+    description = done.stdout.split("\n\n")[1]
+    assert description.startswith("il2watch posts every new paper around the IL-2 review")
+    assert "``" not in done.stdout and "docstring" not in done.stdout
+    parser = build_parser()
+    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(subparsers.choices) == set(COMMANDS)
+    for name, sub in subparsers.choices.items():
+        assert sub.description and not sub.description.startswith(("Run one cycle", "The same facts")), name
+        for action in sub._actions:
+            assert action.help, f"il2watch {name} {action.option_strings or action.dest} has no help"
+    search = il2watch(subprocess_env(), "search", "--help")
+    assert "how many matches to list (default 20)" in " ".join(search.stdout.split())
+
+
+def test_a_command_line_mistake_is_one_line(tmp_path, ncbi_server):
+    env = subprocess_env(**settings_env(tmp_path, ncbi_server))
+    for args in (("search", "--limit", "-3", "lupus"), ("search", "--limit", "many", "lupus"), ("frobnicate",)):
+        done = il2watch(env, *args)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, (args, done.stderr)
+        assert done.stderr.startswith("il2watch") and "--help` shows the options" in done.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "0", "²", "3000x"])
+def test_serve_refuses_a_port_out_of_range_in_one_line(tmp_path, ncbi_server, port):
+    env = subprocess_env(**settings_env(tmp_path, ncbi_server, SLACK_SIGNING_SECRET="s3cret-signing"))
+    done = il2watch(env, "serve", "--port", port)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "must be a port number from 1 to 65535" in done.stderr and repr(port) in done.stderr
+    from_environment = il2watch({**env, "PORT": port}, "serve")
+    assert from_environment.returncode == 2 and from_environment.stderr.count("\n") == 1
+    assert from_environment.stderr.startswith("il2watch: PORT (from the environment) must be a port number from 1")
+
+
+@pytest.mark.parametrize(
+    "entry, named",
+    [
+        ('synonyms = ["*"]', "synonyms: '*' has fewer than two letters or digits, so it would match in every paper"),
+        ('codes = ["-"]', "codes: '-' has fewer than two letters or digits, so it would match in every paper"),
+        ('codes = ["a*"]', "codes: 'a*' has fewer than two letters or digits"),
+        ('synonyms = ["IL*2"]', "synonyms: 'IL*2' has a '*' inside it"),
+    ],
+)
+def test_a_lexicon_that_would_tag_every_paper_stops_il2watch_at_start_naming_the_entry(
+    tmp_path, ncbi_server, entry, named
+):
+    lexicon = tmp_path / "lexicon.toml"
+    lexicon.write_text(f'[[molecule]]\nname = "GI-101"\n{entry}\n', encoding="utf-8")
+    env = subprocess_env(**settings_env(tmp_path, ncbi_server, IL2WATCH_LEXICON=str(lexicon)))
+    commands = ("poll", "show 1", "serve --port 3999") if entry.startswith('synonyms = ["*"]') else ("poll",)
+    for command in commands:
+        done = il2watch(env, *command.split())
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(f"il2watch: lexicon: {lexicon}: molecule 'GI-101' {named}")
+    assert not (tmp_path / "library.db").exists()  # refused before anything was polled or stored

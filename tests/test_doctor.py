@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from il2watch.doctor import run_checks
+from il2watch.library import Library
 from tests.conftest import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -14,16 +15,22 @@ def lines(settings):
     return [check.line() for check in run_checks(settings)]
 
 
+def doctor(env):
+    return subprocess.run(
+        [sys.executable, "-m", "il2watch", "doctor"],
+        cwd=REPO,
+        env=subprocess_env(PYTHONPATH=str(REPO), **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_everything_in_order_passes_and_exits_zero(tmp_path, ncbi_server, slack_server):
-    env = subprocess_env(
-        PYTHONPATH=str(REPO),
-        SLACK_APP_TOKEN=slack_server.app_token,
-        **settings_env(tmp_path, ncbi_server, slack_server),
-    )
+    env = settings_env(tmp_path, ncbi_server, slack_server, SLACK_APP_TOKEN=slack_server.app_token)
+    Library(env["IL2WATCH_DB"]).close()
     slack_server.socket_mode_url = "ws://127.0.0.1:9/link/"
-    done = subprocess.run(
-        [sys.executable, "-m", "il2watch", "doctor"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = doctor(env)
     assert done.returncode == 0, done.stdout + done.stderr
     output = done.stdout.splitlines()
     assert all(line.startswith("✓") for line in output), output
@@ -31,6 +38,30 @@ def test_everything_in_order_passes_and_exits_zero(tmp_path, ncbi_server, slack_
     assert any("Slack scopes: all granted" in line for line in output)
     assert any("the bot can post in il2-papers" in line for line in output)
     assert any("Socket Mode" in line for line in output)
+    assert any(line.startswith("✓ lexicon: ") and "molecules" in line for line in output)
+
+
+def test_every_bad_setting_is_a_line_and_the_rest_is_still_checked(tmp_path, ncbi_server):
+    env = settings_env(
+        tmp_path, ncbi_server, IL2WATCH_BURST="many", IL2WATCH_JITTER="nan", IL2WATCH_SLACK_API_URL="ftp://x"
+    )
+    done = doctor(env)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    output = done.stdout.splitlines()
+    for name in ("IL2WATCH_BURST", "IL2WATCH_JITTER", "IL2WATCH_SLACK_API_URL"):
+        assert [line for line in output if line.startswith(f"✗ {name} must be")], (name, output)
+    assert "✗ settings read" in done.stdout and "3 invalid, the rest checked below" in done.stdout
+    assert any(line.startswith("✓ NCBI E-utilities answer at") for line in output)  # the rest is still checked
+    assert any(line.startswith("✓ watch review: PMID 35217787 exists") for line in output)
+    assert "✗ Slack not checked — fix the Slack settings above first" in output
+
+
+def test_doctor_never_creates_the_library(tmp_path, ncbi_server):
+    where = tmp_path / "not-yet" / "library.db"
+    done = doctor(settings_env(tmp_path, ncbi_server, IL2WATCH_DB=str(where)))
+    assert f"! library {where} does not exist yet — the first `il2watch poll` creates it" in done.stdout
+    assert not where.exists() and not where.parent.exists()
+    assert done.returncode == 0, done.stdout
 
 
 def test_missing_scopes_are_named_with_why(make_settings, ncbi_server, slack_server):
@@ -42,7 +73,50 @@ def test_missing_scopes_are_named_with_why(make_settings, ncbi_server, slack_ser
 
 def test_a_bad_token_is_one_line_with_the_fix(make_settings, slack_server):
     report = lines(make_settings(slack_server, SLACK_BOT_TOKEN="xoxb-wrong"))
-    assert report[-1].startswith("✗ Slack token") and "invalid_auth" in report[-1]
+    assert (
+        "✗ Slack bot token — SLACK_BOT_TOKEN is not valid (invalid_auth): copy the Bot User OAuth Token"
+        in "\n".join(report)
+    )
+
+
+def test_a_bad_app_token_is_named_as_the_app_token(make_settings, slack_server):
+    report = lines(make_settings(slack_server, SLACK_APP_TOKEN="xapp-1-not-a-real-one"))
+    [line] = [line for line in report if "invalid_auth" in line]
+    assert line.startswith("✗ Slack app-level token — SLACK_APP_TOKEN is not valid (invalid_auth)")
+    assert "xapp-…" in line and "SLACK_BOT_TOKEN" not in line
+    assert any(line.startswith("✓ Slack token works") for line in report)  # the bot token is fine
+
+
+def test_tokens_in_the_wrong_slot_are_explained(make_settings, slack_server):
+    swapped = lines(
+        make_settings(slack_server, SLACK_BOT_TOKEN=slack_server.app_token, SLACK_APP_TOKEN=slack_server.bot_token)
+    )
+    assert any(
+        line.startswith("✗ Slack bot token — SLACK_BOT_TOKEN holds an app-level (xapp-…) or user token")
+        for line in swapped
+    ), swapped
+    assert any(line.startswith("✗ Slack app-level token — SLACK_APP_TOKEN holds a bot (xoxb-…)") for line in swapped)
+    # Shapes il2watch cannot tell from the prefix: Slack's not_allowed_token_type, explained.
+    slack_server.add_token("xoxp-app-level-in-disguise", kind="app")
+    slack_server.add_token("xapp-bot-in-disguise", kind="bot")
+    disguised = "\n".join(
+        lines(
+            make_settings(
+                slack_server, SLACK_BOT_TOKEN="xoxp-app-level-in-disguise", SLACK_APP_TOKEN="xapp-bot-in-disguise"
+            )
+        )
+    )
+    assert "SLACK_BOT_TOKEN holds an app-level (xapp-…) or user token, not the kind this slot needs" in disguised
+    assert "SLACK_APP_TOKEN holds a bot (xoxb-…) or user token, not the kind this slot needs" in disguised
+    assert "not_allowed_token_type): put the Bot User OAuth Token (xoxb-…) from OAuth & Permissions there" in disguised
+
+
+def test_http_mode_needs_no_app_token(make_settings, slack_server):
+    report = lines(make_settings(slack_server, SLACK_SIGNING_SECRET="8f742231b10e8888abcd99"))
+    assert not [line for line in report if "SLACK_APP_TOKEN" in line and not line.startswith("✓")]
+    assert "✓ SLACK_SIGNING_SECRET is set: `il2watch serve` answers /il2 over HTTP (HTTP mode)" in report
+    neither = lines(make_settings(slack_server))
+    assert any(line.startswith("! neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set") for line in neither)
 
 
 def test_an_unknown_watched_pmid_fails(make_settings, tmp_path):
@@ -66,7 +140,24 @@ def test_channel_problems_are_told_apart(make_settings, slack_server):
 def test_unreachable_ncbi_and_no_slack_token(make_settings):
     report = lines(make_settings(IL2WATCH_EUTILS_URL="http://127.0.0.1:9/", IL2WATCH_NCBI_ATTEMPTS="1"))
     assert any(line.startswith("✗ NCBI E-utilities at http://127.0.0.1:9/") for line in report)
-    assert any(line.startswith("! SLACK_BOT_TOKEN is not set") for line in report)
+    [missing] = [line for line in report if "SLACK_BOT_TOKEN" in line]
+    assert missing.startswith("! SLACK_BOT_TOKEN is not set (to post to Slack): export SLACK_BOT_TOKEN=")
+    assert missing.count("is not set") == 1 and "until then `il2watch poll` prints what it would post" in missing
+
+
+def test_each_host_is_asked_once(make_settings, ncbi_server):
+    ncbi_server.inject(503, times=5)
+    report = lines(make_settings(IL2WATCH_NCBI_ATTEMPTS="5", IL2WATCH_NCBI_BACKOFF="5"))
+    assert any(line.startswith("✗ NCBI E-utilities at") and "HTTP 503" in line for line in report), report
+    assert len(ncbi_server.requests) == 1
+
+
+def test_a_lexicon_entry_that_would_tag_every_paper_is_named(make_settings, tmp_path):
+    bad = tmp_path / "lexicon.toml"
+    bad.write_text('[[molecule]]\nname = "GI-101"\nsynonyms = ["*"]\n', encoding="utf-8")
+    report = lines(make_settings(IL2WATCH_LEXICON=str(bad)))
+    [line] = [line for line in report if line[2:].startswith("lexicon")]
+    assert line.startswith(f"✗ lexicon: {bad}: molecule 'GI-101' synonyms: '*' has fewer than two letters or digits")
 
 
 def test_a_read_only_library_is_reported(make_settings, tmp_path):

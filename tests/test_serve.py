@@ -84,19 +84,21 @@ def lab(tmp_path_factory):
                 IL2WATCH_CONFIG=str(tmp_path / "none.toml"),
             )
             (tmp_path / "none.toml").write_text("", encoding="utf-8")
-            server = subprocess.Popen(
-                [sys.executable, "-m", "il2watch", "serve", "--port", str(port), "--host", "127.0.0.1"],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                wait_for_health(port, server)
-                yield api, settings, port
-            finally:
-                server.send_signal(signal.SIGTERM)
-                server.wait(timeout=15)
+            log_path = tmp_path / "serve.log"
+            with log_path.open("w", encoding="utf-8") as log_file:
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "il2watch", "serve", "--port", str(port), "--host", "127.0.0.1"],
+                    cwd=REPO,
+                    env=env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                )
+                try:
+                    wait_for_health(port, server)
+                    yield api, settings, port, log_path
+                finally:
+                    server.send_signal(signal.SIGTERM)
+                    server.wait(timeout=15)
 
 
 def free_port() -> int:
@@ -125,6 +127,11 @@ def api(lab):
 @pytest.fixture
 def port(lab):
     return lab[2]
+
+
+@pytest.fixture
+def serve_log(lab):
+    return lab[3]
 
 
 @pytest.fixture
@@ -298,3 +305,77 @@ def test_app_home_over_http_and_slacks_retries_are_harmless(port, api):
 def test_slacks_url_verification_challenge(port):
     status, data, _ = event(port, {"type": "url_verification", "token": "t", "challenge": "il2-challenge"})
     assert status == 200 and json.loads(data)["challenge"] == "il2-challenge"
+
+
+# ---------------------------------------------------------------- before authentication
+
+NOW = str(int(time.time()))
+UNSIGNED_BODIES = {
+    "a lone brace": (b"{", "application/json"),
+    "a form whose payload is a lone brace": (b"payload=%7B", "application/x-www-form-urlencoded"),
+    "invalid UTF-8": (b"\xff\xfe\xfa command=/il2", "application/x-www-form-urlencoded"),
+    "a JSON list": (b'[{"type": "url_verification"}]', "application/json"),
+    "20,000-deep nesting": (b"[" * 20_000 + b"]" * 20_000, "application/json"),
+    "20,000-deep nesting in a payload": (
+        b"payload=" + b"%5B" * 20_000 + b"%5D" * 20_000,
+        "application/x-www-form-urlencoded",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(UNSIGNED_BODIES))
+def test_unsigned_bodies_are_refused_before_anything_reads_them(port, serve_log, what):
+    body, content_type = UNSIGNED_BODIES[what]
+    for signature in ({}, {"X-Slack-Signature": "v0=" + "0" * 64}, {"X-Slack-Signature": "v0=zz"}):
+        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": NOW, **signature}
+        status, data, _ = request(port, "POST", "/slack/events", body, headers)
+        assert status == 401 and json.loads(data) == {"error": "invalid request"}
+    assert request(port, "GET", "/healthz")[0] == 200
+    assert "Traceback" not in serve_log.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 5000, "\xb2", "١٧٠٠٠٠٠٠٠٠", " 1700000000", "1e9", "-1", ""])
+def test_a_timestamp_that_is_not_ascii_digits_is_refused(port, serve_log, timestamp):
+    body = urlencode(
+        slash_command_payload("/il2", "help", user_id=READER, channel_id=CHANNEL, response_url="http://127.0.0.1:9/")
+    ).encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature(body, timestamp),  # even a correct signature over it does not help
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.putrequest("POST", "/slack/events")
+    for name, value in headers.items():  # as raw bytes: "\xb2" arrives as the byte 0xB2, read as "²"
+        try:
+            connection.putheader(name, value.encode("latin-1"))
+        except UnicodeEncodeError:
+            connection.putheader(name, value.encode("utf-8"))
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    response = connection.getresponse()
+    assert response.status == 401, response.read()
+    connection.close()
+    assert "Traceback" not in serve_log.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("what", ["a lone brace", "a JSON list", "20,000-deep nesting"])
+def test_a_signed_body_bolt_cannot_read_is_refused_in_one_line(port, serve_log, what):
+    body, content_type = UNSIGNED_BODIES[what]
+    status, _, _ = send(port, body, content_type=content_type)
+    assert status in (400, 404)
+    assert request(port, "GET", "/healthz")[0] == 200
+    assert "Traceback" not in serve_log.read_text(encoding="utf-8")
+
+
+def test_the_signature_is_checked_over_the_raw_bytes():
+    from il2watch.web import signature_problem
+
+    body, now = b"command=%2Fil2&text=help", 1_700_000_000.0
+    good = signature(body, "1700000000")
+    assert signature_problem(SECRET, "1700000000", good, body, now) == ""
+    assert signature_problem(SECRET, "1700000000", good, body + b" ", now) == "the signature does not match"
+    assert signature_problem(SECRET, "1700000000", good.upper(), body, now) == "no usable X-Slack-Signature"
+    assert "five minutes" in signature_problem(SECRET, "1700000000", good, body, now + 301)
+    assert signature_problem(SECRET, "1700000000", good, body, now + 299) == ""
+    assert signature_problem(SECRET, "\xb2", good, body, now) == "no usable X-Slack-Request-Timestamp"

@@ -436,3 +436,93 @@ def test_an_unreadable_library_gets_a_sentence_not_a_traceback(settings, tmp_pat
     reply = json.loads(response.body)
     assert reply["text"].startswith("Sorry, il2watch's library could not answer that: the library")
     assert "not a readable SQLite database" in reply["text"] and "Traceback" not in reply["text"]
+
+
+# ---------------------------------------------------------------- clicks that cannot be used
+
+
+def test_a_click_with_no_user_stores_nothing_and_says_so(connected, settings, library):
+    api, socket_mode = connected
+    pmid = REVIEW_CITED_BY[1]  # no other test votes on it or saves it
+    posted = post_paper(api, settings, library, pmid)
+    before = library.feedback(pmid)
+    for action_id in ("il2_relevant", "il2_save"):
+        for user in (None, {"id": ""}, {"id": ["U1"]}, "UREADER1"):
+            url = api.new_response_url(channel=CHANNEL, message_ts=posted.ts)
+            payload = block_actions_payload(
+                action_id, pmid, message=as_history(posted), user_id=READER, channel_id=CHANNEL, response_url=url
+            )
+            if user is None:
+                del payload["user"]
+            else:
+                payload["user"] = user
+            ack = socket_mode.wait_for_ack(socket_mode.send_envelope("interactive", payload), timeout=SLACK_DEADLINE)
+            assert ack.seconds < SLACK_DEADLINE
+            (post,) = api.wait_for_response_posts(1, url=url)
+            assert post.body["text"].startswith("I could not tell who pressed that button, so nothing was recorded")
+    assert library.feedback(pmid) == before
+    assert library.db.execute("select count(*) from feedback where user = ''").fetchone()[0] == 0
+    assert (
+        library.saved_by("") == []
+        and library.db.execute("select count(*) from saved where user = ''").fetchone()[0] == 0
+    )
+
+
+@pytest.mark.parametrize("value", [[LOW_DOSE_SLE_PMID], {"pmid": LOW_DOSE_SLE_PMID}, 40000001, None, "9" * 3000])
+def test_a_button_value_that_is_not_text_is_refused_after_the_ack(connected, library, value):
+    api, socket_mode = connected
+    for action_id in ("il2_relevant", "il2_save", "il2_details", "il2_more", "il2_share"):
+        user = "UVALUE01"
+        url = api.new_response_url(channel=CHANNEL, user=user)
+        payload = block_actions_payload(
+            action_id, "x", message={"ts": "1.000009", "blocks": []}, user_id=user, channel_id=CHANNEL, response_url=url
+        )
+        payload["actions"][0]["value"] = value
+        ack = socket_mode.wait_for_ack(socket_mode.send_envelope("interactive", payload), timeout=SLACK_DEADLINE)
+        assert ack.seconds < SLACK_DEADLINE
+        (post,) = api.wait_for_response_posts(1, url=url)
+        assert post.body["text"] == "That button does not carry a value il2watch made, so nothing was changed.", (
+            action_id
+        )
+    assert library.saved_by("UVALUE01") == []
+    assert library.db.execute("select count(*) from feedback where user = 'UVALUE01'").fetchone()[0] == 0
+
+
+# ---------------------------------------------------------------- who is an admin
+
+
+def test_with_no_admins_set_nobody_is_an_admin(lab, tmp_path):
+    from urllib.parse import urlencode
+
+    from slack_bolt.request import BoltRequest
+
+    api, _, configured = lab
+    assert configured.admins == (ADMIN,)
+    settings = configured.with_overrides(admins=(), db_path=tmp_path / "no-admins.db")
+    app = build_app(settings)
+    for user in (ADMIN, READER, "", "U0IL2BOT"):
+        for text in ("poll", "watch add 31234567", "watch add engineered IL-2 lupus", "watch remove review"):
+            body = urlencode(
+                slash_command_payload(
+                    "/il2", text, user_id=user, channel_id=CHANNEL, response_url=api.new_response_url(channel=CHANNEL)
+                )
+            )
+            reply = json.loads(app.dispatch(BoltRequest(body=body, mode="socket_mode")).body)
+            assert reply["text"].startswith(f"Sorry, `/il2 {text.split()[0]}` is only for il2watch's admins"), reply
+            assert "No admins are set (IL2WATCH_ADMINS)" in reply["text"]
+    with Library(settings.db_path) as library:
+        assert library.slack_watches() == [] and library.last_run("poll") is None
+        assert library.outbox() == []
+
+
+def test_a_lexicon_that_would_tag_every_paper_is_refused_when_the_app_starts(settings, tmp_path):
+    from il2watch.config import ConfigError
+
+    lexicon = tmp_path / "lexicon.toml"
+    lexicon.write_text('[[molecule]]\nname = "GI-101"\ncodes = ["-"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        build_app(settings.with_overrides(lexicon_paths=(lexicon,)))
+    assert str(refused.value) == (
+        f"lexicon: {lexicon}: molecule 'GI-101' codes: '-' has fewer than two letters or digits, "
+        "so it would match in every paper"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from il2watch.commands.parsing import parse_pmid
@@ -40,3 +41,57 @@ def save_reply(ctx: Context, pmid: str) -> Reply:
     if ctx.library.save_for(ctx.user_id, pmid):
         return say(f"Saved PMID {pmid} to your reading list: `{ctx.command} saved` shows it.")
     return say(f"PMID {pmid} is already on your reading list (`{ctx.command} saved`).")
+
+
+# ---------------------------------------------------------------- reading a click
+
+NO_USER = "I could not tell who pressed that button, so nothing was recorded. Press it again on the message in Slack."
+NOT_OURS = "That button does not carry a value il2watch made, so nothing was changed."
+MAX_VALUE = 2000  # Slack's limit for a button's value
+_USER_ID = re.compile(r"^[A-Z0-9]{2,40}$", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Click:
+    """A button press as il2watch uses it, every field checked: what Slack sends is outside text."""
+
+    user: str
+    action_id: str
+    value: str
+    action_ts: str
+    channel: str
+    message: dict[str, Any] | None  # the message the button was on, when Slack sent it
+    ephemeral: bool
+
+    def key(self) -> tuple[str, ...]:
+        """What makes this press the same press when Slack delivers it again."""
+        return ("action", self.user, self.action_id, self.action_ts, self.value)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def read_click(body: Any, action: Any) -> Click | str:
+    """The click in a block_actions payload, or the sentence to answer when it cannot be used."""
+    body = body if isinstance(body, dict) else {}
+    action = action if isinstance(action, dict) else {}
+    user = body.get("user")
+    user_id = _text(user.get("id")) if isinstance(user, dict) else ""
+    if not _USER_ID.match(user_id):
+        return NO_USER
+    value = action.get("value", "")
+    if not isinstance(value, str) or len(value) > MAX_VALUE:
+        return NOT_OURS
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
+    message = body.get("message")
+    return Click(
+        user=user_id,
+        action_id=_text(action.get("action_id")),
+        value=value,
+        action_ts=_text(action.get("action_ts")),
+        channel=_text(container.get("channel_id")) or _text(channel.get("id")),
+        message=message if isinstance(message, dict) else None,
+        ephemeral=container.get("is_ephemeral") is True,
+    )

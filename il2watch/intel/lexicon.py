@@ -130,12 +130,38 @@ class Lexicon:
         return next((m for m in self.molecules if m.name.casefold() == wanted), None)
 
 
+MAX_TERM = 200  # characters in one name, code, synonym or cue
+
+
+def term_problem(term: str) -> str:
+    """Why ``term`` cannot be matched safely ("" when it can): a term with no letters or digits ("*",
+    "-") matches everywhere and would tag every paper; so would a two-letter prefix."""
+    body = term[:-1] if term.endswith("*") else term
+    letters = sum(character.isalnum() for character in body)
+    if "*" in body:
+        return "has a '*' inside it; only a trailing '*' (a prefix such as \"autoimmun*\") is understood"
+    if any(not character.isprintable() for character in body):
+        return "holds an invisible or control character"
+    if len(term) > MAX_TERM:
+        return f"is {len(term):,} characters long; a term is at most {MAX_TERM}"
+    if letters < 2:
+        return "has fewer than two letters or digits, so it would match in every paper"
+    if term.endswith("*") and letters < 3:
+        return "is a prefix of fewer than three letters or digits, so it would match in almost every paper"
+    return ""
+
+
 def _strings(value: object, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise LexiconError(f"{where}: expected a list of non-empty strings")
-    return tuple(v.strip() for v in value)
+    terms = tuple(v.strip() for v in value)
+    for term in terms:
+        problem = term_problem(term)
+        if problem:
+            raise LexiconError(f"{where}: {term[:60]!r} {problem}")
+    return terms
 
 
 def _read(path: Path | str, text: str) -> tuple[list[Molecule], dict[str, tuple[str, ...]]]:
@@ -143,15 +169,20 @@ def _read(path: Path | str, text: str) -> tuple[list[Molecule], dict[str, tuple[
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise LexiconError(f"{path}: not valid TOML ({error})") from None
+    except RecursionError:
+        raise LexiconError(f"{path}: nests tables or arrays too deeply to read") from None
     unknown = set(data) - {"molecule", "cues"}
     if unknown:
         raise LexiconError(f"{path}: unknown table(s) {', '.join(sorted(unknown))}")
+    entries = data.get("molecule", [])
+    if not isinstance(entries, list):
+        raise LexiconError(f"{path}: molecules are [[molecule]] tables")
     molecules: list[Molecule] = []
-    for number, entry in enumerate(data.get("molecule", []), start=1):
+    for number, entry in enumerate(entries, start=1):
         where = f"{path}: molecule #{number}"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
             raise LexiconError(f"{where}: needs a name")
-        where = f"{path}: molecule {entry['name']!r}"
+        where = f"{path}: molecule {entry['name'][:60]!r}"
         extra = set(entry) - {"name", "kind", "axis", "codes", "synonyms"}
         if extra:
             raise LexiconError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
@@ -160,15 +191,12 @@ def _read(path: Path | str, text: str) -> tuple[list[Molecule], dict[str, tuple[
             raise LexiconError(f"{where}: kind must be one of {', '.join(KINDS)}")
         if axis not in MOLECULE_AXES:
             raise LexiconError(f'{where}: axis must be one of treg, effector, biology, neighbour or ""')
-        molecules.append(
-            Molecule(
-                name=entry["name"].strip(),
-                kind=kind,
-                axis=axis,
-                codes=_strings(entry.get("codes", []), f"{where} codes"),
-                synonyms=_strings(entry.get("synonyms", []), f"{where} synonyms"),
-            )
-        )
+        codes = _strings(entry.get("codes", []), f"{where} codes")
+        synonyms = _strings(entry.get("synonyms", []), f"{where} synonyms")
+        problem = term_problem(entry["name"].strip())
+        if problem:
+            raise LexiconError(f"{where}: the name {problem}")
+        molecules.append(Molecule(name=entry["name"].strip(), kind=kind, axis=axis, codes=codes, synonyms=synonyms))
     cues_table = data.get("cues", {})
     if not isinstance(cues_table, dict) or set(cues_table) - set(CUE_AXES):
         raise LexiconError(f"{path}: [cues] keys must be among {', '.join(CUE_AXES)}")
@@ -203,16 +231,20 @@ def default_lexicon_text() -> str:
     return resources.files("il2watch").joinpath("defaults/lexicon.toml").read_text(encoding="utf-8")
 
 
-def load_lexicon(extra_paths: Iterable[Path | str] = ()) -> Lexicon:
-    """The packaged lexicon with each extra file merged on top, in order. Missing or invalid
-    files raise ``LexiconError`` naming the file."""
+def load_lexicon(extra_paths: Iterable[Path | str] = (), *, skip_missing: bool = False) -> Lexicon:
+    """The packaged lexicon with each extra file merged on top, in order. Invalid files (and missing
+    ones, unless ``skip_missing``) raise ``LexiconError`` naming the file and the entry."""
     molecules, cues = _read("il2watch/defaults/lexicon.toml", default_lexicon_text())
     lexicon = merge(Lexicon(), molecules, cues)
     for path in extra_paths:
+        if skip_missing and not Path(path).is_file():
+            continue
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as error:
             raise LexiconError(f"{path}: cannot read ({error.strerror or error})") from None
+        except UnicodeDecodeError:
+            raise LexiconError(f"{path}: not UTF-8 text; save it as UTF-8") from None
         molecules, cues = _read(path, text)
         lexicon = merge(lexicon, molecules, cues)
     return lexicon

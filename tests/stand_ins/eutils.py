@@ -23,6 +23,8 @@ Choices where NCBI's behaviour is not recorded in ../../../shared/ncbi-fixtures:
 - Rate limiting counts the requests served in the last ``rate_window`` seconds per API key (or
   per client address without one); refused requests do not count. NCBI's 429 body:
   ``{"error":"API rate limit exceeded","api-key":"<key or address>","count":"4","limit":"3"}``.
+- A rejected API key (``reject_api_key``): HTTP 400 with NCBI's JSON body, which echoes the key:
+  ``{"error":"API key invalid","api-key":"<key>","type":"invalid","status":"unknown"}``.
 
 Run ``python -m tests.stand_ins.eutils --port 8000`` to serve the world of tests/data/records.py.
 """
@@ -580,6 +582,8 @@ class EutilsStandIn:
             log(404)
             _send(handler, 404, _html_page(404, "Not Found"), HTML)
             return
+        if self._refuse_rejected_key(handler, params, log):
+            return
         admitted, who, count, limit = self._admit(params, handler.client_address[0], arrived)
         if not admitted:
             log(429, "rate-limit")
@@ -649,6 +653,25 @@ class EutilsStandIn:
             status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
             log(status, fault.name)
             _send(handler, status, body_bytes, content_type)
+
+    # -- rejected API keys
+
+    rejected_api_keys: frozenset[str] = frozenset()
+
+    def reject_api_key(self, key: str) -> None:
+        """From now on, answer every request carrying ``key`` as NCBI answers a key it does not accept."""
+        with self._lock:
+            self.rejected_api_keys = self.rejected_api_keys | {key}
+
+    def _refuse_rejected_key(self, handler: _Handler, params: dict[str, list[str]], log: Callable[..., None]) -> bool:
+        """HTTP 400 with NCBI's JSON body, which echoes the key, when the request's key was rejected."""
+        key = _one(params, "api_key")
+        if not key or key not in self.rejected_api_keys:
+            return False
+        log(400, "invalid-api-key")
+        body = {"error": "API key invalid", "api-key": key, "type": "invalid", "status": "unknown"}
+        _send(handler, 400, json.dumps(body, separators=(",", ":")).encode(), "application/json")
+        return True
 
 
 def _rate_limit_body(who: str, count: int, limit: int) -> bytes:
