@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("cites", "similar", "query")
-AXES = ("treg", "effector", "biology", "neighbour", "other")
+AXES = ("treg", "effector", "both", "biology", "neighbour", "other")
 
 
 @dataclass(frozen=True)
