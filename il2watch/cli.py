@@ -80,12 +80,12 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
 
     show = _progress_printer(sys.stderr)
     try:
-        report = backfill(settings, args.watch, args.limit, progress=show)
+        report = backfill(settings, args.watch, args.limit, progress=show, include_held=args.include_held)
     except PollError as error:
         print(f"il2watch: backfill failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(
-        f"backfill: {report.posted} posted, {report.still_due} still due"
+        f"backfill: {report.posted} posted, {report.still_due} still due; {report.chosen}"
         + ("; " + "; ".join(report.problems) if report.problems else "")
     )
     return EXIT_OK if not report.problems else EXIT_FAILED
@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         parsers[name] = sub.add_parser(name, help=doc.split("\n")[0], description=doc)
     parsers["backfill"].add_argument("--watch", required=True, help="the watch's id (see config/il2watch.toml)")
     parsers["backfill"].add_argument("--limit", type=int, default=10, help="how many papers to post (default 10)")
+    parsers["backfill"].add_argument(
+        "--include-held", action="store_true", help="also post papers held back as off-topic (weakly related)"
+    )
     parsers["search"].add_argument("words", nargs="+")
     parsers["search"].add_argument("--limit", type=int, default=20)
     parsers["show"].add_argument("pmid")

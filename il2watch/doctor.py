@@ -26,6 +26,7 @@ NEEDED_SCOPES = {
     "channels:join": "join a public channel by itself",
     "commands": "answer /il2",
     "files:write": "upload /il2 export files",
+    "im:write": "send /il2 export files to the person who asked, in a direct message",
 }
 
 

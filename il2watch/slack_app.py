@@ -31,8 +31,12 @@ from il2watch.commands.buttons import (
     NOT_RELEVANT,
     RELEVANT,
     SAVE,
+    UNSAVE,
+    action_pattern,
+    base_action,
     known_pmid,
     save_reply,
+    unsave_reply,
     with_feedback_counts,
 )
 from il2watch.commands.home import home_view
@@ -102,11 +106,21 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
                 f"Invite me to this channel, or run the export in a DM with me."
             ) from None
 
+    def open_dm(user_id: str) -> str:
+        try:
+            return str(client.conversations_open(users=user_id)["channel"]["id"])
+        except SlackApiError as error:
+            raise ToolError(
+                f"I could not open a direct message with you: {explain(slack_error(error))}. "
+                f"Add `share` to upload the file in this channel instead."
+            ) from None
+
     return Tools(
         fetch_papers=lambda pmids: pubmed.fetch_papers(eutils, pmids),
         find_pmids=lambda term: pubmed.search(eutils, term),
         poll=poll or (lambda: poll_with_lease(settings)),
         upload=upload,
+        open_dm=open_dm,
     )
 
 
@@ -204,7 +218,7 @@ class Listeners:
                 if pmid is None:
                     respond(text="That paper is not in il2watch's library.", replace_original=False)
                     return
-                counts = ctx.library.set_feedback(pmid, user, FEEDBACK_VALUES[action["action_id"]])
+                counts = ctx.library.set_feedback(pmid, user, FEEDBACK_VALUES[base_action(action["action_id"])])
                 if container.get("is_ephemeral") or not message:
                     respond(**self._replay(ctx, f"paper {pmid}").as_kwargs(), replace_original=True)
                     return
@@ -243,6 +257,11 @@ class Listeners:
         self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
     ) -> None:
         self._paper_button(ack, body, action, respond, save_reply)
+
+    def on_unsave(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        self._paper_button(ack, body, action, respond, unsave_reply)
 
     def _control(
         self,
@@ -331,9 +350,10 @@ def build_app(
         **({"now": now} if now else {}),
     )
     app.command(settings.command)(listeners.on_command)
-    app.action(RELEVANT)(listeners.on_feedback)
-    app.action(NOT_RELEVANT)(listeners.on_feedback)
-    app.action(SAVE)(listeners.on_save)
+    app.action(action_pattern(RELEVANT))(listeners.on_feedback)  # digests number their entries' buttons
+    app.action(action_pattern(NOT_RELEVANT))(listeners.on_feedback)
+    app.action(action_pattern(SAVE))(listeners.on_save)
+    app.action(action_pattern(UNSAVE))(listeners.on_unsave)
     app.action(MORE_ACTION)(listeners.on_more)
     app.action(SHARE_ACTION)(listeners.on_share)
     app.action(DETAILS_ACTION)(listeners.on_details)

@@ -332,3 +332,20 @@ def test_a_notice_takes_the_stored_axis_of_the_paper_it_concerns_when_known():
     assert (insight.axis, insight.is_il2) == ("both", True)
     ordinary = paper("Low-dose IL-2 in lupus", "Tregs rose in SLE with low-dose IL-2.")
     assert analyse(ordinary, concerned_axis="effector").axis == "treg"  # only notices take it
+
+
+def test_a_notice_takes_the_axis_the_library_stored_for_its_paper(tmp_path):
+    from il2watch.config import load_settings
+    from il2watch.library import Library
+    from il2watch.model import Insight
+    from il2watch.service import insight_maker
+
+    settings = load_settings({"IL2WATCH_DB": str(tmp_path / "lib.db")}, cwd=tmp_path)
+    with Library(settings.db_path) as library:
+        concerned = Paper(pmid="111", title="A paper")
+        library.save_papers([concerned], {"111": Insight("s", axis="effector", is_il2=True)})
+        erratum = Paper(
+            pmid="112", title="Erratum.", pub_types=("Published Erratum",), corrections=(("ErratumFor", "111"),)
+        )
+        insight = insight_maker(settings, library, summariser=False)(erratum, [])
+    assert (insight.axis, insight.is_il2) == ("effector", True)
