@@ -39,17 +39,30 @@ def load_records(path: Path = SETS["tuning"]) -> list[dict]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
+def _section(part: dict | str) -> Section:
+    if isinstance(part, str):
+        return Section(part)
+    return Section(str(part.get("text", "")), str(part.get("label") or ""), str(part.get("category") or ""))
+
+
+def _author(author: dict | str) -> Author:
+    if isinstance(author, str):
+        return Author(collective=author)
+    fields = ("last_name", "fore_name", "initials", "collective")
+    return Author(**{name: str(author.get(name) or "") for name in fields})
+
+
 def to_paper(record: dict) -> Paper:
+    """A labelled record as the Paper PubMed parsing would give (abstract sections or plain strings)."""
+    abstract = record.get("abstract") or ()
     return Paper(
         pmid=str(record["pmid"]),
-        title=record["title"],
-        abstract=tuple(
-            Section(s["text"], s.get("label", ""), s.get("category", "")) for s in record.get("abstract") or ()
-        ),
-        authors=tuple(Author(**a) for a in record.get("authors") or ()),
-        pub_types=tuple(record.get("pub_types") or ()),
-        keywords=tuple(record.get("keywords") or ()),
-        mesh=tuple(record.get("mesh") or ()),
+        title=str(record["title"]),
+        abstract=tuple(_section(part) for part in ([abstract] if isinstance(abstract, str) else abstract)),
+        authors=tuple(_author(a) for a in record.get("authors") or ()),
+        pub_types=tuple(str(t) for t in record.get("pub_types") or ()),
+        keywords=tuple(str(k) for k in record.get("keywords") or ()),
+        mesh=tuple(str(m) for m in record.get("mesh") or ()),
     )
 
 
@@ -109,12 +122,12 @@ class Result:
 
     @property
     def has_abstract(self) -> bool:
-        return bool(self.record.get("abstract"))
+        return any(section.text.strip() for section in to_paper(self.record).abstract)
 
     @property
     def is_short(self) -> bool:
         """Title only, or a title and at most two sentences: how new records often arrive."""
-        text = " ".join(s["text"] for s in self.record.get("abstract") or ())
+        text = " ".join(section.text for section in to_paper(self.record).abstract)
         return len(split_sentences(text)) <= SHORT_SENTENCES
 
     @property

@@ -63,7 +63,10 @@ _READOUT_AFTER = re.compile(
     r"|\s*[+⁺])",
     re.I,
 )
-_TOOL_AFTER = re.compile(r"^[-\s]?(?:ELISpot|(?:promoter[-\s])?reporter|luciferase)", re.I)  # a tool, in titles too
+# A tool, or cells named by what they make, in titles too: "IL-2 reporter", "IL-2-producing CD4 T cells".
+_TOOL_AFTER = re.compile(
+    r"^[-\s]?(?:ELISpot|(?:promoter[-\s])?reporter|luciferase|producing|secreting|expressing)", re.I
+)
 _READOUT_BEFORE = re.compile(
     r"(?:produc(?:ing|ed|tion of)|secret(?:ing|ed|ion of)|release of|containing|presence of|transcription of)\s+$",
     re.I,
@@ -74,6 +77,7 @@ _SUPPLEMENT_BEFORE = re.compile(
     re.I,
 )
 _BIOMARKER_BEFORE = re.compile(r"soluble\s+$", re.I)  # soluble IL-2 receptor: a marker of activation
+_INSTEAD_BEFORE = re.compile(r"(?:instead of|rather than|without|in place of)\s+$", re.I)  # IL-2 as the contrast
 _INDUCIBLE = re.compile(r"^[-\s]?inducible", re.I)
 _OTHER_SUFFIX = re.compile(r"^[A-Za-z]")
 _RECEPTOR_OR_VARIANT = re.compile(r"^(?:[-\s]?R|v(?![A-Za-z]))", re.I)
@@ -198,7 +202,7 @@ def _classify_mentions(text: str, *, readouts_count: bool) -> tuple[int, int]:
             continue  # another token that only starts like IL-2
         elif _LIST_BEFORE.search(before) or _LIST_AFTER.match(after) or _BIOMARKER_BEFORE.search(before):
             passing += 1
-        elif _SUPPLEMENT_BEFORE.search(before) or _TOOL_AFTER.match(after):
+        elif _SUPPLEMENT_BEFORE.search(before) or _TOOL_AFTER.match(after) or _INSTEAD_BEFORE.search(before):
             passing += 1
         elif readouts_count and (_READOUT_AFTER.match(after) or _READOUT_BEFORE.search(before)):
             passing += 1
@@ -287,33 +291,54 @@ def _cue_weight(lexicon: Lexicon, axis: str, text: str) -> int:
     )
 
 
-def axis_weights(record: Record, evidence: Il2Evidence, lexicon: Lexicon) -> dict[str, float]:
-    """Weight of each side of the axis, of IL-2 biology, and of words of treatment."""
+@dataclass(frozen=True)
+class AxisWeights:
+    """How much a record says for each side of the axis, for IL-2 biology, and of treatment."""
+
+    treg_cues: float  # cue phrases alone (title, keywords and MeSH count more than the abstract)
+    effector_cues: float
+    treg_agents: int  # named agents that lean to each side
+    effector_agents: int
+    biology: float
+    therapy: int  # words of treatment anywhere, and named agents
+    title_biology: int  # what the title alone says: mechanism with no word of treatment is biology
+    title_therapy: int
+
+    @property
+    def treg(self) -> float:
+        return self.treg_cues + AGENT_WEIGHT * self.treg_agents
+
+    @property
+    def effector(self) -> float:
+        return self.effector_cues + AGENT_WEIGHT * self.effector_agents
+
+
+AGENT_WEIGHT = 4.0  # a named agent's leaning counts like a title cue and a bit more
+
+
+def axis_weights(record: Record, evidence: Il2Evidence, lexicon: Lexicon) -> AxisWeights:
+    """Weigh the cue phrases of each axis in every part of the record."""
     keywords, mesh = "\n".join(record.keywords), "\n".join(record.mesh)
 
-    def weight(axis: str) -> float:
-        leaning = sum(m.axis == axis for m in evidence.agents)
+    def cues(axis: str) -> float:
         return (
             3 * _cue_weight(lexicon, axis, record.title)
             + _cue_weight(lexicon, axis, record.abstract)
             + 2 * _cue_weight(lexicon, axis, keywords)
             + 1.5 * _cue_weight(lexicon, axis, mesh)
-            + 4 * leaning
         )
 
     therapy = sum(lexicon.count_cues("therapy", text) for text in (record.body, keywords, mesh))
-    return {
-        "treg": weight("treg"),
-        "effector": weight("effector"),
-        "biology": weight("biology"),
-        "therapy": therapy + len(evidence.agents),
-        # what the title alone says: a title about mechanism with no word of treatment is biology
-        "title biology": _cue_weight(lexicon, "biology", record.title),
-        "title therapy": lexicon.count_cues("therapy", record.title),
-        # the cue phrases alone, without the leaning of named agents
-        "treg cues": weight("treg") - 4 * sum(m.axis == "treg" for m in evidence.agents),
-        "effector cues": weight("effector") - 4 * sum(m.axis == "effector" for m in evidence.agents),
-    }
+    return AxisWeights(
+        treg_cues=cues("treg"),
+        effector_cues=cues("effector"),
+        treg_agents=sum(m.axis == "treg" for m in evidence.agents),
+        effector_agents=sum(m.axis == "effector" for m in evidence.agents),
+        biology=cues("biology"),
+        therapy=therapy + len(evidence.agents),
+        title_biology=_cue_weight(lexicon, "biology", record.title),
+        title_therapy=lexicon.count_cues("therapy", record.title),
+    )
 
 
 def classify_axis(
@@ -328,21 +353,21 @@ def classify_axis(
         )
         return "neighbour" if neighbour_weight >= 3 else "other"
     weights = axis_weights(record, evidence, lexicon)
-    treg, effector, biology = weights["treg"], weights["effector"], weights["biology"]
+    treg, effector = weights.treg, weights.effector
     direction = max(treg, effector)
-    if direction == 0 or weights["therapy"] == 0:
-        return "biology"
-    if not evidence.agents and biology > 2 * direction:
+    if direction == 0 or weights.therapy == 0:
+        return "biology"  # no side, or no treatment in view
+    if not evidence.agents and weights.biology > 2 * direction:
         return "biology"
     if (
         not evidence.agents
-        and weights["title biology"]
-        and not weights["title therapy"]
-        and weights["therapy"] <= TITLE_BIOLOGY_THERAPY
+        and weights.title_biology
+        and not weights.title_therapy
+        and weights.therapy <= TITLE_BIOLOGY_THERAPY
     ):
         return "biology"
-    cues = sorted((weights["treg cues"], weights["effector cues"]))
-    balanced = cues[0] >= max(BOTH_FLOOR, BOTH_SHARE * cues[1])  # in the text itself, not only by named agents
+    weaker, stronger = sorted((weights.treg_cues, weights.effector_cues))
+    balanced = weaker >= max(BOTH_FLOOR, BOTH_SHARE * stronger)  # in the text itself, not only by named agents
     if balanced and min(treg, effector) >= BOTH_SHARE * direction:
         return "both"
     return "treg" if treg > effector else "effector" if effector > treg else "both"
