@@ -6,6 +6,7 @@ published in docs/evaluation.md.
 """
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -82,3 +83,32 @@ def test_misses_are_listed_for_the_tuning_set_only():
         evaluate.main(["--set", "test", "--misses"])
     with pytest.raises(SystemExit):
         evaluate.main(["--misses"])
+
+
+@pytest.fixture(scope="module")
+def blind():
+    """The test set, scored as a whole (its records are never listed)."""
+    return evaluate.run(evaluate.load_records(evaluate.SETS["test"]))
+
+
+def test_the_blind_test_set_stays_near_its_first_run(blind):
+    # First run, commit c4ccabb (docs/evaluation.md): IL-2 P 0.957 R 0.985, axis 0.937; short records
+    # IL-2 P 0.898 R 0.978, axis 0.893. The floors sit a little below.
+    assert len(blind) == 223
+    il2 = evaluate.binary_scores((r.is_il2, r.insight.is_il2) for r in blind)
+    assert il2.precision >= 0.94 and il2.recall >= 0.97
+    assert evaluate.axis_accuracy(blind) >= 0.92
+    short = [r for r in blind if r.is_short]
+    short_il2 = evaluate.binary_scores((r.is_il2, r.insight.is_il2) for r in short)
+    assert short_il2.precision >= 0.87 and short_il2.recall >= 0.95
+    assert evaluate.axis_accuracy(short) >= 0.87
+
+
+def test_one_command_prints_both_sets():
+    done = subprocess.run(
+        [sys.executable, "benchmarks/evaluate.py"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "## Tuning set: " in done.stdout and "## Test set: 223 records" in done.stdout
+    assert done.stdout.count("| label \\ tagged |") == 2 and "| IL-2 / not IL-2 |" in done.stdout
+    assert "end on a sentence boundary" in done.stdout
+    assert "## Misses" not in done.stdout
