@@ -359,9 +359,35 @@ def _expanded(
     for length in range(len(run), 0, -1):
         spellings = synonyms.expand(" ".join(run[:length]))
         if spellings:
-            alternatives = [_fts_string(_WORD.findall(spelling)) for spelling in spellings]
-            return length, list(dict.fromkeys(a for a in alternatives if a != '""'))
+            return length, [_fts_string(words) for words in _fewest_phrases(spellings)]
     return None
+
+
+def _index_tokens(text: str) -> tuple[str, ...]:
+    """Roughly the tokens the index keeps (unicode61 splits at punctuation, porter drops plural s)."""
+    tokens = re.findall(r"\w+", text.casefold())
+    return tuple(t[:-1] if len(t) > 3 and t.endswith("s") and not t.endswith("ss") else t for t in tokens)
+
+
+def _fewest_phrases(spellings: Sequence[str]) -> list[list[str]]:
+    """The spellings as phrases, leaving out any that another one already finds: "Treg cell" finds
+    nothing "Treg" does not, "regulatory T cell" is "regulatory T cells" to the index. Each phrase
+    an OR carries costs the search index a pass."""
+    kept: list[tuple[tuple[str, ...], list[str]]] = []
+    for spelling in spellings:
+        words = _WORD.findall(spelling)
+        tokens = _index_tokens(" ".join(words))
+        if not tokens or any(_contains(tokens, other) for other, _ in kept):
+            continue
+        kept = [(other, w) for other, w in kept if not _contains(other, tokens)]
+        kept.append((tokens, words))
+    return [words for _, words in kept]
+
+
+def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    """Whether ``shorter`` occurs as a run of ``longer``."""
+    size = len(shorter)
+    return any(longer[i : i + size] == shorter for i in range(len(longer) - size + 1))
 
 
 # ---------------------------------------------------------------- the library

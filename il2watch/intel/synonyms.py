@@ -42,12 +42,14 @@ def word_key(text: str) -> str:
     return key[:-1] if len(key) > 3 and key.endswith("s") and not key.endswith("ss") else key
 
 
+_CODE = re.compile(r"[A-Z][A-Z0-9]*[-\s](\d+)")  # "NKTR-214", "AMG 592", "IL-2"
+
+
 def _spellings(term: str) -> tuple[str, ...]:
-    """A code name as papers write it: "NKTR-214", "NKTR 214" and "NKTR214"."""
-    found = [term]
-    if re.search(r"[A-Za-z][-\s]\d|\d[-\s][A-Za-z]", term):
-        found += [re.sub(r"(?<=[A-Za-z])[-\s](?=\d)|(?<=\d)[-\s](?=[A-Za-z])", "", term)]
-    return tuple(dict.fromkeys(found))
+    """A code name as papers write it, "NKTR-214" and "NKTR214" (the index reads "NKTR 214" as the first)."""
+    if _CODE.fullmatch(term):
+        return term, re.sub(r"[-\s]", "", term)
+    return (term,)
 
 
 @dataclass(frozen=True)
