@@ -116,9 +116,16 @@ class Renderer:
     """Turns an outbox row back into its Slack message, from what the library holds now."""
 
     def __init__(
-        self, library: Library, watches: Mapping[str, Watch], insight_for: InsightFor, *, thread_abstract: bool = False
+        self,
+        library: Library,
+        watches: Mapping[str, Watch],
+        insight_for: InsightFor,
+        *,
+        command: str,
+        thread_abstract: bool = False,
     ):
         self.library, self.watches, self.insight_for = library, watches, insight_for
+        self.command = command  # IL2WATCH_COMMAND, for notes that name a command
         self.thread_abstract = thread_abstract
         self._threads: dict[str, list[Message]] = {}  # a parent's replies, rendered once for all of them
 
@@ -167,9 +174,11 @@ class Renderer:
             )
         if row.kind == "note" and payload.get("note") == "baseline":
             watch = self.watches.get(str(payload.get("watch"))) or Watch(str(payload.get("watch")))
-            return render.render_baseline_note(
-                watch, int(payload.get("found", 0)), int(payload.get("posted", 0)), watermark=watermark, key=row.key
-            ), []
+            found, posted = int(payload.get("found", 0)), int(payload.get("posted", 0))
+            note = render.render_baseline_note(
+                watch, found, posted, command=self.command, watermark=watermark, key=row.key
+            )
+            return note, []
         if row.kind == "watch":
             watch = Watch(**payload["watch"])
             return render.render_watch_announcement(

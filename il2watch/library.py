@@ -21,6 +21,8 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from il2watch import redact
+from il2watch.intel.synonyms import LONGEST as LONGEST_SYNONYM
+from il2watch.intel.synonyms import Synonyms, synonyms_for
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 
@@ -291,42 +293,109 @@ def _outbox_row(row: sqlite3.Row | tuple, columns: Sequence[str]) -> OutboxRow:
 _FIELD_TAG = re.compile(r"\[[^\]]*\]")
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+(?:[-'/]\w+)*", re.UNICODE)
+_OPERATORS = ("AND", "OR", "NOT")
 
 
-def fts_query(text: str) -> str:
+def _fts_string(words: Sequence[str], prefix: bool = False) -> str:
+    return '"' + " ".join(words).replace('"', '""') + '"' + ("*" if prefix else "")
+
+
+def _alternatives(group: Sequence[str]) -> str:
+    return group[0] if len(group) == 1 else "(" + " OR ".join(group) + ")"
+
+
+def fts_query(text: str, synonyms: Synonyms | None = None) -> str:
     """A safe FTS5 query from what a user typed (PubMed habits included), or "" when nothing is searchable.
 
-    Quoted phrases stay phrases, OR between terms is honoured, AND/NOT and field tags like [tiab] are
-    dropped, punctuation never reaches FTS5 as syntax: every term is emitted as a quoted string.
+    Quoted phrases stay exact phrases; OR between terms offers alternatives; NOT (or a leading "-")
+    leaves out papers with the next term; AND and field tags like [tiab] are dropped; punctuation never
+    reaches FTS5 as syntax: every term is emitted as a quoted string. With ``synonyms``, an unquoted word
+    or run of words also finds what papers write instead ("treg" finds "regulatory T cells").
     """
     text = _FIELD_TAG.sub(" ", text.replace("\u201c", '"').replace("\u201d", '"'))
     if text.count('"') % 2:
         text = text + '"'
-    groups: list[list[str]] = [[]]
-    pending_or = False
+    # (operator or "", words, quoted, prefix) for each token
+    tokens: list[tuple[str, list[str], bool, bool]] = []
     for phrase, bare in _TOKEN.findall(text):
-        if bare and bare.upper() == "OR":
-            pending_or = True
+        if bare and bare.upper() in _OPERATORS:
+            tokens.append((bare.upper(), [], False, False))
             continue
-        if bare and bare.upper() in ("AND", "NOT"):
-            continue
+        if bare.startswith("-") and len(bare) > 1:
+            tokens.append(("NOT", [], False, False))
         words = _WORD.findall(phrase if phrase else bare)
-        if not words:
+        if words:
+            tokens.append(("", words, bool(phrase), bool(bare) and bare.endswith("*") and len(words) == 1))
+    groups: list[tuple[bool, list[str]]] = []  # (left out, alternatives)
+    pending_or = pending_not = False
+    index = 0
+    while index < len(tokens):
+        operator, words, quoted, prefix = tokens[index]
+        if operator:
+            pending_or = pending_or or operator == "OR"
+            pending_not = pending_not or operator == "NOT"
+            index += 1
             continue
-        term = '"' + " ".join(words).replace('"', '""') + '"'
-        if bare and bare.endswith("*") and len(words) == 1:
-            term += "*"
-        if pending_or and groups[-1]:
-            groups[-1].append(term)
+        used, alternatives = 1, [_fts_string(words, prefix)]
+        if synonyms is not None and not quoted and not prefix:
+            used, alternatives = _expanded(tokens, index, synonyms) or (used, alternatives)
+        if pending_or and groups and not pending_not:
+            groups[-1][1].extend(a for a in alternatives if a not in groups[-1][1])
         else:
-            groups.append([term])
-        pending_or = False
-    parts = []
-    for group in groups:
-        if not group:
+            groups.append((pending_not, alternatives))
+        pending_or = pending_not = False
+        index += used
+    wanted = [_alternatives(group) for left_out, group in groups if not left_out]
+    if not wanted:
+        return ""  # FTS5 cannot search for "everything but": there must be something to find
+    left_out = [_alternatives(group) for excluded, group in groups if excluded]
+    if not left_out:
+        return " AND ".join(wanted)
+    query = wanted[0] if len(wanted) == 1 else "(" + " AND ".join(wanted) + ")"
+    return query + " NOT " + " NOT ".join(left_out)
+
+
+def _expanded(
+    tokens: Sequence[tuple[str, list[str], bool, bool]], index: int, synonyms: Synonyms
+) -> tuple[int, list[str]] | None:
+    """The longest run of plain words from ``index`` that has synonyms: (tokens used, FTS alternatives)."""
+    run: list[str] = []
+    for operator, words, quoted, prefix in tokens[index : index + LONGEST_SYNONYM]:
+        if operator or quoted or prefix:
+            break
+        run.append(" ".join(words))
+    for length in range(len(run), 0, -1):
+        spellings = synonyms.expand(" ".join(run[:length]))
+        if spellings:
+            return length, [_fts_string(words) for words in _fewest_phrases(spellings)]
+    return None
+
+
+def _index_tokens(text: str) -> tuple[str, ...]:
+    """Roughly the tokens the index keeps (unicode61 splits at punctuation, porter drops plural s)."""
+    tokens = re.findall(r"\w+", text.casefold())
+    return tuple(t[:-1] if len(t) > 3 and t.endswith("s") and not t.endswith("ss") else t for t in tokens)
+
+
+def _fewest_phrases(spellings: Sequence[str]) -> list[list[str]]:
+    """The spellings as phrases, leaving out any that another one already finds: "Treg cell" finds
+    nothing "Treg" does not, "regulatory T cell" is "regulatory T cells" to the index. Each phrase
+    an OR carries costs the search index a pass."""
+    kept: list[tuple[tuple[str, ...], list[str]]] = []
+    for spelling in spellings:
+        words = _WORD.findall(spelling)
+        tokens = _index_tokens(" ".join(words))
+        if not tokens or any(_contains(tokens, other) for other, _ in kept):
             continue
-        parts.append(group[0] if len(group) == 1 else "(" + " OR ".join(group) + ")")
-    return " AND ".join(parts)
+        kept = [(other, w) for other, w in kept if not _contains(other, tokens)]
+        kept.append((tokens, words))
+    return [words for _, words in kept]
+
+
+def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    """Whether ``shorter`` occurs as a run of ``longer``."""
+    size = len(shorter)
+    return any(longer[i : i + size] == shorter for i in range(len(longer) - size + 1))
 
 
 # ---------------------------------------------------------------- the library
@@ -473,14 +542,17 @@ class Library:
     def count_papers(self) -> int:
         return self.db.execute("select count(*) from papers").fetchone()[0]
 
-    def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
+    def search(
+        self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
+    ) -> tuple[list[str], int]:
         """PMIDs matching ``text`` best first, and how many match in all (counted up to SEARCH_WINDOW).
 
-        Ranking is FTS5's bm25 (title words weigh most), among the newest SEARCH_WINDOW matches: a word
-        nearly every paper has ("IL-2") would otherwise rank the whole library on each keystroke. The best
-        few are then nudged by il2watch's relevance score, read for those rows only.
+        Words also find their synonyms (``synonyms``, else the packaged lexicon's). Ranking is FTS5's
+        bm25 (title words weigh most), among the newest SEARCH_WINDOW matches: a word nearly every paper
+        has ("IL-2") would otherwise rank the whole library on each keystroke. The best few are then
+        nudged by il2watch's relevance score, read for those rows only.
         """
-        query = fts_query(text)
+        query = fts_query(text, synonyms if synonyms is not None else synonyms_for(()))
         if not query:
             return [], 0
         wanted = offset + limit
@@ -545,6 +617,11 @@ class Library:
         where = " and ".join(clauses) or "1"
         sql = f"select pmid from papers where {where} order by entry_date desc, cast(pmid as integer) desc limit ?"
         return [r[0] for r in self.db.execute(sql, args + [limit])]
+
+    def stored_axis(self, pmids: Sequence[str]) -> str:
+        """The axis stored for the first of ``pmids`` the library has tagged, or ""."""
+        axes = dict(self._rows_in("select pmid, axis from papers where pmid in ({marks}) and axis != ''", pmids))
+        return next((axes[p] for p in pmids if axes.get(p)), "")
 
     def known_molecules(self) -> list[str]:
         rows = self.db.execute("select distinct value from papers, json_each(papers.molecules) order by value")
@@ -743,6 +820,11 @@ class Library:
                 return False
             self.db.table("saved").insert({"user": user, "pmid": pmid, "at": now or utcnow()})
             return True
+
+    def unsave_for(self, user: str, pmid: str) -> bool:
+        """Take a paper off a user's reading list; False when it was not on it."""
+        with self.transaction():
+            return self.db.execute("delete from saved where user = ? and pmid = ?", [user, pmid]).rowcount > 0
 
     def saved_by(self, user: str, limit: int = 50) -> list[str]:
         return [

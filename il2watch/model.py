@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("cites", "similar", "query")
-AXES = ("treg", "effector", "biology", "neighbour", "other")
+AXES = ("treg", "effector", "both", "biology", "neighbour", "other")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class Paper:
     journal_iso: str = ""  # ISO abbreviation, e.g. "Nat Rev Immunol"
     pub_date: str = ""  # as PubMed prints it: "2022 Oct", "2021 Nov-Dec"
     pub_year: int | None = None
+    volume: str = ""  # as printed: "22"
+    issue: str = ""  # "10", "Suppl 2"
+    pages: str = ""  # MEDLINE style, "614-628" or "614-28", or an article number such as "e1234"
     entry_date: str = ""  # EDAT, when PubMed added the record: "YYYY-MM-DD"
     doi: str = ""
     pmcid: str = ""  # "PMC1234567" when free full text exists in PMC

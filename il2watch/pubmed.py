@@ -327,11 +327,26 @@ def _corrections(citation: Any) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+def _pages(article: Any) -> str:
+    """MedlinePgn as printed, else StartPage-EndPage, else an electronic article number (pii)."""
+    pagination = article.get("Pagination") or {}
+    if pagination.get("MedlinePgn"):
+        return _text(pagination["MedlinePgn"])
+    start, end = _text(pagination.get("StartPage", "")), _text(pagination.get("EndPage", ""))
+    if start:
+        return f"{start}-{end}" if end and end != start else start
+    return next(
+        (_text(e) for e in article.get("ELocationID", []) if getattr(e, "attributes", {}).get("EIdType") == "pii"),
+        "",
+    )
+
+
 def _paper_from_article(record: Any) -> Paper:
     citation = record["MedlineCitation"]
     article = citation["Article"]
     journal = article.get("Journal", {})
-    pub_date, year = _pub_date(journal.get("JournalIssue", {}).get("PubDate"))
+    journal_issue = journal.get("JournalIssue", {})
+    pub_date, year = _pub_date(journal_issue.get("PubDate"))
     ids = _article_ids(record.get("PubmedData", {}).get("ArticleIdList"))
     doi = ids.get("doi", "")
     if not doi:
@@ -349,6 +364,9 @@ def _paper_from_article(record: Any) -> Paper:
         journal_iso=_text(journal.get("ISOAbbreviation", "")),
         pub_date=pub_date,
         pub_year=year,
+        volume=_text(journal_issue.get("Volume", "")),
+        issue=_text(journal_issue.get("Issue", "")),
+        pages=_pages(article),
         entry_date=_date_parts(history, "entrez") or _date_parts(history, "pubmed"),
         doi=doi,
         pmcid=ids.get("pmc", ""),

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from slack_sdk import WebClient
 
+from il2watch import backfill as backfilling
 from il2watch import intel, redact
 from il2watch.config import Settings
 from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, print_outbox
@@ -88,7 +89,14 @@ def insight_maker(
     )
 
     def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
-        return intel.analyse(paper, reasons, lexicon=lexicon, feedback=library.feedback(paper.pmid), summariser=model)
+        return intel.analyse(
+            paper,
+            reasons,
+            lexicon=lexicon,
+            feedback=library.feedback(paper.pmid),
+            summariser=model,
+            concerned_axis=library.stored_axis(intel.concerned_pmids(paper)),  # a notice takes its paper's axis
+        )
 
     return insight_for
 
@@ -187,7 +195,13 @@ def _deliver(
     should_stop: Callable[[], bool],
 ) -> tuple[int, DeliveryReport]:
     """Post what is due, or print it when there is no Slack token (then nothing is marked delivered)."""
-    renderer = Renderer(library, {w.id: w for w in watches}, insight_for, thread_abstract=settings.thread_abstract)
+    renderer = Renderer(
+        library,
+        {w.id: w for w in watches},
+        insight_for,
+        command=settings.command,
+        thread_abstract=settings.thread_abstract,
+    )
     if client is None:
         return print_outbox(library, renderer, out), DeliveryReport()
     deliverer = Deliverer(
@@ -293,8 +307,13 @@ def backfill(
     progress: Callable[[int, int], None],
     slack: WebClient | None = None,
     out: Callable[[str], None] = print,
-) -> DeliveryReport:
-    """Post up to ``limit`` more of a watch's papers (newest first) that its channel has not had."""
+    include_held: bool = False,
+) -> backfilling.BackfillReport:
+    """Post up to ``limit`` more of a watch's papers (newest first) that its channel has not had: one
+    digest above the burst size, and none held back as off-topic unless ``include_held``."""
+    problem = backfilling.limit_problem(limit)
+    if problem:
+        raise PollError(problem)
     client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
     with Library(settings.db_path) as library:
         watches = {w.id: w for w in all_watches(settings, library)}
@@ -302,26 +321,27 @@ def backfill(
             raise PollError(f"no watch {watch_id!r}; watches: {', '.join(sorted(watches))}")
         watch = watches[watch_id]
         channel = watch.channel or settings.channel
-        linked = library.db.execute(
-            "select distinct papers.pmid from reasons join papers on papers.pmid = reasons.pmid "
-            "where reasons.watch = ? order by papers.entry_date desc, cast(papers.pmid as integer) desc",
-            [watch_id],
-        ).fetchall()
-        candidates = [row[0] for row in linked]
-        taken = library.claimed(channel, candidates)
-        chosen = [p for p in candidates if p not in taken][:limit]
-        with library.transaction():
-            for pmid in chosen:
-                library.enqueue(
-                    key=new_key(), channel=channel, kind="paper", pmids=(pmid,), payload={"backfill": watch_id}
-                )
-        progress(0, len(chosen))
         insight_for = insight_maker(settings, library)
-        renderer = Renderer(library, watches, insight_for, thread_abstract=settings.thread_abstract)
+        choice = backfilling.choose(
+            library,
+            watch,
+            channel,
+            limit,
+            insight_for=insight_for,
+            threshold=settings.relevance_threshold,
+            include_held=include_held,
+        )
+        kind = backfilling.enqueue(library, choice, watch=watch, channel=channel, burst=settings.burst)
+        chosen = backfilling.describe(choice, kind, watch)
+        total = 1 if kind == "digest" else len(choice.pmids)
+        progress(0, total)
+        renderer = Renderer(
+            library, watches, insight_for, command=settings.command, thread_abstract=settings.thread_abstract
+        )
         if client is None:
             shown = print_outbox(library, renderer, out)
-            progress(shown, len(chosen))
-            return DeliveryReport(still_due=shown)
+            progress(shown, total)
+            return backfilling.BackfillReport(still_due=shown, chosen=chosen)
         deliverer = Deliverer(
             library,
             client,
@@ -329,12 +349,13 @@ def backfill(
             default_channel=settings.channel,
             post_interval=settings.post_interval,
             backoff=settings.slack_backoff,
-            on_posted=lambda done: progress(done, len(chosen)),
+            on_posted=lambda done: progress(done, total),
         )
         try:
-            return deliverer.deliver()
+            report = deliverer.deliver()
         except DeliveryStopped as error:
             raise PollError(str(error)) from None
+        return backfilling.BackfillReport(**vars(report), chosen=chosen)
 
 
 def poll_once(

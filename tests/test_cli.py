@@ -97,6 +97,9 @@ def test_backfill_posts_more_with_progress_and_never_twice(tmp_path, ncbi_server
     assert len(counts) == 3 + 8 and set(counts.values()) == {1}
     unknown = il2watch(env, "backfill", "--watch", "nope")
     assert unknown.returncode == 1 and "no watch 'nope'" in unknown.stderr
+    negative = il2watch(env, "backfill", "--watch", "review", "--limit", "-1", "--include-held")
+    assert negative.returncode == 1 and negative.stderr.count("\n") == 1
+    assert "from 1 to 200, not -1" in negative.stderr
 
 
 def test_search_and_show_read_the_library(tmp_path, ncbi_server):

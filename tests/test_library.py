@@ -112,7 +112,7 @@ def test_any_user_text_makes_a_query_the_index_accepts(text):
 
 def test_fts_query_keeps_phrases_or_and_prefixes():
     assert fts_query('"regulatory T cell" treg*') == '"regulatory T cell" AND "treg"*'
-    assert fts_query("IL-2 OR IL-15 [tiab] NOT x") == '("IL-2" OR "IL-15") AND "x"'
+    assert fts_query("IL-2 OR IL-15 [tiab] NOT x") == '("IL-2" OR "IL-15") NOT "x"'
     assert fts_query('unbalanced "quote') == '"unbalanced" AND "quote"'
 
 

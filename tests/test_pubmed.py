@@ -205,3 +205,29 @@ def test_reference_lists_are_dropped_before_parsing_without_changing_the_record(
     [fast] = pubmed.parse_articles(raw)
     [whole] = [_paper_from_article(r) for r in Entrez.read(io.BytesIO(raw), escape=True)["PubmedArticle"]]
     assert fast == whole
+
+
+def test_volume_issue_and_pages_are_read_for_citations(ncbi):
+    papers = {p.pmid: p for p in pubmed.fetch_papers(ncbi, [R.REVIEW_PMID, R.TREG_MUTEIN_PMID])}
+    review = papers[R.REVIEW_PMID]
+    assert (review.volume, review.issue, review.pages) == ("22", "10", "614-628")
+    electronic = papers[R.TREG_MUTEIN_PMID]
+    assert electronic.volume == "14" and electronic.pages == "eabn4821"
+
+
+def test_pages_fall_back_to_start_and_end_page_or_the_article_number():
+    def article(pagination: str, elocation: str = "") -> bytes:
+        return (
+            '<?xml version="1.0"?><!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2024//EN" '
+            '"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_240101.dtd"><PubmedArticleSet><PubmedArticle>'
+            '<MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">1</PMID><Article PubModel="Print">'
+            "<Journal><JournalIssue><Volume>7</Volume><PubDate><Year>2020</Year></PubDate></JournalIssue>"
+            f"<Title>J</Title></Journal><ArticleTitle>T</ArticleTitle>{pagination}{elocation}<Language>eng</Language>"
+            '<PublicationTypeList><PublicationType UI="D016428">Journal Article</PublicationType>'
+            "</PublicationTypeList></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>"
+        ).encode()
+
+    (ranged,) = pubmed.parse_articles(article("<Pagination><StartPage>5</StartPage><EndPage>9</EndPage></Pagination>"))
+    assert (ranged.volume, ranged.issue, ranged.pages) == ("7", "", "5-9")
+    (numbered,) = pubmed.parse_articles(article("", '<ELocationID EIdType="pii" ValidYN="Y">e101</ELocationID>'))
+    assert numbered.pages == "e101"

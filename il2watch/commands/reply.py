@@ -43,6 +43,10 @@ class ToolError(Exception):
     """Slow work failed in a way the person should hear about; the message is one plain line."""
 
 
+def _no_direct_messages(user_id: str) -> str:
+    raise ToolError("direct messages are not available here: add `share` to upload the file in this channel")
+
+
 @dataclass(frozen=True)
 class Tools:
     """The I/O slow work may do; the Slack layer builds the real ones, tests build them on stand-ins."""
@@ -51,6 +55,7 @@ class Tools:
     find_pmids: Callable[[str], list[str]]  # ESearch: a PubMed term -> PMIDs
     poll: Callable[[], str]  # one poll now; returns its one-line report
     upload: Callable[[str, str, str, str], None]  # (channel, filename, content, title) into the conversation
+    open_dm: Callable[[str], str] = _no_direct_messages  # a user ID -> the app's direct-message channel with them
     # Each may raise ToolError; fetch_papers and find_pmids may also raise EutilsError or PubMedError.
 
 
@@ -151,11 +156,13 @@ def listing(
     next_offset: int | None,
     total: int | None = None,
     empty: str,
+    count: int | None = None,
 ) -> Reply:
-    """A page of papers under a title line saying which ones these are."""
+    """A page of papers under a title line saying which ones these are; ``count`` is how many papers the
+    blocks show when that is not one block each."""
     if not blocks:
         return say(empty, shareable=False) if offset == 0 else say("No more papers.")
-    last = offset + len(blocks)
+    last = offset + (len(blocks) if count is None else count)
     span = f"{offset + 1}–{last}" if last > offset + 1 else f"{last}"
     counted = f" of {total:,}" if total is not None else ""
     head = f"{title} · showing {span}{counted}"

@@ -42,6 +42,7 @@ DEFAULT_BOT_SCOPES = (
     "channels:join",
     "files:write",
     "commands",
+    "im:write",
 )
 APP_TOKEN_SCOPES = ("connections:write",)
 
@@ -1396,6 +1397,25 @@ def _apps_connections_open(stand_in: SlackStandIn, call: _Call) -> dict:
     return {"url": f"{stand_in.socket_mode_url}{separator}ticket={ticket}&app_id={APP_ID}"}
 
 
+# ---- direct messages: conversations.open gives the bot a DM channel with a person -----------------
+
+
+def _conversations_open(stand_in: SlackStandIn, call: _Call) -> dict:
+    """conversations.open with ``users``: the same D… channel for the same person every time."""
+    call.need("im:write")
+    users = [u for u in _text(call.params.get("users")).split(",") if u]
+    if not users:
+        raise SlackError("users_list_not_supplied")
+    if len(users) > 1 or not re.fullmatch(r"[UW][A-Z0-9]{2,}", users[0]):
+        raise SlackError("user_not_found")
+    channel_id = "D" + users[0][1:]
+    with stand_in._lock:
+        if channel_id not in stand_in._channels:
+            stand_in.add_channel(f"dm-{users[0]}", channel_id=channel_id, is_private=True)
+        channel = stand_in._channels[channel_id]
+    return {"channel": {**channel.to_slack(), "is_channel": False, "is_im": True, "user": users[0]}}
+
+
 _METHODS: dict[str, tuple[Callable[[SlackStandIn, _Call], dict], str]] = {
     "auth.test": (_auth_test, "bot"),
     "chat.postMessage": (_chat_post_message, "bot"),
@@ -1408,6 +1428,7 @@ _METHODS: dict[str, tuple[Callable[[SlackStandIn, _Call], dict], str]] = {
     "conversations.join": (_conversations_join, "bot"),
     "conversations.info": (_conversations_info, "bot"),
     "conversations.list": (_conversations_list, "bot"),
+    "conversations.open": (_conversations_open, "bot"),
     "views.publish": (_views_publish, "bot"),
     "files.getUploadURLExternal": (_files_get_upload_url, "bot"),
     "files.completeUploadExternal": (_files_complete_upload, "bot"),
