@@ -580,7 +580,8 @@ def test_with_no_admins_set_nobody_is_an_admin(lab, tmp_path):
                 )
             )
             reply = json.loads(app.dispatch(BoltRequest(body=body, mode="socket_mode")).body)
-            assert reply["text"].startswith(f"Sorry, `/il2 {text.split()[0]}` is only for il2watch's admins"), reply
+            command = " ".join(text.split()[:2]) if text.startswith("watch") else text.split()[0]
+            assert reply["text"].startswith(f"Sorry, `/il2 {command}` is only for il2watch's admins"), reply
             assert "No admins are set (IL2WATCH_ADMINS)" in reply["text"]
     with Library(settings.db_path) as library:
         assert library.slack_watches() == [] and library.last_run("poll") is None
