@@ -5,9 +5,10 @@ import time
 import pytest
 
 from il2watch import pubmed
-from il2watch.eutils import Eutils, EutilsError, RateLimiter
+from il2watch.eutils import EutilsError, RateLimiter
 from il2watch.markup import to_plain
 from il2watch.pubmed import PubMedError
+from tests.conftest import ncbi_client
 from tests.data import records as R
 from tests.stand_ins.eutils import max_requests_in_any_second
 from tests.stand_ins.pubmed_world import record
@@ -32,7 +33,7 @@ def test_several_watched_papers_still_cost_two_requests(ncbi, ncbi_server):
 
 
 def test_every_request_carries_tool_and_email_and_the_api_key(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="lab@example.org", api_key="k123", limiter=RateLimiter(10))
+    client = ncbi_client(ncbi_server.base_url, ncbi_api_key="k123", limiter=RateLimiter(10))
     pubmed.fetch_links(client, [R.REVIEW_PMID])
     pubmed.search(client, "mutein")
     pubmed.fetch_papers(client, [R.TREG_MUTEIN_PMID])
@@ -91,7 +92,7 @@ def test_unknown_ids_are_absent_not_errors(ncbi):
 
 def test_more_than_200_ids_go_in_batches_by_post(world, ncbi_server):
     pmids = world.generate_citing(R.REVIEW_PMID, 450, start_pmid=40_000_000)
-    client = Eutils(ncbi_server.base_url, email="lab@example.org", limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url)
     papers = pubmed.fetch_papers(client, pmids)
     assert sorted(p.pmid for p in papers) == sorted(pmids)
     efetches = [r for r in ncbi_server.requests if r.endpoint == "efetch"]
@@ -115,7 +116,7 @@ def test_an_empty_search_with_error_list_is_an_answer(ncbi):
 
 
 def test_the_rate_never_exceeds_three_per_second(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="lab@example.org", limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url)
     started = time.monotonic()
     for _ in range(7):
         pubmed.search(client, "mutein")
@@ -133,14 +134,14 @@ def test_retryable_statuses_are_retried(ncbi, ncbi_server, status):
 
 def test_retry_after_is_honoured(ncbi_server):
     slept = []
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=5.0, limiter=RateLimiter(3), sleep=slept.append)
+    client = ncbi_client(ncbi_server.base_url, ncbi_backoff=5.0, sleep=slept.append)
     ncbi_server.inject(429, endpoint="esearch", retry_after=2)
     pubmed.search(client, "mutein")
     assert slept == [2.0]
 
 
 def test_connection_resets_and_slow_answers_are_retried(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=0.01, timeout=0.5, limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url, ncbi_timeout=0.5)
     ncbi_server.inject("reset", endpoint="esearch")
     ncbi_server.inject("slow", endpoint="esearch", delay=1.5)
     assert pubmed.search(client, "mutein")
@@ -148,14 +149,14 @@ def test_connection_resets_and_slow_answers_are_retried(ncbi_server):
 
 
 def test_giving_up_says_what_failed(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=0.01, attempts=3, limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url, ncbi_attempts=3)
     ncbi_server.inject(503, endpoint="esearch", times=3)
     with pytest.raises(EutilsError, match=r"^NCBI esearch failed after 3 attempts \(HTTP 503\)"):
         pubmed.search(client, "mutein")
 
 
 def test_client_errors_are_not_retried(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=0.01, limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url)
     ncbi_server.inject(400, endpoint="esearch")
     with pytest.raises(EutilsError, match="HTTP 400"):
         pubmed.search(client, "mutein")
@@ -202,6 +203,6 @@ def test_reference_lists_are_dropped_before_parsing_without_changing_the_record(
 
     raw = ncbi.call("efetch", [("db", "pubmed"), ("retmode", "xml"), ("id", R.TREG_MUTEIN_PMID)])
     assert b"<Reference>" in raw  # it cites the review, so its record lists references
-    [fast] = pubmed.parse_articles(raw)
+    [fast] = pubmed.parse_articles(raw).papers
     [whole] = [_paper_from_article(r) for r in Entrez.read(io.BytesIO(raw), escape=True)["PubmedArticle"]]
     assert fast == whole
