@@ -26,9 +26,15 @@ def pmid(text: object) -> str | None:
 
 
 def doi(text: object) -> str | None:
-    """A DOI lowercased, without 'https://doi.org/' or 'doi:' (DOIs compare case-insensitively)."""
+    """A DOI as written, without 'https://doi.org/' or 'doi:'; ``doi_key`` is the form to compare."""
     value = _DOI_PREFIX.sub("", str(text).strip() if text is not None else "").strip()
-    return value.lower() if _DOI.fullmatch(value) else None
+    return value if _DOI.fullmatch(value) else None
+
+
+def doi_key(text: object) -> str | None:
+    """The DOI lowercased: DOIs compare case-insensitively."""
+    value = doi(text)
+    return value.lower() if value else None
 
 
 def pmcid(text: object) -> str | None:

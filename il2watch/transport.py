@@ -424,7 +424,9 @@ class Host:
         except TimeoutError:
             raise _Retry(f"no answer for {self.timeout:g} s: read timeout", kind="timeout") from None
         except (ConnectionError, http.client.HTTPException) as error:
-            raise _Retry(_describe(error), kind="connection") from None
+            raise _Retry(
+                f"connection reset or closed without a whole answer: {_describe(error)}", kind="connection"
+            ) from None
         except ssl.SSLError as error:
             raise TransportError(
                 f"{self.name} at {self.netloc}: the TLS connection failed ({error.reason or error})",
@@ -516,7 +518,7 @@ class Host:
                 kind="tls",
             )
         if isinstance(reason, (ConnectionError, http.client.HTTPException, OSError)):
-            return _Retry(_describe(reason), kind="connection")
+            return _Retry(f"connection reset or closed without a whole answer: {_describe(reason)}", kind="connection")
         return TransportError(f"{self.name} {what} failed: {reason}", host=self.name)
 
 
