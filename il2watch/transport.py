@@ -138,7 +138,7 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                while self._starts and now - self._starts[0] >= self.period:
+                while self._starts and now - self._starts[0] >= self.period - 1e-9:  # float sums fall just short
                     self._starts.popleft()
                 if len(self._starts) < self.count:
                     self._starts.append(now)
