@@ -588,6 +588,19 @@ class Library:
         rows = self._rows_in("select pmid, attempts, last_tried from unreadable where pmid in ({marks})", pmids)
         return {pmid for pmid, attempts, last in rows if next_try(attempts, last) > now}
 
+    def set_watch_problems(self, lines: Sequence[str], *, now: str) -> None:
+        """What the last poll that reached PubMed found wrong with single watches and records."""
+        payload = {"at": now, "problems": [redact.scrub(line) for line in lines]}
+        self.set_state("watch_problems", json.dumps(payload, ensure_ascii=False))
+
+    def watch_problems(self) -> tuple[str, list[str]]:
+        """(when, lines) as the last poll recorded them; ("", []) when there were none."""
+        try:
+            payload = json.loads(self.get_state("watch_problems") or "{}")
+        except ValueError:
+            return "", []
+        return str(payload.get("at", "")), [str(line) for line in payload.get("problems", [])]
+
     def unreadable(self) -> list[dict[str, Any]]:
         """Every record still unreadable, oldest failure first, with when it is asked for next."""
         cursor = self.db.execute(

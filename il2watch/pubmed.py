@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from Bio.Entrez.Parser import DataHandler
+from Bio.Entrez.Parser import DataHandler, ValidationError
 
 from il2watch import ids
 from il2watch.eutils import Eutils, EutilsError, batches
@@ -85,6 +85,10 @@ def _parse(data: bytes, what: str, *, ignore_errors: bool = False) -> Any:
         ) from None
     except RuntimeError as error:  # an <ERROR> element
         raise PubMedError(f"NCBI reported an error for {what}: {squash(str(error))[:200]}") from None
+    except ValidationError as error:
+        raise PubMedError(
+            f"NCBI's answer to {what} holds an element its DTD does not know ({str(error.name)[:60]})"
+        ) from None
     except Exception as error:  # Bio.Entrez raises several parser errors; all mean "not whole"
         raise PubMedError(
             f"NCBI's answer to {what} is not complete XML ({type(error).__name__}: {squash(str(error))[:120]})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -27,8 +26,6 @@ from il2watch.slack_client import make_client
 from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.service")
-
-WATCH_PROBLEMS = "watch_problems"  # state key: the last poll's problems with single watches and records
 
 
 class PollError(Exception):
@@ -180,9 +177,7 @@ def _store(
             )
         library.clear_unreadable(findings.papers)
         library.record_unreadable(findings.unreadable, now=now)
-        library.set_state(
-            WATCH_PROBLEMS, json.dumps({"at": now, "problems": problem_lines(findings)}, ensure_ascii=False)
-        )
+        library.set_watch_problems(problem_lines(findings), now=now)
         for delivery in deliveries:
             library.enqueue(
                 key=delivery.key,

@@ -308,3 +308,62 @@ def test_a_query_watch_after_a_long_downtime_asks_from_its_last_horizon_less_the
     search = next(r for r in ncbi_server.requests if r.endpoint == "esearch")
     assert search.params["mindate"] == [f"2024/01/{10 - settings.overlap_days:02d}"]
     assert report.new == 1 and ("engineered-il2", "41000009", "query") in linked(settings)
+
+
+def test_words_pubmed_cannot_use_are_named_in_the_poll_line_and_in_status(make_settings, ncbi_server, tmp_path):
+    from il2watch.commands.status import format_status_text, status_facts
+
+    config = tmp_path / "typo.toml"
+    config.write_text(
+        '[[watch]]\nid = "tregs"\nquery = "interleukin AND lupsu AND regulatory[xyzfield]"\n', encoding="utf-8"
+    )
+    settings = make_settings(IL2WATCH_CONFIG=str(config))
+    report = poll(settings)
+    assert report.status == "ok" and report.new > 0, "NCBI searched without them, and so did the watch"
+    warnings = [
+        "watch tregs warning: PubMed has no search field [xyzfield] and searched without it",
+        "watch tregs warning: PubMed does not know “lupsu” and searched without it",
+    ]
+    assert report.problems == warnings and report.line().endswith("; " + "; ".join(warnings))
+    with Library(settings.db_path) as library:
+        text = format_status_text(status_facts(library, settings))
+    assert [line for line in text.splitlines() if line.startswith("Watch problem: ")] == [
+        f"Watch problem: {w}" for w in warnings
+    ]
+
+
+def test_a_similarity_score_of_ten_to_the_thirty_fails_that_watch_with_one_line(make_settings, ncbi_server, world):
+    world.set_similar(R.REVIEW_PMID, [(R.IL15_PMID, 10**30)])
+    report = poll(make_settings())
+    (problem,) = report.problems
+    assert problem.startswith("watch review failed: NCBI sent a similarity score that is not a usable number")
+    assert report.status == "ok" and {w for w, _, _ in linked(make_settings())} == {"engineered-il2"}
+
+
+@pytest.mark.parametrize("count", ["abc", ""])
+def test_an_esearch_count_that_is_not_a_number_fails_that_watch_with_one_line(make_settings, ncbi_server, count):
+    ncbi_server.inject("count", endpoint="esearch", message=count)
+    report = poll(make_settings())
+    assert report.problems == [
+        f"watch engineered-il2 failed: NCBI's ESearch answer gives a Count that is not a number ({count!r})"
+    ]
+
+
+def test_a_record_the_parser_rejects_is_reported_by_pmid_and_the_rest_is_stored(make_settings, ncbi_server, world):
+    from il2watch.commands.status import format_status_text, status_facts
+
+    settings = make_settings()
+    poll(settings)
+    world.add(*R.real_shape_records())
+    for rec in R.real_shape_records():
+        world.cite(rec.pmid, R.REVIEW_PMID)
+    report = poll(settings)
+    assert report.stored == len(R.real_shape_records()) - 2
+    assert [p.split(" cannot be read")[0] for p in report.problems] == [
+        f"PubMed's record for PMID {R.UNKNOWN_ELEMENT_PMID}",
+        f"PubMed's record for PMID {R.NO_ARTICLE_PMID}",
+    ]
+    with Library(settings.db_path) as library:
+        assert {row["pmid"] for row in library.unreadable()} == {R.UNKNOWN_ELEMENT_PMID, R.NO_ARTICLE_PMID}
+        text = format_status_text(status_facts(library, settings))
+    assert f"Unreadable PubMed record: PMID {R.NO_ARTICLE_PMID}: the record lacks 'Article'" in text

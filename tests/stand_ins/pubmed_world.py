@@ -151,6 +151,7 @@ class Author:
     initials: str = ""
     collective: str = ""  # a consortium or study group instead of a person
     affiliation: str = ""
+    suffix: str = ""  # "Jr", "Sr", "3rd"
 
     @property
     def short_name(self) -> str:
@@ -179,6 +180,7 @@ class Record:
     pub_month: str = ""  # "Oct"
     pub_day: str = ""
     medline_date: str = ""  # "2021 Nov-Dec": replaces Year/Month/Day in PubDate
+    pub_season: str = ""  # "Winter", "Jan-Mar": PubDate's <Season>, in place of Month and Day
     entry_date: date = date(2000, 1, 1)  # EDAT
     entry_time: tuple[int, int] = (6, 0)  # hour, minute written into History
     doi: str = ""
@@ -201,12 +203,15 @@ class Record:
     # (old, new) replacements made in the record's rendered XML: the shapes real records take that the
     # fields above cannot say (MathML, an element the DTD does not know, a missing <Article>, …)
     replace_xml: tuple[tuple[str, str], ...] = ()
+    drop_elements: tuple[str, ...] = ()  # elements left out of the rendered record ("Article")
 
     @property
     def pub_date_text(self) -> str:
         """PubDate as PubMed prints it: '2022 Oct', '2021 Nov-Dec'."""
         if self.medline_date:
             return self.medline_date
+        if self.pub_season:
+            return f"{self.pub_year} {self.pub_season}"
         return " ".join(str(p) for p in (self.pub_year, self.pub_month, self.pub_day) if p)
 
     @property
@@ -1082,6 +1087,8 @@ class PubMedWorld:
             text = _book_xml(rec) if rec.is_book else _article_xml(rec, self.references(pmid), refs, targets)
             for old, new in rec.replace_xml:
                 text = text.replace(old, new)
+            for name in rec.drop_elements:
+                text = re.sub(rf"<{name}[ >].*?</{name}>", "", text, flags=re.DOTALL)
             self._xml_cache[pmid] = text
             return text
 
@@ -1142,6 +1149,8 @@ def _authors_xml(authors: Sequence[Author], list_attrs: str = ' CompleteYN="Y"')
                 parts.append(f"<ForeName>{escape(a.fore)}</ForeName>")
             if a.initials:
                 parts.append(f"<Initials>{escape(a.initials)}</Initials>")
+            if a.suffix:
+                parts.append(f"<Suffix>{escape(a.suffix)}</Suffix>")
         if a.affiliation:
             parts.append(f"<AffiliationInfo><Affiliation>{marked_text(a.affiliation)}</Affiliation></AffiliationInfo>")
         parts.append("</Author>")
@@ -1168,6 +1177,8 @@ def _pub_date_xml(rec: Record) -> str:
     if rec.medline_date:
         return f"<PubDate><MedlineDate>{escape(rec.medline_date)}</MedlineDate></PubDate>"
     inner = f"<Year>{rec.pub_year}</Year>"
+    if rec.pub_season:
+        return f"<PubDate>{inner}<Season>{escape(rec.pub_season)}</Season></PubDate>"
     if rec.pub_month:
         inner += f"<Month>{escape(str(rec.pub_month))}</Month>"
         if rec.pub_day:
