@@ -280,11 +280,15 @@ def _count(parsed: Any, what: str) -> int:
     return int(text)
 
 
+_PROBLEM_ORDER = ("PhraseNotFound", "FieldNotFound", "QuotedPhraseNotFound", "PhraseIgnored", "OutputMessage")
+
+
 def _query_problems(parsed: Any) -> list[QueryProblem]:
     found = []
     for group in ("ErrorList", "WarningList"):
-        for kind, words in (parsed.get(group) or {}).items():
-            for word in words or []:
+        listed = parsed.get(group) or {}
+        for kind in sorted(listed, key=lambda k: (_PROBLEM_ORDER + (k,)).index(k)):
+            for word in listed[kind] or []:
                 if kind == "OutputMessage" and str(word).strip() == "No items found.":
                     continue  # the note on an empty answer, not a problem with a word
                 found.append(QueryProblem(str(kind), _text(word)))

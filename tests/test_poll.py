@@ -321,8 +321,8 @@ def test_words_pubmed_cannot_use_are_named_in_the_poll_line_and_in_status(make_s
     report = poll(settings)
     assert report.status == "ok" and report.new > 0, "NCBI searched without them, and so did the watch"
     warnings = [
-        "watch tregs warning: PubMed has no search field [xyzfield] and searched without it",
         "watch tregs warning: PubMed does not know “lupsu” and searched without it",
+        "watch tregs warning: PubMed has no search field [xyzfield] and searched without it",
     ]
     assert report.problems == warnings and report.line().endswith("; " + "; ".join(warnings))
     with Library(settings.db_path) as library:

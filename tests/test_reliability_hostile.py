@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from il2watch import intel, render
 from il2watch.markup import to_plain
 from il2watch.model import Author, Paper, Reason, Section, Watch
-from il2watch.service import PollError
 from il2watch.slack_app import build_app
 from il2watch.web import create_server
 from tests.conftest import PROXY_VARIABLES
