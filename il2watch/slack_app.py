@@ -107,6 +107,7 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
         find_pmids=lambda term: pubmed.search(eutils, term),
         poll=poll or (lambda: poll_with_lease(settings)),
         upload=upload,
+        check_query=lambda term: pubmed.check_query(eutils, term),
     )
 
 
