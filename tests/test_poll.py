@@ -367,3 +367,21 @@ def test_a_record_the_parser_rejects_is_reported_by_pmid_and_the_rest_is_stored(
         assert {row["pmid"] for row in library.unreadable()} == {R.UNKNOWN_ELEMENT_PMID, R.NO_ARTICLE_PMID}
         text = format_status_text(status_facts(library, settings))
     assert f"Unreadable PubMed record: PMID {R.NO_ARTICLE_PMID}: the record lacks 'Article'" in text
+
+
+def test_a_record_nobody_asked_for_is_not_stored(make_settings, ncbi_server, world):
+    """A mirror that slips a rewritten copy of the review into an EFetch answer changes nothing."""
+    settings = make_settings()
+    poll(settings)
+    with Library(settings.db_path) as library:
+        review_before = library.paper(R.REVIEW_PMID)
+    assert review_before is not None
+    world.add(record("41000005", title="A new IL-2 mutein paper", entry_date=TODAY))
+    world.cite("41000005", R.REVIEW_PMID)
+    forged = dataclasses.replace(world.get(R.REVIEW_PMID), title="Rewritten by a mirror")
+    ncbi_server.inject("stowaway", endpoint="efetch", record=forged)
+    report = poll(settings)
+    assert report.stored == 1
+    with Library(settings.db_path) as library:
+        assert library.paper(R.REVIEW_PMID) == review_before
+        assert library.paper("41000005") is not None
