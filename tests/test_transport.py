@@ -250,3 +250,14 @@ def test_doctor_tries_ncbi_once_with_a_short_timeout(tmp_path, ncbi_server):
     (ncbi,) = [c for c in run_checks(settings, watches=[]) if "NCBI E-utilities" in c.what]
     assert time.monotonic() - started < 0.9
     assert not ncbi.ok and ncbi.fix == "NCBI einfo failed (no answer for 0.3 s: read timeout)"
+
+
+def test_an_answer_reads_as_json_or_says_it_is_not(ncbi_server):
+    client = host(ncbi_server.base_url)
+    ncbi_server.inject(429, endpoint="einfo")
+    answer = client.get("einfo.fcgi", {"db": "pubmed"}, accept={429})
+    assert answer.status == 429 and answer.json(host="NCBI")["error"] == "API rate limit exceeded"
+    page = client.get("einfo.fcgi", {"db": "pubmed"})
+    with pytest.raises(TransportError, match=r"^NCBI answered something that is not JSON \(.*\) from http://"):
+        page.json(host="NCBI")
+    assert "DbInfo" in page.text()
