@@ -177,15 +177,6 @@ class Settings:
         high=600,
         help="Seconds before the first retry to every host but NCBI; doubles each time (Retry-After wins).",
     )
-    probe_timeout: float = option(
-        "network.probe_timeout",
-        "IL2WATCH_PROBE_TIMEOUT",
-        "float",
-        10.0,
-        low=0.1,
-        high=600,
-        help="Seconds `il2watch doctor` gives each host, asked once, to answer in all.",
-    )
     # [library]
     db_path: Path = option(
         "library.path",

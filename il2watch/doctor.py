@@ -73,7 +73,7 @@ def run_checks(
         yield Check(False, f"library {settings.db_path}", str(error))
         watches = watches or list(settings.watches)
 
-    client = (eutils_factory or (lambda: make_eutils(settings, probe=True)))()
+    client = (eutils_factory or (lambda: make_eutils(settings)))()
     try:
         info = pubmed.database_info(client)
         yield Check(True, f"NCBI E-utilities answer at {settings.eutils_url} (PubMed: {info['count']} records)")

@@ -37,10 +37,6 @@ class Eutils:
     def base_url(self) -> str:
         return self.host.base_url
 
-    def probe(self, timeout: float) -> Eutils:
-        """The same client asking once, with a short timeout: ``il2watch doctor`` tries each host once."""
-        return Eutils(self.host.probe(timeout), tool=self.tool, email=self.email, api_key=self.api_key)
-
     def call(self, endpoint: str, params: Iterable[tuple[str, str]] | Mapping[str, str]) -> bytes:
         """Send one E-utilities request (``endpoint`` like "esearch") and return the raw answer.
 

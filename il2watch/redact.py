@@ -22,7 +22,7 @@ _SHAPES = re.compile(
     r"xox[abposre]-[A-Za-z0-9-]+"
     r"|xapp-[A-Za-z0-9-]+"
     r"|((?<![\w-])(?:api_key|apikey|api-key|key|token|access_token|password|secret)=)[^&\s\"']+"
-    r"|(\"(?:api_key|api-key|apikey|token|password|secret)\"\s*:\s*\")[^\"]*"
+    r"|(\"(?:api_key|apikey|token|password|secret)\"\s*:\s*\")[^\"]*"
     r"|((?:Bearer|Basic) )[A-Za-z0-9._~+/=-]+"
     r"|(://)[^/\s:@]*:[^/\s@]*@"
     r"|(://)[^/\s:@]+@",

@@ -108,10 +108,9 @@ def all_watches(settings: Settings, library: Library) -> list[Watch]:
     return configured + [w for w in library.slack_watches() if w.id not in ids]
 
 
-def make_eutils(settings: Settings, *, probe: bool = False) -> Eutils:
-    """The E-utilities client the settings describe; ``probe``: asking once, briefly (``il2watch doctor``)."""
-    client = eutils_client.from_settings(settings)
-    return client.probe(settings.probe_timeout) if probe else client
+def make_eutils(settings: Settings) -> Eutils:
+    """The E-utilities client the settings describe (``il2watch doctor`` asks it with one attempt, briefly)."""
+    return eutils_client.from_settings(settings)
 
 
 def problem_lines(findings: Findings) -> list[str]:

@@ -65,7 +65,7 @@ class TransportError(Exception):
         self.host, self.kind, self.status = host, kind, status
 
 
-@dataclass(frozen=True)
+@dataclass
 class Answer:
     """What a host answered: status, headers, the whole body (at most the cap), and the URL without secrets."""
 
@@ -309,10 +309,6 @@ class Host:
         self._sleep, self._clock = sleep, clock
         self.stats = Stats()
 
-    def probe(self, timeout: float) -> Host:
-        """The same host asked once, each answer bounded by ``timeout`` in all (for ``il2watch doctor``)."""
-        return replace_host(self, attempts=1, timeout=min(self.timeout, timeout), deadline=min(self.deadline, timeout))
-
     # ------------------------------------------------------------ requests
 
     def get(
@@ -531,17 +527,6 @@ def _headers(message: Message | Mapping[str, str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in message.items()}
 
 
-def replace_host(host: Host, **changes: Any) -> Host:
-    """A copy of ``host`` with some of its rules changed; it shares the limiter and the statistics."""
-    copy = object.__new__(Host)
-    copy.__dict__.update(host.__dict__)
-    for key, value in changes.items():
-        if key not in copy.__dict__:
-            raise TypeError(f"Host has no setting {key!r}")
-        setattr(copy, key, value)
-    return copy
-
-
 def host_from_settings(
     settings: Any,
     *,
@@ -582,7 +567,6 @@ __all__ = [
     "TransportError",
     "excerpt",
     "host_from_settings",
-    "replace_host",
     "retry_after",
     "shared_limiter",
 ]

@@ -11,8 +11,7 @@ import pytest
 
 from il2watch import pubmed, redact
 from il2watch.config import Settings
-from il2watch.doctor import run_checks
-from il2watch.service import make_eutils
+from il2watch.eutils import from_settings
 from il2watch.transport import (
     MAX_WAIT,
     Host,
@@ -153,7 +152,8 @@ def test_a_status_not_accepted_fails_with_a_short_excerpt_and_one_accepted_is_an
 
 def test_an_api_key_ncbi_echoes_in_a_400_never_reaches_the_message_or_the_url(world):
     redact.forget_all()  # only what the transport itself knows protects the key here
-    with EutilsStandIn(world, valid_api_keys={"good-key"}) as server:
+    with EutilsStandIn(world) as server:
+        server.reject_api_key("sEcReT-KeY-0042")
         client = ncbi_client(server.base_url, ncbi_api_key="sEcReT-KeY-0042")
         with pytest.raises(TransportError) as failed:
             pubmed.search(client, "mutein")
@@ -232,24 +232,24 @@ def test_get_and_post_count_by_path(ncbi_server):
     assert [r.method for r in ncbi_server.requests] == ["GET", "POST"]
 
 
-# ---------------------------------------------------------------- doctor asks once
+# ---------------------------------------------------------------- one attempt, briefly (what doctor asks for)
 
 
-def test_doctor_tries_ncbi_once_with_a_short_timeout(tmp_path, ncbi_server):
-    settings = Settings(
-        eutils_url=ncbi_server.base_url, db_path=tmp_path / "lib.db", ncbi_attempts=5, probe_timeout=0.3
-    )
-    probe = make_eutils(settings, probe=True)
-    assert probe.host.attempts == 1 and probe.host.timeout == 0.3 and probe.host.deadline == 0.3
+def test_settings_for_one_brief_attempt_ask_once_within_their_timeout(ncbi_server):
+    """``il2watch doctor`` checks with ncbi_attempts=1 and short timeouts: the transport asks exactly once."""
+    fake = FakeTime()
+    settings = Settings(eutils_url=ncbi_server.base_url, ncbi_attempts=1, ncbi_timeout=0.3, request_deadline=0.6)
+    client = from_settings(settings, limiter=RateLimiter(3), sleep=fake.sleep)
     ncbi_server.inject(503, endpoint="einfo")
-    (ncbi,) = [c for c in run_checks(settings, watches=[]) if "NCBI E-utilities" in c.what]
-    assert not ncbi.ok and ncbi.fix == "NCBI einfo failed (HTTP 503)"
-    assert [(r.endpoint, r.status) for r in ncbi_server.requests] == [("einfo", 503)], "asked once"
+    with pytest.raises(TransportError) as failed:
+        pubmed.database_info(client)
+    assert str(failed.value) == "NCBI einfo failed (HTTP 503)" and fake.slept == []
+    assert [(r.endpoint, r.status) for r in ncbi_server.requests] == [("einfo", 503)]
     ncbi_server.inject("slow", endpoint="einfo", delay=1.0)
     started = time.monotonic()
-    (ncbi,) = [c for c in run_checks(settings, watches=[]) if "NCBI E-utilities" in c.what]
+    with pytest.raises(TransportError, match=r"^NCBI einfo failed \(no answer for 0.3 s: read timeout\)$"):
+        pubmed.database_info(client)
     assert time.monotonic() - started < 0.9
-    assert not ncbi.ok and ncbi.fix == "NCBI einfo failed (no answer for 0.3 s: read timeout)"
 
 
 def test_an_answer_reads_as_json_or_says_it_is_not(ncbi_server):

@@ -20,11 +20,11 @@ Choices where NCBI's behaviour is not recorded in ../../../shared/ncbi-fixtures:
 - EFetch's error document is NCBI's ``eFetchResult`` (not ``PubmedArticleSet``); Biopython ships
   no DTD for it, so ``Entrez.read`` raises RuntimeError (after trying to download the DTD).
 - Only XML is served: ``retmode=json`` or ``retmode=text`` gets HTTP 400.
-- An API key outside ``valid_api_keys`` (when set) gets HTTP 400 with NCBI's JSON body, which echoes
-  the key: ``{"error":"API key invalid","api-key":"<key>","type":"invalid","status":"unknown"}``.
 - Rate limiting counts the requests served in the last ``rate_window`` seconds per API key (or
   per client address without one); refused requests do not count. NCBI's 429 body:
   ``{"error":"API rate limit exceeded","api-key":"<key or address>","count":"4","limit":"3"}``.
+- A rejected API key (``reject_api_key``): HTTP 400 with NCBI's JSON body, which echoes the key:
+  ``{"error":"API key invalid","api-key":"<key>","type":"invalid","status":"unknown"}``.
 
 Run ``python -m tests.stand_ins.eutils --port 8000`` to serve the world of tests/data/records.py.
 """
@@ -442,12 +442,9 @@ class EutilsStandIn:
         max_url_length: int = 4096,
         clock: Callable[[], float] = time.monotonic,
         ignore_retstart: bool = False,
-        valid_api_keys: Iterable[str] | None = None,
     ) -> None:
         self.world = world
         self.ignore_retstart = ignore_retstart  # a broken mirror: every ESearch page is the first
-        # None accepts any key; otherwise another key gets NCBI's HTTP 400, which echoes the key
-        self.valid_api_keys = set(valid_api_keys) if valid_api_keys is not None else None
         self.enforce_rate_limit = enforce_rate_limit
         self.rate_window = rate_window
         self.limit_without_key = limit_without_key
@@ -597,11 +594,7 @@ class EutilsStandIn:
             log(404)
             _send(handler, 404, _html_page(404, "Not Found"), HTML)
             return
-        key = _one(params, "api_key")
-        if key and self.valid_api_keys is not None and key not in self.valid_api_keys:
-            log(400, "invalid-key")
-            body = {"error": "API key invalid", "api-key": key, "type": "invalid", "status": "unknown"}
-            _send(handler, 400, json.dumps(body, separators=(",", ":")).encode(), "application/json")
+        if self._refuse_rejected_key(handler, params, log):
             return
         admitted, who, count, limit = self._admit(params, handler.client_address[0], arrived)
         if not admitted:
@@ -689,6 +682,25 @@ class EutilsStandIn:
             status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
             log(status, fault.name)
             _send(handler, status, body_bytes, content_type)
+
+    # -- rejected API keys
+
+    rejected_api_keys: frozenset[str] = frozenset()
+
+    def reject_api_key(self, key: str) -> None:
+        """From now on, answer every request carrying ``key`` as NCBI answers a key it does not accept."""
+        with self._lock:
+            self.rejected_api_keys = self.rejected_api_keys | {key}
+
+    def _refuse_rejected_key(self, handler: _Handler, params: dict[str, list[str]], log: Callable[..., None]) -> bool:
+        """HTTP 400 with NCBI's JSON body, which echoes the key, when the request's key was rejected."""
+        key = _one(params, "api_key")
+        if not key or key not in self.rejected_api_keys:
+            return False
+        log(400, "invalid-api-key")
+        body = {"error": "API key invalid", "api-key": key, "type": "invalid", "status": "unknown"}
+        _send(handler, 400, json.dumps(body, separators=(",", ":")).encode(), "application/json")
+        return True
 
 
 def _rate_limit_body(who: str, count: int, limit: int) -> bytes:
