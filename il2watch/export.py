@@ -141,6 +141,8 @@ def _bibtex_author(author: Author) -> str:
     if author.collective:
         return "{" + bibtex_escape(author.collective) + "}"  # braces keep a group's name in one piece
     last, fore = bibtex_escape(author.last_name), bibtex_escape(author.fore_name or author.initials)
+    if author.suffix:  # BibTeX's "Last, Jr, First"
+        return f"{last}, {bibtex_escape(author.suffix)}, {fore}" if fore else f"{last}, {bibtex_escape(author.suffix)},"
     return f"{last}, {fore}" if fore else last
 
 
@@ -179,7 +181,8 @@ def _ris_author(author: Author) -> str:
     if author.collective:
         return _one_line(author.collective)
     fore = author.fore_name or author.initials
-    return _one_line(f"{author.last_name}, {fore}" if fore else author.last_name)
+    name = f"{author.last_name}, {fore}" if fore else author.last_name
+    return _one_line(f"{name}, {author.suffix}" if author.suffix else name)  # RIS: "Last, First, Suffix"
 
 
 def to_ris(papers: Iterable[Paper]) -> str:

@@ -13,7 +13,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,11 +186,30 @@ def m003_tag_indexes(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m004_unreadable_records(db: sqlite_utils.Database) -> None:
+    """PubMed records the parser rejects: asked for again on a schedule (UNREADABLE_RETRY), not every poll."""
+    db.table("unreadable").create(
+        {"pmid": str, "reason": str, "first_failed": str, "last_tried": str, "attempts": int}, pk="pmid"
+    )
+
+
+@migrations()
 def m005_handled_requests(db: sqlite_utils.Database) -> None:
     """Slack requests already handled, so that a redelivered or replayed one is not handled again, even by
     a process started since (the in-memory record does not survive a restart)."""
     db.table("handled_requests").create({"key": str, "at": float}, pk="key")
     db.table("handled_requests").create_index(["at"])
+
+
+# A record the parser rejects is asked for again at most every six hours for its first four tries (so at
+# most four times a day while NCBI may still be fixing it), then once a day.
+UNREADABLE_RETRY = ((4, timedelta(hours=6)), (None, timedelta(days=1)))
+
+
+def next_try(attempts: int, last_tried: str) -> str:
+    """When a record that failed ``attempts`` times, last at ``last_tried``, is asked for again."""
+    gap = next(gap for tries, gap in UNREADABLE_RETRY if tries is None or attempts < tries)
+    return (datetime.fromisoformat(last_tried) + gap).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------- records <-> rows
@@ -627,6 +646,54 @@ class Library:
         rows = self.db.execute("select distinct value from papers, json_each(papers.molecules) order by value")
         return [r[0] for r in rows]
 
+    # ------------------------------------------------------------ records PubMed sends that cannot be read
+
+    def record_unreadable(self, reasons: dict[str, str], *, now: str) -> None:
+        """Note another failed try for each PMID (call inside the poll's transaction)."""
+        for pmid, reason in reasons.items():
+            row = self.db.execute("select attempts from unreadable where pmid = ?", [pmid]).fetchone()
+            self.db.table("unreadable").upsert(
+                {
+                    "pmid": pmid,
+                    "reason": redact.scrub(reason),
+                    "last_tried": now,
+                    "attempts": (row[0] if row else 0) + 1,
+                    **({} if row else {"first_failed": now}),
+                },
+                pk="pmid",
+            )
+
+    def clear_unreadable(self, pmids: Iterable[str]) -> None:
+        """These records were read after all."""
+        for chunk in _chunks(list(pmids)):
+            self.db.execute(f"delete from unreadable where pmid in ({','.join('?' * len(chunk))})", chunk)
+
+    def unreadable_waiting(self, pmids: Iterable[str], *, now: str) -> set[str]:
+        """Which of ``pmids`` failed before and are not due to be asked for again at ``now``."""
+        rows = self._rows_in("select pmid, attempts, last_tried from unreadable where pmid in ({marks})", pmids)
+        return {pmid for pmid, attempts, last in rows if next_try(attempts, last) > now}
+
+    def set_watch_problems(self, lines: Sequence[str], *, now: str) -> None:
+        """What the last poll that reached PubMed found wrong with single watches and records."""
+        payload = {"at": now, "problems": [redact.scrub(line) for line in lines]}
+        self.set_state("watch_problems", json.dumps(payload, ensure_ascii=False))
+
+    def watch_problems(self) -> tuple[str, list[str]]:
+        """(when, lines) as the last poll recorded them; ("", []) when there were none."""
+        try:
+            payload = json.loads(self.get_state("watch_problems") or "{}")
+        except ValueError:
+            return "", []
+        return str(payload.get("at", "")), [str(line) for line in payload.get("problems", [])]
+
+    def unreadable(self) -> list[dict[str, Any]]:
+        """Every record still unreadable, oldest failure first, with when it is asked for next."""
+        cursor = self.db.execute(
+            "select pmid, reason, first_failed, last_tried, attempts from unreadable order by first_failed, pmid"
+        )
+        rows = [dict(zip([c[0] for c in cursor.description], row)) for row in cursor.fetchall()]
+        return [{**row, "next_try": next_try(row["attempts"], row["last_tried"])} for row in rows]
+
     # ------------------------------------------------------------ reasons
 
     def linked(self, watch_id: str) -> dict[tuple[str, str], StoredReason]:
@@ -937,6 +1004,11 @@ class Library:
                 return cursor.rowcount == 1
         finally:
             self.db.execute(f"PRAGMA busy_timeout = {int(usual)}")
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
 
 
 def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:

@@ -12,17 +12,19 @@ from functools import lru_cache
 from slack_sdk import WebClient
 
 from il2watch import backfill as backfilling
+from il2watch import eutils as eutils_client
 from il2watch import intel, redact
 from il2watch.config import Settings
 from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, print_outbox
 from il2watch.discovery import Findings, discover
-from il2watch.eutils import Eutils, EutilsError
+from il2watch.eutils import Eutils
 from il2watch.library import Library, LibraryError, describe_db_error
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
 from il2watch.rebuild import rebuild_from_channels
 from il2watch.slack_client import make_client
+from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.service")
 
@@ -32,6 +34,10 @@ class PollError(Exception):
 
     def __init__(self, message: str):
         super().__init__(redact.scrub(message))
+
+
+class PollFailed(Exception):
+    """Discovery could not serve any watch; the message names each and why."""
 
 
 @dataclass
@@ -46,6 +52,7 @@ class PollReport:
     queued: int = 0
     printed: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    problems: list[str] = field(default_factory=list)  # one line per watch that failed or warned
 
     def line(self) -> str:
         parts = [f"{self.new} new paper(s)", f"{self.stored} stored", f"{self.queued} queued"]
@@ -58,7 +65,8 @@ class PollReport:
         if self.delivery.still_due:
             parts.append(f"{self.delivery.still_due} still due")
         problems = f" ({'; '.join(self.delivery.problems)})" if self.delivery.problems else ""
-        line = f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems
+        watches = "".join(f"; {problem}" for problem in self.problems)
+        line = f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems + watches
         return redact.scrub(line)
 
 
@@ -109,15 +117,18 @@ def all_watches(settings: Settings, library: Library) -> list[Watch]:
 
 
 def make_eutils(settings: Settings) -> Eutils:
-    return Eutils(
-        settings.eutils_url,
-        tool=settings.ncbi_tool,
-        email=settings.ncbi_email,
-        api_key=settings.ncbi_api_key,
-        timeout=settings.ncbi_timeout,
-        attempts=settings.ncbi_attempts,
-        backoff=settings.ncbi_backoff,
-    )
+    """The E-utilities client the settings describe (``il2watch doctor`` asks it with one attempt, briefly)."""
+    return eutils_client.from_settings(settings)
+
+
+def problem_lines(findings: Findings) -> list[str]:
+    """What went wrong for single watches and records, one line each, for the poll's line and ``status``."""
+    lines = [problem.line() for problem in findings.problems]
+    lines += [
+        f"PubMed's record for PMID {pmid} cannot be read ({why}); the others are stored, it is asked for again later"
+        for pmid, why in sorted(findings.unreadable.items())
+    ]
+    return [redact.scrub(line) for line in lines]
 
 
 def _store(
@@ -171,6 +182,9 @@ def _store(
             library.set_watch_progress(
                 wf.watch, horizon=today.isoformat(), baseline_at=now if baselined else None, restored=False
             )
+        library.clear_unreadable(findings.papers)
+        library.record_unreadable(findings.unreadable, now=now)
+        library.set_watch_problems(problem_lines(findings), now=now)
         for delivery in deliveries:
             library.enqueue(
                 key=delivery.key,
@@ -392,7 +406,6 @@ def poll_once(
                 if restored.messages:
                     log.info("rebuilt the library from Slack: %s", restored.line())
             watches = all_watches(settings, library)
-            watermark = {"ran_at": stamp, "horizons": {w.id: today.isoformat() for w in watches}}
             findings = discover(
                 library,
                 eutils,
@@ -403,7 +416,13 @@ def poll_once(
                 overlap_days=settings.overlap_days,
                 query_baseline_days=settings.query_baseline_days,
                 analyse=insight_for,
+                now=moment,
             )
+            report.problems = problem_lines(findings)
+            if findings.failed and not findings.watches:
+                raise PollFailed("; ".join(p.line() for p in findings.failed))
+            # each watch that answered has looked up to today; one that failed keeps its horizon
+            watermark = {"ran_at": stamp, "horizons": {wf.watch.id: today.isoformat() for wf in findings.watches}}
             report.candidates = len({p for wf in findings.watches for p in wf.linked})
             report.new = len(findings.new_pmids)
             report.stored, report.queued = _store(
@@ -419,7 +438,7 @@ def poll_once(
             report.printed, report.delivery = _deliver(
                 library, settings, client, watches, insight_for, out, should_stop
             )
-        except (PubMedError, EutilsError, LibraryError, DeliveryStopped) as error:
+        except (PubMedError, TransportError, PollFailed, LibraryError, DeliveryStopped) as error:
             report.status, report.error = "error", str(error)
         except sqlite3.DatabaseError as error:  # a read outside a transaction met a damaged or locked file
             report.status, report.error = "error", describe_db_error(library.path, error)

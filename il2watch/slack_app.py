@@ -170,6 +170,7 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
         poll=poll or (lambda: poll_with_lease(settings)),
         upload=upload,
         open_dm=open_dm,
+        check_query=lambda term: pubmed.check_query(eutils, term),
     )
 
 

@@ -56,7 +56,7 @@ def test_a_failed_poll_exits_one_with_one_line(tmp_path, ncbi_server):
     )
     done = il2watch(env, "poll")
     assert done.returncode == 1
-    assert done.stderr.startswith("il2watch: poll failed: NCBI elink failed")
+    assert done.stderr.startswith("il2watch: poll failed: NCBI cannot be reached: 127.0.0.1:9 refused the connection")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 

@@ -19,6 +19,7 @@ from il2watch.library import Library, LibraryError, fts_query
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 from il2watch.render import check_limits, render_watch_announcement
+from tests.stand_ins.pubmed_world import record
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 ADMIN, USER = "UADMIN01", "UREADER1"
@@ -160,7 +161,12 @@ class Recorder:
             self.dms.append(user)
             return "D" + user[1:]
 
-        return Tools(fetch_papers=fetch, find_pmids=find, poll=poll, upload=upload, open_dm=open_dm)
+        def check_query(term):
+            raise ToolError("the recorder does not search PubMed")
+
+        return Tools(
+            fetch_papers=fetch, find_pmids=find, poll=poll, upload=upload, open_dm=open_dm, check_query=check_query
+        )
 
 
 # ---------------------------------------------------------------- help and the command table
@@ -604,10 +610,32 @@ def test_poll_now_runs_after_the_ack(lab):
     assert recorder.polls == 1 and "2 new paper(s)" in later.text
 
 
-def test_watch_add_stores_announces_and_baselines(lab):
+@pytest.fixture
+def pubmed_tools(ncbi_server, world):
+    """The Tools il2watch builds, on the NCBI stand-in; PMIDs 31234567-9 are in its PubMed."""
+    from slack_sdk import WebClient
+
+    from il2watch.config import Settings
+    from il2watch.slack_app import make_tools
+
+    for pmid in ("31234567", "31234568", "31234569"):
+        world.add(record(pmid, title=f"An IL-2 paper to watch, {pmid}"))
+    settings = Settings(eutils_url=ncbi_server.base_url, ncbi_backoff=0.01, ncbi_attempts=2)
+    return make_tools(settings, WebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/"))
+
+
+def run(text, ctx, tools):
+    """What the admin sees in the end: the ack, or what follows it once PubMed has answered."""
+    reply = answer(text, ctx)
+    return reply.deferred.run(tools) if reply.deferred is not None else reply
+
+
+def test_watch_add_checks_pubmed_after_the_ack_then_stores_announces_and_baselines(lab, pubmed_tools):
     library, _, context = lab
     reply = answer("watch add PMID:31234567", context(user=ADMIN))
-    assert "Now watching PMID 31234567 as `pmid-31234567`" in reply.text
+    assert reply.text == "Checking PMID 31234567 with PubMed…" and library.slack_watches() == []
+    later = reply.deferred.run(pubmed_tools)
+    assert "Now watching PMID 31234567 as `pmid-31234567`" in later.text
     assert library.slack_watches() == [Watch(id="pmid-31234567", pmid="31234567", source="slack")]
     assert library.watch_state(library.slack_watches()[0]).baseline_at == ""
     (row,) = library.outbox(kind="watch")
@@ -621,9 +649,49 @@ def test_watch_add_stores_announces_and_baselines(lab):
     assert "<@UADMIN01> added a watch on PMID 31234567" in announcement.text
 
 
-def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
+@pytest.mark.parametrize("spec", ["0", "-5", "3.5", "1e6", "PMID:0", "0000"])
+def test_watch_add_refuses_numbers_that_are_not_pmids_instead_of_watching_them_as_queries(lab, spec):
     library, _, context = lab
-    answer('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN))
+    reply = answer(f"watch add {spec}", context(user=ADMIN))
+    assert reply.deferred is None
+    assert f"`{spec}` is not a PMID: PMIDs are whole numbers from 1" in reply.text
+    assert library.slack_watches() == [] and library.outbox() == []
+
+
+@pytest.mark.parametrize("pmid", ["999999999", "99999999"])
+def test_watch_add_refuses_a_pmid_that_is_not_in_pubmed(lab, pubmed_tools, pmid):
+    library, _, context = lab
+    reply = run(f"watch add {pmid}", context(user=ADMIN), pubmed_tools)
+    assert reply.text == f"PubMed has no paper with PMID {pmid}, so no watch was added. Check the number."
+    assert library.slack_watches() == [] and library.outbox() == []
+
+
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("interleukin AND lupsu", "PubMed does not know “lupsu” and searched without it"),
+        ("interleukin[tiabx] AND lupus", "PubMed has no search field [tiabx] and searched without it"),
+    ],
+)
+def test_watch_add_refuses_a_query_pubmed_cannot_use_naming_the_word(lab, pubmed_tools, query, says):
+    library, _, context = lab
+    reply = run(f"watch add {query}", context(user=ADMIN), pubmed_tools)
+    assert reply.text.startswith(f"PubMed cannot use the query “{query}” as written: {says}. No watch was added")
+    assert library.slack_watches() == [] and library.outbox() == []
+
+
+def test_watch_add_says_when_pubmed_does_not_answer_and_adds_nothing(lab, pubmed_tools, ncbi_server):
+    library, _, context = lab
+    ncbi_server.inject(503, endpoint="esearch", times=2)
+    reply = run("watch add interleukin AND lupus", context(user=ADMIN), pubmed_tools)
+    assert reply.text.startswith("PubMed did not answer, so I could not check the query “interleukin AND lupus”: ")
+    assert "NCBI esearch failed after 2 attempts (HTTP 503)" in reply.text and library.slack_watches() == []
+
+
+def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab, pubmed_tools):
+    library, _, context = lab
+    added = run('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN), pubmed_tools)
+    assert "PubMed has " in added.text and " matches for it." in added.text
     (watch,) = library.slack_watches()
     assert watch.id == "il-2-tiab-and-lupus" and watch.query == '"IL-2"[tiab] AND lupus'
     assert (
@@ -631,7 +699,7 @@ def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
         in answer('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN)).text
     )
     assert "Already watched, as `review`" in answer("watch add 35217787", context(user=ADMIN)).text
-    answer("watch add IL-2 [tiab] AND lupus!", context(user=ADMIN))  # same slug, another query
+    run("watch add IL-2 [tiab] AND lupus!", context(user=ADMIN), pubmed_tools)  # same slug, another query
     ids = [w.id for w in library.slack_watches()]
     assert len(ids) == 2 and ids[1].startswith("il-2-tiab-and-lupus-") and len(ids[1]) <= 40
     listing = answer("watch list", context(user=ADMIN))
@@ -639,9 +707,9 @@ def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
     assert "from Slack" in listing.text and "configured" in listing.text
 
 
-def test_watch_remove_only_removes_slack_watches_and_announces_it(lab):
+def test_watch_remove_only_removes_slack_watches_and_announces_it(lab, pubmed_tools):
     library, _, context = lab
-    answer("watch add 31234567", context(user=ADMIN))
+    run("watch add 31234567", context(user=ADMIN), pubmed_tools)
     assert "configured in il2watch.toml" in answer("watch remove review", context(user=ADMIN)).text
     assert "No watch has the id `nope`" in answer("watch remove nope", context(user=ADMIN)).text
     assert "Stopped watching `pmid-31234567`" in answer("watch remove pmid-31234567", context(user=ADMIN)).text
@@ -649,13 +717,13 @@ def test_watch_remove_only_removes_slack_watches_and_announces_it(lab):
     assert [r.payload["action"] for r in library.outbox(kind="watch")] == ["added", "removed"]
 
 
-def test_a_watch_added_again_starts_with_a_new_baseline(lab):
+def test_a_watch_added_again_starts_with_a_new_baseline(lab, pubmed_tools):
     library, _, context = lab
-    answer("watch add 31234567", context(user=ADMIN))
+    run("watch add 31234567", context(user=ADMIN), pubmed_tools)
     watch = library.slack_watches()[0]
     library.set_watch_progress(watch, horizon="2024-05-01", baseline_at="2024-04-01T00:00:00+00:00")
     answer("watch remove pmid-31234567", context(user=ADMIN))
-    answer("watch add 31234567", context(user=ADMIN))
+    run("watch add 31234567", context(user=ADMIN), pubmed_tools)
     state = library.watch_state(watch)
     assert state.baseline_at == "" and state.horizon == "" and not state.removed
 
@@ -788,7 +856,7 @@ def test_export_without_direct_messages_says_how_to_share(lab):
     _, _, context = lab
     recorder = Recorder()
     tools = recorder.tools()
-    without = Tools(tools.fetch_papers, tools.find_pmids, tools.poll, tools.upload)
+    without = Tools(tools.fetch_papers, tools.find_pmids, tools.poll, tools.upload, tools.check_query)
     later = answer("export ris tag treg", context()).deferred.run(without)
     assert "add `share`" in later.text and recorder.uploads == []
 

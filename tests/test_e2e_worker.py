@@ -207,7 +207,7 @@ def test_failed_polls_raise_one_alert_and_one_recovery_note(tmp_path, ncbi_serve
     )
     poll_once(settings, out=lambda _: None)
     for _ in range(4):
-        ncbi_server.inject(503, endpoint="elink")
+        ncbi_server.inject(503, times=2)  # ELink, then ESearch: every watch fails, so the poll does
         with pytest.raises(PollError):
             poll_once(settings, out=lambda _: None)
         raise_or_clear_alert(settings)

@@ -255,11 +255,13 @@ def test_export_where_the_bot_is_not_a_member_explains_itself(connected):
 
 def test_admin_watch_add_is_stored_and_announced_and_others_are_refused(connected, library):
     api, socket_mode = connected
-    ack, _ = command(api, socket_mode, "watch add 31234567", user=READER)
+    ack, _ = command(api, socket_mode, f"watch add {UNRELATED_PMID}", user=READER)
     assert "only for il2watch's admins" in ack.payload["text"] and library.slack_watches() == []
-    ack, _ = command(api, socket_mode, "watch add 31234567", user=ADMIN)
-    assert "Now watching PMID 31234567" in ack.payload["text"]
-    assert [w.id for w in library.slack_watches()] == ["pmid-31234567"]
+    ack, url = command(api, socket_mode, f"watch add {UNRELATED_PMID}", user=ADMIN)
+    assert f"Checking PMID {UNRELATED_PMID} with PubMed" in ack.payload["text"]
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert f"Now watching PMID {UNRELATED_PMID}" in post.body["text"]
+    assert [w.id for w in library.slack_watches()] == [f"pmid-{UNRELATED_PMID}"]
     assert [r.payload["action"] for r in library.outbox(kind="watch")] == ["added"]
 
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from il2watch.config import Settings
 from il2watch.library import Library
@@ -27,6 +27,9 @@ from il2watch.render.blocks import (
     section,
 )
 from il2watch.render.paper import byline, title_mrkdwn, why_line
+
+if TYPE_CHECKING:
+    from il2watch.pubmed import Search
 
 InsightFor = Callable[[Paper, list[Reason]], Insight]
 PAGE = 10  # papers per reply; "More" shows the next ten
@@ -55,8 +58,9 @@ class Tools:
     find_pmids: Callable[[str], list[str]]  # ESearch: a PubMed term -> PMIDs
     poll: Callable[[], str]  # one poll now; returns its one-line report
     upload: Callable[[str, str, str, str], None]  # (channel, filename, content, title) into the conversation
+    check_query: Callable[[str], Search]  # ESearch: how many a term matches, and the words PubMed cannot use
     open_dm: Callable[[str], str] = _no_direct_messages  # a user ID -> the app's direct-message channel with them
-    # Each may raise ToolError; fetch_papers and find_pmids may also raise EutilsError or PubMedError.
+    # Each may raise ToolError; the PubMed ones may also raise TransportError (EutilsError) or PubMedError.
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,19 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "last_error": str((last_failed or {}).get("error") or ""),
         "last_error_at": str((last_failed or {}).get("finished_at") or (last_failed or {}).get("started_at") or ""),
         "last_delivery_error": delivery_error,
+        **_pubmed_problems(library),
     }
+
+
+def _pubmed_problems(library: Library) -> dict[str, Any]:
+    """Single watches the last poll could not serve or warned about, and records PubMed sends unreadable."""
+    at, lines = library.watch_problems()
+    unreadable = [
+        f"PMID {row['pmid']}: {row['reason']} ({row['attempts']} tries since {row['first_failed'][:10]}; "
+        f"next {row['next_try'][:16].replace('T', ' ')})"
+        for row in library.unreadable()
+    ]
+    return {"watch_problems": lines, "watch_problems_at": at, "unreadable_records": unreadable}
 
 
 def _ago(moment_text: str, now_text: str, zone: str = "UTC") -> str:
@@ -160,6 +172,8 @@ def format_status_text(facts: dict[str, Any]) -> str:
         lines.append(f"Last error: {_ago(facts['last_error_at'], now, zone)}: {facts['last_error']}")
     if facts["last_delivery_error"]:
         lines.append(f"Last delivery error: {facts['last_delivery_error']}")
+    lines += [f"Watch problem: {line}" for line in facts.get("watch_problems", [])]
+    lines += [f"Unreadable PubMed record: {line}" for line in facts.get("unreadable_records", [])]
     return "\n".join(lines)
 
 
