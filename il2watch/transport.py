@@ -34,6 +34,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 from il2watch import redact
@@ -132,8 +133,22 @@ class RateLimiter:
     def rate(self) -> float:
         return self.count / self.period * MARGIN
 
+    def sent(self, granted: float) -> None:
+        """The request granted at ``granted`` only left now (a slow connect, a busy machine): count it from
+        now, so that the host never sees more than ``count`` arrivals in its window however late one left."""
+        with self._lock:
+            now = self._clock()
+            if now > granted and granted in self._starts:
+                self._starts.remove(granted)
+                self._starts.append(now)
+                self._starts = deque(sorted(self._starts))
+
     def acquire(self) -> float:
         """Block until a request may start; return how long it waited."""
+        return self.grant()[1]
+
+    def grant(self) -> tuple[float, float]:
+        """Block until a request may start; (the moment it was let through, how long it waited)."""
         waited = 0.0
         while True:
             with self._lock:
@@ -142,7 +157,7 @@ class RateLimiter:
                     self._starts.popleft()
                 if len(self._starts) < self.count:
                     self._starts.append(now)
-                    return waited
+                    return now, waited
                 delay = self.period - (now - self._starts[0])
             self._sleep(delay)
             waited += delay
@@ -220,28 +235,39 @@ def _proxy_note(scheme: str) -> str:
 # ---------------------------------------------------------------- connections whose reads the deadline bounds
 
 
+class _Opened(list[socket.socket]):
+    """The sockets one exchange opened (so the deadline can shorten their timeouts), and a hook for the
+    moment the connection is made: the request leaves right after it."""
+
+    def __init__(self, on_connect: Callable[[], None]):
+        super().__init__()
+        self.on_connect = on_connect
+
+
 class _HTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args: Any, opened: list[socket.socket], **kwargs: Any):
+    def __init__(self, *args: Any, opened: _Opened, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._opened = opened
 
     def connect(self) -> None:
         super().connect()
         self._opened.append(self.sock)
+        self._opened.on_connect()
 
 
 class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, opened: list[socket.socket], **kwargs: Any):
+    def __init__(self, *args: Any, opened: _Opened, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._opened = opened
 
     def connect(self) -> None:
         super().connect()
         self._opened.append(self.sock)
+        self._opened.on_connect()
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, opened: list[socket.socket]):
+    def __init__(self, opened: _Opened):
         super().__init__()
         self._opened = opened
 
@@ -250,7 +276,7 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, opened: list[socket.socket]):
+    def __init__(self, opened: _Opened):
         super().__init__()
         self._opened = opened
 
@@ -350,11 +376,11 @@ class Host:
         what = what or path
         last: _Retry | None = None
         for attempt in range(1, self.attempts + 1):
-            self.limiter.acquire()
+            granted, _ = self.limiter.grant()
             self.stats.requests += 1
             self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
             try:
-                return self._exchange(method, url, query, shown, accept, what)
+                return self._exchange(method, url, query, shown, accept, what, partial(self.limiter.sent, granted))
             except _Retry as failure:
                 last = failure
             if attempt == self.attempts:
@@ -383,7 +409,16 @@ class Host:
             [(k, redact.MASK if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="[]"
         )
 
-    def _exchange(self, method: str, url: str, query: str, shown: str, accept: Collection[int], what: str) -> Answer:
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        query: str,
+        shown: str,
+        accept: Collection[int],
+        what: str,
+        on_connect: Callable[[], None],
+    ) -> Answer:
         """One HTTP exchange: an Answer, a _Retry, or a TransportError for what waiting cannot mend."""
         headers = {"User-Agent": "il2watch", **self.headers}
         if method == "POST":
@@ -391,7 +426,7 @@ class Host:
             request = urllib.request.Request(url, data=query.encode("ascii"), method="POST", headers=headers)
         else:
             request = urllib.request.Request(url + ("?" + query if query else ""), method="GET", headers=headers)
-        opened: list[socket.socket] = []
+        opened = _Opened(on_connect)
         opener = urllib.request.build_opener(_HTTPHandler(opened), _HTTPSHandler(opened))
         started = self._clock()
         try:

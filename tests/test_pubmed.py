@@ -228,9 +228,11 @@ def test_pages_fall_back_to_start_and_end_page_or_the_article_number():
             "</PublicationTypeList></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>"
         ).encode()
 
-    (ranged,) = pubmed.parse_articles(article("<Pagination><StartPage>5</StartPage><EndPage>9</EndPage></Pagination>"))
+    (ranged,) = pubmed.parse_articles(
+        article("<Pagination><StartPage>5</StartPage><EndPage>9</EndPage></Pagination>")
+    ).papers
     assert (ranged.volume, ranged.issue, ranged.pages) == ("7", "", "5-9")
-    (numbered,) = pubmed.parse_articles(article("", '<ELocationID EIdType="pii" ValidYN="Y">e101</ELocationID>'))
+    (numbered,) = pubmed.parse_articles(article("", '<ELocationID EIdType="pii" ValidYN="Y">e101</ELocationID>')).papers
     assert numbered.pages == "e101"
 
 

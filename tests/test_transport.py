@@ -261,3 +261,13 @@ def test_an_answer_reads_as_json_or_says_it_is_not(ncbi_server):
     with pytest.raises(TransportError, match=r"^NCBI answered something that is not JSON \(.*\) from http://"):
         page.json(host="NCBI")
     assert "DbInfo" in page.text()
+
+
+def test_a_request_that_leaves_late_is_counted_from_when_it_left():
+    now = [0.0]
+    limiter = RateLimiter(3, clock=lambda: now[0], sleep=lambda seconds: now.__setitem__(0, now[0] + seconds))
+    first, _ = limiter.grant()
+    limiter.grant(), limiter.grant()
+    now[0] = 0.5
+    limiter.sent(first)  # the first request's connection was only made half a second later
+    assert limiter.acquire() == pytest.approx(0.05 + 0.5)  # the fourth waits for the first's real departure + 1.05
