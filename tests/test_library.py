@@ -41,7 +41,7 @@ def test_schema_is_created_once_and_reopening_is_harmless(tmp_path):
     Library(path).close()
     with Library(path) as again:
         names = {r[0] for r in again.db.execute("select name from _sqlite_migrations")}
-        assert names == {"m001_papers_and_reasons", "m002_delivery", "m003_tag_indexes"}
+        assert names == {"m001_papers_and_reasons", "m002_delivery", "m003_tag_indexes", "m006_stored_insights"}
         assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert again.is_empty()
 
