@@ -765,13 +765,19 @@ class Library:
         row = cursor.fetchone()
         return dict(zip([c[0] for c in cursor.description], row)) if row else None
 
-    def consecutive_failures(self, kind: str = "poll") -> int:
-        """Failed polls in a row, the newest first: errors, and runs interrupted before they finished."""
+    def consecutive_failures(self, kind: str = "poll", *, live_holder: str | None = None) -> int:
+        """Failed polls in a row, the newest first: errors, and runs interrupted before they finished.
+
+        With ``live_holder`` (who holds the lease now), a run still marked running by anyone else is one
+        whose process is gone: it counts as interrupted before it has been recorded so.
+        """
         count = 0
-        for (status,) in self.db.execute(
-            "select status from runs where kind = ? and status != 'running' order by id desc limit 1000", [kind]
+        for status, holder in self.db.execute(
+            "select status, holder from runs where kind = ? order by id desc limit 1000", [kind]
         ):
-            if status not in ("error", "interrupted"):
+            if status == "running" and (live_holder is None or (holder and holder == live_holder)):
+                continue
+            if status not in ("error", "interrupted", "running"):
                 break
             count += 1
         return count

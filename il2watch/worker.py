@@ -25,8 +25,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from il2watch.config import Settings, parse_interval
 from il2watch.lease import Lease, lease_problem, make_holder_id
-from il2watch.library import Library, LibraryError
-from il2watch.service import PollError, PollReport, bundle_digests, deliver_due, poll_once
+from il2watch.library import Library, LibraryError, utcnow
+from il2watch.service import PollError, PollReport, bundle_digests, close_interrupted_runs, deliver_due, poll_once
 
 log = logging.getLogger("il2watch.worker")
 
@@ -106,9 +106,12 @@ class Worker:
         if self.stop_event.is_set():
             return
         with self._beat:
-            self._renew_or_take(polling)
+            taken = self._renew_or_take(polling)
+        if taken and not polling:
+            self._after_takeover()
 
-    def _renew_or_take(self, polling: bool) -> None:
+    def _renew_or_take(self, polling: bool) -> bool:
+        """True when this beat took the lease over."""
         had = self._holds_lease
         try:
             with Library(self.settings.db_path) as library:
@@ -122,7 +125,8 @@ class Worker:
                     library.set_state("lease_holder", self.holder)
                     if not polling:
                         self._schedule_first_poll(library)
-                elif had and not self._holds_lease:
+                    return True
+                if had and not self._holds_lease:
                     log.warning(
                         "lost the poller lease to another worker (%s); standing by", lease_problem(library, self.holder)
                     )
@@ -131,6 +135,24 @@ class Worker:
             if had and self._clock() >= self._lease_until:
                 self._holds_lease = False
                 log.warning("the poller lease expired while it could not be renewed; standing by")
+        return False
+
+    def _after_takeover(self) -> None:
+        """Record the polls a dead predecessor left running as interrupted, and alert if they were the last
+        few (a worker killed in every poll never finishes one to raise the alert after). A poll running
+        now does this itself."""
+        if not self._busy.acquire(blocking=False):
+            return
+        try:
+            with Library(self.settings.db_path) as library:
+                closed = close_interrupted_runs(library, self.holder, utcnow(), self._clock)
+            if closed:
+                log.warning("%d poll(s) left running by a stopped process recorded as interrupted", closed)
+                self._after_poll()
+        except LibraryError as error:
+            log.error("recording interrupted polls: %s", error)
+        finally:
+            self._busy.release()
 
     def _schedule_first_poll(self, library: Library) -> None:
         """On taking the lease: the next poll when the schedule says one is due (at once if overdue)."""

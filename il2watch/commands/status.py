@@ -69,13 +69,12 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
     last_ok = library.last_run("poll", status="ok")
     configured = {w.id for w in settings.watches}
     slack_added = [w for w in library.slack_watches() if w.id not in configured]
-    failures = library.consecutive_failures("poll")
     poller = live_holder(library, clock=now.timestamp)
     worker = library.get_state("lease_holder")
+    failures = library.consecutive_failures("poll", live_holder=poller)
     if last and last.get("status") == "running" and not (last.get("holder") and last.get("holder") == poller):
         # killed, crashed or out of disk: its process no longer holds the lease, so nothing will finish it
         last = {**last, "status": "interrupted", "error": INTERRUPTED_RUN}
-        failures += 1
     outbox = {state: library.count_outbox(state) for state in OUTBOX_STATES}
     relevant, not_relevant = library.feedback_totals()
     delivery_error = _last_delivery_error(library)
