@@ -60,35 +60,36 @@ class Insights:
         self.summariser_name = summariser_name if summariser is not None else EXTRACTIVE
         self.keep = keep
         self._lexicon_key = lexicon_key(lexicon)
+        self._computed: dict[str, StoredInsight] = {}  # what this object computed, by PMID
 
     def __call__(self, paper: Paper, reasons: list[Reason]) -> Insight:
-        current, changed = self._current(paper, reasons, None)
+        current, changed = self._current(paper, reasons)
         if self.keep and changed and self.library.stored_pmids([paper.pmid]):
             self.library.save_insight(paper.pmid, current)
         return current.insight
 
-    def current(self, paper: Paper, reasons: Sequence[Reason], *, summary: str | None = None) -> StoredInsight:
-        """The insight as it should be stored now: the stored one if nothing it depends on changed.
+    def current(self, paper: Paper, reasons: Sequence[Reason]) -> StoredInsight:
+        """The insight as it should be stored now, written nowhere: the stored one (or the one this object
+        computed last) if nothing it depends on changed. A poll analyses a paper while it is fetched and
+        stores it moments later; the second call costs nothing."""
+        return self._current(paper, reasons)[0]
 
-        ``summary`` is one already written for this very record (by discovery, moments ago).
-        """
-        return self._current(paper, reasons, summary)[0]
-
-    def _current(self, paper: Paper, reasons: Sequence[Reason], summary: str | None) -> tuple[StoredInsight, bool]:
+    def _current(self, paper: Paper, reasons: Sequence[Reason]) -> tuple[StoredInsight, bool]:
         feedback = self.library.feedback(paper.pmid)
         record, evidence = record_key(paper), evidence_key(reasons, feedback, self._lexicon_key)
         stored = self.library.stored_insight(paper.pmid)
-        summary_is_current = stored is not None and stored.record_key == record and self._summary_will_do(stored)
-        if stored is not None and summary_is_current and stored.evidence_key == evidence:
-            return stored, False
-        if summary is not None:
-            name = self.summariser_name
-        elif stored is not None and summary_is_current:
-            summary, name = stored.insight.summary, stored.summariser
+        known = [k for k in (self._computed.get(paper.pmid), stored) if k is not None and k.record_key == record]
+        known = [k for k in known if self._summary_will_do(k)]
+        for candidate in known:
+            if candidate.evidence_key == evidence:
+                return candidate, candidate != stored
+        if known:  # the same record: only tags and relevance are computed again
+            summary, name = known[0].insight.summary, known[0].summariser
         else:
             summary, name = None, self.summariser_name
-        insight = self._analyse(paper, reasons, feedback, summary)
-        return StoredInsight(insight, record, evidence, name), True
+        current = StoredInsight(self._analyse(paper, reasons, feedback, summary), record, evidence, name)
+        self._computed[paper.pmid] = current
+        return current, True
 
     def _summary_will_do(self, stored: StoredInsight) -> bool:
         """An extractive summary is written again once a model is configured; otherwise any will do."""

@@ -132,8 +132,7 @@ def _store(
         reasons = [s.reason for s in library.reasons_for(pmid)]
         for wf in findings.watches:
             reasons += [r for r in wf.new.get(pmid, []) if r not in reasons]
-        found = findings.insights.get(pmid)  # analysed while discovery fetched it: its summary is current
-        current[pmid] = insight_for.current(papers[pmid], reasons, summary=found.summary if found else None)
+        current[pmid] = insight_for.current(papers[pmid], reasons)  # analysed already if discovery fetched it
     insights: dict[str, Insight] = {pmid: c.insight for pmid, c in current.items()}
     policy = Policy(
         default_channel=settings.channel,
