@@ -487,7 +487,10 @@ class Deliverer:
                     parent = self.library.outbox_row(str(row.payload.get("parent", "")))
                     if parent is None or parent.state != "sent":
                         continue
-                    row = self.library.outbox_row(row.key) or row  # its thread_ts may be new
+                    current = self.library.outbox_row(row.key)  # its thread_ts may be new
+                    if current is None or current.state not in ("due", "sending"):
+                        continue
+                    row = current
                     if row.thread_ts not in self._fresh_threads:  # left from an earlier round: look first
                         thread = self._thread(channel_id, row.thread_ts)
                         if thread is None:

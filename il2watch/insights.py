@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
 from il2watch import intel
-from il2watch.library import Library, StoredInsight, paper_to_json
+from il2watch.library import Library, LibraryError, StoredInsight, paper_to_json
 from il2watch.model import Insight, Paper, Reason
+
+log = logging.getLogger("il2watch.insights")
 
 EXTRACTIVE = ""  # the summariser name of il2watch's own extractive summary
 
@@ -65,7 +68,10 @@ class Insights:
     def __call__(self, paper: Paper, reasons: list[Reason]) -> Insight:
         current, changed = self._current(paper, reasons)
         if self.keep and changed and self.library.stored_pmids([paper.pmid]):
-            self.library.save_insight(paper.pmid, current)
+            try:
+                self.library.save_insight(paper.pmid, current)
+            except LibraryError as error:  # shown all the same; computed again next time
+                log.warning("could not keep what il2watch says about PMID %s: %s", paper.pmid, error)
         return current.insight
 
     def current(self, paper: Paper, reasons: Sequence[Reason]) -> StoredInsight:

@@ -8,6 +8,7 @@ with a one-second schedule, so the tests wait seconds, not minutes; test_e2e_wor
 from __future__ import annotations
 
 import dataclasses
+import logging
 import socket
 import subprocess
 import sys
@@ -221,8 +222,9 @@ def test_a_worker_whose_renewals_fail_past_expiry_stands_by(make_settings, caplo
     settings = make_settings(IL2WATCH_LEASE_SECONDS="30")
     clock = Clock()
     worker = Worker(settings, holder="worker-a", clock=clock)
-    worker.heartbeat()
-    assert worker.poll_now() != "Another il2watch worker holds the lease and polls; ask it (or wait for its schedule)."
+    with caplog.at_level(logging.INFO, logger="il2watch.worker"):
+        worker.heartbeat()
+    assert "holding the poller lease as worker-a" in caplog.text
     worker.settings = dataclasses.replace(settings, db_path=f"file:{settings.db_path}?mode=ro")  # renewals fail
     worker.heartbeat()
     clock.now += 31
