@@ -90,6 +90,7 @@ class Worker:
         self._holds_lease = False
         self._lease_until = 0.0  # by our clock, when the lease we last renewed expires
         self._beat = threading.Lock()  # the heartbeat job and the poll job both beat
+        self._poll_job_running = threading.Event()  # the scheduled poll has started (it may wait on a beat)
         self.scheduler = BackgroundScheduler(
             timezone=settings.timezone, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 600}
         )
@@ -155,17 +156,30 @@ class Worker:
             self._busy.release()
 
     def _schedule_first_poll(self, library: Library) -> None:
-        """On taking the lease: the next poll when the schedule says one is due (at once if overdue)."""
+        """On taking the lease: the next poll when the schedule says one is due (at once if overdue), unless
+        the poll job is running now or comes sooner anyway."""
         first = first_poll_time(self.settings, library, datetime.now(UTC))
-        library.set_state("next_poll_at", first.isoformat(timespec="seconds"))
-        if self.scheduler.get_job("poll") is not None:
+        job = self.scheduler.get_job("poll")
+        if job is None or self._poll_job_running.is_set():
+            return
+        if job.next_run_time is None or job.next_run_time > first + timedelta(seconds=1):
             self.scheduler.modify_job("poll", next_run_time=first)
+        else:
+            first = job.next_run_time
+        library.set_state("next_poll_at", first.isoformat(timespec="seconds"))
 
     # ------------------------------------------------------------ jobs
 
     def poll_job(self) -> None:
         if self.stop_event.is_set():
             return
+        self._poll_job_running.set()
+        try:
+            self._poll_job()
+        finally:
+            self._poll_job_running.clear()
+
+    def _poll_job(self) -> None:
         self.heartbeat(polling=True)
         if not self._holds_lease:
             with Library(self.settings.db_path) as library:
