@@ -435,7 +435,7 @@ class Settings:
         120.0,
         low=0,
         high=86_400,
-        help="Up to this many seconds of random delay added to each scheduled poll.",
+        help="Most seconds of random delay added to a scheduled poll; never more than 10% of the time between polls.",
     )
     lease_seconds: float = option(
         "worker.lease_seconds",

@@ -7,8 +7,10 @@ Workers on separate disks cannot see each other's lease; there the channel-histo
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from il2watch.library import Library, LibraryError, utcnow
+
+log = logging.getLogger("il2watch.lease")
 
 LEASE_NAME = "poller"
 
@@ -106,6 +110,31 @@ class Lease:
         return LeaseInfo(row[0], expires_in) if expires_in > 0 else None
 
 
+def live_holder(library: Library, *, clock: Callable[[], float] = time.time, name: str = LEASE_NAME) -> str:
+    """Who holds the lease and is alive: "" when it is free, lapsed, or held by a dead process on this host."""
+    info = Lease(library, "", clock=clock, name=name).info()
+    return info.holder if info is not None and not holder_is_dead(info.holder) else ""
+
+
+def lease_problem(
+    library: Library, holder: str, *, clock: Callable[[], float] = time.time, name: str = LEASE_NAME
+) -> str:
+    """Why ``holder`` must stop posting ("" while it still holds the lease): another worker took it over,
+    or its renewals failed until it expired."""
+    try:
+        row = library.db.execute("select holder, expires_at from lease where name = ?", [name]).fetchone()
+    except sqlite3.DatabaseError as error:
+        return f"the poller lease cannot be read ({error}), so another worker may be polling"
+    current = row[0] if row else ""
+    if current != holder:
+        if current:
+            return f"worker {current} took over the poller lease; the rest is left to it"
+        return "this process no longer holds the poller lease"
+    if float(row[1]) <= clock():
+        return "the poller lease expired because it could not be renewed; another worker may be polling"
+    return ""
+
+
 class HeldLease:
     """Hold the lease for the length of a ``with`` block, renewing it from a thread of its own."""
 
@@ -130,9 +159,14 @@ class HeldLease:
             lease = Lease(library, self.holder, ttl=self.ttl)
             while not self._stop.wait(self.ttl / 3):
                 try:
-                    lease.renew()
-                except LibraryError:
-                    pass  # a busy database this once; the next beat comes well before expiry
+                    if not lease.renew():
+                        log.warning(
+                            "lost the poller lease; the poll stops posting (%s)", lease_problem(library, self.holder)
+                        )
+                        return
+                except LibraryError as error:
+                    # the poll checks the lease before every post and stops once it has expired
+                    log.warning("could not renew the poller lease: %s", error)
 
     def __exit__(self, *exc: object) -> None:
         if self._thread is None:

@@ -29,6 +29,8 @@ from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 migrations = Migrations("il2watch")
 
 
+# What a run left "running" by a process that is gone says about itself once found (counted as a failure).
+INTERRUPTED_RUN = "interrupted: the process stopped before the poll finished (killed, crashed, or out of disk)"
 SEARCH_WINDOW = 5000  # matches ranked per search, newest first; also where counting stops
 RERANK_EXTRA = 40  # candidates beyond the page that relevance may lift into it
 
@@ -212,6 +214,23 @@ def next_try(attempts: int, last_tried: str) -> str:
     return (datetime.fromisoformat(last_tried) + gap).isoformat(timespec="seconds")
 
 
+@migrations()
+def m006_stored_insights(db: sqlite_utils.Database) -> None:
+    """What il2watch says about each paper (the whole Insight), kept with what it was computed from, so
+    that posts, digests and commands show the same summary and a language model is asked once."""
+    db.table("insights").create(
+        {
+            "pmid": str,
+            "insight": str,  # the Insight as JSON
+            "record_key": str,  # a digest of the record it was computed from (corrections included)
+            "evidence_key": str,  # a digest of the reasons, the feedback and the lexicon
+            "summariser": str,  # which summariser wrote the summary; "" for the extractive one
+            "computed_at": str,
+        },
+        pk="pmid",
+    )
+
+
 # ---------------------------------------------------------------- records <-> rows
 
 
@@ -253,6 +272,27 @@ def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]
             is_il2=int(insight.is_il2),
         )
     return row
+
+
+def insight_to_json(insight: Insight) -> str:
+    return json.dumps(asdict(insight), ensure_ascii=False)
+
+
+def insight_from_json(text: str) -> Insight:
+    data = json.loads(text)
+    for key in ("molecules", "trials", "flags", "relevance_why"):
+        data[key] = tuple(data.get(key, []))
+    return Insight(**data)
+
+
+@dataclass(frozen=True)
+class StoredInsight:
+    """An insight as the library keeps it, with what it was computed from."""
+
+    insight: Insight
+    record_key: str
+    evidence_key: str
+    summariser: str
 
 
 @dataclass(frozen=True)
@@ -558,6 +598,35 @@ class Library:
             },
         )
 
+    def stored_insight(self, pmid: str) -> StoredInsight | None:
+        row = self.db.execute(
+            "select insight, record_key, evidence_key, summariser from insights where pmid = ?", [pmid]
+        ).fetchone()
+        if not row:
+            return None
+        try:
+            insight = insight_from_json(row[0])
+        except (ValueError, TypeError):  # written by another version: computed again
+            return None
+        return StoredInsight(insight, row[1] or "", row[2] or "", row[3] or "")
+
+    def save_insight(self, pmid: str, stored: StoredInsight, now: str | None = None) -> None:
+        """Keep what il2watch says about a paper, and the tag and relevance columns that lists query."""
+        with self.transaction():
+            self.db.table("insights").upsert(
+                {
+                    "pmid": pmid,
+                    "insight": insight_to_json(stored.insight),
+                    "record_key": stored.record_key,
+                    "evidence_key": stored.evidence_key,
+                    "summariser": stored.summariser,
+                    "computed_at": now or utcnow(),
+                },
+                pk="pmid",
+            )
+            if self.db.execute("select 1 from papers where pmid = ?", [pmid]).fetchone():
+                self.update_insight(pmid, stored.insight)
+
     def count_papers(self) -> int:
         return self.db.execute("select count(*) from papers").fetchone()[0]
 
@@ -848,15 +917,29 @@ class Library:
         row = cursor.fetchone()
         return dict(zip([c[0] for c in cursor.description], row)) if row else None
 
-    def consecutive_failures(self, kind: str = "poll") -> int:
+    def consecutive_failures(self, kind: str = "poll", *, live_holder: str | None = None) -> int:
+        """Failed polls in a row, the newest first: errors, and runs interrupted before they finished.
+
+        With ``live_holder`` (who holds the lease now), a run still marked running by anyone else is one
+        whose process is gone: it counts as interrupted before it has been recorded so.
+        """
         count = 0
-        for (status,) in self.db.execute(
-            "select status from runs where kind = ? and status != 'running' order by id desc limit 1000", [kind]
+        for status, holder in self.db.execute(
+            "select status, holder from runs where kind = ? order by id desc limit 1000", [kind]
         ):
-            if status != "error":
+            if status == "running" and (live_holder is None or (holder and holder == live_holder)):
+                continue
+            if status not in ("error", "interrupted", "running"):
                 break
             count += 1
         return count
+
+    def unfinished_runs(self, kind: str = "poll") -> list[dict[str, Any]]:
+        """Runs still marked running: in progress, or left so by a process that was killed or died."""
+        cursor = self.db.execute(
+            "select id, holder, started_at from runs where kind = ? and status = 'running' order by id", [kind]
+        )
+        return [dict(zip(("id", "holder", "started_at"), row)) for row in cursor]
 
     # ------------------------------------------------------------ feedback and reading lists
 

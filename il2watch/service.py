@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -15,11 +16,13 @@ from il2watch import backfill as backfilling
 from il2watch import eutils as eutils_client
 from il2watch import intel, redact
 from il2watch.config import Settings
-from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, print_outbox
+from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, StopReason, print_outbox
 from il2watch.discovery import Findings, discover
 from il2watch.eutils import Eutils
-from il2watch.library import Library, LibraryError, describe_db_error
-from il2watch.model import Insight, Paper, Reason, Watch
+from il2watch.insights import Insights
+from il2watch.lease import lease_problem, live_holder
+from il2watch.library import INTERRUPTED_RUN, Library, LibraryError, StoredInsight, describe_db_error
+from il2watch.model import Insight, Paper, Watch
 from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
 from il2watch.rebuild import rebuild_from_channels
@@ -79,13 +82,12 @@ def _lexicon(paths: tuple) -> intel.Lexicon:
         raise PollError(f"lexicon: {error}") from None
 
 
-def insight_maker(
-    settings: Settings, library: Library, *, summariser: bool = True
-) -> Callable[[Paper, list[Reason]], Insight]:
-    """What il2watch says about a paper, from its evidence and the channel's feedback.
+def insight_maker(settings: Settings, library: Library, *, summariser: bool = True) -> Insights:
+    """What il2watch says about a paper: the insight stored with it, computed again (and stored) only when
+    its record, reasons, votes or the lexicon changed.
 
-    Slash-command replies pass ``summariser=False``: they are built before Slack's 3-second ack, so the
-    optional language-model summariser is left to posts.
+    Slash-command replies pass ``summariser=False``: they are built before Slack's 3-second ack, so they
+    read what is stored, never ask the optional language model and write nothing.
     """
     lexicon = _lexicon(tuple(settings.lexicon_paths))
     model = (
@@ -95,18 +97,7 @@ def insight_maker(
         if summariser
         else None
     )
-
-    def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
-        return intel.analyse(
-            paper,
-            reasons,
-            lexicon=lexicon,
-            feedback=library.feedback(paper.pmid),
-            summariser=model,
-            concerned_axis=library.stored_axis(intel.concerned_pmids(paper)),  # a notice takes its paper's axis
-        )
-
-    return insight_for
+    return Insights(library, lexicon, summariser=model, summariser_name=settings.summariser_model, keep=summariser)
 
 
 def all_watches(settings: Settings, library: Library) -> list[Watch]:
@@ -136,7 +127,7 @@ def _store(
     findings: Findings,
     *,
     settings: Settings,
-    insight_for,
+    insight_for: Insights,
     run_id: int,
     now: str,
     today: date,
@@ -146,14 +137,15 @@ def _store(
     new_pmids = sorted(findings.new_pmids)
     stored = {p.pmid: p for p in library.papers([p for p in new_pmids if p not in findings.papers])}
     papers: dict[str, Paper] = {**stored, **findings.papers}
-    insights: dict[str, Insight] = dict(findings.insights)
+    current: dict[str, StoredInsight] = {}
     for pmid in new_pmids:
-        if pmid not in papers or pmid in insights:
+        if pmid not in papers:
             continue
         reasons = [s.reason for s in library.reasons_for(pmid)]
         for wf in findings.watches:
             reasons += [r for r in wf.new.get(pmid, []) if r not in reasons]
-        insights[pmid] = insight_for(papers[pmid], reasons)
+        current[pmid] = insight_for.current(papers[pmid], reasons)  # analysed already if discovery fetched it
+    insights: dict[str, Insight] = {pmid: c.insight for pmid, c in current.items()}
     policy = Policy(
         default_channel=settings.channel,
         mode=settings.delivery_mode,
@@ -167,9 +159,8 @@ def _store(
     )
     with library.transaction():
         library.save_papers(findings.papers.values(), insights, now=now)
-        for pmid in stored:
-            if pmid in insights:
-                library.update_insight(pmid, insights[pmid])
+        for pmid, insight in current.items():
+            library.save_insight(pmid, insight, now=now)
         library.save_reasons(
             [(pmid, reason) for wf in findings.watches for pmid, reasons in wf.linked.items() for reason in reasons],
             now=now,
@@ -204,9 +195,9 @@ def _deliver(
     settings: Settings,
     client: WebClient | None,
     watches: list[Watch],
-    insight_for,
+    insight_for: Insights,
     out: Callable[[str], None],
-    should_stop: Callable[[], bool],
+    stop_reason: StopReason,
 ) -> tuple[int, DeliveryReport]:
     """Post what is due, or print it when there is no Slack token (then nothing is marked delivered)."""
     renderer = Renderer(
@@ -225,7 +216,7 @@ def _deliver(
         default_channel=settings.channel,
         post_interval=settings.post_interval,
         backoff=settings.slack_backoff,
-        should_stop=should_stop,
+        stop_reason=stop_reason,
     )
     return 0, deliverer.deliver()
 
@@ -239,10 +230,15 @@ def deliver_due(
 ) -> DeliveryReport:
     """Deliver the outbox without polling (digests, alerts)."""
     client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+
+    def stop_reason() -> str:
+        return SHUTTING_DOWN if should_stop() else ""
+
     try:
         with Library(settings.db_path) as library:
             watches = all_watches(settings, library)
-            return _deliver(library, settings, client, watches, insight_maker(settings, library), out, should_stop)[1]
+            insights = insight_maker(settings, library)
+            return _deliver(library, settings, client, watches, insights, out, stop_reason)[1]
     except (LibraryError, DeliveryStopped) as error:
         raise PollError(str(error)) from None
 
@@ -372,6 +368,29 @@ def backfill(
         return backfilling.BackfillReport(**vars(report), chosen=chosen)
 
 
+SHUTTING_DOWN = "il2watch is shutting down; the rest is posted by the next run"
+
+
+def unexpected(error: BaseException) -> str:
+    """One line for an exception nobody expected: what it was, never a traceback."""
+    lines = str(error).strip().splitlines()
+    first = lines[0][:300] if lines else ""
+    return f"unexpected {type(error).__name__}" + (f": {first}" if first else "") + " (a bug: please report it)"
+
+
+def close_interrupted_runs(library: Library, holder: str, now: str, clock: Callable[[], float] = time.time) -> int:
+    """Mark the runs a killed or crashed poller left "running" as interrupted, so they count as failures.
+
+    A poller holding the lease (``holder``) knows no other poll is running; without one, a run is left
+    alone while its holder still holds the lease.
+    """
+    live = "" if holder else live_holder(library, clock=clock)
+    dead = [run for run in library.unfinished_runs() if holder or not run["holder"] or run["holder"] != live]
+    for run in dead:
+        library.finish_run(run["id"], status="interrupted", error=INTERRUPTED_RUN, now=now)
+    return len(dead)
+
+
 def poll_once(
     settings: Settings,
     *,
@@ -382,8 +401,13 @@ def poll_once(
     slack: WebClient | None = None,
     holder: str = "",
     should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.time,
 ) -> PollReport:
-    """One cycle: find what is new, store it with its outbox rows, deliver what is due."""
+    """One cycle: find what is new, store it with its outbox rows, deliver what is due.
+
+    Every run it starts ends with a recorded outcome, whatever fails. With ``holder`` (the poller lease's
+    holder) posting stops, and says why, as soon as that lease is lost.
+    """
     moment = now or datetime.now(UTC)
     today = today or moment.date()
     stamp = moment.isoformat(timespec="seconds")
@@ -393,14 +417,21 @@ def poll_once(
         library = Library(settings.db_path)
     except LibraryError as error:
         raise PollError(str(error)) from None
+
+    def stop_reason() -> str:
+        if should_stop():
+            return SHUTTING_DOWN
+        return lease_problem(library, holder, clock=clock) if holder else ""
+
     try:
         client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
         with library.transaction():
             library.sync_watches(settings.watches)
+            close_interrupted_runs(library, holder, stamp, clock)
         fresh_library = library.is_empty()
         report.run_id = library.start_run("poll", holder=holder, now=stamp)
-        insight_for = insight_maker(settings, library)
         try:
+            insight_for = insight_maker(settings, library)
             if client is not None and fresh_library:
                 restored = rebuild_from_channels(library, client, settings, all_watches(settings, library))
                 if restored.messages:
@@ -415,7 +446,7 @@ def poll_once(
                 similar_min_score=settings.similar_min_score,
                 overlap_days=settings.overlap_days,
                 query_baseline_days=settings.query_baseline_days,
-                analyse=insight_for,
+                analyse=lambda paper, reasons: insight_for.current(paper, reasons).insight,
                 now=moment,
             )
             report.problems = problem_lines(findings)
@@ -436,12 +467,17 @@ def poll_once(
                 watermark=watermark,
             )
             report.printed, report.delivery = _deliver(
-                library, settings, client, watches, insight_for, out, should_stop
+                library, settings, client, watches, insight_for, out, stop_reason
             )
-        except (PubMedError, TransportError, PollFailed, LibraryError, DeliveryStopped) as error:
+            if report.delivery.stopped and report.delivery.stopped != SHUTTING_DOWN:
+                report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
+        except (PubMedError, TransportError, PollFailed, LibraryError, DeliveryStopped, PollError) as error:
             report.status, report.error = "error", str(error)
         except sqlite3.DatabaseError as error:  # a read outside a transaction met a damaged or locked file
             report.status, report.error = "error", describe_db_error(library.path, error)
+        except Exception as error:  # anything else still ends the run, as an error with one line
+            log.debug("the poll failed unexpectedly", exc_info=True)
+            report.status, report.error = "error", unexpected(error)
         report.requests = eutils.stats.requests
         library.finish_run(
             report.run_id,

@@ -15,6 +15,7 @@ from il2watch.commands import COMMANDS, Context, Reply, ToolError, Tools, answer
 from il2watch.commands.parsing import parse_paper_ref, parse_window, slack_to_plain, slug
 from il2watch.commands.status import format_status_text, status_facts
 from il2watch.config import load_settings
+from il2watch.lease import Lease
 from il2watch.library import Library, LibraryError, fts_query
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
@@ -543,6 +544,7 @@ def test_status_reports_polls_counts_feedback_and_health(lab):
     )
     library.set_state("next_poll_at", "2024-06-01T12:30:00+00:00")
     library.set_state("lease_holder", "worker-1 (pid 42)")
+    assert Lease(library, "worker-1 (pid 42)", clock=NOW.timestamp).acquire()  # the worker is running
     library.set_feedback("40000001", "U1", 1)
     with library.transaction():
         library.enqueue(key="k1", channel="C0LAB", kind="paper", pmids=["40000001"], payload={}, state="sent")
@@ -568,6 +570,8 @@ def test_status_times_are_shown_in_the_configured_time_zone(tmp_path):
     settings = load_settings({"IL2WATCH_TIMEZONE": "Europe/Berlin"}, cwd=tmp_path)
     with Library(tmp_path / "lib.db") as library:
         library.set_state("next_poll_at", "2024-06-01T12:30:00+00:00")
+        library.set_state("lease_holder", "worker-1")
+        assert Lease(library, "worker-1", clock=NOW.timestamp).acquire()
         text = format_status_text(status_facts(library, settings, NOW))
     assert "Next poll: 2024-06-01 14:30 CEST (in 30 min)" in text
 

@@ -47,6 +47,7 @@ def test_schema_is_created_once_and_reopening_is_harmless(tmp_path):
             "m003_tag_indexes",
             "m004_unreadable_records",
             "m005_handled_requests",
+            "m006_stored_insights",
         } <= names
         assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert again.is_empty()

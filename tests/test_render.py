@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
+from il2watch import intel
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 from il2watch.render import (
     Message,
@@ -21,7 +22,8 @@ from il2watch.render import (
     render_terminal,
     render_watch_announcement,
 )
-from il2watch.render.blocks import clip, slack_len, split_text
+from il2watch.render.blocks import clip, section, slack_len, split_text
+from tests.stand_ins.slack_api import block_kit_errors
 
 WATCHES = {
     "review": Watch(id="review", pmid="35217787", label="the review"),
@@ -755,3 +757,41 @@ def test_any_text_renders_safely_within_limits(title, sections, names, journal, 
     for message in [*messages, top, *replies]:
         assert_safe(message)
         render_terminal(message)
+
+
+# --- behaviours that must not break unnoticed ----------------------------------------------------
+
+
+def test_a_paper_known_retracted_only_through_a_retraction_in_link_is_flagged_like_a_typed_one():
+    linked = paper(corrections=(("RetractionIn", "38000000"),))  # PubMed links the notice, the type lags
+    typed = paper(pub_types=("Journal Article", "Retracted Publication"))
+    for retracted in (linked, typed):
+        found = intel.analyse(retracted, [CITES])
+        assert "retraction" in found.flags
+        message = render_paper(retracted, [CITES], found, WATCHES)
+        assert block_texts(message)[0].startswith("🚨 *RETRACTED* — this paper has been retracted.")
+        assert message.text.startswith("RETRACTED: ") and message.metadata["event_payload"]["retracted"] is True
+        assert "retraction" in message.metadata["event_payload"]["flags"]
+        top, _ = render_digest([(retracted, [CITES], found)], WATCHES, title="Digest")
+        assert "🚨 *RETRACTED*" in block_texts(top)[1]
+
+
+def test_section_text_is_clipped_in_utf16_units_as_slack_counts_them():
+    text = "𝐈𝐋-𝟐 " * 600  # 3,000 characters, 4,800 UTF-16 code units: the mathematical letters count twice
+    clipped = section(text)["text"]["text"]
+    assert clipped.endswith("…") and 2950 <= slack_len(clipped) <= 3000, "as much as fits, and no more"
+    assert len(clipped) < 1900, "clipped by code units (8 for every 5 characters here), not by characters"
+    assert block_kit_errors([section(text)]) == []
+    over = {"type": "section", "text": {"type": "mrkdwn", "text": text[:2000]}}  # 2,000 characters, 3,200 units
+    assert block_kit_errors([over]) != [], "the Slack stand-in counts as Slack does"
+    summary_post = render_paper(paper(), [CITES], insight(summary="𝐀" * 2000), WATCHES)
+    assert all(slack_len(t) <= 3000 for t in block_texts(summary_post)) and check_limits(summary_post.blocks) == []
+
+
+def test_a_message_of_exactly_fifty_blocks_is_within_the_limit_and_fifty_one_is_not():
+    fifty = [section(f"part {n}") for n in range(50)]
+    assert check_limits(fifty) == [] and block_kit_errors(fifty) == []
+    assert check_limits([*fifty, section("one more")]) == ["51 blocks (limit 50)"]
+    assert block_kit_errors([*fifty, section("one more")]) != []
+    top, replies = render_digest(digest_items(400), WATCHES, title="Backlog", top_n=500)
+    assert all(len(message.blocks) <= 50 and check_limits(message.blocks) == [] for message in (top, *replies))

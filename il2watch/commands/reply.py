@@ -89,7 +89,11 @@ class Reply:
 
 @dataclass(frozen=True)
 class Context:
-    """Everything a command may read: the caller, the library, the settings, the watches, the time."""
+    """Everything a command may read: the caller, the library, the settings, the watches, the time.
+
+    ``insight_for`` answers with what il2watch says about a paper as stored with it (``service.insight_maker``
+    with ``summariser=False``: the summary the post showed, never a new model call, nothing written).
+    """
 
     library: Library
     settings: Settings

@@ -3,17 +3,38 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from il2watch.commands.reply import Context, Reply
 from il2watch.config import Settings
-from il2watch.library import Library
+from il2watch.lease import live_holder
+from il2watch.library import INTERRUPTED_RUN, Library
 from il2watch.markup import escape_mrkdwn
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
 
 OUTBOX_STATES = ("due", "waiting", "sending", "sent", "bundled", "failed")
+FAILED_SHOWN = 5  # failed posts named in status; the rest are counted
+
+
+def _failed_posts(library: Library) -> list[dict[str, Any]]:
+    """The newest posts Slack refused for good (or that could not be rendered), with why."""
+    rows = library.db.execute(
+        "select kind, pmids, key, last_error from outbox where state = 'failed' order by id desc limit ?",
+        [FAILED_SHOWN],
+    ).fetchall()
+    return [
+        {"kind": kind, "pmids": json.loads(pmids or "[]"), "key": key, "error": error or "no reason recorded"}
+        for kind, pmids, key, error in rows
+    ]
+
+
+def _describe_post(post: dict[str, Any]) -> str:
+    pmids = post["pmids"]
+    what = f"PMID {pmids[0]}" if len(pmids) == 1 else f"{post['key'][:8]}" + (f", {len(pmids)} papers" if pmids else "")
+    return f"{post['kind']} {what}: {post['error']}"
 
 
 def _last_delivery_error(library: Library) -> str:
@@ -36,6 +57,11 @@ def _parse_time(text: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _last_failure(library: Library) -> dict[str, Any] | None:
+    errors = [run for run in (library.last_run("poll", status=s) for s in ("error", "interrupted")) if run]
+    return max(errors, key=lambda run: run["id"]) if errors else None
+
+
 def status_facts(library: Library, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     """Every fact ``status`` reports, as plain values (JSON-ready)."""
     now = now or datetime.now(UTC)
@@ -43,11 +69,16 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
     last_ok = library.last_run("poll", status="ok")
     configured = {w.id for w in settings.watches}
     slack_added = [w for w in library.slack_watches() if w.id not in configured]
-    failures = library.consecutive_failures("poll")
+    poller = live_holder(library, clock=now.timestamp)
+    worker = library.get_state("lease_holder")
+    failures = library.consecutive_failures("poll", live_holder=poller)
+    if last and last.get("status") == "running" and not (last.get("holder") and last.get("holder") == poller):
+        # killed, crashed or out of disk: its process no longer holds the lease, so nothing will finish it
+        last = {**last, "status": "interrupted", "error": INTERRUPTED_RUN}
     outbox = {state: library.count_outbox(state) for state in OUTBOX_STATES}
     relevant, not_relevant = library.feedback_totals()
     delivery_error = _last_delivery_error(library)
-    last_failed = library.last_run("poll", status="error")
+    last_failed = last if last and last["status"] == "interrupted" else _last_failure(library)
     error = str((last or {}).get("error") or "") if failures else ""
     if last is None:
         ncbi = "unknown (no poll yet)"
@@ -74,8 +105,10 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         if last
         else None,
         "last_ok_poll_at": (last_ok or {}).get("finished_at") or "",
-        "next_poll_at": library.get_state("next_poll_at"),
-        "lease_holder": library.get_state("lease_holder"),
+        "next_poll_at": library.get_state("next_poll_at") if poller and poller == worker else "",
+        "lease_holder": poller if poller and poller == worker else "",
+        "poller": poller if poller != worker else "",  # a one-off poll (il2watch poll, /il2 poll) holds the lease
+        "last_worker": worker if worker and worker != poller else "",
         "schedule": settings.schedule,
         "timezone": settings.timezone,
         "consecutive_failures": failures,
@@ -94,6 +127,7 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "last_error_at": str((last_failed or {}).get("finished_at") or (last_failed or {}).get("started_at") or ""),
         "last_delivery_error": delivery_error,
         **_pubmed_problems(library),
+        "failed_posts": _failed_posts(library),
     }
 
 
@@ -146,11 +180,18 @@ def format_status_text(facts: dict[str, Any]) -> str:
         lines.append(f"Last successful poll: {_ago(facts['last_ok_poll_at'], now, zone)}")
     if facts["next_poll_at"]:
         next_poll = _ago(facts["next_poll_at"], now, zone)
+    elif facts["lease_holder"]:
+        next_poll = f"when the running poll has finished (schedule: {facts['schedule']})"
     else:
-        next_poll = f"not scheduled by a running worker (schedule: {facts['schedule']})"
+        next_poll = f"not scheduled: no worker is running (schedule: {facts['schedule']})"
     lines.append(f"Next poll: {next_poll}")
     if facts["lease_holder"]:
         lines.append(f"Worker: {facts['lease_holder']}")
+    else:
+        last_worker = f" (the last was {facts['last_worker']})" if facts["last_worker"] else ""
+        lines.append(f"Worker: none running{last_worker}")
+    if facts["poller"]:
+        lines.append(f"Polling now: {facts['poller']}")
     lines.append(
         f"Library: {facts['papers']:,} papers; {facts['cites']:,} citing a watched paper, "
         f"{facts['similar']:,} similar, {facts['query']:,} from queries"
@@ -174,6 +215,11 @@ def format_status_text(facts: dict[str, Any]) -> str:
         lines.append(f"Last delivery error: {facts['last_delivery_error']}")
     lines += [f"Watch problem: {line}" for line in facts.get("watch_problems", [])]
     lines += [f"Unreadable PubMed record: {line}" for line in facts.get("unreadable_records", [])]
+    failed = facts["failed_posts"]
+    if failed:
+        more = box["failed"] - len(failed)
+        listed = "; ".join(_describe_post(post) for post in failed) + (f"; and {more} more" if more > 0 else "")
+        lines.append(f"Failed posts: {listed}")
     return "\n".join(lines)
 
 
