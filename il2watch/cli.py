@@ -24,7 +24,7 @@ EPILOG = (
     "SLACK_BOT_TOKEN prints what it would post. Settings come from the environment, .env and "
     "config/il2watch.toml (see the README)."
 )
-USES_LEXICON = ("poll", "run", "serve", "backfill", "show")  # commands that tag papers
+USES_LEXICON = ("poll", "followups", "run", "serve", "backfill", "show")  # commands that tag papers
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -53,6 +53,32 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
             report = poll_once(settings, out=print, holder=holder)
     except (PollError, LibraryError) as error:
         print(f"il2watch: poll failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(report.line())
+    return EXIT_OK
+
+
+def cmd_followups(settings: Settings, args: argparse.Namespace) -> int:
+    """Check every posted paper now for retractions, errata, expressions of concern and journal versions,
+    and tell Slack about each new one once (IL2WATCH_FOLLOWUP_SCHEDULE sets how often `il2watch run` does)."""
+    from il2watch.lease import HeldLease, make_holder_id
+    from il2watch.library import LibraryError
+    from il2watch.service import PollError, check_followups
+
+    holder = make_holder_id()
+    try:
+        held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
+        with held as holding:
+            if not holding:
+                print(
+                    f"il2watch: not checking: worker {held.other.holder if held.other else '?'} holds the lease "
+                    f"on {settings.db_path} and checks on its schedule ({settings.followup_schedule})",
+                    file=sys.stderr,
+                )
+                return EXIT_BUSY
+            report = check_followups(settings, out=print, holder=holder)
+    except (PollError, LibraryError) as error:
+        print(f"il2watch: follow-up check failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(report.line())
     return EXIT_OK
@@ -190,6 +216,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "poll": cmd_poll,
+    "followups": cmd_followups,
     "run": cmd_run,
     "serve": cmd_serve,
     "status": cmd_status,

@@ -37,7 +37,8 @@ class Option:
 
     toml: str  # "section.key" in il2watch.toml
     env: str  # environment / .env variable
-    kind: str  # str, secret, url, int, float, bool, list, path, command, choice:<a|b>, schedule, timezone, digest
+    kind: str  # str, secret, url, int, float, bool, list, path, command, choice:<a|b>, schedule, schedule-or-off,
+    # timezone, digest
     default: Any
     help: str
     low: float | None = None  # numbers: the smallest value allowed
@@ -421,6 +422,15 @@ class Settings:
         "1h",
         help="How often to poll: an interval (`90s`, `15m`, `1h`, `1d`) or a five-field cron expression.",
     )
+    followup_schedule: str = option(
+        "worker.followup_schedule",
+        "IL2WATCH_FOLLOWUP_SCHEDULE",
+        "schedule-or-off",
+        "1d",
+        help="How often `il2watch run` checks every posted paper for retractions, errata, expressions of "
+        "concern and journal versions: an interval or a cron expression, as for `schedule`; `off` turns the "
+        "scheduled check off (`il2watch followups` still checks now).",
+    )
     timezone: str = option(
         "worker.timezone",
         "IL2WATCH_TIMEZONE",
@@ -639,6 +649,10 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         if not _COMMAND.match(text):
             raise fail("a slash command such as /il2")
         return text
+    if kind == "schedule-or-off":
+        if str(raw).strip().lower() == "off":
+            return "off"
+        kind = "schedule"
     if kind == "schedule":
         text = str(raw).strip()
         seconds = parse_interval(text)

@@ -27,6 +27,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from il2watch import render
+from il2watch.followup_check import FOLLOWUP_KINDS, followup_of
 from il2watch.library import Library, OutboxRow, utcnow
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.render import Message
@@ -64,13 +65,14 @@ class DeliveryStopped(Exception):
 class DeliveryReport:
     posted: int = 0
     settled: int = 0  # rows found already in the channel and marked sent without posting
+    updated: int = 0  # posts rewritten with a follow-up's banner (chat.update)
     failed: int = 0
     still_due: int = 0
     stopped: str = ""  # why posting stopped before the outbox was empty (lease lost, shutting down)
     problems: list[str] = field(default_factory=list)
 
 
-def _epoch(iso: str) -> float:
+def epoch(iso: str) -> float:
     try:
         return datetime.fromisoformat(iso).timestamp()
     except ValueError:
@@ -192,6 +194,12 @@ class Renderer:
                 watch, found, posted, command=self.command, watermark=watermark, key=row.key
             )
             return note, []
+        if row.kind in FOLLOWUP_KINDS:  # shown when there is no Slack token; delivered by followup_delivery
+            followup = followup_of(payload)
+            about = self.library.paper(followup.paper)
+            if row.kind == "followup_dm":
+                return render.render_followup_dm(about, followup, key=row.key, command=self.command), []
+            return render.render_followup(about, followup, key=row.key), []
         if row.kind == "watch":
             watch = Watch(**payload["watch"])
             return render.render_watch_announcement(
@@ -306,14 +314,17 @@ class Deliverer:
             if wait > 0:
                 self._sleep(wait)
 
-    def _post(self, channel_id: str, name: str, message: Message, thread_ts: str = "") -> str:
-        """Post one message and return its ts; SlackApiError and connection errors propagate."""
+    def _post(self, channel_id: str, name: str, message: Message, thread_ts: str = "", broadcast: bool = False) -> str:
+        """Post one message (a thread reply with ``thread_ts``, shown in the channel too with ``broadcast``)
+        and return its ts; SlackApiError and connection errors propagate."""
         self._pace(channel_id)
         kwargs = message.as_kwargs()
         if not message.blocks:  # plain text: send no blocks at all rather than an empty list
             kwargs.pop("blocks", None)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
         try:
             response = self.client.chat_postMessage(channel=channel_id, **kwargs)
         except SlackApiError as error:
@@ -445,7 +456,7 @@ class Deliverer:
                 self.client,
                 channel_id,
                 thread_ts=thread_ts,
-                oldest=_epoch(row.created_at) - HISTORY_MARGIN.total_seconds(),
+                oldest=epoch(row.created_at) - HISTORY_MARGIN.total_seconds(),
             )
         except (SlackApiError, *UNKNOWN_OUTCOME):
             return None
@@ -458,7 +469,7 @@ class Deliverer:
     def deliver(self) -> DeliveryReport:
         """Post every due row, channel by channel, after settling the ones the channel already has."""
         report = DeliveryReport()
-        rows = self.library.outbox("due", "sending")
+        rows = [row for row in self.library.outbox("due", "sending") if row.kind not in FOLLOWUP_KINDS]
         by_channel: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
@@ -466,7 +477,7 @@ class Deliverer:
             if report.stopped:
                 break
             channel_id = self.channel_id(name)
-            oldest = min(_epoch(r.created_at) for r in channel_rows) - HISTORY_MARGIN.total_seconds()
+            oldest = min(epoch(r.created_at) for r in channel_rows) - HISTORY_MARGIN.total_seconds()
             try:
                 history = read_history(self.client, channel_id, oldest=oldest)
             except SlackApiError as error:
@@ -527,6 +538,10 @@ class Deliverer:
                     break
                 # replies created by this post are delivered in this same round
                 pending = self._replies_of(row, name) + pending
+        if not report.stopped:  # follow-ups last: the posts they are told on come first
+            from il2watch.followup_delivery import deliver_followups
+
+            deliver_followups(self, report)
         report.still_due = len(self.library.outbox("due", "sending"))
         return report
 
@@ -549,7 +564,7 @@ def print_outbox(
     """Without a Slack token: show what would be posted, and mark nothing delivered."""
     count = 0
     for row in rows if rows is not None else library.outbox("due", "sending"):
-        if row.kind == "reply":
+        if row.kind in ("reply", "followup_update"):
             continue
         try:
             message, thread = renderer.messages(row)

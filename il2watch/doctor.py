@@ -33,7 +33,8 @@ NEEDED_SCOPES = {
     "channels:join": "join a public channel by itself",
     "commands": "answer /il2",
     "files:write": "upload /il2 export files",
-    "im:write": "send /il2 export files to the person who asked, in a direct message",
+    "im:write": "send /il2 export files, and word of a retraction, to a person in a direct message",
+    "im:history": "check a direct message whose answer was lost before sending it again",
 }
 CHECK_TIMEOUT = 10.0  # seconds doctor waits for any host: it asks once, and a person is waiting
 

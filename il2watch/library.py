@@ -231,6 +231,27 @@ def m006_stored_insights(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_followups(db: sqlite_utils.Database) -> None:
+    """What happened to posted papers since (a retraction, an erratum, a journal version), each told once,
+    and who does not want a direct message about the papers they saved."""
+    db.table("followups").create(
+        {
+            "key": str,  # il2watch.followups.Followup.key: the same follow-up has the same key everywhere
+            "paper": str,  # the key of the paper it is about
+            "kind": str,
+            "notice": str,  # the key of the record that says so ("" when only a publication type does)
+            "source": str,  # where the notice appeared, as PubMed cites it
+            "told": int,  # 1: told in Slack (or being told); 0: already there when the paper was posted
+            "how": str,  # "pubmed" (the scheduled check), "arrival" (a poll), "restored" (from the channel)
+            "found_at": str,
+        },
+        pk="key",
+    )
+    db.table("followups").create_index(["paper"])
+    db.table("notify").create({"user": str, "enabled": int, "at": str}, pk="user")
+
+
 # ---------------------------------------------------------------- records <-> rows
 
 
@@ -309,6 +330,20 @@ class WatchState:
     horizon: str = ""
     restored: bool = False
     removed: bool = False
+
+
+@dataclass(frozen=True)
+class StoredFollowup:
+    """A follow-up as the library keeps it (``il2watch.followups.Followup`` with what became of it)."""
+
+    key: str
+    paper: str
+    kind: str
+    notice: str
+    source: str
+    told: bool
+    how: str
+    found_at: str
 
 
 @dataclass(frozen=True)
@@ -1071,6 +1106,101 @@ class Library:
 
     def count_outbox(self, state: str) -> int:
         return self.db.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]
+
+    # ------------------------------------------------------------ follow-ups on posted papers
+
+    POSTS = ("paper", "digest")  # the outbox kinds that post papers (a follow-up is told on them)
+
+    def posted_papers(self) -> list[str]:
+        """Every paper a post or a digest carried to a channel (Slack confirmed it), oldest post first."""
+        rows = self.db.execute(
+            "select claims.pmid, min(outbox.id) from claims join outbox on outbox.key = claims.key "
+            "where outbox.state = 'sent' and outbox.kind in ('paper', 'digest') group by claims.pmid "
+            "order by min(outbox.id), claims.pmid"
+        )
+        return [paper for paper, _ in rows]
+
+    def posted_preprints(self) -> list[str]:
+        """The posted papers tagged as preprints: the ones a journal version may arrive for."""
+        rows = self.db.execute(
+            "select distinct claims.pmid from claims join outbox on outbox.key = claims.key "
+            "join papers on papers.pmid = claims.pmid where outbox.state = 'sent' "
+            "and outbox.kind in ('paper', 'digest') "
+            "and exists (select 1 from json_each(papers.flags) where value = 'preprint') order by claims.pmid"
+        )
+        return [paper for (paper,) in rows]
+
+    def carrier(self, channel: str, paper: str) -> OutboxRow | None:
+        """The post or digest that carries ``paper`` in ``channel`` (whatever its state), or None."""
+        cursor = self.db.execute(
+            "select outbox.* from claims join outbox on outbox.key = claims.key where claims.channel = ? "
+            "and claims.pmid = ? and outbox.kind in ('paper', 'digest')",
+            [channel, paper],
+        )
+        row = cursor.fetchone()
+        return _outbox_row(row, [c[0] for c in cursor.description]) if row else None
+
+    def carrying_channels(self, paper: str) -> list[str]:
+        """The channels a post or a digest carried (or is to carry) ``paper`` to."""
+        rows = self.db.execute(
+            "select distinct claims.channel from claims join outbox on outbox.key = claims.key "
+            "where claims.pmid = ? and outbox.kind in ('paper', 'digest') and outbox.state != 'failed' "
+            "order by claims.channel",
+            [paper],
+        )
+        return [channel for (channel,) in rows]
+
+    def record_followup(
+        self, *, key: str, paper: str, kind: str, notice: str, source: str, told: bool, how: str, now: str
+    ) -> bool:
+        """Remember a follow-up (call inside a transaction); False when it was known already."""
+        cursor = self.db.execute(
+            "insert or ignore into followups (key, paper, kind, notice, source, told, how, found_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [key, paper, kind, notice, redact.scrub(source), int(told), how, now],
+        )
+        return cursor.rowcount == 1
+
+    def followups(self, papers: Iterable[str], *, told: bool | None = None) -> dict[str, list[StoredFollowup]]:
+        """The follow-ups known about each of ``papers``, in the order they were found."""
+        found: dict[str, list[StoredFollowup]] = {}
+        sql = (
+            "select key, paper, kind, notice, source, told, how, found_at from followups where paper in ({marks})"
+            + ("" if told is None else f" and told = {int(told)}")
+            + " order by found_at, rowid"
+        )
+        for row in self._rows_in(sql, papers):
+            stored = StoredFollowup(row[0], row[1], row[2], row[3], row[4] or "", bool(row[5]), row[6], row[7])
+            found.setdefault(stored.paper, []).append(stored)
+        return found
+
+    def with_followup(self, kinds: Sequence[str], *, limit: int = 10) -> list[str]:
+        """Papers told one of these kinds of follow-up, newest paper first."""
+        marks = ",".join("?" * len(kinds))
+        sql = (
+            f"select pmid from papers where exists (select 1 from followups where followups.paper = papers.pmid "
+            f"and followups.told = 1 and followups.kind in ({marks})) "
+            "order by entry_date desc, cast(pmid as integer) desc limit ?"
+        )
+        return [r[0] for r in self.db.execute(sql, [*kinds, limit])]
+
+    def savers(self, paper: str) -> list[str]:
+        """Who has ``paper`` on their reading list and has not turned direct messages off."""
+        rows = self.db.execute(
+            "select saved.user from saved left join notify on notify.user = saved.user "
+            "where saved.pmid = ? and coalesce(notify.enabled, 1) = 1 order by saved.at, saved.user",
+            [paper],
+        )
+        return [user for (user,) in rows]
+
+    def set_notify(self, user: str, enabled: bool, now: str | None = None) -> None:
+        """Direct messages about saved papers on (the default) or off for ``user``."""
+        with self.transaction():
+            self.db.table("notify").upsert({"user": user, "enabled": int(enabled), "at": now or utcnow()}, pk="user")
+
+    def notify_enabled(self, user: str) -> bool:
+        row = self.db.execute("select enabled from notify where user = ?", [user]).fetchone()
+        return bool(row[0]) if row else True
 
     # ------------------------------------------------------------ handled Slack requests
 

@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from il2watch import followup_check
 from il2watch.config import Settings
 from il2watch.deliver import UNKNOWN_OUTCOME, DeliveryStopped
 from il2watch.library import Library, utcnow
@@ -32,11 +33,12 @@ class RebuildReport:
     posted_pmids: int = 0
     horizons: dict[str, str] = field(default_factory=dict)
     watches_added: list[str] = field(default_factory=list)
+    followups: int = 0  # follow-ups told before, read back from the posts they updated and their replies
 
     def line(self) -> str:
         return (
             f"{self.messages} il2watch message(s) read, {self.posted_pmids} posted paper(s) remembered, "
-            f"watermarks for {', '.join(sorted(self.horizons)) or 'no watch'}"
+            f"{self.followups} follow-up(s) told, watermarks for {', '.join(sorted(self.horizons)) or 'no watch'}"
         )
 
 
@@ -125,6 +127,8 @@ def rebuild_from_channels(
                 elif payload.get("action") == "removed":
                     library.remove_watch(watch.id)
                 continue
+            # what posts and follow-up messages say about follow-ups: nothing told again, nothing re-posted
+            report.followups += followup_check.restore(library, channel, event_type, payload, now=utcnow())
             if event_type == "il2watch_paper":
                 pmids = [str(payload.get("pmid", ""))]
             elif event_type == "il2watch_digest":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 
 from il2watch import backfill as backfilling
 from il2watch import eutils as eutils_client
-from il2watch import intel, redact
+from il2watch import followup_check, intel, redact
 from il2watch.config import Settings
 from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, StopReason, print_outbox
 from il2watch.discovery import Findings, discover
@@ -154,9 +154,14 @@ def _store(
         relevance_threshold=settings.relevance_threshold,
         overlap_days=settings.overlap_days,
     )
-    deliveries = plan(
-        findings, papers=papers, insights=insights, claimed=library.claimed, policy=policy, watermark=watermark
-    )
+    # New papers that are notices about posted papers, or journal versions of posted preprints, are told as
+    # those papers' follow-ups and not posted as papers.
+    arriving = followup_check.arrivals(library, {pmid: papers[pmid] for pmid in new_pmids if pmid in papers})
+
+    def claimed(channel: str, pmids: Sequence[str]) -> set[str]:
+        return library.claimed(channel, pmids) | arriving.held_in(channel, pmids)
+
+    deliveries = plan(findings, papers=papers, insights=insights, claimed=claimed, policy=policy, watermark=watermark)
     with library.transaction():
         library.save_papers(findings.papers.values(), insights, now=now)
         for pmid, insight in current.items():
@@ -187,6 +192,7 @@ def _store(
                 run_id=run_id,
                 now=now,
             )
+        followup_check.record_arrivals(library, arriving, now=now)
     return len(findings.papers), sum(len(d.pmids) for d in deliveries)
 
 
@@ -488,6 +494,127 @@ def poll_once(
             new=report.new,
             stored=report.stored,
             queued=report.queued,
+            posted=report.delivery.posted,
+        )
+        if report.status == "error":
+            raise PollError(report.error)
+        return report
+    except LibraryError as error:
+        raise PollError(str(error)) from None
+    except sqlite3.DatabaseError as error:
+        raise PollError(describe_db_error(library.path, error)) from None
+    finally:
+        library.close()
+
+
+# ---------------------------------------------------------------- follow-ups on posted papers
+
+
+@dataclass
+class FollowupReport:
+    """What one follow-up check did: how many posted papers it asked PubMed about, what was new, the cost."""
+
+    run_id: int = 0
+    status: str = "ok"
+    error: str = ""
+    checked: int = 0  # posted papers with a PMID
+    hits: int = 0  # of which PubMed's follow-up filters matched
+    new: list[str] = field(default_factory=list)  # one phrase per follow-up found now
+    requests: int = 0
+    printed: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    problems: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        found = f"{len(self.new)} new follow-up(s)" + (f" ({'; '.join(self.new[:5])})" if self.new else "")
+        parts = [f"{self.checked} posted paper(s) checked", f"{self.hits} with a follow-up in PubMed", found]
+        told = self.delivery
+        if told.posted or told.updated or told.settled:
+            parts.append(f"{told.posted} message(s) posted, {told.updated} post(s) updated")
+        if told.settled:
+            parts.append(f"{told.settled} already in Slack")
+        if self.printed:
+            parts.append(f"{self.printed} shown here (no SLACK_BOT_TOKEN, nothing marked delivered)")
+        if told.still_due:
+            parts.append(f"{told.still_due} still due")
+        problems = "".join(f"; {problem}" for problem in [*self.problems, *told.problems])
+        return redact.scrub(
+            f"follow-ups {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems
+        )
+
+
+def check_followups(
+    settings: Settings,
+    *,
+    out: Callable[[str], None] = print,
+    now: datetime | None = None,
+    eutils: Eutils | None = None,
+    slack: WebClient | None = None,
+    holder: str = "",
+    should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.time,
+) -> FollowupReport:
+    """Check every posted paper for what happened to it since (``followup_check``), owe each new follow-up
+    to Slack and deliver the outbox. Every run ends recorded as ``ok`` or ``error`` (kind "followups")."""
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    eutils = eutils or make_eutils(settings)
+    report = FollowupReport()
+    try:
+        library = Library(settings.db_path)
+    except LibraryError as error:
+        raise PollError(str(error)) from None
+
+    def stop_reason() -> str:
+        if should_stop():
+            return SHUTTING_DOWN
+        return lease_problem(library, holder, clock=clock) if holder else ""
+
+    try:
+        client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+        report.run_id = library.start_run("followups", holder=holder, now=stamp)
+        try:
+            insight_for = insight_maker(settings, library)
+            if client is not None and library.is_empty():
+                rebuild_from_channels(library, client, settings, all_watches(settings, library))
+            checked = followup_check.fetch(library, eutils)
+            report.checked, report.hits = checked.posted, len(checked.papers)
+            report.problems += [
+                f"PubMed's record for PMID {pmid} cannot be read ({why}); it is checked again next time"
+                for pmid, why in sorted(checked.unreadable.items())
+            ]
+            decision = followup_check.decide(library, checked)
+            current = {
+                paper.pmid: insight_for.current(paper, [s.reason for s in library.reasons_for(paper.pmid)])
+                for paper in decision.records
+            }
+            with library.transaction():
+                library.save_papers(decision.records, {pmid: c.insight for pmid, c in current.items()}, now=stamp)
+                for pmid, stored in current.items():
+                    library.save_insight(pmid, stored, now=stamp)
+                owed = followup_check.record(library, decision, how="pubmed", now=stamp)
+            report.new = [f"{f.kind} of PMID {f.paper}" + (f", notice {f.notice}" if f.notice else "") for f in owed]
+            watches = all_watches(settings, library)
+            report.printed, report.delivery = _deliver(
+                library, settings, client, watches, insight_for, out, stop_reason
+            )
+            if report.delivery.stopped and report.delivery.stopped != SHUTTING_DOWN:
+                report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
+        except (PubMedError, TransportError, LibraryError, DeliveryStopped, PollError) as error:
+            report.status, report.error = "error", str(error)
+        except sqlite3.DatabaseError as error:
+            report.status, report.error = "error", describe_db_error(library.path, error)
+        except Exception as error:  # anything else still ends the run, as an error with one line
+            log.debug("the follow-up check failed unexpectedly", exc_info=True)
+            report.status, report.error = "error", unexpected(error)
+        report.requests = eutils.stats.requests
+        library.finish_run(
+            report.run_id,
+            status=report.status,
+            error=report.error,
+            requests=report.requests,
+            candidates=report.checked,
+            new=len(report.new),
+            queued=len(report.new),
             posted=report.delivery.posted,
         )
         if report.status == "error":

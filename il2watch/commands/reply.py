@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from il2watch.config import Settings
+from il2watch.followup_check import shown as shown_followups
+from il2watch.followups import Followup
 from il2watch.library import Library
 from il2watch.markup import escape_mrkdwn, squash
 from il2watch.model import Insight, Paper, Reason, Watch
@@ -26,6 +28,8 @@ from il2watch.render.blocks import (
     pubmed_url,
     section,
 )
+from il2watch.render.followup import flags as followup_flags
+from il2watch.render.followup import plain_note
 from il2watch.render.paper import byline, title_mrkdwn, why_line
 
 if TYPE_CHECKING:
@@ -127,10 +131,17 @@ def echo(user_text: str, limit: int = 80) -> str:
 
 
 def paper_item(
-    paper: Paper, reasons: Sequence[Reason], watches: Mapping[str, Watch], *, details: bool = True
+    paper: Paper,
+    reasons: Sequence[Reason],
+    watches: Mapping[str, Watch],
+    *,
+    details: bool = True,
+    followups: Sequence[Followup] = (),
 ) -> dict[str, Any]:
-    """One paper in a list: linked title, byline, why il2watch has it; a Details button beside it."""
-    lines = [f"*{link(pubmed_url(paper.pmid), title_mrkdwn(paper, 400))}*"]
+    """One paper in a list: what happened to it since (a retraction first), linked title, byline, why
+    il2watch has it; a Details button beside it."""
+    lines = [followup_flags(followups)] if followups else []
+    lines.append(f"*{link(pubmed_url(paper.pmid), title_mrkdwn(paper, 400))}*")
     by = byline(paper)
     if by:
         lines.append(by)
@@ -146,7 +157,22 @@ def paper_list(
     library: Library, pmids: Sequence[str], watches: Mapping[str, Watch], *, details: bool = True
 ) -> list[dict[str, Any]]:
     papers = library.papers(list(pmids))
-    return [paper_item(p, [s.reason for s in library.reasons_for(p.pmid)], watches, details=details) for p in papers]
+    followups = shown_followups(library, papers)
+    return [
+        paper_item(
+            p,
+            [s.reason for s in library.reasons_for(p.pmid)],
+            watches,
+            details=details,
+            followups=followups.get(p.pmid, ()),
+        )
+        for p in papers
+    ]
+
+
+def followup_notes(library: Library, papers: Sequence[Paper]) -> dict[str, str]:
+    """What exports say about each paper's follow-ups, by PMID (only the papers that have some)."""
+    return {pmid: plain_note(followups) for pmid, followups in shown_followups(library, papers).items()}
 
 
 def page_of(pmids: Sequence[str], offset: int) -> tuple[list[str], int | None]:

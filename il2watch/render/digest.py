@@ -19,7 +19,7 @@ from il2watch.render.blocks import (
     pubmed_url,
     section,
 )
-from il2watch.render.paper import axis_label, feedback_block, is_retracted, title_mrkdwn, why_line
+from il2watch.render.paper import axis_label, feedback_block, is_retracted, posted_notices, title_mrkdwn, why_line
 
 DIGEST_EVENT = "il2watch_digest"
 DIGEST_PART_EVENT = "il2watch_digest_part"
@@ -88,8 +88,10 @@ def render_digest(
         blocks += entry_blocks(number, item, watches, feedback)
     if rest:
         blocks.append(context(f"and {len(rest)} more in the thread"))
+    notices = {paper.pmid: posted_notices(paper) for paper, _, _ in items if posted_notices(paper)}
     payload = {
         "pmids": [paper.pmid for paper, _, _ in items],
+        "notices": notices or None,
         "key": key or None,
         "watermark": dict(watermark) if watermark is not None else None,
     }

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from il2watch.followups import followups_in
 from il2watch.markup import escape_mrkdwn, squash, to_mrkdwn, to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Watch
 from il2watch.render.blocks import (
@@ -222,6 +223,12 @@ def reason_payload(reason: Reason) -> dict[str, Any]:
     return payload
 
 
+def posted_notices(paper: Paper) -> list[dict[str, str]]:
+    """The follow-ups the paper's record carries as it is posted ({kind, notice}): a library rebuilt from the
+    channel knows them as old news, not as follow-ups to tell."""
+    return [{"kind": followup.kind, "notice": followup.notice} for followup in followups_in(paper)]
+
+
 def paper_payload(
     paper: Paper, reasons: Sequence[Reason], insight: Insight, *, watermark: dict | None, key: str
 ) -> dict[str, Any]:
@@ -236,6 +243,7 @@ def paper_payload(
         "flags": list(insight.flags),
         "relevance": round(float(insight.relevance), 1),
         "retracted": is_retracted(paper),
+        "notices": posted_notices(paper) or None,
         "key": key or None,
         "watermark": dict(watermark) if watermark is not None else None,
     }

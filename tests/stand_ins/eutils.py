@@ -19,6 +19,9 @@ Choices where NCBI's behaviour is not recorded in ../../../shared/ncbi-fixtures:
 - EFetch (and ESummary) through WebEnv default to ``retmax=20``; send ``retmax`` explicitly.
 - EFetch's error document is NCBI's ``eFetchResult`` (not ``PubmedArticleSet``); Biopython ships
   no DTD for it, so ``Entrez.read`` raises RuntimeError (after trying to download the DTD).
+- ESearch terms may name id lists kept on the history server as ``#N`` (with the request's ``WebEnv``),
+  and use PubMed's Comment Correction Type filters (``hasretractionin``, ``haserratumin``,
+  ``hasretractedandrepublishedin``, …), which select records by their CommentsCorrections RefType.
 - Only XML is served: ``retmode=json`` or ``retmode=text`` gets HTTP 400.
 - Rate limiting counts the requests served in the last ``rate_window`` seconds per API key (or
   per client address without one); refused requests do not count. NCBI's 429 body:
@@ -158,6 +161,11 @@ class _History:
                 self._sessions[webenv] = []
             self._sessions[webenv].append(list(ids))
             return webenv, len(self._sessions[webenv])
+
+    def lists(self, webenv: str) -> dict[str, list[str]]:
+        """Every id list of one session by its query key ("1", "2", …); empty for an unknown WebEnv."""
+        with self._lock:
+            return {str(n): list(ids) for n, ids in enumerate(self._sessions.get(webenv, []), start=1)}
 
     def fetch(self, webenv: str, query_key: str) -> list[str] | None:
         with self._lock:
@@ -309,7 +317,8 @@ def _esearch(world: PubMedWorld, history: _History, params: dict[str, list[str]]
     limit = _date_limit(params, world)
     if empty:
         return esearch_xml(count=0, retstart=retstart, translation=term)
-    result = world.search(term, limit=limit, sort=_one(params, "sort"))
+    lists = _history_lists(term, params, history)
+    result = world.search(term, limit=limit, sort=_one(params, "sort"), history=lists)
     if _one(params, "rettype").lower() == "count":
         return esearch_xml(count=len(result.pmids), count_only=True)
     session = None
@@ -324,6 +333,19 @@ def _esearch(world: PubMedWorld, history: _History, params: dict[str, list[str]]
         phrases_not_found=result.phrases_not_found,
         fields_not_found=result.fields_not_found,
     )
+
+
+def _history_lists(term: str, params: dict[str, list[str]], history: _History) -> dict[str, list[str]]:
+    """The id lists a term names as ``#N``, from the request's WebEnv (NCBI's error when one is missing)."""
+    wanted = re.findall(r"#(\d+)", term)
+    if not wanted:
+        return {}
+    webenv = _one(params, "WebEnv")
+    lists = history.lists(webenv)
+    missing = [key for key in wanted if key not in lists]
+    if missing:
+        raise _BadRequest(f"Cannot retrieve history data. query_key: {missing[0]}, WebEnv: {webenv}")
+    return lists
 
 
 def _requested_ids(params: dict[str, list[str]], history: _History) -> list[str]:

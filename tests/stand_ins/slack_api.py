@@ -43,6 +43,7 @@ DEFAULT_BOT_SCOPES = (
     "files:write",
     "commands",
     "im:write",
+    "im:history",
 )
 APP_TOKEN_SCOPES = ("connections:write",)
 
@@ -890,6 +891,9 @@ class SlackStandIn:
         return channel
 
     def _history_scope(self, call: _Call, channel: Channel) -> None:
+        if channel.id.startswith("D"):  # a direct message, as conversations.open makes them
+            call.need("im:history")
+            return
         call.need("groups:history" if channel.is_private else "channels:history")
 
     def _take_fault(self, method: str, params: dict) -> _Fault | None:
