@@ -113,13 +113,21 @@ class FollowupDelivery:
     # ------------------------------------------------------------ the round
 
     def deliver(self) -> None:
-        rows = [r for r in self.library.outbox("due", "sending") if r.kind in FOLLOWUP_KINDS]
+        seen: set[str] = set()
+        for _ in range(2):  # a second pass for what the first owed (a post that cannot be edited: told alone)
+            rows = [r for r in self.library.outbox("due", "sending") if r.kind in FOLLOWUP_KINDS and r.key not in seen]
+            seen |= {row.key for row in rows}
+            if not rows or not self._round(rows):
+                return
+
+    def _round(self, rows: list[OutboxRow]) -> bool:
+        """Deliver ``rows`` in order; False when delivery must stop for now."""
         for row in rows:
             stop = self.deliverer._stop_reason()
             if stop:
                 self.report.stopped = stop
                 self.report.problems.append(f"stopped posting: {stop}")
-                return
+                return False
             current = self.library.outbox_row(row.key)
             if current is None or current.state not in ("due", "sending"):
                 continue
@@ -136,7 +144,8 @@ class FollowupDelivery:
                 )
             except _RateLimited:
                 self.report.problems.append("Slack kept answering 429; the follow-ups left stay due")
-                return
+                return False
+        return True
 
     def _set(self, row: OutboxRow, **changes: Any) -> None:
         with self.library.transaction():

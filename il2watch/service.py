@@ -63,6 +63,8 @@ class PollReport:
             parts.append(f"{self.delivery.posted} posted")
         if self.delivery.settled:
             parts.append(f"{self.delivery.settled} already in Slack")
+        if self.delivery.updated:
+            parts.append(f"{self.delivery.updated} post(s) updated with a follow-up")
         if self.printed:
             parts.append(f"{self.printed} shown here (no SLACK_BOT_TOKEN, nothing marked delivered)")
         if self.delivery.still_due:
@@ -384,14 +386,16 @@ def unexpected(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}" + (f": {first}" if first else "") + " (a bug: please report it)"
 
 
-def close_interrupted_runs(library: Library, holder: str, now: str, clock: Callable[[], float] = time.time) -> int:
+def close_interrupted_runs(
+    library: Library, holder: str, now: str, clock: Callable[[], float] = time.time, *, kind: str = "poll"
+) -> int:
     """Mark the runs a killed or crashed poller left "running" as interrupted, so they count as failures.
 
     A poller holding the lease (``holder``) knows no other poll is running; without one, a run is left
     alone while its holder still holds the lease.
     """
     live = "" if holder else live_holder(library, clock=clock)
-    dead = [run for run in library.unfinished_runs() if holder or not run["holder"] or run["holder"] != live]
+    dead = [run for run in library.unfinished_runs(kind) if holder or not run["holder"] or run["holder"] != live]
     for run in dead:
         library.finish_run(run["id"], status="interrupted", error=INTERRUPTED_RUN, now=now)
     return len(dead)
@@ -571,6 +575,8 @@ def check_followups(
 
     try:
         client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+        with library.transaction():
+            close_interrupted_runs(library, holder, stamp, clock, kind="followups")
         report.run_id = library.start_run("followups", holder=holder, now=stamp)
         try:
             insight_for = insight_maker(settings, library)

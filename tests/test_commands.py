@@ -495,6 +495,20 @@ def test_saved_is_each_users_own_reading_list(lab):
     assert "reading list is empty" in answer("saved", context(user="USOMEONE")).text
 
 
+def test_notify_turns_direct_messages_about_saved_papers_off_and_on_for_that_person_only(lab):
+    library, _, context = lab
+    library.save_for(USER, "40000001")
+    library.save_for(ADMIN, "40000001")
+    assert "Direct messages are *on*" in answer("notify", context()).text
+    assert "Direct messages are *off*" in answer("notify off", context()).text
+    assert library.savers("40000001") == [ADMIN]
+    assert "`/lit notify on` turns them back on" in answer("notify", context()).text
+    assert "Direct messages are *on*" in answer("Notify ON", context()).text
+    assert sorted(library.savers("40000001")) == sorted([USER, ADMIN])
+    assert answer("notify maybe", context()).text == "`notify` takes `on` or `off`, not `maybe`."
+    assert library.notify_enabled(USER)
+
+
 def test_saved_items_can_be_removed_by_button_or_by_any_id_paper_accepts(lab):
     library, _, context = lab
     for pmid in ("40000001", "40000002", "40000003"):

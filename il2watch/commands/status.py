@@ -126,9 +126,19 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "last_error": str((last_failed or {}).get("error") or ""),
         "last_error_at": str((last_failed or {}).get("finished_at") or (last_failed or {}).get("started_at") or ""),
         "last_delivery_error": delivery_error,
+        "last_followups": _last_followups(library),
+        "followup_schedule": settings.followup_schedule,
         **_pubmed_problems(library),
         "failed_posts": _failed_posts(library),
     }
+
+
+def _last_followups(library: Library) -> dict[str, Any] | None:
+    """The last check of posted papers for retractions, errata and journal versions."""
+    run = library.last_run("followups")
+    if run is None:
+        return None
+    return {key: run.get(key) for key in ("started_at", "finished_at", "status", "error", "candidates", "new")}
 
 
 def _pubmed_problems(library: Library) -> dict[str, Any]:
@@ -185,6 +195,17 @@ def format_status_text(facts: dict[str, Any]) -> str:
     else:
         next_poll = f"not scheduled: no worker is running (schedule: {facts['schedule']})"
     lines.append(f"Next poll: {next_poll}")
+    checked = facts.get("last_followups")
+    schedule = facts.get("followup_schedule", "")
+    if checked:
+        when = _ago(checked.get("finished_at") or checked.get("started_at") or "", now, zone)
+        if checked.get("status") == "ok":
+            what = f"ok, {checked.get('candidates') or 0} posted papers, {checked.get('new') or 0} new follow-ups"
+        else:
+            what = f"{checked.get('status') or 'unknown'}" + (f" ({checked['error']})" if checked.get("error") else "")
+        lines.append(f"Follow-up check: {when}: {what} (schedule: {schedule})")
+    elif schedule:
+        lines.append(f"Follow-up check: never (schedule: {schedule})")
     if facts["lease_holder"]:
         lines.append(f"Worker: {facts['lease_holder']}")
     else:

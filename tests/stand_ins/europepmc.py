@@ -10,6 +10,9 @@
   understood is the one il2watch sends, ``(EXT_ID:A OR EXT_ID:B) AND SRC:PPR`` (or ``SRC:MED``); paging
   by ``cursorMark`` from ``*``; the last page's ``nextCursorMark`` repeats the cursor it was asked with
   (Europe PMC echoes it rather than sending null).
+- A withdrawn preprint carries "retracted publication" among its types and a "Retraction in" entry in its
+  ``commentCorrectionList``; a preprint and the journal article it became are linked there ("Preprint of"
+  on the preprint, "Preprint in" on the article).
 - Only ``format=json`` is served here; anything else gets HTTP 400.
 """
 
@@ -154,6 +157,17 @@ class EuropePmcStandIn(JsonStandIn):
                     }
                 ]
             }
+        if work.journal_version:  # Europe PMC links a preprint to the journal article it became
+            links = result.setdefault("commentCorrectionList", {"commentCorrection": []})["commentCorrection"]
+            links.append(
+                {
+                    "id": work.journal_version,
+                    "source": "MED",
+                    "type": "Preprint of",
+                    "note": "Link created based on a title-first author match",
+                    "orderIn": 10001,
+                }
+            )
         return result
 
     def _core_of_record(self, rec: Record) -> dict[str, Any]:
@@ -161,7 +175,7 @@ class EuropePmcStandIn(JsonStandIn):
             {"fullName": a.short_name, "firstName": a.fore, "lastName": a.last, "initials": a.initials}
             for a in rec.authors
         ]
-        return {
+        result: dict[str, Any] = {
             "id": rec.pmid,
             "source": "MED",
             "pmid": rec.pmid,
@@ -175,6 +189,11 @@ class EuropePmcStandIn(JsonStandIn):
             "journalInfo": {"journal": {"title": rec.journal}},
             "pubTypeList": {"pubType": list(rec.pub_types)},
         }
+        preprint = self.literature.preprint_of(rec.pmid)
+        if preprint is not None and preprint.ppr:  # …and the journal article to its preprint
+            entry = {"id": preprint.ppr, "source": "PPR", "type": "Preprint in", "orderIn": 10002}
+            result["commentCorrectionList"] = {"commentCorrection": [{**entry, "note": "CrossRef Pre-print loader"}]}
+        return result
 
     def _search(self, params: Mapping[str, list[str]]) -> Answer:
         query = one(params, "query")

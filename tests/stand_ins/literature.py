@@ -47,6 +47,7 @@ class Work:
     created: date = date(2024, 5, 4)  # OpenAlex created_date
     retracted: bool = False  # OpenAlex is_retracted
     withdrawn: bool = False  # Europe PMC marks a withdrawn preprint
+    journal_version: str = ""  # the PMID of the journal article it became: Europe PMC links the two
     # How an index writes the DOI, when it differs from ``doi`` (case, URL prefix): {"europepmc": "10.1101/X"}
     doi_as_written: tuple[tuple[str, str], ...] = ()
 
@@ -106,6 +107,11 @@ class Literature:
     def by_ppr(self, ppr: str) -> Work | None:
         with self._lock:
             return next((w for w in self._works.values() if w.ppr == ppr), None)
+
+    def preprint_of(self, pmid: str) -> Work | None:
+        """The preprint whose journal version is the PubMed record ``pmid``."""
+        with self._lock:
+            return next((w for w in self._works.values() if w.journal_version == str(pmid)), None)
 
     def by_openalex(self, openalex: str) -> Work | None:
         with self._lock:
