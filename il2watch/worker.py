@@ -297,10 +297,11 @@ class Worker:
             self.scheduler.add_job(self.followup_job, trigger, id="followups", **first_check)
         self.scheduler.start()
         log.info(
-            "worker %s started: polls %s, first at %s",
+            "worker %s started: polls %s, first at %s; follow-up checks %s",
             self.holder,
             self.settings.schedule,
             first.isoformat(timespec="seconds"),
+            self.settings.followup_schedule,
         )
         if self.settings.slack_app_token:
             from il2watch.slack_app import build_app, start_socket_mode
