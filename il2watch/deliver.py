@@ -336,6 +336,29 @@ class Deliverer:
             self._last_post[channel_id] = self._clock()
         return str(response["ts"])
 
+    # ------------------------------------------------------------ what followup_delivery uses
+
+    def stop_reason(self) -> str:
+        """Why delivery must stop now ("" to go on): the lease lost, shutting down."""
+        return self._stop_reason()
+
+    def post(
+        self, channel_id: str, name: str, message: Message, *, thread_ts: str = "", broadcast: bool = False
+    ) -> str:
+        """Post one message, paced like every post; its ts. SlackApiError and connection errors propagate."""
+        return self._post(channel_id, name, message, thread_ts=thread_ts, broadcast=broadcast)
+
+    def update(self, channel_id: str, ts: str, message: Message) -> None:
+        """Rewrite a message il2watch posted (``chat.update``), paced like a post; errors propagate."""
+        self._pace(channel_id)
+        kwargs: dict[str, Any] = {"text": message.text, "metadata": message.metadata}
+        if message.blocks:
+            kwargs["blocks"] = message.blocks
+        try:
+            self.client.chat_update(channel=channel_id, ts=ts, **kwargs)
+        finally:
+            self._last_post[channel_id] = self._clock()
+
     def _settle(self, row: OutboxRow, ts: str) -> None:
         with self.library.transaction():
             self.library.update_outbox(row.key, state="sent", ts=ts, sent_at=utcnow())

@@ -123,7 +123,7 @@ class FollowupDelivery:
     def _round(self, rows: list[OutboxRow]) -> bool:
         """Deliver ``rows`` in order; False when delivery must stop for now."""
         for row in rows:
-            stop = self.deliverer._stop_reason()
+            stop = self.deliverer.stop_reason()
             if stop:
                 self.report.stopped = stop
                 self.report.problems.append(f"stopped posting: {stop}")
@@ -256,12 +256,8 @@ class FollowupDelivery:
             self.report.settled += 1
             return
         self._set(row, state="sending", attempts=row.attempts + 1)
-        self.deliverer._pace(channel_id)
         try:
-            kwargs: dict[str, Any] = {"text": message.text, "metadata": message.metadata}
-            if message.blocks:
-                kwargs["blocks"] = message.blocks
-            self.deliverer.client.chat_update(channel=channel_id, ts=carrier.ts, **kwargs)
+            self.deliverer.update(channel_id, carrier.ts, message)
         except SlackApiError as error:
             code = self._refused(row, error, row.channel)
             if code in CANNOT_EDIT:
@@ -279,8 +275,6 @@ class FollowupDelivery:
                 f"Slack did not confirm the update for {describe(followup)}; done again next time"
             )
             return
-        finally:
-            self.deliverer._last_post[channel_id] = self.deliverer._clock()
         original.message = {**original.message, "text": message.text, "blocks": message.blocks}
         original.message["metadata"] = message.metadata
         self._sent(row, carrier.ts)
@@ -351,7 +345,7 @@ class FollowupDelivery:
     ) -> str:
         """Post once; "" when the outcome is unknown (the row stays sending, checked next time)."""
         try:
-            return self.deliverer._post(channel_id, row.channel, message, thread_ts=thread_ts, broadcast=broadcast)
+            return self.deliverer.post(channel_id, row.channel, message, thread_ts=thread_ts, broadcast=broadcast)
         except SlackApiError as error:
             code = self._refused(row, error, row.channel)
             if code in GONE and thread_ts:  # the post was deleted a moment ago: tell it on its own next
