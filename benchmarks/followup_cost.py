@@ -59,7 +59,7 @@ def run(posted: int, *, with_notices: bool) -> list[tuple[str, Counter[str], flo
             with library.transaction():
                 for part in batches(extra, 500):
                     library.enqueue(
-                        key=f"old-{part[0]}", channel="il2-papers", kind="digest", pmids=part, payload={}, state="sent"
+                        key=f"old-{part[0]}", channel="il2-papers", kind="digest", papers=part, payload={}, state="sent"
                     )
             total = len(library.posted_papers())
         days = [("a quiet day", None), ("a retraction", R.LOW_DOSE_SLE_PMID), ("the day after", None)]

@@ -147,18 +147,35 @@ def _bibtex_author(author: Author) -> str:
     return f"{last}, {fore}" if fore else last
 
 
-Notes = Mapping[str, str]  # pmid -> what happened to the paper since ("Retracted (retraction notice …)")
+def citation_key(paper: Paper) -> str:
+    """A BibTeX key from the paper's best id ("pmid35217787", "doi10.1101.2026.10.30.123456", "PPR123"):
+    letters, digits and dots only, so nothing from outside can break the entry."""
+    kind, _, value = paper.identity.partition(":")
+    return re.sub(r"[^A-Za-z0-9.]+", ".", f"{kind if kind in ('pmid', 'doi') else ''}{value}").strip(".")[:80]
+
+
+def _bibtex_kind(paper: Paper) -> str:
+    if paper.is_book:
+        return "incollection"
+    return "misc" if paper.is_preprint else "article"
+
+
+Notes = Mapping[str, str]  # paper key -> what happened to it since ("Retracted (retraction notice …)")
 
 
 def to_bibtex(papers: Iterable[Paper], notes: Notes | None = None) -> str:
     entries = []
     for paper in papers:
+        kind = _bibtex_kind(paper)
         first, last = page_range(paper)
         month = month_number(paper)
         fields = [
             ("author", " and ".join(_bibtex_author(a) for a in paper.authors)),
             ("title", "{" + bibtex_escape(plain_title(paper)) + "}"),  # inner braces keep the capitals
-            ("booktitle" if paper.is_book else "journal", bibtex_escape(journal_title(paper))),
+            (
+                {"incollection": "booktitle", "misc": "howpublished"}.get(kind, "journal"),
+                bibtex_escape(journal_title(paper)),
+            ),
             ("shortjournal", "" if paper.is_book else bibtex_escape(paper.journal_iso)),  # biblatex's field
             ("year", _year(paper)),
             ("month", MONTHS[month - 1] if month else ""),
@@ -167,15 +184,15 @@ def to_bibtex(papers: Iterable[Paper], notes: Notes | None = None) -> str:
             ("pages", bibtex_escape(f"{first}--{last}" if last else first)),
             ("doi", bibtex_verbatim(paper.doi)),
             ("pmid", paper.pmid),
+            ("eprint", bibtex_escape(paper.ppr)),
             ("pmcid", bibtex_escape(paper.pmcid)),
             ("url", bibtex_verbatim(paper.url)),
             ("keywords", bibtex_escape(", ".join(_keywords(paper)))),
             ("abstract", bibtex_escape(abstract_text(paper))),
-            ("note", bibtex_escape(_one_line((notes or {}).get(paper.pmid, "")))),
+            ("note", bibtex_escape(_one_line((notes or {}).get(paper.identity, "")))),
         ]
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
-        kind = "incollection" if paper.is_book else "article"
-        entries.append(f"@{kind}{{pmid{paper.pmid},\n{body}\n}}\n")
+        entries.append(f"@{kind}{{{citation_key(paper)},\n{body}\n}}\n")
     return "\n".join(entries)
 
 
@@ -196,7 +213,7 @@ def to_ris(papers: Iterable[Paper], notes: Notes | None = None) -> str:
         first, last = page_range(paper)
         month = month_number(paper)
         year = _year(paper)
-        lines = [("TY", "CHAP" if paper.is_book else "JOUR")]
+        lines = [("TY", "CHAP" if paper.is_book else "UNPB" if paper.is_preprint else "JOUR")]
         lines += [("AU", _ris_author(a)) for a in paper.authors]
         lines += [
             ("TI", plain_title(paper)),
@@ -212,10 +229,10 @@ def to_ris(papers: Iterable[Paper], notes: Notes | None = None) -> str:
             ("AN", paper.pmid),
             ("C2", _one_line(paper.pmcid)),  # where EndNote and PubMed's own RIS put the PMCID
             ("UR", paper.url),
-            ("DB", "PubMed"),
+            ("DB", "PubMed" if paper.pmid else "Europe PMC" if paper.ppr else ""),
         ]
         lines += [("KW", keyword) for keyword in _keywords(paper)]
-        lines += [("AB", abstract_text(paper)), ("N1", _one_line((notes or {}).get(paper.pmid, ""))), ("ER", "")]
+        lines += [("AB", abstract_text(paper)), ("N1", _one_line((notes or {}).get(paper.identity, ""))), ("ER", "")]
         records.append("".join(f"{tag}  - {value}\r\n" for tag, value in lines if value or tag == "ER"))
     return "\r\n".join(records)
 
@@ -258,7 +275,7 @@ def to_csv(papers: Iterable[Paper], notes: Notes | None = None) -> str:
                     "; ".join(paper.pub_types),
                     "; ".join(_keywords(paper)),
                     abstract_text(paper),
-                    (notes or {}).get(paper.pmid, ""),
+                    (notes or {}).get(paper.identity, ""),
                 )
             ]
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from il2watch import pubmed
@@ -43,7 +43,9 @@ from il2watch.followups import (
     paper_key,
     pmid_key,
 )
+from il2watch.identity import ids_from_tokens
 from il2watch.library import Library, StoredFollowup
+from il2watch.library import paper_key as paper_key_of
 from il2watch.model import Paper
 
 log = logging.getLogger("il2watch.followups")
@@ -75,6 +77,12 @@ def followup_of(payload: Mapping[str, Any]) -> Followup:
         str(payload.get("notice", "") or ""),
         str(payload.get("source", "") or ""),
     )
+
+
+def key_of(library: Library, token: str) -> str:
+    """The library's key of the paper an id token ("pmid:…") names; the token itself for a paper the
+    library does not hold (it is the key that paper would get)."""
+    return library.find_key(ids_from_tokens([token])) or paper_key_of(token)
 
 
 def stored_followup(stored: StoredFollowup) -> Followup:
@@ -118,26 +126,27 @@ def owe(library: Library, followup: Followup, *, channels: Sequence[str], how: s
         return False
     payload = {"followup": followup.key, "paper": paper, "kind": followup.kind, "notice": followup.notice}
     payload["source"] = followup.source
+    notice = key_of(library, followup.notice) if followup.notice else ""
     for channel in channels:
-        claim = [followup.notice] if followup.notice and not library.claimed(channel, [followup.notice]) else []
+        claim = [notice] if notice and not library.claimed(channel, [notice]) else []
         if library.outbox_row(reply_key(followup, channel)) is None:
             library.enqueue(
                 key=reply_key(followup, channel),
                 channel=channel,
                 kind="followup",
-                pmids=claim,
+                papers=claim,
                 payload=payload,
                 now=now,
             )
         if library.outbox_row(update_key(followup, channel)) is None:
             library.enqueue(
-                key=update_key(followup, channel), channel=channel, kind="followup_update", pmids=(), payload=payload
+                key=update_key(followup, channel), channel=channel, kind="followup_update", papers=(), payload=payload
             )
     if KINDS[followup.kind].savers and channels:
         for user in library.savers(paper):
             if library.outbox_row(dm_key(followup, user)) is None:
                 library.enqueue(
-                    key=dm_key(followup, user), channel=user, kind="followup_dm", pmids=(), payload=payload, now=now
+                    key=dm_key(followup, user), channel=user, kind="followup_dm", papers=(), payload=payload, now=now
                 )
     log.info("follow-up on %s: %s (%s), owed in %s", paper, followup.kind, followup.notice or "-", channels or "-")
     return True
@@ -182,10 +191,23 @@ class Checked:
     chunks: int = 0
 
 
+def posted_pmids(library: Library) -> dict[str, str]:
+    """{PMID: key} of every posted paper that has a PMID (a preprint keyed by its DOI may have gained one)."""
+    posted = library.posted_papers()
+    tokens = library.tokens_of(posted)
+    found: dict[str, str] = {}
+    for key in posted:  # oldest post first
+        pmid = next((key_pmid(token) for token in tokens.get(key, [key]) if key_pmid(token)), "")
+        if pmid:
+            found.setdefault(pmid, key)
+    return found
+
+
 def fetch(library: Library, eutils: Eutils, *, chunk: int = EPOST_CHUNK) -> Checked:
     """Ask PubMed about every posted paper: EPost, ESearch on ``#1`` with the follow-up filters, EFetch of
     the hits (none when nothing matched). Only reads the library."""
-    pmids = [pmid for pmid in (key_pmid(paper) for paper in library.posted_papers()) if pmid]
+    keys_by_pmid = posted_pmids(library)
+    pmids = list(keys_by_pmid)
     checked = Checked(posted=len(pmids))
     for part in batches(pmids, chunk):
         checked.chunks += 1
@@ -195,7 +217,7 @@ def fetch(library: Library, eutils: Eutils, *, chunk: int = EPOST_CHUNK) -> Chec
             continue
         articles, data = pubmed.fetch_history(eutils, found)
         wanted = set(part)
-        checked.papers += [p for p in articles.papers if p.pmid in wanted]
+        checked.papers += [replace(p, key=keys_by_pmid[p.pmid]) for p in articles.papers if p.pmid in wanted]
         checked.unreadable.update({k: v for k, v in articles.unreadable.items() if k in wanted})
         checked.sources.update(pubmed.notice_sources(data))
     return checked
@@ -214,7 +236,7 @@ def decide(library: Library, checked: Checked) -> Decision:
     """The follow-ups among the fresh records that the library has not seen, and where to tell them."""
     decision = Decision()
     for fresh in checked.papers:
-        paper = paper_key(fresh)
+        paper = fresh.key
         stored = library.paper(paper)
         if stored is not None:
             decision.posted_state.append(stored)
@@ -265,12 +287,13 @@ def arrivals(library: Library, new: Mapping[str, Paper]) -> Arrivals:
     for paper in new.values():
         arrival = paper_key(paper)
         for target_pmid, followup in notices_in(paper):
-            target = pmid_key(target_pmid)
+            target = key_of(library, pmid_key(target_pmid))
             channels = posted_channels(library, target)
             if not channels:
                 continue
             found.hold(channels, arrival)
             stored = library.paper(target)
+            followup = replace(followup, paper=target)
             followup = as_published(followup, stored) if stored is not None else followup
             if followup.key not in seen and new_followups([followup], known(library, target, stored)):
                 seen.add(followup.key)
@@ -306,6 +329,8 @@ def restore(library: Library, channel: str, event_type: str, payload: Mapping[st
     notices = payload.get("notices")
     if event_type == "il2watch_paper" and isinstance(notices, list):
         notices = {str(payload.get("paper") or payload.get("pmid") or ""): notices}
+    if isinstance(notices, dict):
+        notices = {paper_key_of(str(paper)): listed for paper, listed in notices.items() if paper}
     for paper, listed_notices in notices.items() if isinstance(notices, dict) else []:
         for entry in listed_notices if isinstance(listed_notices, list) else []:
             if isinstance(entry, dict) and str(entry.get("kind", "")) in KINDS and paper:
@@ -331,12 +356,13 @@ def _restore_one(library: Library, channel: str, followup: Followup, *, told: bo
         how="restored",
         now=now,
     )
-    if told and followup.notice and not library.claimed(channel, [followup.notice]):
+    notice = key_of(library, followup.notice) if followup.notice else ""
+    if told and notice and not library.claimed(channel, [notice]):
         library.enqueue(
             key=f"restored-{reply_key(followup, channel)}",
             channel=channel,
             kind="followup",
-            pmids=[followup.notice],
+            papers=[notice],
             payload={"restored": True},
             state="sent",
         )
@@ -358,5 +384,5 @@ def shown(library: Library, papers: Sequence[Paper]) -> dict[str, list[Followup]
             if new_followups([followup], {(f.kind, f.notice) for f in listed}):
                 listed.append(followup)
         if listed:
-            result[paper.pmid] = listed
+            result[key] = listed
     return result

@@ -35,8 +35,9 @@ from il2watch.deliver import (
     read_history,
 )
 from il2watch.followup_check import FOLLOWUP_KINDS, followup_of, standalone_key, told
-from il2watch.followups import KINDS, Followup, key_pmid
-from il2watch.library import OutboxRow, utcnow
+from il2watch.followups import KINDS, Followup
+from il2watch.identity import describe_key
+from il2watch.library import OutboxRow, paper_key, utcnow
 from il2watch.render import Message
 from il2watch.render.followup import banner, render_followup, render_followup_dm, updated_post
 from il2watch.slack_client import FATAL_ERRORS, explain, slack_error
@@ -283,12 +284,14 @@ class FollowupDelivery:
     def _updated(self, carrier: OutboxRow, message: dict[str, Any]) -> Message:
         """The post with the banner of every follow-up told about the papers it carries."""
         payload = (message.get("metadata") or {}).get("event_payload") or {}
-        shown = [str(p) for p in payload.get("pmids") or []] or list(carrier.pmids)
         if carrier.kind == "paper":
-            shown = [str(payload.get("pmid") or (carrier.pmids[0] if carrier.pmids else ""))]
+            shown = [paper_key(str(payload.get("paper") or payload.get("pmid") or (carrier.papers or ("",))[0]))]
+        else:  # a digest's papers in its order, by their keys (only PMIDs in a digest posted before identities)
+            listed = payload.get("papers") or payload.get("pmids") or carrier.papers
+            shown = [paper_key(str(p)) for p in listed]
         everything = told(self.library, shown)
         told_here = [f for paper in shown for f in everything.get(paper, [])]
-        papers = {p.pmid: p for p in self.library.papers(shown)}
+        papers = {p.key: p for p in self.library.papers(shown)}
         numbers = {paper: n for n, paper in enumerate(shown, 1)} if carrier.kind == "digest" else None
         text = banner([(f, papers.get(f.paper)) for f in told_here], numbers=numbers)
         return updated_post(message, text, told_here)
@@ -298,7 +301,7 @@ class FollowupDelivery:
         with self.library.transaction():
             if self.library.outbox_row(key) is None:
                 payload = {**row.payload, "standalone": why}
-                self.library.enqueue(key=key, channel=row.channel, kind="followup", pmids=(), payload=payload)
+                self.library.enqueue(key=key, channel=row.channel, kind="followup", papers=(), payload=payload)
 
     # ------------------------------------------------------------ direct messages
 
@@ -370,8 +373,7 @@ class _RateLimited(Exception):
 
 
 def describe(followup: Followup) -> str:
-    pmid = key_pmid(followup.paper)
-    return f"PMID {pmid}" if pmid else followup.paper
+    return describe_key(followup.paper)
 
 
 def deliver_followups(deliverer: Deliverer, report: DeliveryReport) -> None:

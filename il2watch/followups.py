@@ -109,18 +109,21 @@ PREPRINT_SERVERS = {"biorxiv", "medrxiv", "research square", "ssrn", "preprints.
 
 
 def paper_key(paper: Paper) -> str:
-    """The key the library knows ``paper`` by; every follow-up names its paper and its notice this way."""
-    return paper.pmid
+    """The key the library knows ``paper`` by ("pmid:36261022", "doi:10.1101/…"), or the one it would get;
+    every follow-up names its paper and its notice this way."""
+    return paper.identity
 
 
 def pmid_key(pmid: str) -> str:
-    """The library key of the paper PubMed knows as ``pmid`` (a link in a PubMed record names only that)."""
-    return pmid
+    """The paper PubMed knows as ``pmid``, as a link in a PubMed record names it: "pmid:…" (the library
+    resolves it to the paper's own key when that is another id, ``followup_check.key_of``)."""
+    return f"pmid:{pmid}"
 
 
 def key_pmid(key: str) -> str:
-    """The PMID in a library key, or "" when the paper has none (a preprint PubMed does not index)."""
-    return pmid_of(key)
+    """The PMID a key names ("pmid:36261022" -> "36261022"; a bare PMID too), or "" for any other key."""
+    kind, _, value = key.partition(":")
+    return pmid_of(value) if kind == "pmid" else pmid_of(key)
 
 
 # ---------------------------------------------------------------- follow-ups
@@ -295,7 +298,7 @@ class Versions:
 
 
 def paper_ids(paper: Paper) -> frozenset[str]:
-    return frozenset(Ids.of(pmid=paper.pmid, doi=paper.doi, pmcid=paper.pmcid).tokens())
+    return frozenset(paper.ids.tokens())
 
 
 def pubmed_versions(paper: Paper) -> Versions:

@@ -12,7 +12,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from il2watch import redact
+from il2watch.identity import Ids, parse_token
 from il2watch.intel.synonyms import LONGEST as LONGEST_SYNONYM
 from il2watch.intel.synonyms import Synonyms, synonyms_for
 from il2watch.markup import to_plain
@@ -232,7 +233,45 @@ def m006_stored_insights(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m007_followups(db: sqlite_utils.Database) -> None:
+def m007_paper_identity(db: sqlite_utils.Database) -> None:
+    """Papers known by identity ("pmid:…", "doi:…", "ppr:…") instead of by PMID, so that a preprint or a
+    work PubMed lacks is a paper like any other; every id a paper has ever had finds it (``paper_ids``),
+    and every index that listed it for a watch is remembered (``sightings``). Existing rows become
+    "pmid:<their PMID>", so posts made before are still recognised."""
+    keyed = ("papers", "reasons", "claims", "feedback", "saved", "insights")
+    for table in keyed:
+        db.execute(f"alter table {table} rename column pmid to paper")
+        db.execute(f"update {table} set paper = 'pmid:' || paper where paper not like '%:%'")
+    db.execute("alter table outbox rename column pmids to papers")
+    db.execute(
+        "update outbox set papers = (select json_group_array(case when value like '%:%' then value "
+        "else 'pmid:' || value end) from json_each(outbox.papers)) where papers not in ('', '[]')"
+    )
+    papers = db.table("papers")
+    for column in ("pmid", "ppr", "openalex", "epmc"):
+        papers.add_column(column, str)
+    db.execute("update papers set pmid = substr(paper, 6) where paper like 'pmid:%'")
+    papers.create_index(["pmid"])
+    db.table("paper_ids").create({"token": str, "paper": str}, pk="token")
+    db.table("paper_ids").create_index(["paper"])
+    for kind, column in (("pmid", "pmid"), ("doi", "doi"), ("pmcid", "pmcid")):
+        db.execute(
+            f"insert or ignore into paper_ids (token, paper) select '{kind}:' || {column}, paper from papers "
+            f"where coalesce({column}, '') != ''"
+        )
+    db.table("sightings").create(
+        {"paper": str, "watch": str, "kind": str, "source": str, "first_seen": str, "last_seen": str},
+        pk=("paper", "watch", "kind", "source"),
+    )
+    db.table("sightings").create_index(["watch", "source"])
+    db.execute(
+        "insert into sightings (paper, watch, kind, source, first_seen, last_seen) "
+        "select paper, watch, kind, 'pubmed', first_seen, last_seen from reasons"
+    )
+
+
+@migrations()
+def m008_followups(db: sqlite_utils.Database) -> None:
     """What happened to posted papers since (a retraction, an erratum, a journal version), each told once,
     and who does not want a direct message about the papers they saved."""
     db.table("followups").create(
@@ -252,6 +291,19 @@ def m007_followups(db: sqlite_utils.Database) -> None:
     db.table("notify").create({"user": str, "enabled": int, "at": str}, pk="user")
 
 
+def paper_key(ref: str) -> str:
+    """A library key from a key or a bare PMID ("36104538" -> "pmid:36104538"); other text unchanged."""
+    ref = str(ref).strip()
+    if ref.isdigit():
+        return f"pmid:{ref}"
+    token = parse_token(ref)
+    return f"{token[0]}:{token[1]}" if token else ref
+
+
+def _keys(refs: Iterable[str]) -> list[str]:
+    return [paper_key(ref) for ref in refs]
+
+
 # ---------------------------------------------------------------- records <-> rows
 
 
@@ -259,8 +311,9 @@ def paper_to_json(paper: Paper) -> str:
     return json.dumps(asdict(paper), ensure_ascii=False)
 
 
-def paper_from_json(text: str) -> Paper:
+def paper_from_json(text: str, key: str = "") -> Paper:
     data = json.loads(text)
+    data["key"] = key or data.get("key", "")
     data["abstract"] = tuple(Section(**s) for s in data.get("abstract", []))
     data["authors"] = tuple(Author(**a) for a in data.get("authors", []))
     for key in ("pub_types", "keywords", "mesh"):
@@ -271,7 +324,11 @@ def paper_from_json(text: str) -> Paper:
 
 def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]:
     row: dict[str, Any] = {
+        "paper": paper.key,
         "pmid": paper.pmid,
+        "ppr": paper.ppr,
+        "openalex": paper.openalex,
+        "epmc": paper.epmc,
         "title": paper.title,
         "title_text": to_plain(paper.title),
         "abstract_text": " ".join(to_plain(s.text) for s in paper.abstract),
@@ -352,7 +409,7 @@ class OutboxRow:
     key: str
     channel: str
     kind: str
-    pmids: tuple[str, ...]
+    papers: tuple[str, ...]  # the keys of the papers the message stands for
     payload: dict[str, Any]
     state: str
     ts: str
@@ -370,7 +427,7 @@ def _outbox_row(row: sqlite3.Row | tuple, columns: Sequence[str]) -> OutboxRow:
         key=data["key"],
         channel=data["channel"] or "",
         kind=data["kind"],
-        pmids=tuple(json.loads(data["pmids"] or "[]")),
+        papers=tuple(json.loads(data["papers"] or "[]")),
         payload=json.loads(data["payload"] or "{}"),
         state=data["state"],
         ts=data["ts"] or "",
@@ -574,25 +631,73 @@ class Library:
         """
         return not any(self.db.execute(f"select 1 from {t} limit 1").fetchone() for t in ("papers", "claims", "outbox"))
 
-    # ------------------------------------------------------------ papers
+    # ------------------------------------------------------------ papers and their identities
 
     def save_papers(
         self, papers: Iterable[Paper], insights: dict[str, Insight] | None = None, now: str | None = None
     ) -> int:
+        """Store records and every id they carry; ``insights`` by key (or PMID). A paper without its ``key``
+        gets the key of the paper its ids already name, else the key its best id makes."""
         now = now or utcnow()
         insights = insights or {}
         rows = []
         for paper in papers:
-            row = paper_row(paper, insights.get(paper.pmid), now)
-            rows.append(row)
+            if not paper.key:
+                paper = replace(paper, key=self.find_key(paper.ids) or paper.ids.key())
+            rows.append(paper_row(paper, insights.get(paper.key) or insights.get(paper.pmid), now))
+            self.save_ids(paper.key, paper.ids)
         if not rows:
             return 0
-        existing = self.stored_pmids([r["pmid"] for r in rows])
+        existing = self.stored_papers([r["paper"] for r in rows])
         for row in rows:
-            if row["pmid"] not in existing:
+            if row["paper"] not in existing:
                 row["stored_at"] = now
-        self.db.table("papers").upsert_all(rows, pk="pmid")
+        self.db.table("papers").upsert_all(rows, pk="paper")
         return len(rows)
+
+    def save_ids(self, key: str, ids: Ids) -> None:
+        """Remember that every id in ``ids`` names the paper ``key`` (an id already known is left as is)."""
+        tokens = ids.tokens()
+        if tokens:
+            with self.db.atomic():  # raw executemany does not commit by itself
+                self.db.conn.executemany(
+                    "insert or ignore into paper_ids (token, paper) values (?, ?)", [(t, key) for t in tokens]
+                )
+
+    def keys_of(self, tokens: Iterable[str]) -> dict[str, str]:
+        """{id token: paper key} for the tokens ("pmid:1", "doi:10.1/x") some paper is known by."""
+        return dict(self._rows_in("select token, paper from paper_ids where token in ({marks})", tokens))
+
+    def find_key(self, ids: Ids) -> str | None:
+        """The key of the paper these ids name: by any strong id, else by an OpenAlex id alone (only for a
+        paper whose DOI does not differ: OpenAlex sometimes folds two works into one id)."""
+        known = self.keys_of(ids.strong())
+        for token in ids.strong():
+            key = known.get(token)
+            if key and not (ids.pmid and self.ids_of(key).pmid not in ("", ids.pmid)):  # two PMIDs: two papers
+                return key
+        if ids.openalex:
+            key = self.keys_of([f"openalex:{ids.openalex}"]).get(f"openalex:{ids.openalex}")
+            if key and (not ids.doi or self.ids_of(key).doi in ("", ids.doi)):
+                return key
+        return None
+
+    def ids_of(self, key: str) -> Ids:
+        """Every id the library knows the paper ``key`` by."""
+        found: dict[str, str] = {}
+        for (token,) in self.db.execute("select token from paper_ids where paper = ? order by token", [key]):
+            kind, _, value = token.partition(":")
+            found.setdefault(kind, value)
+        return Ids(**{k: v for k, v in found.items() if k in Ids.__dataclass_fields__})
+
+    def tokens_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """{paper key: every id token it is known by, its key first}."""
+        keys = list(keys)
+        result: dict[str, list[str]] = {key: [key] for key in keys}
+        for token, key in self._rows_in("select token, paper from paper_ids where paper in ({marks})", keys):
+            if token not in result[key]:
+                result[key].append(token)
+        return result
 
     def _rows_in(self, sql: str, values: Iterable[str], *, before: Sequence[Any] = ()) -> Iterator[tuple]:
         """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``values``, 500 at a time:
@@ -602,28 +707,42 @@ class Library:
             chunk = values[i : i + 500]
             yield from self.db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
 
+    def stored_papers(self, refs: Iterable[str]) -> set[str]:
+        """Which of these papers (keys, or bare PMIDs) the library holds, as keys."""
+        return {r[0] for r in self._rows_in("select paper from papers where paper in ({marks})", _keys(refs))}
+
     def stored_pmids(self, pmids: Iterable[str]) -> set[str]:
+        """Which of these PMIDs a stored paper has."""
         return {r[0] for r in self._rows_in("select pmid from papers where pmid in ({marks})", pmids)}
 
-    def paper(self, pmid: str) -> Paper | None:
-        row = self.db.execute("select record from papers where pmid = ?", [pmid]).fetchone()
-        return paper_from_json(row[0]) if row else None
+    def paper(self, ref: str) -> Paper | None:
+        """A stored paper by its key, a bare PMID, or any id token it is known by."""
+        key = paper_key(ref)
+        row = self.db.execute("select paper, record from papers where paper = ?", [key]).fetchone()
+        if row is None and ":" in key:
+            other = self.keys_of([key]).get(key)
+            row = (
+                self.db.execute("select paper, record from papers where paper = ?", [other]).fetchone()
+                if other
+                else None
+            )
+        return paper_from_json(row[1], row[0]) if row else None
 
-    def papers(self, pmids: Sequence[str]) -> list[Paper]:
-        """Papers in the order asked, skipping unknown ones."""
+    def papers(self, refs: Sequence[str]) -> list[Paper]:
+        """Papers in the order asked (keys or bare PMIDs), skipping unknown ones."""
+        keys = _keys(refs)
         found = {
-            pmid: paper_from_json(record)
-            for pmid, record in self._rows_in("select pmid, record from papers where pmid in ({marks})", pmids)
+            key: paper_from_json(record, key)
+            for key, record in self._rows_in("select paper, record from papers where paper in ({marks})", keys)
         }
-        return [found[p] for p in pmids if p in found]
+        return [found[k] for k in keys if k in found]
 
     def paper_by_doi(self, doi: str) -> Paper | None:
-        row = self.db.execute("select record from papers where doi = ?", [doi.lower()]).fetchone()
-        return paper_from_json(row[0]) if row else None
+        return self.paper(f"doi:{doi.strip().lower()}")
 
-    def update_insight(self, pmid: str, insight: Insight) -> None:
+    def update_insight(self, key: str, insight: Insight) -> None:
         self.db.table("papers").update(
-            pmid,
+            paper_key(key),
             {
                 "axis": insight.axis,
                 "molecules": json.dumps(list(insight.molecules)),
@@ -633,9 +752,9 @@ class Library:
             },
         )
 
-    def stored_insight(self, pmid: str) -> StoredInsight | None:
+    def stored_insight(self, key: str) -> StoredInsight | None:
         row = self.db.execute(
-            "select insight, record_key, evidence_key, summariser from insights where pmid = ?", [pmid]
+            "select insight, record_key, evidence_key, summariser from insights where paper = ?", [paper_key(key)]
         ).fetchone()
         if not row:
             return None
@@ -645,22 +764,23 @@ class Library:
             return None
         return StoredInsight(insight, row[1] or "", row[2] or "", row[3] or "")
 
-    def save_insight(self, pmid: str, stored: StoredInsight, now: str | None = None) -> None:
+    def save_insight(self, key: str, stored: StoredInsight, now: str | None = None) -> None:
         """Keep what il2watch says about a paper, and the tag and relevance columns that lists query."""
+        key = paper_key(key)
         with self.transaction():
             self.db.table("insights").upsert(
                 {
-                    "pmid": pmid,
+                    "paper": key,
                     "insight": insight_to_json(stored.insight),
                     "record_key": stored.record_key,
                     "evidence_key": stored.evidence_key,
                     "summariser": stored.summariser,
                     "computed_at": now or utcnow(),
                 },
-                pk="pmid",
+                pk="paper",
             )
-            if self.db.execute("select 1 from papers where pmid = ?", [pmid]).fetchone():
-                self.update_insight(pmid, stored.insight)
+            if self.db.execute("select 1 from papers where paper = ?", [key]).fetchone():
+                self.update_insight(key, stored.insight)
 
     def count_papers(self) -> int:
         return self.db.execute("select count(*) from papers").fetchone()[0]
@@ -668,7 +788,8 @@ class Library:
     def search(
         self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
     ) -> tuple[list[str], int]:
-        """PMIDs matching ``text`` best first, and how many match in all (counted up to SEARCH_WINDOW).
+        """Keys of the papers matching ``text`` best first, and how many match in all (counted up to
+        SEARCH_WINDOW).
 
         Words also find their synonyms (``synonyms``, else the packaged lexicon's). Ranking is FTS5's
         bm25 (title words weigh most), among the newest SEARCH_WINDOW matches: a word nearly every paper
@@ -696,34 +817,37 @@ class Library:
             return [], total
         marks = ",".join("?" * len(best))
         facts = {
-            rowid: (pmid, relevance or 0.0)
-            for rowid, pmid, relevance in self.db.execute(
-                f"select rowid, pmid, relevance from papers where rowid in ({marks})", [r[0] for r in best]
+            rowid: (key, relevance or 0.0)
+            for rowid, key, relevance in self.db.execute(
+                f"select rowid, paper, relevance from papers where rowid in ({marks})", [r[0] for r in best]
             )
         }
         ranked = sorted(best, key=lambda r: r[1] - facts[r[0]][1] / 50.0)
         return [facts[rowid][0] for rowid, _ in ranked[offset:wanted]], total
 
+    # Newest first: by entry date, then by PMID (higher is newer), then by key.
+    _NEWEST = "order by entry_date desc, cast(coalesce(pmid, '0') as integer) desc, paper desc"
+
     def recent(self, *, limit: int = 10, since: str = "") -> list[str]:
-        """Most recently entered papers that a watch linked (not look-ups), newest first."""
+        """Keys of the most recently entered papers that a watch linked (not look-ups), newest first."""
         # "exists" lets SQLite walk papers newest first and stop at the limit; "in (select …)" cannot
         sql = (
-            "select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid) "
+            "select paper from papers where exists (select 1 from reasons where reasons.paper = papers.paper) "
             + ("and entry_date >= ? " if since else "")
-            + "order by entry_date desc, cast(pmid as integer) desc limit ?"
+            + self._NEWEST
+            + " limit ?"
         )
         return [r[0] for r in self.db.execute(sql, ([since] if since else []) + [limit])]
 
     def with_reason(self, kind: str, *, watch: str = "", limit: int = 10) -> list[str]:
         sql = (
-            "select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid "
-            "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") "
-            "order by entry_date desc, cast(pmid as integer) desc limit ?"
+            "select paper from papers where exists (select 1 from reasons where reasons.paper = papers.paper "
+            "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") " + self._NEWEST + " limit ?"
         )
         return [r[0] for r in self.db.execute(sql, [kind] + ([watch] if watch else []) + [limit])]
 
     def count_with_reason(self, kind: str, watch: str = "") -> int:
-        sql = "select count(distinct pmid) from reasons where kind = ?" + (" and watch = ?" if watch else "")
+        sql = "select count(distinct paper) from reasons where kind = ?" + (" and watch = ?" if watch else "")
         return self.db.execute(sql, [kind] + ([watch] if watch else [])).fetchone()[0]
 
     def tagged(self, *, axis: str = "", molecule: str = "", flag: str = "", limit: int = 10) -> list[str]:
@@ -738,13 +862,14 @@ class Library:
             clauses.append("exists (select 1 from json_each(papers.flags) where value = ?)")
             args.append(flag)
         where = " and ".join(clauses) or "1"
-        sql = f"select pmid from papers where {where} order by entry_date desc, cast(pmid as integer) desc limit ?"
+        sql = f"select paper from papers where {where} {self._NEWEST} limit ?"
         return [r[0] for r in self.db.execute(sql, args + [limit])]
 
-    def stored_axis(self, pmids: Sequence[str]) -> str:
-        """The axis stored for the first of ``pmids`` the library has tagged, or ""."""
-        axes = dict(self._rows_in("select pmid, axis from papers where pmid in ({marks}) and axis != ''", pmids))
-        return next((axes[p] for p in pmids if axes.get(p)), "")
+    def stored_axis(self, refs: Sequence[str]) -> str:
+        """The axis stored for the first of these papers (keys or PMIDs) the library has tagged, or ""."""
+        keys = _keys(refs)
+        axes = dict(self._rows_in("select paper, axis from papers where paper in ({marks}) and axis != ''", keys))
+        return next((axes[k] for k in keys if axes.get(k)), "")
 
     def known_molecules(self) -> list[str]:
         rows = self.db.execute("select distinct value from papers, json_each(papers.molecules) order by value")
@@ -798,29 +923,36 @@ class Library:
         rows = [dict(zip([c[0] for c in cursor.description], row)) for row in cursor.fetchall()]
         return [{**row, "next_try": next_try(row["attempts"], row["last_tried"])} for row in rows]
 
-    # ------------------------------------------------------------ reasons
+    # ------------------------------------------------------------ reasons and the sources that gave them
 
     def linked(self, watch_id: str) -> dict[tuple[str, str], StoredReason]:
-        """Every (pmid, kind) this watch has ever linked."""
+        """Every (paper key, kind) this watch has ever linked."""
         rows = self.db.execute(
-            "select pmid, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id]
+            "select paper, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id]
         )
         return {
-            (pmid, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
-            for pmid, kind, score, rank, first, last in rows
+            (key, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
+            for key, kind, score, rank, first, last in rows
         }
 
-    def count_linked(self, watch_id: str, kind: str) -> int:
+    def count_linked(self, watch_id: str, kind: str, *, source: str = "") -> int:
+        """How many papers this watch links for ``kind`` (as ``source`` listed them, when given)."""
+        if source:
+            return self.db.execute(
+                "select count(*) from sightings where watch = ? and kind = ? and source = ?", [watch_id, kind, source]
+            ).fetchone()[0]
         return self.db.execute(
             "select count(*) from reasons where watch = ? and kind = ?", [watch_id, kind]
         ).fetchone()[0]
 
-    def save_reasons(self, pmid_reasons: Iterable[tuple[str, Reason]], *, now: str, run_id: int | None) -> int:
-        """Record reasons; a reason seen before keeps its first_seen and gets the new score and rank."""
+    def save_reasons(self, paper_reasons: Iterable[tuple[str, Reason]], *, now: str, run_id: int | None) -> int:
+        """Record reasons and the sources that listed them; a reason seen before keeps its first_seen and gets
+        the new score and rank."""
+        given = [(paper_key(key), reason) for key, reason in paper_reasons]
         rows = [
             {
                 "watch": r.watch,
-                "pmid": pmid,
+                "paper": key,
                 "kind": r.kind,
                 "score": r.score,
                 "rank": r.rank,
@@ -828,27 +960,124 @@ class Library:
                 "last_seen": now,
                 "run_id": run_id,
             }
-            for pmid, r in pmid_reasons
+            for key, r in given
         ]
+        sightings = [(key, r.watch, r.kind, source, now, now) for key, r in given for source in r.sources]
         if not rows:
             return 0
         with self.db.atomic():  # raw executemany does not commit by itself
             self.db.conn.executemany(
-                "insert into reasons (watch, pmid, kind, score, rank, first_seen, last_seen, run_id) "
-                "values (:watch, :pmid, :kind, :score, :rank, :first_seen, :last_seen, :run_id) "
-                "on conflict (watch, pmid, kind) do update set score = excluded.score, rank = excluded.rank, "
+                "insert into reasons (watch, paper, kind, score, rank, first_seen, last_seen, run_id) "
+                "values (:watch, :paper, :kind, :score, :rank, :first_seen, :last_seen, :run_id) "
+                "on conflict (watch, paper, kind) do update set score = excluded.score, rank = excluded.rank, "
                 "last_seen = excluded.last_seen",
                 rows,
             )
+            self.db.conn.executemany(
+                "insert into sightings (paper, watch, kind, source, first_seen, last_seen) values (?, ?, ?, ?, ?, ?) "
+                "on conflict (paper, watch, kind, source) do update set last_seen = excluded.last_seen",
+                sightings,
+            )
         return len(rows)
 
-    def reasons_for(self, pmid: str) -> list[StoredReason]:
+    def reasons_for(self, ref: str) -> list[StoredReason]:
+        """Why a paper is in the library, each reason with the sources that listed it."""
+        key = paper_key(ref)
+        sources: dict[tuple[str, str], list[str]] = {}
+        for watch, kind, source in self.db.execute(
+            "select watch, kind, source from sightings where paper = ? order by first_seen, source", [key]
+        ):
+            sources.setdefault((watch, kind), []).append(source)
         rows = self.db.execute(
-            "select watch, kind, score, rank, first_seen, last_seen from reasons where pmid = ? "
+            "select watch, kind, score, rank, first_seen, last_seen from reasons where paper = ? "
             "order by first_seen, watch, kind",
-            [pmid],
+            [key],
         )
-        return [StoredReason(Reason(w, k, s, r), f, last) for w, k, s, r, f, last in rows]
+        return [
+            StoredReason(Reason(w, k, s, r, tuple(sources.get((w, k), ()))), f, last) for w, k, s, r, f, last in rows
+        ]
+
+    def sources_of(self, ref: str) -> list[str]:
+        """Every index that has listed the paper, in the order they first did."""
+        rows = self.db.execute(
+            "select source, min(first_seen) as first from sightings where paper = ? group by source "
+            "order by first, source",
+            [paper_key(ref)],
+        )
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ the sources: health, memory, starts
+
+    def source_memory(self) -> dict[str, str]:
+        """What the sources asked the library to keep (an OpenAlex id resolved once, …)."""
+        try:
+            return {str(k): str(v) for k, v in json.loads(self.get_state("source_memory") or "{}").items()}
+        except (ValueError, AttributeError):
+            return {}
+
+    def source_ok_at(self, source: str) -> str:
+        """When ``source`` last answered (for its refresh interval); "" when it never did."""
+        return self.get_state(f"source_ok_at:{source}")
+
+    def source_started(self, source: str, watch_id: str) -> bool:
+        """Whether ``source`` has answered for this watch before (or listed something for it)."""
+        if self.get_state(f"source_started:{source}:{watch_id}"):
+            return True
+        return bool(
+            self.db.execute(
+                "select 1 from sightings where source = ? and watch = ? limit 1", [source, watch_id]
+            ).fetchone()
+        )
+
+    def save_source_outcomes(self, reports: Iterable[Any], memory: dict[str, str], *, now: str) -> None:
+        """How each source did this poll (``discovery.SourceReport``), what it asked to keep, and which
+        watches it has now answered for (call inside the poll's transaction)."""
+        for report in reports:
+            if report.status == "skipped":
+                continue
+            status = {"status": report.status, "at": now, "error": redact.scrub(report.error), "listed": report.listed}
+            if report.status != "failed":
+                self.set_state(f"source_ok_at:{report.source}", now)
+            for watch_id in report.answered:
+                self.set_state(f"source_started:{report.source}:{watch_id}", now)
+            self.set_state(f"source_status:{report.source}", json.dumps(status, ensure_ascii=False))
+        if memory:
+            self.set_state("source_memory", json.dumps({**self.source_memory(), **memory}, ensure_ascii=False))
+
+    def source_status(self, source: str) -> dict[str, Any]:
+        """{status, at, error, listed} as the last poll that asked ``source`` recorded it; {} when none did."""
+        try:
+            found = json.loads(self.get_state(f"source_status:{source}") or "{}")
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def count_query_links_since(self, watch_id: str, mindate: str) -> int:
+        """Papers a query watch found before that entered PubMed on or after ``mindate`` (YYYY/MM/DD)."""
+        return self.db.execute(
+            "select count(*) from reasons join papers on papers.paper = reasons.paper "
+            "where reasons.watch = ? and reasons.kind = 'query' and papers.entry_date >= ?",
+            [watch_id, mindate.replace("/", "-")],
+        ).fetchone()[0]
+
+    def linked_newest_first(self, watch_id: str) -> list[str]:
+        """Every paper a watch has linked, newest first (what a backfill chooses from)."""
+        rows = self.db.execute(
+            "select distinct papers.paper, papers.entry_date, cast(coalesce(papers.pmid, '0') as integer) "
+            "from reasons join papers on papers.paper = reasons.paper where reasons.watch = ? "
+            "order by papers.entry_date desc, 3 desc, papers.paper desc",
+            [watch_id],
+        )
+        return [r[0] for r in rows]
+
+    def relevance_of(self, refs: Iterable[str]) -> dict[str, float]:
+        """{key: relevance} of stored papers (0 when never scored)."""
+        return {
+            key: float(relevance or 0)
+            for key, relevance in self._rows_in(
+                "select paper, relevance from papers where paper in ({marks})", _keys(refs)
+            )
+        }
 
     # ------------------------------------------------------------ watches
 
@@ -978,17 +1207,19 @@ class Library:
 
     # ------------------------------------------------------------ feedback and reading lists
 
-    def set_feedback(self, pmid: str, user: str, value: int, now: str | None = None) -> tuple[int, int]:
+    def set_feedback(self, ref: str, user: str, value: int, now: str | None = None) -> tuple[int, int]:
+        key = paper_key(ref)
         with self.transaction():
             self.db.table("feedback").upsert(
-                {"pmid": pmid, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()},
-                pk=("pmid", "user"),
+                {"paper": key, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()},
+                pk=("paper", "user"),
             )
-        return self.feedback(pmid)
+        return self.feedback(key)
 
-    def feedback(self, pmid: str) -> tuple[int, int]:
+    def feedback(self, ref: str) -> tuple[int, int]:
         row = self.db.execute(
-            "select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback where pmid = ?", [pmid]
+            "select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback where paper = ?",
+            [paper_key(ref)],
         ).fetchone()
         return int(row[0]), int(row[1])
 
@@ -998,33 +1229,36 @@ class Library:
         ).fetchone()
         return int(row[0]), int(row[1])
 
-    def save_for(self, user: str, pmid: str, now: str | None = None) -> bool:
+    def save_for(self, user: str, ref: str, now: str | None = None) -> bool:
         """Add to a user's reading list; False when it was already there."""
+        key = paper_key(ref)
         with self.transaction():
-            if self.db.execute("select 1 from saved where user = ? and pmid = ?", [user, pmid]).fetchone():
+            if self.db.execute("select 1 from saved where user = ? and paper = ?", [user, key]).fetchone():
                 return False
-            self.db.table("saved").insert({"user": user, "pmid": pmid, "at": now or utcnow()})
+            self.db.table("saved").insert({"user": user, "paper": key, "at": now or utcnow()})
             return True
 
-    def unsave_for(self, user: str, pmid: str) -> bool:
+    def unsave_for(self, user: str, ref: str) -> bool:
         """Take a paper off a user's reading list; False when it was not on it."""
         with self.transaction():
-            return self.db.execute("delete from saved where user = ? and pmid = ?", [user, pmid]).rowcount > 0
+            return (
+                self.db.execute("delete from saved where user = ? and paper = ?", [user, paper_key(ref)]).rowcount > 0
+            )
 
     def saved_by(self, user: str, limit: int = 50) -> list[str]:
         return [
             r[0]
-            for r in self.db.execute("select pmid from saved where user = ? order by at desc limit ?", [user, limit])
+            for r in self.db.execute("select paper from saved where user = ? order by at desc limit ?", [user, limit])
         ]
 
     # ------------------------------------------------------------ outbox
 
-    def claimed(self, channel: str, pmids: Iterable[str]) -> set[str]:
-        """Which of ``pmids`` already have an outbox row for ``channel`` (posted, due or waiting)."""
+    def claimed(self, channel: str, refs: Iterable[str]) -> set[str]:
+        """Which of these papers (keys) already have an outbox row for ``channel`` (posted, due or waiting)."""
         return {
             r[0]
             for r in self._rows_in(
-                "select pmid from claims where channel = ? and pmid in ({marks})", pmids, before=[channel]
+                "select paper from claims where channel = ? and paper in ({marks})", _keys(refs), before=[channel]
             )
         }
 
@@ -1034,7 +1268,7 @@ class Library:
         key: str,
         channel: str,
         kind: str,
-        pmids: Sequence[str],
+        papers: Sequence[str],
         payload: dict[str, Any],
         state: str = "due",
         run_id: int | None = None,
@@ -1042,13 +1276,14 @@ class Library:
         ts: str = "",
         sent_at: str = "",
     ) -> None:
-        """Create an outbox row and claim its PMIDs for the channel (call inside a transaction)."""
+        """Create an outbox row and claim its papers for the channel (call inside a transaction)."""
+        keys = _keys(papers)
         self.db.table("outbox").insert(
             {
                 "key": key,
                 "channel": channel,
                 "kind": kind,
-                "pmids": json.dumps(list(pmids)),
+                "papers": json.dumps(keys),
                 "payload": json.dumps(payload, ensure_ascii=False),
                 "state": state,
                 "ts": ts,
@@ -1060,12 +1295,16 @@ class Library:
                 "run_id": run_id,
             }
         )
-        if pmids:
+        if keys:
             self.db.table("claims").insert_all(
-                [{"channel": channel, "pmid": p, "key": key} for p in pmids], pk=("channel", "pmid")
+                [{"channel": channel, "paper": k, "key": key} for k in keys], pk=("channel", "paper")
             )
 
-    def outbox(self, *states: str, channel: str | None = None, kind: str | None = None) -> list[OutboxRow]:
+    def outbox(
+        self, *states: str, channel: str | None = None, kind: str | None = None, newest: int = 0
+    ) -> list[OutboxRow]:
+        """Outbox rows in these states (all when none is named), oldest first; or the ``newest`` few, newest
+        first."""
         clauses: list[str] = []
         args: list[str] = []
         if states:
@@ -1077,7 +1316,8 @@ class Library:
         if kind is not None:
             clauses.append("kind = ?")
             args.append(kind)
-        sql = "select * from outbox" + (" where " + " and ".join(clauses) if clauses else "") + " order by id"
+        sql = "select * from outbox" + (" where " + " and ".join(clauses) if clauses else "")
+        sql += f" order by id desc limit {int(newest)}" if newest else " order by id"
         cursor = self.db.execute(sql, args)
         columns = [c[0] for c in cursor.description]
         return [_outbox_row(row, columns) for row in cursor.fetchall()]
@@ -1090,18 +1330,19 @@ class Library:
     def update_outbox(self, key: str, **changes: Any) -> None:
         if "payload" in changes and not isinstance(changes["payload"], str):
             changes["payload"] = json.dumps(changes["payload"], ensure_ascii=False)
-        if "pmids" in changes and not isinstance(changes["pmids"], str):
-            changes["pmids"] = json.dumps(list(changes["pmids"]))
+        if "papers" in changes and not isinstance(changes["papers"], str):
+            changes["papers"] = json.dumps(_keys(changes["papers"]))
         if "last_error" in changes:
             changes["last_error"] = redact.scrub(str(changes["last_error"]))
         sets = ", ".join(f"{column} = ?" for column in changes)
         self.db.execute(f"update outbox set {sets} where key = ?", [*changes.values(), key])
 
-    def move_claims(self, pmids: Sequence[str], channel: str, key: str) -> None:
-        """Hand the claims of ``pmids`` in ``channel`` to another outbox row (a digest bundling them)."""
+    def move_claims(self, papers: Sequence[str], channel: str, key: str) -> None:
+        """Hand the claims of ``papers`` in ``channel`` to another outbox row (a digest bundling them)."""
         with self.db.atomic():  # raw executemany does not commit by itself
             self.db.conn.executemany(
-                "update claims set key = ? where channel = ? and pmid = ?", [(key, channel, p) for p in pmids]
+                "update claims set key = ? where channel = ? and paper = ?",
+                [(key, channel, p) for p in _keys(papers)],
             )
 
     def count_outbox(self, state: str) -> int:
@@ -1114,19 +1355,19 @@ class Library:
     def posted_papers(self) -> list[str]:
         """Every paper a post or a digest carried to a channel (Slack confirmed it), oldest post first."""
         rows = self.db.execute(
-            "select claims.pmid, min(outbox.id) from claims join outbox on outbox.key = claims.key "
-            "where outbox.state = 'sent' and outbox.kind in ('paper', 'digest') group by claims.pmid "
-            "order by min(outbox.id), claims.pmid"
+            "select claims.paper, min(outbox.id) from claims join outbox on outbox.key = claims.key "
+            "where outbox.state = 'sent' and outbox.kind in ('paper', 'digest') group by claims.paper "
+            "order by min(outbox.id), claims.paper"
         )
         return [paper for paper, _ in rows]
 
     def posted_preprints(self) -> list[str]:
         """The posted papers tagged as preprints: the ones a journal version may arrive for."""
         rows = self.db.execute(
-            "select distinct claims.pmid from claims join outbox on outbox.key = claims.key "
-            "join papers on papers.pmid = claims.pmid where outbox.state = 'sent' "
+            "select distinct claims.paper from claims join outbox on outbox.key = claims.key "
+            "join papers on papers.paper = claims.paper where outbox.state = 'sent' "
             "and outbox.kind in ('paper', 'digest') "
-            "and exists (select 1 from json_each(papers.flags) where value = 'preprint') order by claims.pmid"
+            "and exists (select 1 from json_each(papers.flags) where value = 'preprint') order by claims.paper"
         )
         return [paper for (paper,) in rows]
 
@@ -1134,8 +1375,8 @@ class Library:
         """The post or digest that carries ``paper`` in ``channel`` (whatever its state), or None."""
         cursor = self.db.execute(
             "select outbox.* from claims join outbox on outbox.key = claims.key where claims.channel = ? "
-            "and claims.pmid = ? and outbox.kind in ('paper', 'digest')",
-            [channel, paper],
+            "and claims.paper = ? and outbox.kind in ('paper', 'digest')",
+            [channel, paper_key(paper)],
         )
         row = cursor.fetchone()
         return _outbox_row(row, [c[0] for c in cursor.description]) if row else None
@@ -1144,9 +1385,9 @@ class Library:
         """The channels a post or a digest carried (or is to carry) ``paper`` to."""
         rows = self.db.execute(
             "select distinct claims.channel from claims join outbox on outbox.key = claims.key "
-            "where claims.pmid = ? and outbox.kind in ('paper', 'digest') and outbox.state != 'failed' "
+            "where claims.paper = ? and outbox.kind in ('paper', 'digest') and outbox.state != 'failed' "
             "order by claims.channel",
-            [paper],
+            [paper_key(paper)],
         )
         return [channel for (channel,) in rows]
 
@@ -1178,9 +1419,9 @@ class Library:
         """Papers told one of these kinds of follow-up, newest paper first."""
         marks = ",".join("?" * len(kinds))
         sql = (
-            f"select pmid from papers where exists (select 1 from followups where followups.paper = papers.pmid "
+            f"select paper from papers where exists (select 1 from followups where followups.paper = papers.paper "
             f"and followups.told = 1 and followups.kind in ({marks})) "
-            "order by entry_date desc, cast(pmid as integer) desc limit ?"
+            "order by entry_date desc, cast(coalesce(pmid, '0') as integer) desc limit ?"
         )
         return [r[0] for r in self.db.execute(sql, [*kinds, limit])]
 
@@ -1188,8 +1429,8 @@ class Library:
         """Who has ``paper`` on their reading list and has not turned direct messages off."""
         rows = self.db.execute(
             "select saved.user from saved left join notify on notify.user = saved.user "
-            "where saved.pmid = ? and coalesce(notify.enabled, 1) = 1 order by saved.at, saved.user",
-            [paper],
+            "where saved.paper = ? and coalesce(notify.enabled, 1) = 1 order by saved.at, saved.user",
+            [paper_key(paper)],
         )
         return [user for (user,) in rows]
 

@@ -91,6 +91,8 @@ def settings_env(tmp_path, ncbi_server, slack_server=None, **extra: str) -> dict
         "IL2WATCH_POST_INTERVAL": "0",
         "IL2WATCH_SLACK_BACKOFF": "0.05",
         "IL2WATCH_JITTER": "0",
+        # The other citation indexes are asked only by the tests that run their stand-ins.
+        "IL2WATCH_SOURCES": "pubmed",
     }
     if slack_server is not None:
         env.update(

@@ -36,6 +36,7 @@ CHANNEL = "C0PAPERS1"
 SAVER, SILENT = "U0SAVER01", "U0QUIET01"
 TODAY = date.today()
 NOTICE = "39990001"  # the retraction notice each test's paper gets
+SLE = f"pmid:{R.LOW_DOSE_SLE_PMID}"  # the library's key of the paper most tests retract
 
 
 def quiet(_: str) -> None:
@@ -143,7 +144,7 @@ def test_a_retraction_is_broadcast_in_the_thread_marks_the_post_and_tells_savers
 
     report = check(lab)
 
-    assert report.status == "ok" and report.new == [f"retraction of PMID {R.LOW_DOSE_SLE_PMID}, notice {NOTICE}"]
+    assert report.status == "ok" and report.new == [f"retraction of PMID {R.LOW_DOSE_SLE_PMID}, notice PMID {NOTICE}"]
     post = post_of(slack_server, R.LOW_DOSE_SLE_PMID)
     (reply,) = followup_messages(slack_server)
     assert reply.thread_ts == post.ts and reply.reply_broadcast, "in the post's thread, and in the channel too"
@@ -158,7 +159,7 @@ def test_a_retraction_is_broadcast_in_the_thread_marks_the_post_and_tells_savers
     assert post.text.startswith("RETRACTED: ") and check_limits(post.blocks) == []
     payload = post.metadata["event_payload"]
     assert payload["retracted"] is True and payload["pmid"] == R.LOW_DOSE_SLE_PMID
-    assert [(f["kind"], f["notice"]) for f in payload["followups"]] == [("retraction", NOTICE)]
+    assert [(f["kind"], f["notice"]) for f in payload["followups"]] == [("retraction", f"pmid:{NOTICE}")]
     (dm,) = direct_messages(slack_server, SAVER)
     assert "You saved" in json.dumps(dm.blocks) and "`/il2 notify off` stops these messages" in json.dumps(dm.blocks)
     assert direct_messages(slack_server, SILENT) == [], "notify off: no direct message"
@@ -171,10 +172,10 @@ def test_a_retraction_is_broadcast_in_the_thread_marks_the_post_and_tells_savers
     assert len(slack_server.calls("chat.update")) == 1
     assert {state for _, state in outbox_states(lab).values()} == {"sent"}
     with Library(lab.db_path) as library:
-        (told,) = library.followups([R.LOW_DOSE_SLE_PMID], told=True)[R.LOW_DOSE_SLE_PMID]
-        assert (told.kind, told.notice, told.how) == ("retraction", NOTICE, "pubmed")
+        (told,) = library.followups([SLE], told=True)[SLE]
+        assert (told.kind, told.notice, told.how) == ("retraction", f"pmid:{NOTICE}", "pubmed")
         assert "Retracted Publication" in library.paper(R.LOW_DOSE_SLE_PMID).pub_types, "the record kept is fresh"
-        assert library.claimed("il2-papers", [NOTICE]) == {NOTICE}, "the notice is never posted as a paper"
+        assert library.claimed("il2-papers", [NOTICE]) == {f"pmid:{NOTICE}"}, "the notice is never posted as a paper"
 
 
 def test_a_retracted_paper_is_flagged_wherever_il2watch_shows_it(lab, world, slack_server):
@@ -277,7 +278,7 @@ def test_an_erratum_is_told_in_the_thread_without_a_broadcast_or_a_direct_messag
     save(lab, SAVER, R.NOT_ALPHA_CANCER_PMID)
     notice_of(world, R.NOT_ALPHA_CANCER_PMID, "39990002", "ErratumIn", "Published Erratum", "Correction to a trial")
     report = check(lab)
-    assert report.new == [f"erratum of PMID {R.NOT_ALPHA_CANCER_PMID}, notice 39990002"]
+    assert report.new == [f"erratum of PMID {R.NOT_ALPHA_CANCER_PMID}, notice PMID 39990002"]
     (reply,) = followup_messages(slack_server)
     post = post_of(slack_server, R.NOT_ALPHA_CANCER_PMID)
     assert reply.thread_ts == post.ts and not reply.reply_broadcast
@@ -418,7 +419,7 @@ def test_a_paper_in_a_digest_is_told_in_the_digests_thread_and_the_digest_says_w
     assert (
         f"#{order.index(R.LOW_DOSE_SLE_PMID) + 1} " in banner["text"]["text"] and "Retracted" in banner["text"]["text"]
     )
-    assert [f["paper"] for f in digest.metadata["event_payload"]["followups"]] == [R.LOW_DOSE_SLE_PMID]
+    assert [f["paper"] for f in digest.metadata["event_payload"]["followups"]] == [SLE]
     assert digest.metadata["event_payload"]["pmids"] == order and not digest.text.startswith("RETRACTED")
     assert len(direct_messages(slack_server, SAVER)) == 1
     check(settings)
@@ -441,9 +442,9 @@ def test_a_library_lost_after_a_follow_up_is_rebuilt_and_reports_nothing_twice(l
     assert len(slack_server.messages(CHANNEL)) == messages, "nothing posted again: no reply, no paper"
     assert len(slack_server.calls("chat.update")) == updates
     with Library(lab.db_path) as library:
-        known = library.followups([R.LOW_DOSE_SLE_PMID, R.TREG_MUTEIN_PMID])
-    assert [(f.kind, f.notice, f.told) for f in known[R.LOW_DOSE_SLE_PMID]] == [("retraction", NOTICE, True)]
-    assert [(f.kind, f.told) for f in known[R.TREG_MUTEIN_PMID]] == [("erratum", False)], "posted with it"
+        known = library.followups([SLE, f"pmid:{R.TREG_MUTEIN_PMID}"])
+    assert [(f.kind, f.notice, f.told) for f in known[SLE]] == [("retraction", f"pmid:{NOTICE}", True)]
+    assert [(f.kind, f.told) for f in known[f"pmid:{R.TREG_MUTEIN_PMID}"]] == [("erratum", False)], "posted with it"
 
 
 def test_a_deleted_post_gets_its_follow_up_on_its_own_naming_the_paper(lab, world, slack_server):
@@ -496,7 +497,7 @@ def test_a_check_costs_at_most_three_requests_a_chunk_and_two_without_hits(lab, 
         checked = followup_check.fetch(library, ncbi_client(ncbi_server.base_url, ncbi_api_key="k"), chunk=5)
     assert len(posted) == 14 and checked.chunks == 3
     assert {paper.pmid for paper in checked.papers} == {R.RETRACTED_PMID, R.TREG_MUTEIN_PMID}
-    assert posted.index(R.TREG_MUTEIN_PMID) < 5 <= posted.index(R.RETRACTED_PMID) < 10
+    assert posted.index(f"pmid:{R.TREG_MUTEIN_PMID}") < 5 <= posted.index(f"pmid:{R.RETRACTED_PMID}") < 10
     endpoints = [r.endpoint for r in ncbi_server.requests]
     assert endpoints == ["epost", "esearch", "efetch"] * 2 + ["epost", "esearch"]
 
@@ -507,7 +508,7 @@ def test_ten_thousand_and_one_posted_papers_cost_two_chunks(lab, ncbi_server):
         with library.transaction():
             for part in batches([str(30_000_000 + n) for n in range(EPOST_CHUNK + 1 - 14)], 500):
                 library.enqueue(
-                    key=f"old-{part[0]}", channel=CHANNEL, kind="digest", pmids=part, payload={}, state="sent"
+                    key=f"old-{part[0]}", channel=CHANNEL, kind="digest", papers=part, payload={}, state="sent"
                 )
         ncbi_server.clear_requests()
         started = time.monotonic()

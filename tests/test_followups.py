@@ -80,13 +80,13 @@ def test_every_notice_link_and_the_retracted_type_are_follow_ups():
     )
     found = {(f.kind, f.notice) for f in followups_in(paper, {("RetractionIn", "11"): "Cell Rep. 2027;1:2"})}
     assert found == {
-        ("retraction", "11"),
-        ("partial-retraction", "12"),
-        ("retracted-republished", "13"),
-        ("concern", "14"),
-        ("erratum", "15"),
-        ("corrected-republished", "16"),
-        ("update", "17"),
+        ("retraction", "pmid:11"),
+        ("partial-retraction", "pmid:12"),
+        ("retracted-republished", "pmid:13"),
+        ("concern", "pmid:14"),
+        ("erratum", "pmid:15"),
+        ("corrected-republished", "pmid:16"),
+        ("update", "pmid:17"),
     }
     assert followups_in(paper, {("RetractionIn", "11"): "Cell Rep. 2027;1:2"})[0].source == "Cell Rep. 2027;1:2"
 
@@ -97,25 +97,26 @@ def test_a_retracted_type_without_its_notice_is_one_retraction_and_so_is_its_not
     assert (retraction.kind, retraction.notice) == ("retraction", "")
     linked = replace(marked, corrections=(("RetractionIn", "9"),))
     assert new_followups(followups_in(linked), {("retraction", "")}) == []
-    assert new_followups(followups_in(marked), {("retraction", "9")}) == []
+    assert new_followups(followups_in(marked), {("retraction", "pmid:9")}) == []
 
 
 def test_an_expression_of_concern_then_a_retraction_are_each_told_and_a_second_erratum_too():
-    known = {("concern", "5"), ("erratum", "6")}
+    known = {("concern", "pmid:5"), ("erratum", "pmid:6")}
     later = Paper(
         pmid="1",
         title="t",
         corrections=(("ExpressionOfConcernIn", "5"), ("RetractionIn", "7"), ("ErratumIn", "6"), ("ErratumIn", "8")),
     )
     assert {(f.kind, f.notice) for f in new_followups(followups_in(later), known)} == {
-        ("retraction", "7"),
-        ("erratum", "8"),
+        ("retraction", "pmid:7"),
+        ("erratum", "pmid:8"),
     }
 
 
 def test_an_update_of_a_preprint_is_its_journal_version():
     preprint = replace(PREPRINT, corrections=(("UpdateIn", "39500001"),))
-    assert [(f.kind, f.notice) for f in followups_in(preprint)] == [("published", "39500001")]
+    assert [(f.kind, f.notice) for f in followups_in(preprint)] == [("published", "pmid:39500001")]
+    assert followups_in(preprint)[0].paper == "pmid:38496577", "a follow-up names its paper by its key"
     article = replace(ARTICLE, corrections=(("UpdateIn", "39500002"),))
     assert [f.kind for f in followups_in(article)] == ["update"]
 
@@ -133,7 +134,7 @@ def test_a_notice_says_which_paper_it_is_about():
     )
     ((target, followup),) = notices_in(notice)
     assert target == "36598702"
-    assert followup == Followup("36598702", "retraction", "39999001", "J Immunol. 2027 Mar;218(3):1-2")
+    assert followup == Followup("pmid:36598702", "retraction", "pmid:39999001", "J Immunol. 2027 Mar;218(3):1-2")
     assert short_source(followup.source) == "J Immunol, 2027"
 
 

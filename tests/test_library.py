@@ -1,6 +1,7 @@
 """The library on real SQLite files: schema, papers, reasons, search, outbox, and its failure modes."""
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -19,8 +20,8 @@ def paper(pmid, title="Engineered IL-2 mutein expands regulatory T cells", **kw)
         pub_date="2024 Mar",
         pub_year=2024,
         entry_date="2024-03-02",
-        doi="10.3389/FIMMU.2024.1",
-        pmcid="PMC1",
+        doi=f"10.3389/FIMMU.2024.{pmid}",
+        pmcid=f"PMC{pmid}",
         pub_types=("Journal Article",),
         keywords=("Treg",),
         mesh=("Interleukin-2",),
@@ -56,8 +57,10 @@ def test_schema_is_created_once_and_reopening_is_harmless(tmp_path):
 def test_paper_round_trips_whole(lib):
     original = paper("101")
     lib.save_papers([original])
+    original = replace(original, key="pmid:101")  # the library's identity of the paper, given when stored
     assert lib.paper("101") == original
-    assert lib.paper_by_doi("10.3389/fimmu.2024.1") == original
+    assert lib.paper("pmid:101") == lib.paper("pmcid:PMC101") == original
+    assert lib.paper_by_doi("10.3389/fimmu.2024.101") == original
     assert lib.papers(["999", "101"]) == [original]
     assert not lib.is_empty()
 
@@ -70,9 +73,9 @@ def test_insight_columns_feed_tag_queries(lib):
             "2": Insight("s", axis="effector", molecules=("bempegaldesleukin",), relevance=40),
         },
     )
-    assert lib.tagged(axis="treg") == ["1"]
-    assert lib.tagged(molecule="Bempegaldesleukin") == ["2"]
-    assert lib.tagged(flag="clinical-trial") == ["1"]
+    assert lib.tagged(axis="treg") == ["pmid:1"]
+    assert lib.tagged(molecule="Bempegaldesleukin") == ["pmid:2"]
+    assert lib.tagged(flag="clinical-trial") == ["pmid:1"]
     assert lib.known_molecules() == ["bempegaldesleukin", "efavaleukin alfa"]
 
 
@@ -87,7 +90,7 @@ def test_reasons_keep_first_seen_and_update_score(lib):
     assert stored["similar"].first_seen.startswith("2024-01-01")
     assert stored["similar"].last_seen.startswith("2024-02-01")
     assert (stored["similar"].reason.score, stored["similar"].reason.rank) == (60, 2)
-    assert set(lib.linked("review")) == {("1", "similar"), ("1", "cites")}
+    assert set(lib.linked("review")) == {("pmid:1", "similar"), ("pmid:1", "cites")}
     assert lib.count_linked("review", "cites") == 1
 
 
@@ -98,10 +101,10 @@ def test_search_finds_title_abstract_author_and_journal_words(lib):
             paper("2", "Low-dose interleukin-2 in lupus", authors=(Author("Ålund", "Åsa", "Å"),)),
         ]
     )
-    assert lib.search("nemvaleukin")[0] == ["1"]
+    assert lib.search("nemvaleukin")[0] == ["pmid:1"]
     assert lib.search("lupus OR melanoma")[1] == 2
-    assert lib.search("alund")[0] == ["2"]  # diacritics folded
-    assert lib.search('"low-dose interleukin-2"[tiab] AND lupus')[0] == ["2"]
+    assert lib.search("alund")[0] == ["pmid:2"]  # diacritics folded
+    assert lib.search('"low-dose interleukin-2"[tiab] AND lupus')[0] == ["pmid:2"]
     assert lib.search("Frontiers Immunology")[1] == 2
     assert lib.search("()[]") == ([], 0)
 
@@ -134,12 +137,12 @@ def test_transaction_is_all_or_nothing(lib):
 
 def test_outbox_claims_a_pmid_once_per_channel(lib):
     with lib.transaction():
-        lib.enqueue(key="a", channel="C1", kind="paper", pmids=["1"], payload={})
-    assert lib.claimed("C1", ["1", "2"]) == {"1"}
+        lib.enqueue(key="a", channel="C1", kind="paper", papers=["1"], payload={})
+    assert lib.claimed("C1", ["1", "2"]) == {"pmid:1"}
     assert lib.claimed("C2", ["1"]) == set()
     with pytest.raises(LibraryError):
         with lib.transaction():
-            lib.enqueue(key="b", channel="C1", kind="paper", pmids=["1"], payload={})
+            lib.enqueue(key="b", channel="C1", kind="paper", papers=["1"], payload={})
     assert [row.key for row in lib.outbox()] == ["a"]
 
 
@@ -166,7 +169,7 @@ def test_feedback_and_reading_list(lib):
     assert lib.set_feedback("1", "U2", -1) == (1, 1)
     assert lib.set_feedback("1", "U1", -1) == (0, 2)  # a vote changes, never doubles
     assert lib.save_for("U1", "1") and not lib.save_for("U1", "1")
-    assert lib.saved_by("U1") == ["1"]
+    assert lib.saved_by("U1") == ["pmid:1"]
 
 
 def test_read_only_database_says_so(tmp_path):

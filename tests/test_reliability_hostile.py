@@ -201,7 +201,7 @@ def test_a_record_that_is_not_valid_xml_is_set_aside_by_its_pmid_and_the_others_
         with Library(lab.db) as library:
             (row,) = library.unreadable()
             assert (row["pmid"], row["attempts"]) == ("41000002", 1)
-            assert not library.db.execute("select 1 from reasons where pmid = ?", ["41000002"]).fetchone()
+            assert not library.db.execute("select 1 from reasons where paper = ?", ["pmid:41000002"]).fetchone()
 
         def poll_at(hours: float):
             settings = lab.settings()

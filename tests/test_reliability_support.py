@@ -37,10 +37,10 @@ CHANNEL = "C0PAPERS1"
 RATE_WINDOW = 0.05  # seconds: the stand-in's rate window, and the in-process limiter's period
 # Tables whose rows a poll writes; "runs" and "lease" record the attempt itself and are left out.
 CONTENT_TABLES = {
-    "papers": "pmid",
-    "reasons": "watch, pmid, kind",
-    "outbox": "key, state, kind, pmids, ts",
-    "claims": "channel, pmid, key",
+    "papers": "paper",
+    "reasons": "watch, paper, kind",
+    "outbox": "key, state, kind, papers, ts",
+    "claims": "channel, paper, key",
     "watches": "id, horizon, baseline_at, restored",
     "state": "key, value",
 }

@@ -287,7 +287,7 @@ def test_a_button_click_over_http(port, api, library):
     status, _, seconds = interactive(port, payload)
     assert status == 200 and seconds < SLACK_DEADLINE
     (post,) = api.wait_for_response_posts(1, url=url)
-    assert "Saved PMID 40000001" in post.body["text"] and library.saved_by("USAVER01") == ["40000001"]
+    assert "Saved PMID 40000001" in post.body["text"] and library.saved_by("USAVER01") == ["pmid:40000001"]
 
 
 def test_app_home_over_http_and_slacks_retries_are_harmless(port, api):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from il2watch.config import Settings
 from il2watch.followup_check import shown as shown_followups
 from il2watch.followups import Followup
+from il2watch.identity import describe_key
 from il2watch.library import Library
 from il2watch.markup import escape_mrkdwn, squash
 from il2watch.model import Insight, Paper, Reason, Watch
@@ -25,7 +26,6 @@ from il2watch.render.blocks import (
     clip,
     context,
     link,
-    pubmed_url,
     section,
 )
 from il2watch.render.followup import flags as followup_flags
@@ -141,44 +141,45 @@ def paper_item(
     """One paper in a list: what happened to it since (a retraction first), linked title, byline, why
     il2watch has it; a Details button beside it."""
     lines = [followup_flags(followups)] if followups else []
-    lines.append(f"*{link(pubmed_url(paper.pmid), title_mrkdwn(paper, 400))}*")
+    lines.append(f"*{link(paper.url, title_mrkdwn(paper, 400))}*")
     by = byline(paper)
     if by:
         lines.append(by)
     why = why_line(reasons, watches)
-    lines.append(f"🔎 {why}" if why else f"PMID {escape_mrkdwn(paper.pmid)} · looked up, not found by a watch")
+    named = escape_mrkdwn(describe_key(paper.identity))
+    lines.append(f"🔎 {why}" if why else f"{named} · looked up, not found by a watch")
     block = section("\n".join(lines))
     if details:
-        block["accessory"] = button(DETAILS_ACTION, "Details", paper.pmid)
+        block["accessory"] = button(DETAILS_ACTION, "Details", paper.identity)
     return block
 
 
 def paper_list(
-    library: Library, pmids: Sequence[str], watches: Mapping[str, Watch], *, details: bool = True
+    library: Library, keys: Sequence[str], watches: Mapping[str, Watch], *, details: bool = True
 ) -> list[dict[str, Any]]:
-    papers = library.papers(list(pmids))
+    papers = library.papers(list(keys))
     followups = shown_followups(library, papers)
     return [
         paper_item(
             p,
-            [s.reason for s in library.reasons_for(p.pmid)],
+            [s.reason for s in library.reasons_for(p.key)],
             watches,
             details=details,
-            followups=followups.get(p.pmid, ()),
+            followups=followups.get(p.key, ()),
         )
         for p in papers
     ]
 
 
 def followup_notes(library: Library, papers: Sequence[Paper]) -> dict[str, str]:
-    """What exports say about each paper's follow-ups, by PMID (only the papers that have some)."""
-    return {pmid: plain_note(followups) for pmid, followups in shown_followups(library, papers).items()}
+    """What exports say about each paper's follow-ups, by its key (only the papers that have some)."""
+    return {key: plain_note(followups) for key, followups in shown_followups(library, papers).items()}
 
 
-def page_of(pmids: Sequence[str], offset: int) -> tuple[list[str], int | None]:
+def page_of(keys: Sequence[str], offset: int) -> tuple[list[str], int | None]:
     """The ten from ``offset`` of a list fetched one longer than needed, and where the next page starts."""
-    shown = list(pmids[offset : offset + PAGE])
-    more = offset + PAGE if len(pmids) > offset + PAGE else None
+    shown = list(keys[offset : offset + PAGE])
+    more = offset + PAGE if len(keys) > offset + PAGE else None
     return shown, more
 
 

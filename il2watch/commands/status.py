@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from il2watch.commands.reply import Context, Reply
 from il2watch.config import Settings
+from il2watch.identity import describe_key
 from il2watch.lease import live_holder
 from il2watch.library import INTERRUPTED_RUN, Library
 from il2watch.markup import escape_mrkdwn
@@ -21,19 +21,18 @@ FAILED_SHOWN = 5  # failed posts named in status; the rest are counted
 
 def _failed_posts(library: Library) -> list[dict[str, Any]]:
     """The newest posts Slack refused for good (or that could not be rendered), with why."""
-    rows = library.db.execute(
-        "select kind, pmids, key, last_error from outbox where state = 'failed' order by id desc limit ?",
-        [FAILED_SHOWN],
-    ).fetchall()
     return [
-        {"kind": kind, "pmids": json.loads(pmids or "[]"), "key": key, "error": error or "no reason recorded"}
-        for kind, pmids, key, error in rows
+        {"kind": row.kind, "papers": list(row.papers), "key": row.key, "error": row.last_error or "no reason recorded"}
+        for row in library.outbox("failed", newest=FAILED_SHOWN)
     ]
 
 
 def _describe_post(post: dict[str, Any]) -> str:
-    pmids = post["pmids"]
-    what = f"PMID {pmids[0]}" if len(pmids) == 1 else f"{post['key'][:8]}" + (f", {len(pmids)} papers" if pmids else "")
+    papers = post["papers"]
+    if len(papers) == 1:
+        what = describe_key(papers[0])
+    else:
+        what = post["key"][:8] + (f", {len(papers)} papers" if papers else "")
     return f"{post['kind']} {what}: {post['error']}"
 
 

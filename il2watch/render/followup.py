@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from il2watch.followups import KINDS, ORDER, Followup, key_pmid, short_source
+from il2watch.identity import describe_key, parse_token
 from il2watch.markup import escape_mrkdwn, squash, to_plain
 from il2watch.model import Paper
 from il2watch.render.blocks import (
@@ -49,9 +50,25 @@ def headline(followup: Followup) -> str:
     return f"{KINDS[followup.kind].emoji} *{escape_mrkdwn(label(followup))}*"
 
 
+def key_url(key: str) -> tuple[str, str]:
+    """(where a reader opens the record a key names, what the link says): PubMed, else its DOI, else
+    Europe PMC; ("", "") for a key that names none of them."""
+    parsed = parse_token(key) or (("pmid", key_pmid(key)) if key_pmid(key) else None)
+    if parsed is None:
+        return "", ""
+    kind, value = parsed
+    if kind == "pmid":
+        return pubmed_url(value), "PubMed"
+    if kind == "doi":
+        return f"https://doi.org/{value}", "DOI"
+    if kind == "ppr":
+        return f"https://europepmc.org/article/PPR/{value}", "Europe PMC"
+    return "", ""
+
+
 def _notice_link(followup: Followup) -> str:
-    pmid = key_pmid(followup.notice)
-    return link(pubmed_url(pmid), "PubMed") if pmid else ""
+    url, name = key_url(followup.notice)
+    return link(url, name) if url else ""
 
 
 def notice_line(followup: Followup) -> str:
@@ -70,21 +87,21 @@ def notice_text(followup: Followup) -> str:
     if not followup.notice:
         return f"PubMed now lists this paper as {kind.label.lower()}"
     where = f" in {short_source(followup.source)}" if followup.source else ""
-    pmid = key_pmid(followup.notice)
-    return f"{kind.noun[:1].upper()}{kind.noun[1:]}{where}" + (f" {pubmed_url(pmid)}" if pmid else "")
+    url, _ = key_url(followup.notice)
+    return f"{kind.noun[:1].upper()}{kind.noun[1:]}{where}" + (f" {url}" if url else "")
 
 
 def _paper_link(paper: Paper | None, followup: Followup) -> str:
     if paper is None:
-        pmid = key_pmid(followup.paper)
-        name = f"PMID {pmid}" if pmid else escape_mrkdwn(followup.paper)
-        return link(pubmed_url(pmid), name) if pmid else name
-    return link(pubmed_url(paper.pmid), title_mrkdwn(paper, 300)) if paper.pmid else title_mrkdwn(paper, 300)
+        url, _ = key_url(followup.paper)
+        name = escape_mrkdwn(describe_key(followup.paper))
+        return link(url, name) if url else name
+    return link(paper.url, title_mrkdwn(paper, 300)) if paper.url else title_mrkdwn(paper, 300)
 
 
 def _plain_title(paper: Paper | None, followup: Followup) -> str:
     if paper is None:
-        return f"PMID {key_pmid(followup.paper) or followup.paper}"
+        return escape_mrkdwn(describe_key(followup.paper))
     return title_text(paper, 200)
 
 
@@ -187,7 +204,7 @@ def plain_note(told: Sequence[Followup]) -> str:
     """Plain text for an export's note: "Retracted (retraction notice PMID 37845510, Cell Rep. 2023 …)"."""
     notes = []
     for followup in sorted(told, key=_order):
-        said = [f"{KINDS[followup.kind].noun} PMID {key_pmid(followup.notice)}" if key_pmid(followup.notice) else ""]
+        said = [f"{KINDS[followup.kind].noun} {describe_key(followup.notice)}" if followup.notice else ""]
         said.append(followup.source)
         detail = ", ".join(part for part in said if part)
         notes.append(label(followup) + (f" ({detail})" if detail else ""))

@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from il2watch.identity import Ids, doi_of, pmcid_of, pmid_of, ppr_of
-from il2watch.model import Author, Paper, Section, Watch
+from il2watch.model import Author, Paper, Section
 from il2watch.sources.base import (
-    Fetched,
     Finding,
     Found,
     Http,
+    Request,
     SourceError,
+    SourceRecord,
     iso_date,
     marked_from_html,
     printed_date,
@@ -50,16 +51,16 @@ class EuropePmc:
     def __init__(self, http: Http):
         self.http = http
 
-    def find(self, watches: Sequence[Watch], memory: Mapping[str, str]) -> Finding:
+    def find(self, request: Request) -> Finding:
         finding = Finding(NAME)
-        for watch in watches:
+        for watch in request.watches:
             if not watch.pmid:
                 continue
             for entry in self.citations(watch.pmid):
                 found = found_from_citation(entry, watch.id)
                 if found is not None and found.ids.pmid != watch.pmid:
                     finding.found.append(found)
-            finding.asked.append(watch.id)
+            finding.answered.append(watch.id)
         return finding
 
     def citations(self, pmid: str) -> list[dict[str, Any]]:
@@ -93,10 +94,10 @@ class EuropePmc:
                 return entries
         raise SourceError(f"Europe PMC kept sending pages of citations of PMID {pmid} past {MAX_PAGES}; stopped there")
 
-    def records(self, found: Sequence[Found]) -> list[Fetched]:
+    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
         """Whole records of the preprints among ``found``, from ``search`` with ``resultType=core``."""
         wanted = sorted({f.ids.ppr for f in found if f.ids.ppr and not f.ids.pmid})
-        papers: list[Fetched] = []
+        papers: list[SourceRecord] = []
         for start in range(0, len(wanted), SEARCH_BATCH):
             chunk = wanted[start : start + SEARCH_BATCH]
             query = "(" + " OR ".join(f"EXT_ID:{ppr}" for ppr in chunk) + ") AND SRC:PPR"
@@ -117,7 +118,7 @@ class EuropePmc:
                 for result in results:
                     paper = paper_from_core(result) if isinstance(result, dict) else None
                     if paper is not None:
-                        papers.append(Fetched(core_ids(result), paper))
+                        papers.append(SourceRecord(core_ids(result), paper))
                 following = str(data.get("nextCursorMark") or "") if isinstance(data, dict) else ""
                 if not results or not following or following == cursor:
                     break

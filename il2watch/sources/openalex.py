@@ -13,13 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from il2watch.identity import Ids, doi_of, openalex_of, pmcid_of, pmid_of
-from il2watch.model import Author, Paper, Section, Watch
+from il2watch.model import Author, Paper, Section
 from il2watch.sources.base import (
-    Fetched,
     Finding,
     Found,
     Http,
+    Request,
     SourceError,
+    SourceRecord,
     iso_date,
     marked_from_html,
     printed_date,
@@ -50,21 +51,21 @@ class OpenAlex:
         self.http = http
         self._auth = [("api_key", api_key)] + ([("mailto", mailto)] if mailto else [])
 
-    def find(self, watches: Sequence[Watch], memory: Mapping[str, str]) -> Finding:
+    def find(self, request: Request) -> Finding:
         finding = Finding(NAME)
-        for watch in watches:
+        for watch in request.watches:
             if not watch.pmid:
                 continue
-            work_id = memory.get(memory_key(watch.pmid)) or self.resolve(watch.pmid)
+            work_id = request.memory.get(memory_key(watch.pmid)) or self.resolve(watch.pmid)
             if not work_id:
-                finding.problems.append(f"OpenAlex does not know PMID {watch.pmid} (watch {watch.id}) yet")
+                finding.failed[watch.id] = f"OpenAlex does not know PMID {watch.pmid} yet"
                 continue
             finding.memory[memory_key(watch.pmid)] = work_id
             for work in self.citing(work_id):
                 found = found_from_work(work, watch.id)
                 if found is not None and found.ids.pmid != watch.pmid:
                     finding.found.append(found)
-            finding.asked.append(watch.id)
+            finding.answered.append(watch.id)
         return finding
 
     def resolve(self, pmid: str) -> str:
@@ -103,7 +104,7 @@ class OpenAlex:
             cursor = str(following)
         raise SourceError(f"OpenAlex kept sending pages of works citing {work_id} past {MAX_PAGES}; stopped there")
 
-    def records(self, found: Sequence[Found]) -> list[Fetched]:
+    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
         return []  # OpenAlex gives whole records inline with the citing list
 
 
