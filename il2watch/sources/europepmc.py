@@ -10,6 +10,7 @@ second (il2watch asks 5).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -72,14 +73,18 @@ class EuropePmc:
                 [("format", "json"), ("page", str(page)), ("pageSize", str(PAGE))],
                 accept=(404,),
             )
-            data = read_json(answer, f"Europe PMC citations of PMID {pmid}") if answer.body.strip() else None
             if answer.status == 404:
+                try:
+                    data = json.loads(answer.body.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError, RecursionError):
+                    data = None
                 if is_own_answer(data):
                     return entries  # "no citations found": nobody cites it (or no more pages)
                 raise SourceError(
-                    f"Europe PMC answered 404 for the citations of PMID {pmid} without its own "
-                    f"error body: is IL2WATCH_EUROPEPMC_URL right?"
+                    f"Europe PMC answered 404 for the citations of PMID {pmid} without its own error body: "
+                    f"is IL2WATCH_EUROPEPMC_URL right?"
                 )
+            data = read_json(answer, f"Europe PMC citations of PMID {pmid}")
             if not isinstance(data, dict):
                 raise SourceError(f"Europe PMC citations of PMID {pmid}: the answer is not a JSON object")
             try:
