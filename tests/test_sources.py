@@ -326,3 +326,54 @@ def test_a_failing_pubmed_efetch_fails_the_poll_and_marks_nothing_seen(lab):
     lab.poll(now=MUCH_LATER)
     posted = lab.papers_posted()
     assert set(posted) >= NEW_CITING and set(posted.values()) == {1}
+
+
+def test_status_shows_each_source_s_health_and_last_answer(lab):
+    from il2watch.commands import format_status_text, status_facts
+
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.openalex.down = True
+    lab.poll()
+    settings = lab.settings()
+    with lab.library() as library:
+        text = format_status_text(status_facts(library, settings, LATER))
+    lines = {line.split(":")[0]: line for line in text.splitlines() if line.startswith("Source ")}
+    assert set(lines) == {"Source PubMed", "Source iCite", "Source Europe PMC", "Source OpenAlex"}
+    assert lines["Source iCite"].startswith("Source iCite: ok, ") and "works listed" in lines["Source iCite"]
+    assert "failing" in lines["Source OpenAlex"] and "503" in lines["Source OpenAlex"]
+    assert "last answered" in lines["Source OpenAlex"]
+
+
+def test_status_names_a_refresh_interval_and_a_source_not_asked_yet(lab):
+    from il2watch.commands import format_status_text, status_facts
+
+    lab.poll(IL2WATCH_SOURCES="pubmed")
+    settings = lab.settings(IL2WATCH_ICITE_REFRESH="1d")
+    with lab.library() as library:
+        text = format_status_text(status_facts(library, settings, LATER))
+    assert "Source iCite: not asked yet" in text
+
+
+def test_a_source_is_asked_no_more_often_than_its_refresh_interval(lab):
+    lab.poll(IL2WATCH_ICITE_REFRESH="1d")
+    lab.icite.clear_requests()
+    lab.poll(now=LATER.replace(hour=12), IL2WATCH_ICITE_REFRESH="1d")
+    assert lab.icite.requests == []
+    lab.poll(now=MUCH_LATER, IL2WATCH_ICITE_REFRESH="1d")
+    assert len(lab.icite.requests) == 1
+
+
+def test_doctor_asks_every_source_once_and_checks_the_openalex_key(lab):
+    from il2watch.doctor import run_checks
+
+    lab.poll()
+    lines = [check.line() for check in run_checks(lab.settings())]
+    assert any(line.startswith("✓ iCite answers: 10 papers cite PMID 35217787") for line in lines), lines
+    assert any(line.startswith("✓ Europe PMC answers: 10 works cite PMID 35217787") for line in lines)
+    assert any(line.startswith("✓ OpenAlex accepts OPENALEX_API_KEY") for line in lines)
+    lab.openalex.keys = {"another"}
+    lab.epmc.down = True
+    lines = [check.line() for check in run_checks(lab.settings())]
+    assert any(line.startswith("✗ OpenAlex at ") and "401" in line for line in lines), lines
+    assert any(line.startswith("✗ Europe PMC at ") and "503" in line for line in lines)
