@@ -360,6 +360,7 @@ def discover(
             wf.new.pop(key, None)
             wf.quiet.pop(key, None)
             wf.linked.pop(key, None)
+    papers, insights = _rekey(library, papers, insights, results)
     baselines = [
         SourceBaseline(
             source,
@@ -372,6 +373,47 @@ def discover(
         if wf.quiet
     ]
     return Findings(results, papers, missing, insights, problems, unreadable, reports, baselines, memory)
+
+
+def _rekey(
+    library: Library,
+    papers: dict[str, Paper],
+    insights: dict[str, Insight],
+    results: list[WatchFindings],
+) -> tuple[dict[str, Paper], dict[str, Insight]]:
+    """Keys chosen again once the records are in: a record brings ids its listing lacked (Europe PMC lists a
+    preprint by its PPR id; its record has the DOI). A new paper takes the key of the paper those ids already
+    name in the library (one PubMed indexed earlier: then only reasons never recorded are news), or of
+    another paper of this poll, or the key its best id makes ("doi:…" rather than "ppr:…")."""
+    final = {old: paper.key for old, paper in papers.items()}  # _fetch chose each record's final key
+    if all(old == new for old, new in final.items()):
+        return papers, insights
+    renamed: dict[str, Paper] = {}
+    for old, paper in papers.items():
+        if paper.key not in renamed or old == paper.key:
+            renamed[paper.key] = paper
+    for wf in results:
+        known = library.linked(wf.watch.id)
+        for old, new in final.items():
+            if old == new:
+                continue
+            reasons = wf.linked.pop(old, None)
+            if reasons is not None:
+                merged = {(r.watch, r.kind): r for r in wf.linked.get(new, [])}
+                for r in reasons:
+                    had = merged.get((r.watch, r.kind))
+                    sources = tuple(dict.fromkeys((*(had.sources if had else ()), *r.sources)))
+                    merged[(r.watch, r.kind)] = replace(had or r, sources=sources)
+                wf.linked[new] = list(merged.values())
+            for pool in (wf.new, wf.quiet):
+                if pool.pop(old, None) is not None:
+                    fresh = [r for r in wf.linked.get(new, []) if (new, r.kind) not in known]
+                    if fresh:
+                        pool[new] = fresh
+        for key in list(wf.quiet):  # news at any source beats a quiet listing
+            if key in wf.new:
+                del wf.quiet[key]
+    return renamed, insights
 
 
 def _starting_sources(
@@ -411,11 +453,22 @@ def _fetch(
     def reasons_of(key: str) -> list[Reason]:
         return [r for wf in results for r in (*wf.new.get(key, []), *wf.quiet.get(key, []))]
 
+    taken: dict[str, str] = {}  # a strong id token -> the final key of this poll's paper that has it
+
     def keyed(key: str, paper: Paper) -> Paper:
+        """The record with every id the listings and the record carry, under its final key: the key of the
+        paper those ids name in the library (a paper indexed earlier under another id), or of another
+        record of this poll, or the key its best id makes ("doi:…" rather than the "ppr:…" it was listed by)."""
         ids = wanted[key].ids.merged(paper.ids)
+        if wanted[key].stored:  # a stored paper whose ids grew keeps its key
+            final = key
+        else:
+            final = library.find_key(ids) or next((taken[t] for t in ids.strong() if t in taken), None) or ids.key()
+        for token in ids.strong():
+            taken.setdefault(token, final)
         return replace(
             paper,
-            key=key,
+            key=final,
             pmid=ids.pmid,
             doi=paper.doi or ids.doi,
             pmcid=paper.pmcid or ids.pmcid,
@@ -429,7 +482,8 @@ def _fetch(
         for paper in batch:
             key = by_pmid.get(paper.pmid)
             if key is not None and analyse is not None:
-                insights[key] = analyse(keyed(key, paper), reasons_of(key))
+                final = keyed(key, paper)
+                insights[final.key] = analyse(final, reasons_of(key))
 
     with ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="records") as pool:
         asked: dict[str, Future[list[SourceRecord]]] = {}
@@ -455,17 +509,20 @@ def _fetch(
     for paper in fetched.papers:
         if paper.pmid in by_pmid:
             papers[by_pmid[paper.pmid]] = keyed(by_pmid[paper.pmid], paper)
-    tokens = {token: key for key, p in elsewhere.items() for token in p.ids.strong()}
-    for record in given:
-        key = next((tokens[t] for t in record.ids.strong() if t in tokens), None)
-        if key is not None and key not in papers:
-            papers[key] = keyed(key, replace(record.paper, ppr=record.ids.ppr))
+    tokens: dict[str, set[str]] = {}
+    for key, p in elsewhere.items():
+        for token in p.ids.strong():
+            tokens.setdefault(token, set()).add(key)
+    for record in given:  # a record serves every listing it matches (listed by PPR here, by DOI there)
+        for key in sorted({k for t in record.ids.strong() for k in tokens.get(t, ())}):
+            if key not in papers:
+                papers[key] = keyed(key, replace(record.paper, ppr=record.ids.ppr))
     for key, p in elsewhere.items():
         if key not in papers and p.record is not None:
             papers[key] = keyed(key, p.record)
     for key, paper in papers.items():
-        if key not in insights and analyse is not None:
-            insights[key] = analyse(paper, reasons_of(key))
+        if paper.key not in insights and analyse is not None:
+            insights[paper.key] = analyse(paper, reasons_of(key))
     unreadable = {pmid: why for pmid, why in fetched.unreadable.items() if by_pmid.get(pmid) not in papers}
     if unreadable:
         log.warning(

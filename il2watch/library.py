@@ -25,7 +25,7 @@ from il2watch.identity import Ids, parse_token
 from il2watch.intel.synonyms import LONGEST as LONGEST_SYNONYM
 from il2watch.intel.synonyms import Synonyms, synonyms_for
 from il2watch.markup import to_plain
-from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
+from il2watch.model import SOURCES, Author, Insight, Paper, Reason, Section, Watch
 
 migrations = Migrations("il2watch")
 
@@ -984,8 +984,10 @@ class Library:
         """Why a paper is in the library, each reason with the sources that listed it."""
         key = paper_key(ref)
         sources: dict[tuple[str, str], list[str]] = {}
-        for watch, kind, source in self.db.execute(
-            "select watch, kind, source from sightings where paper = ? order by first_seen, source", [key]
+        order = list(SOURCES)
+        sighted = self.db.execute("select watch, kind, source, first_seen from sightings where paper = ?", [key])
+        for watch, kind, source, _ in sorted(
+            sighted, key=lambda r: (r[3], order.index(r[2]) if r[2] in order else len(order), r[2])
         ):
             sources.setdefault((watch, kind), []).append(source)
         rows = self.db.execute(
@@ -1000,11 +1002,11 @@ class Library:
     def sources_of(self, ref: str) -> list[str]:
         """Every index that has listed the paper, in the order they first did."""
         rows = self.db.execute(
-            "select source, min(first_seen) as first from sightings where paper = ? group by source "
-            "order by first, source",
-            [paper_key(ref)],
-        )
-        return [r[0] for r in rows]
+            "select source, min(first_seen) from sightings where paper = ? group by source", [paper_key(ref)]
+        ).fetchall()
+        order = list(SOURCES)
+        rows.sort(key=lambda row: (row[1], order.index(row[0]) if row[0] in order else len(order), row[0]))
+        return [source for source, _ in rows]
 
     # ------------------------------------------------------------ the sources: health, memory, starts
 

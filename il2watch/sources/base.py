@@ -100,6 +100,10 @@ class Source(Protocol):
         """Records of works without a PMID that this source listed and gave no record for inline."""
         ...
 
+    def probe(self, pmid: str) -> str:
+        """One request about a watched paper, for ``doctor``: one line saying what the source knows of it."""
+        ...
+
 
 # ---------------------------------------------------------------- helpers the JSON sources share
 

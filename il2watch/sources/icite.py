@@ -46,6 +46,13 @@ class Icite:
                     finding.failed[watch.id] = f"iCite does not know PMID {pmid} yet"
         return finding
 
+    def probe(self, pmid: str) -> str:
+        """One request about a watched paper, for ``doctor``: what iCite knows of it."""
+        found = parse_pubs(read_json(self.http.get("api/pubs", [("pmids", pmid), ("fl", FIELDS)]), "iCite api/pubs"))
+        if pmid not in found:
+            raise SourceError(f"iCite answers but does not know PMID {pmid} yet")
+        return f"iCite answers: {len(found[pmid]):,} papers cite PMID {pmid}"
+
     def records(self, found: Sequence[Found]) -> list[SourceRecord]:
         return []  # everything iCite lists has a PMID: PubMed has the records
 

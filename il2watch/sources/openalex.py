@@ -68,6 +68,13 @@ class OpenAlex:
             finding.answered.append(watch.id)
         return finding
 
+    def probe(self, pmid: str) -> str:
+        """One free singleton request, for ``doctor``: the key is accepted and the watched paper is known."""
+        work_id = self.resolve(pmid)
+        if not work_id:
+            raise SourceError(f"OpenAlex accepts the key but does not know PMID {pmid} yet")
+        return f"OpenAlex accepts OPENALEX_API_KEY and knows PMID {pmid} as {work_id}"
+
     def resolve(self, pmid: str) -> str:
         """The OpenAlex id of PubMed record ``pmid``; "" when OpenAlex does not know it."""
         answer = self.http.get(f"works/pmid:{pmid}", [("select", "id"), *self._auth], accept=(404,))

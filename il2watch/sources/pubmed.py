@@ -93,5 +93,11 @@ class PubMed:
         finding.found += [Found(Ids(pmid=p), watch_id, "query", NAME) for p in found.pmids]
         finding.answered.append(watch_id)
 
+    def probe(self, pmid: str) -> str:
+        links = pubmed.fetch_links(self.client, [pmid]).get(pmid)
+        if links is None or links.error:
+            raise PubMedError(links.error if links else f"no ELink answer for PMID {pmid}")
+        return f"PubMed answers: {len(links.cited_by):,} papers cite PMID {pmid}"
+
     def records(self, found: Sequence[Found]) -> list[SourceRecord]:
         return []  # discovery EFetches every PMID, whoever listed it

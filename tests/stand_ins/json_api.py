@@ -154,6 +154,10 @@ class JsonStandIn(ABC):
         with self._lock:
             self._faults.append(_Fault(fault, path_contains, times, after, delay, body))
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     @property
     def pending_faults(self) -> int:
         with self._lock:
