@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from il2watch import pubmed
 from il2watch.eutils import Eutils, batches
@@ -34,6 +34,8 @@ from il2watch.followups import (
     Followup,
     as_published,
     citation_of,
+    europepmc_followups,
+    europepmc_versions,
     followups_in,
     is_preprint,
     journal_version_of,
@@ -43,7 +45,7 @@ from il2watch.followups import (
     paper_key,
     pmid_key,
 )
-from il2watch.identity import ids_from_tokens
+from il2watch.identity import ids_from_tokens, ppr_of
 from il2watch.library import Library, StoredFollowup
 from il2watch.library import paper_key as paper_key_of
 from il2watch.model import Paper
@@ -244,6 +246,46 @@ def decide(library: Library, checked: Checked) -> Decision:
         for followup in new_followups(found, known(library, paper, stored)):
             decision.told.append((followup, posted_channels(library, paper)))
         decision.records.append(fresh)
+    return decision
+
+
+# ---------------------------------------------------------------- posted preprints PubMed does not index
+
+
+class PreprintRecords(Protocol):
+    """What the check asks of Europe PMC (``il2watch.sources.europepmc.EuropePmc``)."""
+
+    def preprint_results(self, pprs: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
+def posted_preprints_without_pmid(library: Library) -> dict[str, str]:
+    """{PPR id: key} of every posted paper PubMed does not index that Europe PMC knows as a preprint."""
+    found: dict[str, str] = {}
+    for key, tokens in library.tokens_of(library.posted_papers()).items():
+        if any(key_pmid(token) for token in tokens):
+            continue  # PubMed's check covers it
+        ppr = next((ppr_of(token[4:]) for token in tokens if token.startswith("ppr:")), "")
+        if ppr:
+            found.setdefault(ppr, key)
+    return found
+
+
+def decide_preprints(library: Library, europepmc: PreprintRecords) -> Decision:
+    """What Europe PMC says now of the posted preprints without a PMID (50 a request): a withdrawal, or
+    the journal article it links the preprint to ("Preprint of")."""
+    wanted = posted_preprints_without_pmid(library)
+    decision = Decision()
+    for result in europepmc.preprint_results(sorted(wanted)):
+        key = wanted.get(ppr_of(result.get("id")))
+        if key is None:
+            continue
+        found = europepmc_followups(result, key)
+        found += [
+            Followup(key, "published", key_of(library, token)) for token in europepmc_versions(result).published_as
+        ]
+        stored = library.paper(key)
+        for followup in new_followups(found, known(library, key, stored)):
+            decision.told.append((followup, posted_channels(library, key)))
     return decision
 
 

@@ -240,6 +240,7 @@ def europepmc_followups(result: Mapping[str, Any], paper: str) -> list[Followup]
     preprint a retraction is a withdrawal (Europe PMC marks both alike; a note may say "Withdrawn")."""
     types = {str(t).casefold() for t in (result.get("pubTypeList") or {}).get("pubType") or []}
     preprint = "preprint" in types or str(result.get("source") or "").upper() == "PPR"
+    own = europepmc_versions(result).ids
     found: dict[tuple[str, str], Followup] = {}
     entries = (result.get("commentCorrectionList") or {}).get("commentCorrection") or []
     for entry in entries if isinstance(entries, list) else []:
@@ -254,7 +255,7 @@ def europepmc_followups(result: Mapping[str, Any], paper: str) -> list[Followup]
         if kind == "update" and preprint:
             kind = "published"
         notice = europepmc_key(entry)
-        if notice == paper:  # a preprint server's own withdrawal notice names the preprint itself
+        if notice == paper or notice in own:  # a withdrawal entry may name the preprint itself
             notice = ""
         found.setdefault((kind, notice), Followup(paper, kind, notice, note.strip()[:300]))
     if types & {"retracted publication", "withdrawn publication"} and not any(

@@ -28,7 +28,8 @@ from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
 from il2watch.rebuild import rebuild_from_channels
 from il2watch.slack_client import make_client
-from il2watch.sources import make_sources
+from il2watch.sources import SourceError, make_source, make_sources
+from il2watch.sources.europepmc import EuropePmc
 from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.service")
@@ -560,6 +561,22 @@ class FollowupReport:
         )
 
 
+def _preprint_followups(
+    settings: Settings, library: Library, eutils: Eutils, report: FollowupReport
+) -> followup_check.Decision:
+    """What Europe PMC says of the posted preprints PubMed does not index (when Europe PMC is enabled): it
+    failing is one line in the check's report, and PubMed's part goes on."""
+    if "europepmc" not in settings.enabled_sources or not followup_check.posted_preprints_without_pmid(library):
+        return followup_check.Decision()
+    source = make_source(settings, "europepmc", eutils)
+    assert isinstance(source, EuropePmc)
+    try:
+        return followup_check.decide_preprints(library, source)
+    except (SourceError, TransportError) as error:
+        report.problems.append(f"Europe PMC could not be asked about posted preprints ({error}); asked again next time")
+        return followup_check.Decision()
+
+
 def check_followups(
     settings: Settings,
     *,
@@ -602,15 +619,17 @@ def check_followups(
                 for pmid, why in sorted(checked.unreadable.items())
             ]
             decision = followup_check.decide(library, checked)
+            preprints = _preprint_followups(settings, library, eutils, report)
             current = {
                 paper.key: insight_for.current(paper, [s.reason for s in library.reasons_for(paper.key)])
                 for paper in decision.records
             }
             with library.transaction():
-                library.save_papers(decision.records, {pmid: c.insight for pmid, c in current.items()}, now=stamp)
-                for pmid, stored in current.items():
-                    library.save_insight(pmid, stored, now=stamp)
+                library.save_papers(decision.records, {key: c.insight for key, c in current.items()}, now=stamp)
+                for key, stored in current.items():
+                    library.save_insight(key, stored, now=stamp)
                 owed = followup_check.record(library, decision, how="pubmed", now=stamp)
+                owed += followup_check.record(library, preprints, how="europepmc", now=stamp)
             report.new = [
                 f"{f.kind} of {describe_key(f.paper)}" + (f", notice {describe_key(f.notice)}" if f.notice else "")
                 for f in owed

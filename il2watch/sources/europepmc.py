@@ -110,8 +110,18 @@ class EuropePmc:
         """Whole records of the preprints among ``found``, from ``search`` with ``resultType=core``."""
         wanted = sorted({f.ids.ppr for f in found if f.ids.ppr and not f.ids.pmid})
         papers: list[SourceRecord] = []
-        for start in range(0, len(wanted), SEARCH_BATCH):
-            chunk = wanted[start : start + SEARCH_BATCH]
+        for result in self.preprint_results(wanted):
+            paper = paper_from_core(result)
+            if paper is not None:
+                papers.append(SourceRecord(core_ids(result), paper))
+        return papers
+
+    def preprint_results(self, pprs: Sequence[str]) -> list[dict[str, Any]]:
+        """Europe PMC's whole records (``resultType=core``) of these preprints, as it sends them, many per
+        request: what ``records`` reads papers from, and the follow-up check reads withdrawals from."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(pprs), SEARCH_BATCH):
+            chunk = list(pprs[start : start + SEARCH_BATCH])
             query = "(" + " OR ".join(f"EXT_ID:{ppr}" for ppr in chunk) + ") AND SRC:PPR"
             cursor = "*"
             for _ in range(MAX_PAGES):
@@ -126,16 +136,13 @@ class EuropePmc:
                     ],
                 )
                 data = read_json(answer, "Europe PMC search")
-                results = ((data.get("resultList") or {}).get("result") or []) if isinstance(data, dict) else []
-                for result in results:
-                    paper = paper_from_core(result) if isinstance(result, dict) else None
-                    if paper is not None:
-                        papers.append(SourceRecord(core_ids(result), paper))
+                page = ((data.get("resultList") or {}).get("result") or []) if isinstance(data, dict) else []
+                results += [result for result in page if isinstance(result, dict)]
                 following = str(data.get("nextCursorMark") or "") if isinstance(data, dict) else ""
-                if not results or not following or following == cursor:
+                if not page or not following or following == cursor:
                     break
                 cursor = following
-        return papers
+        return results
 
 
 def nobody_cites(answer: Answer, pmid: str) -> None:
