@@ -1,4 +1,4 @@
-"""Figure 7: what a follow-up check costs, in E-utilities requests, for libraries of every size.
+"""Figure 8: what a follow-up check costs, in E-utilities requests, for libraries of every size.
 
     python benchmarks/followup_cost.py
 
@@ -88,7 +88,7 @@ def run(posted: int, *, with_notices: bool) -> list[tuple[str, Counter[str], flo
 
 def main() -> int:
     harness.clear_proxies()
-    harness.header("7. What a follow-up check costs")
+    harness.header("8. What a follow-up check costs")
     print(
         f"   {'library':34} {'day':14} {'EPost':>5} {'ESearch':>7} {'EFetch':>6} {'total':>5} "
         f"{'bound':>5} {'seconds':>7}"

@@ -27,9 +27,9 @@ from il2watch.followups import EPOST_CHUNK
 from il2watch.library import Library
 from il2watch.render import check_limits
 from il2watch.service import all_watches, check_followups, insight_maker, poll_once
-from tests.conftest import ncbi_client, settings_env, subprocess_env
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import Author, record
+from tests.support import ncbi_client, settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 CHANNEL = "C0PAPERS1"

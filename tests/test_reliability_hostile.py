@@ -31,11 +31,11 @@ from il2watch.markup import to_plain
 from il2watch.model import Author, Paper, Reason, Section, Watch
 from il2watch.slack_app import build_app
 from il2watch.web import create_server
-from tests.conftest import PROXY_VARIABLES
 from tests.data import records as R
 from tests.data.hostile import EVERYTHING, NEVER_RAW, hostile_records, hostile_words, unparseable_record
 from tests.stand_ins.slack_api import block_kit_errors
 from tests.stand_ins.socket_mode import app_home_opened_payload, block_actions_payload, slash_command_payload
+from tests.support import PROXY_VARIABLES
 from tests.test_reliability_support import CHANNEL, baseline_library, open_lab
 
 TODAY = date.today()

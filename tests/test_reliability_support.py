@@ -25,12 +25,12 @@ from typing import Any
 from il2watch.config import Settings, load_settings
 from il2watch.eutils import Eutils, RateLimiter, from_settings
 from il2watch.service import PollReport, poll_once
-from tests.conftest import settings_env, subprocess_env
 from tests.data import records as R
 from tests.data.records import build_world
 from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.pubmed_world import PubMedWorld, Record, record
 from tests.stand_ins.slack_api import SlackStandIn
+from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 CHANNEL = "C0PAPERS1"

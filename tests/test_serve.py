@@ -19,11 +19,11 @@ import pytest
 from il2watch.config import load_settings
 from il2watch.library import Library
 from il2watch.model import Paper, Reason
-from tests.conftest import PROXY_VARIABLES, subprocess_env
 from tests.data.records import REVIEW_PMID, UNRELATED_PMID, build_world
 from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.slack_api import DEFAULT_BOT_TOKEN, SlackStandIn
 from tests.stand_ins.socket_mode import app_home_opened_payload, block_actions_payload, slash_command_payload
+from tests.support import PROXY_VARIABLES, subprocess_env
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ADMIN, READER = "UADMIN01", "UREADER1"

@@ -17,7 +17,6 @@ from il2watch.render import check_limits, render_paper
 from il2watch.service import make_eutils
 from il2watch.slack_app import build_app, insight_maker, start_socket_mode
 from il2watch.slack_client import make_client
-from tests.conftest import PROXY_VARIABLES
 from tests.data.records import (
     IL15_PMID,
     LOW_DOSE_SLE_PMID,
@@ -39,6 +38,7 @@ from tests.stand_ins.socket_mode import (
     block_actions_payload,
     slash_command_payload,
 )
+from tests.support import PROXY_VARIABLES
 
 ADMIN, READER, OTHER = "UADMIN01", "UREADER1", "UOTHER01"
 CHANNEL = "C0GENERAL"

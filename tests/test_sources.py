@@ -17,7 +17,6 @@ import pytest
 from il2watch.config import load_settings
 from il2watch.library import Library
 from il2watch.service import PollError, poll_once
-from tests.conftest import settings_env
 from tests.data import citations as C
 from tests.data.records import REVIEW_CITED_BY, REVIEW_PMID
 from tests.stand_ins.europepmc import EuropePmcStandIn
@@ -25,6 +24,7 @@ from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.icite import IciteStandIn
 from tests.stand_ins.openalex import DEFAULT_KEY, OpenAlexStandIn
 from tests.stand_ins.slack_api import SlackStandIn
+from tests.support import settings_env
 
 CHANNEL = "C0PAPERS1"
 LATER = datetime(2024, 6, 28, 9, 0, tzinfo=UTC)
