@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-import pytest
-
 from il2watch.discovery import Findings, SourceBaseline, WatchFindings
 from il2watch.library import WatchState
 from il2watch.model import Insight, Paper, Reason, Watch
@@ -116,10 +114,6 @@ def test_a_first_poll_with_fewer_papers_than_baseline_posts_posts_them_all():
     assert (note.payload["watch"], note.payload["found"], note.payload["posted"]) == ("engineered-il2", 2, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the baseline note counts a held-back paper among those it says it is posting (posted=3, 2 planned)",
-)
 def test_the_baseline_note_says_how_many_papers_are_posted_when_one_of_the_newest_is_held_back():
     weak = paper("9", "2026-03-09")  # the newest, but only similar and weak
     found = [paper("1", "2026-03-01"), paper("2", "2026-02-01"), paper("3", "2025-12-01")]
@@ -142,10 +136,6 @@ def test_a_restored_watch_posts_what_entered_after_its_horizon_less_the_overlap_
     assert notes(deliveries) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a paper entered on horizon-minus-overlap itself is taken for baseline, not posted (entry_date > cutoff)",
-)
 def test_a_restored_watch_posts_a_paper_entered_on_the_day_its_overlap_begins():
     on_the_day = paper("3", "2026-03-03")  # 2026-03-10 less 7 days: not before it, so not baseline
     deliveries = planned([restored(REVIEW, {on_the_day.key: [cites()]}, "2026-03-10")], [on_the_day], overlap_days=7)
