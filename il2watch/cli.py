@@ -38,6 +38,7 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     from il2watch.lease import HeldLease, make_holder_id
     from il2watch.library import LibraryError
     from il2watch.service import PollError, poll_once
+    from il2watch.store import describe
 
     holder = make_holder_id()
     try:
@@ -46,7 +47,7 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
             if not holding:
                 print(
                     f"il2watch: not polling: worker {held.other.holder if held.other else '?'} holds the lease "
-                    f"on {settings.db_path} and polls on its schedule (use /il2 poll to poll now)",
+                    f"on {describe(settings.db_path)} and polls on its schedule (use /il2 poll to poll now)",
                     file=sys.stderr,
                 )
                 return EXIT_BUSY
@@ -145,12 +146,13 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     from il2watch import render
     from il2watch.library import Library, LibraryError
     from il2watch.service import all_watches, insight_maker
+    from il2watch.store import describe
 
     try:
         with Library(settings.db_path) as library:
             paper = library.paper(args.pmid)
             if paper is None:
-                print(f"il2watch: PMID {args.pmid} is not in the library {settings.db_path}", file=sys.stderr)
+                print(f"il2watch: PMID {args.pmid} is not in the library {describe(settings.db_path)}", file=sys.stderr)
                 return EXIT_FAILED
             reasons = [s.reason for s in library.reasons_for(paper.pmid)]
             insight = insight_maker(settings, library)(paper, reasons)

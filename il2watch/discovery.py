@@ -129,11 +129,7 @@ def discover(
         mindate, maxdate = _query_window(wf.state, today, overlap_days, query_baseline_days)
         pmids = pubmed.search(client, wf.watch.query, mindate=mindate, maxdate=maxdate)
         if not pmids and wf.state.horizon:
-            expected = library.db.execute(
-                "select count(*) from reasons join papers on papers.pmid = reasons.pmid "
-                "where reasons.watch = ? and reasons.kind = 'query' and papers.entry_date >= ?",
-                [wf.watch.id, mindate.replace("/", "-")],
-            ).fetchone()[0]
+            expected = library.count_linked_since(wf.watch.id, "query", mindate.replace("/", "-"))
             if expected:
                 raise PubMedError(
                     f"NCBI's search for {wf.watch.name} came back empty although {expected} "

@@ -1,7 +1,14 @@
 """The library: what il2watch has found, why, what it posted, and what people said about it.
 
-SQLite through sqlite-utils, in WAL mode, with versioned migrations. A ``Library`` wraps one connection
-and is bound to the thread that opened it (SQLite's rule); every thread opens its own. Writes that
+One interface, two backends. ``Library(location)`` opens the one the location names: a ``postgres://`` or
+``postgresql://`` URL is PostgreSQL (``il2watch.store.postgres``), anything else a SQLite file through
+sqlite-utils (``il2watch.store.sqlite``). Both have the same tables and the same versioned migrations, and
+this class holds every query the two can share (written in the SQL both speak, with ``?`` placeholders);
+each backend adds its connection, transactions, error messages, full-text search, JSON look-ups and the
+poller lease. Nothing above this module knows which backend it has.
+
+A ``Library`` is one connection and is used by one thread at a time (SQLite's rule; on PostgreSQL a
+connection borrowed from the process's pool until ``close()``); every thread opens its own. Writes that
 belong together go through ``transaction()`` so a crash leaves either all of them or none.
 """
 
@@ -10,25 +17,20 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
-
 from il2watch import redact
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 
-migrations = Migrations("il2watch")
-
-
 SEARCH_WINDOW = 5000  # matches ranked per search, newest first; also where counting stops
 RERANK_EXTRA = 40  # candidates beyond the page that relevance may lift into it
+NEWEST_FIRST = "entry_date desc, length(pmid) desc, pmid desc"  # PMIDs are digits: longer is larger
+LEASE_NAME = "poller"
 
 
 class LibraryError(Exception):
@@ -39,156 +41,21 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-# ---------------------------------------------------------------- schema
-
-
-@migrations()
-def m001_papers_and_reasons(db: sqlite_utils.Database) -> None:
-    db.table("papers").create(
-        {
-            "pmid": str,
-            "title": str,
-            "title_text": str,
-            "abstract_text": str,
-            "authors_text": str,
-            "journal": str,
-            "entry_date": str,
-            "pub_year": int,
-            "doi": str,
-            "pmcid": str,
-            "record": str,  # the whole Paper as JSON
-            "axis": str,
-            "molecules": str,
-            "flags": str,
-            "relevance": float,
-            "is_il2": int,
-            "stored_at": str,
-            "updated_at": str,
-        },
-        pk="pmid",
-        not_null={"title"},
-    )
-    db.table("papers").create_index(["entry_date"])
-    db.table("papers").create_index(["doi"])
-    db.table("papers").enable_fts(
-        ["title_text", "abstract_text", "authors_text", "journal"],
-        create_triggers=True,
-        tokenize="porter unicode61 remove_diacritics 2",
-    )
-    db.table("reasons").create(
-        {
-            "watch": str,
-            "pmid": str,
-            "kind": str,
-            "score": int,
-            "rank": int,
-            "first_seen": str,
-            "last_seen": str,
-            "run_id": int,
-        },
-        pk=("watch", "pmid", "kind"),
-    )
-    db.table("reasons").create_index(["pmid"])
-    db.table("watches").create(
-        {
-            "id": str,
-            "pmid": str,
-            "query": str,
-            "label": str,
-            "channel": str,
-            "source": str,
-            "added_by": str,
-            "added_at": str,
-            "removed_at": str,
-            "baseline_at": str,  # when the first poll recorded what already existed
-            "horizon": str,  # entry date (YYYY-MM-DD) up to which this watch has looked
-            "restored": int,  # 1 when the state was rebuilt from the channel after a lost database
-        },
-        pk="id",
-    )
-    db.table("runs").create(
-        {
-            "id": int,
-            "kind": str,
-            "started_at": str,
-            "finished_at": str,
-            "status": str,
-            "error": str,
-            "requests": int,
-            "candidates": int,
-            "new": int,
-            "stored": int,
-            "queued": int,
-            "posted": int,
-            "holder": str,
-        },
-        pk="id",
-    )
-    db.table("state").create({"key": str, "value": str}, pk="key")
-
-
-@migrations()
-def m002_delivery(db: sqlite_utils.Database) -> None:
-    db.table("outbox").create(
-        {
-            "id": int,
-            "key": str,
-            "channel": str,
-            "kind": str,  # paper, digest, note, watch, abstract
-            "pmids": str,  # JSON list
-            "payload": str,  # JSON: what to render (reasons, note text, digest title…)
-            "state": str,  # waiting (for a digest), due, sending (outcome unknown), sent, bundled, failed
-            "ts": str,
-            "thread_ts": str,
-            "attempts": int,
-            "last_error": str,
-            "created_at": str,
-            "sent_at": str,
-            "run_id": int,
-        },
-        pk="id",
-    )
-    db.table("outbox").create_index(["key"], unique=True)
-    db.table("outbox").create_index(["state", "channel"])
-    # The exactly-once ledger: a (channel, pmid) pair is claimed by one outbox row, in the same
-    # transaction that creates the row; the unique key makes a second claim impossible.
-    db.table("claims").create({"channel": str, "pmid": str, "key": str}, pk=("channel", "pmid"))
-    db.table("claims").create_index(["key"])
-    db.table("feedback").create(
-        {
-            "pmid": str,
-            "user": str,
-            "value": int,
-            "at": str,
-        },
-        pk=("pmid", "user"),
-    )
-    db.table("saved").create({"user": str, "pmid": str, "at": str}, pk=("user", "pmid"))
-    db.table("lease").create(
-        {
-            "name": str,
-            "holder": str,
-            "acquired_at": str,
-            "heartbeat_at": float,
-            "expires_at": float,
-        },
-        pk="name",
-    )
-
-
-@migrations()
-def m003_tag_indexes(db: sqlite_utils.Database) -> None:
-    """/il2 tag reads axis and molecules across the whole library; index them."""
-    db.table("papers").create_index(["axis"])
-    db.table("papers").create_index(["molecules"])
-
-
-@migrations()
-def m005_handled_requests(db: sqlite_utils.Database) -> None:
-    """Slack requests already handled, so that a redelivered or replayed one is not handled again, even by
-    a process started since (the in-memory record does not survive a restart)."""
-    db.table("handled_requests").create({"key": str, "at": float}, pk="key")
-    db.table("handled_requests").create_index(["at"])
+# Every table of the library and its key, in the order ``il2watch migrate`` copies them. A migration that
+# adds a table adds it here (a test compares this with the tables the migrations create).
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "watches": ("id",),
+    "papers": ("pmid",),
+    "reasons": ("watch", "pmid", "kind"),
+    "runs": ("id",),
+    "state": ("key",),
+    "outbox": ("id",),
+    "claims": ("channel", "pmid"),
+    "feedback": ("pmid", "user"),
+    "saved": ("user", "pmid"),
+    "lease": ("name",),
+    "handled_requests": ("key",),
+}
 
 
 # ---------------------------------------------------------------- records <-> rows
@@ -267,7 +134,7 @@ class OutboxRow:
     sent_at: str
 
 
-def _outbox_row(row: sqlite3.Row | tuple, columns: Sequence[str]) -> OutboxRow:
+def _outbox_row(row: Sequence[Any], columns: Sequence[str]) -> OutboxRow:
     data = dict(zip(columns, row))
     return OutboxRow(
         id=data["id"],
@@ -291,18 +158,43 @@ def _outbox_row(row: sqlite3.Row | tuple, columns: Sequence[str]) -> OutboxRow:
 _FIELD_TAG = re.compile(r"\[[^\]]*\]")
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+(?:[-'/]\w+)*", re.UNICODE)
+_TOKEN_CHARS = re.compile(r"[^\W_]+", re.UNICODE)  # what both indexes keep of a word: letters and digits
 
 
-def fts_query(text: str) -> str:
-    """A safe FTS5 query from what a user typed (PubMed habits included), or "" when nothing is searchable.
+@dataclass(frozen=True)
+class Term:
+    """One thing to look for: a word or a phrase (its words in this order), or a word's prefix."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The words as both indexes split them: runs of letters and digits ("IL-2" is "IL", "2")."""
+        return tuple(token for word in self.words for token in _TOKEN_CHARS.findall(word))
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What a user asked, parsed once for every backend: each group must match, by any of its terms."""
+
+    groups: tuple[tuple[Term, ...], ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
+
+
+def parse_search(text: str) -> SearchQuery:
+    """What a user typed (PubMed habits included), as groups of terms; empty when nothing is searchable.
 
     Quoted phrases stay phrases, OR between terms is honoured, AND/NOT and field tags like [tiab] are
-    dropped, punctuation never reaches FTS5 as syntax: every term is emitted as a quoted string.
+    dropped, punctuation is never syntax. Each backend writes its own query from this (``fts_query`` for
+    SQLite's FTS5, a tsquery for PostgreSQL), so both give a search the same meaning.
     """
     text = _FIELD_TAG.sub(" ", text.replace("\u201c", '"').replace("\u201d", '"'))
     if text.count('"') % 2:
         text = text + '"'
-    groups: list[list[str]] = [[]]
+    groups: list[list[Term]] = [[]]
     pending_or = False
     for phrase, bare in _TOKEN.findall(text):
         if bare and bare.upper() == "OR":
@@ -313,50 +205,52 @@ def fts_query(text: str) -> str:
         words = _WORD.findall(phrase if phrase else bare)
         if not words:
             continue
-        term = '"' + " ".join(words).replace('"', '""') + '"'
-        if bare and bare.endswith("*") and len(words) == 1:
-            term += "*"
+        term = Term(tuple(words), prefix=bool(bare and bare.endswith("*") and len(words) == 1))
         if pending_or and groups[-1]:
             groups[-1].append(term)
         else:
             groups.append([term])
         pending_or = False
+    return SearchQuery(tuple(tuple(group) for group in groups if group))
+
+
+def fts_query(text: str) -> str:
+    """A safe FTS5 query from what a user typed, or "" when nothing is searchable: every term is emitted
+    as a quoted string, so nothing a user types is FTS5 syntax."""
     parts = []
-    for group in groups:
-        if not group:
-            continue
-        parts.append(group[0] if len(group) == 1 else "(" + " OR ".join(group) + ")")
+    for group in parse_search(text).groups:
+        terms = []
+        for term in group:
+            quoted = '"' + " ".join(term.words).replace('"', '""') + '"'
+            terms.append(quoted + ("*" if term.prefix else ""))
+        parts.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
     return " AND ".join(parts)
 
 
 # ---------------------------------------------------------------- the library
 
 
+@dataclass(frozen=True)
+class LeaseInfo:
+    holder: str
+    expires_in: float  # seconds; negative when lapsed
+
+
 class Library:
-    """One connection to the library file."""
+    """One connection to the library, on whichever backend ``location`` names."""
 
-    def __init__(self, path: str | Path, *, migrate: bool = True):
-        self.path = str(path)
-        try:
-            if self.path.startswith("file:"):
-                conn = sqlite3.connect(self.path, uri=True, timeout=15)
-            else:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=15)
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA busy_timeout = 15000")
-            if not self.path.startswith("file:") or "mode=ro" not in self.path:
-                self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            if migrate:
-                migrations.apply(self.db)
-        except sqlite3.DatabaseError as error:
-            raise LibraryError(describe_db_error(self.path, error)) from None
-        except OSError as error:
-            raise LibraryError(f"cannot open the library {self.path}: {error.strerror}") from None
+    name: str  # how messages name this library: a file, or a database without its password
+    db: Any  # the backend's own handle (sqlite_utils.Database, or the PostgreSQL connection); tests and tools only
 
-    def close(self) -> None:
-        self.db.close()
+    def __new__(cls, location: str | Path, *, migrate: bool = True) -> Library:
+        if cls is Library:
+            from il2watch.store import backend_for
+
+            cls = backend_for(str(location))
+        return super().__new__(cls)
+
+    def __init__(self, location: str | Path, *, migrate: bool = True):
+        raise NotImplementedError  # every backend opens its own connection
 
     def __enter__(self) -> Library:
         return self
@@ -364,44 +258,103 @@ class Library:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Library]:
-        """All writes inside land together or not at all; database errors become LibraryError.
+    # ------------------------------------------------------------ what each backend provides
 
-        The outermost level is BEGIN IMMEDIATE: it takes the write lock before the first read, so a
-        read-then-write transaction never meets a snapshot another process has moved on from (which
-        SQLite reports as "locked" at once, without waiting out the busy timeout).
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def transaction(self) -> contextlib.AbstractContextManager[Library]:
+        """All writes inside land together or not at all (nested: a savepoint); errors become LibraryError."""
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement (``?`` placeholders) and return its cursor; database errors become LibraryError."""
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row, in one transaction."""
+        raise NotImplementedError
+
+    def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
+        """PMIDs matching ``text`` best first, and how many match in all (counted up to SEARCH_WINDOW).
+
+        Both backends rank the newest SEARCH_WINDOW matches (a word nearly every paper has, "IL-2", would
+        otherwise rank the whole library on each keystroke), title words weighing most, then abstract,
+        authors and journal; the best few are nudged by il2watch's relevance score.
         """
-        conn = self.db.conn
-        try:
-            if conn.in_transaction:
-                with self.db.atomic():  # nested: a savepoint
-                    yield self
-                return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise LibraryError(describe_db_error(self.path, error)) from None
+        raise NotImplementedError
 
-    def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    def _has_molecule(self) -> str:
+        """A condition on ``papers``: its molecules include ``?`` (any case)."""
+        raise NotImplementedError
+
+    def _has_flag(self) -> str:
+        """A condition on ``papers``: its flags include ``?``."""
+        raise NotImplementedError
+
+    def known_molecules(self) -> list[str]:
+        raise NotImplementedError
+
+    def first_handling(self, key: str, *, now: float, keep: float, wait: float = 1.0) -> bool:
+        """True the first time ``key`` is handled (and remember it); False when it was, less than ``keep``
+        seconds before ``now``. Older keys are forgotten. It waits at most ``wait`` seconds for a lock
+        (a poll may hold one), so Slack's three seconds are kept: LibraryError "locked" beyond."""
+        raise NotImplementedError
+
+    def acquire_lease(self, name: str, holder: str, *, now: float, ttl: float) -> bool:
+        """Take the lease ``name`` for ``holder`` if nobody else holds it (or theirs has lapsed)."""
+        raise NotImplementedError
+
+    def renew_lease(self, name: str, holder: str, *, now: float, ttl: float) -> bool:
+        """Keep holding it; False when ``holder`` no longer does."""
+        raise NotImplementedError
+
+    def release_lease(self, name: str, holder: str) -> None:
+        raise NotImplementedError
+
+    def lease_info(self, name: str, *, now: float) -> LeaseInfo | None:
+        """Who holds the lease now, if anyone does."""
+        raise NotImplementedError
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """One statement that commits by itself outside a transaction (and joins one inside)."""
+        with self.transaction():
+            return self.execute(sql, params)
+
+    def _rows_in(self, sql: str, values: Iterable[str], *, before: Sequence[Any] = ()) -> Iterator[tuple]:
+        """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``values``, 500 at a time:
+        SQLite limits how many parameters one statement may take."""
+        values = list(values)
+        for i in range(0, len(values), 500):
+            chunk = values[i : i + 500]
+            yield from self.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk]).fetchall()
+
+    def _upsert(self, table: str, rows: Sequence[dict[str, Any]], key: Sequence[str], keep: Sequence[str] = ()) -> None:
+        """Insert ``rows``, or update the columns each row gives (all but ``key`` and ``keep``) where the key
+        exists; rows giving different columns go in separate statements, as only given columns change."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            by_columns.setdefault(tuple(row), []).append(row)
+        for columns, group in by_columns.items():
+            changed = [c for c in columns if c not in key and c not in keep]
+            action = (
+                "do update set " + ", ".join(f'"{c}" = excluded."{c}"' for c in changed) if changed else "do nothing"
+            )
+            sql = (
+                f"insert into {table} ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)}) "
+                f"values ({', '.join('?' * len(columns))}) "
+                f"on conflict ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in key)}) {action}"
+            )
+            self.executemany(sql, [[row[c] for c in columns] for row in group])
 
     # ------------------------------------------------------------ state
 
     def get_state(self, key: str, default: str = "") -> str:
-        row = self.db.execute("select value from state where key = ?", [key]).fetchone()
+        row = self.execute("select value from state where key = ?", [key]).fetchone()
         return row[0] if row else default
 
     def set_state(self, key: str, value: str) -> None:
-        self.db.table("state").upsert({"key": key, "value": value}, pk="key")
+        self._upsert("state", [{"key": key, "value": value}], key=("key",))
 
     def is_empty(self) -> bool:
         """True for a library that holds no paper and no post (new, or lost and recreated).
@@ -409,7 +362,7 @@ class Library:
         Runs do not count: a first poll that failed before storing anything leaves the library empty,
         so the next one still rebuilds from the channel before posting.
         """
-        return not any(self.db.execute(f"select 1 from {t} limit 1").fetchone() for t in ("papers", "claims", "outbox"))
+        return not any(self.execute(f"select 1 from {t} limit 1").fetchone() for t in ("papers", "claims", "outbox"))
 
     # ------------------------------------------------------------ papers
 
@@ -418,32 +371,21 @@ class Library:
     ) -> int:
         now = now or utcnow()
         insights = insights or {}
-        rows = []
-        for paper in papers:
-            row = paper_row(paper, insights.get(paper.pmid), now)
-            rows.append(row)
+        rows = [paper_row(paper, insights.get(paper.pmid), now) for paper in papers]
         if not rows:
             return 0
         existing = self.stored_pmids([r["pmid"] for r in rows])
         for row in rows:
             if row["pmid"] not in existing:
                 row["stored_at"] = now
-        self.db.table("papers").upsert_all(rows, pk="pmid")
+        self._upsert("papers", rows, key=("pmid",), keep=("stored_at",))
         return len(rows)
-
-    def _rows_in(self, sql: str, values: Iterable[str], *, before: Sequence[Any] = ()) -> Iterator[tuple]:
-        """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``values``, 500 at a time:
-        SQLite limits how many parameters one statement may take."""
-        values = list(values)
-        for i in range(0, len(values), 500):
-            chunk = values[i : i + 500]
-            yield from self.db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
 
     def stored_pmids(self, pmids: Iterable[str]) -> set[str]:
         return {r[0] for r in self._rows_in("select pmid from papers where pmid in ({marks})", pmids)}
 
     def paper(self, pmid: str) -> Paper | None:
-        row = self.db.execute("select record from papers where pmid = ?", [pmid]).fetchone()
+        row = self.execute("select record from papers where pmid = ?", [pmid]).fetchone()
         return paper_from_json(row[0]) if row else None
 
     def papers(self, pmids: Sequence[str]) -> list[Paper]:
@@ -455,59 +397,33 @@ class Library:
         return [found[p] for p in pmids if p in found]
 
     def paper_by_doi(self, doi: str) -> Paper | None:
-        row = self.db.execute("select record from papers where doi = ?", [doi.lower()]).fetchone()
+        row = self.execute("select record from papers where doi = ?", [doi.lower()]).fetchone()
         return paper_from_json(row[0]) if row else None
 
     def update_insight(self, pmid: str, insight: Insight) -> None:
-        self.db.table("papers").update(
-            pmid,
-            {
-                "axis": insight.axis,
-                "molecules": json.dumps(list(insight.molecules)),
-                "flags": json.dumps(list(insight.flags)),
-                "relevance": insight.relevance,
-                "is_il2": int(insight.is_il2),
-            },
+        self._write(
+            "update papers set axis = ?, molecules = ?, flags = ?, relevance = ?, is_il2 = ? where pmid = ?",
+            [
+                insight.axis,
+                json.dumps(list(insight.molecules)),
+                json.dumps(list(insight.flags)),
+                insight.relevance,
+                int(insight.is_il2),
+                pmid,
+            ],
         )
 
-    def count_papers(self) -> int:
-        return self.db.execute("select count(*) from papers").fetchone()[0]
-
-    def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
-        """PMIDs matching ``text`` best first, and how many match in all (counted up to SEARCH_WINDOW).
-
-        Ranking is FTS5's bm25 (title words weigh most), among the newest SEARCH_WINDOW matches: a word
-        nearly every paper has ("IL-2") would otherwise rank the whole library on each keystroke. The best
-        few are then nudged by il2watch's relevance score, read for those rows only.
-        """
-        query = fts_query(text)
-        if not query:
-            return [], 0
-        wanted = offset + limit
-        try:
-            total = self.db.execute(
-                "select count(*) from (select 1 from papers_fts where papers_fts match ? limit ?)",
-                [query, SEARCH_WINDOW],
-            ).fetchone()[0]
-            best = self.db.execute(
-                "select rowid, score from (select rowid, bm25(papers_fts, 10.0, 3.0, 2.0, 1.0) as score "
-                "from papers_fts where papers_fts match ? order by rowid desc limit ?) "
-                "order by score limit ?",
-                [query, SEARCH_WINDOW, wanted + RERANK_EXTRA],
-            ).fetchall()
-        except sqlite3.OperationalError as error:
-            raise LibraryError(f"the search index rejected {query!r}: {error}") from None
-        if not best:
-            return [], total
-        marks = ",".join("?" * len(best))
-        facts = {
-            rowid: (pmid, relevance or 0.0)
-            for rowid, pmid, relevance in self.db.execute(
-                f"select rowid, pmid, relevance from papers where rowid in ({marks})", [r[0] for r in best]
+    def relevance_of(self, pmids: Sequence[str]) -> dict[str, float]:
+        """The relevance score of each stored paper among ``pmids`` (0 where none was computed)."""
+        return {
+            pmid: float(relevance)
+            for pmid, relevance in self._rows_in(
+                "select pmid, coalesce(relevance, 0) from papers where pmid in ({marks})", pmids
             )
         }
-        ranked = sorted(best, key=lambda r: r[1] - facts[r[0]][1] / 50.0)
-        return [facts[rowid][0] for rowid, _ in ranked[offset:wanted]], total
+
+    def count_papers(self) -> int:
+        return self.execute("select count(*) from papers").fetchone()[0]
 
     def recent(self, *, limit: int = 10, since: str = "") -> list[str]:
         """Most recently entered papers that a watch linked (not look-ups), newest first."""
@@ -515,21 +431,38 @@ class Library:
         sql = (
             "select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid) "
             + ("and entry_date >= ? " if since else "")
-            + "order by entry_date desc, cast(pmid as integer) desc limit ?"
+            + f"order by {NEWEST_FIRST} limit ?"
         )
-        return [r[0] for r in self.db.execute(sql, ([since] if since else []) + [limit])]
+        return [r[0] for r in self.execute(sql, ([since] if since else []) + [limit]).fetchall()]
 
     def with_reason(self, kind: str, *, watch: str = "", limit: int = 10) -> list[str]:
         sql = (
             "select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid "
             "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") "
-            "order by entry_date desc, cast(pmid as integer) desc limit ?"
+            f"order by {NEWEST_FIRST} limit ?"
         )
-        return [r[0] for r in self.db.execute(sql, [kind] + ([watch] if watch else []) + [limit])]
+        return [r[0] for r in self.execute(sql, [kind] + ([watch] if watch else []) + [limit]).fetchall()]
 
     def count_with_reason(self, kind: str, watch: str = "") -> int:
         sql = "select count(distinct pmid) from reasons where kind = ?" + (" and watch = ?" if watch else "")
-        return self.db.execute(sql, [kind] + ([watch] if watch else [])).fetchone()[0]
+        return self.execute(sql, [kind] + ([watch] if watch else [])).fetchone()[0]
+
+    def linked_newest_first(self, watch_id: str) -> list[str]:
+        """Every stored paper this watch has linked, newest first."""
+        rows = self.execute(
+            f"select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid "
+            f"and reasons.watch = ?) order by {NEWEST_FIRST}",
+            [watch_id],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def count_linked_since(self, watch_id: str, kind: str, entry_date: str) -> int:
+        """How many stored papers this watch linked as ``kind`` were entered on or after ``entry_date``."""
+        return self.execute(
+            "select count(*) from reasons join papers on papers.pmid = reasons.pmid "
+            "where reasons.watch = ? and reasons.kind = ? and papers.entry_date >= ?",
+            [watch_id, kind, entry_date],
+        ).fetchone()[0]
 
     def tagged(self, *, axis: str = "", molecule: str = "", flag: str = "", limit: int = 10) -> list[str]:
         clauses, args = [], []
@@ -537,124 +470,112 @@ class Library:
             clauses.append("axis = ?")
             args.append(axis)
         if molecule:
-            clauses.append("exists (select 1 from json_each(papers.molecules) where lower(value) = lower(?))")
+            clauses.append(self._has_molecule())
             args.append(molecule)
         if flag:
-            clauses.append("exists (select 1 from json_each(papers.flags) where value = ?)")
+            clauses.append(self._has_flag())
             args.append(flag)
-        where = " and ".join(clauses) or "1"
-        sql = f"select pmid from papers where {where} order by entry_date desc, cast(pmid as integer) desc limit ?"
-        return [r[0] for r in self.db.execute(sql, args + [limit])]
-
-    def known_molecules(self) -> list[str]:
-        rows = self.db.execute("select distinct value from papers, json_each(papers.molecules) order by value")
-        return [r[0] for r in rows]
+        where = " and ".join(clauses) or "1 = 1"
+        sql = f"select pmid from papers where {where} order by {NEWEST_FIRST} limit ?"
+        return [r[0] for r in self.execute(sql, args + [limit]).fetchall()]
 
     # ------------------------------------------------------------ reasons
 
     def linked(self, watch_id: str) -> dict[tuple[str, str], StoredReason]:
         """Every (pmid, kind) this watch has ever linked."""
-        rows = self.db.execute(
+        rows = self.execute(
             "select pmid, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id]
-        )
+        ).fetchall()
         return {
             (pmid, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
             for pmid, kind, score, rank, first, last in rows
         }
 
     def count_linked(self, watch_id: str, kind: str) -> int:
-        return self.db.execute(
-            "select count(*) from reasons where watch = ? and kind = ?", [watch_id, kind]
-        ).fetchone()[0]
+        return self.execute("select count(*) from reasons where watch = ? and kind = ?", [watch_id, kind]).fetchone()[0]
 
     def save_reasons(self, pmid_reasons: Iterable[tuple[str, Reason]], *, now: str, run_id: int | None) -> int:
         """Record reasons; a reason seen before keeps its first_seen and gets the new score and rank."""
-        rows = [
-            {
-                "watch": r.watch,
-                "pmid": pmid,
-                "kind": r.kind,
-                "score": r.score,
-                "rank": r.rank,
-                "first_seen": now,
-                "last_seen": now,
-                "run_id": run_id,
-            }
-            for pmid, r in pmid_reasons
-        ]
+        rows = [(r.watch, pmid, r.kind, r.score, r.rank, now, now, run_id) for pmid, r in pmid_reasons]
         if not rows:
             return 0
-        with self.db.atomic():  # raw executemany does not commit by itself
-            self.db.conn.executemany(
-                "insert into reasons (watch, pmid, kind, score, rank, first_seen, last_seen, run_id) "
-                "values (:watch, :pmid, :kind, :score, :rank, :first_seen, :last_seen, :run_id) "
-                "on conflict (watch, pmid, kind) do update set score = excluded.score, rank = excluded.rank, "
-                "last_seen = excluded.last_seen",
-                rows,
-            )
+        self.executemany(
+            "insert into reasons (watch, pmid, kind, score, rank, first_seen, last_seen, run_id) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?) "
+            "on conflict (watch, pmid, kind) do update set score = excluded.score, rank = excluded.rank, "
+            "last_seen = excluded.last_seen",
+            rows,
+        )
         return len(rows)
 
     def reasons_for(self, pmid: str) -> list[StoredReason]:
-        rows = self.db.execute(
+        rows = self.execute(
             "select watch, kind, score, rank, first_seen, last_seen from reasons where pmid = ? "
             "order by first_seen, watch, kind",
             [pmid],
-        )
+        ).fetchall()
         return [StoredReason(Reason(w, k, s, r), f, last) for w, k, s, r, f, last in rows]
 
     # ------------------------------------------------------------ watches
 
     def sync_watches(self, configured: Sequence[Watch]) -> None:
         """Make the watches table know every configured watch (keeping their progress)."""
-        for watch in configured:
-            existing = self.db.execute("select id from watches where id = ?", [watch.id]).fetchone()
-            fields = {
-                "pmid": watch.pmid,
-                "query": watch.query,
-                "label": watch.label,
-                "channel": watch.channel,
-                "source": watch.source,
-            }
-            if existing:
-                self.db.table("watches").update(watch.id, fields)
-            else:
-                self.db.table("watches").insert({"id": watch.id, **fields, "added_at": utcnow(), "restored": 0})
+        now = utcnow()
+        self._upsert(
+            "watches",
+            [
+                {
+                    "id": w.id,
+                    "pmid": w.pmid,
+                    "query": w.query,
+                    "label": w.label,
+                    "channel": w.channel,
+                    "source": w.source,
+                    "added_at": now,
+                    "restored": 0,
+                }
+                for w in configured
+            ],
+            key=("id",),
+            keep=("added_at", "restored"),
+        )
 
     def add_watch(self, watch: Watch, *, added_by: str, now: str | None = None) -> None:
-        self.db.table("watches").upsert(
-            {
-                "id": watch.id,
-                "pmid": watch.pmid,
-                "query": watch.query,
-                "label": watch.label,
-                "channel": watch.channel,
-                "source": watch.source,
-                "added_by": added_by,
-                "added_at": now or utcnow(),
-                "removed_at": None,
-            },
-            pk="id",
-        )
+        row = {
+            "id": watch.id,
+            "pmid": watch.pmid,
+            "query": watch.query,
+            "label": watch.label,
+            "channel": watch.channel,
+            "source": watch.source,
+            "added_by": added_by,
+            "added_at": now or utcnow(),
+            "removed_at": None,
+        }
+        self._upsert("watches", [row], key=("id",))
 
     def remove_watch(self, watch_id: str, *, now: str | None = None) -> bool:
-        row = self.db.execute("select source from watches where id = ? and removed_at is null", [watch_id]).fetchone()
-        if not row:
-            return False
-        self.db.table("watches").update(watch_id, {"removed_at": now or utcnow()})
-        return True
+        cursor = self._write(
+            "update watches set removed_at = ? where id = ? and removed_at is null", [now or utcnow(), watch_id]
+        )
+        return cursor.rowcount == 1
+
+    def reset_watch_progress(self, watch_id: str) -> None:
+        """A watch added again starts over with a baseline, like a new one."""
+        self._write("update watches set baseline_at = null, horizon = null where id = ?", [watch_id])
 
     def slack_watches(self) -> list[Watch]:
-        rows = self.db.execute(
+        rows = self.execute(
             "select id, pmid, query, label, channel from watches where source = 'slack' and removed_at is null "
             "order by added_at"
-        )
+        ).fetchall()
         return [
             Watch(id=i, pmid=p or "", query=q or "", label=lbl or "", channel=c or "", source="slack")
             for i, p, q, lbl, c in rows
         ]
 
     def watch_state(self, watch: Watch) -> WatchState:
-        row = self.db.execute(
+        row = self.execute(
             "select baseline_at, horizon, restored, removed_at from watches where id = ?", [watch.id]
         ).fetchone()
         if not row:
@@ -664,51 +585,59 @@ class Library:
     def set_watch_progress(
         self, watch: Watch, *, horizon: str, baseline_at: str | None = None, restored: bool | None = None
     ) -> None:
-        if not self.db.execute("select 1 from watches where id = ?", [watch.id]).fetchone():
-            self.db.table("watches").insert(
-                {
-                    "id": watch.id,
-                    "pmid": watch.pmid,
-                    "query": watch.query,
-                    "label": watch.label,
-                    "channel": watch.channel,
-                    "source": watch.source,
-                    "added_at": utcnow(),
-                    "restored": 0,
-                }
+        with self.transaction():
+            self._upsert(
+                "watches",
+                [
+                    {
+                        "id": watch.id,
+                        "pmid": watch.pmid,
+                        "query": watch.query,
+                        "label": watch.label,
+                        "channel": watch.channel,
+                        "source": watch.source,
+                        "added_at": utcnow(),
+                        "restored": 0,
+                    }
+                ],
+                key=("id",),
+                keep=("pmid", "query", "label", "channel", "source", "added_at", "restored"),
             )
-        changes: dict[str, Any] = {"horizon": horizon}
-        if baseline_at is not None:
-            changes["baseline_at"] = baseline_at
-        if restored is not None:
-            changes["restored"] = int(restored)
-        self.db.table("watches").update(watch.id, changes)
+            changes: dict[str, Any] = {"horizon": horizon}
+            if baseline_at is not None:
+                changes["baseline_at"] = baseline_at
+            if restored is not None:
+                changes["restored"] = int(restored)
+            sets = ", ".join(f"{column} = ?" for column in changes)
+            self.execute(f"update watches set {sets} where id = ?", [*changes.values(), watch.id])
 
     # ------------------------------------------------------------ runs
 
     def start_run(self, kind: str, *, holder: str = "", now: str | None = None) -> int:
         with self.transaction():
-            table = self.db.table("runs")
-            table.insert({"kind": kind, "started_at": now or utcnow(), "status": "running", "holder": holder})
-            return int(table.last_pk or 0)
+            cursor = self.execute(
+                "insert into runs (kind, started_at, status, holder) values (?, ?, 'running', ?) returning id",
+                [kind, now or utcnow(), holder],
+            )
+            return int(cursor.fetchone()[0])
 
     def finish_run(self, run_id: int, *, status: str, error: str = "", now: str | None = None, **counts: int) -> None:
-        with self.transaction():
-            self.db.table("runs").update(
-                run_id, {"status": status, "error": redact.scrub(error), "finished_at": now or utcnow(), **counts}
-            )
+        changes: dict[str, Any] = {"status": status, "error": redact.scrub(error), "finished_at": now or utcnow()}
+        changes.update(counts)
+        sets = ", ".join(f"{column} = ?" for column in changes)
+        self._write(f"update runs set {sets} where id = ?", [*changes.values(), run_id])
 
     def last_run(self, kind: str = "poll", status: str = "") -> dict[str, Any] | None:
         sql = "select * from runs where kind = ?" + (" and status = ?" if status else "") + " order by id desc limit 1"
-        cursor = self.db.execute(sql, [kind] + ([status] if status else []))
+        cursor = self.execute(sql, [kind] + ([status] if status else []))
         row = cursor.fetchone()
         return dict(zip([c[0] for c in cursor.description], row)) if row else None
 
     def consecutive_failures(self, kind: str = "poll") -> int:
         count = 0
-        for (status,) in self.db.execute(
+        for (status,) in self.execute(
             "select status from runs where kind = ? and status != 'running' order by id desc limit 1000", [kind]
-        ):
+        ).fetchall():
             if status != "error":
                 break
             count += 1
@@ -717,38 +646,41 @@ class Library:
     # ------------------------------------------------------------ feedback and reading lists
 
     def set_feedback(self, pmid: str, user: str, value: int, now: str | None = None) -> tuple[int, int]:
+        row = {"pmid": pmid, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()}
         with self.transaction():
-            self.db.table("feedback").upsert(
-                {"pmid": pmid, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()},
-                pk=("pmid", "user"),
-            )
+            self._upsert("feedback", [row], key=("pmid", "user"))
         return self.feedback(pmid)
 
     def feedback(self, pmid: str) -> tuple[int, int]:
-        row = self.db.execute(
-            "select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback where pmid = ?", [pmid]
+        row = self.execute(
+            "select coalesce(sum(case when value > 0 then 1 else 0 end), 0), "
+            "coalesce(sum(case when value < 0 then 1 else 0 end), 0) from feedback where pmid = ?",
+            [pmid],
         ).fetchone()
         return int(row[0]), int(row[1])
 
     def feedback_totals(self) -> tuple[int, int]:
-        row = self.db.execute(
-            "select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback"
+        row = self.execute(
+            "select coalesce(sum(case when value > 0 then 1 else 0 end), 0), "
+            "coalesce(sum(case when value < 0 then 1 else 0 end), 0) from feedback"
         ).fetchone()
         return int(row[0]), int(row[1])
 
     def save_for(self, user: str, pmid: str, now: str | None = None) -> bool:
         """Add to a user's reading list; False when it was already there."""
-        with self.transaction():
-            if self.db.execute("select 1 from saved where user = ? and pmid = ?", [user, pmid]).fetchone():
-                return False
-            self.db.table("saved").insert({"user": user, "pmid": pmid, "at": now or utcnow()})
-            return True
+        cursor = self._write(
+            'insert into saved ("user", pmid, at) values (?, ?, ?) on conflict ("user", pmid) do nothing',
+            [user, pmid, now or utcnow()],
+        )
+        return cursor.rowcount == 1
 
     def saved_by(self, user: str, limit: int = 50) -> list[str]:
-        return [
-            r[0]
-            for r in self.db.execute("select pmid from saved where user = ? order by at desc limit ?", [user, limit])
-        ]
+        rows = self.execute('select pmid from saved where "user" = ? order by at desc limit ?', [user, limit])
+        return [r[0] for r in rows.fetchall()]
+
+    def count_saved(self) -> int:
+        """Papers on all reading lists together."""
+        return self.execute("select count(*) from saved").fetchone()[0]
 
     # ------------------------------------------------------------ outbox
 
@@ -776,27 +708,27 @@ class Library:
         sent_at: str = "",
     ) -> None:
         """Create an outbox row and claim its PMIDs for the channel (call inside a transaction)."""
-        self.db.table("outbox").insert(
-            {
-                "key": key,
-                "channel": channel,
-                "kind": kind,
-                "pmids": json.dumps(list(pmids)),
-                "payload": json.dumps(payload, ensure_ascii=False),
-                "state": state,
-                "ts": ts,
-                "thread_ts": "",
-                "attempts": 0,
-                "last_error": "",
-                "created_at": now or utcnow(),
-                "sent_at": sent_at,
-                "run_id": run_id,
-            }
-        )
-        if pmids:
-            self.db.table("claims").insert_all(
-                [{"channel": channel, "pmid": p, "key": key} for p in pmids], pk=("channel", "pmid")
+        with self.transaction():
+            self.execute(
+                "insert into outbox (key, channel, kind, pmids, payload, state, ts, thread_ts, attempts, "
+                "last_error, created_at, sent_at, run_id) values (?, ?, ?, ?, ?, ?, ?, '', 0, '', ?, ?, ?)",
+                [
+                    key,
+                    channel,
+                    kind,
+                    json.dumps(list(pmids)),
+                    json.dumps(payload, ensure_ascii=False),
+                    state,
+                    ts,
+                    now or utcnow(),
+                    sent_at,
+                    run_id,
+                ],
             )
+            if pmids:
+                self.executemany(
+                    "insert into claims (channel, pmid, key) values (?, ?, ?)", [(channel, p, key) for p in pmids]
+                )
 
     def outbox(self, *states: str, channel: str | None = None, kind: str | None = None) -> list[OutboxRow]:
         clauses: list[str] = []
@@ -811,12 +743,12 @@ class Library:
             clauses.append("kind = ?")
             args.append(kind)
         sql = "select * from outbox" + (" where " + " and ".join(clauses) if clauses else "") + " order by id"
-        cursor = self.db.execute(sql, args)
+        cursor = self.execute(sql, args)
         columns = [c[0] for c in cursor.description]
         return [_outbox_row(row, columns) for row in cursor.fetchall()]
 
     def outbox_row(self, key: str) -> OutboxRow | None:
-        cursor = self.db.execute("select * from outbox where key = ?", [key])
+        cursor = self.execute("select * from outbox where key = ?", [key])
         row = cursor.fetchone()
         return _outbox_row(row, [c[0] for c in cursor.description]) if row else None
 
@@ -828,54 +760,24 @@ class Library:
         if "last_error" in changes:
             changes["last_error"] = redact.scrub(str(changes["last_error"]))
         sets = ", ".join(f"{column} = ?" for column in changes)
-        self.db.execute(f"update outbox set {sets} where key = ?", [*changes.values(), key])
+        self._write(f"update outbox set {sets} where key = ?", [*changes.values(), key])
 
     def move_claims(self, pmids: Sequence[str], channel: str, key: str) -> None:
         """Hand the claims of ``pmids`` in ``channel`` to another outbox row (a digest bundling them)."""
-        with self.db.atomic():  # raw executemany does not commit by itself
-            self.db.conn.executemany(
-                "update claims set key = ? where channel = ? and pmid = ?", [(key, channel, p) for p in pmids]
-            )
+        self.executemany("update claims set key = ? where channel = ? and pmid = ?", [(key, channel, p) for p in pmids])
 
     def count_outbox(self, state: str) -> int:
-        return self.db.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]
+        return self.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]
 
-    # ------------------------------------------------------------ handled Slack requests
+    def last_delivery_error(self) -> str:
+        """The error of the newest post that failed or is still trying, if any."""
+        row = self.execute(
+            "select last_error from outbox where state in ('failed', 'due', 'sending') "
+            "and coalesce(last_error, '') != '' order by id desc limit 1"
+        ).fetchone()
+        return row[0] if row else ""
 
-    def first_handling(self, key: str, *, now: float, keep: float, wait: float = 1.0) -> bool:
-        """True the first time ``key`` is handled (and remember it); False when it was, less than ``keep``
-        seconds before ``now``. Older keys are forgotten. It waits at most ``wait`` seconds for the write
-        lock (a poll may hold it), so Slack's three seconds are kept: LibraryError "locked" beyond."""
-        usual = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
-        self.db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-        try:
-            with self.transaction():
-                self.db.execute("delete from handled_requests where at < ?", [now - keep])
-                cursor = self.db.execute("insert or ignore into handled_requests (key, at) values (?, ?)", [key, now])
-                return cursor.rowcount == 1
-        finally:
-            self.db.execute(f"PRAGMA busy_timeout = {int(usual)}")
-
-
-def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:
-    """One actionable line for the ways a SQLite file can refuse us."""
-    text = str(error)
-    if "readonly" in text or "read-only" in text:
-        return f"the library {path} is read-only: give il2watch write access to it and its folder"
-    if "disk I/O error" in text:
-        return (
-            f"the library {path} could not be written (disk full, a file size limit, or a failing disk): "
-            f"free space or move IL2WATCH_DB, then poll again"
-        )
-    if "database or disk is full" in text:
-        return f"the library {path} cannot grow (disk full or size limit): free space, then poll again"
-    if "locked" in text or "busy" in text:
-        return f"the library {path} is locked by another process: is another il2watch writing to it?"
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (
-            f"the library {path} is not a readable SQLite database (corrupt?): move it aside; "
-            f"il2watch rebuilds what it posted from the Slack channel"
-        )
-    if "unable to open" in text:
-        return f"cannot open the library {path}: check that its folder exists and is writable"
-    return f"the library {path} failed: {text}"
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Store rows copied from another library (``il2watch migrate``): inserted, or updated where their key
+        is already here, so copying again changes nothing."""
+        self._upsert(table, [dict(zip(columns, row)) for row in rows], key=TABLE_KEYS[table])

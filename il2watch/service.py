@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -16,7 +15,7 @@ from il2watch.config import Settings
 from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, print_outbox
 from il2watch.discovery import Findings, discover
 from il2watch.eutils import Eutils, EutilsError
-from il2watch.library import Library, LibraryError, describe_db_error
+from il2watch.library import Library, LibraryError
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
@@ -228,12 +227,7 @@ def bundle_digests(library: Library, now: datetime) -> int:
     with library.transaction():
         for channel, rows in by_channel.items():
             pmids = [p for row in rows for p in row.pmids]
-            relevance = dict(
-                library.db.execute(
-                    f"select pmid, coalesce(relevance, 0) from papers where pmid in ({','.join('?' * len(pmids))})",
-                    pmids,
-                ).fetchall()
-            )
+            relevance = library.relevance_of(pmids)
             pmids.sort(key=lambda p: -relevance.get(p, 0))
             key = new_key()
             watermark = rows[-1].payload.get("watermark")
@@ -302,12 +296,7 @@ def backfill(
             raise PollError(f"no watch {watch_id!r}; watches: {', '.join(sorted(watches))}")
         watch = watches[watch_id]
         channel = watch.channel or settings.channel
-        linked = library.db.execute(
-            "select distinct papers.pmid from reasons join papers on papers.pmid = reasons.pmid "
-            "where reasons.watch = ? order by papers.entry_date desc, cast(papers.pmid as integer) desc",
-            [watch_id],
-        ).fetchall()
-        candidates = [row[0] for row in linked]
+        candidates = library.linked_newest_first(watch_id)
         taken = library.claimed(channel, candidates)
         chosen = [p for p in candidates if p not in taken][:limit]
         with library.transaction():
@@ -400,8 +389,6 @@ def poll_once(
             )
         except (PubMedError, EutilsError, LibraryError, DeliveryStopped) as error:
             report.status, report.error = "error", str(error)
-        except sqlite3.DatabaseError as error:  # a read outside a transaction met a damaged or locked file
-            report.status, report.error = "error", describe_db_error(library.path, error)
         report.requests = eutils.stats.requests
         library.finish_run(
             report.run_id,
@@ -419,7 +406,5 @@ def poll_once(
         return report
     except LibraryError as error:
         raise PollError(str(error)) from None
-    except sqlite3.DatabaseError as error:
-        raise PollError(describe_db_error(library.path, error)) from None
     finally:
         library.close()

@@ -1,8 +1,10 @@
-"""Shared fixtures: the stand-in servers, real SQLite files, and an environment free of proxies."""
+"""Shared fixtures: the stand-in servers, real SQLite files and PostgreSQL databases, and an environment free
+of proxies."""
 
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
@@ -42,7 +44,7 @@ def subprocess_env(**settings: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in PROXY_VARIABLES and not k.startswith(("IL2WATCH_", "SLACK_", "NCBI_"))
+        if k not in PROXY_VARIABLES and k != "DATABASE_URL" and not k.startswith(("IL2WATCH_", "SLACK_", "NCBI_"))
     }
     env.update(settings)
     return env
@@ -69,11 +71,15 @@ def write_config(directory, query: str | None = None):
     return path
 
 
-def settings_env(tmp_path, ncbi_server, slack_server=None, **extra: str) -> dict[str, str]:
-    """The settings a test run of il2watch uses: the stand-ins' URLs, a temp library, no waiting."""
+def settings_env(tmp_path, ncbi_server, slack_server=None, database: str = "", **extra: str) -> dict[str, str]:
+    """The settings a test run of il2watch uses: the stand-ins' URLs, a temp library, no waiting.
+
+    ``database`` is the library (the ``database`` fixture's value): a PostgreSQL URL is handed over as
+    DATABASE_URL, the way platforms attach one; by default a SQLite file in ``tmp_path``.
+    """
     env = {
         "IL2WATCH_CONFIG": str(write_config(tmp_path)),
-        "IL2WATCH_DB": str(tmp_path / "library.db"),
+        **library_env(database or str(tmp_path / "library.db")),
         "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
         "NCBI_EMAIL": "lab@example.org",
         # With a key NCBI allows 10 requests a second: tests wait less; the 3-a-second tests drop it.
@@ -106,10 +112,77 @@ def slack_server():
 
 
 @pytest.fixture
-def make_settings(tmp_path, ncbi_server):
+def make_settings(tmp_path, ncbi_server, database):
     from il2watch.config import load_settings
 
     def make(slack_server=None, **extra: str):
-        return load_settings(settings_env(tmp_path, ncbi_server, slack_server, **extra), tmp_path)
+        return load_settings(settings_env(tmp_path, ncbi_server, slack_server, database, **extra), tmp_path)
 
     return make
+
+
+# ---------------------------------------------------------------- the library's backends
+
+TEST_DATABASE_URL = os.environ.get("IL2WATCH_TEST_DATABASE_URL", "")
+NO_POSTGRES = (
+    "PostgreSQL backend not tested: set IL2WATCH_TEST_DATABASE_URL to a server's URL "
+    "(`bash .ci/postgres` starts one and prints it)"
+)
+BACKENDS = ("sqlite", "postgres")
+# Run a test on both backends: @BOTH_BACKENDS, or pytestmark = BOTH_BACKENDS for a whole module.
+BOTH_BACKENDS = pytest.mark.parametrize("database", BACKENDS, indirect=True)
+
+
+def library_env(database: str) -> dict[str, str]:
+    return {"DATABASE_URL": database} if database.startswith("postgresql://") else {"IL2WATCH_DB": database}
+
+
+def database_url(name: str) -> str:
+    """The URL of database ``name`` on the test server."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(TEST_DATABASE_URL)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def admin_connection():
+    import psycopg
+
+    return psycopg.connect(TEST_DATABASE_URL, autocommit=True)
+
+
+def new_database() -> str:
+    """A fresh, empty database on the test server (one per test: tests stay independent under xdist)."""
+    name = f"il2watch_test_{uuid.uuid4().hex[:12]}"
+    with admin_connection() as admin:
+        admin.execute(f'create database "{name}"')
+    return database_url(name)
+
+
+def drop_database(url: str) -> None:
+    from il2watch.store.postgres import close_pools
+
+    close_pools(url)
+    with admin_connection() as admin:
+        admin.execute(f'drop database if exists "{url.rsplit("/", 1)[1]}" with (force)')
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test, dropped after it; the test is skipped without a server."""
+    if not TEST_DATABASE_URL:
+        pytest.skip(NO_POSTGRES)
+    url = new_database()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def database(request, tmp_path):
+    """Where the test's library is: a SQLite file by default; with BOTH_BACKENDS, also a fresh PostgreSQL
+    database (skipped, saying why, when no server is given)."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield str(tmp_path / "library.db")
+        return
+    yield request.getfixturevalue("postgres_url")

@@ -24,7 +24,7 @@ def test_defaults_watch_the_review_and_the_engineered_il2_query(tmp_path):
     assert "mutein" in settings.watches[1].query
     assert settings.eutils_url == "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
     assert settings.slack_api_url == "https://slack.com/api/"
-    assert settings.db_path == tmp_path / "il2watch.db"
+    assert settings.db_path == str(tmp_path / "il2watch.db")
     assert settings.ncbi_rate == 3
     assert settings.config_file is None
 

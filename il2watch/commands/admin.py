@@ -67,11 +67,6 @@ def _new_watch(spec: str, ctx: Context) -> Watch | Reply:
     return Watch(id=slug(spec, limit=WATCH_ID_LIMIT), query=spec, source="slack")
 
 
-def _reset_progress(library: Library, watch_id: str) -> None:
-    """A watch added again starts over with a baseline, like a new one (no library method does this)."""
-    library.db.execute("update watches set baseline_at = null, horizon = null where id = ?", [watch_id])
-
-
 def announce(library: Library, ctx: Context, watch: Watch, action: str) -> None:
     """The channel hears of it through the outbox, so the announcement survives a crash before posting."""
     library.enqueue(
@@ -117,7 +112,7 @@ def watch_add(spec: str, ctx: Context) -> Reply:
     library = ctx.library
     with library.transaction():
         library.add_watch(watch, added_by=ctx.user_id, now=utcnow())
-        _reset_progress(library, watch.id)
+        library.reset_watch_progress(watch.id)
         announce(library, ctx, watch, "added")
     what = f"PMID {watch.pmid}" if watch.pmid else f"the query “{echo(watch.query, 200)}”"
     return say(

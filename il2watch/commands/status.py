@@ -16,18 +16,6 @@ from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
 OUTBOX_STATES = ("due", "waiting", "sending", "sent", "bundled", "failed")
 
 
-def _last_delivery_error(library: Library) -> str:
-    row = library.db.execute(
-        "select last_error from outbox where state in ('failed', 'due', 'sending') "
-        "and coalesce(last_error, '') != '' order by id desc limit 1"
-    ).fetchone()
-    return row[0] if row else ""
-
-
-def _count_saved(library: Library) -> int:
-    return library.db.execute("select count(*) from saved").fetchone()[0]
-
-
 def _parse_time(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
@@ -46,7 +34,7 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
     failures = library.consecutive_failures("poll")
     outbox = {state: library.count_outbox(state) for state in OUTBOX_STATES}
     relevant, not_relevant = library.feedback_totals()
-    delivery_error = _last_delivery_error(library)
+    delivery_error = library.last_delivery_error()
     last_failed = library.last_run("poll", status="error")
     error = str((last or {}).get("error") or "") if failures else ""
     if last is None:
@@ -87,7 +75,7 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "slack_watches": len(slack_added),
         "outbox": outbox,
         "feedback": {"relevant": relevant, "not_relevant": not_relevant},
-        "saved": _count_saved(library),
+        "saved": library.count_saved(),
         "ncbi": ncbi,
         "slack": slack,
         "last_error": str((last_failed or {}).get("error") or ""),
