@@ -145,10 +145,10 @@ def database_url(name: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
 
-def admin_connection():
+def admin_connection(url: str = ""):
     import psycopg
 
-    return psycopg.connect(TEST_DATABASE_URL, autocommit=True)
+    return psycopg.connect(url or TEST_DATABASE_URL, autocommit=True)
 
 
 def new_database() -> str:
@@ -167,9 +167,52 @@ def drop_database(url: str) -> None:
         admin.execute(f'drop database if exists "{url.rsplit("/", 1)[1]}" with (force)')
 
 
+def lose_library(database: str) -> None:
+    """Everything in the library gone, as after a lost disk or a new database: the file deleted, or every
+    table emptied."""
+    from pathlib import Path
+
+    from il2watch.library import TABLE_KEYS
+
+    if database.startswith("postgresql://"):
+        with admin_connection(database) as conn:
+            conn.execute(f"truncate {', '.join(TABLE_KEYS)} restart identity")
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(database + suffix).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def _worker_database():
+    """One database for the tests of this process (each xdist worker has its own), emptied before each test."""
+    if not TEST_DATABASE_URL:
+        yield ""
+        return
+    url = new_database()
+    yield url
+    drop_database(url)
+
+
 @pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database for one test, dropped after it; the test is skipped without a server."""
+def postgres_url(_worker_database):
+    """A PostgreSQL library for one test: empty, its connections closed after it (skipped, saying why, when
+    no server is given)."""
+    if not _worker_database:
+        pytest.skip(NO_POSTGRES)
+    from il2watch.library import TABLE_KEYS
+
+    with admin_connection(_worker_database) as conn:
+        if conn.execute("select to_regclass('il2watch_migrations') is not null").fetchone()[0]:
+            conn.execute(f"truncate {', '.join(TABLE_KEYS)} restart identity")
+    yield _worker_database
+    from il2watch.store.postgres import close_pools
+
+    close_pools(_worker_database)
+
+
+@pytest.fixture
+def fresh_postgres_url():
+    """A new, empty PostgreSQL database (no schema yet), dropped after the test."""
     if not TEST_DATABASE_URL:
         pytest.skip(NO_POSTGRES)
     url = new_database()

@@ -1,4 +1,4 @@
-"""/il2 commands as plain functions of (text, context) against a real SQLite library."""
+"""/il2 commands as plain functions of (text, context) against a real library, on both backends."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from il2watch.library import Library, LibraryError, fts_query
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 from il2watch.render import check_limits, render_watch_announcement
+from tests.conftest import BOTH_BACKENDS
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 ADMIN, USER = "UADMIN01", "UREADER1"
@@ -55,11 +56,12 @@ def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, database):
     settings = load_settings(
-        {"IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": "C0LAB", "IL2WATCH_COMMAND": "/lit"}, cwd=tmp_path
+        {"IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": "C0LAB", "IL2WATCH_COMMAND": "/lit", "IL2WATCH_DB": database},
+        cwd=tmp_path,
     )
-    library = Library(tmp_path / "library.db")
+    library = Library(database)
     papers = [
         make_paper(
             "40000001",
@@ -161,6 +163,7 @@ class Recorder:
 # ---------------------------------------------------------------- help and the command table
 
 
+@BOTH_BACKENDS
 def test_help_is_generated_from_the_command_table_with_the_configured_name(lab):
     _, _, context = lab
     reply = answer("help", context())
@@ -197,6 +200,7 @@ def test_readme_documents_the_same_commands():
         "PAPER 40000001",
     ],
 )
+@BOTH_BACKENDS
 def test_paper_answers_from_the_library_with_why_it_is_there(lab, text):
     _, _, context = lab
     reply = answer(text, context())
@@ -209,6 +213,7 @@ def test_paper_answers_from_the_library_with_why_it_is_there(lab, text):
     assert not check_limits(reply.blocks)
 
 
+@BOTH_BACKENDS
 def test_paper_shows_feedback_counts(lab):
     library, _, context = lab
     library.set_feedback("40000001", "U1", 1)
@@ -218,6 +223,7 @@ def test_paper_shows_feedback_counts(lab):
     assert "Relevant (2)" in body and "Not relevant (1)" in body
 
 
+@BOTH_BACKENDS
 def test_a_paper_not_in_the_library_is_looked_up_after_the_ack_and_kept(lab):
     library, _, context = lab
     by_pmid = make_paper("39999999", "A paper no watch found")
@@ -236,6 +242,7 @@ def test_a_paper_not_in_the_library_is_looked_up_after_the_ack_and_kept(lab):
         assert answer(text, context()).deferred is None  # the next time, it is in the library
 
 
+@BOTH_BACKENDS
 def test_a_paper_pubmed_does_not_know_is_said_so(lab):
     _, _, context = lab
     reply = answer("paper 12345", context())
@@ -255,6 +262,7 @@ def test_a_paper_pubmed_does_not_know_is_said_so(lab):
         "paper https://example.org/40000001",
     ],
 )
+@BOTH_BACKENDS
 def test_malformed_paper_references_get_a_hint(lab, text):
     _, _, context = lab
     reply = answer(text, context())
@@ -275,6 +283,7 @@ def test_paper_references_are_recognised_and_nothing_else():
 # ---------------------------------------------------------------- search and paging
 
 
+@BOTH_BACKENDS
 def test_search_ranks_title_matches_first_and_reports_the_total(lab):
     _, _, context = lab
     reply = answer("search lupus Treg", context())
@@ -282,6 +291,7 @@ def test_search_ranks_title_matches_first_and_reports_the_total(lab):
     assert "1 paper match “lupus Treg”" in reply.text
 
 
+@BOTH_BACKENDS
 def test_search_pages_ten_at_a_time_with_more(lab):
     _, _, context = lab
     first = answer("search orthogonal cytokine", context())
@@ -325,18 +335,21 @@ FTS_GROUP_BUG = pytest.mark.xfail(
         "search “lupus”",
     ],
 )
+@BOTH_BACKENDS
 def test_pubmed_style_searches_never_error(lab, text):
     _, _, context = lab
     reply = answer(text, context())
     assert reply.blocks and not check_limits(reply.blocks)
 
 
+@BOTH_BACKENDS
 def test_pubmed_style_search_finds_what_it_says(lab):
     _, _, context = lab
     assert listed_pmids(answer('search "low-dose IL-2"[tiab] AND lupus', context())) == ["40000001"]
     assert set(listed_pmids(answer("search lupus OR melanoma", context()))) == {"40000001", "40000003"}
 
 
+@BOTH_BACKENDS
 def test_search_without_words_or_with_too_many_says_how(lab):
     _, _, context = lab
     assert "Search for what?" in answer("search", context()).text
@@ -348,6 +361,7 @@ def test_search_without_words_or_with_too_many_says_how(lab):
 # ---------------------------------------------------------------- recent, cites, tag, saved
 
 
+@BOTH_BACKENDS
 def test_recent_by_count_and_by_days(lab):
     _, _, context = lab
     assert listed_pmids(answer("recent 2", context())) == ["40000001", "40000002"]
@@ -365,6 +379,7 @@ def test_recent_windows_parse():
     assert parse_window("") is not None and parse_window("0") is None and parse_window("7y") is None
 
 
+@BOTH_BACKENDS
 def test_cites_lists_papers_citing_the_review_newest_first(lab):
     _, _, context = lab
     reply = answer("cites", context())
@@ -387,11 +402,13 @@ def test_cites_lists_papers_citing_the_review_newest_first(lab):
         ("molecule aldesleukin", ["40000001"]),
     ],
 )
+@BOTH_BACKENDS
 def test_tags(lab, tag, expected):
     _, _, context = lab
     assert listed_pmids(answer(f"tag {tag}", context())) == expected
 
 
+@BOTH_BACKENDS
 def test_tag_without_a_known_tag_lists_them(lab):
     _, _, context = lab
     assert "efavaleukin alfa" in answer("tag", context()).text
@@ -399,6 +416,7 @@ def test_tag_without_a_known_tag_lists_them(lab):
     assert "is not a tag" in reply.text and "<!channel>" not in blocks_text(reply)
 
 
+@BOTH_BACKENDS
 def test_saved_is_each_users_own_reading_list(lab):
     library, _, context = lab
     library.save_for(USER, "40000003", now="2024-05-02T00:00:00+00:00")
@@ -410,6 +428,7 @@ def test_saved_is_each_users_own_reading_list(lab):
 # ---------------------------------------------------------------- status
 
 
+@BOTH_BACKENDS
 def test_status_reports_polls_counts_feedback_and_health(lab):
     library, settings, context = lab
     ok = library.start_run("poll", now="2024-06-01T10:00:00+00:00")
@@ -460,6 +479,7 @@ def test_status_of_an_empty_library(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["poll", "watch", "watch list", "watch add 12345", "watch remove review"])
+@BOTH_BACKENDS
 def test_admin_commands_are_politely_refused_to_others(lab, text):
     library, _, context = lab
     reply = answer(text, context(user=USER))
@@ -468,6 +488,7 @@ def test_admin_commands_are_politely_refused_to_others(lab, text):
     assert library.slack_watches() == [] and library.outbox() == []
 
 
+@BOTH_BACKENDS
 def test_poll_now_runs_after_the_ack(lab):
     _, _, context = lab
     recorder = Recorder()
@@ -477,6 +498,7 @@ def test_poll_now_runs_after_the_ack(lab):
     assert recorder.polls == 1 and "2 new paper(s)" in later.text
 
 
+@BOTH_BACKENDS
 def test_watch_add_stores_announces_and_baselines(lab):
     library, _, context = lab
     reply = answer("watch add PMID:31234567", context(user=ADMIN))
@@ -494,6 +516,7 @@ def test_watch_add_stores_announces_and_baselines(lab):
     assert "<@UADMIN01> added a watch on PMID 31234567" in announcement.text
 
 
+@BOTH_BACKENDS
 def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
     library, _, context = lab
     answer('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN))
@@ -512,6 +535,7 @@ def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
     assert "from Slack" in listing.text and "configured" in listing.text
 
 
+@BOTH_BACKENDS
 def test_watch_remove_only_removes_slack_watches_and_announces_it(lab):
     library, _, context = lab
     answer("watch add 31234567", context(user=ADMIN))
@@ -522,6 +546,7 @@ def test_watch_remove_only_removes_slack_watches_and_announces_it(lab):
     assert [r.payload["action"] for r in library.outbox(kind="watch")] == ["added", "removed"]
 
 
+@BOTH_BACKENDS
 def test_a_watch_added_again_starts_with_a_new_baseline(lab):
     library, _, context = lab
     answer("watch add 31234567", context(user=ADMIN))
@@ -544,6 +569,7 @@ def test_a_watch_added_again_starts_with_a_new_baseline(lab):
         ("watch remove", "Remove which watch?"),
     ],
 )
+@BOTH_BACKENDS
 def test_watch_mistakes_get_hints(lab, text, says):
     library, _, context = lab
     assert says in answer(text, context(user=ADMIN)).text
@@ -559,6 +585,7 @@ def test_slugs_are_valid_watch_ids():
 # ---------------------------------------------------------------- export
 
 
+@BOTH_BACKENDS
 def test_export_uploads_a_file_after_the_ack(lab):
     _, _, context = lab
     recorder = Recorder()
@@ -582,6 +609,7 @@ def test_export_uploads_a_file_after_the_ack(lab):
         ("export ris cites", 2, ".ris"),
     ],
 )
+@BOTH_BACKENDS
 def test_export_filters(lab, text, count, suffix):
     _, _, context = lab
     recorder = Recorder()
@@ -592,6 +620,7 @@ def test_export_filters(lab, text, count, suffix):
     assert content.count(marker) == count
 
 
+@BOTH_BACKENDS
 def test_export_failures_are_explained(lab):
     _, _, context = lab
     assert "nothing to export" in answer("export search zebrafish", context()).text
@@ -603,6 +632,7 @@ def test_export_failures_are_explained(lab):
 # ---------------------------------------------------------------- sharing
 
 
+@BOTH_BACKENDS
 def test_share_reposts_the_same_answer_for_everyone(lab):
     _, _, context = lab
     private = answer("search lupus", context())
@@ -643,6 +673,7 @@ def test_control_values_from_elsewhere_are_refused():
         "search &lt;b&gt;",
     ],
 )
+@BOTH_BACKENDS
 def test_bad_input_gets_a_short_safe_reply(lab, text):
     _, _, context = lab
     reply = answer(text, context())
@@ -652,6 +683,7 @@ def test_bad_input_gets_a_short_safe_reply(lab, text):
     json.dumps(reply.blocks).encode("utf-8")  # no lone surrogates reach Slack
 
 
+@BOTH_BACKENDS
 def test_unknown_commands_suggest_the_closest(lab):
     _, _, context = lab
     assert "Did you mean `/lit search`?" in answer("serch lupus", context()).text

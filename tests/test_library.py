@@ -48,7 +48,8 @@ def test_schema_is_created_once_and_reopening_is_harmless(tmp_path):
         assert again.is_empty()
 
 
-def test_a_new_postgresql_database_is_created_at_the_current_version_in_one_step(postgres_url):
+def test_a_new_postgresql_database_is_created_at_the_current_version_in_one_step(fresh_postgres_url):
+    postgres_url = fresh_postgres_url
     Library(postgres_url).close()
     pg.close_pools(postgres_url)  # a new process: it finds the schema there and changes nothing
     with Library(postgres_url) as again:
