@@ -104,7 +104,7 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if not report.problems else EXIT_FAILED
 
 
-def _progress_printer(stream) -> Callable[[int, int], None]:
+def _progress_printer(stream, what: str = "backfill", done_word: str = "posted") -> Callable[[int, int], None]:
     """A bar on a terminal; otherwise a line every 10% so logs stay readable."""
     last_tenth = [-1]
 
@@ -113,15 +113,46 @@ def _progress_printer(stream) -> Callable[[int, int], None]:
             return
         if stream.isatty():
             filled = int(30 * done / total)
-            stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+            stream.write(f"\r{what}: [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
             if done == total:
                 stream.write("\n")
             stream.flush()
         elif done * 10 // total != last_tenth[0] or done == total:
             last_tenth[0] = done * 10 // total
-            print(f"backfill: {done}/{total} posted", file=stream, flush=True)
+            print(f"{what}: {done}/{total} {done_word}", file=stream, flush=True)
 
     return show
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Copy the SQLite library (IL2WATCH_DB) into a PostgreSQL database, every table with its rows; running it
+    again updates what is there and doubles nothing. Then point DATABASE_URL at that database."""
+    from il2watch.library import Library, LibraryError
+    from il2watch.store import describe, is_postgres
+    from il2watch.store.copy import copy_library
+
+    redact.remember(redact.url_secrets(args.to))
+    source = str(settings.db_path)
+    if is_postgres(source):
+        print(f"il2watch: the library is already {describe(source)}; migrate copies a SQLite file", file=sys.stderr)
+        return EXIT_USAGE
+    if not source.startswith("file:") and not os.path.exists(source):
+        print(f"il2watch: there is no library at {source} to copy (set IL2WATCH_DB to the file)", file=sys.stderr)
+        return EXIT_FAILED
+    bars: dict[str, Callable[[int, int], None]] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        bars.setdefault(table, _progress_printer(sys.stderr, f"migrate {table}", "copied"))(done, total)
+
+    try:
+        with Library(source) as lite, Library(args.to) as target:
+            copied = copy_library(lite, target, progress)
+    except LibraryError as error:
+        print(f"il2watch: migrate failed: {error} (running it again resumes: rows copied are kept)", file=sys.stderr)
+        return EXIT_FAILED
+    rows = ", ".join(f"{table} {count}" for table, count in copied.items())
+    print(f"migrated {source} to {describe(args.to)}: {rows}; set DATABASE_URL to it (and unset IL2WATCH_DB)")
+    return EXIT_OK
 
 
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
@@ -199,6 +230,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "doctor": cmd_doctor,
     "search": cmd_search,
     "show": cmd_show,
+    "migrate": cmd_migrate,
 }
 
 
@@ -224,6 +256,14 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _postgres_url(text: str) -> str:
+    from il2watch.store import is_postgres
+
+    if not is_postgres(text):
+        raise argparse.ArgumentTypeError("must be a postgres:// or postgresql:// URL")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="il2watch", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"il2watch {__version__}")
@@ -241,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=None, help="port to listen on, 1 to 65535 (default: $PORT, else 3000)"
     )
     parsers["serve"].add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: all)")
+    parsers["migrate"].add_argument(
+        "--to", required=True, type=_postgres_url, metavar="URL", help="the PostgreSQL database: postgresql://…"
+    )
     return parser
 
 

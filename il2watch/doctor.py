@@ -94,7 +94,11 @@ def _quick(settings: Settings) -> Settings:
 
 def _library_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
     """The library, never created here: doctor only looks. The checks, and the watches it holds."""
+    from il2watch.store import is_postgres
+
     path = str(settings.db_path)
+    if is_postgres(path):
+        return _postgres_checks(settings)
     if not path.startswith("file:") and not Path(path).exists():
         missing = Check(
             False, f"library {path} does not exist yet", "the first `il2watch poll` creates it", warning=True
@@ -111,6 +115,61 @@ def _library_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None
             )
     except LibraryError as error:
         return [Check(False, f"library {path}", str(error))], None
+
+
+def _postgres_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
+    """PostgreSQL: the connection, the schema's version, and what il2watch's role may do there."""
+    from il2watch.service import all_watches
+    from il2watch.store import describe
+    from il2watch.store.postgres import migration_names, reachable
+
+    url = str(settings.db_path)
+    name = describe(url)
+    checks = []
+    if settings.database_url and settings.database_url != url:
+        checks.append(Check(True, f"DATABASE_URL is set, but IL2WATCH_DB ({name}) wins", warning=True))
+    why = reachable(url, timeout=int(CHECK_TIMEOUT))
+    if why:
+        fix = "check DATABASE_URL (host, port, user, password, sslmode) and that the server is up"
+        return [*checks, Check(False, f"library {name}: cannot connect ({why})", fix)], None
+    try:
+        with Library(url, migrate=False) as library:
+            applied, known = library.applied_migrations(), migration_names()
+            checks.append(Check(True, f"library {name} answers"))
+            missing = library.privileges_missing()
+            if missing:
+                checks.append(
+                    Check(False, f"il2watch's role lacks: {'; '.join(missing)}", "GRANT them to the role in the URL")
+                )
+            else:
+                checks.append(Check(True, "il2watch's role may read and write every table and create in the schema"))
+            if not applied:
+                checks.append(Check(False, f"library {name} has no il2watch schema yet", FIRST_POLL, warning=True))
+                return checks, None
+            newer = sorted(set(applied) - set(known))
+            pending = [m for m in known if m not in applied]
+            if newer:
+                checks.append(
+                    Check(False, f"schema written by a newer il2watch ({', '.join(newer)})", "upgrade il2watch here")
+                )
+            elif pending:
+                checks.append(
+                    Check(
+                        False,
+                        f"schema {len(pending)} version(s) behind ({', '.join(pending)})",
+                        "il2watch brings it up to date when it next starts",
+                        warning=True,
+                    )
+                )
+            else:
+                checks.append(Check(True, f"schema up to date ({known[-1]}); {library.count_papers()} papers"))
+                return checks, all_watches(settings, library)
+            return checks, None
+    except LibraryError as error:
+        return [*checks, Check(False, f"library {name}", str(error))], None
+
+
+FIRST_POLL = "the first `il2watch poll` creates it"
 
 
 def run_checks(

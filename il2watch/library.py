@@ -316,6 +316,14 @@ class Library:
         """Who holds the lease now, if anyone does."""
         raise NotImplementedError
 
+    def applied_migrations(self) -> list[str]:
+        """The schema versions recorded in this library, by name ([] before il2watch created its schema)."""
+        raise NotImplementedError
+
+    def privileges_missing(self) -> list[str]:
+        """What this library will not let il2watch do that it needs ([] when nothing is missing)."""
+        raise NotImplementedError
+
     def _write(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One statement that commits by itself outside a transaction (and joins one inside)."""
         with self.transaction():

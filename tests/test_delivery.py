@@ -35,8 +35,8 @@ def arrive(world, pmid, title="A new CD25-biased IL-2 mutein expands regulatory 
     world.add(record(pmid, title=title, entry_date=TODAY, **extra))
     world.cite(pmid, R.REVIEW_PMID)
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_each_new_paper_is_posted_once_with_its_metadata(make_settings, slack_server, world):
     settings = make_settings(slack_server)
     report = poll(settings)
@@ -63,8 +63,8 @@ def test_each_new_paper_is_posted_once_with_its_metadata(make_settings, slack_se
     with Library(settings.db_path) as library:
         assert library.count_outbox("due") == 0 and library.count_outbox("sending") == 0
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_slack_accepting_a_post_whose_answer_is_lost_does_not_double_it(make_settings, slack_server, world):
     settings = make_settings(slack_server)
     poll(settings)
@@ -156,8 +156,8 @@ def test_a_message_slack_rejects_as_too_long_goes_out_as_plain_text(make_setting
     [post] = [m for m in paper_posts(slack_server) if m.metadata["event_payload"]["pmid"] == "41000001"]
     assert "https://pubmed.ncbi.nlm.nih.gov/41000001/" in post.text
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_a_burst_goes_out_as_one_digest_with_the_rest_in_its_thread(make_settings, slack_server, world):
     settings = make_settings(slack_server, IL2WATCH_BURST="4")
     poll(settings)
@@ -170,8 +170,8 @@ def test_a_burst_goes_out_as_one_digest_with_the_rest_in_its_thread(make_setting
     assert replies, "the rest of the digest goes in its thread"
     assert Counter(posted_pmids(slack_server))["41000100"] == 1
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_digest_mode_waits_for_the_digest_then_posts_once(make_settings, slack_server, world):
     from datetime import datetime
 
@@ -208,8 +208,8 @@ def test_the_abstract_can_follow_in_the_thread(make_settings, slack_server, worl
     threads = [m for m in slack_server.posts_with_metadata("il2watch_abstract", CHANNEL)]
     assert threads and all(m.thread_ts in {p.ts for p in posts} for m in threads)
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_a_lost_library_is_rebuilt_from_the_channel(make_settings, slack_server, world, database):
     settings = make_settings(slack_server)
     poll(settings)

@@ -28,8 +28,8 @@ def linked(settings):
         rows = library.db.execute("select watch, pmid, kind from reasons").fetchall()
     return {tuple(row) for row in rows}
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_first_poll_records_the_baseline_with_every_reason_and_shows_three(make_settings, ncbi_server):
     settings = make_settings()
     printed = []
@@ -54,8 +54,8 @@ def test_first_poll_records_the_baseline_with_every_reason_and_shows_three(make_
     # the cost: two ELinks for the watched paper, one ESearch for the query, one EFetch for the new papers
     assert sorted(endpoints(ncbi_server)) == ["efetch", "elink", "elink", "esearch"]
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_second_poll_stores_exactly_the_new_papers_with_all_their_reasons(make_settings, ncbi_server, world):
     settings = make_settings()
     poll(settings)
@@ -85,8 +85,8 @@ def test_second_poll_stores_exactly_the_new_papers_with_all_their_reasons(make_s
         due = {row.pmids[0] for row in library.outbox("due", kind="paper")}
     assert {"41000001", R.IL15_PMID} <= due
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_a_poll_that_finds_nothing_costs_two_elinks_and_one_esearch(make_settings, ncbi_server):
     settings = make_settings()
     poll(settings)
@@ -95,8 +95,8 @@ def test_a_poll_that_finds_nothing_costs_two_elinks_and_one_esearch(make_setting
     assert report.new == 0
     assert sorted(endpoints(ncbi_server)) == ["elink", "elink", "esearch"]
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_query_polls_overlap_the_last_window(make_settings, ncbi_server):
     settings = make_settings()
     poll(settings)
@@ -132,8 +132,8 @@ def test_with_an_api_key_never_more_than_ten_a_second(make_settings, ncbi_server
     assert ncbi_server.rate_violations == 0
     assert all(r.params.get("api_key") == ["stand-in-key"] for r in ncbi_server.requests)
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_a_paper_only_looked_up_is_not_seen_by_any_watch(make_settings, ncbi_server, world):
     from il2watch import pubmed
     from il2watch.service import make_eutils
@@ -181,8 +181,8 @@ def test_transient_statuses_are_retried_within_the_poll(make_settings, ncbi_serv
     report = poll(settings)
     assert report.status == "ok" and report.new > 0
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_an_empty_elink_during_an_outage_is_not_news(make_settings, ncbi_server):
     settings = make_settings()
     poll(settings)
@@ -192,8 +192,8 @@ def test_an_empty_elink_during_an_outage_is_not_news(make_settings, ncbi_server)
         poll(settings)
     assert linked(settings) == before
 
-@BOTH_BACKENDS
 
+@BOTH_BACKENDS
 def test_an_empty_search_during_an_outage_is_not_news(make_settings, ncbi_server, world):
     settings = make_settings()
     for pmid in R.ENGINEERED_IL2_MATCHES:  # entered this week, so the overlap window must see them again

@@ -254,6 +254,12 @@ class SqliteLibrary(Library):
             return self.execute(sql, params)
         return super()._write(sql, params)
 
+    def applied_migrations(self) -> list[str]:
+        return sorted(migration.name for migration in migrations.applied(self.db))
+
+    def privileges_missing(self) -> list[str]:
+        return [] if os.access(self.path, os.W_OK) or self.path.startswith("file:") else [f"writing {self.path}"]
+
     def integrity_ok(self) -> bool:
         return self.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
