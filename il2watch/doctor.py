@@ -94,6 +94,26 @@ def _quick(settings: Settings) -> Settings:
 
 def _library_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
     """The library, never created here: doctor only looks. The checks, and the watches it holds."""
+    checks, watches = _library_location_checks(settings)
+    return [*_precedence_checks(settings), *checks], watches
+
+
+def _precedence_checks(settings: Settings) -> list[Check]:
+    from il2watch.store import describe
+
+    if settings.database_url and settings.database_url != str(settings.db_path):
+        return [
+            Check(
+                False,
+                f"DATABASE_URL ({describe(settings.database_url)}) is set, but IL2WATCH_DB wins",
+                f"the library is {describe(str(settings.db_path))}; unset IL2WATCH_DB to use DATABASE_URL",
+                warning=True,
+            )
+        ]
+    return []
+
+
+def _library_location_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
     from il2watch.store import is_postgres
 
     path = str(settings.db_path)
@@ -125,16 +145,13 @@ def _postgres_checks(settings: Settings) -> tuple[list[Check], list[Watch] | Non
 
     url = str(settings.db_path)
     name = describe(url)
-    checks = []
-    if settings.database_url and settings.database_url != url:
-        checks.append(Check(True, f"DATABASE_URL is set, but IL2WATCH_DB ({name}) wins", warning=True))
+    checks: list[Check] = []
     why = reachable(url, timeout=int(CHECK_TIMEOUT))
     if why:
         fix = "check DATABASE_URL (host, port, user, password, sslmode) and that the server is up"
         return [*checks, Check(False, f"library {name}: cannot connect ({why})", fix)], None
     try:
         with Library(url, migrate=False) as library:
-            applied, known = library.applied_migrations(), migration_names()
             checks.append(Check(True, f"library {name} answers"))
             missing = library.privileges_missing()
             if missing:
@@ -143,6 +160,9 @@ def _postgres_checks(settings: Settings) -> tuple[list[Check], list[Watch] | Non
                 )
             else:
                 checks.append(Check(True, "il2watch's role may read and write every table and create in the schema"))
+            if any(line.endswith(" on il2watch_migrations") for line in missing):
+                return checks, None  # its version cannot be read
+            applied, known = library.applied_migrations(), migration_names()
             if not applied:
                 checks.append(Check(False, f"library {name} has no il2watch schema yet", FIRST_POLL, warning=True))
                 return checks, None

@@ -227,10 +227,18 @@ _migrated: set[str] = set()
 _pools_lock = threading.Lock()
 
 
-def _pool(location: str) -> ConnectionPool:
+def _pool(location: str, name: str) -> ConnectionPool:
+    """This process's pool for ``location``; the first time, one direct attempt first, so that a server that
+    cannot be reached is said at once rather than after the pool's wait."""
     with _pools_lock:
         pool = _pools.get(location)
         if pool is None:
+            why = reachable(location)
+            if why:
+                raise LibraryError(
+                    f"cannot reach the library {name}: {why}: check DATABASE_URL (or IL2WATCH_DB) "
+                    f"and that the server is up"
+                )
             pool = ConnectionPool(
                 connection_info(location),
                 min_size=1,
@@ -337,7 +345,7 @@ class PostgresLibrary(Library):
     def __init__(self, location: str | Path, *, migrate: bool = True):
         self.location = str(location).strip()
         self.name = describe(self.location)
-        self._pool = _pool(self.location)
+        self._pool = _pool(self.location, self.name)
         try:
             conn = self._pool.getconn()
         except PoolTimeout:
@@ -390,22 +398,22 @@ class PostgresLibrary(Library):
         return [row[0] for row in self.execute("select name from il2watch_migrations order by name").fetchall()]
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        kinds: dict[str, str] = dict(
-            self.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = current_schema() and table_name = ?",
-                [table],
-            ).fetchall()
-        )
+        described = self.execute(
+            "select column_name, data_type, is_identity from information_schema.columns "
+            "where table_schema = current_schema() and table_name = ?",
+            [table],
+        ).fetchall()
+        kinds: dict[str, str] = {column: kind for column, kind, _ in described}
+        identity = [column for column, _, is_identity in described if is_identity == "YES" and column != "seq"]
         chosen = [i for i, column in enumerate(columns) if column in kinds]
         names = [columns[i] for i in chosen]
         converted = [[_as(kinds[columns[i]], row[i]) for i in chosen] for row in rows]
         with self.transaction():
             super().copy_rows(table, names, converted)
-            if TABLE_KEYS[table] == ("id",):  # identity columns continue after the copied ids
+            for column in identity:  # new ids continue after the copied ones
                 self.execute(
-                    f"select setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"coalesce((select max(id) from {table}), 0) + 1, false)"
+                    f"select setval(pg_get_serial_sequence('{table}', '{column}'), "
+                    f"coalesce((select max({column}) from {table}), 0) + 1, false)"
                 )
 
     # ------------------------------------------------------------ search and tags
@@ -595,13 +603,16 @@ class PostgresLibrary(Library):
     def privileges_missing(self) -> list[str]:
         """What il2watch's role may not do here: read and write each table, create in the schema."""
         missing = []
-        for table in TABLE_KEYS:
-            row = self.execute(
-                "select to_regclass(?) is null or has_table_privilege(?, 'select, insert, update, delete')",
-                [table, table],
-            ).fetchone()
-            if not row[0]:
-                missing.append(f"select, insert, update, delete on {table}")
+        for table in ("il2watch_migrations", *TABLE_KEYS):
+            if self.execute("select to_regclass(?) is null", [table]).fetchone()[0]:
+                continue  # not created yet: creating it needs the schema privilege below
+            lacking = [
+                privilege
+                for privilege in ("select", "insert", "update", "delete")
+                if not self.execute("select has_table_privilege(?, ?)", [table, privilege]).fetchone()[0]
+            ]
+            if lacking:
+                missing.append(f"{', '.join(lacking)} on {table}")
         if not self.execute("select has_schema_privilege(current_schema(), 'create')").fetchone()[0]:
             missing.append("create on schema " + str(self.execute("select current_schema()").fetchone()[0]))
         return missing
