@@ -559,6 +559,8 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
 
     def fail(expected: str) -> ConfigError:
         given = "the value given (not shown: it is a secret)" if option.kind == "secret" else repr(str(raw)[:60])
+        if option.kind == "database":  # a URL's user and password, remembered at load, never echoed
+            given = redact.scrub(given)
         return ConfigError(f"{option.env} must be {expected}, not {given}: {_where(option, source)}")
 
     kind = option.kind
