@@ -283,7 +283,11 @@ class SqliteLibrary(Library):
                 [query, SEARCH_WINDOW, wanted + RERANK_EXTRA],
             ).fetchall()
         except sqlite3.OperationalError as error:
+            if "fts5" not in str(error) and "syntax" not in str(error):
+                raise LibraryError(describe_db_error(self.path, error)) from None
             raise LibraryError(f"the search index rejected {query!r}: {error}") from None
+        except sqlite3.DatabaseError as error:
+            raise LibraryError(describe_db_error(self.path, error)) from None
         if not best:
             return [], total
         marks = ",".join("?" * len(best))
@@ -291,7 +295,7 @@ class SqliteLibrary(Library):
             rowid: (pmid, relevance or 0.0)
             for rowid, pmid, relevance in self.execute(
                 f"select rowid, pmid, relevance from papers where rowid in ({marks})", [r[0] for r in best]
-            )
+            ).fetchall()
         }
         ranked = sorted(best, key=lambda r: r[1] - facts[r[0]][1] / 50.0)
         return [facts[rowid][0] for rowid, _ in ranked[offset:wanted]], total
@@ -304,7 +308,7 @@ class SqliteLibrary(Library):
 
     def known_molecules(self) -> list[str]:
         rows = self.execute("select distinct value from papers, json_each(papers.molecules) order by value")
-        return [r[0] for r in rows]
+        return [r[0] for r in rows.fetchall()]
 
     # ------------------------------------------------------------ handled Slack requests
 
