@@ -419,25 +419,23 @@ class PostgresLibrary(Library):
     # ------------------------------------------------------------ search and tags
 
     def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
-        """ts_rank with the title weighing most, over the newest SEARCH_WINDOW matches, then relevance."""
+        """ts_rank with the title weighing most, over the newest SEARCH_WINDOW matches, then relevance. One
+        pass: the window's size is the count, so the matches are read once (each reads its tsvector)."""
         query = tsquery_text(parse_search(text))
         if not query:
             return [], 0
         wanted = offset + limit
-        total = self.execute(
-            f"select count(*) from (select 1 from papers where search @@ to_tsquery('{SEARCH_CONFIG}', ?) "
-            f"limit ?) as hits",
-            [query, SEARCH_WINDOW],
-        ).fetchone()[0]
         best = self.execute(
-            f"select pmid, score, relevance from (select pmid, relevance, "
+            f"select pmid, score, relevance, count(*) over () from (select pmid, relevance, "
             f"-{RANK_SCALE} * ts_rank('{RANK_WEIGHTS}', search, q) as score "
             f"from papers, to_tsquery('{SEARCH_CONFIG}', ?) as q where search @@ q order by seq desc limit ?) "
             f"as newest order by score limit ?",
             [query, SEARCH_WINDOW, wanted + RERANK_EXTRA],
         ).fetchall()
+        if not best:
+            return [], 0
         ranked = sorted(best, key=lambda r: r[1] - (r[2] or 0.0) / 50.0)
-        return [pmid for pmid, _, _ in ranked[offset:wanted]], total
+        return [pmid for pmid, _, _, _ in ranked[offset:wanted]], int(best[0][3])
 
     def _has_molecule(self) -> str:
         return (
