@@ -94,7 +94,7 @@ def run(name: str, batches: list[bytes], directory: Path) -> dict[str, float]:
     with Library(directory / f"{name}.db") as library:
         for data in batches:
             started = time.perf_counter()
-            papers = pubmed.parse_articles(data, what="benchmark EFetch")
+            papers = pubmed.parse_articles(data, what="benchmark EFetch").papers
             parsed = time.perf_counter()
             insights = {p.pmid: intel.analyse(p, [reason], lexicon=lexicon) for p in papers}
             analysed = time.perf_counter()

@@ -93,12 +93,12 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
 
     show = _progress_printer(sys.stderr)
     try:
-        report = backfill(settings, args.watch, args.limit, progress=show)
+        report = backfill(settings, args.watch, args.limit, progress=show, include_held=args.include_held)
     except PollError as error:
         print(f"il2watch: backfill failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(
-        f"backfill: {report.posted} posted, {report.still_due} still due"
+        f"backfill: {report.posted} posted, {report.still_due} still due; {report.chosen}"
         + ("; " + "; ".join(report.problems) if report.problems else "")
     )
     return EXIT_OK if not report.problems else EXIT_FAILED
@@ -273,7 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
         doc = " ".join((function.__doc__ or "").split())
         parsers[name] = sub.add_parser(name, help=doc, description=doc)
     parsers["backfill"].add_argument("--watch", required=True, help="the watch's id (`il2watch doctor` lists them)")
-    parsers["backfill"].add_argument("--limit", type=_count, default=10, help="how many papers to post (default 10)")
+    parsers["backfill"].add_argument(
+        "--limit", type=int, default=10, help="how many papers to post, 1 to 200 (default 10)"
+    )
+    parsers["backfill"].add_argument(
+        "--include-held", action="store_true", help="also post papers held back as off-topic (weakly related)"
+    )
     parsers["search"].add_argument("words", nargs="+", help='what to look for, e.g. "low-dose IL-2" lupus')
     parsers["search"].add_argument("--limit", type=_count, default=20, help="how many matches to list (default 20)")
     parsers["show"].add_argument("pmid", help="the paper's PubMed ID")

@@ -152,6 +152,33 @@ class Settings:
         high=4_096,
         help="Megabytes il2watch reads of one answer from any host; a larger answer fails that request.",
     )
+    http_timeout: float = option(
+        "network.timeout",
+        "IL2WATCH_HTTP_TIMEOUT",
+        "float",
+        30.0,
+        low=0.1,
+        high=3_600,
+        help="Read timeout in seconds for every host but NCBI (citation sources, the summariser).",
+    )
+    http_attempts: int = option(
+        "network.attempts",
+        "IL2WATCH_HTTP_ATTEMPTS",
+        "int",
+        5,
+        low=1,
+        high=20,
+        help="Attempts per request to every host but NCBI on 429, 5xx, resets and timeouts.",
+    )
+    http_backoff: float = option(
+        "network.backoff",
+        "IL2WATCH_HTTP_BACKOFF",
+        "float",
+        2.0,
+        low=0,
+        high=600,
+        help="Seconds before the first retry to every host but NCBI; doubles each time (Retry-After wins).",
+    )
     # [library]
     db_path: str = option(
         "library.path",
@@ -418,7 +445,7 @@ class Settings:
         120.0,
         low=0,
         high=86_400,
-        help="Up to this many seconds of random delay added to each scheduled poll.",
+        help="Most seconds of random delay added to a scheduled poll; never more than 10% of the time between polls.",
     )
     lease_seconds: float = option(
         "worker.lease_seconds",

@@ -4,7 +4,12 @@ Each outbox row goes due → sending → sent. "sending" is committed before the
 crash, a timeout or a 5xx il2watch knows the outcome is unknown. Before posting, every round reads the
 channel's recent history (with message metadata) and settles rows Slack already has, by the row's key
 or by its PMIDs: a crash after Slack accepted a post, a second worker on another disk, or a library
-rebuilt from scratch never causes a second post. Only 429 is retried blindly (Slack refused it).
+rebuilt from scratch never causes a second post. Thread replies carry their own keys too and are looked
+for in their thread (conversations.replies). Only 429 is retried blindly (Slack refused it).
+
+A message Slack refuses for its content goes out as plain text; one refused even so is tried again as
+plain text on the next polls and marked failed only after ``CONTENT_REFUSALS`` of them, with the reason
+kept for ``status``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 import time
 import urllib.error
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +46,14 @@ REJECTED_CONTENT = {
     "invalid_arguments",
 }
 HISTORY_MARGIN = timedelta(days=1)  # how far before the oldest due row the pre-post check reads
+CONTENT_REFUSALS = 3  # polls in which Slack may refuse a message even as plain text before it is failed
 InsightFor = Callable[[Paper, list[Reason]], Insight]
+StopReason = Callable[[], str]  # why delivery must stop now ("" to go on)
+
+
+def reply_key(parent_key: str, index: int) -> str:
+    """The outbox key of a thread reply: its parent's key and its place in the thread."""
+    return f"{parent_key}-t{index}"
 
 
 class DeliveryStopped(Exception):
@@ -54,6 +66,7 @@ class DeliveryReport:
     settled: int = 0  # rows found already in the channel and marked sent without posting
     failed: int = 0
     still_due: int = 0
+    stopped: str = ""  # why posting stopped before the outbox was empty (lease lost, shutting down)
     problems: list[str] = field(default_factory=list)
 
 
@@ -116,9 +129,16 @@ class Renderer:
     """Turns an outbox row back into its Slack message, from what the library holds now."""
 
     def __init__(
-        self, library: Library, watches: Mapping[str, Watch], insight_for: InsightFor, *, thread_abstract: bool = False
+        self,
+        library: Library,
+        watches: Mapping[str, Watch],
+        insight_for: InsightFor,
+        *,
+        command: str,
+        thread_abstract: bool = False,
     ):
         self.library, self.watches, self.insight_for = library, watches, insight_for
+        self.command = command  # IL2WATCH_COMMAND, for notes that name a command
         self.thread_abstract = thread_abstract
         self._threads: dict[str, list[Message]] = {}  # a parent's replies, rendered once for all of them
 
@@ -159,7 +179,7 @@ class Renderer:
             index = int(payload.get("index", 0))
             if index >= len(replies):
                 raise LookupError(f"reply {index} of {parent.key[:8]} no longer exists")
-            return replies[index], []
+            return keyed_reply(replies[index], key=row.key, parent=parent.key), []
         if row.kind == "digest":
             items = [item for item in (self._item(p) for p in row.pmids) if item is not None]
             return render.render_digest(
@@ -167,9 +187,11 @@ class Renderer:
             )
         if row.kind == "note" and payload.get("note") == "baseline":
             watch = self.watches.get(str(payload.get("watch"))) or Watch(str(payload.get("watch")))
-            return render.render_baseline_note(
-                watch, int(payload.get("found", 0)), int(payload.get("posted", 0)), watermark=watermark, key=row.key
-            ), []
+            found, posted = int(payload.get("found", 0)), int(payload.get("posted", 0))
+            note = render.render_baseline_note(
+                watch, found, posted, command=self.command, watermark=watermark, key=row.key
+            )
+            return note, []
         if row.kind == "watch":
             watch = Watch(**payload["watch"])
             return render.render_watch_announcement(
@@ -182,10 +204,27 @@ class Renderer:
         ), []
 
 
+def keyed_reply(message: Message, *, key: str, parent: str) -> Message:
+    """A thread reply carrying its own outbox key (and its parent's) in its metadata, so that the check
+    before posting finds it again in the thread after a lost answer or a crash."""
+    metadata = message.metadata or {"event_type": "il2watch_reply", "event_payload": {}}
+    payload = {**metadata.get("event_payload", {}), "key": key, "parent": parent}
+    return replace(message, metadata={"event_type": metadata["event_type"], "event_payload": payload})
+
+
 def plain_fallback(message: Message) -> Message:
     """The message without blocks, for when Slack rejects the rich one: the text still says it all."""
     text = message.text if len(message.text) <= 3000 else message.text[:2999] + "…"
     return Message(text=text, blocks=[], metadata=message.metadata)
+
+
+def _state_of_refused(row: OutboxRow, code: str) -> tuple[str, dict[str, Any], str]:
+    """After Slack refused a row even as plain text: its next state, payload and what to say."""
+    refusals = int(row.payload.get("refusals", 0)) + 1
+    payload = {**row.payload, "plain": True, "refusals": refusals}
+    if refusals >= CONTENT_REFUSALS:
+        return "failed", payload, f"Slack refused it ({code}), also as plain text, in {refusals} polls"
+    return "due", payload, f"Slack refused it ({code}), also as plain text; tried again as plain text next poll"
 
 
 class Deliverer:
@@ -201,17 +240,19 @@ class Deliverer:
         backoff: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        should_stop: Callable[[], bool] = lambda: False,
+        stop_reason: StopReason = lambda: "",
         on_posted: Callable[[int], None] | None = None,
     ):
         self.library, self.client, self.renderer = library, client, renderer
         self._on_posted = on_posted
         self.default_channel = default_channel
         self.post_interval, self.server_retries, self.backoff = post_interval, server_retries, backoff
-        self._sleep, self._clock, self._should_stop = sleep, clock, should_stop
+        self._sleep, self._clock, self._stop_reason = sleep, clock, stop_reason
         self._channel_ids: dict[str, str] = {}
         self._last_post: dict[str, float] = {}
         self._joined: set[str] = set()
+        self._threads: dict[str, ChannelHistory | None] = {}  # thread ts -> what its replies stand for
+        self._fresh_threads: set[str] = set()  # parents posted in this round: their threads hold nothing else
 
     # ------------------------------------------------------------ channels
 
@@ -227,6 +268,11 @@ class Deliverer:
                 self._channel_ids[name] = resolve_channel(self.client, name)
             except SlackApiError as error:
                 raise DeliveryStopped(explain(slack_error(error), channel=name)) from None
+            except UNKNOWN_OUTCOME as error:
+                raise DeliveryStopped(
+                    f"cannot reach Slack to look up channel {name} ({type(error).__name__}): is "
+                    f"IL2WATCH_SLACK_API_URL reachable? nothing posted, the next poll tries again"
+                ) from None
         return self._channel_ids[name]
 
     def _join(self, channel_id: str, name: str) -> bool:
@@ -264,6 +310,8 @@ class Deliverer:
         """Post one message and return its ts; SlackApiError and connection errors propagate."""
         self._pace(channel_id)
         kwargs = message.as_kwargs()
+        if not message.blocks:  # plain text: send no blocks at all rather than an empty list
+            kwargs.pop("blocks", None)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         try:
@@ -294,6 +342,9 @@ class Deliverer:
         parent_ts = ""
         if row.thread_ts:  # a reply whose parent is already posted
             parent_ts = row.thread_ts
+        plain = bool(row.payload.get("plain"))  # Slack refused its blocks before
+        if plain:
+            message = plain_fallback(message)
         for attempt in range(1, self.server_retries + 1):
             with self.library.transaction():
                 self.library.update_outbox(row.key, state="sending", attempts=row.attempts + attempt)
@@ -313,13 +364,15 @@ class Deliverer:
                     report.problems.append("Slack kept answering 429; the rest stays due for the next poll")
                     return False
                 if code in REJECTED_CONTENT:
-                    message = plain_fallback(message)
-                    if attempt < self.server_retries:
+                    if not plain and attempt < self.server_retries:
+                        log.warning("Slack refused %s %s (%s); posting it as plain text", row.kind, row.key[:8], code)
+                        plain, message = True, plain_fallback(message)
                         continue
+                    state, payload, why = _state_of_refused(row, code)
                     with self.library.transaction():
-                        self.library.update_outbox(row.key, state="failed", last_error=code)
-                    report.failed += 1
-                    report.problems.append(f"Slack rejected the message for {row.kind} {row.key[:8]} ({code})")
+                        self.library.update_outbox(row.key, state=state, payload=payload, last_error=why)
+                    report.failed += state == "failed"
+                    report.problems.append(f"{row.kind} {describe_row(row)}: {why}")
                     return True
                 problem = f"HTTP {status} {code}".strip()
             except UNKNOWN_OUTCOME as error:
@@ -345,22 +398,45 @@ class Deliverer:
             if found:
                 ts = found
                 break
+        sent_as = "plain text, after Slack refused its blocks" if plain else ""
         with self.library.transaction():
-            self.library.update_outbox(row.key, state="sent", ts=ts, sent_at=utcnow(), last_error="")
-            for index, _ in enumerate(thread):
-                self.library.enqueue(
-                    key=f"{row.key}-t{index}",
-                    channel=row.channel,
-                    kind="reply",
-                    pmids=(),
-                    payload={"parent": row.key, "index": index},
-                    state="due",
-                )
-                self.library.update_outbox(f"{row.key}-t{index}", thread_ts=ts)
+            self.library.update_outbox(row.key, state="sent", ts=ts, sent_at=utcnow(), last_error=sent_as)
+            self._enqueue_thread(row, ts, len(thread))
+        self._fresh_threads.add(ts)
         report.posted += 1
         if self._on_posted is not None and row.kind != "reply":
             self._on_posted(report.posted)
         return True
+
+    def _enqueue_thread(self, row: OutboxRow, ts: str, replies: int) -> None:
+        """The replies that go in a posted message's thread, due now (call inside a transaction)."""
+        for index in range(replies):
+            key = reply_key(row.key, index)
+            if self.library.outbox_row(key) is not None:
+                continue
+            self.library.enqueue(
+                key=key, channel=row.channel, kind="reply", pmids=(), payload={"parent": row.key, "index": index}
+            )
+            self.library.update_outbox(key, thread_ts=ts)
+
+    def _settle_with_thread(self, row: OutboxRow, ts: str) -> None:
+        """Mark a row the channel already has as sent, and owe its thread (checked against it before posting)."""
+        try:
+            replies = len(self.renderer.messages(row)[1]) if row.kind != "reply" else 0
+        except LookupError:
+            replies = 0
+        with self.library.transaction():
+            self.library.update_outbox(row.key, state="sent", ts=ts, sent_at=utcnow())
+            self._enqueue_thread(row, ts, replies)
+
+    def _thread(self, channel_id: str, thread_ts: str) -> ChannelHistory | None:
+        """What the replies in one thread stand for, read once a round; None when it cannot be read."""
+        if thread_ts not in self._threads:
+            try:
+                self._threads[thread_ts] = read_history(self.client, channel_id, thread_ts=thread_ts)
+            except (SlackApiError, *UNKNOWN_OUTCOME):
+                self._threads[thread_ts] = None
+        return self._threads[thread_ts]
 
     def _find(self, row: OutboxRow, channel_id: str, thread_ts: str = "") -> str | None:
         """The ts of the row's message if the channel has it, "" if it has not, None if we cannot tell."""
@@ -387,6 +463,8 @@ class Deliverer:
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
         for name, channel_rows in by_channel.items():
+            if report.stopped:
+                break
             channel_id = self.channel_id(name)
             oldest = min(_epoch(r.created_at) for r in channel_rows) - HISTORY_MARGIN.total_seconds()
             try:
@@ -408,40 +486,61 @@ class Deliverer:
                 continue
             pending = list(channel_rows)
             while pending:
-                if self._should_stop():
+                stop = self._stop_reason()
+                if stop:
+                    report.stopped = stop
+                    report.problems.append(f"stopped posting: {stop}")
                     break
                 row = pending.pop(0)
-                if row.kind == "reply" and not self._parent_sent(row):
-                    continue
-                settled = history.keys.get(row.key) or (
-                    history.pmids.get(row.pmids[0]) if row.pmids and all(p in history.pmids for p in row.pmids) else ""
-                )
-                if settled:
-                    self._settle(row, settled)
-                    report.settled += 1
-                    continue
-                if row.kind == "reply" and row.state == "sending":
-                    found = self._find(row, channel_id, row.thread_ts)
-                    if found is None:
-                        break
-                    if found:
-                        self._settle(row, found)
+                if row.kind == "reply":
+                    parent = self.library.outbox_row(str(row.payload.get("parent", "")))
+                    if parent is None or parent.state != "sent":
+                        continue
+                    current = self.library.outbox_row(row.key)  # its thread_ts may be new
+                    if current is None or current.state not in ("due", "sending"):
+                        continue
+                    row = current
+                    if row.thread_ts not in self._fresh_threads:  # left from an earlier round: look first
+                        thread = self._thread(channel_id, row.thread_ts)
+                        if thread is None:
+                            report.problems.append(
+                                f"could not read the thread of {parent.kind} {parent.key[:8]} in {name}; "
+                                f"its replies are checked again next poll"
+                            )
+                            break
+                        if row.key in thread.keys:
+                            self._settle(row, thread.keys[row.key])
+                            report.settled += 1
+                            continue
+                else:
+                    settled = history.keys.get(row.key) or (
+                        history.pmids.get(row.pmids[0])
+                        if row.pmids and all(p in history.pmids for p in row.pmids)
+                        else ""
+                    )
+                    if settled:
+                        self._settle_with_thread(row, settled)
                         report.settled += 1
+                        pending = self._replies_of(row, name) + pending
                         continue
                 if not self._post_row(row, channel_id, name, report):
                     break
                 # replies created by this post are delivered in this same round
-                pending = [
-                    r
-                    for r in self.library.outbox("due", channel=name, kind="reply")
-                    if r.key.startswith(row.key + "-t")
-                ] + pending
+                pending = self._replies_of(row, name) + pending
         report.still_due = len(self.library.outbox("due", "sending"))
         return report
 
-    def _parent_sent(self, row: OutboxRow) -> bool:
-        parent = self.library.outbox_row(str(row.payload.get("parent", "")))
-        return parent is not None and parent.state == "sent"
+    def _replies_of(self, row: OutboxRow, name: str) -> list[OutboxRow]:
+        return [r for r in self.library.outbox("due", channel=name, kind="reply") if r.key.startswith(row.key + "-t")]
+
+
+def describe_row(row: OutboxRow) -> str:
+    """How a person recognises an outbox row: its PMIDs, else the start of its key."""
+    if len(row.pmids) == 1:
+        return f"PMID {row.pmids[0]}"
+    if row.pmids:
+        return f"{row.key[:8]} ({len(row.pmids)} papers)"
+    return row.key[:8]
 
 
 def print_outbox(

@@ -33,6 +33,7 @@ NEEDED_SCOPES = {
     "channels:join": "join a public channel by itself",
     "commands": "answer /il2",
     "files:write": "upload /il2 export files",
+    "im:write": "send /il2 export files to the person who asked, in a direct message",
 }
 CHECK_TIMEOUT = 10.0  # seconds doctor waits for any host: it asks once, and a person is waiting
 

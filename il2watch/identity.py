@@ -17,16 +17,12 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields, replace
 
+from il2watch import ids
+
 KINDS = ("pmid", "doi", "pmcid", "ppr", "epmc", "openalex")  # in the order a key is chosen from
 STRONG = ("pmid", "doi", "pmcid", "ppr", "epmc")  # ids that make two records one paper
 
-_PMID = re.compile(r"[1-9]\d{0,9}", re.ASCII)
-_DOI = re.compile(r"10\.\d{4,9}/\S+", re.ASCII)
-_PMCID = re.compile(r"PMC[1-9]\d{0,9}", re.ASCII)
-_PPR = re.compile(r"PPR[1-9]\d{0,9}", re.ASCII)
-_OPENALEX = re.compile(r"W[1-9]\d{0,12}", re.ASCII)
 _EPMC = re.compile(r"[A-Z]{3}/[A-Za-z0-9][A-Za-z0-9./-]{0,59}", re.ASCII)
-_DOI_PREFIXES = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _PUBMED_URL = re.compile(
     r"^https?://(?:www\.)?(?:pubmed\.ncbi\.nlm\.nih\.gov|ncbi\.nlm\.nih\.gov/pubmed)/(\d+)/?$", re.IGNORECASE
 )
@@ -35,45 +31,34 @@ _PMC_URL = re.compile(
     r"/(PMC\d+)/?$",
     re.IGNORECASE,
 )
-_OPENALEX_URL = re.compile(r"^https?://(?:api\.)?openalex\.org/(?:works/)?(W\d+)$", re.IGNORECASE)
 
 
 def pmid_of(text: object) -> str:
-    """A PMID as il2watch keeps it ("36261022"), from "36261022", 36261022 or a PubMed URL; "" if none."""
+    """A PMID ("36261022") from "36261022", 36261022 or a PubMed URL; "" if none."""
     value = str(text or "").strip()
     match = _PUBMED_URL.match(value)
-    if match:
-        value = match.group(1)
-    return value if _PMID.fullmatch(value) else ""
+    return ids.pmid(match.group(1) if match else value) or ""
 
 
 def doi_of(text: object) -> str:
     """A DOI lower-cased without its URL or ``doi:`` prefix ("10.1038/s41577-022-00680-w"); "" if none."""
-    value = _DOI_PREFIXES.sub("", str(text or "").strip())
-    value = urllib.parse.unquote(value) if "%" in value else value
-    value = value.strip().lower()
-    return value if _DOI.fullmatch(value) and len(value) <= 300 else ""
+    value = str(text or "").strip()
+    return ids.doi_key(urllib.parse.unquote(value) if "%" in value else value) or ""
 
 
 def pmcid_of(text: object) -> str:
     value = str(text or "").strip()
     match = _PMC_URL.match(value)
-    value = (match.group(1) if match else value).upper()
-    if value.isdigit():
-        value = "PMC" + value
-    return value if _PMCID.fullmatch(value) else ""
+    value = match.group(1) if match else value
+    return ids.pmcid("PMC" + value if value.isdigit() else value) or ""
 
 
 def ppr_of(text: object) -> str:
-    value = str(text or "").strip().upper()
-    return value if _PPR.fullmatch(value) else ""
+    return ids.ppr(text) or ""
 
 
 def openalex_of(text: object) -> str:
-    value = str(text or "").strip()
-    match = _OPENALEX_URL.match(value)
-    value = (match.group(1) if match else value).upper()
-    return value if _OPENALEX.fullmatch(value) else ""
+    return ids.openalex(text) or ""
 
 
 def epmc_of(text: object) -> str:
@@ -181,8 +166,8 @@ def group_by_identity(items: Iterable[Ids]) -> list[list[int]]:
         return i
 
     owner: dict[str, int] = {}
-    for index, ids in enumerate(items):
-        for token in ids.strong():
+    for index, item in enumerate(items):
+        for token in item.strong():
             if token in owner:
                 parent[root(index)] = root(owner[token])
             else:

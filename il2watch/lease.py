@@ -8,6 +8,7 @@ have their own SQLite file and cannot see each other's lease: that is what Postg
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -18,11 +19,28 @@ from pathlib import Path
 
 from il2watch.library import LEASE_NAME, LeaseInfo, Library, LibraryError
 
-__all__ = ["LEASE_NAME", "HeldLease", "Lease", "LeaseInfo", "make_holder_id"]
+__all__ = ["LEASE_NAME", "HeldLease", "Lease", "LeaseInfo", "holder_is_dead", "make_holder_id"]
+
+log = logging.getLogger("il2watch.lease")
 
 
 def make_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when the holder ran on this host and its process is gone (killed, crashed): no need to wait."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class Lease:
@@ -54,6 +72,23 @@ class Lease:
         return self.library.lease_info(self.name, now=self._clock())
 
 
+def live_holder(library: Library, *, clock: Callable[[], float] = time.time, name: str = LEASE_NAME) -> str:
+    """Who holds the lease and is alive: "" when it is free, lapsed, or held by a dead process on this host."""
+    info = Lease(library, "", clock=clock, name=name).info()
+    return info.holder if info is not None and not holder_is_dead(info.holder) else ""
+
+
+def lease_problem(
+    library: Library, holder: str, *, clock: Callable[[], float] = time.time, name: str = LEASE_NAME
+) -> str:
+    """Why ``holder`` must stop posting ("" while it still holds the lease): another worker took it over,
+    or its renewals failed until it expired."""
+    try:
+        return library.lease_problem(name, holder, now=clock())
+    except LibraryError as error:
+        return f"the poller lease cannot be read ({error}), so another worker may be polling"
+
+
 class HeldLease:
     """Hold the lease for the length of a ``with`` block, renewing it from a thread of its own."""
 
@@ -78,9 +113,14 @@ class HeldLease:
             lease = Lease(library, self.holder, ttl=self.ttl)
             while not self._stop.wait(self.ttl / 3):
                 try:
-                    lease.renew()
-                except LibraryError:
-                    pass  # a busy database this once; the next beat comes well before expiry
+                    if not lease.renew():
+                        log.warning(
+                            "lost the poller lease; the poll stops posting (%s)", lease_problem(library, self.holder)
+                        )
+                        return
+                except LibraryError as error:
+                    # the poll checks the lease before every post and stops once it has expired
+                    log.warning("could not renew the poller lease: %s", error)
 
     def __exit__(self, *exc: object) -> None:
         if self._thread is None:

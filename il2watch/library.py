@@ -19,14 +19,18 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from il2watch import redact
+from il2watch.intel.synonyms import LONGEST as LONGEST_SYNONYM
+from il2watch.intel.synonyms import Synonyms
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 
+# What a run left "running" by a process that is gone says about itself once found (counted as a failure).
+INTERRUPTED_RUN = "interrupted: the process stopped before the poll finished (killed, crashed, or out of disk)"
 SEARCH_WINDOW = 5000  # matches ranked per search, newest first; also where counting stops
 RERANK_EXTRA = 40  # candidates beyond the page that relevance may lift into it
 NEWEST_FIRST = "entry_date desc, length(pmid) desc, pmid desc"  # PMIDs are digits: longer is larger
@@ -55,7 +59,19 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "saved": ("user", "pmid"),
     "lease": ("name",),
     "handled_requests": ("key",),
+    "unreadable": ("pmid",),
+    "insights": ("pmid",),
 }
+
+# A record the parser rejects is asked for again at most every six hours for its first four tries (so at
+# most four times a day while NCBI may still be fixing it), then once a day.
+UNREADABLE_RETRY = ((4, timedelta(hours=6)), (None, timedelta(days=1)))
+
+
+def next_try(attempts: int, last_tried: str) -> str:
+    """When a record that failed ``attempts`` times, last at ``last_tried``, is asked for again."""
+    gap = next(gap for tries, gap in UNREADABLE_RETRY if tries is None or attempts < tries)
+    return (datetime.fromisoformat(last_tried) + gap).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------- records <-> rows
@@ -99,6 +115,27 @@ def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]
             is_il2=int(insight.is_il2),
         )
     return row
+
+
+def insight_to_json(insight: Insight) -> str:
+    return json.dumps(asdict(insight), ensure_ascii=False)
+
+
+def insight_from_json(text: str) -> Insight:
+    data = json.loads(text)
+    for key in ("molecules", "trials", "flags", "relevance_why"):
+        data[key] = tuple(data.get(key, []))
+    return Insight(**data)
+
+
+@dataclass(frozen=True)
+class StoredInsight:
+    """An insight as the library keeps it, with what it was computed from."""
+
+    insight: Insight
+    record_key: str
+    evidence_key: str
+    summariser: str
 
 
 @dataclass(frozen=True)
@@ -159,6 +196,7 @@ _FIELD_TAG = re.compile(r"\[[^\]]*\]")
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+(?:[-'/]\w+)*", re.UNICODE)
 _TOKEN_CHARS = re.compile(r"[^\W_]+", re.UNICODE)  # what both indexes keep of a word: letters and digits
+_OPERATORS = ("AND", "OR", "NOT")
 
 
 @dataclass(frozen=True)
@@ -175,56 +213,137 @@ class Term:
 
 
 @dataclass(frozen=True)
-class SearchQuery:
-    """What a user asked, parsed once for every backend: each group must match, by any of its terms."""
+class Group:
+    """Terms of which any will do; an excluded group leaves out the papers that have any of them."""
 
-    groups: tuple[tuple[Term, ...], ...]
+    terms: tuple[Term, ...]
+    excluded: bool = False
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What a user asked, parsed once for every backend: each wanted group must match (by any of its
+    terms), and no excluded one may."""
+
+    groups: tuple[Group, ...]
+
+    @property
+    def wanted(self) -> tuple[Group, ...]:
+        return tuple(group for group in self.groups if not group.excluded)
+
+    @property
+    def excluded(self) -> tuple[Group, ...]:
+        return tuple(group for group in self.groups if group.excluded)
 
     def __bool__(self) -> bool:
-        return bool(self.groups)
+        return bool(self.wanted)  # an index cannot search for "everything but": there must be something to find
 
 
-def parse_search(text: str) -> SearchQuery:
+def parse_search(text: str, synonyms: Synonyms | None = None) -> SearchQuery:
     """What a user typed (PubMed habits included), as groups of terms; empty when nothing is searchable.
 
-    Quoted phrases stay phrases, OR between terms is honoured, AND/NOT and field tags like [tiab] are
-    dropped, punctuation is never syntax. Each backend writes its own query from this (``fts_query`` for
+    Quoted phrases stay exact phrases; OR between terms offers alternatives; NOT (or a leading "-")
+    leaves out papers with the next term; AND and field tags like [tiab] are dropped; punctuation is never
+    syntax. With ``synonyms``, an unquoted word or run of words also finds what papers write instead
+    ("treg" finds "regulatory T cells"). Each backend writes its own query from this (``fts_query`` for
     SQLite's FTS5, a tsquery for PostgreSQL), so both give a search the same meaning.
     """
     text = _FIELD_TAG.sub(" ", text.replace("\u201c", '"').replace("\u201d", '"'))
     if text.count('"') % 2:
         text = text + '"'
-    groups: list[list[Term]] = [[]]
-    pending_or = False
+    # (operator or "", words, quoted, prefix) for each token
+    tokens: list[tuple[str, list[str], bool, bool]] = []
     for phrase, bare in _TOKEN.findall(text):
-        if bare and bare.upper() == "OR":
-            pending_or = True
+        if bare and bare.upper() in _OPERATORS:
+            tokens.append((bare.upper(), [], False, False))
             continue
-        if bare and bare.upper() in ("AND", "NOT"):
-            continue
+        if bare.startswith("-") and len(bare) > 1:
+            tokens.append(("NOT", [], False, False))
         words = _WORD.findall(phrase if phrase else bare)
-        if not words:
+        if words:
+            tokens.append(("", words, bool(phrase), bool(bare) and bare.endswith("*") and len(words) == 1))
+    groups: list[tuple[bool, list[Term]]] = []  # (left out, alternatives)
+    pending_or = pending_not = False
+    index = 0
+    while index < len(tokens):
+        operator, words, quoted, prefix = tokens[index]
+        if operator:
+            pending_or = pending_or or operator == "OR"
+            pending_not = pending_not or operator == "NOT"
+            index += 1
             continue
-        term = Term(tuple(words), prefix=bool(bare and bare.endswith("*") and len(words) == 1))
-        if pending_or and groups[-1]:
-            groups[-1].append(term)
+        used, alternatives = 1, [Term(tuple(words), prefix)]
+        if synonyms is not None and not quoted and not prefix:
+            used, alternatives = _expanded(tokens, index, synonyms) or (used, alternatives)
+        if pending_or and groups and not pending_not:
+            groups[-1][1].extend(a for a in alternatives if a not in groups[-1][1])
         else:
-            groups.append([term])
-        pending_or = False
-    return SearchQuery(tuple(tuple(group) for group in groups if group))
+            groups.append((pending_not, alternatives))
+        pending_or = pending_not = False
+        index += used
+    return SearchQuery(tuple(Group(tuple(terms), excluded) for excluded, terms in groups))
 
 
-def fts_query(text: str) -> str:
+def fts_query(text: str, synonyms: Synonyms | None = None) -> str:
     """A safe FTS5 query from what a user typed, or "" when nothing is searchable: every term is emitted
     as a quoted string, so nothing a user types is FTS5 syntax."""
-    parts = []
-    for group in parse_search(text).groups:
-        terms = []
-        for term in group:
-            quoted = '"' + " ".join(term.words).replace('"', '""') + '"'
-            terms.append(quoted + ("*" if term.prefix else ""))
-        parts.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
-    return " AND ".join(parts)
+    query = parse_search(text, synonyms)
+    if not query:
+        return ""
+    wanted = [_fts_alternatives(group) for group in query.wanted]
+    left_out = [_fts_alternatives(group) for group in query.excluded]
+    if not left_out:
+        return " AND ".join(wanted)
+    joined = wanted[0] if len(wanted) == 1 else "(" + " AND ".join(wanted) + ")"
+    return joined + " NOT " + " NOT ".join(left_out)
+
+
+def _fts_alternatives(group: Group) -> str:
+    terms = ['"' + " ".join(t.words).replace('"', '""') + '"' + ("*" if t.prefix else "") for t in group.terms]
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+
+
+def _expanded(
+    tokens: Sequence[tuple[str, list[str], bool, bool]], index: int, synonyms: Synonyms
+) -> tuple[int, list[Term]] | None:
+    """The longest run of plain words from ``index`` that has synonyms: (tokens used, alternatives)."""
+    run: list[str] = []
+    for operator, words, quoted, prefix in tokens[index : index + LONGEST_SYNONYM]:
+        if operator or quoted or prefix:
+            break
+        run.append(" ".join(words))
+    for length in range(len(run), 0, -1):
+        spellings = synonyms.expand(" ".join(run[:length]))
+        if spellings:
+            return length, [Term(tuple(words)) for words in _fewest_phrases(spellings)]
+    return None
+
+
+def _index_tokens(text: str) -> tuple[str, ...]:
+    """Roughly the tokens the indexes keep (both split at punctuation; both stemmers drop a plural s)."""
+    tokens = re.findall(r"\w+", text.casefold())
+    return tuple(t[:-1] if len(t) > 3 and t.endswith("s") and not t.endswith("ss") else t for t in tokens)
+
+
+def _fewest_phrases(spellings: Sequence[str]) -> list[list[str]]:
+    """The spellings as phrases, leaving out any that another one already finds: "Treg cell" finds
+    nothing "Treg" does not, "regulatory T cell" is "regulatory T cells" to the index. Each phrase
+    an OR carries costs the search index a pass."""
+    kept: list[tuple[tuple[str, ...], list[str]]] = []
+    for spelling in spellings:
+        words = _WORD.findall(spelling)
+        tokens = _index_tokens(" ".join(words))
+        if not tokens or any(_contains(tokens, other) for other, _ in kept):
+            continue
+        kept = [(other, w) for other, w in kept if not _contains(other, tokens)]
+        kept.append((tokens, words))
+    return [words for _, words in kept]
+
+
+def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    """Whether ``shorter`` occurs as a run of ``longer``."""
+    size = len(shorter)
+    return any(longer[i : i + size] == shorter for i in range(len(longer) - size + 1))
 
 
 # ---------------------------------------------------------------- the library
@@ -275,12 +394,15 @@ class Library:
         """Run one statement for each row, in one transaction."""
         raise NotImplementedError
 
-    def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
+    def search(
+        self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
+    ) -> tuple[list[str], int]:
         """PMIDs matching ``text`` best first, and how many match in all (counted up to SEARCH_WINDOW).
 
-        Both backends rank the newest SEARCH_WINDOW matches (a word nearly every paper has, "IL-2", would
-        otherwise rank the whole library on each keystroke), title words weighing most, then abstract,
-        authors and journal; the best few are nudged by il2watch's relevance score.
+        Words also find their synonyms (``synonyms``, else the packaged lexicon's). Both backends rank the
+        newest SEARCH_WINDOW matches (a word nearly every paper has, "IL-2", would otherwise rank the whole
+        library on each keystroke), title words weighing most, then abstract, authors and journal; the best
+        few are nudged by il2watch's relevance score.
         """
         raise NotImplementedError
 
@@ -314,6 +436,10 @@ class Library:
 
     def lease_info(self, name: str, *, now: float) -> LeaseInfo | None:
         """Who holds the lease now, if anyone does."""
+        raise NotImplementedError
+
+    def lease_problem(self, name: str, holder: str, *, now: float) -> str:
+        """Why ``holder`` must stop posting ("" while it still holds the lease)."""
         raise NotImplementedError
 
     def applied_migrations(self) -> list[str]:
@@ -430,6 +556,33 @@ class Library:
             )
         }
 
+    def stored_insight(self, pmid: str) -> StoredInsight | None:
+        row = self.execute(
+            "select insight, record_key, evidence_key, summariser from insights where pmid = ?", [pmid]
+        ).fetchone()
+        if not row:
+            return None
+        try:
+            insight = insight_from_json(row[0])
+        except (ValueError, TypeError):  # written by another version: computed again
+            return None
+        return StoredInsight(insight, row[1] or "", row[2] or "", row[3] or "")
+
+    def save_insight(self, pmid: str, stored: StoredInsight, now: str | None = None) -> None:
+        """Keep what il2watch says about a paper, and the tag and relevance columns that lists query."""
+        row = {
+            "pmid": pmid,
+            "insight": insight_to_json(stored.insight),
+            "record_key": stored.record_key,
+            "evidence_key": stored.evidence_key,
+            "summariser": stored.summariser,
+            "computed_at": now or utcnow(),
+        }
+        with self.transaction():
+            self._upsert("insights", [row], key=("pmid",))
+            if self.execute("select 1 from papers where pmid = ?", [pmid]).fetchone():
+                self.update_insight(pmid, stored.insight)
+
     def count_papers(self) -> int:
         return self.execute("select count(*) from papers").fetchone()[0]
 
@@ -486,6 +639,55 @@ class Library:
         where = " and ".join(clauses) or "1 = 1"
         sql = f"select pmid from papers where {where} order by {NEWEST_FIRST} limit ?"
         return [r[0] for r in self.execute(sql, args + [limit]).fetchall()]
+
+    def stored_axis(self, pmids: Sequence[str]) -> str:
+        """The axis stored for the first of ``pmids`` the library has tagged, or ""."""
+        axes = dict(self._rows_in("select pmid, axis from papers where pmid in ({marks}) and axis != ''", pmids))
+        return next((axes[p] for p in pmids if axes.get(p)), "")
+
+    # ------------------------------------------------------------ records PubMed sends that cannot be read
+
+    def record_unreadable(self, reasons: dict[str, str], *, now: str) -> None:
+        """Note another failed try for each PMID (call inside the poll's transaction)."""
+        with self.transaction():
+            for pmid, reason in reasons.items():
+                self.execute(
+                    "insert into unreadable (pmid, reason, first_failed, last_tried, attempts) "
+                    "values (?, ?, ?, ?, 1) on conflict (pmid) do update set reason = excluded.reason, "
+                    "last_tried = excluded.last_tried, attempts = unreadable.attempts + 1",
+                    [pmid, redact.scrub(reason), now, now],
+                )
+
+    def clear_unreadable(self, pmids: Iterable[str]) -> None:
+        """These records were read after all."""
+        for chunk in _chunks(list(pmids)):
+            self._write(f"delete from unreadable where pmid in ({','.join('?' * len(chunk))})", chunk)
+
+    def unreadable_waiting(self, pmids: Iterable[str], *, now: str) -> set[str]:
+        """Which of ``pmids`` failed before and are not due to be asked for again at ``now``."""
+        rows = self._rows_in("select pmid, attempts, last_tried from unreadable where pmid in ({marks})", pmids)
+        return {pmid for pmid, attempts, last in rows if next_try(attempts, last) > now}
+
+    def set_watch_problems(self, lines: Sequence[str], *, now: str) -> None:
+        """What the last poll that reached PubMed found wrong with single watches and records."""
+        payload = {"at": now, "problems": [redact.scrub(line) for line in lines]}
+        self.set_state("watch_problems", json.dumps(payload, ensure_ascii=False))
+
+    def watch_problems(self) -> tuple[str, list[str]]:
+        """(when, lines) as the last poll recorded them; ("", []) when there were none."""
+        try:
+            payload = json.loads(self.get_state("watch_problems") or "{}")
+        except ValueError:
+            return "", []
+        return str(payload.get("at", "")), [str(line) for line in payload.get("problems", [])]
+
+    def unreadable(self) -> list[dict[str, Any]]:
+        """Every record still unreadable, oldest failure first, with when it is asked for next."""
+        cursor = self.execute(
+            "select pmid, reason, first_failed, last_tried, attempts from unreadable order by first_failed, pmid"
+        )
+        rows = [dict(zip([c[0] for c in cursor.description], row)) for row in cursor.fetchall()]
+        return [{**row, "next_try": next_try(row["attempts"], row["last_tried"])} for row in rows]
 
     # ------------------------------------------------------------ reasons
 
@@ -641,15 +843,29 @@ class Library:
         row = cursor.fetchone()
         return dict(zip([c[0] for c in cursor.description], row)) if row else None
 
-    def consecutive_failures(self, kind: str = "poll") -> int:
+    def consecutive_failures(self, kind: str = "poll", *, live_holder: str | None = None) -> int:
+        """Failed polls in a row, the newest first: errors, and runs interrupted before they finished.
+
+        With ``live_holder`` (who holds the lease now), a run still marked running by anyone else is one
+        whose process is gone: it counts as interrupted before it has been recorded so.
+        """
         count = 0
-        for (status,) in self.execute(
-            "select status from runs where kind = ? and status != 'running' order by id desc limit 1000", [kind]
+        for status, holder in self.execute(
+            "select status, holder from runs where kind = ? order by id desc limit 1000", [kind]
         ).fetchall():
-            if status != "error":
+            if status == "running" and (live_holder is None or (holder and holder == live_holder)):
+                continue
+            if status not in ("error", "interrupted", "running"):
                 break
             count += 1
         return count
+
+    def unfinished_runs(self, kind: str = "poll") -> list[dict[str, Any]]:
+        """Runs still marked running: in progress, or left so by a process that was killed or died."""
+        cursor = self.execute(
+            "select id, holder, started_at from runs where kind = ? and status = 'running' order by id", [kind]
+        )
+        return [dict(zip(("id", "holder", "started_at"), row)) for row in cursor.fetchall()]
 
     # ------------------------------------------------------------ feedback and reading lists
 
@@ -681,6 +897,10 @@ class Library:
             [user, pmid, now or utcnow()],
         )
         return cursor.rowcount == 1
+
+    def unsave_for(self, user: str, pmid: str) -> bool:
+        """Take a paper off a user's reading list; False when it was not on it."""
+        return self._write('delete from saved where "user" = ? and pmid = ?', [user, pmid]).rowcount > 0
 
     def saved_by(self, user: str, limit: int = 50) -> list[str]:
         rows = self.execute('select pmid from saved where "user" = ? order by at desc limit ?', [user, limit])
@@ -755,6 +975,12 @@ class Library:
         columns = [c[0] for c in cursor.description]
         return [_outbox_row(row, columns) for row in cursor.fetchall()]
 
+    def newest_outbox(self, state: str, *, limit: int) -> list[OutboxRow]:
+        """The newest ``limit`` outbox rows in ``state``, newest first."""
+        cursor = self.execute("select * from outbox where state = ? order by id desc limit ?", [state, limit])
+        columns = [c[0] for c in cursor.description]
+        return [_outbox_row(row, columns) for row in cursor.fetchall()]
+
     def outbox_row(self, key: str) -> OutboxRow | None:
         cursor = self.execute("select * from outbox where key = ?", [key])
         row = cursor.fetchone()
@@ -789,3 +1015,8 @@ class Library:
         """Store rows copied from another library (``il2watch migrate``): inserted, or updated where their key
         is already here, so copying again changes nothing."""
         self._upsert(table, [dict(zip(columns, row)) for row in rows], key=TABLE_KEYS[table])
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]

@@ -15,25 +15,130 @@ _TAG = re.compile(r"<(/?)(i|b|u|sup|sub)>", re.IGNORECASE)
 # word joiner, BOM. (The zero-width joiner stays: emoji sequences need it.)
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 
-_SUPERSCRIPT = dict(zip("0123456789+-−=()n i", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿ ⁱ"))
-_SUBSCRIPT = dict(zip("0123456789+-−=()aeoxhklmnpst ", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜ "))
+# Characters with a Unicode superscript or subscript form. Symbols that print raised anyway (® ™ ° † ‡)
+# stay as they are in a superscript.
+_SUPERSCRIPT = dict(zip("0123456789+-−=()ni ", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱ ")) | {c: c for c in "®™°†‡§′″*"}
+_SUBSCRIPT = dict(zip("0123456789+-−=()aeoxhklmnpstijruvβγρφχ ", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼᵣᵤᵥᵦᵧᵨᵩᵪ "))
+# A script some character of which has no Unicode form is shown between these brackets: ⁽…⁾ raised, ₍…₎
+# lowered. Neither is a Slack formatting marker (``_`` ``*`` ``~`` `` ` ``), so no script can turn text italic.
+_BRACKETS = {"sup": ("⁽", "⁾"), "sub": ("₍", "₎")}
+_SCRIPTS = {"sup": _SUPERSCRIPT, "sub": _SUBSCRIPT}
 
 
-def _script(text: str, table: dict[str, str], marker: str) -> str:
-    """Unicode super/subscript when every character has one, else a readable marker."""
-    if text and all(ch in table for ch in text):
+def _script(text: str, kind: str) -> str:
+    """Unicode super/subscript when every character has one, else the text between script brackets."""
+    table = _SCRIPTS[kind]
+    if all(ch in table for ch in text):
         return "".join(table[ch] for ch in text)
-    return f"{marker}{text}" if len(text) <= 1 or text.isalnum() else f"{marker}({text})"
+    opening, closing = _BRACKETS[kind]
+    return f"{opening}{text}{closing}"
+
+
+# ---------------------------------------------------------------- MathML
+
+# PubMed abstracts carry formulas as MathML (Bio.Entrez hands them on as raw tags, without their alttext);
+# they are read out as the characters they hold, with sub- and superscripts as inline tags.
+_MATH = re.compile(r"<(?:mml:)?math\b[^>]*>.*?</(?:mml:)?math>", re.IGNORECASE | re.DOTALL)
+_MATH_TOKEN = re.compile(r"<(/?)(?:[A-Za-z][\w.-]*:)?([A-Za-z][\w.-]*)([^>]*?)(/?)>|([^<]+)")
+_DISPLAY_WRAPPER = re.compile(r"</?DispFormula\b[^>]*>", re.IGNORECASE)
+_SPACED_OPERATORS = {"=", "≠", "≈", "≤", "≥", "&lt;", "&gt;", "±", "×", "→", "⇒", "∈", "≡"}
+_SILENT = {"annotation", "annotation-xml", "none", "mprescripts", "mphantom"}
+
+
+def _math_tree(fragment: str) -> list:
+    """Nested [tag, attributes, children] lists (and text strings) from a MathML fragment."""
+    root: list = ["", "", []]
+    stack = [root]
+    for closing, tag, attributes, empty, text in _MATH_TOKEN.findall(fragment):
+        if text:
+            stack[-1][2].append(text)
+        elif closing:
+            while len(stack) > 1:
+                if stack.pop()[0] == tag.lower():
+                    break
+        else:
+            node = [tag.lower(), attributes, []]
+            stack[-1][2].append(node)
+            if not empty:
+                stack.append(node)
+    return root[2]
+
+
+def _attribute(attributes: str, name: str, default: str) -> str:
+    found = re.search(rf'\b{name}\s*=\s*"([^"]*)"', attributes)
+    return found.group(1) if found else default
+
+
+def _math_text(nodes: list, *, flat: bool = False) -> str:
+    """Marked text for MathML nodes; ``flat`` (inside a script) leaves out nested scripts' tags."""
+    return "".join(_math_node(node, flat=flat) for node in nodes)
+
+
+def _grouped(text: str) -> str:
+    plain = _TAG.sub("", text)
+    return text if len(plain) <= 1 or plain.isalnum() else f"({text})"
+
+
+def _math_node(node: str | list, *, flat: bool) -> str:
+    if isinstance(node, str):
+        return " ".join(node.split())
+    tag, attributes, children = node
+    parts = [_math_node(child, flat=flat) for child in children if not isinstance(child, str) or child.strip()]
+    if tag in _SILENT:
+        return ""
+    if tag == "semantics":
+        return parts[0] if parts else ""
+    if tag == "mo":
+        operator = "".join(parts).strip()
+        return f" {operator} " if operator in _SPACED_OPERATORS and not flat else operator
+    if tag == "mspace":
+        return " "
+    if tag in ("msub", "msup", "msubsup") and parts:
+        scripts = [_math_node(child, flat=True) for child in children if not isinstance(child, str)][1:]
+        if flat:
+            return parts[0] + "".join(scripts)
+        kinds = {"msub": ["sub"], "msup": ["sup"], "msubsup": ["sub", "sup"]}[tag]
+        return parts[0] + "".join(f"<{kind}>{text}</{kind}>" for kind, text in zip(kinds, scripts) if text)
+    if tag == "mfrac" and len(parts) == 2:
+        return f"{_grouped(parts[0])}/{_grouped(parts[1])}"
+    if tag == "msqrt":
+        return "√" + _grouped("".join(parts))
+    if tag == "mroot" and len(parts) == 2:
+        index = _math_node(children[-1], flat=True) if not isinstance(children[-1], str) else parts[1]
+        return (index if flat else f"<sup>{index}</sup>") + "√" + _grouped(parts[0])
+    if tag == "mfenced":
+        separator = _attribute(attributes, "separators", ",")[:1] or ","
+        opening, closing = _attribute(attributes, "open", "("), _attribute(attributes, "close", ")")
+        return opening + separator.join(parts) + closing
+    if tag == "mtr":
+        return ", ".join(parts)
+    if tag == "mtable":
+        return "; ".join(parts)
+    return "".join(parts)
+
+
+def _read_math(match: re.Match[str]) -> str:
+    fragment = match.group(0)
+    text = " ".join(_math_text(_math_tree(fragment)).split())
+    if not _TAG.sub("", text).strip():
+        text = html.escape(html.unescape(_attribute(fragment, "alttext", "")), quote=False)
+    return text.strip()
+
+
+def read_mathml(marked: str) -> str:
+    """Marked text with its MathML formulas turned into characters and inline sub/superscript tags."""
+    if "math" not in marked and "DispFormula" not in marked:
+        return marked
+    return _DISPLAY_WRAPPER.sub("", _MATH.sub(_read_math, marked))
 
 
 def _convert(marked: str, *, italic: str, bold: str, escape: bool) -> str:
+    marked = read_mathml(marked)
     out: list[str] = []
     pos = 0
     open_tags: list[str] = []
-    buffer: list[str] = []  # text collected inside <sup>/<sub>
-
-    def emit(piece: str) -> None:
-        (buffer if open_tags and open_tags[-1] in ("sup", "sub") else out).append(piece)
+    buffer: list[str] = []  # text collected inside the outermost <sup>/<sub>
+    script = ""  # "sup" or "sub" while inside one; styles and nested scripts inside it are dropped
 
     def text(raw: str) -> str:
         plain = _INVISIBLE.sub("", html.unescape(raw))
@@ -41,35 +146,41 @@ def _convert(marked: str, *, italic: str, bold: str, escape: bool) -> str:
             plain = plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         return plain
 
+    def emit(piece: str) -> None:
+        (buffer if script else out).append(piece)
+
+    def style(tag: str) -> str:
+        return "" if script else italic if tag == "i" else bold if tag == "b" else ""
+
+    def close(tag: str) -> None:
+        nonlocal script, buffer
+        if tag == script and script not in open_tags:
+            out.append(_script("".join(buffer), script))
+            script, buffer = "", []
+        elif tag in ("i", "b", "u"):
+            emit(style(tag))
+
     for match in _TAG.finditer(marked):
         emit(text(marked[pos : match.start()]))
         pos = match.end()
         closing, tag = match.group(1) == "/", match.group(2).lower()
         if not closing:
-            if tag in ("sup", "sub"):
-                open_tags.append(tag)
-                buffer = []
+            if tag in ("sup", "sub") and not script:
+                script, buffer = tag, []
             else:
-                open_tags.append(tag)
-                emit(italic if tag == "i" else bold if tag == "b" else "")
+                emit(style(tag))
+            open_tags.append(tag)
         elif tag in open_tags:
             while open_tags:
                 top = open_tags.pop()
-                if top in ("sup", "sub"):
-                    table, marker = (_SUPERSCRIPT, "^") if top == "sup" else (_SUBSCRIPT, "_")
-                    emit(_script("".join(buffer), table, marker))
-                    buffer = []
-                else:
-                    emit(italic if top == "i" else bold if top == "b" else "")
+                close(top)
                 if top == tag:
                     break
     emit(text(marked[pos:]))
     while open_tags:  # unbalanced markup: close what is open so nothing leaks
-        top = open_tags.pop()
-        if top in ("sup", "sub"):
-            out.append("".join(buffer))
-        else:
-            out.append(italic if top == "i" else bold if top == "b" else "")
+        close(open_tags.pop())
+    if script:
+        out.append("".join(buffer))
     return "".join(out)
 
 

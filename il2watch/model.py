@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("cites", "similar", "query")
-AXES = ("treg", "effector", "biology", "neighbour", "other")
+AXES = ("treg", "effector", "both", "biology", "neighbour", "other")
 
 
 @dataclass(frozen=True)
@@ -20,13 +20,14 @@ class Author:
     fore_name: str = ""
     initials: str = ""
     collective: str = ""  # a consortium or study group listed instead of a person
+    suffix: str = ""  # "Jr", "Sr", "3rd", as PubMed prints it
 
     @property
     def name(self) -> str:
-        """How a citation names the author: 'Hernandez R', or the group's name."""
+        """How a citation names the author: 'Hernandez R', 'Smith JA Jr', or the group's name."""
         if self.collective:
             return self.collective
-        return " ".join(part for part in (self.last_name, self.initials or self.fore_name) if part)
+        return " ".join(part for part in (self.last_name, self.initials or self.fore_name, self.suffix) if part)
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,11 @@ class Paper:
     authors: tuple[Author, ...] = ()
     journal: str = ""  # full title
     journal_iso: str = ""  # ISO abbreviation, e.g. "Nat Rev Immunol"
-    pub_date: str = ""  # as PubMed prints it: "2022 Oct", "2021 Nov-Dec"
+    pub_date: str = ""  # as PubMed prints it: "2022 Oct", "2021 Nov-Dec", "2013 Winter"
     pub_year: int | None = None
+    volume: str = ""  # as printed: "22"
+    issue: str = ""  # "10", "Suppl 2"
+    pages: str = ""  # MEDLINE style, "614-628" or "614-28", or an article number such as "e1234"
     entry_date: str = ""  # EDAT, when PubMed added the record: "YYYY-MM-DD"
     doi: str = ""
     pmcid: str = ""  # "PMC1234567" when free full text exists in PMC

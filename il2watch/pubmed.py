@@ -1,64 +1,115 @@
 """The E-utilities calls il2watch makes, and ``Bio.Entrez`` parsing of their answers into records.
 
-Every answer is parsed by ``Bio.Entrez.read`` (which validates it against NCBI's DTDs); anything it
-cannot read whole — a truncated body, an HTML error page, an ``<ERROR>`` — raises ``PubMedError`` with
-one line that says which request failed and why.
+Every answer is parsed by Biopython's Entrez parser, which validates it against NCBI's DTDs; il2watch
+lets it read DTDs only from disk (the ones Biopython ships), never from the network, so a DTD host that
+hangs cannot hang a poll. Anything the parser cannot read whole — a truncated body, an HTML error page,
+an ``<ERROR>``, a DTD that is not on disk — raises ``PubMedError`` with one line that says which request
+failed and why. Parts of an answer that concern one paper fail alone: an ``<ERROR>`` in one ELink link
+set, one EFetch record the parser rejects. Every id is checked for its shape (``il2watch.ids``).
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
-from Bio import Entrez
+from Bio.Entrez.Parser import DataHandler, ValidationError
 
+from il2watch import ids
 from il2watch.eutils import Eutils, EutilsError, batches
 from il2watch.markup import squash, to_plain
 from il2watch.model import Author, Paper, Section
 
+log = logging.getLogger("il2watch.pubmed")
+
 EFETCH_BATCH = 200
 ESEARCH_PAGE = 10_000
+ESEARCH_LIMIT = 9_999  # PubMed serves the first 9,999 ids of a search, even through the history server
+WINDOW_TARGET = 5_000  # an over-full date window is cut into parts of about this many matches
+MAX_WINDOWS = 200  # a search is never cut into more date windows than this
+EARLIEST = date(1800, 1, 1)  # the start of an open entry-date window
+MAX_SCORE = 2**63 - 1  # a similarity score must fit SQLite's integer
 
 
 class PubMedError(Exception):
     """An E-utilities answer could not be used; the message is one line."""
 
 
-@dataclass
-class Links:
-    """What ELink knows about one watched paper."""
-
-    pmid: str
-    cited_by: list[str] = field(default_factory=list)
-    similar: list[tuple[str, int]] = field(default_factory=list)  # (pmid, score), most similar first
-    found: bool = True  # False when NCBI does not know the PMID
+# ---------------------------------------------------------------- parsing, with DTDs from disk only
 
 
-def read_xml(data: bytes, what: str) -> Any:
-    """Parse an E-utilities answer with Bio.Entrez, turning every way it can be broken into PubMedError."""
+class _DTDMissing(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+class _LocalDTDs(DataHandler):
+    """Biopython's Entrez parser, reading DTDs and schemas only from the files Biopython ships.
+
+    Its own handler downloads a DTD it lacks from NCBI with no timeout; here a missing one fails
+    the answer at once instead.
+    """
+
+    def open_dtd_file(self, filename: str) -> Any:
+        handle = super().open_dtd_file(filename)
+        if handle is None:
+            raise _DTDMissing(filename)
+        return handle
+
+    def open_xsd_file(self, filename: str) -> Any:
+        handle = super().open_xsd_file(filename)
+        if handle is None:
+            raise _DTDMissing(filename)
+        return handle
+
+
+def entrez_read(data: bytes, *, ignore_errors: bool = False) -> Any:
+    """``Bio.Entrez.read(data, escape=True)``, with DTDs read from disk only."""
+    return _LocalDTDs(True, True, ignore_errors).read(io.BytesIO(data))
+
+
+def _parse(data: bytes, what: str, *, ignore_errors: bool = False) -> Any:
+    try:
+        return entrez_read(data, ignore_errors=ignore_errors)
+    except _DTDMissing as missing:
+        raise PubMedError(
+            f"NCBI's answer to {what} needs the DTD {missing.name}, which is not on this machine; il2watch "
+            f"reads DTDs only from disk (upgrade biopython for NCBI's newer DTDs)"
+        ) from None
+    except RuntimeError as error:  # an <ERROR> element
+        raise PubMedError(f"NCBI reported an error for {what}: {squash(str(error))[:200]}") from None
+    except ValidationError as error:
+        raise PubMedError(
+            f"NCBI's answer to {what} holds an element its DTD does not know ({str(error.name)[:60]})"
+        ) from None
+    except Exception as error:  # Bio.Entrez raises several parser errors; all mean "not whole"
+        raise PubMedError(
+            f"NCBI's answer to {what} is not complete XML ({type(error).__name__}: {squash(str(error))[:120]})"
+        ) from None
+
+
+def read_xml(data: bytes, what: str, *, ignore_errors: bool = False) -> Any:
+    """Parse an E-utilities answer, turning every way it can be broken into PubMedError."""
     head = data[:300].lstrip().lower()
     if not head:
         raise PubMedError(f"NCBI sent an empty answer to {what}")
     if head.startswith(b"<!doctype html") or head.startswith(b"<html"):
         title = re.search(rb"<title>(.*?)</title>", data[:2000], re.IGNORECASE | re.DOTALL)
-        hint = f" ({squash(title.group(1).decode('utf-8', 'replace'))})" if title else ""
+        hint = f" ({squash(title.group(1).decode('utf-8', 'replace'))[:120]})" if title else ""
         raise PubMedError(f"NCBI sent an HTML page instead of XML for {what}{hint}")
     if b"<eFetchResult" in data[:500] or head.startswith(b"<error"):
-        # EFetch reports bad requests in a document Biopython has no DTD for (it would try to download one)
+        # EFetch reports bad requests in a document Biopython has no DTD for
         message = re.search(rb"<ERROR>(.*?)</ERROR>", data[:2000], re.IGNORECASE | re.DOTALL)
         detail = squash(message.group(1).decode("utf-8", "replace")) if message else "no detail"
         raise PubMedError(f"NCBI reported an error for {what}: {detail[:200]}")
-    try:
-        return Entrez.read(io.BytesIO(data), escape=True)
-    except RuntimeError as error:  # an <ERROR> element
-        raise PubMedError(f"NCBI reported an error for {what}: {squash(str(error))[:200]}") from None
-    except Exception as error:  # Bio.Entrez raises several parser errors; all mean "not whole"
-        raise PubMedError(
-            f"NCBI's answer to {what} is not complete XML ({type(error).__name__}: {squash(str(error))[:120]})"
-        ) from None
+    return _parse(data, what, ignore_errors=ignore_errors)
 
 
 def _marked(value: Any) -> str:
@@ -71,74 +122,208 @@ def _text(value: Any) -> str:
     return squash(to_plain(str(value))) if value is not None else ""
 
 
+def _valid_pmids(values: Iterable[Any], what: str) -> list[str]:
+    """The PMIDs among ``values``; anything else is left out, and the log says so."""
+    good, bad = ids.pmids(values)
+    if bad:
+        log.warning(
+            "NCBI's %s carried %d id(s) that are not PMIDs (%s); left out", what, len(bad), ", ".join(bad[:3])[:80]
+        )
+    return good
+
+
 # ---------------------------------------------------------------- ELink
 
 
-def _parse_linksets(parsed: Any, what: str) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """{queried pmid: {linkname: [links]}} from an ELink answer with one LinkSet per id."""
-    result: dict[str, dict[str, list[dict[str, str]]]] = {}
+@dataclass
+class Links:
+    """What ELink knows about one watched paper; ``error`` says why it knows nothing, when it cannot."""
+
+    pmid: str
+    cited_by: list[str] = field(default_factory=list)
+    similar: list[tuple[str, int]] = field(default_factory=list)  # (pmid, score), most similar first
+    error: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.cited_by and not self.similar
+
+
+def _linksets(parsed: Any, what: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """({queried pmid: its LinkSet}, a note on link sets that name no single id) from an ELink answer."""
+    if not isinstance(parsed, list):
+        raise PubMedError(f"NCBI's answer to {what} is not an ELink result")
+    whole = [str(item) for item in parsed if isinstance(item, str)]
+    if whole:  # an ERROR at the root: the whole request failed
+        raise PubMedError(f"NCBI reported an error for {what}: {squash(whole[0])[:200]}")
+    found: dict[str, dict[str, Any]] = {}
+    stray: list[str] = []
     for linkset in parsed:
-        ids = [str(i) for i in linkset.get("IdList", [])]
-        if linkset.get("ERROR"):
-            # NCBI flags ids it does not know inside the LinkSet; remember them as not found.
-            for pmid in ids:
-                result.setdefault(pmid, {})["__error__"] = []
-            continue
-        if len(ids) != 1:
-            raise PubMedError(f"NCBI merged several ids into one LinkSet in {what}; expected one per id")
-        links = result.setdefault(ids[0], {})
-        for linkset_db in linkset.get("LinkSetDb", []):
-            links[str(linkset_db.get("LinkName", ""))] = [
-                {key: str(value) for key, value in link.items()} for link in linkset_db.get("Link", [])
-            ]
-    return result
+        listed = [str(i) for i in linkset.get("IdList", [])]
+        if len(listed) == 1:
+            found[listed[0]] = linkset
+        elif not listed:
+            stray.append("a LinkSet with no IdList")
+        else:
+            stray.append(f"one LinkSet for {len(listed)} ids ({', '.join(listed[:3])})")
+    return found, "; ".join(stray)
+
+
+def _links_of(linkset: dict[str, Any], linkname: str) -> list[dict[str, str]]:
+    for linkset_db in linkset.get("LinkSetDb", []):
+        if str(linkset_db.get("LinkName", "")) == linkname:
+            return [{key: str(value) for key, value in link.items()} for link in linkset_db.get("Link", [])]
+    return []
+
+
+def _linkset_error(linkset: dict[str, Any] | None, pmid: str, what: str, stray: str) -> str:
+    if linkset is None:
+        note = f" (it held {stray})" if stray else ""
+        return f"NCBI's {what} answer has no LinkSet for PMID {pmid}{note}"
+    errors = [squash(str(e)) for e in linkset.get("ERROR", []) or []]
+    if errors:
+        return f"NCBI's {what} answer reports for PMID {pmid}: {errors[0][:160]} (deleted or merged?)"
+    return ""
+
+
+def _score(link: dict[str, str], pmid: str) -> int:
+    text = link.get("Score", "0").strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SCORE:
+        raise PubMedError(f"NCBI sent a similarity score that is not a usable number for PMID {pmid} ({text[:24]!r})")
+    return int(text)
 
 
 def fetch_links(client: Eutils, pmids: Sequence[str]) -> dict[str, Links]:
-    """Citing and similar papers of every watched PMID, in two requests whatever their number."""
+    """Citing and similar papers of every watched PMID, in two requests whatever their number.
+
+    A request that fails raises; a link set that fails (an ``<ERROR>`` for a deleted PMID, a score out
+    of range) comes back as that PMID's ``error`` while the others are read.
+    """
     if not pmids:
         return {}
-    ids = [("id", pmid) for pmid in pmids]
+    asked = [("id", pmid) for pmid in pmids]
     base = [("dbfrom", "pubmed"), ("db", "pubmed")]
-    similar = _parse_linksets(
-        read_xml(
-            client.call("elink", base + ids + [("linkname", "pubmed_pubmed"), ("cmd", "neighbor_score")]),
-            "ELink similar articles",
-        ),
-        "ELink similar articles",
-    )
-    cited = _parse_linksets(
-        read_xml(
-            client.call("elink", base + ids + [("linkname", "pubmed_pubmed_citedin"), ("cmd", "neighbor")]),
-            "ELink citing articles",
-        ),
-        "ELink citing articles",
-    )
+    answers = {}
+    for name, linkname, cmd in (
+        ("ELink similar-articles", "pubmed_pubmed", "neighbor_score"),
+        ("ELink citing-articles", "pubmed_pubmed_citedin", "neighbor"),
+    ):
+        data = client.call("elink", base + asked + [("linkname", linkname), ("cmd", cmd)])
+        answers[linkname] = (name, *_linksets(read_xml(data, name, ignore_errors=True), name))
     result: dict[str, Links] = {}
     for pmid in pmids:
-        if pmid not in similar or pmid not in cited:
-            raise PubMedError(f"NCBI's ELink answer has no LinkSet for PMID {pmid}")
-        if "__error__" in similar[pmid] or "__error__" in cited[pmid]:
-            result[pmid] = Links(pmid, found=False)
-            continue
-        scored = []
-        for link in similar[pmid].get("pubmed_pubmed", []):
-            try:
-                scored.append((link["Id"], int(link.get("Score", "0"))))
-            except ValueError:
-                raise PubMedError(f"NCBI sent a similarity score that is not a number for PMID {pmid}") from None
-        result[pmid] = Links(
-            pmid,
-            cited_by=[link["Id"] for link in cited[pmid].get("pubmed_pubmed_citedin", [])],
-            similar=[(other, score) for other, score in scored if other != pmid],
-        )
+        links = Links(pmid)
+        try:
+            for name, linksets, stray in answers.values():
+                problem = _linkset_error(linksets.get(pmid), pmid, name, stray)
+                if problem:
+                    raise PubMedError(problem)
+            similar_set = answers["pubmed_pubmed"][1][pmid]
+            cited_set = answers["pubmed_pubmed_citedin"][1][pmid]
+            scored = [(link.get("Id", ""), _score(link, pmid)) for link in _links_of(similar_set, "pubmed_pubmed")]
+            good = set(_valid_pmids([other for other, _ in scored], "ELink similar-articles answer"))
+            links.similar = [(other, score) for other, score in scored if other in good and other != pmid]
+            cited = [link.get("Id", "") for link in _links_of(cited_set, "pubmed_pubmed_citedin")]
+            links.cited_by = _valid_pmids(cited, "ELink citing-articles answer")
+        except PubMedError as error:
+            links = Links(pmid, error=str(error))
+        result[pmid] = links
     return result
 
 
 # ---------------------------------------------------------------- ESearch
 
+_FATAL_PROBLEMS = ("PhraseNotFound", "FieldNotFound")
 
-def search(
+
+@dataclass(frozen=True)
+class QueryProblem:
+    """A word of a query that PubMed could not use, from ESearch's ErrorList or WarningList."""
+
+    kind: str  # PhraseNotFound, FieldNotFound (errors); PhraseIgnored, QuotedPhraseNotFound, OutputMessage
+    word: str
+
+    @property
+    def fatal(self) -> bool:
+        """An ErrorList entry: PubMed searched without that word, so the query means something else."""
+        return self.kind in _FATAL_PROBLEMS
+
+    def describe(self) -> str:
+        word = squash(self.word)[:80]
+        return {
+            "PhraseNotFound": f"PubMed does not know “{word}” and searched without it",
+            "FieldNotFound": f"PubMed has no search field [{word}] and searched without it",
+            "PhraseIgnored": f"PubMed ignored “{word}”",
+            "QuotedPhraseNotFound": f"PubMed found the quoted phrase “{word}” nowhere",
+        }.get(self.kind, f"PubMed said: {word}")
+
+
+@dataclass(frozen=True)
+class Search:
+    """What ESearch answered for a term: the PMIDs, how many match, and the words it could not use."""
+
+    pmids: list[str]
+    count: int
+    problems: tuple[QueryProblem, ...] = ()
+
+    @property
+    def errors(self) -> tuple[QueryProblem, ...]:
+        return tuple(p for p in self.problems if p.fatal)
+
+
+def _count(parsed: Any, what: str) -> int:
+    if not hasattr(parsed, "get") or "Count" not in parsed:
+        raise PubMedError(f"NCBI's {what} answer has no Count; it may be an outage page")
+    text = str(parsed["Count"]).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 15:
+        raise PubMedError(f"NCBI's {what} answer gives a Count that is not a number ({text[:24]!r})")
+    return int(text)
+
+
+_PROBLEM_ORDER = ("PhraseNotFound", "FieldNotFound", "QuotedPhraseNotFound", "PhraseIgnored", "OutputMessage")
+
+
+def _query_problems(parsed: Any) -> list[QueryProblem]:
+    found = []
+    for group in ("ErrorList", "WarningList"):
+        listed = parsed.get(group) or {}
+        for kind in sorted(listed, key=lambda k: (_PROBLEM_ORDER + (k,)).index(k)):
+            for word in listed[kind] or []:
+                if kind == "OutputMessage" and str(word).strip() == "No items found.":
+                    continue  # the note on an empty answer, not a problem with a word
+                found.append(QueryProblem(str(kind), _text(word)))
+    return found
+
+
+def _esearch_page(
+    client: Eutils, term: str, *, start: int, size: int, window: tuple[date, date] | None, datetype: str
+) -> tuple[int, list[str], list[QueryProblem]]:
+    params = [("db", "pubmed"), ("term", term), ("retmax", str(size)), ("retstart", str(start)), ("sort", "pub_date")]
+    if window is not None:
+        params += [("datetype", datetype), ("mindate", f"{window[0]:%Y/%m/%d}"), ("maxdate", f"{window[1]:%Y/%m/%d}")]
+    parsed = read_xml(client.call("esearch", params), "ESearch")
+    return _count(parsed, "ESearch"), _valid_pmids(parsed.get("IdList", []), "ESearch answer"), _query_problems(parsed)
+
+
+def _date(text: str, fallback: date) -> date:
+    if not text:
+        return fallback
+    parts = [int(p) for p in re.split(r"[/\-.]", text.strip()) if p.isdigit()]
+    try:
+        return date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except (IndexError, ValueError):
+        raise PubMedError(f"{text!r} is not a date for an ESearch window") from None
+
+
+def _windows(lo: date, hi: date, count: int) -> list[tuple[date, date]]:
+    """Consecutive entry-date windows covering lo..hi, about WINDOW_TARGET matches each if spread evenly."""
+    days = (hi - lo).days + 1
+    parts = min(days, max(2, math.ceil(count / WINDOW_TARGET)))
+    edges = [lo + timedelta(days=days * i // parts) for i in range(parts)] + [hi + timedelta(days=1)]
+    return [(edges[i], edges[i + 1] - timedelta(days=1)) for i in range(parts) if edges[i] < edges[i + 1]]
+
+
+def esearch(
     client: Eutils,
     term: str,
     *,
@@ -146,82 +331,137 @@ def search(
     maxdate: str = "",
     datetype: str = "edat",
     page_size: int = ESEARCH_PAGE,
-) -> list[str]:
-    """Every PMID matching ``term`` (entry dates between ``mindate`` and ``maxdate``, YYYY/MM/DD), paging."""
-    found: list[str] = []
-    start = 0
-    while True:
-        params = [
-            ("db", "pubmed"),
-            ("term", term),
-            ("retmax", str(page_size)),
-            ("retstart", str(start)),
-            ("sort", "pub_date"),
-        ]
-        if mindate or maxdate:
-            params += [
-                ("datetype", datetype),
-                ("mindate", mindate or "1800/01/01"),
-                ("maxdate", maxdate or "3000/12/31"),
-            ]
-        parsed = read_xml(client.call("esearch", params), "ESearch")
-        if "Count" not in parsed:
-            raise PubMedError("NCBI's ESearch answer has no Count; it may be an outage page")
-        count = int(parsed["Count"])
-        page = [str(pmid) for pmid in parsed.get("IdList", [])]
-        found.extend(page)
-        start += len(page)
-        if not page or start >= count:
-            break
-    return list(dict.fromkeys(found))
+    today: date | None = None,
+) -> Search:
+    """Every PMID matching ``term`` (entry dates between ``mindate`` and ``maxdate``, YYYY/MM/DD).
+
+    PubMed serves only the first 9,999 ids of a search, so a window with more matches is cut into
+    shorter entry-date windows until each has fewer; paging stops when the count is reached or a page
+    is empty, and a page that brings nothing new (a server ignoring ``retstart``) fails the search.
+    """
+    top = today or date.today()
+    found: dict[str, None] = {}
+    problems: dict[QueryProblem, None] = {}
+    windows: list[tuple[date, date] | None] = [None]
+    if mindate or maxdate:
+        windows = [(_date(mindate, EARLIEST), _date(maxdate, max(top, _date(mindate, EARLIEST))))]
+    total = 0
+    asked_windows = 0
+    while windows:
+        window = windows.pop(0)
+        asked_windows += 1
+        count, page, said = _esearch_page(client, term, start=0, size=page_size, window=window, datetype=datetype)
+        problems.update(dict.fromkeys(said))
+        if count > ESEARCH_LIMIT:
+            lo, hi = window or (EARLIEST, top)
+            if lo >= hi or asked_windows + len(windows) >= MAX_WINDOWS:
+                span = f"entered on {lo:%Y/%m/%d}" if lo >= hi else f"entered {lo:%Y/%m/%d}–{hi:%Y/%m/%d}"
+                raise PubMedError(
+                    f"PubMed has {count:,} matches for the query {span}, more than il2watch can page through "
+                    f"(PubMed serves 9,999 ids per search): narrow the query"
+                )
+            windows[:0] = _windows(lo, hi, count)
+            continue
+        total += count
+        seen_here: set[str] = set()
+        start = 0
+        while page:
+            fresh = [pmid for pmid in page if pmid not in seen_here]
+            if not fresh:
+                raise PubMedError(
+                    f"NCBI's ESearch sent the same ids again at retstart={start} (does the server ignore "
+                    f"retstart?); stopped after {len(seen_here):,} of {count:,}"
+                )
+            seen_here.update(fresh)
+            found.update(dict.fromkeys(fresh))
+            start += len(page)
+            if start >= count:
+                break
+            count, page, said = _esearch_page(
+                client, term, start=start, size=page_size, window=window, datetype=datetype
+            )
+            problems.update(dict.fromkeys(said))
+    return Search(list(found), total, tuple(problems))
+
+
+def search(client: Eutils, term: str, **window: Any) -> list[str]:
+    """The PMIDs ``esearch`` finds, for callers that need nothing else (a DOI look-up)."""
+    return esearch(client, term, **window).pmids
+
+
+def check_query(client: Eutils, term: str) -> Search:
+    """How many papers ``term`` matches in all of PubMed and the words PubMed cannot use: one request."""
+    parsed = read_xml(
+        client.call("esearch", [("db", "pubmed"), ("term", term), ("retmax", "0")]), "ESearch of the query"
+    )
+    return Search([], _count(parsed, "ESearch"), tuple(_query_problems(parsed)))
 
 
 # ---------------------------------------------------------------- EFetch
 
 
-def fetch_papers(
+@dataclass
+class Fetched:
+    """The records EFetch returned, and the PMIDs whose records could not be read (with why)."""
+
+    papers: list[Paper] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+def fetch_records(
     client: Eutils,
     pmids: Sequence[str],
     batch: int = EFETCH_BATCH,
     on_batch: Callable[[list[Paper]], None] | None = None,
-) -> list[Paper]:
+) -> Fetched:
     """Full records for ``pmids``, ``batch`` ids per request (POSTed when long); unknown ids are absent.
 
-    ``on_batch`` sees each batch as it is parsed: work done there fills the time the rate limit makes
-    the next request wait anyway.
+    Only records that were asked for are kept. ``on_batch`` sees each batch as it is parsed: work done
+    there fills the time the rate limit makes the next request wait anyway.
     """
-    papers: list[Paper] = []
+    fetched = Fetched()
     for chunk in batches(list(dict.fromkeys(pmids)), batch):
         data = client.call("efetch", [("db", "pubmed"), ("retmode", "xml"), ("id", ",".join(chunk))])
-        parsed = parse_articles(data, what=f"EFetch of {len(chunk)} records")
+        articles = parse_articles(data, what=f"EFetch of {len(chunk)} records")
+        wanted = set(chunk)
+        stowaways = sorted({p.pmid for p in articles.papers if p.pmid not in wanted})
+        if stowaways:
+            log.warning(
+                "NCBI's EFetch answer carried record(s) nobody asked for (PMID %s); not stored",
+                ", ".join(stowaways[:5]),
+            )
+        papers = [p for p in articles.papers if p.pmid in wanted]
+        fetched.unreadable.update({k: v for k, v in articles.unreadable.items() if k in wanted})
         if on_batch is not None:
-            on_batch(parsed)
-        papers.extend(parsed)
-    return papers
+            on_batch(papers)
+        fetched.papers.extend(papers)
+    return fetched
+
+
+def fetch_papers(client: Eutils, pmids: Sequence[str], **options: Any) -> list[Paper]:
+    """The records ``fetch_records`` reads; when the only ones asked for cannot be read, a PubMedError says so."""
+    fetched = fetch_records(client, pmids, **options)
+    if fetched.unreadable and not fetched.papers:
+        pmid, why = next(iter(fetched.unreadable.items()))
+        raise PubMedError(f"PubMed's record for PMID {pmid} cannot be read: {why}")
+    return fetched.papers
 
 
 def verify_pmids(client: Eutils, pmids: Sequence[str]) -> dict[str, str]:
     """{pmid: title} for the PMIDs PubMed knows (ESummary); the ones it does not know are absent."""
+    pmids = [p for p in pmids if ids.pmid(p)]
     if not pmids:
         return {}
     data = client.call("esummary", [("db", "pubmed"), ("id", ",".join(pmids))])
-    parsed = read_xml_lenient(data, "ESummary")
+    parsed = read_xml(data, "ESummary", ignore_errors=True)
     titles = {}
-    for docsum in parsed:
+    for docsum in parsed if isinstance(parsed, list) else []:
         if not hasattr(docsum, "get") or docsum.get("ERROR"):
             continue  # an unknown id comes back as an ERROR in place of its DocSum
-        titles[str(docsum.get("Id", ""))] = _text(docsum.get("Title", ""))
+        pmid = ids.pmid(docsum.get("Id", ""))
+        if pmid in pmids:
+            titles[pmid] = _text(docsum.get("Title", ""))
     return titles
-
-
-def read_xml_lenient(data: bytes, what: str) -> Any:
-    """Like read_xml, but per-record <ERROR> elements (unknown ids) are kept rather than fatal."""
-    if not data.strip():
-        raise PubMedError(f"NCBI sent an empty answer to {what}")
-    try:
-        return Entrez.read(io.BytesIO(data), escape=True, ignore_errors=True)
-    except Exception as error:
-        raise PubMedError(f"NCBI's answer to {what} is not complete XML ({type(error).__name__})") from None
 
 
 def database_info(client: Eutils) -> dict[str, str]:
@@ -242,17 +482,17 @@ _MONTHS = {
 
 
 def _date_parts(history: Iterable[Any], status: str) -> str:
-    for date in history:
-        if getattr(date, "attributes", {}).get("PubStatus") == status:
+    for stamp in history:
+        if getattr(stamp, "attributes", {}).get("PubStatus") == status:
             try:
-                return f"{int(date['Year']):04d}-{int(date['Month']):02d}-{int(date['Day']):02d}"
-            except (KeyError, ValueError):
+                return date(int(stamp["Year"]), int(stamp["Month"]), int(stamp["Day"])).isoformat()
+            except (KeyError, ValueError, OverflowError):
                 return ""
     return ""
 
 
 def _pub_date(pub_date: Any) -> tuple[str, int | None]:
-    """('2022 Oct 12', 2022) from a PubDate, or the MedlineDate as printed ('2021 Nov-Dec', 2021)."""
+    """('2022 Oct 12', 2022) from a PubDate ('2013 Winter' with a Season), or the MedlineDate as printed."""
     if not pub_date:
         return "", None
     if "MedlineDate" in pub_date:
@@ -263,8 +503,9 @@ def _pub_date(pub_date: Any) -> tuple[str, int | None]:
     month = _text(pub_date.get("Month", ""))
     if month.isdigit() and 1 <= int(month) <= 12:
         month = list(_MONTHS)[int(month) - 1].capitalize()
-    parts = [p for p in (year, month, _text(pub_date.get("Day", ""))) if p]
-    return " ".join(parts), int(year) if year.isdigit() else None
+    season = _text(pub_date.get("Season", ""))  # "Winter", "Jan-Mar": kept as printed, like a MedlineDate
+    parts = [p for p in (year, month, _text(pub_date.get("Day", "")), season) if p]
+    return " ".join(parts), int(year) if year.isascii() and year.isdigit() else None
 
 
 def _authors(author_list: Any) -> tuple[Author, ...]:
@@ -278,6 +519,7 @@ def _authors(author_list: Any) -> tuple[Author, ...]:
                     last_name=_text(author.get("LastName", "")),
                     fore_name=_text(author.get("ForeName", "")),
                     initials=_text(author.get("Initials", "")),
+                    suffix=_text(author.get("Suffix", "")),
                 )
             )
     return tuple(a for a in authors if a.name)
@@ -300,7 +542,10 @@ def _abstract(abstract: Any) -> tuple[Section, ...]:
 
 
 def _article_ids(id_list: Any) -> dict[str, str]:
-    return {str(getattr(i, "attributes", {}).get("IdType", "")): _text(i) for i in id_list or []}
+    """{"doi": …, "pmc": …} with each id checked for its shape; an id of the wrong shape is left out."""
+    found = {str(getattr(i, "attributes", {}).get("IdType", "")): _text(i) for i in id_list or []}
+    checks = {"doi": ids.doi, "pmc": ids.pmcid, "pubmed": ids.pmid}
+    return {kind: checked for kind, value in found.items() if (checked := checks.get(kind, str)(value))}
 
 
 # Notices that change how a paper should be read; "Cites" and "CommentIn" links are left out.
@@ -322,26 +567,47 @@ def _corrections(citation: Any) -> tuple[tuple[str, str], ...]:
     found = []
     for item in citation.get("CommentsCorrectionsList", []) or []:
         ref_type = str(getattr(item, "attributes", {}).get("RefType", ""))
-        if ref_type in NOTICE_TYPES and item.get("PMID"):
-            found.append((ref_type, _text(item["PMID"])))
+        pmid = ids.pmid(_text(item.get("PMID", "")))
+        if ref_type in NOTICE_TYPES and pmid:
+            found.append((ref_type, pmid))
     return tuple(found)
+
+
+def _pages(article: Any) -> str:
+    """MedlinePgn as printed, else StartPage-EndPage, else an electronic article number (pii)."""
+    pagination = article.get("Pagination") or {}
+    if pagination.get("MedlinePgn"):
+        return _text(pagination["MedlinePgn"])
+    start, end = _text(pagination.get("StartPage", "")), _text(pagination.get("EndPage", ""))
+    if start:
+        return f"{start}-{end}" if end and end != start else start
+    return next(
+        (_text(e) for e in article.get("ELocationID", []) if getattr(e, "attributes", {}).get("EIdType") == "pii"),
+        "",
+    )
+
+
+def _checked_pmid(value: Any) -> str:
+    pmid = ids.pmid(_text(value))
+    if pmid is None:
+        raise ValueError(f"its PMID {_text(value)[:20]!r} is not a PubMed ID")
+    return pmid
 
 
 def _paper_from_article(record: Any) -> Paper:
     citation = record["MedlineCitation"]
     article = citation["Article"]
     journal = article.get("Journal", {})
-    pub_date, year = _pub_date(journal.get("JournalIssue", {}).get("PubDate"))
-    ids = _article_ids(record.get("PubmedData", {}).get("ArticleIdList"))
-    doi = ids.get("doi", "")
+    journal_issue = journal.get("JournalIssue", {})
+    pub_date, year = _pub_date(journal_issue.get("PubDate"))
+    known = _article_ids(record.get("PubmedData", {}).get("ArticleIdList"))
+    doi = known.get("doi", "")
     if not doi:
-        doi = next(
-            (_text(e) for e in article.get("ELocationID", []) if getattr(e, "attributes", {}).get("EIdType") == "doi"),
-            "",
-        )
+        located = (ids.doi(_text(e)) for e in article.get("ELocationID", []) if e.attributes.get("EIdType") == "doi")
+        doi = next((d for d in located if d), "")
     history = record.get("PubmedData", {}).get("History", [])
     return Paper(
-        pmid=_text(citation["PMID"]),
+        pmid=_checked_pmid(citation["PMID"]),
         title=_marked(article.get("ArticleTitle", "")) or _marked(article.get("VernacularTitle", "")),
         abstract=_abstract(article.get("Abstract")),
         authors=_authors(article.get("AuthorList")),
@@ -349,9 +615,12 @@ def _paper_from_article(record: Any) -> Paper:
         journal_iso=_text(journal.get("ISOAbbreviation", "")),
         pub_date=pub_date,
         pub_year=year,
+        volume=_text(journal_issue.get("Volume", "")),
+        issue=_text(journal_issue.get("Issue", "")),
+        pages=_pages(article),
         entry_date=_date_parts(history, "entrez") or _date_parts(history, "pubmed"),
         doi=doi,
-        pmcid=ids.get("pmc", ""),
+        pmcid=known.get("pmc", ""),
         pub_types=tuple(_text(t) for t in article.get("PublicationTypeList", [])),
         keywords=tuple(_text(k) for group in citation.get("KeywordList", []) for k in group),
         mesh=tuple(_text(h["DescriptorName"]) for h in citation.get("MeshHeadingList", []) if "DescriptorName" in h),
@@ -364,15 +633,15 @@ def _paper_from_book(record: Any) -> Paper:
     document = record["BookDocument"]
     book = document.get("Book", {})
     pub_date, year = _pub_date(book.get("PubDate"))
-    ids = _article_ids(record.get("PubmedBookData", {}).get("ArticleIdList"))
-    ids.update({k: v for k, v in _article_ids(document.get("ArticleIdList")).items() if k not in ids})
+    known = _article_ids(record.get("PubmedBookData", {}).get("ArticleIdList"))
+    known.update({k: v for k, v in _article_ids(document.get("ArticleIdList")).items() if k not in known})
     history = record.get("PubmedBookData", {}).get("History", [])
     authors: tuple[Author, ...] = ()
     for author_list in document.get("AuthorList", []):
         authors += _authors(author_list)
     title = _marked(document.get("ArticleTitle", "")) or _marked(book.get("BookTitle", ""))
     return Paper(
-        pmid=_text(document["PMID"]),
+        pmid=_checked_pmid(document["PMID"]),
         title=title,
         abstract=_abstract(document.get("Abstract")),
         authors=authors,
@@ -381,8 +650,8 @@ def _paper_from_book(record: Any) -> Paper:
         pub_date=pub_date,
         pub_year=year,
         entry_date=_date_parts(history, "entrez") or _date_parts(history, "pubmed"),
-        doi=ids.get("doi", ""),
-        pmcid=ids.get("pmc", ""),
+        doi=known.get("doi", ""),
+        pmcid=known.get("pmc", ""),
         pub_types=tuple(_text(t) for t in document.get("PublicationType", [])),
         keywords=tuple(_text(k) for group in document.get("KeywordList", []) for k in group),
         language=", ".join(_text(lang) for lang in document.get("Language", [])),
@@ -393,34 +662,81 @@ def _paper_from_book(record: Any) -> Paper:
 # A record's reference list (often a hundred citations) is most of its bytes and il2watch never reads
 # it; the DTD lets a <Reference> hold only Citation and ArticleIdList, so it can go before parsing.
 _REFERENCES = re.compile(rb"<Reference>.*?</Reference>", re.DOTALL)
+_RECORD = re.compile(rb"<(PubmedArticle|PubmedBookArticle)>.*?</\1>", re.DOTALL)
+_RECORD_PMID = re.compile(rb"<PMID[^>]*>\s*([^<]{1,40}?)\s*</PMID>")
+_SET_START = re.compile(rb"<PubmedArticleSet>")
 
 
-def parse_articles(data: bytes, what: str = "EFetch") -> list[Paper]:
-    """Every PubmedArticle and PubmedBookArticle in an EFetch answer, as Papers."""
-    parsed = read_xml(_REFERENCES.sub(b"", data), what)
+@dataclass
+class Articles:
+    """The records of one EFetch answer that could be read, and the PMIDs of those that could not (why)."""
+
+    papers: list[Paper] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+def _record_pmid(chunk: bytes) -> str:
+    found = _RECORD_PMID.search(chunk)
+    return found.group(1).decode("utf-8", "replace") if found else "(no PMID)"
+
+
+def _papers_of(parsed: Any, what: str, into: Articles) -> None:
     if not hasattr(parsed, "get") or ("PubmedArticle" not in parsed and "PubmedBookArticle" not in parsed):
         raise PubMedError(f"NCBI's answer to {what} is not a PubmedArticleSet")
-    papers = []
-    for record in parsed.get("PubmedArticle", []):
-        try:
-            papers.append(_paper_from_article(record))
-        except (KeyError, TypeError) as error:
-            raise PubMedError(f"a record in {what} lacks {error}; NCBI's format may have changed") from None
-    for record in parsed.get("PubmedBookArticle", []):
-        try:
-            papers.append(_paper_from_book(record))
-        except (KeyError, TypeError) as error:
-            raise PubMedError(f"a book record in {what} lacks {error}; NCBI's format may have changed") from None
-    return papers
+    for key, convert in (("PubmedArticle", _paper_from_article), ("PubmedBookArticle", _paper_from_book)):
+        for record in parsed.get(key, []):
+            try:
+                into.papers.append(convert(record))
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                root = record.get("MedlineCitation") or record.get("BookDocument") or {}
+                pmid = _text(root.get("PMID", "")) if hasattr(root, "get") else ""
+                missing = f"lacks {error}" if isinstance(error, KeyError) else str(error)
+                into.unreadable[pmid or "(no PMID)"] = f"the record {missing}; NCBI's format may have changed"
+
+
+def parse_articles(data: bytes, what: str = "EFetch") -> Articles:
+    """Every PubmedArticle and PubmedBookArticle in an EFetch answer, as Papers.
+
+    A complete answer that the parser rejects as a whole (one record with an element the DTD does not
+    know, a character XML forbids) is read again record by record, so that one bad record is set aside
+    by its PMID and the others are kept. An incomplete answer (cut off in transit) fails whole.
+    """
+    data = _REFERENCES.sub(b"", data)
+    articles = Articles()
+    try:
+        parsed = read_xml(data, what)
+    except PubMedError:
+        start = _SET_START.search(data[:4000])
+        if start is None or not data.rstrip().endswith(b"</PubmedArticleSet>") or not _RECORD.search(data):
+            raise
+        head = data[: start.end()]
+        for chunk in _RECORD.finditer(data):
+            pmid = _record_pmid(chunk.group(0))
+            try:
+                _papers_of(read_xml(head + chunk.group(0) + b"</PubmedArticleSet>", what), what, articles)
+            except PubMedError as error:
+                articles.unreadable[pmid] = str(error).replace(f" to {what}", "").replace(f" for {what}", "")
+        return articles
+    _papers_of(parsed, what, articles)
+    return articles
 
 
 __all__ = [
+    "Articles",
+    "Eutils",
+    "EutilsError",
+    "Fetched",
     "Links",
     "PubMedError",
-    "EutilsError",
+    "QueryProblem",
+    "Search",
+    "check_query",
     "database_info",
+    "entrez_read",
+    "esearch",
     "fetch_links",
     "fetch_papers",
+    "fetch_records",
     "parse_articles",
     "read_xml",
     "search",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -10,17 +11,22 @@ from functools import lru_cache
 
 from slack_sdk import WebClient
 
+from il2watch import backfill as backfilling
+from il2watch import eutils as eutils_client
 from il2watch import intel, redact
 from il2watch.config import Settings
-from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, print_outbox
+from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, StopReason, print_outbox
 from il2watch.discovery import Findings, discover
-from il2watch.eutils import Eutils, EutilsError
-from il2watch.library import Library, LibraryError
-from il2watch.model import Insight, Paper, Reason, Watch
+from il2watch.eutils import Eutils
+from il2watch.insights import Insights
+from il2watch.lease import lease_problem, live_holder
+from il2watch.library import INTERRUPTED_RUN, Library, LibraryError, StoredInsight
+from il2watch.model import Insight, Paper, Watch
 from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
 from il2watch.rebuild import rebuild_from_channels
 from il2watch.slack_client import make_client
+from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.service")
 
@@ -30,6 +36,10 @@ class PollError(Exception):
 
     def __init__(self, message: str):
         super().__init__(redact.scrub(message))
+
+
+class PollFailed(Exception):
+    """Discovery could not serve any watch; the message names each and why."""
 
 
 @dataclass
@@ -44,6 +54,7 @@ class PollReport:
     queued: int = 0
     printed: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    problems: list[str] = field(default_factory=list)  # one line per watch that failed or warned
 
     def line(self) -> str:
         parts = [f"{self.new} new paper(s)", f"{self.stored} stored", f"{self.queued} queued"]
@@ -56,7 +67,8 @@ class PollReport:
         if self.delivery.still_due:
             parts.append(f"{self.delivery.still_due} still due")
         problems = f" ({'; '.join(self.delivery.problems)})" if self.delivery.problems else ""
-        line = f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems
+        watches = "".join(f"; {problem}" for problem in self.problems)
+        line = f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems + watches
         return redact.scrub(line)
 
 
@@ -69,13 +81,12 @@ def _lexicon(paths: tuple) -> intel.Lexicon:
         raise PollError(f"lexicon: {error}") from None
 
 
-def insight_maker(
-    settings: Settings, library: Library, *, summariser: bool = True
-) -> Callable[[Paper, list[Reason]], Insight]:
-    """What il2watch says about a paper, from its evidence and the channel's feedback.
+def insight_maker(settings: Settings, library: Library, *, summariser: bool = True) -> Insights:
+    """What il2watch says about a paper: the insight stored with it, computed again (and stored) only when
+    its record, reasons, votes or the lexicon changed.
 
-    Slash-command replies pass ``summariser=False``: they are built before Slack's 3-second ack, so the
-    optional language-model summariser is left to posts.
+    Slash-command replies pass ``summariser=False``: they are built before Slack's 3-second ack, so they
+    read what is stored, never ask the optional language model and write nothing.
     """
     lexicon = _lexicon(tuple(settings.lexicon_paths))
     model = (
@@ -85,11 +96,7 @@ def insight_maker(
         if summariser
         else None
     )
-
-    def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
-        return intel.analyse(paper, reasons, lexicon=lexicon, feedback=library.feedback(paper.pmid), summariser=model)
-
-    return insight_for
+    return Insights(library, lexicon, summariser=model, summariser_name=settings.summariser_model, keep=summariser)
 
 
 def all_watches(settings: Settings, library: Library) -> list[Watch]:
@@ -100,15 +107,18 @@ def all_watches(settings: Settings, library: Library) -> list[Watch]:
 
 
 def make_eutils(settings: Settings) -> Eutils:
-    return Eutils(
-        settings.eutils_url,
-        tool=settings.ncbi_tool,
-        email=settings.ncbi_email,
-        api_key=settings.ncbi_api_key,
-        timeout=settings.ncbi_timeout,
-        attempts=settings.ncbi_attempts,
-        backoff=settings.ncbi_backoff,
-    )
+    """The E-utilities client the settings describe (``il2watch doctor`` asks it with one attempt, briefly)."""
+    return eutils_client.from_settings(settings)
+
+
+def problem_lines(findings: Findings) -> list[str]:
+    """What went wrong for single watches and records, one line each, for the poll's line and ``status``."""
+    lines = [problem.line() for problem in findings.problems]
+    lines += [
+        f"PubMed's record for PMID {pmid} cannot be read ({why}); the others are stored, it is asked for again later"
+        for pmid, why in sorted(findings.unreadable.items())
+    ]
+    return [redact.scrub(line) for line in lines]
 
 
 def _store(
@@ -116,7 +126,7 @@ def _store(
     findings: Findings,
     *,
     settings: Settings,
-    insight_for,
+    insight_for: Insights,
     run_id: int,
     now: str,
     today: date,
@@ -126,14 +136,15 @@ def _store(
     new_pmids = sorted(findings.new_pmids)
     stored = {p.pmid: p for p in library.papers([p for p in new_pmids if p not in findings.papers])}
     papers: dict[str, Paper] = {**stored, **findings.papers}
-    insights: dict[str, Insight] = dict(findings.insights)
+    current: dict[str, StoredInsight] = {}
     for pmid in new_pmids:
-        if pmid not in papers or pmid in insights:
+        if pmid not in papers:
             continue
         reasons = [s.reason for s in library.reasons_for(pmid)]
         for wf in findings.watches:
             reasons += [r for r in wf.new.get(pmid, []) if r not in reasons]
-        insights[pmid] = insight_for(papers[pmid], reasons)
+        current[pmid] = insight_for.current(papers[pmid], reasons)  # analysed already if discovery fetched it
+    insights: dict[str, Insight] = {pmid: c.insight for pmid, c in current.items()}
     policy = Policy(
         default_channel=settings.channel,
         mode=settings.delivery_mode,
@@ -147,9 +158,8 @@ def _store(
     )
     with library.transaction():
         library.save_papers(findings.papers.values(), insights, now=now)
-        for pmid in stored:
-            if pmid in insights:
-                library.update_insight(pmid, insights[pmid])
+        for pmid, insight in current.items():
+            library.save_insight(pmid, insight, now=now)
         library.save_reasons(
             [(pmid, reason) for wf in findings.watches for pmid, reasons in wf.linked.items() for reason in reasons],
             now=now,
@@ -162,6 +172,9 @@ def _store(
             library.set_watch_progress(
                 wf.watch, horizon=today.isoformat(), baseline_at=now if baselined else None, restored=False
             )
+        library.clear_unreadable(findings.papers)
+        library.record_unreadable(findings.unreadable, now=now)
+        library.set_watch_problems(problem_lines(findings), now=now)
         for delivery in deliveries:
             library.enqueue(
                 key=delivery.key,
@@ -181,12 +194,18 @@ def _deliver(
     settings: Settings,
     client: WebClient | None,
     watches: list[Watch],
-    insight_for,
+    insight_for: Insights,
     out: Callable[[str], None],
-    should_stop: Callable[[], bool],
+    stop_reason: StopReason,
 ) -> tuple[int, DeliveryReport]:
     """Post what is due, or print it when there is no Slack token (then nothing is marked delivered)."""
-    renderer = Renderer(library, {w.id: w for w in watches}, insight_for, thread_abstract=settings.thread_abstract)
+    renderer = Renderer(
+        library,
+        {w.id: w for w in watches},
+        insight_for,
+        command=settings.command,
+        thread_abstract=settings.thread_abstract,
+    )
     if client is None:
         return print_outbox(library, renderer, out), DeliveryReport()
     deliverer = Deliverer(
@@ -196,7 +215,7 @@ def _deliver(
         default_channel=settings.channel,
         post_interval=settings.post_interval,
         backoff=settings.slack_backoff,
-        should_stop=should_stop,
+        stop_reason=stop_reason,
     )
     return 0, deliverer.deliver()
 
@@ -210,10 +229,15 @@ def deliver_due(
 ) -> DeliveryReport:
     """Deliver the outbox without polling (digests, alerts)."""
     client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+
+    def stop_reason() -> str:
+        return SHUTTING_DOWN if should_stop() else ""
+
     try:
         with Library(settings.db_path) as library:
             watches = all_watches(settings, library)
-            return _deliver(library, settings, client, watches, insight_maker(settings, library), out, should_stop)[1]
+            insights = insight_maker(settings, library)
+            return _deliver(library, settings, client, watches, insights, out, stop_reason)[1]
     except (LibraryError, DeliveryStopped) as error:
         raise PollError(str(error)) from None
 
@@ -287,8 +311,13 @@ def backfill(
     progress: Callable[[int, int], None],
     slack: WebClient | None = None,
     out: Callable[[str], None] = print,
-) -> DeliveryReport:
-    """Post up to ``limit`` more of a watch's papers (newest first) that its channel has not had."""
+    include_held: bool = False,
+) -> backfilling.BackfillReport:
+    """Post up to ``limit`` more of a watch's papers (newest first) that its channel has not had: one
+    digest above the burst size, and none held back as off-topic unless ``include_held``."""
+    problem = backfilling.limit_problem(limit)
+    if problem:
+        raise PollError(problem)
     client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
     with Library(settings.db_path) as library:
         watches = {w.id: w for w in all_watches(settings, library)}
@@ -296,21 +325,27 @@ def backfill(
             raise PollError(f"no watch {watch_id!r}; watches: {', '.join(sorted(watches))}")
         watch = watches[watch_id]
         channel = watch.channel or settings.channel
-        candidates = library.linked_newest_first(watch_id)
-        taken = library.claimed(channel, candidates)
-        chosen = [p for p in candidates if p not in taken][:limit]
-        with library.transaction():
-            for pmid in chosen:
-                library.enqueue(
-                    key=new_key(), channel=channel, kind="paper", pmids=(pmid,), payload={"backfill": watch_id}
-                )
-        progress(0, len(chosen))
         insight_for = insight_maker(settings, library)
-        renderer = Renderer(library, watches, insight_for, thread_abstract=settings.thread_abstract)
+        choice = backfilling.choose(
+            library,
+            watch,
+            channel,
+            limit,
+            insight_for=insight_for,
+            threshold=settings.relevance_threshold,
+            include_held=include_held,
+        )
+        kind = backfilling.enqueue(library, choice, watch=watch, channel=channel, burst=settings.burst)
+        chosen = backfilling.describe(choice, kind, watch)
+        total = 1 if kind == "digest" else len(choice.pmids)
+        progress(0, total)
+        renderer = Renderer(
+            library, watches, insight_for, command=settings.command, thread_abstract=settings.thread_abstract
+        )
         if client is None:
             shown = print_outbox(library, renderer, out)
-            progress(shown, len(chosen))
-            return DeliveryReport(still_due=shown)
+            progress(shown, total)
+            return backfilling.BackfillReport(still_due=shown, chosen=chosen)
         deliverer = Deliverer(
             library,
             client,
@@ -318,12 +353,36 @@ def backfill(
             default_channel=settings.channel,
             post_interval=settings.post_interval,
             backoff=settings.slack_backoff,
-            on_posted=lambda done: progress(done, len(chosen)),
+            on_posted=lambda done: progress(done, total),
         )
         try:
-            return deliverer.deliver()
+            report = deliverer.deliver()
         except DeliveryStopped as error:
             raise PollError(str(error)) from None
+        return backfilling.BackfillReport(**vars(report), chosen=chosen)
+
+
+SHUTTING_DOWN = "il2watch is shutting down; the rest is posted by the next run"
+
+
+def unexpected(error: BaseException) -> str:
+    """One line for an exception nobody expected: what it was, never a traceback."""
+    lines = str(error).strip().splitlines()
+    first = lines[0][:300] if lines else ""
+    return f"unexpected {type(error).__name__}" + (f": {first}" if first else "") + " (a bug: please report it)"
+
+
+def close_interrupted_runs(library: Library, holder: str, now: str, clock: Callable[[], float] = time.time) -> int:
+    """Mark the runs a killed or crashed poller left "running" as interrupted, so they count as failures.
+
+    A poller holding the lease (``holder``) knows no other poll is running; without one, a run is left
+    alone while its holder still holds the lease.
+    """
+    live = "" if holder else live_holder(library, clock=clock)
+    dead = [run for run in library.unfinished_runs() if holder or not run["holder"] or run["holder"] != live]
+    for run in dead:
+        library.finish_run(run["id"], status="interrupted", error=INTERRUPTED_RUN, now=now)
+    return len(dead)
 
 
 def poll_once(
@@ -336,8 +395,13 @@ def poll_once(
     slack: WebClient | None = None,
     holder: str = "",
     should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.time,
 ) -> PollReport:
-    """One cycle: find what is new, store it with its outbox rows, deliver what is due."""
+    """One cycle: find what is new, store it with its outbox rows, deliver what is due.
+
+    Every run it starts ends with a recorded outcome, whatever fails. With ``holder`` (the poller lease's
+    holder) posting stops, and says why, as soon as that lease is lost.
+    """
     moment = now or datetime.now(UTC)
     today = today or moment.date()
     stamp = moment.isoformat(timespec="seconds")
@@ -347,20 +411,26 @@ def poll_once(
         library = Library(settings.db_path)
     except LibraryError as error:
         raise PollError(str(error)) from None
+
+    def stop_reason() -> str:
+        if should_stop():
+            return SHUTTING_DOWN
+        return lease_problem(library, holder, clock=clock) if holder else ""
+
     try:
         client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
         with library.transaction():
             library.sync_watches(settings.watches)
+            close_interrupted_runs(library, holder, stamp, clock)
         fresh_library = library.is_empty()
         report.run_id = library.start_run("poll", holder=holder, now=stamp)
-        insight_for = insight_maker(settings, library)
         try:
+            insight_for = insight_maker(settings, library)
             if client is not None and fresh_library:
                 restored = rebuild_from_channels(library, client, settings, all_watches(settings, library))
                 if restored.messages:
                     log.info("rebuilt the library from Slack: %s", restored.line())
             watches = all_watches(settings, library)
-            watermark = {"ran_at": stamp, "horizons": {w.id: today.isoformat() for w in watches}}
             findings = discover(
                 library,
                 eutils,
@@ -370,8 +440,14 @@ def poll_once(
                 similar_min_score=settings.similar_min_score,
                 overlap_days=settings.overlap_days,
                 query_baseline_days=settings.query_baseline_days,
-                analyse=insight_for,
+                analyse=lambda paper, reasons: insight_for.current(paper, reasons).insight,
+                now=moment,
             )
+            report.problems = problem_lines(findings)
+            if findings.failed and not findings.watches:
+                raise PollFailed("; ".join(p.line() for p in findings.failed))
+            # each watch that answered has looked up to today; one that failed keeps its horizon
+            watermark = {"ran_at": stamp, "horizons": {wf.watch.id: today.isoformat() for wf in findings.watches}}
             report.candidates = len({p for wf in findings.watches for p in wf.linked})
             report.new = len(findings.new_pmids)
             report.stored, report.queued = _store(
@@ -385,10 +461,15 @@ def poll_once(
                 watermark=watermark,
             )
             report.printed, report.delivery = _deliver(
-                library, settings, client, watches, insight_for, out, should_stop
+                library, settings, client, watches, insight_for, out, stop_reason
             )
-        except (PubMedError, EutilsError, LibraryError, DeliveryStopped) as error:
+            if report.delivery.stopped and report.delivery.stopped != SHUTTING_DOWN:
+                report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
+        except (PubMedError, TransportError, PollFailed, LibraryError, DeliveryStopped, PollError) as error:
             report.status, report.error = "error", str(error)
+        except Exception as error:  # anything else still ends the run, as an error with one line
+            log.debug("the poll failed unexpectedly", exc_info=True)
+            report.status, report.error = "error", unexpected(error)
         report.requests = eutils.stats.requests
         library.finish_run(
             report.run_id,

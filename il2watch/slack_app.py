@@ -36,10 +36,14 @@ from il2watch.commands.buttons import (
     NOT_RELEVANT,
     RELEVANT,
     SAVE,
+    UNSAVE,
     Click,
+    action_pattern,
+    base_action,
     known_pmid,
     read_click,
     save_reply,
+    unsave_reply,
     with_feedback_counts,
 )
 from il2watch.commands.home import home_view
@@ -151,11 +155,22 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
                 f"Invite me to this channel, or run the export in a DM with me."
             ) from None
 
+    def open_dm(user_id: str) -> str:
+        try:
+            return str(client.conversations_open(users=user_id)["channel"]["id"])
+        except SlackApiError as error:
+            raise ToolError(
+                f"I could not open a direct message with you: {explain(slack_error(error))}. "
+                f"Add `share` to upload the file in this channel instead."
+            ) from None
+
     return Tools(
         fetch_papers=lambda pmids: pubmed.fetch_papers(eutils, pmids),
         find_pmids=lambda term: pubmed.search(eutils, term),
         poll=poll or (lambda: poll_with_lease(settings)),
         upload=upload,
+        open_dm=open_dm,
+        check_query=lambda term: pubmed.check_query(eutils, term),
     )
 
 
@@ -255,7 +270,7 @@ class Listeners:
                 if pmid is None:
                     _respond(respond, text="That paper is not in il2watch's library.", replace_original=False)
                     return
-                counts = ctx.library.set_feedback(pmid, click.user, FEEDBACK_VALUES[click.action_id])
+                counts = ctx.library.set_feedback(pmid, click.user, FEEDBACK_VALUES[base_action(click.action_id)])
                 if click.ephemeral or not message or not isinstance(message.get("ts"), str) or not click.channel:
                     _respond(respond, **self._replay(ctx, f"paper {pmid}").as_kwargs(), replace_original=True)
                     return
@@ -297,6 +312,11 @@ class Listeners:
         self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
     ) -> None:
         self._paper_button(ack, body, action, respond, save_reply)
+
+    def on_unsave(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        self._paper_button(ack, body, action, respond, unsave_reply)
 
     def _control(
         self,
@@ -392,9 +412,10 @@ def build_app(
         **({"now": now} if now else {}),
     )
     app.command(settings.command)(listeners.on_command)
-    app.action(RELEVANT)(listeners.on_feedback)
-    app.action(NOT_RELEVANT)(listeners.on_feedback)
-    app.action(SAVE)(listeners.on_save)
+    app.action(action_pattern(RELEVANT))(listeners.on_feedback)  # digests number their entries' buttons
+    app.action(action_pattern(NOT_RELEVANT))(listeners.on_feedback)
+    app.action(action_pattern(SAVE))(listeners.on_save)
+    app.action(action_pattern(UNSAVE))(listeners.on_unsave)
     app.action(MORE_ACTION)(listeners.on_more)
     app.action(SHARE_ACTION)(listeners.on_share)
     app.action(DETAILS_ACTION)(listeners.on_details)

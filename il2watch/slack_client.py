@@ -1,19 +1,33 @@
 """The Slack Web API client il2watch uses everywhere: base URL, timeout and the one safe retry.
 
-Only HTTP 429 is retried by the client itself (Slack refused, so nothing was posted). Server errors and
-connection errors are left to ``deliver``, which first checks the channel's history: retrying a post
-blindly after the connection dropped is how messages get doubled.
+Only HTTP 429 is retried by the client itself (Slack refused, so nothing was posted), by a handler of our
+own: slack_sdk's ``int()``s the Retry-After header, so ``1.5`` or ``abc`` raised ValueError out of a poll,
+and it waits as long as the header says. Ours reads seconds or an HTTP date, falls back to the backoff for
+anything else, and never waits more than ``MAX_RETRY_WAIT``. Server errors and connection errors are left
+to ``deliver``, which first checks the channel's history: retrying a post blindly after the connection
+dropped is how messages get doubled.
 """
 
 from __future__ import annotations
 
+import random
 import re
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from il2watch.config import Settings
+
+# The longest il2watch waits on one Retry-After, the same cap as for NCBI (eutils.MAX_WAIT); to become the
+# shared transport.MAX_WAIT once that module exists.
+MAX_RETRY_WAIT = 120.0
 
 # Errors that no retry can fix: a person has to change a token, a channel or an invitation.
 FATAL_ERRORS = {
@@ -34,13 +48,62 @@ FATAL_ERRORS = {
 _CHANNEL_ID = re.compile(r"^[CGDUW][A-Z0-9]{6,}$")  # U/W: a user ID, which posts as a DM
 
 
+def retry_wait(header: str | None, *, default: float, now: Callable[[], float] = time.time) -> float:
+    """Seconds to wait for a Retry-After header: a number (``1.5`` too) or an HTTP date, capped at
+    MAX_RETRY_WAIT; ``default`` when it is missing or says nothing usable (``abc``, ``nan``)."""
+    text = (header or "").strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(text).timestamp() - now()
+        except (TypeError, ValueError, IndexError):
+            seconds = default
+    if seconds != seconds:  # nan
+        seconds = default
+    return min(max(seconds, 0.0), MAX_RETRY_WAIT)
+
+
+class RateLimitRetry(RetryHandler):
+    """Waits out HTTP 429 as Slack asks, whatever form its Retry-After takes, then tries again."""
+
+    def __init__(self, max_retry_count: int, *, default_wait: float, sleep: Callable[[float], None] = time.sleep):
+        super().__init__(max_retry_count=max_retry_count)
+        self.default_wait, self._sleep = default_wait, sleep
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code == 429
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        headers = {name.lower(): values for name, values in (response.headers if response else {}).items()}
+        header = (headers.get("retry-after") or [""])[0]
+        # a little spread, as slack_sdk's own handler adds, so that several clients do not return at once
+        self._sleep(retry_wait(header, default=self.default_wait) + random.uniform(0, 0.1))
+        state.next_attempt_requested = True
+        state.increment_current_attempt()
+
+
 def make_client(settings: Settings, *, token: str | None = None, rate_limit_retries: int = 3) -> WebClient:
     client = WebClient(
         token=token if token is not None else settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=int(max(1, settings.slack_timeout)),
     )
-    client.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)]
+    client.retry_handlers = [RateLimitRetry(rate_limit_retries, default_wait=settings.slack_backoff)]
     return client
 
 

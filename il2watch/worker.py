@@ -1,9 +1,12 @@
 """``il2watch run``: the long-running worker — scheduled polls, digests, the lease, Socket Mode, signals.
 
-One poll at a time (APScheduler with max_instances=1 and coalesced misfires). A heartbeat keeps the
+One poll at a time (APScheduler with max_instances=1 and coalesced misfires), each delayed by a random
+jitter of at most 10% of the interval and never more than ``IL2WATCH_JITTER``. A heartbeat keeps the
 lease; a second worker on the same library waits, answering commands, and takes over when the lease
-lapses. SIGTERM or SIGINT stops new work, lets the post in flight finish or be abandoned safely (the
-outbox marks it "sending", so the next run checks the channel first), and exits within 10 seconds.
+lapses (at once when its holder died on this host), polling as soon as the schedule says one is due. A
+poll stops posting as soon as its lease is lost. SIGTERM or SIGINT stops new work, lets the post in
+flight finish or be abandoned safely (the outbox marks it "sending", so the next run checks the channel
+first), and exits within 10 seconds.
 """
 
 from __future__ import annotations
@@ -21,22 +24,42 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from il2watch.config import Settings, parse_interval
-from il2watch.lease import Lease, make_holder_id
-from il2watch.library import Library, LibraryError
-from il2watch.service import PollError, bundle_digests, deliver_due, poll_once
+from il2watch.lease import Lease, lease_problem, make_holder_id
+from il2watch.library import Library, LibraryError, utcnow
+from il2watch.service import PollError, PollReport, bundle_digests, close_interrupted_runs, deliver_due, poll_once
 
 log = logging.getLogger("il2watch.worker")
 
 STOP_GRACE = 5.0  # seconds a running poll gets after SIGTERM; Socket Mode takes up to 3 more to close
+JITTER_SHARE = 0.1  # the random delay is at most this share of the time between polls
+CRON_GAPS = 100  # how many of a cron schedule's next fires are looked at for its shortest gap
 
 
-def poll_trigger(settings: Settings) -> IntervalTrigger | CronTrigger:
+def shortest_cron_gap(trigger: CronTrigger, now: datetime) -> float:
+    """Seconds between the closest two of the cron schedule's next fires."""
+    fires: list[datetime] = []
+    previous: datetime | None = None
+    moment = now
+    while len(fires) < CRON_GAPS:
+        fire = trigger.get_next_fire_time(previous, moment)
+        if fire is None:
+            break
+        fires.append(fire)
+        previous = moment = fire
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(fires, fires[1:])]
+    return min(gaps) if gaps else 0.0
+
+
+def poll_trigger(settings: Settings, now: datetime | None = None) -> IntervalTrigger | CronTrigger:
+    """The poll schedule; its jitter is at most 10% of the interval (of a cron schedule's shortest gap
+    between fires) and never more than IL2WATCH_JITTER, so `90s` polls every 90 to 99 seconds."""
     seconds = parse_interval(settings.schedule)
-    jitter = int(settings.jitter) or None
     if seconds is not None:
-        return IntervalTrigger(seconds=seconds, jitter=jitter, timezone=settings.timezone)
+        jitter = min(settings.jitter, JITTER_SHARE * seconds)
+        return IntervalTrigger(seconds=seconds, jitter=jitter or None, timezone=settings.timezone)
     trigger = CronTrigger.from_crontab(settings.schedule, timezone=settings.timezone)
-    trigger.jitter = jitter
+    gap = shortest_cron_gap(trigger, now or datetime.now(UTC))
+    trigger.jitter = min(settings.jitter, JITTER_SHARE * gap) or None
     return trigger
 
 
@@ -65,6 +88,9 @@ class Worker:
         self._clock = clock
         self._busy = threading.Lock()  # held while a poll or digest runs
         self._holds_lease = False
+        self._lease_until = 0.0  # by our clock, when the lease we last renewed expires
+        self._beat = threading.Lock()  # the heartbeat job and the poll job both beat
+        self._poll_job_running = threading.Event()  # the scheduled poll has started (it may wait on a beat)
         self.scheduler = BackgroundScheduler(
             timezone=settings.timezone, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 600}
         )
@@ -75,29 +101,86 @@ class Worker:
     def _lease(self, library: Library) -> Lease:
         return Lease(library, self.holder, ttl=self.settings.lease_seconds, clock=self._clock)
 
-    def heartbeat(self) -> None:
-        """Renew our lease, or take it over when its holder has stopped or died."""
+    def heartbeat(self, *, polling: bool = False) -> None:
+        """Renew our lease, or take it over when its holder has stopped or died; then poll when one is due
+        (``polling``: the poll job asks, and polls now)."""
         if self.stop_event.is_set():
             return
+        with self._beat:
+            taken = self._renew_or_take(polling)
+        if taken and not polling:
+            self._after_takeover()
+
+    def _renew_or_take(self, polling: bool) -> bool:
+        """True when this beat took the lease over."""
+        had = self._holds_lease
         try:
             with Library(self.settings.db_path) as library:
                 lease = self._lease(library)
-                had = self._holds_lease
+                beat = self._clock()
                 self._holds_lease = lease.renew() if had else lease.acquire()
+                if self._holds_lease:
+                    self._lease_until = beat + self.settings.lease_seconds
                 if self._holds_lease and not had:
                     log.info("holding the poller lease as %s", self.holder)
                     library.set_state("lease_holder", self.holder)
-                elif had and not self._holds_lease:
-                    log.warning("lost the poller lease to another worker; standing by")
+                    if not polling:
+                        self._schedule_first_poll(library)
+                    return True
+                if had and not self._holds_lease:
+                    log.warning(
+                        "lost the poller lease to another worker (%s); standing by", lease_problem(library, self.holder)
+                    )
         except LibraryError as error:
             log.error("heartbeat: %s", error)
+            if had and self._clock() >= self._lease_until:
+                self._holds_lease = False
+                log.warning("the poller lease expired while it could not be renewed; standing by")
+        return False
+
+    def _after_takeover(self) -> None:
+        """Record the polls a dead predecessor left running as interrupted, and alert if they were the last
+        few (a worker killed in every poll never finishes one to raise the alert after). A poll running
+        now does this itself."""
+        if not self._busy.acquire(blocking=False):
+            return
+        try:
+            with Library(self.settings.db_path) as library:
+                closed = close_interrupted_runs(library, self.holder, utcnow(), self._clock)
+            if closed:
+                log.warning("%d poll(s) left running by a stopped process recorded as interrupted", closed)
+                self._after_poll()
+        except LibraryError as error:
+            log.error("recording interrupted polls: %s", error)
+        finally:
+            self._busy.release()
+
+    def _schedule_first_poll(self, library: Library) -> None:
+        """On taking the lease: the next poll when the schedule says one is due (at once if overdue), unless
+        the poll job is running now or comes sooner anyway."""
+        first = first_poll_time(self.settings, library, datetime.now(UTC))
+        job = self.scheduler.get_job("poll")
+        if job is None or self._poll_job_running.is_set():
+            return
+        if job.next_run_time is None or job.next_run_time > first + timedelta(seconds=1):
+            self.scheduler.modify_job("poll", next_run_time=first)
+        else:
+            first = job.next_run_time
+        library.set_state("next_poll_at", first.isoformat(timespec="seconds"))
 
     # ------------------------------------------------------------ jobs
 
     def poll_job(self) -> None:
         if self.stop_event.is_set():
             return
-        self.heartbeat()
+        self._poll_job_running.set()
+        try:
+            self._poll_job()
+        finally:
+            self._poll_job_running.clear()
+
+    def _poll_job(self) -> None:
+        self.heartbeat(polling=True)
         if not self._holds_lease:
             with Library(self.settings.db_path) as library:
                 info = self._lease(library).info()
@@ -105,11 +188,15 @@ class Worker:
             return
         with self._busy:
             try:
-                report = poll_once(self.settings, out=log.info, holder=self.holder, should_stop=self.stop_event.is_set)
-                log.info(report.line())
+                log.info(self._poll().line())
             except PollError as error:
                 log.error("poll failed: %s", error)
             self._after_poll()
+
+    def _poll(self) -> PollReport:
+        return poll_once(
+            self.settings, out=log.info, holder=self.holder, should_stop=self.stop_event.is_set, clock=self._clock
+        )
 
     def poll_now(self) -> str:
         """What /il2 poll runs inside the worker: a poll right away, unless one is running or we stand by."""
@@ -120,8 +207,7 @@ class Worker:
         if not self._busy.acquire(blocking=False):
             return "A poll is running right now; its papers will be posted as soon as it finishes."
         try:
-            report = poll_once(self.settings, out=log.info, holder=self.holder, should_stop=self.stop_event.is_set)
-            return report.line()
+            return self._poll().line()
         except PollError as error:
             return f"The poll failed: {error}"
         finally:
@@ -148,16 +234,18 @@ class Worker:
         except (PollError, LibraryError) as error:
             log.error("could not send the alert: %s", error)
         job = self.scheduler.get_job("poll")
-        if job and job.next_run_time:
-            with Library(self.settings.db_path) as library:
-                library.set_state("next_poll_at", job.next_run_time.isoformat(timespec="seconds"))
+        if job and job.next_run_time and self._holds_lease:
+            try:
+                with Library(self.settings.db_path) as library:
+                    library.set_state("next_poll_at", job.next_run_time.isoformat(timespec="seconds"))
+            except LibraryError as error:
+                log.error("recording the next poll: %s", error)
 
     # ------------------------------------------------------------ running
 
     def start(self) -> None:
         with Library(self.settings.db_path) as library:
             first = first_poll_time(self.settings, library, datetime.now(UTC))
-            library.set_state("next_poll_at", first.isoformat(timespec="seconds"))
         self.scheduler.add_job(self.poll_job, poll_trigger(self.settings), id="poll", next_run_time=first)
         self.scheduler.add_job(
             self.heartbeat,
@@ -194,9 +282,12 @@ class Worker:
                 log.warning("closing Socket Mode: %s", error)
         try:
             with Library(self.settings.db_path) as library:
+                if self._holds_lease:
+                    library.set_state("next_poll_at", "")  # nobody schedules it any more
                 self._lease(library).release()
         except LibraryError as error:
             log.error("releasing the lease: %s", error)
+        self._holds_lease = False
         if finished:
             self._busy.release()
         else:

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from il2watch.eutils import Eutils, RateLimiter
+from il2watch.config import Settings
+from il2watch.eutils import Eutils, RateLimiter, from_settings
 from tests.data.records import build_world
 from tests.stand_ins.eutils import EutilsStandIn
 
@@ -33,10 +34,17 @@ def ncbi_server(world):
         yield server
 
 
+def ncbi_client(base_url: str, *, limiter: RateLimiter | None = None, sleep=None, **settings) -> Eutils:
+    """An E-utilities client for ``base_url`` built as il2watch builds it, from Settings (``settings`` override)."""
+    values = {"eutils_url": base_url, "ncbi_email": "lab@example.org", "ncbi_backoff": 0.01, **settings}
+    options = {"sleep": sleep} if sleep is not None else {}
+    return from_settings(Settings(**values), limiter=limiter or RateLimiter(3), **options)
+
+
 @pytest.fixture
 def ncbi(ncbi_server):
     """A client with its own limiter at NCBI's real rate and quick retries."""
-    return Eutils(ncbi_server.base_url, email="lab@example.org", backoff=0.01, attempts=4, limiter=RateLimiter(3))
+    return ncbi_client(ncbi_server.base_url, ncbi_attempts=4)
 
 
 def subprocess_env(**settings: str) -> dict[str, str]:

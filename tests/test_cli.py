@@ -56,7 +56,7 @@ def test_a_failed_poll_exits_one_with_one_line(tmp_path, ncbi_server):
     )
     done = il2watch(env, "poll")
     assert done.returncode == 1
-    assert done.stderr.startswith("il2watch: poll failed: NCBI elink failed")
+    assert done.stderr.startswith("il2watch: poll failed: NCBI cannot be reached: 127.0.0.1:9 refused the connection")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
@@ -97,6 +97,9 @@ def test_backfill_posts_more_with_progress_and_never_twice(tmp_path, ncbi_server
     assert len(counts) == 3 + 8 and set(counts.values()) == {1}
     unknown = il2watch(env, "backfill", "--watch", "nope")
     assert unknown.returncode == 1 and "no watch 'nope'" in unknown.stderr
+    negative = il2watch(env, "backfill", "--watch", "review", "--limit", "-1", "--include-held")
+    assert negative.returncode == 1 and negative.stderr.count("\n") == 1
+    assert "from 1 to 200, not -1" in negative.stderr
 
 
 def test_search_and_show_read_the_library(tmp_path, ncbi_server):

@@ -15,11 +15,13 @@ from il2watch.commands import COMMANDS, Context, Reply, ToolError, Tools, answer
 from il2watch.commands.parsing import parse_paper_ref, parse_window, slack_to_plain, slug
 from il2watch.commands.status import format_status_text, status_facts
 from il2watch.config import load_settings
+from il2watch.lease import Lease
 from il2watch.library import Library, LibraryError, fts_query
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 from il2watch.render import check_limits, render_watch_announcement
 from tests.conftest import BOTH_BACKENDS
+from tests.stand_ins.pubmed_world import record
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 ADMIN, USER = "UADMIN01", "UREADER1"
@@ -138,6 +140,7 @@ class Recorder:
     def __init__(self, papers: dict[str, Paper] | None = None, dois: dict[str, str] | None = None):
         self.papers, self.dois = papers or {}, dois or {}
         self.uploads: list[tuple[str, str, str, str]] = []
+        self.dms: list[str] = []
         self.polls = 0
 
     def tools(self) -> Tools:
@@ -157,7 +160,16 @@ class Recorder:
                 raise ToolError("I am not in that channel (not_in_channel): invite me with /invite @il2watch")
             self.uploads.append((channel, name, content, title))
 
-        return Tools(fetch_papers=fetch, find_pmids=find, poll=poll, upload=upload)
+        def open_dm(user):
+            self.dms.append(user)
+            return "D" + user[1:]
+
+        def check_query(term):
+            raise ToolError("the recorder does not search PubMed")
+
+        return Tools(
+            fetch_papers=fetch, find_pmids=find, poll=poll, upload=upload, open_dm=open_dm, check_query=check_query
+        )
 
 
 # ---------------------------------------------------------------- help and the command table
@@ -358,6 +370,65 @@ def test_search_without_words_or_with_too_many_says_how(lab):
     assert "Nothing in the library matches “zebrafish”" in nothing.text
 
 
+@pytest.fixture
+def wordings(lab):
+    """Papers that say the same things in different words."""
+    library, _, _ = lab
+    papers = [
+        make_paper("42000001", "Expansion of regulatory T cells in lupus", abstract="Mice and patients were studied."),
+        make_paper("42000002", "Interleukin-2 therapy in melanoma", abstract="Patients only."),
+        make_paper("42000003", "Aldesleukin for renal cell carcinoma", abstract="A mouse model was used."),
+        make_paper("42000004", "IL-2 in the mouse thymus", abstract="Thymocytes were counted."),
+        make_paper("42000005", "NKTR214 with nivolumab", abstract="Tumours shrank."),
+    ]
+    library.save_papers(papers, {"42000005": Insight("s", axis="effector", molecules=("bempegaldesleukin",))})
+    library.save_reasons([(p.pmid, Reason("review", "cites")) for p in papers], now=SEEN, run_id=None)
+    return library
+
+
+@BOTH_BACKENDS
+def test_search_words_find_the_papers_that_say_the_same_thing_differently(lab, wordings):
+    _, _, context = lab
+    treg = set(listed_pmids(answer("search treg", context())))
+    assert {"40000001", "40000002", "42000001"} <= treg  # "Treg" and "regulatory T cells"
+    il2 = set(listed_pmids(answer("search IL-2", context())))
+    assert {"42000002", "42000003", "42000004"} <= il2  # "interleukin-2", "aldesleukin", "IL-2"
+    assert "42000005" in listed_pmids(answer("search bempegaldesleukin", context()))  # written NKTR214
+    assert set(listed_pmids(answer("search regulatory T cells lupus", context()))) == {"40000001", "42000001"}
+
+
+@BOTH_BACKENDS
+def test_quoted_phrases_stay_exact(lab, wordings):
+    _, _, context = lab
+    assert listed_pmids(answer('search "interleukin-2"', context())) == ["42000002"]
+    assert "42000001" not in listed_pmids(answer('search "treg"', context()))
+
+
+@BOTH_BACKENDS
+def test_search_not_excludes(lab, wordings):
+    _, _, context = lab
+    found = set(listed_pmids(answer("search IL-2 NOT mouse", context())))
+    assert "42000002" in found and not found & {"42000003", "42000004"}
+    assert "42000004" not in listed_pmids(answer("search IL-2 -mouse", context()))
+    assert (
+        set(listed_pmids(answer("search IL-2 NOT (mouse OR melanoma)", context())))
+        & {
+            "42000002",
+            "42000003",
+            "42000004",
+        }
+        == set()
+    )
+    only = answer("search NOT mouse", context())
+    assert "as well as what to leave out" in only.text and "/lit search IL-2 NOT mouse" in only.text
+
+
+def test_fts_query_reads_not_and_synonyms():
+    assert fts_query("IL-2 NOT mouse") == '"IL-2" NOT "mouse"'
+    assert fts_query("a b OR c NOT d") == '("a" AND ("b" OR "c")) NOT "d"'
+    assert fts_query("NOT mouse") == ""
+
+
 # ---------------------------------------------------------------- recent, cites, tag, saved
 
 
@@ -408,6 +479,28 @@ def test_tags(lab, tag, expected):
     assert listed_pmids(answer(f"tag {tag}", context())) == expected
 
 
+@pytest.mark.parametrize("text", ["efavaleukin", "EFAVALEUKIN", "AMG 592", "AMG592", "efava", "molecule efavaleukin"])
+@BOTH_BACKENDS
+def test_tag_finds_a_molecule_by_any_synonym_or_an_unambiguous_prefix(lab, text):
+    _, _, context = lab
+    reply = answer(f"tag {text}", context())
+    assert listed_pmids(reply) == ["40000002"] and "Papers tagged efavaleukin alfa" in reply.text
+
+
+@BOTH_BACKENDS
+def test_tag_with_an_ambiguous_prefix_names_the_candidates(lab):
+    library, _, context = lab
+    library.save_papers(
+        [make_paper("42000010", "Nemvaleukin in ovarian cancer")],
+        {"42000010": Insight("s", molecules=("nemvaleukin alfa",))},
+    )
+    reply = answer("tag ne", context())
+    assert "could be" in reply.text and "`nemvaleukin alfa`" in reply.text and "`Neo-2/15`" in reply.text
+    assert listed_pmids(answer("tag nemv", context())) == ["42000010"]
+    assert listed_pmids(answer("tag both", context())) == []
+    assert "both" in answer("tag", context()).text
+
+
 @BOTH_BACKENDS
 def test_tag_without_a_known_tag_lists_them(lab):
     _, _, context = lab
@@ -425,6 +518,44 @@ def test_saved_is_each_users_own_reading_list(lab):
     assert "reading list is empty" in answer("saved", context(user="USOMEONE")).text
 
 
+@BOTH_BACKENDS
+def test_saved_items_can_be_removed_by_button_or_by_any_id_paper_accepts(lab):
+    library, _, context = lab
+    for pmid in ("40000001", "40000002", "40000003"):
+        library.save_for(USER, pmid)
+    listing = answer("saved", context())
+    assert not check_limits(listing.blocks)
+    unsave = {
+        value
+        for block in listing.blocks
+        for value in [e.get("value") for e in block.get("elements", [])]
+        if value and block["block_id"].startswith("il2_saved")
+    }
+    assert unsave == {"40000001", "40000002", "40000003"}
+    assert "Removed PMID 40000001" in answer("saved remove 40000001", context()).text
+    assert "Removed PMID 40000001" not in answer("saved remove PMID:40000001", context()).text
+    assert "Removed PMID 40000002" in answer("saved remove https://pubmed.ncbi.nlm.nih.gov/40000002/", context()).text
+    assert "Removed PMID 40000003" not in answer("saved remove doi:10.1000/lupus.1", context()).text
+    library.save_for(USER, "40000001")
+    assert "Removed PMID 40000001" in answer("saved remove doi:10.1000/LUPUS.1", context()).text
+    assert library.saved_by(USER) == ["40000003"]
+    assert "Remove which paper?" in answer("saved remove nonsense", context()).text
+    assert "takes a paper off it" in answer("saved frobnicate", context()).text
+
+
+@BOTH_BACKENDS
+def test_save_and_unsave_buttons_answer_with_each_other(lab):
+    from il2watch.commands.buttons import save_reply, unsave_reply
+
+    library, _, context = lab
+    saved = save_reply(context(), "40000004")
+    assert saved.blocks[0]["accessory"]["action_id"] == "il2_unsave" and "Saved PMID 40000004" in saved.text
+    assert library.saved_by(USER) == ["40000004"]
+    assert "Removed PMID 40000004" in unsave_reply(context(), "40000004").text
+    assert "is not on your reading list" in unsave_reply(context(), "40000004").text
+    assert library.saved_by(USER) == []
+
+
 # ---------------------------------------------------------------- status
 
 
@@ -439,6 +570,7 @@ def test_status_reports_polls_counts_feedback_and_health(lab):
     )
     library.set_state("next_poll_at", "2024-06-01T12:30:00+00:00")
     library.set_state("lease_holder", "worker-1 (pid 42)")
+    assert Lease(library, "worker-1 (pid 42)", clock=NOW.timestamp).acquire()  # the worker is running
     library.set_feedback("40000001", "U1", 1)
     with library.transaction():
         library.enqueue(key="k1", channel="C0LAB", kind="paper", pmids=["40000001"], payload={}, state="sent")
@@ -464,6 +596,8 @@ def test_status_times_are_shown_in_the_configured_time_zone(tmp_path):
     settings = load_settings({"IL2WATCH_TIMEZONE": "Europe/Berlin"}, cwd=tmp_path)
     with Library(tmp_path / "lib.db") as library:
         library.set_state("next_poll_at", "2024-06-01T12:30:00+00:00")
+        library.set_state("lease_holder", "worker-1")
+        assert Lease(library, "worker-1", clock=NOW.timestamp).acquire()
         text = format_status_text(status_facts(library, settings, NOW))
     assert "Next poll: 2024-06-01 14:30 CEST (in 30 min)" in text
 
@@ -478,7 +612,7 @@ def test_status_of_an_empty_library(tmp_path):
 # ---------------------------------------------------------------- admin: poll and watches
 
 
-@pytest.mark.parametrize("text", ["poll", "watch", "watch list", "watch add 12345", "watch remove review"])
+@pytest.mark.parametrize("text", ["poll", "watch add 12345", "watch remove review", "backfill review 5"])
 @BOTH_BACKENDS
 def test_admin_commands_are_politely_refused_to_others(lab, text):
     library, _, context = lab
@@ -486,6 +620,17 @@ def test_admin_commands_are_politely_refused_to_others(lab, text):
     assert "only for il2watch's admins" in reply.text and "<@UADMIN01>" in reply.text
     assert reply.deferred is None
     assert library.slack_watches() == [] and library.outbox() == []
+
+
+@pytest.mark.parametrize("text", ["watch", "watch list", "watches ls"])
+@BOTH_BACKENDS
+def test_anyone_may_list_the_watches(lab, text):
+    _, _, context = lab
+    reply = answer(text, context(user=USER))
+    assert "*2 watches*" in reply.text and "`review`" in reply.text
+    refused = answer("watch add 12345", context(user=USER))
+    assert "`/lit watch add` is only for il2watch's admins" in refused.text
+    assert "Anyone may `/lit watch list`" in refused.text
 
 
 @BOTH_BACKENDS
@@ -498,11 +643,33 @@ def test_poll_now_runs_after_the_ack(lab):
     assert recorder.polls == 1 and "2 new paper(s)" in later.text
 
 
+@pytest.fixture
+def pubmed_tools(ncbi_server, world):
+    """The Tools il2watch builds, on the NCBI stand-in; PMIDs 31234567-9 are in its PubMed."""
+    from slack_sdk import WebClient
+
+    from il2watch.config import Settings
+    from il2watch.slack_app import make_tools
+
+    for pmid in ("31234567", "31234568", "31234569"):
+        world.add(record(pmid, title=f"An IL-2 paper to watch, {pmid}"))
+    settings = Settings(eutils_url=ncbi_server.base_url, ncbi_backoff=0.01, ncbi_attempts=2)
+    return make_tools(settings, WebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/"))
+
+
+def run(text, ctx, tools):
+    """What the admin sees in the end: the ack, or what follows it once PubMed has answered."""
+    reply = answer(text, ctx)
+    return reply.deferred.run(tools) if reply.deferred is not None else reply
+
+
 @BOTH_BACKENDS
-def test_watch_add_stores_announces_and_baselines(lab):
+def test_watch_add_checks_pubmed_after_the_ack_then_stores_announces_and_baselines(lab, pubmed_tools):
     library, _, context = lab
     reply = answer("watch add PMID:31234567", context(user=ADMIN))
-    assert "Now watching PMID 31234567 as `pmid-31234567`" in reply.text
+    assert reply.text == "Checking PMID 31234567 with PubMed…" and library.slack_watches() == []
+    later = reply.deferred.run(pubmed_tools)
+    assert "Now watching PMID 31234567 as `pmid-31234567`" in later.text
     assert library.slack_watches() == [Watch(id="pmid-31234567", pmid="31234567", source="slack")]
     assert library.watch_state(library.slack_watches()[0]).baseline_at == ""
     (row,) = library.outbox(kind="watch")
@@ -516,10 +683,54 @@ def test_watch_add_stores_announces_and_baselines(lab):
     assert "<@UADMIN01> added a watch on PMID 31234567" in announcement.text
 
 
+@pytest.mark.parametrize("spec", ["0", "-5", "3.5", "1e6", "PMID:0", "0000"])
 @BOTH_BACKENDS
-def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
+def test_watch_add_refuses_numbers_that_are_not_pmids_instead_of_watching_them_as_queries(lab, spec):
     library, _, context = lab
-    answer('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN))
+    reply = answer(f"watch add {spec}", context(user=ADMIN))
+    assert reply.deferred is None
+    assert f"`{spec}` is not a PMID: PMIDs are whole numbers from 1" in reply.text
+    assert library.slack_watches() == [] and library.outbox() == []
+
+
+@pytest.mark.parametrize("pmid", ["999999999", "99999999"])
+@BOTH_BACKENDS
+def test_watch_add_refuses_a_pmid_that_is_not_in_pubmed(lab, pubmed_tools, pmid):
+    library, _, context = lab
+    reply = run(f"watch add {pmid}", context(user=ADMIN), pubmed_tools)
+    assert reply.text == f"PubMed has no paper with PMID {pmid}, so no watch was added. Check the number."
+    assert library.slack_watches() == [] and library.outbox() == []
+
+
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("interleukin AND lupsu", "PubMed does not know “lupsu” and searched without it"),
+        ("interleukin[tiabx] AND lupus", "PubMed has no search field [tiabx] and searched without it"),
+    ],
+)
+@BOTH_BACKENDS
+def test_watch_add_refuses_a_query_pubmed_cannot_use_naming_the_word(lab, pubmed_tools, query, says):
+    library, _, context = lab
+    reply = run(f"watch add {query}", context(user=ADMIN), pubmed_tools)
+    assert reply.text.startswith(f"PubMed cannot use the query “{query}” as written: {says}. No watch was added")
+    assert library.slack_watches() == [] and library.outbox() == []
+
+
+@BOTH_BACKENDS
+def test_watch_add_says_when_pubmed_does_not_answer_and_adds_nothing(lab, pubmed_tools, ncbi_server):
+    library, _, context = lab
+    ncbi_server.inject(503, endpoint="esearch", times=2)
+    reply = run("watch add interleukin AND lupus", context(user=ADMIN), pubmed_tools)
+    assert reply.text.startswith("PubMed did not answer, so I could not check the query “interleukin AND lupus”: ")
+    assert "NCBI esearch failed after 2 attempts (HTTP 503)" in reply.text and library.slack_watches() == []
+
+
+@BOTH_BACKENDS
+def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab, pubmed_tools):
+    library, _, context = lab
+    added = run('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN), pubmed_tools)
+    assert "PubMed has " in added.text and " matches for it." in added.text
     (watch,) = library.slack_watches()
     assert watch.id == "il-2-tiab-and-lupus" and watch.query == '"IL-2"[tiab] AND lupus'
     assert (
@@ -527,7 +738,7 @@ def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
         in answer('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN)).text
     )
     assert "Already watched, as `review`" in answer("watch add 35217787", context(user=ADMIN)).text
-    answer("watch add IL-2 [tiab] AND lupus!", context(user=ADMIN))  # same slug, another query
+    run("watch add IL-2 [tiab] AND lupus!", context(user=ADMIN), pubmed_tools)  # same slug, another query
     ids = [w.id for w in library.slack_watches()]
     assert len(ids) == 2 and ids[1].startswith("il-2-tiab-and-lupus-") and len(ids[1]) <= 40
     listing = answer("watch list", context(user=ADMIN))
@@ -536,9 +747,9 @@ def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab):
 
 
 @BOTH_BACKENDS
-def test_watch_remove_only_removes_slack_watches_and_announces_it(lab):
+def test_watch_remove_only_removes_slack_watches_and_announces_it(lab, pubmed_tools):
     library, _, context = lab
-    answer("watch add 31234567", context(user=ADMIN))
+    run("watch add 31234567", context(user=ADMIN), pubmed_tools)
     assert "configured in il2watch.toml" in answer("watch remove review", context(user=ADMIN)).text
     assert "No watch has the id `nope`" in answer("watch remove nope", context(user=ADMIN)).text
     assert "Stopped watching `pmid-31234567`" in answer("watch remove pmid-31234567", context(user=ADMIN)).text
@@ -547,13 +758,13 @@ def test_watch_remove_only_removes_slack_watches_and_announces_it(lab):
 
 
 @BOTH_BACKENDS
-def test_a_watch_added_again_starts_with_a_new_baseline(lab):
+def test_a_watch_added_again_starts_with_a_new_baseline(lab, pubmed_tools):
     library, _, context = lab
-    answer("watch add 31234567", context(user=ADMIN))
+    run("watch add 31234567", context(user=ADMIN), pubmed_tools)
     watch = library.slack_watches()[0]
     library.set_watch_progress(watch, horizon="2024-05-01", baseline_at="2024-04-01T00:00:00+00:00")
     answer("watch remove pmid-31234567", context(user=ADMIN))
-    answer("watch add 31234567", context(user=ADMIN))
+    run("watch add 31234567", context(user=ADMIN), pubmed_tools)
     state = library.watch_state(watch)
     assert state.baseline_at == "" and state.horizon == "" and not state.removed
 
@@ -582,20 +793,120 @@ def test_slugs_are_valid_watch_ids():
     assert re.fullmatch(r"[a-z0-9][a-z0-9_\-]{0,39}", slug("word " * 40))
 
 
+# ---------------------------------------------------------------- backfill
+
+
+def backfill_lab(lab, *, burst: str = "10"):
+    """The lab library with the review's 25 papers recorded but not posted; some only weakly similar."""
+    library, _, context = lab
+    settings = load_settings(
+        {"IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": "C0LAB", "IL2WATCH_COMMAND": "/lit", "IL2WATCH_BURST": burst},
+        cwd=None,
+    )
+    weak = [make_paper(str(43000000 + n), f"Unrelated paper {n}", day=f"2024-06-{n + 1:02d}") for n in range(3)]
+    library.save_papers(weak)
+    library.save_reasons([(p.pmid, Reason("review", "similar", 10, 90)) for p in weak], now=SEEN, run_id=None)
+    library.save_reasons([(str(41000000 + n), Reason("review", "cites")) for n in range(25)], now=SEEN, run_id=None)
+
+    def held_back_aware(paper, reasons):
+        weakly = all(r.kind == "similar" for r in reasons)
+        return Insight(summary="s", axis="other", relevance=5.0 if weakly else 60.0)
+
+    def make(user=ADMIN):
+        return Context(
+            library=library,
+            settings=settings,
+            insight_for=held_back_aware,
+            user_id=user,
+            channel_id="C0LAB",
+            watches=tuple(settings.watches),
+            now=lambda: NOW,
+        )
+
+    return library, make
+
+
+@BOTH_BACKENDS
+def test_backfill_above_the_burst_size_is_one_digest_and_skips_held_back_papers(lab):
+    library, context = backfill_lab(lab)
+    recorder = Recorder()
+    reply = answer("backfill review 15", context())
+    assert "Backfilling up to 15 papers from `review`" in reply.text and recorder.polls == 0
+    later = reply.deferred.run(recorder.tools())
+    assert recorder.polls == 1 and "as one digest" in later.text and "3 held back as off-topic skipped" in later.text
+    (row,) = library.outbox(kind="digest")
+    assert row.state == "due" and len(row.pmids) == 15 and not set(row.pmids) & {"43000000", "43000001", "43000002"}
+    assert row.pmids[0] == "40000001"  # newest first
+    again = answer("backfill review 15", context()).deferred.run(recorder.tools())
+    assert len(library.outbox(kind="digest")) == 1 + ("as one digest" in again.text)
+    posted = {p for r in library.outbox() for p in r.pmids}
+    assert len(posted) == len([p for r in library.outbox() for p in r.pmids])  # never a paper twice
+
+
+@BOTH_BACKENDS
+def test_backfill_within_the_burst_size_posts_each_paper(lab):
+    library, context = backfill_lab(lab)
+    later = answer("backfill review 3", context()).deferred.run(Recorder().tools())
+    assert "backfilling 3 papers from review" in later.text.lower()
+    assert [len(r.pmids) for r in library.outbox(kind="paper")] == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("backfill", "Backfill which watch?"),
+        ("backfill nope", "No watch has the id `nope`"),
+        ("backfill review 0", "from 1 to 200"),
+        ("backfill review -1", "from 1 to 200"),
+        ("backfill review 201", "from 1 to 200"),
+        ("backfill review lots", "from 1 to 200"),
+    ],
+)
+@BOTH_BACKENDS
+def test_backfill_mistakes_get_hints(lab, text, says):
+    library, context = backfill_lab(lab)
+    reply = answer(text, context())
+    assert says in reply.text and reply.deferred is None and library.outbox() == []
+
+
 # ---------------------------------------------------------------- export
 
 
 @BOTH_BACKENDS
-def test_export_uploads_a_file_after_the_ack(lab):
+def test_export_goes_to_the_person_who_asked_in_a_direct_message(lab):
     _, _, context = lab
     recorder = Recorder()
     reply = answer("export ris tag treg", context())
     assert reply.deferred is not None and not recorder.uploads
     later = reply.deferred.run(recorder.tools())
     ((channel, name, content, title),) = recorder.uploads
-    assert channel == "C0LAB" and name == "il2watch-tag-treg-2024-06-01.ris"
+    assert recorder.dms == [USER] and channel == "DREADER1" and name == "il2watch-tag-treg-2024-06-01.ris"
     assert content.count("TY  - JOUR") == 2 and "AN  - 40000001" in content and "AN  - 40000002" in content
-    assert "Uploaded il2watch-tag-treg-2024-06-01.ris: 2 papers tagged treg" in later.text
+    assert "Sent you il2watch-tag-treg-2024-06-01.ris: 2 papers tagged treg" in later.text
+    assert "`/lit export ris tag treg share`" in later.text
+
+
+@BOTH_BACKENDS
+def test_export_share_uploads_it_in_the_channel_for_everyone(lab):
+    _, _, context = lab
+    recorder = Recorder()
+    later = answer("export ris tag treg share", context()).deferred.run(recorder.tools())
+    ((channel, name, _, _),) = recorder.uploads
+    assert recorder.dms == [] and channel == "C0LAB" and name == "il2watch-tag-treg-2024-06-01.ris"
+    assert "here for everyone" in later.text
+    searched = Recorder()
+    answer("export search lupus share", context()).deferred.run(searched.tools())
+    assert searched.uploads[0][0] == "C0LAB" and searched.uploads[0][2].count("@article{") == 1
+
+
+@BOTH_BACKENDS
+def test_export_without_direct_messages_says_how_to_share(lab):
+    _, _, context = lab
+    recorder = Recorder()
+    tools = recorder.tools()
+    without = Tools(tools.fetch_papers, tools.find_pmids, tools.poll, tools.upload, tools.check_query)
+    later = answer("export ris tag treg", context()).deferred.run(without)
+    assert "add `share`" in later.text and recorder.uploads == []
 
 
 @pytest.mark.parametrize(
@@ -625,7 +936,7 @@ def test_export_failures_are_explained(lab):
     _, _, context = lab
     assert "nothing to export" in answer("export search zebrafish", context()).text
     assert "is not a tag" in answer("export tag nonsense", context()).text
-    later = answer("export", context(channel="CNOTIN")).deferred.run(Recorder().tools())
+    later = answer("export share", context(channel="CNOTIN")).deferred.run(Recorder().tools())
     assert "not_in_channel" in later.text
 
 

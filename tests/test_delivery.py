@@ -244,3 +244,33 @@ def test_posts_are_paced(make_settings, slack_server, world):
     times = [r.time for r in slack_server.calls("chat.postMessage")]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert len(gaps) == 4 and min(gaps) >= 0.25
+
+
+def test_a_rebuild_from_watermarks_of_different_dates_restores_the_newest(make_settings, slack_server):
+    from il2watch.rebuild import rebuild_from_channels
+    from il2watch.service import all_watches
+    from il2watch.slack_client import make_client
+    from tests.stand_ins.slack_api import BOT_USER_ID
+
+    settings = make_settings(slack_server)
+    # what il2watch posted before the library was lost, oldest first; the newest date is not in the newest post
+    for n, (review, query) in enumerate(
+        [("2024-03-05", "2024-02-20"), ("2024-01-10", "2024-03-01"), ("2024-02-01", "")]
+    ):
+        horizons = {"review": review, **({"engineered-il2": query} if query else {})}
+        slack_server.add_message(
+            CHANNEL,
+            f"paper {n}",
+            user=BOT_USER_ID,
+            metadata={
+                "event_type": "il2watch_paper",
+                "event_payload": {"pmid": str(42000000 + n), "key": f"k{n}", "watermark": {"horizons": horizons}},
+            },
+        )
+    with Library(settings.db_path) as library:
+        watches = all_watches(settings, library)
+        report = rebuild_from_channels(library, make_client(settings), settings, watches)
+        restored = {w.id: library.watch_state(w) for w in watches}
+    assert report.horizons == {"review": "2024-03-05", "engineered-il2": "2024-03-01"}
+    assert restored["review"].horizon == "2024-03-05" and restored["review"].restored
+    assert restored["engineered-il2"].horizon == "2024-03-01"

@@ -1,5 +1,6 @@
-"""`il2watch poll` killed with SIGKILL at random moments, again and again: every paper still arrives once, on
-both backends (fewer kills on PostgreSQL, which shares the code paths that the SQLite run covers)."""
+"""`il2watch poll` killed with SIGKILL at random moments, again and again, and at the one moment that matters
+most (Slack has the message, il2watch has not recorded it): every paper still arrives once. The random kills
+run on both backends (fewer on PostgreSQL, which shares the code paths that the SQLite run covers)."""
 
 import os
 import random
@@ -10,6 +11,8 @@ import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
+
+import pytest
 
 from il2watch.library import Library
 from tests.conftest import BOTH_BACKENDS, settings_env, subprocess_env
@@ -98,3 +101,58 @@ def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(
             assert library.integrity_ok()
         states = dict(library.execute("select state, count(*) from outbox group by state").fetchall())
     assert set(states) <= {"sent"}, states
+
+
+def thread_replies(slack_server, parent):
+    return [m for m in slack_server.messages("C0PAPERS1") if m.thread_ts == parent.ts and m.ts != parent.ts]
+
+
+@BOTH_BACKENDS
+@pytest.mark.parametrize("where", ["post", "thread reply"])
+def test_a_kill_right_after_slack_accepted_a_message_doubles_nothing(
+    tmp_path, ncbi_server, slack_server, world, where, database
+):
+    """The random kills above rarely land in the few milliseconds between Slack accepting a message and
+    il2watch recording it; here the Slack stand-in accepts the message and holds its answer until il2watch
+    has been killed."""
+    from il2watch.config import load_settings
+    from il2watch.service import poll_once
+
+    env = settings_env(
+        tmp_path, ncbi_server, slack_server, database, IL2WATCH_THREAD_ABSTRACT="true", IL2WATCH_BURST="0"
+    )
+    settings = load_settings(env, tmp_path)
+    poll_once(settings, out=lambda _: None)  # the baseline
+    arrivals = [str(45_100_000 + n) for n in range(3)]
+    for pmid in arrivals:
+        world.add(record(pmid, title=f"IL-2 mutein {pmid} and regulatory T cells", entry_date=date.today()))
+        world.cite(pmid, R.REVIEW_PMID)
+    in_thread = where == "thread reply"
+    slack_server.inject("stall", method="chat.postMessage", when=lambda p: bool(p.get("thread_ts")) == in_thread)
+    process = start_poll(subprocess_env(PYTHONPATH=str(REPO), **env))
+    assert slack_server.stalled.wait(30), "il2watch never posted"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    slack_server.release_stalled()
+
+    report = poll_once(settings, out=lambda _: None)
+    assert report.status == "ok" and report.delivery.still_due == 0
+    counts = posted(slack_server)
+    assert [counts[pmid] for pmid in arrivals] == [1, 1, 1]
+    for post in slack_server.posts_with_metadata("il2watch_paper"):
+        parts = [m.metadata["event_payload"]["part"] for m in thread_replies(slack_server, post)]
+        assert parts == sorted(set(parts)), f"a reply in the thread of {post.ts} was posted twice"
+    assert {pmid: len(thread_replies(slack_server, posted_message(slack_server, pmid))) for pmid in arrivals} == {
+        pmid: 1 for pmid in arrivals
+    }
+    with Library(database) as library:
+        states = dict(library.execute("select state, count(*) from outbox group by state").fetchall())
+        statuses = [status for (status,) in library.execute("select status from runs order by id").fetchall()]
+    assert states.keys() == {"sent"}
+    assert statuses == ["ok", "interrupted", "ok"], "the killed poll is recorded as interrupted"
+
+
+def posted_message(slack_server, pmid):
+    return next(
+        m for m in slack_server.posts_with_metadata("il2watch_paper") if m.metadata["event_payload"]["pmid"] == pmid
+    )

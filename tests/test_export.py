@@ -6,8 +6,12 @@ import csv
 import io
 import re
 
-from il2watch.export import export, to_bibtex, to_csv, to_ris
-from il2watch.model import Author, Paper
+import bibtexparser
+import pytest
+import rispy
+
+from il2watch.export import export, journal_title, to_bibtex, to_csv, to_ris
+from il2watch.model import Author, Paper, Section
 
 REVIEW = Paper(
     pmid="35217787",
@@ -22,9 +26,17 @@ REVIEW = Paper(
     journal_iso="Nat Rev Immunol",
     pub_date="2022 Oct",
     pub_year=2022,
+    volume="22",
+    issue="10",
+    pages="614-628",
     doi="10.1038/s41577-022-00680-w",
     pmcid="PMC9301237",
     pub_types=("Journal Article", "Review"),
+    abstract=(
+        Section("IL-2 is a pleiotropic cytokine.", "INTRODUCTION"),
+        Section("Engineered IL-2 can favour <i>Tregs</i> or effector cells."),
+    ),
+    keywords=("interleukin-2", "regulatory T cells"),
 )
 HOSTILE = Paper(
     pmid="40000001",
@@ -58,7 +70,7 @@ def test_bibtex_entry_has_every_field():
     assert text.startswith("@article{pmid35217787,\n")
     assert "author = {Hernandez, Rosmely and Põder, Janika and LaPorte, Kathryn M and Malek, Thomas R}" in text
     assert "title = {{Engineering IL-2 for immunotherapy of autoimmunity and cancer.}}" in text
-    assert "journal = {Nature reviews. Immunology}" in text and "year = {2022}" in text
+    assert "journal = {Nature Reviews Immunology}" in text and "year = {2022}" in text
     assert "doi = {10.1038/s41577-022-00680-w}" in text and "pmid = {35217787}" in text
     assert "url = {https://pubmed.ncbi.nlm.nih.gov/35217787/}" in text and "pmcid = {PMC9301237}" in text
 
@@ -111,7 +123,7 @@ def test_ris_records_are_well_formed_and_complete():
     ]
     fields = dict(record)
     assert fields["TI"] == "Engineering IL-2 for immunotherapy of autoimmunity and cancer."
-    assert fields["T2"] == "Nature reviews. Immunology" and fields["J2"] == "Nat Rev Immunol"
+    assert fields["T2"] == "Nature Reviews Immunology" and fields["J2"] == "Nat Rev Immunol"
     assert fields["PY"] == "2022" and fields["DO"] == "10.1038/s41577-022-00680-w" and fields["AN"] == "35217787"
     assert fields["UR"] == "https://pubmed.ncbi.nlm.nih.gov/35217787/"
 
@@ -128,7 +140,11 @@ def test_ris_keeps_each_value_on_one_line():
 
 def test_csv_round_trips_through_a_csv_reader_and_defuses_formulas():
     rows = list(csv.DictReader(io.StringIO(to_csv([REVIEW, HOSTILE]))))
-    assert rows[0]["pmid"] == "35217787" and rows[0]["year"] == "2022"
+    assert rows[0]["pmid"] == "35217787" and rows[0]["year"] == "2022" and rows[0]["month"] == "Oct"
+    assert (rows[0]["volume"], rows[0]["issue"], rows[0]["pages"]) == ("22", "10", "614-628")
+    assert rows[0]["journal"] == "Nature Reviews Immunology" and rows[0]["journal_abbreviation"] == "Nat Rev Immunol"
+    assert rows[0]["pmcid"] == "PMC9301237" and rows[0]["keywords"] == "interleukin-2; regulatory T cells"
+    assert rows[0]["abstract"].startswith("INTRODUCTION: IL-2 is a pleiotropic cytokine. Engineered IL-2")
     assert rows[0]["authors"] == "Hernandez R; Põder J; LaPorte KM; Malek TR"
     assert rows[0]["url"] == "https://pubmed.ncbi.nlm.nih.gov/35217787/" and rows[0]["doi"] == REVIEW.doi
     assert rows[1]["title"].startswith('\'=HYPERLINK("x") {braces} 100% & $5')
@@ -140,3 +156,79 @@ def test_export_dispatches_by_format():
     assert export([REVIEW], "ris") == to_ris([REVIEW])
     assert export([REVIEW], "csv") == to_csv([REVIEW])
     assert to_bibtex([]) == "" and to_ris([]) == "" and to_csv([]).startswith("pmid,title")
+
+
+# ---------------------------------------------------------------- read back by real readers
+
+
+def test_a_bibtex_reader_gets_every_field_a_reference_manager_needs():
+    library = bibtexparser.parse_string(to_bibtex([REVIEW, HOSTILE, BOOK]))
+    assert not library.failed_blocks
+    review, hostile, book = library.entries
+    fields = {f.key: f.value for f in review.fields}
+    assert review.entry_type == "article" and review.key == "pmid35217787"
+    assert fields["journal"] == "Nature Reviews Immunology" and fields["shortjournal"] == "Nat Rev Immunol"
+    assert (fields["volume"], fields["number"], fields["pages"]) == ("22", "10", "614--628")
+    assert fields["month"] == "oct" and fields["year"] == "2022"
+    assert fields["doi"] == "10.1038/s41577-022-00680-w" and fields["pmid"] == "35217787"
+    assert fields["pmcid"] == "PMC9301237" and fields["keywords"] == "interleukin-2, regulatory T cells"
+    assert fields["abstract"].startswith(
+        "INTRODUCTION: IL-2 is a pleiotropic cytokine. Engineered IL-2 can favour Tregs"
+    )
+    assert hostile.key == "pmid40000001" and book.entry_type == "incollection"
+
+
+def test_a_ris_reader_gets_every_field_a_reference_manager_needs():
+    entries = rispy.loads(to_ris([REVIEW, HOSTILE, BOOK]))
+    assert len(entries) == 3
+    review = entries[0]
+    assert review["type_of_reference"] == "JOUR"
+    assert review["authors"] == ["Hernandez, Rosmely", "Põder, Janika", "LaPorte, Kathryn M", "Malek, Thomas R"]
+    assert review["secondary_title"] == "Nature Reviews Immunology" and review["alternate_title1"] == "Nat Rev Immunol"
+    assert (review["volume"], review["number"], review["start_page"], review["end_page"]) == ("22", "10", "614", "628")
+    assert review["year"] == "2022" and review["date"] == "2022/10//"
+    assert review["doi"] == "10.1038/s41577-022-00680-w" and review["accession_number"] == "35217787"
+    assert review["custom2"] == "PMC9301237" and review["keywords"] == ["interleukin-2", "regulatory T cells"]
+    assert review["abstract"].startswith("INTRODUCTION: IL-2 is a pleiotropic cytokine.")
+    assert entries[2]["type_of_reference"] == "CHAP"
+
+
+def test_medline_page_ranges_are_written_out_and_article_numbers_kept():
+    short = Paper(pmid="2", title="t", pages="113-25", journal="J")
+    electronic = Paper(pmid="3", title="t", pages="eabn4821", journal="J")
+    (first, second) = rispy.loads(to_ris([short, electronic]))
+    assert (first["start_page"], first["end_page"]) == ("113", "125")
+    assert second["start_page"] == "eabn4821" and "end_page" not in second
+    assert "pages = {113--125}" in to_bibtex([short])
+
+
+@pytest.mark.parametrize(
+    ("nlm", "expected"),
+    [
+        ("Nature reviews. Immunology", "Nature Reviews Immunology"),
+        ("Journal of immunology (Baltimore, Md. : 1950)", "Journal of Immunology"),
+        ("The New England journal of medicine", "The New England Journal of Medicine"),
+        ("Science translational medicine", "Science Translational Medicine"),
+        ("JCI insight", "JCI Insight"),
+        ("Frontiers in immunology", "Frontiers in Immunology"),
+        ("Science (New York, N.Y.)", "Science"),
+        ("Cancer immunology, immunotherapy : CII", "Cancer Immunology, Immunotherapy"),
+        ("eLife", "eLife"),
+        ("Cell reports. Medicine", "Cell Reports Medicine"),
+    ],
+)
+def test_journal_names_as_reference_managers_expect_them(nlm, expected):
+    assert journal_title(Paper(pmid="1", title="t", journal=nlm)) == expected
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(start):
+    paper = Paper(pmid="4", title=f"{start}cmd|' /C calc'!A0", journal=f"{start}SUM(A1:A9)", keywords=(f"{start}x",))
+    (row,) = list(csv.DictReader(io.StringIO(to_csv([paper]))))
+    for column in ("title", "journal", "keywords"):
+        cell = row[column]
+        assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), (column, cell)
+        if start in "=+-@":
+            assert cell.startswith("'" + start), (column, cell)  # kept as text, as written
+        else:
+            assert "\t" not in cell and "\r" not in cell  # flattened to one line

@@ -66,7 +66,7 @@ def test_explanation_has_one_line_per_contribution():
     )
     assert result.why == (
         "+35 cites the watched paper (watch review)",
-        "+22.7 PubMed lists it as similar (rank 2, PubMed score 31000000, watch review)",
+        "+22.7 PubMed lists it as similar (#2 of its similar articles, watch review)",
         "+15 matches watched query lab-query",
         "+25 about IL-2 (effector axis)",
         "+8 names bempegaldesleukin, nemvaleukin alfa",

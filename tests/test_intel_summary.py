@@ -144,3 +144,21 @@ def test_summary_is_never_over_the_limit_and_never_empty(sections):
     assert summary.strip()
     assert len(summary) <= SUMMARY_LIMIT
     assert ends_sentence(summary) or summary.endswith("…")
+
+
+def sentence_of(length: int, opening: str) -> str:
+    """A plain sentence of exactly ``length`` characters."""
+    body = opening
+    while len(body) + len(" cells") <= length - 1:
+        body += " cells"
+    return body + "s" * (length - 1 - len(body)) + "."  # the last word made longer to reach the length
+
+
+def test_two_sentences_are_joined_only_when_both_and_the_space_between_fit_in_300():
+    for total in (300, 301):  # the two sentences' lengths plus the joining space
+        result = sentence_of(150, "The mutein expanded regulatory T")
+        conclusion = sentence_of(total - 1 - len(result), "Low-dose IL-2 expanded regulatory T")
+        assert len(result) + 1 + len(conclusion) == total
+        summary = summarise(structured(("RESULTS", result), ("CONCLUSIONS", conclusion)))
+        assert len(summary) <= SUMMARY_LIMIT
+        assert summary == (f"{result} {conclusion}" if total <= SUMMARY_LIMIT else conclusion)

@@ -3,14 +3,16 @@ import pytest
 from il2watch.intel import (
     AXIS_LABELS,
     FLAG_LABELS,
+    IL2_AXES,
     analyse,
+    concerned_pmids,
     default_lexicon,
     find_trials,
     publication_flags,
     trial_url,
 )
 from il2watch.intel.tags import FLAG_ORDER, il2_evidence, is_il2
-from il2watch.model import AXES, Author, Paper, Section
+from il2watch.model import AXES, Author, Paper, Reason, Section
 
 
 def paper(title: str, *abstract: str, pub_types=("Journal Article",), **fields) -> Paper:
@@ -217,3 +219,133 @@ def test_every_axis_and_flag_has_a_label_and_retraction_shouts():
     assert set(AXIS_LABELS) == set(AXES)
     assert set(FLAG_LABELS) == set(FLAG_ORDER)
     assert "RETRACTED" in FLAG_LABELS["retraction"]
+
+
+# ---- Every signal a record carries ---------------------------------------------------------------
+
+CITES = Reason("review", "cites")
+
+
+def test_citing_the_review_raises_the_prior_but_never_decides_alone():
+    fusion = paper("Engineered cytokine/antibody fusions expand regulatory T cells and protect from autoimmune disease")
+    assert analyse(fusion).is_il2 is False  # a title that never says IL-2, no other evidence
+    cited = analyse(fusion, [CITES])
+    assert (cited.is_il2, cited.axis) == (True, "treg")
+    in_passing = paper("Anti-PD-1 therapy in advanced melanoma: five-year survival")
+    assert analyse(in_passing, [CITES]).is_il2 is False
+    other_cytokine = paper("An engineered IL-33 cytokine expands regulatory T cells in colitis")
+    assert analyse(other_cytokine, [CITES]).is_il2 is False
+
+
+def test_similarity_rank_and_votes_move_a_borderline_paper():
+    borderline = paper(
+        "A cytokine variant for CAR T cells", "IL-2 was engineered. The IL-2 variant bound CD122. IL-2 signalled."
+    )
+    assert analyse(borderline).is_il2 is False
+    assert analyse(borderline, [Reason("review", "similar", 31_000_000, 3)]).is_il2 is True
+    assert analyse(borderline, feedback=(2, 0)).is_il2 is True
+    clear = paper("Low-dose IL-2 in lupus", "Low-dose IL-2 expanded Tregs in SLE. IL-2 was safe.")
+    assert analyse(clear, feedback=(0, 5)).is_il2 is True  # votes do not overrule a clear text
+    assert analyse(borderline, [Reason("review", "similar", 1, 3)], feedback=(0, 2)).is_il2 is False
+
+
+def test_author_keywords_and_mesh_headings_count():
+    title = "Selective expansion of Foxp3+ regulatory cells by an engineered protein prevents arthritis"
+    assert analyse(paper(title)).is_il2 is False
+    assert analyse(paper(title, keywords=("IL-2", "arthritis"))).axis == "treg"
+    mesh = ("Humans", "*Interleukin-2/therapeutic use", "Arthritis, Rheumatoid/drug therapy")
+    assert analyse(paper(title, mesh=mesh)).is_il2 is True
+    headings = analyse(paper("A cytokine for tumours", mesh=("*Interleukin-2/analogs & derivatives", "Neoplasms")))
+    assert (headings.is_il2, headings.axis) == (True, "effector")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "IL-2 delivered to PD-1+ T cells enhances antitumor immunity",
+        "A CD122-biased IL-2 agonist drives tumor regression",
+        "Engineered IL-2 cytokines for cancer immunotherapies",
+        "PD-1-cis IL-2R agonism yields better effectors from stem-like CD8+ T cells",
+        "Intratumoral IL-2 with radiotherapy induces abscopal responses",
+    ],
+)
+def test_effector_wording_in_titles_alone(title):
+    assert analyse(paper(title)).axis == "effector"
+
+
+def test_a_paper_on_both_axes_says_so():
+    review = paper("Engineering IL-2 for immunotherapy of autoimmunity and cancer", pub_types=("Review",))
+    assert (analyse(review).axis, analyse(review).is_il2) == ("both", True)
+    study = paper(
+        "A tunable IL-2 platform yields Treg-biased and effector-biased variants",
+        "The CD25-biased variant prevented colitis and the CD122-biased variant controlled melanoma in mice.",
+    )
+    assert analyse(study).axis == "both"
+
+
+def test_a_side_the_paper_says_it_avoids_does_not_count():
+    effector = paper(
+        "A not-alpha IL-2 expands tumour-specific CD8 T cells without expanding regulatory T cells",
+        "The variant spared Tregs and expanded CD8 T cells in melanoma-bearing mice.",
+    )
+    assert analyse(effector).axis == "effector"
+    treg = paper(
+        "A Treg-selective IL-2 mutein in lupus without activating NK cells or CD8 T cells",
+        "Patients with SLE received the mutein; Tregs rose threefold.",
+    )
+    assert analyse(treg).axis == "treg"
+
+
+def test_mechanism_titles_stay_biology_when_treg_words_abound():
+    insight = analyse(
+        paper(
+            "Loss of IL-2Rα causes autoimmunity through failure of Treg homeostasis",
+            "Mice deficient in Il2ra develop autoimmunity. CD25-deficient Tregs were outcompeted. Restoring STAT5 "
+            "rescued Treg numbers.",
+        )
+    )
+    assert insight.axis == "biology"
+
+
+# ---- Notices -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "pub_types", "axis"),
+    [
+        ("Correction to: A CD122-biased IL-2 agonist drives tumor regression.", ("Published Erratum",), "effector"),
+        ("Retraction Note: Low-dose IL-2 expands regulatory T cells in lupus.", ("Retraction of Publication",), "treg"),
+        ('Retraction notice to "IL-15 superagonist expands NK cells in melanoma"', ("Journal Article",), "neighbour"),
+        ("Erratum.", ("Published Erratum",), "other"),
+        ("Notice of retraction.", ("Retraction of Publication",), "other"),
+    ],
+)
+def test_a_notice_takes_the_axis_of_the_paper_it_concerns(title, pub_types, axis):
+    insight = analyse(paper(title, pub_types=pub_types))
+    assert insight.axis == axis and insight.is_il2 == (axis in IL2_AXES)
+
+
+def test_a_notice_takes_the_stored_axis_of_the_paper_it_concerns_when_known():
+    notice = paper("Erratum.", pub_types=("Published Erratum",), corrections=(("ErratumFor", "123"),))
+    assert concerned_pmids(notice) == ("123",)
+    insight = analyse(notice, concerned_axis="both")
+    assert (insight.axis, insight.is_il2) == ("both", True)
+    ordinary = paper("Low-dose IL-2 in lupus", "Tregs rose in SLE with low-dose IL-2.")
+    assert analyse(ordinary, concerned_axis="effector").axis == "treg"  # only notices take it
+
+
+def test_a_notice_takes_the_axis_the_library_stored_for_its_paper(tmp_path):
+    from il2watch.config import load_settings
+    from il2watch.library import Library
+    from il2watch.model import Insight
+    from il2watch.service import insight_maker
+
+    settings = load_settings({"IL2WATCH_DB": str(tmp_path / "lib.db")}, cwd=tmp_path)
+    with Library(settings.db_path) as library:
+        concerned = Paper(pmid="111", title="A paper")
+        library.save_papers([concerned], {"111": Insight("s", axis="effector", is_il2=True)})
+        erratum = Paper(
+            pmid="112", title="Erratum.", pub_types=("Published Erratum",), corrections=(("ErratumFor", "111"),)
+        )
+        insight = insight_maker(settings, library, summariser=False)(erratum, [])
+    assert (insight.axis, insight.is_il2) == ("effector", True)

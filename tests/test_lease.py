@@ -1,6 +1,10 @@
 """The poller lease on a real SQLite file, as two workers see it through their own connections."""
 
-from il2watch.lease import Lease
+import socket
+import subprocess
+import sys
+
+from il2watch.lease import Lease, lease_problem, live_holder
 from il2watch.library import Library
 
 
@@ -50,3 +54,45 @@ def test_acquire_is_idempotent_for_the_holder(tmp_path):
         clock.now += 5
         assert lease.acquire()
         assert 9 < lease.info().expires_in <= 10
+
+
+def exited_process_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_dead_holder_on_this_host_is_taken_over_at_once(tmp_path):
+    clock = Clock()
+    dead = f"{socket.gethostname()}:{exited_process_pid()}:0dead0"
+    with Library(tmp_path / "lib.db") as db:
+        assert Lease(db, dead, ttl=600, clock=clock).acquire()  # killed ten minutes before its lease ends
+        assert live_holder(db, clock=clock) == ""
+        assert Lease(db, "worker-b", ttl=600, clock=clock).acquire()
+        assert Lease(db, "worker-b", clock=clock).info().holder == "worker-b"
+
+
+def test_a_live_holder_on_this_host_or_elsewhere_keeps_its_lease(tmp_path):
+    clock = Clock()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for holder in (f"{socket.gethostname()}:{sleeper.pid}:a1ive0", f"another-host:{exited_process_pid()}:x"):
+            with Library(tmp_path / f"{holder[:3]}.db") as db:
+                assert Lease(db, holder, ttl=600, clock=clock).acquire()
+                assert live_holder(db, clock=clock) == holder
+                assert not Lease(db, "worker-b", ttl=600, clock=clock).acquire()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_lease_problem_says_why_a_holder_must_stop(tmp_path):
+    clock = Clock()
+    with Library(tmp_path / "lib.db") as db:
+        assert lease_problem(db, "a", clock=clock) == "this process no longer holds the poller lease"
+        assert Lease(db, "a", ttl=30, clock=clock).acquire()
+        assert lease_problem(db, "a", clock=clock) == ""
+        clock.now += 31
+        assert lease_problem(db, "a", clock=clock).startswith("the poller lease expired")
+        assert Lease(db, "b", ttl=30, clock=clock).acquire()
+        assert lease_problem(db, "a", clock=clock) == "worker b took over the poller lease; the rest is left to it"

@@ -43,7 +43,14 @@ def test_schema_is_created_once_and_reopening_is_harmless(tmp_path):
     Library(path).close()
     with Library(path) as again:
         names = {r[0] for r in again.db.execute("select name from _sqlite_migrations")}
-        assert {"m001_papers_and_reasons", "m002_delivery", "m003_tag_indexes", "m005_handled_requests"} <= names
+        assert {
+            "m001_papers_and_reasons",
+            "m002_delivery",
+            "m003_tag_indexes",
+            "m004_unreadable_records",
+            "m005_handled_requests",
+            "m006_stored_insights",
+        } <= names
         assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert again.is_empty()
 

@@ -1,14 +1,54 @@
-from il2watch.markup import escape_mrkdwn, squash, to_mrkdwn, to_plain
+import re
+
+from il2watch.markup import escape_mrkdwn, read_mathml, squash, to_mrkdwn, to_plain
 
 
 def test_plain_turns_inline_markup_into_unicode():
-    marked = "r<sup>2</sup>&lt;0.25 at <i>TERT</i>, CD4<sup>+</sup> cells, IL-2R<sub>β</sub>"
-    assert to_plain(marked) == "r²<0.25 at TERT, CD4⁺ cells, IL-2R_β"
+    marked = "r<sup>2</sup>&lt;0.25 at <i>TERT</i>, CD4<sup>+</sup> cells, IL-2R<sub>β</sub>, LE<sub>min</sub>"
+    assert to_plain(marked) == "r²<0.25 at TERT, CD4⁺ cells, IL-2Rᵦ, LEₘᵢₙ"
 
 
-def test_subscript_without_unicode_form_keeps_a_marker():
-    assert to_plain("p<sub>trend</sub>=0.048") == "p_trend=0.048"
-    assert to_plain("x<sup>a b c</sup>") == "x^(a b c)"
+def test_a_script_without_a_unicode_form_goes_between_script_brackets():
+    assert to_plain("p<sub>trend</sub>=0.048") == "p₍trend₎=0.048"
+    assert to_plain("x<sup>a b c</sup>") == "x⁽a b c⁾"
+    assert to_plain("GeneReviews<sup>®</sup>") == "GeneReviews®"  # printed raised anyway
+
+
+def test_no_script_can_turn_a_slack_message_italic_or_bold():
+    """Two fallbacks in one line used to read `LE_min … T_reg`, which Slack shows in italics."""
+    marked = "LE<sub>cat</sub> and T<sub>reg</sub> cells, K<sub><i>d</i></sub>, x<sup><b>q</b></sup>"
+    slack = to_mrkdwn(marked)
+    assert slack == "LE₍cat₎ and T₍reg₎ cells, K₍d₎, x⁽q⁾"
+    assert not re.search(r"[_*~`]", slack)
+
+
+def test_italics_inside_a_script_are_not_garbled():
+    assert to_mrkdwn("K<sub><i>d</i></sub> of 3 nM") == "K₍d₎ of 3 nM"
+    assert to_mrkdwn("<i>K<sub>d</sub></i>") == "_K₍d₎_"
+    assert to_plain("10<sup>-<i>n</i></sup>") == "10⁻ⁿ"
+
+
+def test_mathml_reads_as_its_characters_not_its_tags():
+    # Bio.Entrez hands MathML on as raw tags in the abstract's marked text, its alttext dropped.
+    ns = '<math xmlns="http://www.w3.org/1998/Math/MathML">'
+    marked = (
+        f"The affinity {ns}<msub><mi>K</mi><mi>d</mi></msub></math> fell as {ns}<mrow><msup><mi>x</mi><mn>2</mn>"
+        f"</msup><mo>=</mo><mfrac><mn>1</mn><mrow><mn>2</mn><mo>+</mo><mi>y</mi></mrow></mfrac></mrow></math>, "
+        f"{ns}<msqrt><mi>n</mi></msqrt></math> and {ns}<semantics><mi>α</mi><annotation>alpha</annotation>"
+        f"</semantics></math> with p {ns}<mo>&lt;</mo><mn>0.05</mn></math>."
+    )
+    assert to_plain(marked) == "The affinity K₍d₎ fell as x² = 1/(2+y), √n and α with p < 0.05."
+    assert "<" not in to_mrkdwn(marked).replace("&lt;", "")
+
+
+def test_mathml_without_characters_falls_back_to_its_alttext():
+    marked = 'a <mml:math alttext="\\alpha"><mml:mspace/></mml:math> b'
+    assert read_mathml(marked) == "a \\alpha b"
+
+
+def test_a_display_formula_wrapper_is_dropped():
+    marked = '<DispFormula><math xmlns="http://www.w3.org/1998/Math/MathML"><mi>E</mi></math></DispFormula> holds'
+    assert to_plain(marked) == "E holds"
 
 
 def test_mrkdwn_escapes_mentions_and_links_but_keeps_italics():

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from il2watch.config import load_settings
-from il2watch.lease import Lease
-from il2watch.library import Library, LibraryError
+from il2watch.lease import Lease, lease_problem, live_holder
+from il2watch.library import TABLE_KEYS, Library, LibraryError, StoredInsight
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.service import PollError, poll_once
 from il2watch.store import postgres as pg
@@ -164,9 +164,12 @@ def test_the_lease_is_one_holders_and_a_release_frees_it(postgres_url):
         assert first.acquire() and first.acquire() and first.renew()
         assert not second.acquire() and not second.renew()
         assert second.info().holder == "worker-a" and 25 < second.info().expires_in <= 30
+        assert lease_problem(one, "worker-a") == "" and live_holder(two) == "worker-a"
         first.release()
-        assert second.info() is None
+        assert second.info() is None and live_holder(two) == ""
+        assert lease_problem(one, "worker-a") == "this process no longer holds the poller lease"
         assert second.acquire() and not first.renew()
+        assert lease_problem(one, "worker-a") == "worker worker-b took over the poller lease; the rest is left to it"
         second.release()
 
 
@@ -432,6 +435,8 @@ def every_kind_of_row(path):
         library.set_state("next_poll_at", "2024-06-02T00:00:00+00:00")
         library.set_feedback("40000001", "UREADER1", 1)
         library.save_for("UREADER1", "40000001")
+        library.record_unreadable({"40000009": "not complete XML"}, now="2024-06-01T00:00:00+00:00")
+        library.save_insight("40000002", StoredInsight(Insight("About melanoma", axis="effector"), "r", "e", ""))
     with Library(path) as library:
         library.first_handling("request-1", now=time.time(), keep=3600)
         library.acquire_lease("poller", "old-worker", now=time.time(), ttl=60)
@@ -480,23 +485,14 @@ def test_migrate_copies_every_row_and_every_command_answers_the_same(tmp_path, p
         assert done.returncode == 0, done.stderr
         assert "migrate papers: 2/2 copied" in done.stderr and "papers 2, reasons 2" in done.stdout
     with Library(source) as lite, Library(postgres_url) as postgres:
-        for table in (
-            "papers",
-            "reasons",
-            "watches",
-            "runs",
-            "state",
-            "outbox",
-            "claims",
-            "feedback",
-            "saved",
-            "handled_requests",
-            "lease",
-        ):
+        for table in set(TABLE_KEYS) - {"lease"}:
             here = lite.execute(f"select * from {table}").fetchall()
             there = postgres.execute(f"select * from {table}").fetchall()
             assert len(here) == len(there) >= 1, table
-    assert answers(postgres_url, tmp_path) == answers(source, tmp_path)
+        assert postgres.execute("select count(*) from lease").fetchone()[0] == 0  # the lease is the workers'
+    there, here = answers(postgres_url, tmp_path), answers(source, tmp_path)
+    assert (here["status"].pop("poller"), there["status"].pop("poller")) == ("old-worker", "")
+    assert there == here
     with Library(postgres_url) as postgres:
         assert postgres.start_run("poll") == 2  # ids carry on after the copied ones
 

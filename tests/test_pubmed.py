@@ -5,9 +5,10 @@ import time
 import pytest
 
 from il2watch import pubmed
-from il2watch.eutils import Eutils, EutilsError, RateLimiter
+from il2watch.eutils import EutilsError, RateLimiter
 from il2watch.markup import to_plain
 from il2watch.pubmed import PubMedError
+from tests.conftest import ncbi_client
 from tests.data import records as R
 from tests.stand_ins.eutils import max_requests_in_any_second
 from tests.stand_ins.pubmed_world import record
@@ -32,7 +33,7 @@ def test_several_watched_papers_still_cost_two_requests(ncbi, ncbi_server):
 
 
 def test_every_request_carries_tool_and_email_and_the_api_key(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="lab@example.org", api_key="k123", limiter=RateLimiter(10))
+    client = ncbi_client(ncbi_server.base_url, ncbi_api_key="k123", limiter=RateLimiter(10))
     pubmed.fetch_links(client, [R.REVIEW_PMID])
     pubmed.search(client, "mutein")
     pubmed.fetch_papers(client, [R.TREG_MUTEIN_PMID])
@@ -91,7 +92,7 @@ def test_unknown_ids_are_absent_not_errors(ncbi):
 
 def test_more_than_200_ids_go_in_batches_by_post(world, ncbi_server):
     pmids = world.generate_citing(R.REVIEW_PMID, 450, start_pmid=40_000_000)
-    client = Eutils(ncbi_server.base_url, email="lab@example.org", limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url)
     papers = pubmed.fetch_papers(client, pmids)
     assert sorted(p.pmid for p in papers) == sorted(pmids)
     efetches = [r for r in ncbi_server.requests if r.endpoint == "efetch"]
@@ -115,7 +116,7 @@ def test_an_empty_search_with_error_list_is_an_answer(ncbi):
 
 
 def test_the_rate_never_exceeds_three_per_second(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="lab@example.org", limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url)
     started = time.monotonic()
     for _ in range(7):
         pubmed.search(client, "mutein")
@@ -133,14 +134,14 @@ def test_retryable_statuses_are_retried(ncbi, ncbi_server, status):
 
 def test_retry_after_is_honoured(ncbi_server):
     slept = []
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=5.0, limiter=RateLimiter(3), sleep=slept.append)
+    client = ncbi_client(ncbi_server.base_url, ncbi_backoff=5.0, sleep=slept.append)
     ncbi_server.inject(429, endpoint="esearch", retry_after=2)
     pubmed.search(client, "mutein")
     assert slept == [2.0]
 
 
 def test_connection_resets_and_slow_answers_are_retried(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=0.01, timeout=0.5, limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url, ncbi_timeout=0.5)
     ncbi_server.inject("reset", endpoint="esearch")
     ncbi_server.inject("slow", endpoint="esearch", delay=1.5)
     assert pubmed.search(client, "mutein")
@@ -148,14 +149,14 @@ def test_connection_resets_and_slow_answers_are_retried(ncbi_server):
 
 
 def test_giving_up_says_what_failed(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=0.01, attempts=3, limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url, ncbi_attempts=3)
     ncbi_server.inject(503, endpoint="esearch", times=3)
     with pytest.raises(EutilsError, match=r"^NCBI esearch failed after 3 attempts \(HTTP 503\)"):
         pubmed.search(client, "mutein")
 
 
 def test_client_errors_are_not_retried(ncbi_server):
-    client = Eutils(ncbi_server.base_url, email="x@y.z", backoff=0.01, limiter=RateLimiter(3))
+    client = ncbi_client(ncbi_server.base_url)
     ncbi_server.inject(400, endpoint="esearch")
     with pytest.raises(EutilsError, match="HTTP 400"):
         pubmed.search(client, "mutein")
@@ -202,6 +203,250 @@ def test_reference_lists_are_dropped_before_parsing_without_changing_the_record(
 
     raw = ncbi.call("efetch", [("db", "pubmed"), ("retmode", "xml"), ("id", R.TREG_MUTEIN_PMID)])
     assert b"<Reference>" in raw  # it cites the review, so its record lists references
-    [fast] = pubmed.parse_articles(raw)
+    [fast] = pubmed.parse_articles(raw).papers
     [whole] = [_paper_from_article(r) for r in Entrez.read(io.BytesIO(raw), escape=True)["PubmedArticle"]]
     assert fast == whole
+
+
+def test_volume_issue_and_pages_are_read_for_citations(ncbi):
+    papers = {p.pmid: p for p in pubmed.fetch_papers(ncbi, [R.REVIEW_PMID, R.TREG_MUTEIN_PMID])}
+    review = papers[R.REVIEW_PMID]
+    assert (review.volume, review.issue, review.pages) == ("22", "10", "614-628")
+    electronic = papers[R.TREG_MUTEIN_PMID]
+    assert electronic.volume == "14" and electronic.pages == "eabn4821"
+
+
+def test_pages_fall_back_to_start_and_end_page_or_the_article_number():
+    def article(pagination: str, elocation: str = "") -> bytes:
+        return (
+            '<?xml version="1.0"?><!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2024//EN" '
+            '"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_240101.dtd"><PubmedArticleSet><PubmedArticle>'
+            '<MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">1</PMID><Article PubModel="Print">'
+            "<Journal><JournalIssue><Volume>7</Volume><PubDate><Year>2020</Year></PubDate></JournalIssue>"
+            f"<Title>J</Title></Journal><ArticleTitle>T</ArticleTitle>{pagination}{elocation}<Language>eng</Language>"
+            '<PublicationTypeList><PublicationType UI="D016428">Journal Article</PublicationType>'
+            "</PublicationTypeList></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>"
+        ).encode()
+
+    (ranged,) = pubmed.parse_articles(
+        article("<Pagination><StartPage>5</StartPage><EndPage>9</EndPage></Pagination>")
+    ).papers
+    assert (ranged.volume, ranged.issue, ranged.pages) == ("7", "", "5-9")
+    (numbered,) = pubmed.parse_articles(article("", '<ELocationID EIdType="pii" ValidYN="Y">e101</ELocationID>')).papers
+    assert numbered.pages == "e101"
+
+
+# ---------------------------------------------------------------- the shapes real records take
+
+
+def shapes(world, ncbi):
+    world.add(*R.real_shape_records())
+    pmids = [rec.pmid for rec in R.real_shape_records()]
+    return pubmed.fetch_records(ncbi, pmids)
+
+
+def rendered(paper):
+    """Everything a reader sees of a paper in Slack: the post and its abstract thread, as one text."""
+    import json
+
+    from il2watch.model import Insight
+    from il2watch.render import render_abstract_thread, render_paper
+
+    post = render_paper(paper, [], Insight(summary="s"), {})
+    thread = render_abstract_thread(paper)
+    return json.dumps([post.blocks, post.text] + [m.blocks for m in thread], ensure_ascii=False)
+
+
+def test_mathml_in_an_abstract_reads_as_text_everywhere(world, ncbi):
+    papers = {p.pmid: p for p in shapes(world, ncbi).papers}
+    for pmid in (R.MATHML_PMID, R.DISPLAY_FORMULA_PMID):
+        text = to_plain(" ".join(s.text for s in papers[pmid].abstract))
+        assert "math" not in text and "<" not in text and "DispFormula" not in text
+        assert "r² = 1/(1+τ)" in text
+        seen = rendered(papers[pmid])
+        assert "math" not in seen and "mml" not in seen and "r² = 1/(1+τ)" in seen
+    assert "an affinity K₍d₎ of 4 nM" in to_plain(papers[R.MATHML_PMID].abstract[0].text)
+
+
+def test_a_season_is_kept_in_the_publication_date(world, ncbi):
+    papers = {p.pmid: p for p in shapes(world, ncbi).papers}
+    assert (papers[R.SEASON_PMID].pub_date, papers[R.SEASON_PMID].pub_year) == ("2013 Winter", 2013)
+    assert papers[R.SEASON_RANGE_PMID].pub_date == "2013 Jan-Mar"
+    assert "2013 Winter" in rendered(papers[R.SEASON_PMID])
+
+
+def test_scripts_read_cleanly_and_never_turn_slack_text_italic(world, ncbi):
+    paper = {p.pmid: p for p in shapes(world, ncbi).papers}[R.SCRIPTS_PMID]
+    seen = rendered(paper)
+    assert "Binding K₍d₎ of a CD25-biased IL-2 and T₍reg₎ expansion" in seen
+    assert "LEₘᵢₙ and k₍cat₎" in seen and "GeneReviews®" in seen and "CD4⁺CD25⁽hi⁾" in seen and "10³-fold" in seen
+    assert "K_d" not in seen and "_min" not in seen and "^" not in seen
+
+
+def test_author_suffixes_are_kept(world, ncbi):
+    from il2watch.export import to_bibtex, to_ris
+
+    paper = {p.pmid: p for p in shapes(world, ncbi).papers}[R.SUFFIX_PMID]
+    assert [a.name for a in paper.authors] == ["Whitfield H Jr", "Whitfield H Sr", "Okafor D 3rd", "Lindqvist M"]
+    assert "Whitfield H Jr" in rendered(paper)
+    assert "Whitfield, Jr, Harold and Whitfield, Sr, Harold" in to_bibtex([paper])
+    assert "AU  - Okafor, Daniel, 3rd" in to_ris([paper])
+
+
+def test_a_record_the_parser_rejects_is_set_aside_by_pmid_and_the_batch_is_kept(world, ncbi):
+    fetched = shapes(world, ncbi)
+    assert {p.pmid for p in fetched.papers} == {r.pmid for r in R.real_shape_records()} - {
+        R.UNKNOWN_ELEMENT_PMID,
+        R.NO_ARTICLE_PMID,
+    }
+    assert fetched.unreadable == {
+        R.UNKNOWN_ELEMENT_PMID: "NCBI's answer holds an element its DTD does not know (ArticleFlavour)",
+        R.NO_ARTICLE_PMID: "the record lacks 'Article'; NCBI's format may have changed",
+    }
+
+
+def test_a_record_nobody_asked_for_is_not_returned(world, ncbi, ncbi_server):
+    rewritten = world.get(R.REVIEW_PMID)
+    import dataclasses
+
+    ncbi_server.inject("stowaway", endpoint="efetch", record=dataclasses.replace(rewritten, title="Pwned review"))
+    papers = pubmed.fetch_papers(ncbi, [R.TREG_MUTEIN_PMID])
+    assert [p.pmid for p in papers] == [R.TREG_MUTEIN_PMID]
+
+
+def test_ids_of_the_wrong_shape_never_leave_pubmed(world, ncbi):
+    world.add(
+        record(
+            "39100009",
+            title="Ids of every bad shape",
+            doi="12}, x={y",
+            pmcid="PMC12}, x={y",
+            corrections=[("ErratumIn", "12}, x={y"), ("RetractionIn", "39100010")],
+        )
+    )
+    [paper] = pubmed.fetch_papers(ncbi, ["39100009"])
+    assert (paper.doi, paper.pmcid, paper.corrections) == ("", "", (("RetractionIn", "39100010"),))
+
+
+def test_a_dtd_that_is_not_on_disk_fails_the_answer_at_once_and_names_it():
+    data = (
+        b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January '
+        b'2099//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_990101.dtd">\n<PubmedArticleSet></PubmedArticleSet>\n'
+    )
+    started = time.monotonic()
+    with pytest.raises(PubMedError) as failed:
+        pubmed.parse_articles(data, what="EFetch")
+    assert time.monotonic() - started < 1, "no download is tried"
+    assert str(failed.value) == (
+        "NCBI's answer to EFetch needs the DTD pubmed_990101.dtd, which is not on this machine; il2watch reads "
+        "DTDs only from disk (upgrade biopython for NCBI's newer DTDs)"
+    )
+
+
+# ---------------------------------------------------------------- ESearch and ELink in their odd answers
+
+
+@pytest.mark.parametrize("count", ["abc", "", "-1", "1e99"])
+def test_a_count_that_is_not_a_number_gives_one_clear_line(ncbi, ncbi_server, count):
+    ncbi_server.inject("count", endpoint="esearch", message=count)
+    with pytest.raises(PubMedError) as failed:
+        pubmed.esearch(ncbi, "mutein")
+    assert str(failed.value) == f"NCBI's ESearch answer gives a Count that is not a number ({count!r})"
+
+
+def test_a_similarity_score_out_of_range_fails_that_paper_alone(world, ncbi):
+    world.set_similar(R.TREG_MUTEIN_PMID, [(R.MARKUP_PMID, 10**30)])
+    links = pubmed.fetch_links(ncbi, [R.REVIEW_PMID, R.TREG_MUTEIN_PMID])
+    assert links[R.TREG_MUTEIN_PMID].error.startswith(
+        f"NCBI sent a similarity score that is not a usable number for PMID {R.TREG_MUTEIN_PMID} ('"
+    )
+    assert "000000000000" in links[R.TREG_MUTEIN_PMID].error
+    assert links[R.REVIEW_PMID].error == "" and links[R.REVIEW_PMID].cited_by == list(R.REVIEW_CITED_BY)
+
+
+def test_an_error_in_one_link_set_fails_that_pmid_alone(world, ncbi):
+    world.withdraw(R.TREG_MUTEIN_PMID, message="ID 36104538 was merged into 36104539")
+    links = pubmed.fetch_links(ncbi, [R.REVIEW_PMID, R.TREG_MUTEIN_PMID])
+    assert links[R.TREG_MUTEIN_PMID].error == (
+        "NCBI's ELink similar-articles answer reports for PMID 36104538: ID 36104538 was merged into 36104539 "
+        "(deleted or merged?)"
+    )
+    assert links[R.REVIEW_PMID].cited_by == list(R.REVIEW_CITED_BY)
+
+
+def test_a_link_set_without_an_idlist_is_named_as_such(world, ncbi_server, ncbi):
+    ncbi_server.inject("error", endpoint="elink")  # a root ERROR: the whole request failed
+    with pytest.raises(PubMedError, match="NCBI reported an error for ELink similar-articles"):
+        pubmed.fetch_links(ncbi, [R.REVIEW_PMID])
+    from il2watch.pubmed import _linksets
+
+    parsed = pubmed.entrez_read(
+        b'<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE eLinkResult PUBLIC "-//NLM//DTD elink 20101123//EN" '
+        b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20101123/elink.dtd">\n'
+        b"<eLinkResult><LinkSet><DbFrom>pubmed</DbFrom></LinkSet></eLinkResult>",
+        ignore_errors=True,
+    )
+    found, stray = _linksets(parsed, "ELink")
+    assert found == {} and stray == "a LinkSet with no IdList"
+    assert "merged several ids" not in stray
+
+
+def test_search_stops_when_a_page_brings_nothing_new(world):
+    from tests.stand_ins.eutils import EutilsStandIn
+
+    world.generate_citing(R.REVIEW_PMID, 25, start_pmid=41_000_000)
+    world.add_query("citing filler", [str(41_000_000 + i) for i in range(25)])
+    with EutilsStandIn(world, ignore_retstart=True) as server:
+        client = ncbi_client(server.base_url)
+        with pytest.raises(PubMedError) as failed:
+            pubmed.esearch(client, "citing filler", page_size=10)
+        assert len(server.requests) == 2, "one page, and the page that repeated it"
+    assert str(failed.value) == (
+        "NCBI's ESearch sent the same ids again at retstart=10 (does the server ignore retstart?); "
+        "stopped after 10 of 25"
+    )
+
+
+def test_search_stops_at_the_count_and_at_an_empty_page(world, ncbi, ncbi_server):
+    world.generate_citing(R.REVIEW_PMID, 20, start_pmid=41_000_000)
+    world.add_query("citing filler", [str(41_000_000 + i) for i in range(20)])
+    assert len(pubmed.esearch(ncbi, "citing filler", page_size=10).pmids) == 20
+    assert [r.params["retstart"] for r in ncbi_server.requests] == [["0"], ["10"]]
+
+
+def test_a_search_past_9999_matches_splits_its_entry_date_window(world, ncbi, ncbi_server):
+    from datetime import date, timedelta
+
+    start = date(2024, 1, 1)
+    pmids = world.generate_citing(
+        R.REVIEW_PMID, 12_000, start_pmid=50_000_000, entry_dates=lambda i: start + timedelta(days=i % 150)
+    )
+    found = pubmed.esearch(ncbi, "synthetic study", mindate="2024/01/01", maxdate="2024/05/29", today=start)
+    assert sorted(found.pmids) == sorted(pmids) and found.count == 12_000
+    searches = [r for r in ncbi_server.requests if r.endpoint == "esearch"]
+    assert all(int(r.params["retstart"][0]) <= 9998 for r in searches)
+    windows = [(r.params["mindate"][0], r.params["maxdate"][0]) for r in searches[1:]]
+    assert windows[0][0] == "2024/01/01" and windows[-1][1] == "2024/05/29" and len(searches) <= 5
+
+
+def test_more_matches_on_one_day_than_pubmed_serves_is_refused_with_its_count(world, ncbi):
+    from datetime import date
+
+    world.generate_citing(R.REVIEW_PMID, 10_000, start_pmid=50_000_000, entry_dates=[date(2024, 3, 1)])
+    with pytest.raises(PubMedError) as failed:
+        pubmed.esearch(ncbi, "synthetic study", mindate="2024/03/01", maxdate="2024/03/01")
+    assert str(failed.value) == (
+        "PubMed has 10,000 matches for the query entered on 2024/03/01, more than il2watch can page through "
+        "(PubMed serves 9,999 ids per search): narrow the query"
+    )
+
+
+def test_error_and_warning_lists_come_back_with_the_words(ncbi):
+    found = pubmed.esearch(ncbi, "interleukin AND lupsu AND mutein[xyzfield]")
+    assert found.pmids, "NCBI searched without the words it does not know"
+    assert sorted(p.describe() for p in found.errors) == [
+        "PubMed does not know “lupsu” and searched without it",
+        "PubMed has no search field [xyzfield] and searched without it",
+    ]
+    checked = pubmed.check_query(ncbi, "lupsu")
+    assert checked.count == 0 and [(p.kind, p.word) for p in checked.errors] == [("PhraseNotFound", "lupsu")]

@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from il2watch import intel, render
 from il2watch.markup import to_plain
 from il2watch.model import Author, Paper, Reason, Section, Watch
-from il2watch.service import PollError
 from il2watch.slack_app import build_app
 from il2watch.web import create_server
 from tests.conftest import PROXY_VARIABLES
@@ -184,22 +183,39 @@ def test_names_journals_and_dois_read_in_slack_as_pubmed_has_them(polled):
     )
 
 
-def test_a_record_that_is_not_valid_xml_fails_the_poll_and_loses_nothing(tmp_path, baseline):
+def test_a_record_that_is_not_valid_xml_is_set_aside_by_its_pmid_and_the_others_are_posted(tmp_path, baseline):
+    from datetime import UTC, datetime, timedelta
+
+    from il2watch.library import Library
+    from il2watch.service import poll_once
+
     with open_lab(tmp_path) as lab:
         lab.start_from(baseline)
         lab.arrive("41000001")
         bad = unparseable_record("41000002", TODAY)
         lab.world.add(bad)
         lab.world.cite(bad.pmid, R.REVIEW_PMID)
-        before = lab.rows()
-        with pytest.raises(PollError, match=r"NCBI's answer to EFetch of 2 records is not complete XML"):
-            lab.poll()
-        assert lab.rows() == before, "the good paper fetched with it is not marked seen either"
-        with pytest.raises(PollError):
-            lab.poll()  # and so on, every poll, until NCBI corrects the record
+        report = lab.poll()
+        assert report.status == "ok" and lab.posted()["41000001"] == 1 and "41000002" not in lab.posted()
+        assert "PubMed's record for PMID 41000002 cannot be read (NCBI's answer is not complete XML" in report.line()
+        with Library(lab.db) as library:
+            (row,) = library.unreadable()
+            assert (row["pmid"], row["attempts"]) == ("41000002", 1)
+            assert not library.db.execute("select 1 from reasons where pmid = ?", ["41000002"]).fetchone()
+
+        def poll_at(hours: float):
+            settings = lab.settings()
+            moment = datetime.now(UTC) + timedelta(hours=hours)
+            return poll_once(settings, out=lambda _: None, eutils=lab.eutils(settings), now=moment)
+
+        lab.ncbi.clear_requests()
+        poll_at(1)  # an hour later the record is not asked for again
+        assert [r for r in lab.ncbi.requests if r.endpoint == "efetch"] == []
         lab.world.add(dataclasses.replace(bad, title="IL-2 mutein, corrected"))
-        lab.poll()
+        poll_at(7)  # past its next try, NCBI has corrected it: stored and posted once
         assert lab.posted()["41000001"] == 1 and lab.posted()["41000002"] == 1
+        with Library(lab.db) as library:
+            assert library.unreadable() == []
 
 
 # ---------------------------------------------------------------- /il2 and the App Home over HTTP

@@ -9,7 +9,9 @@ cannot be sure of is checked against the channel before it posts again; the next
 from __future__ import annotations
 
 import signal
+import socket
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -231,3 +233,177 @@ def test_il2watch_poll_says_in_one_line_what_to_do_about_a_bad_token(lab):
     assert lab.posted()[NEW] == 0 and outbox_states(lab)[NEW] == "due"
     recovered = lab.cli("poll")
     assert recovered.returncode == 0 and lab.posted()[NEW] == 1
+
+
+# ---------------------------------------------------------------- thread replies are found again by their key
+
+
+def thread_of(lab, post):
+    return [m for m in lab.channel_messages() if m.thread_ts == post.ts and m.ts != post.ts]
+
+
+def test_a_thread_reply_whose_answer_was_lost_is_found_by_its_key_not_posted_again(lab):
+    lab.slack.inject("accept_then_drop", method="chat.postMessage", when=lambda params: bool(params.get("thread_ts")))
+    report = lab.poll(IL2WATCH_THREAD_ABSTRACT="true")
+    assert report.status == "ok" and lab.posted()[NEW] == 1
+    post = the_post(lab)
+    [reply] = thread_of(lab, post)  # posted again after the lost answer, it appeared twice (three times in all)
+    key = next(key for key, state, kind, pmids, ts in lab.rows()["outbox"] if pmids == f'["{NEW}"]')
+    assert reply.metadata["event_payload"]["key"] == f"{key}-t0" and reply.metadata["event_payload"]["parent"] == key
+    assert {state for _, state, kind, _, _ in lab.rows()["outbox"] if kind == "reply"} == {"sent"}
+    lab.poll(IL2WATCH_THREAD_ABSTRACT="true")
+    assert len(thread_of(lab, post)) == 1
+
+
+def test_every_message_il2watch_posts_carries_its_own_key(lab):
+    lab.poll(IL2WATCH_THREAD_ABSTRACT="true")
+    keys = {key for key, *_ in lab.rows()["outbox"]}
+    mine = [m for m in lab.channel_messages() if m.bot_id]
+    assert mine and all(m.metadata and m.metadata["event_payload"].get("key") in keys for m in mine)
+
+
+# ---------------------------------------------------------------- Slack refusing the content
+
+
+def test_a_post_refused_as_invalid_blocks_goes_out_as_plain_text_without_blocks(lab):
+    lab.slack.inject("invalid_blocks", method="chat.postMessage")
+    report = lab.poll()
+    assert report.delivery.posted == 1 and lab.posted()[NEW] == 1
+    refused, accepted = lab.slack.calls("chat.postMessage")[-2:]
+    assert refused.error == "invalid_blocks" and "blocks" in refused.params
+    assert "blocks" not in accepted.params, "plain text: no blocks at all, not an empty list"
+    assert f"https://pubmed.ncbi.nlm.nih.gov/{NEW}/" in the_post(lab).text
+
+
+def test_a_post_refused_three_times_as_invalid_blocks_is_retried_as_plain_text_and_posted(lab):
+    lab.slack.inject("invalid_blocks", method="chat.postMessage", times=3)
+    first = lab.poll()  # the blocks refused, then the plain text
+    assert lab.posted()[NEW] == 0 and outbox_states(lab)[NEW] == "due"
+    assert "also as plain text; tried again as plain text next poll" in " ".join(first.delivery.problems)
+    lab.poll()  # refused a third time
+    assert lab.posted()[NEW] == 0 and outbox_states(lab)[NEW] == "due"
+    report = lab.poll()
+    assert report.delivery.posted == 1 and lab.posted()[NEW] == 1 and outbox_states(lab)[NEW] == "sent"
+    assert not the_post(lab).blocks
+
+
+def test_a_post_slack_never_accepts_is_failed_and_status_says_which_and_why(lab):
+    from il2watch.commands.status import format_status_text, status_facts
+    from il2watch.library import Library
+
+    lab.slack.inject("invalid_blocks", method="chat.postMessage", times=20)
+    for _ in range(3):
+        lab.poll()
+    assert lab.posted()[NEW] == 0 and outbox_states(lab)[NEW] == "failed"
+    assert len(lab.slack.calls("chat.postMessage")) == 4, "blocks, plain text, then plain text once a poll"
+    lab.poll()
+    assert len(lab.slack.calls("chat.postMessage")) == 4, "failed: not tried again"
+    settings = lab.settings()
+    with Library(settings.db_path) as library:
+        text = format_status_text(status_facts(library, settings))
+    assert "Slack: 1 post(s) failed" in text
+    assert f"Failed posts: paper PMID {NEW}: Slack refused it (invalid_blocks), also as plain text, in 3 polls" in text
+
+
+# ---------------------------------------------------------------- every poll ends with an outcome that counts
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def failures(lab) -> int:
+    from il2watch.library import Library
+
+    with Library(lab.db) as library:
+        return library.consecutive_failures()
+
+
+def slack_unreachable(lab):
+    return {"IL2WATCH_SLACK_API_URL": f"http://127.0.0.1:{unused_port()}/api/"}
+
+
+def conversations_list_dropped(lab):
+    lab.slack.inject("accept_then_drop", method="conversations.list")
+    return {}
+
+
+def lexicon_broken(lab):
+    return {"IL2WATCH_LEXICON": str(lab.folder / "broken-lexicon.toml")}
+
+
+@pytest.mark.parametrize(
+    "fault, says",
+    [
+        (slack_unreachable, "cannot reach Slack to look up channel il2-papers (URLError)"),
+        (conversations_list_dropped, "cannot reach Slack to look up channel il2-papers (RemoteDisconnected)"),
+        (lexicon_broken, "lexicon: "),
+    ],
+)
+def test_a_poll_that_fails_anywhere_ends_as_an_error_that_counts_towards_the_alert(lab, fault, says):
+    settings = lab.settings(**fault(lab))  # the channel is given by name, so it is looked up first
+    if fault is lexicon_broken:  # a lexicon edited into something invalid while the worker runs
+        (lab.folder / "broken-lexicon.toml").write_text('[[molecule]]\nname = "x"\nkind = "wrong"\n', encoding="utf-8")
+    with pytest.raises(PollError) as failed:
+        lab.poll(settings)
+    assert says in str(failed.value) and "\n" not in str(failed.value)
+    assert lab.runs()[-1]["status"] == "error" and says in lab.runs()[-1]["error"]
+    assert failures(lab) == 1 and lab.posted()[NEW] == 0
+    assert_next_poll_delivers_once(lab)
+
+
+def test_an_unexpected_exception_still_ends_the_run_with_one_line(lab):
+    from tests.data import records as R
+
+    # an ELink score no SQLite integer holds: nothing il2watch expected, so nothing caught it before
+    lab.world.set_similar(R.REVIEW_PMID, [*R.REVIEW_SIMILAR, ("41000099", 10**30)])
+    lab.arrive("41000099")
+    try:
+        lab.poll()
+    except PollError as error:
+        assert "\n" not in str(error) and "Traceback" not in str(error)
+        assert lab.runs()[-1]["status"] == "error" and lab.runs()[-1]["error"] == str(error)
+        assert failures(lab) == 1
+    else:  # once the score is checked where it enters, the poll may succeed
+        assert lab.runs()[-1]["status"] == "ok"
+    assert "running" not in {run["status"] for run in lab.runs()}
+
+
+# ---------------------------------------------------------------- Retry-After, however Slack writes it
+
+
+@pytest.mark.parametrize("retry_after, waits", [("1.5", 1.5), ("abc", 0.0)])
+def test_rate_limits_with_an_odd_retry_after_are_waited_out_and_post_once(lab, retry_after, waits):
+    lab.slack.inject(429, method="chat.postMessage", retry_after=retry_after)
+    report = lab.poll()  # slack_sdk's own handler raised ValueError on int("1.5") and the run stayed "running"
+    assert report.status == "ok" and lab.posted()[NEW] == 1
+    refused, accepted = lab.slack.calls("chat.postMessage")[-2:]
+    assert (refused.status, accepted.status) == (429, 200)
+    assert accepted.time - refused.time >= waits
+
+
+def test_retry_after_is_read_in_every_form_and_capped():
+    from email.utils import format_datetime
+
+    from il2watch.slack_client import MAX_RETRY_WAIT, retry_wait
+
+    assert retry_wait("1.5", default=9) == 1.5 and retry_wait(" 7 ", default=9) == 7
+    assert retry_wait("abc", default=0.25) == 0.25 and retry_wait("", default=0.25) == 0.25
+    assert retry_wait("nan", default=0.25) == 0.25 and retry_wait("-3", default=0.25) == 0
+    assert retry_wait("100000", default=1) == MAX_RETRY_WAIT == 120.0
+    assert retry_wait("inf", default=1) == MAX_RETRY_WAIT
+    in_thirty = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 <= retry_wait(in_thirty, default=1) <= 30
+
+
+def test_a_huge_retry_after_is_waited_for_at_most_the_cap(lab):
+    from il2watch.slack_client import MAX_RETRY_WAIT, RateLimitRetry, make_client
+
+    slept: list[float] = []
+    client = make_client(lab.settings())
+    client.retry_handlers = [RateLimitRetry(1, default_wait=0.1, sleep=slept.append)]
+    lab.slack.inject(429, method="auth.test", retry_after="86400")
+    assert client.auth_test()["ok"]
+    assert len(slept) == 1 and MAX_RETRY_WAIT <= slept[0] <= MAX_RETRY_WAIT + 0.1

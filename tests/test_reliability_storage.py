@@ -53,6 +53,16 @@ def poll_with_file_size_limit(lab, limit: int, env: dict[str, str]) -> subproces
     )
 
 
+def last_poll_status(lab) -> str:
+    """What ``status`` says the last poll did."""
+    from il2watch.commands.status import status_facts
+    from il2watch.library import Library
+
+    settings = lab.settings()
+    with Library(settings.db_path) as library:
+        return status_facts(library, settings)["last_poll"]["status"]
+
+
 # ---------------------------------------------------------------- locked
 
 
@@ -166,9 +176,11 @@ def test_a_disk_full_between_posts_doubles_nothing(lab):
     during = sum(lab.posted()[pmid] for pmid in [NEW, *arrivals])
     assert 0 < during < 10, "the disk filled up between posts"
     assert integrity(lab.db) == "ok"
+    assert last_poll_status(lab) in ("error", "interrupted"), "a poll that died of a full disk is not running"
     lab.poll(IL2WATCH_BURST="0")
     assert [lab.posted()[pmid] for pmid in [NEW, *arrivals]] == [1] * 10
     assert {state for _, state, *_ in lab.rows()["outbox"]} == {"sent"}
+    assert "running" not in [run["status"] for run in lab.runs()]
 
 
 # ---------------------------------------------------------------- corrupt

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from il2watch.config import Settings, load_settings
-from il2watch.eutils import Eutils, RateLimiter
+from il2watch.eutils import Eutils, RateLimiter, from_settings
 from il2watch.service import PollReport, poll_once
 from tests.conftest import settings_env, subprocess_env
 from tests.data import records as R
@@ -77,16 +77,7 @@ class Lab:
 
     def eutils(self, settings: Settings) -> Eutils:
         """The client ``make_eutils`` builds from these settings, with a limiter matching the stand-in's window."""
-        return Eutils(
-            settings.eutils_url,
-            tool=settings.ncbi_tool,
-            email=settings.ncbi_email,
-            api_key=settings.ncbi_api_key,
-            timeout=settings.ncbi_timeout,
-            attempts=settings.ncbi_attempts,
-            backoff=settings.ncbi_backoff,
-            limiter=RateLimiter(10, period=RATE_WINDOW * 1.5),
-        )  # a margin for jitter
+        return from_settings(settings, limiter=RateLimiter(10, period=RATE_WINDOW * 1.5))  # a margin for jitter
 
     def poll(self, settings: Settings | None = None, **extra: str) -> PollReport:
         settings = settings or self.settings(**extra)

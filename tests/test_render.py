@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
+from il2watch import intel
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 from il2watch.render import (
     Message,
@@ -21,7 +22,8 @@ from il2watch.render import (
     render_terminal,
     render_watch_announcement,
 )
-from il2watch.render.blocks import clip, slack_len, split_text
+from il2watch.render.blocks import clip, section, slack_len, split_text
+from tests.stand_ins.slack_api import block_kit_errors
 
 WATCHES = {
     "review": Watch(id="review", pmid="35217787", label="the review"),
@@ -157,7 +159,7 @@ def test_paper_post_shows_title_link_byline_why_summary_tags_and_links():
         "*<https://pubmed.ncbi.nlm.nih.gov/36000001/|Engineered IL-2 muteins expand CD4⁺ Treg _in vivo_ &amp; "
         "spare NK cells>*\nHernandez R et al. … Malek TR · Nat Rev Immunol · 2022 Oct"
     )
-    assert texts[1] == "🔎 Cites the review · Similar to the review — score 31,204,118, rank 4"
+    assert texts[1] == "🔎 Cites the review · Similar to the review (#4 of its similar articles)"
     assert texts[2].startswith("A CD25-biased IL-2 mutein expanded")
     assert texts[3] == (
         "*Treg-directed* · efavaleukin alfa, IL-2 · "
@@ -219,8 +221,8 @@ def test_metadata_leaves_out_what_is_missing_rather_than_sending_nulls():
 
 def test_reason_wording_uses_the_watch_name():
     assert describe_reason(CITES, WATCHES) == "Cites the review"
-    assert describe_reason(SIMILAR, WATCHES) == "Similar to the review — score 31,204,118, rank 4"
-    assert describe_reason(Reason("review", "similar", score=12), WATCHES) == "Similar to the review — score 12"
+    assert describe_reason(SIMILAR, WATCHES) == "Similar to the review (#4 of its similar articles)"
+    assert describe_reason(Reason("review", "similar", score=12), WATCHES) == "Similar to the review"
     assert describe_reason(QUERY, WATCHES) == "Matches query engineered-il2"
     unlabelled = {"w": Watch(id="w", pmid="123")}
     assert describe_reason(Reason("w", "cites"), unlabelled) == "Cites PMID 123"
@@ -239,7 +241,7 @@ def test_several_reasons_share_one_line_without_repeats():
     reasons = [CITES, SIMILAR, QUERY, CITES, Reason("gone", "cites"), Reason("other", "cites")]
     why = block_texts(render_paper(paper(), reasons, insight(), WATCHES))[1]
     assert why == (
-        "🔎 Cites the review · Similar to the review — score 31,204,118, rank 4 · "
+        "🔎 Cites the review · Similar to the review (#4 of its similar articles) · "
         "Matches query engineered-il2 · Cites gone · and 1 more"
     )
 
@@ -335,6 +337,26 @@ def test_byline_falls_back_to_full_journal_title_and_year():
     assert block_texts(message)[0].endswith("\nNature reviews. Immunology · 2022")
 
 
+def test_byline_carries_volume_issue_and_pages_where_they_exist():
+    full = render_paper(paper(volume="22", issue="10", pages="614-628"), [], insight(), WATCHES)
+    assert block_texts(full)[0].endswith("\nHernandez R et al. … Malek TR · Nat Rev Immunol · 2022 Oct;22(10):614-628")
+    electronic = render_paper(paper(volume="14", pages="eabn4821"), [], insight(), WATCHES)
+    assert block_texts(electronic)[0].endswith(" · 2022 Oct;14:eabn4821")
+    explained = render_paper(paper(volume="22", issue="10", pages="614-628"), [], insight(), WATCHES, explain=True)
+    assert "2022 Oct;22(10):614-628" in block_texts(explained)[0]
+    hostile = render_paper(paper(volume="<!channel>", issue="", pages=""), [], insight(), WATCHES)
+    assert block_texts(hostile)[0].endswith("2022 Oct;&lt;!channel&gt;")
+
+
+def test_similarity_is_shown_as_a_rank_and_the_raw_score_stays_in_metadata():
+    message = render_paper(paper(), [SIMILAR], insight(), WATCHES)
+    assert "31,204,118" not in json.dumps(message.blocks) and "31204118" not in message.text
+    assert "#4 of its similar articles" in block_texts(message)[1]
+    assert message.metadata["event_payload"]["reasons"] == [
+        {"watch": "review", "kind": "similar", "score": 31204118, "rank": 4}
+    ]
+
+
 def test_unknown_axis_and_flags_are_shown_escaped():
     tags = block_texts(render_paper(paper(), [], insight(axis="<!here>", flags=("<@U1>",), trials=()), WATCHES))[2]
     assert tags == "*&lt;!here&gt;* · efavaleukin alfa, IL-2 · &lt;@U1&gt;"
@@ -369,7 +391,7 @@ def test_hostile_text_from_outside_pings_and_hides_nothing(hostile):
         render_paper(evil, reasons, evil_insight, watches, explain=True),
         *render_abstract_thread(evil, key=hostile),
         render_note(hostile, payload={"x": hostile}),
-        render_baseline_note(watches["w"], 10, 3, watermark={"h": hostile}, key=hostile),
+        render_baseline_note(watches["w"], 10, 3, command="/il2", watermark={"h": hostile}, key=hostile),
         render_watch_announcement(watches["w"], hostile, "added", key=hostile),
     ]
     top, replies = render_digest([(evil, reasons, evil_insight)] * 12, watches, title=hostile)
@@ -454,10 +476,10 @@ def digest_items(n: int):
 def test_digest_top_message_keeps_order_and_sends_the_rest_to_the_thread():
     watermark = {"ran_at": "2024-05-06T06:00:00Z", "horizon": "2024/05/05"}
     top, replies = render_digest(digest_items(40), WATCHES, title="Weekly digest", watermark=watermark, key="d1")
-    texts = block_texts(top)
+    texts = [t for t in block_texts(top) if not t.startswith(("👍", "👎", "🔖"))]
     assert texts[0] == "*Weekly digest*\n40 papers"
     assert texts[1] == (
-        "1. *<https://pubmed.ncbi.nlm.nih.gov/40000000/|Paper 0>*\n_Treg-directed_ · Cites the review\nFinding 0."
+        "1. *<https://pubmed.ncbi.nlm.nih.gov/40000000/|Paper 0>*\n_Treg-directed_ · Cites the review\nFinding 0. More."
     )
     assert [t.split(".")[0] for t in texts[1:6]] == ["1", "2", "3", "4", "5"]
     assert texts[-1] == "and 35 more in the thread"
@@ -467,7 +489,7 @@ def test_digest_top_message_keeps_order_and_sends_the_rest_to_the_thread():
     }
     assert top.text == "Weekly digest: 40 papers"
     assert len(replies) == 3
-    numbers = [int(t.split(".")[0]) for reply in replies for t in block_texts(reply)]
+    numbers = [int(t.split(".")[0]) for reply in replies for t in block_texts(reply) if t[0].isdigit()]
     assert numbers == list(range(6, 41))
     assert replies[0].metadata == {
         "event_type": "il2watch_digest_part",
@@ -493,7 +515,37 @@ def test_small_and_empty_digests():
 def test_digest_top_n_is_bounded_by_block_limits():
     top, replies = render_digest(digest_items(300), WATCHES, title="Backlog", top_n=500)
     assert len(top.blocks) <= 50
-    assert sum(len(r.metadata["event_payload"]["pmids"]) for r in replies) + len(top.blocks) - 2 == 300
+    on_top = sum(block["type"] == "actions" for block in top.blocks)
+    assert sum(len(r.metadata["event_payload"]["pmids"]) for r in replies) + on_top == 300
+    for message in (top, *replies):
+        assert_safe(message)
+
+
+def buttons_of(message: Message) -> list[tuple[str, str]]:
+    return [
+        (element["action_id"], element["value"])
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+def test_every_digest_entry_has_the_whole_tldr_and_the_buttons_of_a_post():
+    failed = "The primary endpoint was not met. Bempegaldesleukin with nivolumab did not improve survival."
+    items = digest_items(20)
+    items[0] = (items[0][0], items[0][1], insight(summary=failed))
+    top, replies = render_digest(items, WATCHES, title="Digest", top_n=5, feedback={"40000001": (2, 1)})
+    assert failed in block_texts(top)[1]  # the finding is in the second sentence: the line keeps it
+    on_top = buttons_of(top)
+    assert on_top[:3] == [
+        ("il2_relevant-1", "40000000"),
+        ("il2_not_relevant-1", "40000000"),
+        ("il2_save-1", "40000000"),
+    ]
+    assert {pmid for _, pmid in on_top} == {str(40000000 + i) for i in range(5)}
+    assert "👍 Relevant (2)" in json.dumps(top.blocks, ensure_ascii=False)
+    in_thread = [pmid for reply in replies for _, pmid in buttons_of(reply)]
+    assert sorted(set(in_thread)) == [str(40000000 + i) for i in range(5, 20)] and len(in_thread) == 45
     for message in (top, *replies):
         assert_safe(message)
 
@@ -513,10 +565,10 @@ def test_note_is_escaped_and_carries_its_metadata():
 def test_baseline_note_wording():
     review = WATCHES["review"]
     watermark = {"ran_at": "2024-05-02T06:00:00Z", "horizon": "2024/05/01"}
-    note = render_baseline_note(review, 412, 3, watermark=watermark, key="baseline:review")
+    note = render_baseline_note(review, 412, 3, command="/lit", watermark=watermark, key="baseline:review")
     assert note.text == (
         "Started watching the review: 412 papers already cite it or are similar; posting the 3 most recent. "
-        "/il2 backfill review for more."
+        "Admins can post more with `/lit backfill review [N]`."
     )
     assert note.metadata == {
         "event_type": "il2watch_note",
@@ -530,13 +582,13 @@ def test_baseline_note_wording():
         },
     }
     query = WATCHES["engineered-il2"]
-    assert render_baseline_note(query, 1, 1).text == (
+    assert render_baseline_note(query, 1, 1, command="/il2").text == (
         "Started watching engineered-il2: 1 paper already matches it; posting it."
     )
-    assert render_baseline_note(review, 0, 0).text.endswith(
+    assert render_baseline_note(review, 0, 0, command="/il2").text.endswith(
         "no papers cite it or are similar yet; new ones will be posted here."
     )
-    assert "posting none of them now" in render_baseline_note(review, 5, 0).text
+    assert "posting none of them now" in render_baseline_note(review, 5, 0, command="/il2").text
 
 
 def test_watch_announcement_names_who_and_what():
@@ -580,7 +632,7 @@ def test_terminal_rendering_is_readable_plain_text():
     assert out.splitlines() == [
         "IL-2 & IL-15: <b>not tags</b> in vivo (https://pubmed.ncbi.nlm.nih.gov/36000001/)",
         "Hernandez R et al. … Malek TR · Nat Rev Immunol · 2022 Oct",
-        "🔎 Cites the review · Similar to the review — score 31,204,118, rank 4",
+        "🔎 Cites the review · Similar to the review (#4 of its similar articles)",
         "A CD25-biased IL-2 mutein expanded regulatory T cells in lupus patients. Effector cells stayed flat.",
         "Treg-directed · efavaleukin alfa, IL-2 · NCT01234567 (https://clinicaltrials.gov/study/NCT01234567) "
         "2015-001234-12 (https://www.clinicaltrialsregister.eu/ctr-search/search?query=2015-001234-12) "
@@ -705,3 +757,41 @@ def test_any_text_renders_safely_within_limits(title, sections, names, journal, 
     for message in [*messages, top, *replies]:
         assert_safe(message)
         render_terminal(message)
+
+
+# --- behaviours that must not break unnoticed ----------------------------------------------------
+
+
+def test_a_paper_known_retracted_only_through_a_retraction_in_link_is_flagged_like_a_typed_one():
+    linked = paper(corrections=(("RetractionIn", "38000000"),))  # PubMed links the notice, the type lags
+    typed = paper(pub_types=("Journal Article", "Retracted Publication"))
+    for retracted in (linked, typed):
+        found = intel.analyse(retracted, [CITES])
+        assert "retraction" in found.flags
+        message = render_paper(retracted, [CITES], found, WATCHES)
+        assert block_texts(message)[0].startswith("🚨 *RETRACTED* — this paper has been retracted.")
+        assert message.text.startswith("RETRACTED: ") and message.metadata["event_payload"]["retracted"] is True
+        assert "retraction" in message.metadata["event_payload"]["flags"]
+        top, _ = render_digest([(retracted, [CITES], found)], WATCHES, title="Digest")
+        assert "🚨 *RETRACTED*" in block_texts(top)[1]
+
+
+def test_section_text_is_clipped_in_utf16_units_as_slack_counts_them():
+    text = "𝐈𝐋-𝟐 " * 600  # 3,000 characters, 4,800 UTF-16 code units: the mathematical letters count twice
+    clipped = section(text)["text"]["text"]
+    assert clipped.endswith("…") and 2950 <= slack_len(clipped) <= 3000, "as much as fits, and no more"
+    assert len(clipped) < 1900, "clipped by code units (8 for every 5 characters here), not by characters"
+    assert block_kit_errors([section(text)]) == []
+    over = {"type": "section", "text": {"type": "mrkdwn", "text": text[:2000]}}  # 2,000 characters, 3,200 units
+    assert block_kit_errors([over]) != [], "the Slack stand-in counts as Slack does"
+    summary_post = render_paper(paper(), [CITES], insight(summary="𝐀" * 2000), WATCHES)
+    assert all(slack_len(t) <= 3000 for t in block_texts(summary_post)) and check_limits(summary_post.blocks) == []
+
+
+def test_a_message_of_exactly_fifty_blocks_is_within_the_limit_and_fifty_one_is_not():
+    fifty = [section(f"part {n}") for n in range(50)]
+    assert check_limits(fifty) == [] and block_kit_errors(fifty) == []
+    assert check_limits([*fifty, section("one more")]) == ["51 blocks (limit 50)"]
+    assert block_kit_errors([*fifty, section("one more")]) != []
+    top, replies = render_digest(digest_items(400), WATCHES, title="Backlog", top_n=500)
+    assert all(len(message.blocks) <= 50 and check_limits(message.blocks) == [] for message in (top, *replies))

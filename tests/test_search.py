@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from il2watch.intel.synonyms import Synonyms
 from il2watch.library import Library, fts_query, parse_search
 from il2watch.model import Author, Insight, Paper, Section
 from il2watch.store.postgres import tsquery_text
@@ -62,16 +63,20 @@ def found(library, text):
         ("lupus OR melanoma", {"1", "2", "6"}),
         ("lupus melanoma", set()),  # every word must match
         ("lupus AND melanoma", set()),
+        ("alfa NOT melanoma", {"5"}),  # NOT leaves out
+        ("alfa -colitis", {"1"}),
+        ("cells NOT (lupus OR colitis)", {"4", "6"}),
+        ("NOT melanoma", set()),  # nothing wanted: nothing found
         ('"low-dose interleukin-2"', {"2"}),  # a phrase: its words together, in order
         ("low dose interleukin", {"2", "3"}),  # the same words anywhere
         ('"interleukin-2 low"', set()),
         ('"low-dose interleukin-2"[tiab] AND lupus', {"2"}),  # field tags ignored
-        ("IL-2", {"1", "4"}),  # "IL-2" and "IL 2" are the same two tokens
-        ("il 2", {"1", "4"}),
+        ("IL-2", {"1", "2", "3", "4"}),  # "IL-2" and "IL 2" are the same two tokens; its synonym interleukin-2
+        ("il 2", {"1", "2", "3", "4"}),
         ("CD8", {"3"}),  # "CD4/CD8" is two words
         ("treg*", {"3", "5"}),  # a prefix
         ("efava*", {"5"}),
-        ("treg", {"3", "5"}),  # stems: "Tregs" is "Treg"
+        ("treg", {"2", "3", "5"}),  # stems: "Tregs" is "Treg"; the synonym "regulatory T cells"
         ("mutein", {"5"}),
         ("cells", {"2", "4", "5", "6"}),  # stems: cell, cells
         ("(colitis OR lupus) alfa", {"5"}),
@@ -83,6 +88,13 @@ def found(library, text):
 )
 def test_a_query_means_the_same_on_both_backends(library, text, expected):
     assert found(library, text) == expected
+
+
+@BOTH_BACKENDS
+def test_without_synonyms_a_word_finds_itself_only(library):
+    assert set(library.search("IL-2", synonyms=Synonyms())[0]) == {"1", "4"}
+    assert set(library.search("treg", synonyms=Synonyms())[0]) == {"3", "5"}
+    assert set(library.search('"IL-2"')[0]) == {"1", "4"}  # a quoted phrase is exact
 
 
 @BOTH_BACKENDS
@@ -125,13 +137,17 @@ def test_any_user_text_is_a_query_the_index_accepts(library, text):
 
 def test_fts_query_keeps_phrases_or_and_prefixes():
     assert fts_query('"regulatory T cell" treg*') == '"regulatory T cell" AND "treg"*'
-    assert fts_query("IL-2 OR IL-15 [tiab] NOT x") == '("IL-2" OR "IL-15") AND "x"'
+    assert fts_query("IL-2 OR IL-15 [tiab] NOT x") == '("IL-2" OR "IL-15") NOT "x"'
+    assert fts_query("a b OR c NOT d") == '("a" AND ("b" OR "c")) NOT "d"'
+    assert fts_query("NOT mouse") == ""
     assert fts_query('unbalanced "quote') == '"unbalanced" AND "quote"'
 
 
 def test_tsquery_is_written_from_the_same_parse():
     assert tsquery_text(parse_search('"regulatory T cell" treg*')) == "((regulatory <-> T <-> cell)) & ((treg:*))"
-    assert tsquery_text(parse_search("IL-2 OR IL-15 [tiab] NOT x")) == "((IL <-> 2) | (IL <-> 15)) & ((x))"
+    assert tsquery_text(parse_search("IL-2 OR IL-15 [tiab] NOT x")) == "((IL <-> 2) | (IL <-> 15)) & !((x))"
+    assert tsquery_text(parse_search("a b OR c NOT d")) == "((a)) & ((b) | (c)) & !((d))"
+    assert tsquery_text(parse_search("NOT mouse")) == ""
     assert tsquery_text(parse_search("CD4/CD8 o'brien*")) == "((CD4 <-> CD8)) & ((o <-> brien:*))"
 
 

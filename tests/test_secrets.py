@@ -227,10 +227,10 @@ def test_credentials_in_an_unreachable_base_url_reach_no_one(tmp_path, ncbi_serv
     assert "Last error" in status.stdout
     doctor = seen.cli(tmp_path, env, "doctor")
     if host == "NCBI":
-        assert "reachable?" in poll.stderr and "[redacted]@127.0.0.1:9" in poll.stderr
+        assert "NCBI cannot be reached: 127.0.0.1:9 refused the connection" in poll.stderr
         assert "✗ NCBI E-utilities at http://[redacted]@127.0.0.1:9/" in doctor.stdout, doctor.stdout
         (alert,) = slack_server.posts_with_metadata("il2watch_alert")
-        assert "[redacted]@127.0.0.1:9" in alert.text
+        assert "127.0.0.1:9 refused the connection" in alert.text
     else:
         assert "✗ Slack at http://[redacted]@127.0.0.1:" in doctor.stdout, doctor.stdout
 

@@ -20,7 +20,7 @@ from il2watch.config import load_settings
 from il2watch.library import Library
 from il2watch.model import Paper, Reason
 from tests.conftest import PROXY_VARIABLES, subprocess_env
-from tests.data.records import REVIEW_PMID, build_world
+from tests.data.records import REVIEW_PMID, UNRELATED_PMID, build_world
 from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.slack_api import DEFAULT_BOT_TOKEN, SlackStandIn
 from tests.stand_ins.socket_mode import app_home_opened_payload, block_actions_payload, slash_command_payload
@@ -254,9 +254,11 @@ def test_forged_or_stale_requests_get_401_and_do_nothing(port, api, library, for
 
 
 def test_a_properly_signed_request_does_act(port, api, library):
-    status, data, _, _ = slash(port, api, "watch add 31234569", user=ADMIN)
-    assert status == 200 and "Now watching PMID 31234569" in json.loads(data)["text"]
-    assert [w.id for w in library.slack_watches()] == ["pmid-31234569"]
+    status, data, _, url = slash(port, api, f"watch add {UNRELATED_PMID}", user=ADMIN)
+    assert status == 200 and f"Checking PMID {UNRELATED_PMID} with PubMed" in json.loads(data)["text"]
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert f"Now watching PMID {UNRELATED_PMID}" in post.body["text"]
+    assert [w.id for w in library.slack_watches()] == [f"pmid-{UNRELATED_PMID}"]
 
 
 def test_a_huge_body_is_refused_before_it_is_read(port):

@@ -211,33 +211,57 @@ def test_a_redelivered_command_is_answered_once(connected):
     assert len(api.response_posts(url)) == 1
 
 
-def test_export_uploads_a_file_to_the_conversation(connected):
+def test_export_is_sent_to_the_person_who_asked_in_a_direct_message(connected):
     api, socket_mode = connected
-    ack, url = command(api, socket_mode, "export ris search lupus")
+    ack, url = command(api, socket_mode, "export ris search lupus", user="UEXPORT1")
     assert "Exporting 2 papers as ris" in ack.payload["text"]
     (post,) = api.wait_for_response_posts(1, url=url)
-    assert "Uploaded il2watch-search-lupus-2024-06-15.ris" in post.body["text"]
+    assert "Sent you il2watch-search-lupus-2024-06-15.ris" in post.body["text"]
+    (opened,) = [c for c in api.calls("conversations.open") if c.params.get("users") == "UEXPORT1"]
+    dm = api.channel("DEXPORT1")
     (uploaded,) = [f for f in api.files() if f.name == "il2watch-search-lupus-2024-06-15.ris"]
-    assert uploaded.channel == CHANNEL and f"AN  - {LOW_DOSE_SLE_PMID}" in uploaded.content.decode("utf-8")
+    assert uploaded.channel == dm.id and f"AN  - {LOW_DOSE_SLE_PMID}" in uploaded.content.decode("utf-8")
+    assert [m for m in api.messages(dm.id) if m.files] and not [f for f in api.files() if f.channel == CHANNEL]
     assert {"files.getUploadURLExternal", "files.completeUploadExternal"} <= {c.method for c in api.calls()}
     assert not api.calls("files.upload")  # the retired method
+
+
+def test_export_share_uploads_it_for_everyone_in_the_channel(connected):
+    api, socket_mode = connected
+    _, url = command(api, socket_mode, "export csv tag treg share", user="USHARE01")
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert "here for everyone" in post.body["text"]
+    (uploaded,) = [f for f in api.files() if f.name.startswith("il2watch-tag-treg")]
+    assert uploaded.channel == CHANNEL and not [
+        c for c in api.calls("conversations.open") if "USHARE01" in str(c.params)
+    ]
+
+
+def test_export_without_the_direct_message_scope_says_what_to_do(connected):
+    api, socket_mode = connected
+    api.inject("missing_scope", method="conversations.open")
+    _, url = command(api, socket_mode, "export bibtex cites", user="UNOSCOPE")
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert "could not open a direct message" in post.body["text"] and "`share`" in post.body["text"]
 
 
 def test_export_where_the_bot_is_not_a_member_explains_itself(connected):
     api, socket_mode = connected
     api.add_channel("private-lab", is_private=True, bot_is_member=False, channel_id="G0PRIVATE")
-    _, url = command(api, socket_mode, "export csv", channel="G0PRIVATE")
+    _, url = command(api, socket_mode, "export csv share", channel="G0PRIVATE")
     (post,) = api.wait_for_response_posts(1, url=url)
     assert "could not upload" in post.body["text"] and not [f for f in api.files() if f.channel == "G0PRIVATE"]
 
 
 def test_admin_watch_add_is_stored_and_announced_and_others_are_refused(connected, library):
     api, socket_mode = connected
-    ack, _ = command(api, socket_mode, "watch add 31234567", user=READER)
+    ack, _ = command(api, socket_mode, f"watch add {UNRELATED_PMID}", user=READER)
     assert "only for il2watch's admins" in ack.payload["text"] and library.slack_watches() == []
-    ack, _ = command(api, socket_mode, "watch add 31234567", user=ADMIN)
-    assert "Now watching PMID 31234567" in ack.payload["text"]
-    assert [w.id for w in library.slack_watches()] == ["pmid-31234567"]
+    ack, url = command(api, socket_mode, f"watch add {UNRELATED_PMID}", user=ADMIN)
+    assert f"Checking PMID {UNRELATED_PMID} with PubMed" in ack.payload["text"]
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert f"Now watching PMID {UNRELATED_PMID}" in post.body["text"]
+    assert [w.id for w in library.slack_watches()] == [f"pmid-{UNRELATED_PMID}"]
     assert [r.payload["action"] for r in library.outbox(kind="watch")] == ["added"]
 
 
@@ -314,6 +338,56 @@ def test_save_keeps_a_personal_reading_list(connected, settings, library):
     assert library.saved_by(READER) == [LOW_DOSE_SLE_PMID] and library.saved_by(OTHER) == []
     ack, _ = command(api, socket_mode, "saved")
     assert LOW_DOSE_SLE_PMID in json.dumps(ack.payload["blocks"])
+
+
+def test_unsave_takes_a_paper_off_the_reading_list(connected, settings, library):
+    api, socket_mode = connected
+    posted = post_paper(api, settings, library, MARKUP_PMID)
+    url, _ = click(api, socket_mode, "il2_save", MARKUP_PMID, message=as_history(posted), user="UUNSAVE1")
+    (saved,) = api.wait_for_response_posts(1, url=url)
+    assert button(saved.body["blocks"], "il2_unsave")["value"] == MARKUP_PMID
+    ack, _ = command(api, socket_mode, "saved", user="UUNSAVE1")
+    unsave = button(ack.payload["blocks"], "il2_unsave-1")
+    url, _ = click(
+        api,
+        socket_mode,
+        unsave["action_id"],
+        unsave["value"],
+        user="UUNSAVE1",
+        message={"ts": "1.000009", "blocks": ack.payload["blocks"]},
+        ephemeral=True,
+    )
+    (post,) = api.wait_for_response_posts(1, url=url)
+    assert f"Removed PMID {MARKUP_PMID}" in post.body["text"] and library.saved_by("UUNSAVE1") == []
+    ack, _ = command(api, socket_mode, "saved", user="UUNSAVE1")
+    assert "reading list is empty" in ack.payload["text"]
+
+
+def test_digest_entries_have_working_feedback_and_save_buttons(connected, settings, library):
+    from il2watch.render import render_digest
+
+    api, socket_mode = connected
+    pmids = [LOW_DOSE_SLE_PMID, NOT_ALPHA_CANCER_PMID]
+    insight_for = insight_maker(settings, library, summariser=False)
+    items = []
+    for pmid in pmids:
+        paper, reasons = library.paper(pmid), [s.reason for s in library.reasons_for(pmid)]
+        items.append((paper, reasons, insight_for(paper, reasons)))
+    top, _ = render_digest(items, {w.id: w for w in settings.watches}, title="Digest")
+    response = make_client(settings).chat_postMessage(channel=CHANNEL, **top.as_kwargs())
+    posted = api.message(CHANNEL, response["ts"])
+    second = button(posted.blocks, "il2_relevant-2")
+    assert second["value"] == NOT_ALPHA_CANCER_PMID
+    before = library.feedback(NOT_ALPHA_CANCER_PMID)[0]
+    click(api, socket_mode, "il2_relevant-2", NOT_ALPHA_CANCER_PMID, message=as_history(posted), user="UDIGEST1")
+    counted = f"👍 Relevant ({before + 1})"
+    wait_until(lambda: button(api.message(CHANNEL, posted.ts).blocks, "il2_relevant-2")["text"]["text"] == counted)
+    assert library.feedback(NOT_ALPHA_CANCER_PMID)[0] == before + 1
+    first = button(api.message(CHANNEL, posted.ts).blocks, "il2_relevant-1")["text"]["text"]
+    assert first == button(posted.blocks, "il2_relevant-1")["text"]["text"]  # the other entry keeps its own count
+    url, _ = click(api, socket_mode, "il2_save-1", LOW_DOSE_SLE_PMID, message=as_history(posted), user="UDIGEST1")
+    (saved,) = api.wait_for_response_posts(1, url=url)
+    assert "Saved PMID" in saved.body["text"] and library.saved_by("UDIGEST1") == [LOW_DOSE_SLE_PMID]
 
 
 def test_a_button_for_an_unknown_paper_is_refused_politely(connected, settings, library):
@@ -508,7 +582,8 @@ def test_with_no_admins_set_nobody_is_an_admin(lab, tmp_path):
                 )
             )
             reply = json.loads(app.dispatch(BoltRequest(body=body, mode="socket_mode")).body)
-            assert reply["text"].startswith(f"Sorry, `/il2 {text.split()[0]}` is only for il2watch's admins"), reply
+            command = " ".join(text.split()[:2]) if text.startswith("watch") else text.split()[0]
+            assert reply["text"].startswith(f"Sorry, `/il2 {command}` is only for il2watch's admins"), reply
             assert "No admins are set (IL2WATCH_ADMINS)" in reply["text"]
     with Library(settings.db_path) as library:
         assert library.slack_watches() == [] and library.last_run("poll") is None

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import queue
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -669,3 +670,51 @@ def test_disconnect_makes_the_client_reconnect_through_apps_connections_open(bol
     url = bolt.slack.new_response_url()
     payload = slash_command_payload("/il2", "again", user_id="U0HUMAN02", channel_id="C0PAPERS", response_url=url)
     assert bolt.socket_mode.wait_for_ack(bolt.socket_mode.send_envelope("slash_commands", payload)).payload
+
+
+def test_a_stall_takes_effect_then_holds_the_answer_until_released(slack: SlackStandIn) -> None:
+    slack.inject("stall", "chat.postMessage")
+    client = client_for(slack, timeout=5, retry_handlers=NO_RETRIES)
+    answers: queue.Queue = queue.Queue()
+    thread = threading.Thread(target=lambda: answers.put(client.chat_postMessage(channel="C0PAPERS", text="held")))
+    thread.start()
+    assert slack.stalled.wait(5)
+    assert [m.text for m in slack.messages("C0PAPERS")] == ["held"], "Slack has it…"
+    assert answers.empty(), "…and the client has not heard"
+    slack.release_stalled()
+    thread.join(5)
+    assert answers.get_nowait()["ok"]
+
+
+def test_a_fault_may_be_narrowed_to_the_calls_it_accepts(slack: SlackStandIn) -> None:
+    client = client_for(slack, retry_handlers=NO_RETRIES)
+    parent = client.chat_postMessage(channel="C0PAPERS", text="parent")["ts"]
+    slack.inject("fatal_error", "chat.postMessage", when=lambda params: bool(params.get("thread_ts")))
+    assert client.chat_postMessage(channel="C0PAPERS", text="top level")["ok"]
+    assert error_of(lambda: client.chat_postMessage(channel="C0PAPERS", text="r", thread_ts=parent)).response[
+        "error"
+    ] == ("fatal_error")
+    assert client.chat_postMessage(channel="C0PAPERS", text="reply", thread_ts=parent)["ok"]
+
+
+@pytest.mark.parametrize("retry_after", ["1.5", "abc", 86400])
+def test_retry_after_is_sent_as_given(slack: SlackStandIn, retry_after) -> None:
+    slack.inject(429, "auth.test", retry_after=retry_after)
+    failure = error_of(lambda: client_for(slack, retry_handlers=NO_RETRIES).auth_test())
+    assert failure.response.headers["Retry-After"] == str(retry_after)
+
+
+def test_text_is_measured_in_utf16_code_units_as_slack_measures_it() -> None:
+    astral = "𝐀" * 1500  # 1,500 characters, 3,000 code units
+    assert block_kit_errors([{"type": "section", "text": {"type": "mrkdwn", "text": astral}}]) == []
+    assert block_kit_errors([{"type": "section", "text": {"type": "mrkdwn", "text": astral + "a"}}]) != []
+    header = {"type": "header", "text": {"type": "plain_text", "text": "🧬" * 76}}  # 152 code units
+    assert block_kit_errors([header]) != []
+
+
+def test_exactly_fifty_blocks_post_and_fifty_one_are_refused(slack: SlackStandIn) -> None:
+    client = client_for(slack, retry_handlers=NO_RETRIES)
+    blocks = [section(f"part {n}") for n in range(50)]
+    assert client.chat_postMessage(channel="C0PAPERS", text="fifty", blocks=blocks)["ok"]
+    failure = error_of(lambda: client.chat_postMessage(channel="C0PAPERS", text="x", blocks=[*blocks, section("x")]))
+    assert failure.response["error"] == "invalid_blocks"

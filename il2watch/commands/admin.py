@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
+from il2watch import ids
 from il2watch.commands.parsing import parse_paper_ref, short_hash, slug, split_command
-from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, say
+from il2watch.commands.reply import Context, Deferred, Reply, ToolError, Tools, echo, say
 from il2watch.library import Library, utcnow
 from il2watch.markup import escape_mrkdwn
 from il2watch.model import Watch
+from il2watch.pubmed import PubMedError
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
+from il2watch.transport import TransportError
 
 MAX_QUERY = 500
 WATCH_ID_LIMIT = 40
+_NUMBER = re.compile(r"(?i)(?:pmid\s*[:#]?\s*)?[+-]?\d[\d.,eE+-]*")  # meant as a PMID, whatever its shape
 
 
 def poll(args: str, ctx: Context, offset: int = 0) -> Reply:
@@ -58,6 +63,14 @@ def _new_watch(spec: str, ctx: Context) -> Watch | Reply:
         )
     if ref is not None:
         return Watch(id=f"pmid-{ref.pmid}", pmid=ref.pmid, source="slack")
+    if _NUMBER.fullmatch(spec.strip()):
+        pmid = ids.pmid(re.sub(r"(?i)^pmid\s*[:#]?\s*", "", spec.strip()))
+        if pmid is None:
+            return say(
+                f"`{echo(spec, 30)}` is not a PMID: PMIDs are whole numbers from 1, like 35217787. "
+                f"A PubMed query needs words."
+            )
+        return Watch(id=f"pmid-{pmid}", pmid=pmid, source="slack")
     if len(spec) > MAX_QUERY:
         return say(
             f"That query is {len(spec):,} characters long; PubMed queries for a watch must stay under {MAX_QUERY}."
@@ -89,6 +102,7 @@ def announce(library: Library, ctx: Context, watch: Watch, action: str) -> None:
 
 
 def watch_add(spec: str, ctx: Context) -> Reply:
+    """Refuse what cannot be a watch at once; check the rest with PubMed after the ack, then add it."""
     if not spec:
         return say(
             f"Watch what? `{ctx.command} watch add 35217787` follows a paper's citations and similar "
@@ -109,16 +123,47 @@ def watch_add(spec: str, ctx: Context) -> Reply:
             query=watch.query,
             source="slack",
         )
+    working = f"Checking {_what(watch)} with PubMed…"
+    return Reply(text=working, deferred=Deferred(working, lambda tools: _add_checked(watch, ctx, tools)))
+
+
+def _what(watch: Watch) -> str:
+    return f"PMID {watch.pmid}" if watch.pmid else f"the query “{echo(watch.query, 200)}”"
+
+
+def _add_checked(watch: Watch, ctx: Context, tools: Tools) -> Reply:
+    """Add the watch if PubMed has the paper, or can use every word of the query; else say why not."""
+    notes = ""
+    try:
+        if watch.pmid:
+            found = [p for p in tools.fetch_papers([watch.pmid]) if p.pmid == watch.pmid]
+            if not found:
+                return say(f"PubMed has no paper with PMID {watch.pmid}, so no watch was added. Check the number.")
+        else:
+            checked = tools.check_query(watch.query)
+            if checked.errors:
+                words = "; ".join(escape_mrkdwn(p.describe()) for p in checked.errors)
+                return say(
+                    f"PubMed cannot use {_what(watch)} as written: {words}. No watch was added: correct the query "
+                    f"and add it again."
+                )
+            warnings = [escape_mrkdwn(p.describe()) for p in checked.problems if not p.fatal]
+            notes = f" PubMed has {checked.count:,} matches for it." + (
+                f" Note: {'; '.join(warnings)}." if warnings else ""
+            )
+    except (TransportError, PubMedError, ToolError) as error:
+        return say(
+            f"PubMed did not answer, so I could not check {_what(watch)}: {escape_mrkdwn(str(error))[:300]}. "
+            f"No watch was added; try again in a minute."
+        )
     library = ctx.library
     with library.transaction():
         library.add_watch(watch, added_by=ctx.user_id, now=utcnow())
         library.reset_watch_progress(watch.id)
         announce(library, ctx, watch, "added")
-    what = f"PMID {watch.pmid}" if watch.pmid else f"the query “{echo(watch.query, 200)}”"
     return say(
-        f"Now watching {what} as `{escape_mrkdwn(watch.id)}`. The next poll records what already exists "
-        f"as its baseline and posts only what is new; the channel is told. "
-        f"`{ctx.command} poll` polls now."
+        f"Now watching {_what(watch)} as `{escape_mrkdwn(watch.id)}`.{notes} The next poll records what already "
+        f"exists as its baseline and posts only what is new; the channel is told. `{ctx.command} poll` polls now."
     )
 
 

@@ -10,10 +10,22 @@ from typing import Any
 from il2watch.commands.parsing import parse_pmid
 from il2watch.commands.reply import Context, Reply, say
 from il2watch.library import Library
+from il2watch.render.blocks import MAX_FALLBACK_TEXT, button, clip, section
 
-RELEVANT, NOT_RELEVANT, SAVE = "il2_relevant", "il2_not_relevant", "il2_save"
+RELEVANT, NOT_RELEVANT, SAVE, UNSAVE = "il2_relevant", "il2_not_relevant", "il2_save", "il2_unsave"
 FEEDBACK_VALUES = {RELEVANT: 1, NOT_RELEVANT: -1}
 _COUNT_SUFFIX = re.compile(r" \(\d+\)$")
+_ENTRY_SUFFIX = re.compile(r"-\d+$")  # a digest numbers its entries' buttons: "il2_relevant-3"
+
+
+def base_action(action_id: str) -> str:
+    """The button's kind, without the entry number a digest adds."""
+    return _ENTRY_SUFFIX.sub("", action_id)
+
+
+def action_pattern(action_id: str) -> re.Pattern[str]:
+    """What a listener for this kind of button matches: the plain id and every numbered one."""
+    return re.compile(rf"^{re.escape(action_id)}(?:-\d+)?$")
 
 
 def known_pmid(library: Library, value: str) -> str | None:
@@ -30,17 +42,32 @@ def with_feedback_counts(blocks: list[dict[str, Any]], pmid: str, counts: tuple[
         if block.get("type") != "actions":
             continue
         for element in block.get("elements", []):
-            action_id = element.get("action_id")
+            action_id = base_action(str(element.get("action_id", "")))
             if action_id in shown and element.get("value") == pmid and isinstance(element.get("text"), dict):
                 label = _COUNT_SUFFIX.sub("", str(element["text"].get("text", "")))
                 element["text"]["text"] = label + (f" ({shown[action_id]})" if shown[action_id] else "")
     return updated
 
 
+def unsave_button(pmid: str, number: int | None = None) -> dict[str, Any]:
+    """Unsave for one paper; a list numbers each paper's, as action ids must differ within a message."""
+    return button(UNSAVE + (f"-{number}" if number is not None else ""), "Unsave", pmid)
+
+
 def save_reply(ctx: Context, pmid: str) -> Reply:
+    """Saved (or already saved), with an Unsave button to take it back."""
     if ctx.library.save_for(ctx.user_id, pmid):
-        return say(f"Saved PMID {pmid} to your reading list: `{ctx.command} saved` shows it.")
-    return say(f"PMID {pmid} is already on your reading list (`{ctx.command} saved`).")
+        text = f"Saved PMID {pmid} to your reading list: `{ctx.command} saved` shows it."
+    else:
+        text = f"PMID {pmid} is already on your reading list (`{ctx.command} saved`)."
+    block = {**section(text), "accessory": unsave_button(pmid)}
+    return Reply(text=clip(text, MAX_FALLBACK_TEXT), blocks=[block])
+
+
+def unsave_reply(ctx: Context, pmid: str) -> Reply:
+    if ctx.library.unsave_for(ctx.user_id, pmid):
+        return say(f"Removed PMID {pmid} from your reading list.")
+    return say(f"PMID {pmid} is not on your reading list (`{ctx.command} saved` shows what is).")
 
 
 # ---------------------------------------------------------------- reading a click

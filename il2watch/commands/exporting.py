@@ -1,4 +1,9 @@
-"""``/il2 export [bibtex | ris | csv] [filter]``: a reference-manager file, uploaded after the ack."""
+"""``/il2 export [bibtex | ris | csv] [filter] [share]``: a reference-manager file, uploaded after the ack.
+
+The file goes to the person who asked, in their direct message with the app: an export is one person's
+reading, and a channel full of .bib files helps nobody. The word ``share`` at the end uploads it into the
+channel instead, for everyone.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ import re
 from dataclasses import dataclass
 
 from il2watch.commands.parsing import parse_count, parse_window, split_command
-from il2watch.commands.reading import MAX_SEARCH, parse_tag, review_watch
+from il2watch.commands.reading import MAX_SEARCH, lexicon_synonyms, parse_tag, review_watch, tag_problem
 from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, say
 from il2watch.export import ALIASES, FORMATS, export
 from il2watch.markup import escape_mrkdwn
 
 EXPORT_MAX = 2000
+SHARE_WORDS = ("share",)
 FILTERS = "`search &lt;words&gt;`, `tag &lt;tag&gt;`, `recent [N | Nd]`, `cites [N]` or `saved`"
 
 
@@ -41,9 +47,11 @@ def select(args: str, ctx: Context) -> Selection | Reply:
             return say("`cites` takes how many papers (up to 2000)." if review else "il2watch watches no paper.")
         return Selection(library.with_reason("cites", watch=review.id, limit=count), f"citing {review.name}", "cites")
     if kind == "tag":
-        chosen = parse_tag(rest, library.known_molecules())
+        molecules = library.known_molecules()
+        reading = parse_tag(rest, molecules, lexicon_synonyms(ctx))
+        chosen = reading.chosen
         if chosen is None:
-            return say(f"`{echo(rest, 60)}` is not a tag; `{ctx.command} tag` lists them.")
+            return say(tag_problem(rest, reading, ctx, molecules))
         value = next(iter(chosen.values()))
         return Selection(library.tagged(limit=EXPORT_MAX, **chosen), f"tagged {value}", f"tag-{value}")
     if kind == "saved":
@@ -60,7 +68,16 @@ def file_name(name: str, fmt: str, day: str) -> str:
     return f"il2watch-{safe}-{day}.{FORMATS[fmt]}"
 
 
+def split_share(args: str) -> tuple[str, bool]:
+    """The export's own words, and whether the last word asks to share it in the channel."""
+    words = args.split()
+    if words and words[-1].lower() in SHARE_WORDS:
+        return " ".join(words[:-1]), True
+    return args, False
+
+
 def export_command(args: str, ctx: Context, offset: int = 0) -> Reply:
+    args, share = split_share(args)
     first, rest = split_command(args)
     fmt = ALIASES.get(first)
     if fmt is None:
@@ -70,18 +87,25 @@ def export_command(args: str, ctx: Context, offset: int = 0) -> Reply:
         return chosen
     if not chosen.pmids:
         return say(f"No papers {escape_mrkdwn(chosen.describe)}, so there is nothing to export.")
-    channel, pmids = ctx.channel_id, chosen.pmids
+    channel, user, pmids = ctx.channel_id, ctx.user_id, chosen.pmids
     name = file_name(chosen.name, fmt, ctx.now().date().isoformat())
     count = f"{len(pmids):,} paper{'s' if len(pmids) != 1 else ''}"
     title = f"{count} {chosen.describe}"
+    capped = f" (the first {EXPORT_MAX:,})" if len(pmids) >= EXPORT_MAX else ""
+    private = not share and bool(user)
 
     def run(tools: Tools) -> Reply:
         content = export(ctx.library.papers(pmids), fmt)
-        tools.upload(channel, name, content, title)
-        return say(
-            f"Uploaded {escape_mrkdwn(name)}: {escape_mrkdwn(title)}"
-            + (f" (the first {EXPORT_MAX:,})." if len(pmids) >= EXPORT_MAX else ".")
-        )
+        target = tools.open_dm(user) if private else channel
+        tools.upload(target, name, content, title)
+        uploaded = f"{escape_mrkdwn(name)}: {escape_mrkdwn(title)}{capped}"
+        if private:
+            return say(
+                f"Sent you {uploaded} in your direct message with il2watch. "
+                f"Add `share` at the end (`{ctx.command} export {echo(args, 200)} share`) to upload it here "
+                f"for everyone."
+            )
+        return say(f"Uploaded {uploaded} here for everyone.")
 
     working = f"Exporting {escape_mrkdwn(count)} as {fmt}…"
     return Reply(text=working, deferred=Deferred(working, run))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from il2watch.commands.parsing import PaperRef, parse_count, parse_paper_ref, parse_window
+from dataclasses import dataclass
+
+from il2watch.commands.buttons import unsave_button
+from il2watch.commands.parsing import PaperRef, parse_count, parse_paper_ref, parse_window, split_command
 from il2watch.commands.reply import (
     PAGE,
     Context,
@@ -16,7 +19,8 @@ from il2watch.commands.reply import (
     say,
 )
 from il2watch.eutils import EutilsError
-from il2watch.library import SEARCH_WINDOW
+from il2watch.intel.synonyms import Synonyms, synonyms_for
+from il2watch.library import SEARCH_WINDOW, fts_query
 from il2watch.markup import escape_mrkdwn
 from il2watch.model import AXES, Paper, Watch
 from il2watch.pubmed import PubMedError
@@ -37,6 +41,9 @@ AXIS_TAGS = {
     "tumour": "effector",
     "tumor": "effector",
     "effector/cancer": "effector",
+    "both": "both",
+    "both-axes": "both",
+    "treg-and-effector": "both",
     "biology": "biology",
     "il-2-biology": "biology",
     "neighbour": "neighbour",
@@ -61,6 +68,7 @@ FLAG_TAGS = {
 TAG_NAMES = (
     "treg (autoimmunity)",
     "effector (cancer)",
+    "both",
     "biology",
     "neighbour",
     "trial",
@@ -134,15 +142,27 @@ def look_up(ctx: Context, ref: PaperRef, tools: Tools) -> Reply:
 # ---------------------------------------------------------------- lists
 
 
+def lexicon_synonyms(ctx: Context) -> Synonyms:
+    """The synonyms of the lexicon as configured (the packaged one and the user's file)."""
+    return synonyms_for(tuple(ctx.settings.lexicon_paths))
+
+
 def search(args: str, ctx: Context, offset: int = 0) -> Reply:
     if not args:
         return say(
             f"Search for what? `{ctx.command} search low-dose IL-2 lupus` searches titles, abstracts, "
-            f'authors and journals; "quotes" keep a phrase together and OR offers alternatives.'
+            f'authors and journals, words finding their synonyms too; "quotes" keep a phrase exact, OR offers '
+            f"alternatives and NOT leaves a word out."
         )
     if len(args) > MAX_SEARCH:
         return say(f"That search is {len(args):,} characters long; keep it under {MAX_SEARCH}.")
-    pmids, total = ctx.library.search(args, limit=PAGE, offset=offset)
+    synonyms = lexicon_synonyms(ctx)
+    if not fts_query(args, synonyms) and any(ch.isalnum() for ch in args):
+        return say(
+            f"Say what to find as well as what to leave out: `{ctx.command} search IL-2 NOT mouse` finds papers "
+            f"about IL-2 that do not say mouse."
+        )
+    pmids, total = ctx.library.search(args, limit=PAGE, offset=offset, synonyms=synonyms)
     more = offset + PAGE if total > offset + PAGE else None
     words = echo(args)
     counted = f"{total:,}+ papers" if total >= SEARCH_WINDOW else f"{total:,} paper{'s' if total != 1 else ''}"
@@ -205,20 +225,42 @@ def cites(args: str, ctx: Context, offset: int = 0) -> Reply:
     )
 
 
-def parse_tag(text: str, known_molecules: list[str]) -> dict[str, str] | None:
-    """{'axis': 'treg'} / {'flag': 'clinical-trial'} / {'molecule': 'efavaleukin alfa'}, or None."""
+@dataclass(frozen=True)
+class TagReading:
+    """What ``/il2 tag`` text names: one tag, or the molecules an ambiguous prefix could mean."""
+
+    chosen: dict[str, str] | None  # {'axis': 'treg'}, {'flag': 'clinical-trial'}, {'molecule': 'bempegaldesleukin'}
+    candidates: tuple[str, ...] = ()
+
+
+def parse_tag(text: str, known_molecules: list[str], synonyms: Synonyms | None = None) -> TagReading:
+    """An axis or flag by name, or a molecule by any of its names or codes or an unambiguous prefix."""
     key = "-".join(text.lower().replace("_", " ").split())
     if key.startswith("molecule-"):
         key = key[len("molecule-") :]
     if key in AXIS_TAGS:
-        return {"axis": AXIS_TAGS[key]}
+        return TagReading({"axis": AXIS_TAGS[key]})
     if key in FLAG_TAGS:
-        return {"flag": FLAG_TAGS[key]}
-    wanted = " ".join(text.lower().split()).removeprefix("molecule ").strip()
+        return TagReading({"flag": FLAG_TAGS[key]})
+    wanted = " ".join(text.split()).removeprefix("molecule ").removeprefix("Molecule ").strip()
     for molecule in known_molecules:
-        if molecule.lower() == wanted:
-            return {"molecule": molecule}
-    return None
+        if molecule.lower() == wanted.lower():
+            return TagReading({"molecule": molecule})
+    matches = synonyms.molecule_matches(wanted, known_molecules) if synonyms is not None and wanted else []
+    if len(matches) == 1:
+        return TagReading({"molecule": matches[0].name})
+    return TagReading(None, tuple(sorted(m.name for m in matches)))
+
+
+def tag_problem(text: str, reading: TagReading, ctx: Context, molecules: list[str]) -> str:
+    """Safe mrkdwn saying why ``text`` names no tag."""
+    if reading.candidates:
+        shown = ", ".join(f"`{escape_mrkdwn(name)}`" for name in reading.candidates[:12])
+        return f"`{echo(text, 60)}` could be {shown}: say which."
+    names = ", ".join(f"`{name}`" for name in TAG_NAMES)
+    named = ", ".join(escape_mrkdwn(m) for m in molecules[:40]) + (" …" if len(molecules) > 40 else "")
+    hint = f" Molecules: {named}." if molecules else ""
+    return f"`{echo(text, 60)}` is not a tag. Tags: {names}, or a molecule's name.{hint}"
 
 
 def tag(args: str, ctx: Context, offset: int = 0) -> Reply:
@@ -227,16 +269,23 @@ def tag(args: str, ctx: Context, offset: int = 0) -> Reply:
     named = ", ".join(escape_mrkdwn(m) for m in molecules[:40]) + (" …" if len(molecules) > 40 else "")
     if args.lower() in ("molecule", "molecules") or not args:
         listed = f"Molecules in the library: {named}." if molecules else "No molecule is named in the library yet."
-        return say(f"`{ctx.command} tag &lt;tag&gt;` lists papers by tag: {names}, or a molecule. {listed}")
-    chosen = parse_tag(args, molecules)
+        return say(
+            f"`{ctx.command} tag &lt;tag&gt;` lists papers by tag: {names}, or a molecule by any of its names, "
+            f"codes or the start of one. {listed}"
+        )
+    reading = parse_tag(args, molecules, lexicon_synonyms(ctx))
+    chosen = reading.chosen
     if chosen is None:
-        hint = f" Molecules: {named}." if molecules else ""
-        return say(f"`{echo(args, 60)}` is not a tag. Tags: {names}, or a molecule's name.{hint}")
+        return say(tag_problem(args, reading, ctx, molecules))
     pmids = ctx.library.tagged(limit=offset + PAGE + 1, **chosen)
     shown, more = page_of(pmids, offset)
     label = escape_mrkdwn(next(iter(chosen.values())))
     if "axis" in chosen and chosen["axis"] in AXES:
-        label = {"treg": "Treg / autoimmunity", "effector": "effector / cancer"}.get(chosen["axis"], label)
+        label = {
+            "treg": "Treg / autoimmunity",
+            "effector": "effector / cancer",
+            "both": "both axes (Treg and effector)",
+        }.get(chosen["axis"], label)
     return listing(
         f"*Papers tagged {label}*, newest first",
         paper_list(ctx.library, shown, ctx.watch_map),
@@ -247,12 +296,43 @@ def tag(args: str, ctx: Context, offset: int = 0) -> Reply:
 
 
 def saved(args: str, ctx: Context, offset: int = 0) -> Reply:
+    action, rest = split_command(args)
+    if action in ("remove", "rm", "delete", "unsave"):
+        return saved_remove(rest, ctx)
+    if action:
+        return say(
+            f"`saved` lists your reading list; `{ctx.command} saved remove &lt;PMID | DOI | PubMed URL&gt;` "
+            f"takes a paper off it. Not `{echo(action, 30)}`."
+        )
     pmids = ctx.library.saved_by(ctx.user_id, limit=offset + PAGE + 1)
     shown, more = page_of(pmids, offset)
+    items = []
+    for number, block in enumerate(paper_list(ctx.library, shown, ctx.watch_map), offset + 1):
+        pmid = block["accessory"]["value"]
+        items += [
+            block,
+            {"type": "actions", "block_id": f"il2_saved-{number}", "elements": [unsave_button(pmid, number)]},
+        ]
     return listing(
         "*Your reading list*, last saved first",
-        paper_list(ctx.library, shown, ctx.watch_map),
+        items,
         offset=offset,
         next_offset=more,
         empty="Your reading list is empty: press 🔖 Save on a paper to keep it here.",
+        count=len(shown),
     )
+
+
+def saved_remove(args: str, ctx: Context) -> Reply:
+    """Take a paper off the reading list, named as ``/il2 paper`` accepts it."""
+    ref = parse_paper_ref(args)
+    if ref is None:
+        return say(
+            f"Remove which paper? `{ctx.command} saved remove 35217787`, a DOI or a PubMed link"
+            + (f"; `{echo(args, 60)}` is none of them." if args else ".")
+        )
+    found = ctx.library.paper(ref.pmid) if ref.pmid else ctx.library.paper_by_doi(ref.doi)
+    pmid = found.pmid if found is not None else ref.pmid
+    if pmid and ctx.library.unsave_for(ctx.user_id, pmid):
+        return say(f"Removed PMID {escape_mrkdwn(pmid)} from your reading list.")
+    return say(f"{escape_mrkdwn(ref.describe())} is not on your reading list (`{ctx.command} saved` shows what is).")

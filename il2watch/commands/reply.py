@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from il2watch.config import Settings
 from il2watch.library import Library
@@ -28,6 +28,9 @@ from il2watch.render.blocks import (
 )
 from il2watch.render.paper import byline, title_mrkdwn, why_line
 
+if TYPE_CHECKING:
+    from il2watch.pubmed import Search
+
 InsightFor = Callable[[Paper, list[Reason]], Insight]
 PAGE = 10  # papers per reply; "More" shows the next ten
 
@@ -43,6 +46,10 @@ class ToolError(Exception):
     """Slow work failed in a way the person should hear about; the message is one plain line."""
 
 
+def _no_direct_messages(user_id: str) -> str:
+    raise ToolError("direct messages are not available here: add `share` to upload the file in this channel")
+
+
 @dataclass(frozen=True)
 class Tools:
     """The I/O slow work may do; the Slack layer builds the real ones, tests build them on stand-ins."""
@@ -51,7 +58,9 @@ class Tools:
     find_pmids: Callable[[str], list[str]]  # ESearch: a PubMed term -> PMIDs
     poll: Callable[[], str]  # one poll now; returns its one-line report
     upload: Callable[[str, str, str, str], None]  # (channel, filename, content, title) into the conversation
-    # Each may raise ToolError; fetch_papers and find_pmids may also raise EutilsError or PubMedError.
+    check_query: Callable[[str], Search]  # ESearch: how many a term matches, and the words PubMed cannot use
+    open_dm: Callable[[str], str] = _no_direct_messages  # a user ID -> the app's direct-message channel with them
+    # Each may raise ToolError; the PubMed ones may also raise TransportError (EutilsError) or PubMedError.
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,11 @@ class Reply:
 
 @dataclass(frozen=True)
 class Context:
-    """Everything a command may read: the caller, the library, the settings, the watches, the time."""
+    """Everything a command may read: the caller, the library, the settings, the watches, the time.
+
+    ``insight_for`` answers with what il2watch says about a paper as stored with it (``service.insight_maker``
+    with ``summariser=False``: the summary the post showed, never a new model call, nothing written).
+    """
 
     library: Library
     settings: Settings
@@ -151,11 +164,13 @@ def listing(
     next_offset: int | None,
     total: int | None = None,
     empty: str,
+    count: int | None = None,
 ) -> Reply:
-    """A page of papers under a title line saying which ones these are."""
+    """A page of papers under a title line saying which ones these are; ``count`` is how many papers the
+    blocks show when that is not one block each."""
     if not blocks:
         return say(empty, shareable=False) if offset == 0 else say("No more papers.")
-    last = offset + len(blocks)
+    last = offset + (len(blocks) if count is None else count)
     span = f"{offset + 1}–{last}" if last > offset + 1 else f"{last}"
     counted = f" of {total:,}" if total is not None else ""
     head = f"{title} · showing {span}{counted}"

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from il2watch.commands import admin, exporting, reading, status
+from il2watch.commands import admin, backfilling, exporting, reading, status
 from il2watch.commands.parsing import MAX_TEXT, parse_paper_ref, slack_to_plain, split_command
 from il2watch.commands.reply import Context, Deferred, Reply, ToolError, Tools, echo, say, with_controls
 from il2watch.markup import escape_mrkdwn
@@ -28,9 +28,23 @@ class Command:
     handler: Handler
     admin_only: bool = False
     aliases: tuple[str, ...] = ()
+    admin_actions: tuple[str, ...] = ()  # sub-commands only admins may run (the rest are for everyone)
 
-    def usage(self, command: str = "/il2") -> str:
+    def usage(self, command: str) -> str:
         return f"{command} {self.name}" + (f" {self.args}" if self.args else "")
+
+    def needs_admin(self, args: str) -> bool:
+        return self.admin_only or split_command(args)[0] in self.admin_actions
+
+    @property
+    def admin_note(self) -> str:
+        """Plain text: who may run it, when not everyone may run all of it."""
+        if self.admin_only:
+            return "admins only"
+        if self.admin_actions:
+            shown = [a for a in self.admin_actions if a in self.args] or list(self.admin_actions)
+            return " and ".join(shown) + ": admins only"
+        return ""
 
 
 def _help(args: str, ctx: Context, offset: int = 0) -> Reply:
@@ -49,7 +63,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "search",
         "<words>",
-        "Full-text search of the library, best matches first, ten at a time.",
+        "Full-text search of the library, best matches first, ten at a time; words also find their synonyms, "
+        '"quoted phrases" stay exact, OR offers alternatives and NOT leaves papers out.',
         reading.search,
         aliases=("find", "s"),
     ),
@@ -64,13 +79,17 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "tag",
         "<tag>",
-        "Papers by tag: treg (autoimmunity), effector (cancer), biology, trial, review, "
-        "preprint, retraction, or a molecule's name.",
+        "Papers by tag: treg (autoimmunity), effector (cancer), both, biology, trial, review, "
+        "preprint, retraction, or a molecule by any of its names or codes, or the start of one.",
         reading.tag,
         aliases=("tags",),
     ),
     Command(
-        "saved", "", "Your reading list: the papers you pressed Save on.", reading.saved, aliases=("reading-list",)
+        "saved",
+        "[remove <PMID | DOI>]",
+        "Your reading list: the papers you pressed Save on; remove takes one off (or press Unsave).",
+        reading.saved,
+        aliases=("reading-list",),
     ),
     Command(
         "status",
@@ -81,19 +100,27 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "export",
-        "[bibtex | ris | csv] [filter]",
-        "A file for a reference manager, uploaded here; the "
-        "filter is search <words>, tag <tag>, recent [N | Nd], cites [N] or saved.",
+        "[bibtex | ris | csv] [filter] [share]",
+        "A file for a reference manager, sent to you in a direct message with il2watch (share: uploaded "
+        "here for everyone); the filter is search <words>, tag <tag>, recent [N | Nd], cites [N] or saved.",
         exporting.export_command,
     ),
     Command("poll", "", "Poll PubMed now.", admin.poll, admin_only=True),
+    Command(
+        "backfill",
+        "<watch> [N]",
+        "Post up to N (default 10) more of the papers a watch found before its first poll, newest first; "
+        "more than the burst size go out as one digest.",
+        backfilling.backfill,
+        admin_only=True,
+    ),
     Command(
         "watch",
         "list | add <PMID or query> | remove <id>",
         "The watches. A new one starts with a baseline and is announced in the channel.",
         admin.watch,
-        admin_only=True,
         aliases=("watches",),
+        admin_actions=("add", "remove", "rm", "delete"),
     ),
 )
 
@@ -111,7 +138,7 @@ def help_reply(ctx: Context, *, only: str = "") -> Reply:
         return say(f"There is no `{echo(only, 30)}` command.\n" + _command_names(ctx))
     lines = []
     for command in chosen:
-        admin_note = " _(admins only)_" if command.admin_only else ""
+        admin_note = f" _({command.admin_note})_" if command.admin_note else ""
         lines.append(f"`{escape_mrkdwn(command.usage(ctx.command))}`: {escape_mrkdwn(command.summary)}{admin_note}")
     text = "\n".join(lines)
     if not only:
@@ -127,13 +154,13 @@ def _command_names(ctx: Context) -> str:
     return "Commands: " + ", ".join(f"`{c.name}`" for c in COMMANDS) + f". `{ctx.command} help` explains them."
 
 
-def readme_table(command: str = "/il2") -> str:
+def readme_table(command: str = "/il2") -> str:  # the README shows the default command name
     """The Markdown table of commands in the README (a test keeps the two the same)."""
     rows = ["| Command | What it does |", "| --- | --- |"]
     for c in COMMANDS:
         usage = c.usage(command).replace("|", "\\|")
         summary = c.summary.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-        rows.append(f"| `{usage}` | {summary}{' (admins only)' if c.admin_only else ''} |")
+        rows.append(f"| `{usage}` | {summary}{f' ({c.admin_note})' if c.admin_note else ''} |")
     return "\n".join(rows)
 
 
@@ -143,10 +170,12 @@ def _unknown(name: str, ctx: Context) -> Reply:
     return say(f"I don't know `{echo(name, 30)}`.{hint} {_command_names(ctx)}")
 
 
-def _refusal(command: Command, ctx: Context) -> Reply:
+def _refusal(command: Command, ctx: Context, args: str = "") -> Reply:
     admins = [a for a in ctx.settings.admins if re.fullmatch(r"[UW][A-Z0-9]{2,20}", a)]
     who = ("Ask " + ", ".join(f"<@{a}>" for a in admins) + ".") if admins else "No admins are set (IL2WATCH_ADMINS)."
-    return say(f"Sorry, `{ctx.command} {command.name}` is only for il2watch's admins. {who}")
+    action = "" if command.admin_only else f" {split_command(args)[0]}"
+    listing = f" Anyone may `{ctx.command} {command.name} list`." if command.admin_actions else ""
+    return say(f"Sorry, `{ctx.command} {command.name}{action}` is only for il2watch's admins. {who}{listing}")
 
 
 def route(text: str, ctx: Context, offset: int = 0) -> Reply:
@@ -162,8 +191,8 @@ def route(text: str, ctx: Context, offset: int = 0) -> Reply:
         if parse_paper_ref(plain) is not None:
             return reading.paper(plain, ctx, offset)
         return _unknown(name, ctx)
-    if command.admin_only and not ctx.is_admin:
-        return _refusal(command, ctx)
+    if command.needs_admin(args) and not ctx.is_admin:
+        return _refusal(command, ctx, args)
     return command.handler(args, ctx, offset)
 
 

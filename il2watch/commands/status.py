@@ -9,11 +9,27 @@ from zoneinfo import ZoneInfo
 
 from il2watch.commands.reply import Context, Reply
 from il2watch.config import Settings
-from il2watch.library import Library
+from il2watch.lease import live_holder
+from il2watch.library import INTERRUPTED_RUN, Library
 from il2watch.markup import escape_mrkdwn
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
 
 OUTBOX_STATES = ("due", "waiting", "sending", "sent", "bundled", "failed")
+FAILED_SHOWN = 5  # failed posts named in status; the rest are counted
+
+
+def _failed_posts(library: Library) -> list[dict[str, Any]]:
+    """The newest posts Slack refused for good (or that could not be rendered), with why."""
+    return [
+        {"kind": row.kind, "pmids": list(row.pmids), "key": row.key, "error": row.last_error or "no reason recorded"}
+        for row in library.newest_outbox("failed", limit=FAILED_SHOWN)
+    ]
+
+
+def _describe_post(post: dict[str, Any]) -> str:
+    pmids = post["pmids"]
+    what = f"PMID {pmids[0]}" if len(pmids) == 1 else f"{post['key'][:8]}" + (f", {len(pmids)} papers" if pmids else "")
+    return f"{post['kind']} {what}: {post['error']}"
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -24,6 +40,11 @@ def _parse_time(text: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _last_failure(library: Library) -> dict[str, Any] | None:
+    errors = [run for run in (library.last_run("poll", status=s) for s in ("error", "interrupted")) if run]
+    return max(errors, key=lambda run: run["id"]) if errors else None
+
+
 def status_facts(library: Library, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     """Every fact ``status`` reports, as plain values (JSON-ready)."""
     now = now or datetime.now(UTC)
@@ -31,11 +52,16 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
     last_ok = library.last_run("poll", status="ok")
     configured = {w.id for w in settings.watches}
     slack_added = [w for w in library.slack_watches() if w.id not in configured]
-    failures = library.consecutive_failures("poll")
+    poller = live_holder(library, clock=now.timestamp)
+    worker = library.get_state("lease_holder")
+    failures = library.consecutive_failures("poll", live_holder=poller)
+    if last and last.get("status") == "running" and not (last.get("holder") and last.get("holder") == poller):
+        # killed, crashed or out of disk: its process no longer holds the lease, so nothing will finish it
+        last = {**last, "status": "interrupted", "error": INTERRUPTED_RUN}
     outbox = {state: library.count_outbox(state) for state in OUTBOX_STATES}
     relevant, not_relevant = library.feedback_totals()
     delivery_error = library.last_delivery_error()
-    last_failed = library.last_run("poll", status="error")
+    last_failed = last if last and last["status"] == "interrupted" else _last_failure(library)
     error = str((last or {}).get("error") or "") if failures else ""
     if last is None:
         ncbi = "unknown (no poll yet)"
@@ -62,8 +88,10 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         if last
         else None,
         "last_ok_poll_at": (last_ok or {}).get("finished_at") or "",
-        "next_poll_at": library.get_state("next_poll_at"),
-        "lease_holder": library.get_state("lease_holder"),
+        "next_poll_at": library.get_state("next_poll_at") if poller and poller == worker else "",
+        "lease_holder": poller if poller and poller == worker else "",
+        "poller": poller if poller != worker else "",  # a one-off poll (il2watch poll, /il2 poll) holds the lease
+        "last_worker": worker if worker and worker != poller else "",
         "schedule": settings.schedule,
         "timezone": settings.timezone,
         "consecutive_failures": failures,
@@ -81,7 +109,20 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "last_error": str((last_failed or {}).get("error") or ""),
         "last_error_at": str((last_failed or {}).get("finished_at") or (last_failed or {}).get("started_at") or ""),
         "last_delivery_error": delivery_error,
+        **_pubmed_problems(library),
+        "failed_posts": _failed_posts(library),
     }
+
+
+def _pubmed_problems(library: Library) -> dict[str, Any]:
+    """Single watches the last poll could not serve or warned about, and records PubMed sends unreadable."""
+    at, lines = library.watch_problems()
+    unreadable = [
+        f"PMID {row['pmid']}: {row['reason']} ({row['attempts']} tries since {row['first_failed'][:10]}; "
+        f"next {row['next_try'][:16].replace('T', ' ')})"
+        for row in library.unreadable()
+    ]
+    return {"watch_problems": lines, "watch_problems_at": at, "unreadable_records": unreadable}
 
 
 def _ago(moment_text: str, now_text: str, zone: str = "UTC") -> str:
@@ -122,11 +163,18 @@ def format_status_text(facts: dict[str, Any]) -> str:
         lines.append(f"Last successful poll: {_ago(facts['last_ok_poll_at'], now, zone)}")
     if facts["next_poll_at"]:
         next_poll = _ago(facts["next_poll_at"], now, zone)
+    elif facts["lease_holder"]:
+        next_poll = f"when the running poll has finished (schedule: {facts['schedule']})"
     else:
-        next_poll = f"not scheduled by a running worker (schedule: {facts['schedule']})"
+        next_poll = f"not scheduled: no worker is running (schedule: {facts['schedule']})"
     lines.append(f"Next poll: {next_poll}")
     if facts["lease_holder"]:
         lines.append(f"Worker: {facts['lease_holder']}")
+    else:
+        last_worker = f" (the last was {facts['last_worker']})" if facts["last_worker"] else ""
+        lines.append(f"Worker: none running{last_worker}")
+    if facts["poller"]:
+        lines.append(f"Polling now: {facts['poller']}")
     lines.append(
         f"Library: {facts['papers']:,} papers; {facts['cites']:,} citing a watched paper, "
         f"{facts['similar']:,} similar, {facts['query']:,} from queries"
@@ -148,6 +196,13 @@ def format_status_text(facts: dict[str, Any]) -> str:
         lines.append(f"Last error: {_ago(facts['last_error_at'], now, zone)}: {facts['last_error']}")
     if facts["last_delivery_error"]:
         lines.append(f"Last delivery error: {facts['last_delivery_error']}")
+    lines += [f"Watch problem: {line}" for line in facts.get("watch_problems", [])]
+    lines += [f"Unreadable PubMed record: {line}" for line in facts.get("unreadable_records", [])]
+    failed = facts["failed_posts"]
+    if failed:
+        more = box["failed"] - len(failed)
+        listed = "; ".join(_describe_post(post) for post in failed) + (f"; and {more} more" if more > 0 else "")
+        lines.append(f"Failed posts: {listed}")
     return "\n".join(lines)
 
 

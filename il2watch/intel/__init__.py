@@ -21,12 +21,17 @@ from .summary import DEFAULT_TOPIC_TERMS, SUMMARY_LIMIT, section_text, summarise
 from .tags import (
     AXIS_LABELS,
     FLAG_LABELS,
+    IL2_AXES,
     classify_axis,
+    concerned_pmids,
     find_molecules,
     find_trials,
     il2_evidence,
+    il2_prior,
     is_il2,
+    is_notice,
     publication_flags,
+    read_record,
     trial_url,
 )
 
@@ -34,6 +39,7 @@ __all__ = [
     "AXIS_LABELS",
     "DEFAULT_TOPIC_TERMS",
     "FLAG_LABELS",
+    "IL2_AXES",
     "SUMMARY_LIMIT",
     "ChatSummariser",
     "Lexicon",
@@ -43,11 +49,13 @@ __all__ = [
     "Summariser",
     "SummariserError",
     "analyse",
+    "concerned_pmids",
     "default_lexicon",
     "ends_sentence",
     "find_molecules",
     "find_trials",
     "hold_back",
+    "is_notice",
     "load_lexicon",
     "make_summariser",
     "publication_flags",
@@ -72,19 +80,28 @@ def analyse(
     feedback: tuple[int, int] = (0, 0),
     topic_terms: Iterable[str] = (),
     summariser: Summariser | None = None,
+    concerned_axis: str = "",
 ) -> Insight:
     """Everything il2watch says about a paper.
 
     ``feedback`` is the channel's (Relevant, Not relevant) votes; ``topic_terms`` describe the
-    watched paper's topic (empty: the review's); ``summariser`` is the optional language model.
+    watched paper's topic (empty: the review's); ``summariser`` is the optional language model;
+    ``concerned_axis`` is the axis of the paper a notice (erratum, retraction) is about, when the
+    library has that paper: the notice then takes it.
     """
     lexicon = default_lexicon() if lexicon is None else lexicon
+    reasons = list(reasons)
     title = squash(to_plain(paper.title))
     abstract = section_text(paper.abstract)
     searchable = "\n".join([title, abstract, *paper.keywords])
-    evidence = il2_evidence(title, abstract, lexicon)
-    about_il2 = is_il2(evidence)
-    axis = classify_axis(title, abstract, evidence, lexicon)
+    record = read_record(paper, title, abstract)
+    evidence = il2_evidence(title, abstract, lexicon, record=record, prior=il2_prior(reasons, feedback))
+    if record.is_notice and concerned_axis:
+        axis = concerned_axis
+        about_il2 = axis in IL2_AXES
+    else:
+        about_il2 = is_il2(evidence)
+        axis = classify_axis(title, abstract, evidence, lexicon, record=record)
     molecules = find_molecules(f"{title}\n{abstract}", lexicon)
     extractive = summarise(paper, tuple(topic_terms) or DEFAULT_TOPIC_TERMS)
     summary = summary_with_fallback(summariser, paper, title, abstract, extractive)

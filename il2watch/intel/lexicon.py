@@ -124,6 +124,11 @@ class Lexicon:
         matcher = self._cue_matchers.get(axis)
         return len(matcher.findall(normalise(text))) if matcher else 0
 
+    def cue_positions(self, axis: str, text: str) -> list[int]:
+        """Where in a text (as ``normalise`` leaves it) the cue phrases of one axis start."""
+        matcher = self._cue_matchers.get(axis)
+        return [match.start() for match in matcher.finditer(normalise(text))] if matcher else []
+
     def molecule(self, name: str) -> Molecule | None:
         """The molecule with this canonical name, ignoring case."""
         wanted = name.casefold()

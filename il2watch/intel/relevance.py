@@ -61,9 +61,7 @@ def score_relevance(
     similar = [r for r in reasons if r.kind == "similar"]
     if similar:
         best = max(similar, key=_similar_points)
-        detail = f"rank {best.rank}" if best.rank else "unranked"
-        if best.score is not None:
-            detail += f", PubMed score {best.score}"
+        detail = f"#{best.rank} of its similar articles" if best.rank and best.rank > 0 else "unranked"
         parts.append((_similar_points(best), f"PubMed lists it as similar ({detail}, watch {best.watch})"))
     queries = sorted({r.watch for r in reasons if r.kind == "query"})
     if queries:

@@ -63,12 +63,14 @@ def slack_len(text: str) -> int:
 
 
 def _fit(text: str, units: int) -> str:
-    """The longest prefix of ``text`` no longer than ``units`` UTF-16 code units."""
-    head = text[:units]
-    excess = slack_len(head) - units
-    if excess > 0:  # astral characters count twice; dropping `excess` characters always suffices
-        head = head[: len(head) - excess]
-    return head
+    """The longest prefix of ``text`` no longer than ``units`` UTF-16 code units (astral characters, such
+    as emoji and mathematical letters, count two)."""
+    used = 0
+    for index, char in enumerate(text[:units]):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > units:
+            return text[:index]
+    return text[:units]
 
 
 def _safe_end(head: str) -> int:

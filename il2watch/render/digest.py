@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,29 +19,26 @@ from il2watch.render.blocks import (
     pubmed_url,
     section,
 )
-from il2watch.render.paper import axis_label, is_retracted, title_mrkdwn, why_line
+from il2watch.render.paper import axis_label, feedback_block, is_retracted, title_mrkdwn, why_line
 
 DIGEST_EVENT = "il2watch_digest"
 DIGEST_PART_EVENT = "il2watch_digest_part"
 
-ITEMS_PER_REPLY = 15
-TOP_MAX = MAX_BLOCKS - 3  # room for the heading and the "more in the thread" line
+ITEMS_PER_REPLY = 15  # two blocks each (the entry and its buttons): 30 of a message's 50
+TOP_MAX = (MAX_BLOCKS - 2) // 2  # room for the heading and the "more in the thread" line
 ENTRY_TITLE_LIMIT = 300
-SUMMARY_LINE_LIMIT = 200
+SUMMARY_LIMIT = 1500  # room for the whole TL;DR (at most 300 characters) once escaped
 
 Item = tuple[Paper, Sequence[Reason], Insight]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 
-
-def summary_line(summary: str) -> str:
-    """Safe mrkdwn: the summary's first sentence, shortened to one line."""
-    first = _SENTENCE_END.split(squash(summary), maxsplit=1)[0]
-    return clip(escape_mrkdwn(first), SUMMARY_LINE_LIMIT)
+def summary_text(summary: str) -> str:
+    """Safe mrkdwn: the whole TL;DR on one line. Only the first sentence could hide the finding."""
+    return clip(escape_mrkdwn(squash(summary)), SUMMARY_LIMIT)
 
 
 def digest_entry(number: int, item: Item, watches: Mapping[str, Watch]) -> str:
-    """Safe mrkdwn: numbered title link; axis and why; one line of summary."""
+    """Safe mrkdwn: numbered title link; axis and why; the TL;DR."""
     paper, reasons, insight = item
     retracted = "🚨 *RETRACTED* " if is_retracted(paper) else ""
     lines = [f"{number}. {retracted}*{link(pubmed_url(paper.pmid), title_mrkdwn(paper, ENTRY_TITLE_LIMIT))}*"]
@@ -50,10 +46,19 @@ def digest_entry(number: int, item: Item, watches: Mapping[str, Watch]) -> str:
     if reasons:
         second.append(why_line(reasons, watches))
     lines.append(SEPARATOR.join(second))
-    summary = summary_line(insight.summary)
+    summary = summary_text(insight.summary)
     if summary:
         lines.append(summary)
     return "\n".join(lines)
+
+
+def entry_blocks(
+    number: int, item: Item, watches: Mapping[str, Watch], feedback: Mapping[str, tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """One entry and its Relevant / Not relevant / Save buttons, like a post's."""
+    pmid = item[0].pmid
+    buttons = feedback_block(pmid, feedback.get(pmid, (0, 0)), number=number)
+    return [section(digest_entry(number, item, watches)), buttons]
 
 
 def _count(n: int) -> str:
@@ -68,13 +73,19 @@ def render_digest(
     watermark: dict | None = None,
     key: str = "",
     top_n: int = 5,
+    feedback: Mapping[str, tuple[int, int]] | None = None,
 ) -> tuple[Message, list[Message]]:
-    """The digest's top message and its thread replies; items keep the order they are given in."""
+    """The digest's top message and its thread replies; items keep the order they are given in.
+
+    Every entry has the buttons a post has; ``feedback`` gives the votes so far by PMID.
+    """
+    feedback = feedback or {}
     top_n = max(0, min(top_n, TOP_MAX))
     head, rest = list(items[:top_n]), list(items[top_n:])
     heading = clip(escape_mrkdwn(squash(title)), 300) or "il2watch digest"
     blocks: list[dict[str, Any]] = [section(f"*{heading}*\n{_count(len(items)) if items else 'No new papers.'}")]
-    blocks += [section(digest_entry(n, item, watches)) for n, item in enumerate(head, 1)]
+    for number, item in enumerate(head, 1):
+        blocks += entry_blocks(number, item, watches, feedback)
     if rest:
         blocks.append(context(f"and {len(rest)} more in the thread"))
     payload = {
@@ -91,7 +102,7 @@ def render_digest(
     replies = []
     for part, chunk in enumerate(chunks, 1):
         first = top_n + (part - 1) * ITEMS_PER_REPLY + 1
-        entries = [section(digest_entry(first + i, item, watches)) for i, item in enumerate(chunk)]
+        entries = [block for i, item in enumerate(chunk) for block in entry_blocks(first + i, item, watches, feedback)]
         last = first + len(chunk) - 1
         part_payload = {
             "pmids": [paper.pmid for paper, _, _ in chunk],

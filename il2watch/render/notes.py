@@ -42,8 +42,11 @@ def _papers(n: int) -> str:
     return "1 paper" if n == 1 else f"{n} papers"
 
 
-def baseline_text(watch: Watch, found: int, posted: int) -> str:
-    """What a new watch found already there, and how much of it is being posted."""
+def baseline_text(watch: Watch, found: int, posted: int, *, command: str) -> str:
+    """What a new watch found already there, how much of it is being posted, and how admins post more.
+
+    ``command`` is the slash command as configured (IL2WATCH_COMMAND), e.g. "/il2".
+    """
     if watch.kind == "paper":
         already = "already cites it or is similar" if found == 1 else "already cite it or are similar"
         none = "no papers cite it or are similar yet"
@@ -53,21 +56,22 @@ def baseline_text(watch: Watch, found: int, posted: int) -> str:
     start = f"Started watching {watch.name}: "
     if found <= 0:
         return start + none + "; new ones will be posted here."
-    backfill = f"/il2 backfill {watch.id}"
+    more = f"Admins can post more with `{command} backfill {watch.id} [N]`."
     if posted <= 0:
-        return start + f"{_papers(found)} {already}; posting none of them now. {backfill} to post them."
+        return start + f"{_papers(found)} {already}; posting none of them now. {more}"
     if posted >= found:
         return start + f"{_papers(found)} {already}; posting {'it' if found == 1 else 'all of them'}."
     recent = "the most recent one" if posted == 1 else f"the {posted} most recent"
-    return start + f"{_papers(found)} {already}; posting {recent}. {backfill} for more."
+    return start + f"{_papers(found)} {already}; posting {recent}. {more}"
 
 
 def render_baseline_note(
-    watch: Watch, found: int, posted: int, *, watermark: dict | None = None, key: str = ""
+    watch: Watch, found: int, posted: int, *, command: str, watermark: dict | None = None, key: str = ""
 ) -> Message:
     """The note a first poll of a watch posts instead of flooding the channel with its backlog."""
     payload = {"kind": "baseline", "watch": watch.id, "found": found, "posted": posted}
-    return render_note(baseline_text(watch, found, posted), payload=payload, watermark=watermark, key=key)
+    text = baseline_text(watch, found, posted, command=command)
+    return render_note(text, payload=payload, watermark=watermark, key=key)
 
 
 def _describe_watch(watch: Watch) -> str:

@@ -26,6 +26,7 @@ from il2watch.render.blocks import (
 AXIS_LABELS = {
     "treg": "Treg-directed",
     "effector": "Effector-directed",
+    "both": "Treg- and effector-directed",
     "biology": "IL-2 biology",
     "neighbour": "Near neighbour",
     "other": "Other",
@@ -71,14 +72,26 @@ def authors_line(authors: Sequence[Author]) -> str:
     return _first_and_last([squash(author.name) for author in authors])
 
 
+def citation_numbers(paper: Paper) -> str:
+    """Plain text as citations print them: '22(10):614-628', '14:eabn4821', '22(10)', or ''."""
+    volume, issue, pages = (clip(squash(value), 40) for value in (paper.volume, paper.issue, paper.pages))
+    numbers = volume + (f"({issue})" if issue else "")
+    if pages:
+        numbers += f":{pages}" if numbers else f"p. {pages}"
+    return numbers
+
+
 def byline(paper: Paper) -> str:
-    """Safe mrkdwn: authors · journal · date."""
+    """Safe mrkdwn: authors · journal · date;volume(issue):pages."""
     authors = _first_and_last([clip(escape_mrkdwn(squash(a.name)), NAME_LIMIT) for a in paper.authors])
     journal = clip(escape_mrkdwn(squash(paper.journal_iso or paper.journal)), JOURNAL_LIMIT)
     if paper.is_book and not journal:
         journal = "Book chapter"
-    date = escape_mrkdwn(squash(paper.pub_date)) or (str(paper.pub_year) if paper.pub_year else "")
-    return SEPARATOR.join(part for part in (authors, journal, clip(date, 40)) if part)
+    date = clip(escape_mrkdwn(squash(paper.pub_date)) or (str(paper.pub_year) if paper.pub_year else ""), 40)
+    numbers = escape_mrkdwn(citation_numbers(paper))
+    if numbers:
+        date = f"{date};{numbers}" if date else numbers
+    return SEPARATOR.join(part for part in (authors, journal, date) if part)
 
 
 def _watch(watch_id: str, watches: Mapping[str, Watch]) -> Watch:
@@ -86,7 +99,10 @@ def _watch(watch_id: str, watches: Mapping[str, Watch]) -> Watch:
 
 
 def describe_reason(reason: Reason, watches: Mapping[str, Watch], *, full: bool = False) -> str:
-    """Plain text: 'Cites the review', 'Similar to the review — score 31,204,118, rank 4', 'Matches query x'."""
+    """Plain text: 'Cites the review', 'Similar to the review (#4 of its similar articles)', 'Matches query x'.
+
+    PubMed's raw similarity score means nothing to a reader; it stays in the post's metadata.
+    """
     watch = _watch(reason.watch, watches)
     name = watch.name
     if full and watch.pmid and name != f"PMID {watch.pmid}":
@@ -96,12 +112,9 @@ def describe_reason(reason: Reason, watches: Mapping[str, Watch], *, full: bool 
     if reason.kind == "cites":
         return f"Cites {name}"
     if reason.kind == "similar":
-        numbers = []
-        if reason.score is not None:
-            numbers.append(f"score {reason.score:,}")
-        if reason.rank is not None:
-            numbers.append(f"rank {reason.rank}")
-        return f"Similar to {name}" + (f" — {', '.join(numbers)}" if numbers else "")
+        if reason.rank is not None and reason.rank > 0:
+            return f"Similar to {name} (#{reason.rank:,} of its similar articles)"
+        return f"Similar to {name}"
     if reason.kind == "query":
         return f"Matches query {name}"
     return f"Found by {name} ({reason.kind})"
@@ -228,15 +241,20 @@ def paper_payload(
     }
 
 
-def _feedback_block(pmid: str, feedback: tuple[int, int]) -> dict[str, Any]:
+def feedback_block(pmid: str, feedback: tuple[int, int], *, number: int | None = None) -> dict[str, Any]:
+    """Relevant / Not relevant (with their counts) and Save for one paper. Action and block ids must
+    differ within a message, so a digest numbers each entry's: "il2_relevant-3"."""
     relevant, not_relevant = feedback
+    suffix = f"-{number}" if number is not None else ""
     return {
         "type": "actions",
-        "block_id": "il2_feedback",
+        "block_id": f"il2_feedback{suffix}",
         "elements": [
-            button("il2_relevant", "👍 Relevant" + (f" ({relevant})" if relevant else ""), pmid),
-            button("il2_not_relevant", "👎 Not relevant" + (f" ({not_relevant})" if not_relevant else ""), pmid),
-            button("il2_save", "🔖 Save", pmid),
+            button(f"il2_relevant{suffix}", "👍 Relevant" + (f" ({relevant})" if relevant else ""), pmid),
+            button(
+                f"il2_not_relevant{suffix}", "👎 Not relevant" + (f" ({not_relevant})" if not_relevant else ""), pmid
+            ),
+            button(f"il2_save{suffix}", "🔖 Save", pmid),
         ],
     }
 
@@ -282,7 +300,7 @@ def render_paper(
         blocks += _explanation(reasons, insight, watches)
     blocks.append(context(links_line(paper)))
     if buttons:
-        blocks.append(_feedback_block(paper.pmid, feedback))
+        blocks.append(feedback_block(paper.pmid, feedback))
     prefix = "RETRACTED: " if is_retracted(paper) else ""
     text = clip(f"{prefix}{title_text(paper)} {url}", MAX_FALLBACK_TEXT)
     meta = None

@@ -27,10 +27,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from il2watch import redact
+from il2watch.intel.synonyms import Synonyms, synonyms_for
 from il2watch.library import (
     RERANK_EXTRA,
     SEARCH_WINDOW,
     TABLE_KEYS,
+    Group,
     LeaseInfo,
     Library,
     LibraryError,
@@ -132,9 +134,28 @@ create index handled_requests_at on handled_requests (at);
 BASELINE = ("m001_papers_and_reasons", "m002_delivery", "m003_tag_indexes", "m005_handled_requests")
 
 
+def m004_unreadable_records(db: PgDatabase) -> None:
+    """PubMed records the parser rejects: asked for again on a schedule, not every poll."""
+    db.execute(
+        f"create table unreadable (pmid {T} primary key, reason {T}, first_failed {T}, last_tried {T}, "
+        f"attempts integer)"
+    )
+
+
+def m006_stored_insights(db: PgDatabase) -> None:
+    """What il2watch says about each paper, kept with what it was computed from."""
+    db.execute(
+        f"create table insights (pmid {T} primary key, insight {T}, record_key {T}, evidence_key {T}, "
+        f"summariser {T}, computed_at {T})"
+    )
+
+
 # Migrations after the baseline, in order: (name, function). Each has a SQLite twin of the same name in
 # il2watch.store.sqlite; docs/architecture.md says how to add one.
-MIGRATIONS: list[tuple[str, Callable[[PgDatabase], None]]] = []
+MIGRATIONS: list[tuple[str, Callable[[PgDatabase], None]]] = [
+    ("m004_unreadable_records", m004_unreadable_records),
+    ("m006_stored_insights", m006_stored_insights),
+]
 
 
 def migration_names() -> tuple[str, ...]:
@@ -147,14 +168,13 @@ def apply_migrations(db: PgDatabase) -> None:
     with db.conn.transaction():
         db.execute("select pg_advisory_xact_lock(?, 0)", [LOCK_CLASS])
         exists = db.execute("select to_regclass('il2watch_migrations') is not null").fetchone()[0]
-        if not exists:
+        if not exists:  # a new database: the baseline at once, recorded as applied, then what came after it
             db.execute("create table il2watch_migrations (name text primary key, applied_at text)")
             db.conn.execute(SCHEMA.encode())  # many statements: the simple protocol, no placeholders
             db.executemany(
                 "insert into il2watch_migrations (name, applied_at) values (?, ?)",
-                [(name, utcnow()) for name in migration_names()],
+                [(name, utcnow()) for name in BASELINE],
             )
-            return
         applied = {row[0] for row in db.execute("select name from il2watch_migrations").fetchall()}
         for name, migrate in MIGRATIONS:
             if name not in applied:
@@ -308,21 +328,26 @@ def describe_error(name: str, error: psycopg.Error) -> str:
 
 
 def tsquery_text(query: SearchQuery) -> str:
-    """A tsquery for ``to_tsquery``: groups AND-ed, terms OR-ed, a phrase's tokens adjacent, a prefix marked.
-    Tokens are letters and digits only, so nothing a user types is tsquery syntax."""
-    groups = []
-    for group in query.groups:
-        terms = []
-        for term in group:
-            tokens = list(term.tokens)
-            if not tokens:
-                continue
-            if term.prefix:
-                tokens[-1] += ":*"
-            terms.append("(" + " <-> ".join(tokens) + ")")
-        if terms:
-            groups.append("(" + " | ".join(terms) + ")")
-    return " & ".join(groups)
+    """A tsquery for ``to_tsquery``: wanted groups AND-ed, excluded ones AND NOT-ed, terms OR-ed, a phrase's
+    tokens adjacent, a prefix marked. Tokens are letters and digits only, so nothing a user types is
+    tsquery syntax; "" when nothing is wanted."""
+    wanted = [text for text in map(_tsquery_group, query.wanted) if text]
+    if not wanted:
+        return ""
+    left_out = [text for text in map(_tsquery_group, query.excluded) if text]
+    return " & ".join(wanted + [f"!{text}" for text in left_out])
+
+
+def _tsquery_group(group: Group) -> str:
+    terms = []
+    for term in group.terms:
+        tokens = list(term.tokens)
+        if not tokens:
+            continue
+        if term.prefix:
+            tokens[-1] += ":*"
+        terms.append("(" + " <-> ".join(tokens) + ")")
+    return "(" + " | ".join(terms) + ")" if terms else ""
 
 
 # ---------------------------------------------------------------- the lease: a session advisory lock
@@ -418,10 +443,12 @@ class PostgresLibrary(Library):
 
     # ------------------------------------------------------------ search and tags
 
-    def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
+    def search(
+        self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
+    ) -> tuple[list[str], int]:
         """ts_rank with the title weighing most, over the newest SEARCH_WINDOW matches, then relevance. One
         pass: the window's size is the count, so the matches are read once (each reads its tsvector)."""
-        query = tsquery_text(parse_search(text))
+        query = tsquery_text(parse_search(text, synonyms if synonyms is not None else synonyms_for(())))
         if not query:
             return [], 0
         wanted = offset + limit
@@ -534,6 +561,16 @@ class PostgresLibrary(Library):
             [name, LOCK_CLASS, _lock_key(name)],
         ).fetchone()
         return LeaseInfo(row[0], float(row[1])) if row else None
+
+    def lease_problem(self, name: str, holder: str, *, now: float) -> str:
+        row = self.execute("select holder from lease where name = ?", [name]).fetchone()
+        current = row[0] if row else ""
+        if current and current != holder:
+            return f"worker {current} took over the poller lease; the rest is left to it"
+        session = _lease_sessions.get((self.location, name, holder))
+        if session is None or session.closed or session.broken:
+            return "this process no longer holds the poller lease"
+        return ""
 
     def _lease_session(self, ttl: float) -> psycopg.Connection:
         """A connection of its own, with keepalives on both ends that give up within half a lease."""

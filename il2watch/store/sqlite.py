@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from il2watch.intel.synonyms import Synonyms, synonyms_for
+from il2watch.lease import holder_is_dead
 from il2watch.library import RERANK_EXTRA, SEARCH_WINDOW, LeaseInfo, Library, LibraryError, fts_query, utcnow
 
 migrations = Migrations("il2watch")
@@ -168,11 +169,36 @@ def m003_tag_indexes(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m004_unreadable_records(db: sqlite_utils.Database) -> None:
+    """PubMed records the parser rejects: asked for again on a schedule (UNREADABLE_RETRY), not every poll."""
+    db.table("unreadable").create(
+        {"pmid": str, "reason": str, "first_failed": str, "last_tried": str, "attempts": int}, pk="pmid"
+    )
+
+
+@migrations()
 def m005_handled_requests(db: sqlite_utils.Database) -> None:
     """Slack requests already handled, so that a redelivered or replayed one is not handled again, even by
     a process started since (the in-memory record does not survive a restart)."""
     db.table("handled_requests").create({"key": str, "at": float}, pk="key")
     db.table("handled_requests").create_index(["at"])
+
+
+@migrations()
+def m006_stored_insights(db: sqlite_utils.Database) -> None:
+    """What il2watch says about each paper (the whole Insight), kept with what it was computed from, so
+    that posts, digests and commands show the same summary and a language model is asked once."""
+    db.table("insights").create(
+        {
+            "pmid": str,
+            "insight": str,  # the Insight as JSON
+            "record_key": str,  # a digest of the record it was computed from (corrections included)
+            "evidence_key": str,  # a digest of the reasons, the feedback and the lexicon
+            "summariser": str,  # which summariser wrote the summary; "" for the extractive one
+            "computed_at": str,
+        },
+        pk="pmid",
+    )
 
 
 def migration_names() -> tuple[str, ...]:
@@ -265,9 +291,11 @@ class SqliteLibrary(Library):
 
     # ------------------------------------------------------------ search and tags
 
-    def search(self, text: str, *, limit: int = 10, offset: int = 0) -> tuple[list[str], int]:
+    def search(
+        self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
+    ) -> tuple[list[str], int]:
         """FTS5's bm25 over the newest SEARCH_WINDOW matches (weights 10, 3, 2, 1), then relevance."""
-        query = fts_query(text)
+        query = fts_query(text, synonyms if synonyms is not None else synonyms_for(()))
         if not query:
             return [], 0
         wanted = offset + limit
@@ -363,20 +391,16 @@ class SqliteLibrary(Library):
         expires_in = float(row[1]) - now
         return LeaseInfo(row[0], expires_in) if expires_in > 0 else None
 
-
-def holder_is_dead(holder: str) -> bool:
-    """True when the holder ran on this host and its process is gone (killed, crashed): no need to wait."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    def lease_problem(self, name: str, holder: str, *, now: float) -> str:
+        row = self.execute("select holder, expires_at from lease where name = ?", [name]).fetchone()
+        current = row[0] if row else ""
+        if current != holder:
+            if current:
+                return f"worker {current} took over the poller lease; the rest is left to it"
+            return "this process no longer holds the poller lease"
+        if float(row[1]) <= now:
+            return "the poller lease expired because it could not be renewed; another worker may be polling"
+        return ""
 
 
 def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:

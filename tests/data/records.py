@@ -657,3 +657,106 @@ def build_world(*, today: date = WORLD_TODAY) -> PubMedWorld:
     )
     world.add_query(ENGINEERED_IL2_QUERY, ENGINEERED_IL2_MATCHES, translation=ENGINEERED_IL2_TRANSLATION)
     return world
+
+
+# ---------------------------------------------------------------- shapes real PubMed records take
+# Invented records in the shapes that 228 real records showed il2watch mishandling (issue 10). They are
+# not in build_world(); a test adds the ones it needs with ``world.add(*real_shape_records())``.
+
+MATHML_PMID = "39100001"  # MathML in the abstract (mml:math with msub, msup, mfrac, mo), as PubMed writes it
+SEASON_PMID = "39100002"  # PubDate with <Season>Winter</Season>
+SEASON_RANGE_PMID = "39100003"  # PubDate with <Season>Jan-Mar</Season>
+SCRIPTS_PMID = "39100004"  # italics inside sub/sup; scripts without a Unicode form (LE_min, GeneReviews^®)
+SUFFIX_PMID = "39100005"  # authors with Jr, Sr, 3rd
+UNKNOWN_ELEMENT_PMID = "39100006"  # an element the DTD does not know: Bio.Entrez rejects the record
+NO_ARTICLE_PMID = "39100007"  # a MedlineCitation without its <Article>
+DISPLAY_FORMULA_PMID = "39100008"  # a DispFormula around MathML in the abstract
+
+_MML = 'xmlns:mml="http://www.w3.org/1998/Math/MathML"'
+_KD_MATH = (
+    f'<mml:math {_MML} alttext="K_{{d}}" display="inline"><mml:msub><mml:mi>K</mml:mi>'
+    "<mml:mi>d</mml:mi></mml:msub></mml:math>"
+)
+_RATIO_MATH = (
+    f'<mml:math {_MML} display="inline"><mml:mrow><mml:msup><mml:mi>r</mml:mi><mml:mn>2</mml:mn></mml:msup>'
+    "<mml:mo>=</mml:mo><mml:mfrac><mml:mn>1</mml:mn><mml:mrow><mml:mn>1</mml:mn><mml:mo>+</mml:mo>"
+    "<mml:mi>τ</mml:mi></mml:mrow></mml:mfrac></mml:mrow></mml:math>"
+)
+
+
+def real_shape_records() -> list[Record]:
+    """One record for each shape above, entered on WORLD_TODAY."""
+    today = WORLD_TODAY
+    return [
+        record(
+            MATHML_PMID,
+            title="Affinity maturation of an IL-2 mutein for CD25.",
+            abstract=[
+                (
+                    "",
+                    "",
+                    "The mutein bound CD25 with an affinity FORMULA_KD of 4 nM, and its signalling followed "
+                    "FORMULA_RATIO across regulatory T cell doses.",
+                )
+            ],
+            entry_date=today,
+            replace_xml=(("FORMULA_KD", _KD_MATH), ("FORMULA_RATIO", _RATIO_MATH)),
+        ),
+        record(
+            SEASON_PMID,
+            title="Low-dose interleukin-2 in chronic graft-versus-host disease: a winter issue report.",
+            pub_year=2013,
+            pub_season="Winter",
+            entry_date=today,
+        ),
+        record(
+            SEASON_RANGE_PMID,
+            title="Interleukin-2 receptor expression on NK cells: a quarterly report.",
+            pub_year=2013,
+            pub_season="Jan-Mar",
+            entry_date=today,
+        ),
+        record(
+            SCRIPTS_PMID,
+            title="Binding K<sub><i>d</i></sub> of a CD25-biased IL-2 and T<sub>reg</sub> expansion.",
+            abstract=[
+                (
+                    "",
+                    "",
+                    "Ligand efficiency LE<sub>min</sub> and k<sub>cat</sub> were measured; dosing followed "
+                    "GeneReviews<sup>®</sup> and CD4<sup>+</sup>CD25<sup>hi</sup> cells rose 10<sup>3</sup>-fold.",
+                )
+            ],
+            entry_date=today,
+        ),
+        record(
+            SUFFIX_PMID,
+            title="Interleukin-2 therapy across three generations of a clinical group.",
+            authors=[
+                Author("Whitfield", "Harold", "H", suffix="Jr"),
+                Author("Whitfield", "Harold", "H", suffix="Sr"),
+                Author("Okafor", "Daniel", "D", suffix="3rd"),
+                Author("Lindqvist", "Maja", "M"),
+            ],
+            entry_date=today,
+        ),
+        record(
+            UNKNOWN_ELEMENT_PMID,
+            title="An IL-2 variant whose record carries an element the DTD does not know.",
+            entry_date=today,
+            replace_xml=(("<Language>", "<ArticleFlavour>new</ArticleFlavour><Language>"),),
+        ),
+        record(
+            NO_ARTICLE_PMID,
+            title="An IL-2 record that arrived without its Article.",
+            entry_date=today,
+            drop_elements=("Article",),
+        ),
+        record(
+            DISPLAY_FORMULA_PMID,
+            title="A displayed formula for IL-2 receptor occupancy.",
+            abstract=[("", "", "Occupancy followed FORMULA_DISPLAY at steady state.")],
+            entry_date=today,
+            replace_xml=(("FORMULA_DISPLAY", f"<DispFormula>{_RATIO_MATH}</DispFormula>"),),
+        ),
+    ]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import re
 import secrets
 import signal
 import socket
@@ -69,7 +70,7 @@ ENDPOINTS = {
     "esummary.fcgi": "esummary",
     "einfo.fcgi": "einfo",
 }
-NAMED_FAULTS = ("truncate", "html", "slow", "reset", "empty", "error")
+NAMED_FAULTS = ("truncate", "html", "slow", "reset", "empty", "error", "drip", "count", "stowaway")
 XML = "text/xml; charset=UTF-8"
 HTML = "text/html; charset=UTF-8"
 ESEARCH_RETSTART_CAP = 9998
@@ -136,6 +137,7 @@ class _Fault:
     retry_after: float | None = None
     delay: float = 1.0
     message: str = ""
+    record: object = None  # "stowaway": the Record added to the answer
 
     @property
     def name(self) -> str:
@@ -257,6 +259,10 @@ def _elink(world: PubMedWorld, history: _History, params: dict[str, list[str]], 
     answers = []
     for ids in groups:
         invalid = [i for i in ids if not i.isdigit()]
+        gone = [world.withdrawn(i) for i in ids if world.withdrawn(i)]
+        if gone:
+            answers.append(LinkSetAnswer(ids, error=gone[0]))
+            continue
         if invalid:
             answers.append(LinkSetAnswer(ids, error=f"Invalid uid {invalid[0]} at position={ids.index(invalid[0])}"))
             continue
@@ -316,6 +322,7 @@ def _esearch(world: PubMedWorld, history: _History, params: dict[str, list[str]]
         translation=result.translation,
         history=session,
         phrases_not_found=result.phrases_not_found,
+        fields_not_found=result.fields_not_found,
     )
 
 
@@ -434,8 +441,10 @@ class EutilsStandIn:
         limit_with_key: int = 10,
         max_url_length: int = 4096,
         clock: Callable[[], float] = time.monotonic,
+        ignore_retstart: bool = False,
     ) -> None:
         self.world = world
+        self.ignore_retstart = ignore_retstart  # a broken mirror: every ESearch page is the first
         self.enforce_rate_limit = enforce_rate_limit
         self.rate_window = rate_window
         self.limit_without_key = limit_without_key
@@ -479,6 +488,7 @@ class EutilsStandIn:
         retry_after: float | None = None,
         delay: float = 1.0,
         message: str = "",
+        record: object = None,
     ) -> None:
         """Make the next ``times`` requests (to ``endpoint``, or to any) fail in one way.
 
@@ -487,7 +497,9 @@ class EutilsStandIn:
         answer cut in half, no Content-Length), "html" (200, an HTML error page), "slow"
         (answer after ``delay`` seconds), "reset" (close the connection unanswered), "empty"
         (a well-formed answer with nothing in it), "error" (``<ERROR>message</ERROR>`` in the
-        endpoint's root). Faults queue up and are used in the order injected.
+        endpoint's root), "drip" (the real answer a few bytes at a time, ``delay`` seconds apart),
+        "count" (ESearch's answer with ``<Count>message</Count>``), "stowaway" (EFetch's answer with
+        ``record``, a Record nobody asked for, added). Faults queue up and are used in the order injected.
         """
         if isinstance(fault, int):
             if not 400 <= fault <= 599:
@@ -499,7 +511,7 @@ class EutilsStandIn:
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._faults.append(_Fault(fault, endpoint, times, retry_after, delay, message))
+            self._faults.append(_Fault(fault, endpoint, times, retry_after, delay, message, record))
 
     @property
     def pending_faults(self) -> list[tuple[int | str, str | None, int]]:
@@ -599,6 +611,8 @@ class EutilsStandIn:
 
     def _answer(self, endpoint: str, params: dict[str, list[str]], *, empty: bool) -> tuple[int, str, bytes]:
         try:
+            if endpoint == "esearch" and self.ignore_retstart:
+                params = {**params, "retstart": ["0"]}
             text = _ANSWERS[endpoint](self.world, self._history, params, empty=empty)
             return 200, XML, text.encode("utf-8")
         except _BadRequest as error:
@@ -648,6 +662,21 @@ class EutilsStandIn:
             status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
             log(status, fault.name)
             _send(handler, status, body_bytes[: len(body_bytes) // 2], content_type, until_close=True)
+        elif kind == "drip":
+            status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
+            log(status, fault.name)
+            _drip(handler, status, body_bytes, content_type, fault.delay)
+        elif kind == "count":
+            status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
+            log(status, fault.name)
+            body_bytes = re.sub(rb"<Count>\d+</Count>", f"<Count>{fault.message}</Count>".encode(), body_bytes, count=1)
+            _send(handler, status, body_bytes, content_type)
+        elif kind == "stowaway":
+            status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
+            log(status, fault.name)
+            extra = PubMedWorld([fault.record]).article_xml(fault.record.pmid) or ""  # type: ignore[attr-defined]
+            body_bytes = body_bytes.replace(b"</PubmedArticleSet>", extra.encode() + b"</PubmedArticleSet>")
+            _send(handler, status, body_bytes, content_type)
         elif kind == "slow":
             time.sleep(fault.delay)
             status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
@@ -704,6 +733,22 @@ def _send(
         handler.wfile.write(body)
     except (BrokenPipeError, ConnectionResetError):
         handler.close_connection = True  # the client gave up (e.g. its timeout fired during "slow")
+
+
+def _drip(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str, delay: float) -> None:
+    """An answer whose bytes arrive slowly: the headers at once, then 16 bytes every ``delay`` seconds."""
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.flush()
+        for start in range(0, len(body), 16):
+            handler.wfile.write(body[start : start + 16])
+            handler.wfile.flush()
+            time.sleep(delay)
+    except (BrokenPipeError, ConnectionResetError, OSError):
+        handler.close_connection = True  # the client gave up, as it should
 
 
 # ---------------------------------------------------------------------------- command line

@@ -151,6 +151,7 @@ class Author:
     initials: str = ""
     collective: str = ""  # a consortium or study group instead of a person
     affiliation: str = ""
+    suffix: str = ""  # "Jr", "Sr", "3rd"
 
     @property
     def short_name(self) -> str:
@@ -179,6 +180,7 @@ class Record:
     pub_month: str = ""  # "Oct"
     pub_day: str = ""
     medline_date: str = ""  # "2021 Nov-Dec": replaces Year/Month/Day in PubDate
+    pub_season: str = ""  # "Winter", "Jan-Mar": PubDate's <Season>, in place of Month and Day
     entry_date: date = date(2000, 1, 1)  # EDAT
     entry_time: tuple[int, int] = (6, 0)  # hour, minute written into History
     doi: str = ""
@@ -198,12 +200,18 @@ class Record:
     publisher: str = ""
     publisher_location: str = ""
     book_accession: str = ""  # "NBK555555"
+    # (old, new) replacements made in the record's rendered XML: the shapes real records take that the
+    # fields above cannot say (MathML, an element the DTD does not know, a missing <Article>, …)
+    replace_xml: tuple[tuple[str, str], ...] = ()
+    drop_elements: tuple[str, ...] = ()  # elements left out of the rendered record ("Article")
 
     @property
     def pub_date_text(self) -> str:
         """PubDate as PubMed prints it: '2022 Oct', '2021 Nov-Dec'."""
         if self.medline_date:
             return self.medline_date
+        if self.pub_season:
+            return f"{self.pub_year} {self.pub_season}"
         return " ".join(str(p) for p in (self.pub_year, self.pub_month, self.pub_day) if p)
 
     @property
@@ -407,6 +415,10 @@ _FIELD_ALIASES = {
     "pdat": "pdat",
     "date - publication": "pdat",
     "publication date": "pdat",
+    "doi": "doi",
+    "aid": "doi",
+    "lid": "doi",
+    "location id": "doi",
 }
 _LANGUAGES = {"english": "eng", "german": "ger", "french": "fre", "spanish": "spa", "chinese": "chi", "japanese": "jpn"}
 
@@ -493,8 +505,13 @@ def _make_term(raw: str, fieldname: str) -> object:
         except ValueError:
             pass
     wildcard = raw.endswith("*")
+    if key and kind is None and key not in _TEXT_FIELDS:
+        return _Term(UNKNOWN_FIELD + fieldname.strip(), raw, words(raw.rstrip("*")), wildcard)
     label = kind if kind and kind not in ("edat", "pdat") else _TEXT_FIELDS.get(key, "All Fields")
     return _Term(label, raw, words(raw.rstrip("*")), wildcard)
+
+
+UNKNOWN_FIELD = "unknown:"  # a term tagged with a field PubMed does not have
 
 
 def parse_query(term: str) -> object | None:
@@ -569,14 +586,25 @@ def _translate(node: object) -> str:
     return ""
 
 
-def _text_terms(node: object) -> list[_Term]:
+def _pruned(node: object, known: Callable[[_Term], bool], dropped: dict[str, list[str]]) -> object | None:
+    """The query without the terms PubMed drops: unknown words (PhraseNotFound) and fields (FieldNotFound)."""
     if isinstance(node, _Term):
-        return [node] if node.field in _TEXT_FIELDS.values() else []
-    if isinstance(node, _Op):
-        return _text_terms(node.left) + _text_terms(node.right)
+        if node.field.startswith(UNKNOWN_FIELD):
+            dropped["fields"].append(node.field[len(UNKNOWN_FIELD) :])
+            return None
+        if node.field in _TEXT_FIELDS.values() and not known(node):
+            dropped["phrases"].append(node.raw)
+            return None
+        return node
     if isinstance(node, _Group):
-        return _text_terms(node.inner)
-    return []
+        inner = _pruned(node.inner, known, dropped)
+        return _Group(inner) if inner is not None else None
+    if isinstance(node, _Op):
+        left, right = _pruned(node.left, known, dropped), _pruned(node.right, known, dropped)
+        if left is None:
+            return None if node.op == "NOT" else right
+        return left if right is None else _Op(node.op, left, right)
+    return node
 
 
 def _phrase_in(index: str, tokens: tuple[str, ...], wildcard: bool) -> bool:
@@ -622,7 +650,8 @@ class _SearchIndex:
 class SearchResult:
     pmids: list[str]  # newest entry first unless another sort was asked for
     translation: str
-    phrases_not_found: list[str]  # filled only when no word of the term occurs anywhere
+    phrases_not_found: list[str]  # terms none of whose words occur anywhere: dropped, as PubMed drops them
+    fields_not_found: list[str] = field(default_factory=list)  # [tags] PubMed does not have: dropped
 
 
 # ---------------------------------------------------------------------------- the world
@@ -674,6 +703,7 @@ class PubMedWorld:
         self._similar: dict[str, tuple[list[tuple[str, int]], int]] = {}
         self._queries: dict[str, tuple[list[str], str]] = {}
         self._xml_cache: dict[str, str] = {}
+        self._withdrawn: dict[str, str] = {}
         # pmid → records whose XML cites it (ReferenceList, RefSource): re-rendered when it changes
         self._mentioned_by: dict[str, set[str]] = {}
         if today is None:
@@ -718,6 +748,18 @@ class PubMedWorld:
                 self._vocabulary.subtract(old.vocabulary)
             self._records.pop(str(pmid), None)
             self._forget_xml(str(pmid))
+
+    def withdraw(self, pmid: str, *, message: str = "") -> None:
+        """Delete a record as PubMed deletes or merges one: it is gone, and ELink answers an ERROR in its
+        LinkSet (``message``, by default NCBI's wording) instead of its links."""
+        with self._lock:
+            self.remove(pmid)
+            self._withdrawn[str(pmid)] = message or f"ID {pmid} is not valid for the database pubmed"
+
+    def withdrawn(self, pmid: str) -> str:
+        """The ELink error for a withdrawn PMID, or ""."""
+        with self._lock:
+            return self._withdrawn.get(str(pmid), "")
 
     def _forget_xml(self, pmid: str) -> None:
         self._xml_cache.pop(pmid, None)
@@ -867,15 +909,14 @@ class PubMedWorld:
         """
         with self._lock:
             registered = self._queries.get(_query_key(term))
-            not_found: list[str] = []
+            dropped: dict[str, list[str]] = {"phrases": [], "fields": []}
             if registered is not None:
                 pmids, translation = list(registered[0]), registered[1]
             else:
                 try:
-                    node = parse_query(term)
+                    node = _pruned(parse_query(term), self._known_term, dropped)
                     pmids = sorted(self._evaluate(node)) if node is not None else []
                     translation = _translate(node) if node is not None else ""
-                    text_terms = _text_terms(node)
                 except RecursionError:  # thousands of chained terms: match them all as one bag of words
                     bag = _Term("All Fields", term, words(term), False)
                     pmids = sorted(
@@ -883,13 +924,22 @@ class PubMedWorld:
                         for p, i in self._index.items()
                         if all(f" {w} " in i.title or f" {w} " in i.abstract for w in bag.tokens)
                     )
-                    translation, text_terms = f'"{term}"[All Fields]', [bag]
-                if not pmids and text_terms and not any(self._vocabulary[w] > 0 for t in text_terms for w in t.tokens):
-                    not_found = [t.raw for t in text_terms]
+                    translation = f'"{term}"[All Fields]'
+            not_found = dropped["phrases"]
             if limit is not None:
                 pmids = [p for p in pmids if limit.admits(self._records.get(p))]
                 translation = f"{translation} AND {limit.translation}" if translation else limit.translation
-            return SearchResult(self._sorted(pmids, sort), translation, not_found)
+            return SearchResult(self._sorted(pmids, sort), translation, not_found, dropped["fields"])
+
+    def _known_term(self, term: _Term) -> bool:
+        """Whether any word of ``term`` occurs in some record (a trailing * matches word beginnings)."""
+        if not term.tokens:
+            return True
+        if term.wildcard:
+            return any(self._vocabulary[w] > 0 for w in term.tokens[:-1]) or any(
+                word.startswith(term.tokens[-1]) and count > 0 for word, count in self._vocabulary.items()
+            )
+        return any(self._vocabulary[w] > 0 for w in term.tokens)
 
     def _evaluate(self, node: object) -> set[str]:
         if isinstance(node, _Group):
@@ -914,6 +964,8 @@ class PubMedWorld:
         tokens, wildcard = term.tokens, term.wildcard
         if term.field == "pmid":
             return rec.pmid == term.raw.strip()
+        if term.field == "doi":
+            return bool(rec.doi) and rec.doi.lower() == term.raw.strip().lower()
         if term.field == "language":
             wanted = term.raw.strip().lower()
             return rec.language == _LANGUAGES.get(wanted, wanted)
@@ -1033,6 +1085,10 @@ class PubMedWorld:
             refs = [self._records.get(r) for r in self.references(pmid)]
             targets = {p: self._records.get(p) for _, p in rec.corrections}
             text = _book_xml(rec) if rec.is_book else _article_xml(rec, self.references(pmid), refs, targets)
+            for old, new in rec.replace_xml:
+                text = text.replace(old, new)
+            for name in rec.drop_elements:
+                text = re.sub(rf"<{name}[ >].*?</{name}>", "", text, flags=re.DOTALL)
             self._xml_cache[pmid] = text
             return text
 
@@ -1093,6 +1149,8 @@ def _authors_xml(authors: Sequence[Author], list_attrs: str = ' CompleteYN="Y"')
                 parts.append(f"<ForeName>{escape(a.fore)}</ForeName>")
             if a.initials:
                 parts.append(f"<Initials>{escape(a.initials)}</Initials>")
+            if a.suffix:
+                parts.append(f"<Suffix>{escape(a.suffix)}</Suffix>")
         if a.affiliation:
             parts.append(f"<AffiliationInfo><Affiliation>{marked_text(a.affiliation)}</Affiliation></AffiliationInfo>")
         parts.append("</Author>")
@@ -1119,6 +1177,8 @@ def _pub_date_xml(rec: Record) -> str:
     if rec.medline_date:
         return f"<PubDate><MedlineDate>{escape(rec.medline_date)}</MedlineDate></PubDate>"
     inner = f"<Year>{rec.pub_year}</Year>"
+    if rec.pub_season:
+        return f"<PubDate>{inner}<Season>{escape(rec.pub_season)}</Season></PubDate>"
     if rec.pub_month:
         inner += f"<Month>{escape(str(rec.pub_month))}</Month>"
         if rec.pub_day:
@@ -1325,6 +1385,7 @@ def esearch_xml(
     translation: str = "",
     history: tuple[str, int] | None = None,
     phrases_not_found: Sequence[str] = (),
+    fields_not_found: Sequence[str] = (),
     count_only: bool = False,
 ) -> str:
     head = UTF8_DECLARATION + ESEARCH_DOCTYPE + f"<eSearchResult><Count>{count}</Count>"
@@ -1334,11 +1395,12 @@ def esearch_xml(
     ids = "".join(f"<Id>{p}</Id>\n" for p in pmids)
     id_list = f"<IdList>\n{ids}</IdList>" if pmids else "<IdList/>"
     tail = ""
-    if phrases_not_found:
+    if phrases_not_found or fields_not_found:
         missing = "".join(f"<PhraseNotFound>{escape(p)}</PhraseNotFound>" for p in phrases_not_found)
-        tail = (
-            f"<ErrorList>{missing}</ErrorList><WarningList><OutputMessage>No items found.</OutputMessage></WarningList>"
-        )
+        missing += "".join(f"<FieldNotFound>{escape(f)}</FieldNotFound>" for f in fields_not_found)
+        tail = f"<ErrorList>{missing}</ErrorList>"
+        if not count:
+            tail += "<WarningList><OutputMessage>No items found.</OutputMessage></WarningList>"
     return (
         head + f"<RetMax>{len(pmids)}</RetMax><RetStart>{retstart}</RetStart>{history_xml}{id_list}"
         f"<TranslationSet/><QueryTranslation>{escape(translation)}</QueryTranslation>{tail}</eSearchResult>\n"

@@ -42,6 +42,7 @@ DEFAULT_BOT_SCOPES = (
     "channels:join",
     "files:write",
     "commands",
+    "im:write",
 )
 APP_TOKEN_SCOPES = ("connections:write",)
 
@@ -160,6 +161,11 @@ BLOCK_TYPES = frozenset(
 )
 
 
+def slack_length(text: str) -> int:
+    """How Slack counts a text's length: in UTF-16 code units, so an emoji or a math letter counts twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def _text_object_errors(obj: Any, pointer: str, *, max_chars: int, plain_only: bool = False) -> list[str]:
     allowed = ("plain_text",) if plain_only else TEXT_TYPES
     if not isinstance(obj, dict):
@@ -169,7 +175,7 @@ def _text_object_errors(obj: Any, pointer: str, *, max_chars: int, plain_only: b
     text = obj.get("text")
     if not isinstance(text, str) or not text:
         return [f"must be more than 0 characters [json-pointer:{pointer}/text]"]
-    if len(text) > max_chars:
+    if slack_length(text) > max_chars:
         return [f"must be less than {max_chars + 1} characters [json-pointer:{pointer}/text]"]
     return []
 
@@ -519,8 +525,9 @@ class _Fault:
     kind: int | str
     method: str | None
     remaining: int
-    retry_after: int
+    retry_after: int | float | str
     delay: float
+    when: Callable[[dict], bool] | None = None
 
 
 @dataclass
@@ -547,6 +554,7 @@ class _Answer:
     content_type: str = "application/json; charset=utf-8"
     drop: bool = False
     delay: float = 0.0
+    stall: bool = False
 
 
 # ---------------------------------------------------------------------------------------------- the server
@@ -586,6 +594,8 @@ class SlackStandIn:
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._response_posts: list[ResponsePost] = []
         self._faults: list[_Fault] = []
+        self.stalled = threading.Event()  # set when a "stall" fault has taken effect and holds its answer
+        self._release = threading.Event()
         self._rate: tuple[float, int] | None = None
         self._buckets: dict[str, tuple[float, float]] = {}
         self._last_ts = 0
@@ -610,6 +620,7 @@ class SlackStandIn:
         return self
 
     def close(self) -> None:
+        self._release.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -700,20 +711,31 @@ class SlackStandIn:
         method: str | None = None,
         times: int = 1,
         *,
-        retry_after: int = 1,
+        retry_after: int | float | str = 1,
         delay: float = 0.5,
+        when: Callable[[dict], bool] | None = None,
     ) -> None:
         """Make the next `times` matching calls (any method when None) misbehave, in injection order.
 
-        fault: 429 or "ratelimited" (HTTP 429 with Retry-After: retry_after), an HTTP 5xx status (an HTML
-        error page from the edge), "accept_then_drop" (the call takes effect, then the connection closes
-        without an answer), "slow" (the call takes effect, the answer comes `delay` seconds late), or any other
-        string: that Slack error code, answered with HTTP 200 and ok=false and no effect.
+        fault: 429 or "ratelimited" (HTTP 429 with Retry-After: retry_after, sent as given, so "1.5" or
+        "abc" too), an HTTP 5xx status (an HTML error page from the edge), "accept_then_drop" (the call takes
+        effect, then the connection closes without an answer), "slow" (the call takes effect, the answer
+        comes `delay` seconds late), "stall" (the call takes effect, `stalled` is set, and the answer waits
+        until `release_stalled()` or the stand-in closes: a client can be killed at exactly that point), or any
+        other string: that Slack error code, answered with HTTP 200 and ok=false and no effect.
+        `when` narrows the calls that match to those whose parameters it accepts (e.g. thread replies).
         """
         if isinstance(fault, int) and fault != 429 and not 500 <= fault <= 599:
             raise ValueError(f"HTTP faults are 429 or 5xx, not {fault}")
         with self._lock:
-            self._faults.append(_Fault(fault, method, times, retry_after, delay))
+            if fault == "stall":
+                self.stalled.clear()
+                self._release.clear()
+            self._faults.append(_Fault(fault, method, times, retry_after, delay, when))
+
+    def release_stalled(self) -> None:
+        """Let every stalled answer go out (to a client that may have long given up)."""
+        self._release.set()
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -870,9 +892,9 @@ class SlackStandIn:
     def _history_scope(self, call: _Call, channel: Channel) -> None:
         call.need("groups:history" if channel.is_private else "channels:history")
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, params: dict) -> _Fault | None:
         for fault in self._faults:
-            if fault.method in (None, method) and fault.remaining > 0:
+            if fault.method in (None, method) and fault.remaining > 0 and (fault.when is None or fault.when(params)):
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)
@@ -899,7 +921,7 @@ class SlackStandIn:
         form_token = params.pop("token", None)
         token_value = bearer or (_text(form_token) if form_token else None)
         with self._lock:
-            fault = self._take_fault(method)
+            fault = self._take_fault(method, params)
             answer = self._answer_fault(fault) if fault is not None else None
             if answer is None:
                 answer = self._answer_method(method, params, token_value)
@@ -907,6 +929,8 @@ class SlackStandIn:
                     answer.drop = True
                 elif fault is not None and fault.kind == "slow":
                     answer.delay = fault.delay
+                elif fault is not None and fault.kind == "stall":
+                    answer.stall = True
             error = None
             if answer.content_type.startswith("application/json") and not answer.drop:
                 error = json.loads(answer.body).get("error")
@@ -923,7 +947,7 @@ class SlackStandIn:
         if isinstance(fault.kind, int):
             page = f"<html><body><h1>{fault.kind} Server Error</h1></body></html>".encode()
             return _Answer(fault.kind, page, {}, content_type="text/html; charset=utf-8")
-        if fault.kind in ("accept_then_drop", "slow"):
+        if fault.kind in ("accept_then_drop", "slow", "stall"):
             return None
         return _json_answer({"ok": False, "error": fault.kind})
 
@@ -1396,6 +1420,25 @@ def _apps_connections_open(stand_in: SlackStandIn, call: _Call) -> dict:
     return {"url": f"{stand_in.socket_mode_url}{separator}ticket={ticket}&app_id={APP_ID}"}
 
 
+# ---- direct messages: conversations.open gives the bot a DM channel with a person -----------------
+
+
+def _conversations_open(stand_in: SlackStandIn, call: _Call) -> dict:
+    """conversations.open with ``users``: the same D… channel for the same person every time."""
+    call.need("im:write")
+    users = [u for u in _text(call.params.get("users")).split(",") if u]
+    if not users:
+        raise SlackError("users_list_not_supplied")
+    if len(users) > 1 or not re.fullmatch(r"[UW][A-Z0-9]{2,}", users[0]):
+        raise SlackError("user_not_found")
+    channel_id = "D" + users[0][1:]
+    with stand_in._lock:
+        if channel_id not in stand_in._channels:
+            stand_in.add_channel(f"dm-{users[0]}", channel_id=channel_id, is_private=True)
+        channel = stand_in._channels[channel_id]
+    return {"channel": {**channel.to_slack(), "is_channel": False, "is_im": True, "user": users[0]}}
+
+
 _METHODS: dict[str, tuple[Callable[[SlackStandIn, _Call], dict], str]] = {
     "auth.test": (_auth_test, "bot"),
     "chat.postMessage": (_chat_post_message, "bot"),
@@ -1408,6 +1451,7 @@ _METHODS: dict[str, tuple[Callable[[SlackStandIn, _Call], dict], str]] = {
     "conversations.join": (_conversations_join, "bot"),
     "conversations.info": (_conversations_info, "bot"),
     "conversations.list": (_conversations_list, "bot"),
+    "conversations.open": (_conversations_open, "bot"),
     "views.publish": (_views_publish, "bot"),
     "files.getUploadURLExternal": (_files_get_upload_url, "bot"),
     "files.completeUploadExternal": (_files_complete_upload, "bot"),
@@ -1469,6 +1513,9 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             if answer.drop:
                 self.close_connection = True
                 return
+            if answer.stall:
+                stand_in.stalled.set()
+                stand_in._release.wait()
             if answer.delay:
                 time.sleep(answer.delay)
             self.send_response(answer.status)

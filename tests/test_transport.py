@@ -1,0 +1,273 @@
+"""The one HTTP transport, against the NCBI stand-in over real HTTP: limits, timeouts, retries, errors."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from il2watch import pubmed, redact
+from il2watch.config import Settings
+from il2watch.eutils import from_settings
+from il2watch.transport import (
+    MAX_WAIT,
+    Host,
+    RateLimiter,
+    TransportError,
+    host_from_settings,
+    retry_after,
+    shared_limiter,
+)
+from tests.conftest import ncbi_client
+from tests.data import records as R
+from tests.stand_ins.eutils import EutilsStandIn
+
+
+class FakeTime:
+    """A clock that only moves when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def host(base_url: str, **rules) -> Host:
+    values = (
+        dict(name="NCBI", rate=100, timeout=5.0, deadline=30.0, max_bytes=10_000_000, attempts=3, backoff=0.01) | rules
+    )
+    return Host(base_url, limiter=RateLimiter(100), **values)
+
+
+# ---------------------------------------------------------------- the rate limit
+
+
+def test_the_limiter_waits_out_a_window_a_little_longer_than_a_second():
+    """The margin: at 3 a second the fourth request waits 1.05 s, so jitter never puts four in NCBI's second."""
+    fake = FakeTime()
+    limiter = RateLimiter.per_second(3, clock=fake.clock, sleep=fake.sleep)
+    assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.acquire() == pytest.approx(1.05)
+    assert fake.slept == [pytest.approx(1.05)]
+    limiter.acquire(), limiter.acquire()
+    fake.now += 0.5
+    assert limiter.acquire() == pytest.approx(0.55)  # the window's first start is 1.05 s old then
+    assert RateLimiter.per_second(10).period == pytest.approx(1.05)
+    half = RateLimiter.per_second(0.5, clock=fake.clock, sleep=fake.sleep)
+    half.acquire()
+    assert half.acquire() == pytest.approx(2.1)
+
+
+def test_one_limiter_per_host_is_shared_by_every_client_of_that_host():
+    assert shared_limiter("eutils.example:443", 3) is shared_limiter("eutils.example:443", 3)
+    assert shared_limiter("eutils.example:443", 3) is not shared_limiter("www.ebi.example:443", 3)
+    first = host_from_settings(Settings(), name="A", base_url="https://api.example.org/", rate=5)
+    second = host_from_settings(Settings(), name="B", base_url="https://api.example.org/other/", rate=5)
+    assert first.limiter is second.limiter
+
+
+# ---------------------------------------------------------------- Retry-After
+
+
+def test_retry_after_reads_seconds_and_http_dates_and_ignores_garbage():
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert retry_after("7") == 7.0 and retry_after(" 1.5 ") == 1.5 and retry_after("-3") == 0.0
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert retry_after(later, now=lambda: now.timestamp()) == pytest.approx(30)
+    for garbage in ("abc", "", None, "nan", "inf", "Tue, 99 Foo 2026"):
+        assert retry_after(garbage) is None
+
+
+def test_retry_after_is_honoured_and_capped(ncbi_server):
+    fake = FakeTime()
+    client = ncbi_client(ncbi_server.base_url, ncbi_backoff=5.0, sleep=fake.sleep)
+    ncbi_server.inject(429, endpoint="esearch", retry_after=2)
+    ncbi_server.inject(503, endpoint="esearch", retry_after=86_400)
+    assert pubmed.search(client, "mutein")
+    assert fake.slept == [2.0, MAX_WAIT]
+    assert client.stats.retries == 2 and client.stats.requests == 3
+
+
+# ---------------------------------------------------------------- what cannot get better by waiting
+
+
+def test_a_name_that_does_not_resolve_fails_at_once_with_one_line():
+    fake = FakeTime()
+    client = host("http://eutils.invalid/entrez/eutils/", sleep=fake.sleep)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as failed:
+        client.get("einfo.fcgi", what="einfo")
+    assert time.monotonic() - started < 2 and fake.slept == [] and client.stats.requests == 1
+    assert failed.value.kind == "unreachable"
+    assert str(failed.value) == "NCBI cannot be reached: the name eutils.invalid does not resolve (DNS)"
+
+
+def test_an_unreachable_host_names_the_proxy_variables_that_are_set(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://user:hunter22@proxy.invalid:3128")
+    monkeypatch.setenv("ALL_PROXY", "http://proxy2.invalid:1080")
+    with pytest.raises(TransportError) as failed:
+        host("http://eutils.invalid/").get("einfo.fcgi")
+    message = str(failed.value)
+    assert "HTTP_PROXY=http://[redacted]@proxy.invalid:3128" in message and "ALL_PROXY=" in message
+    assert "hunter22" not in message
+
+
+def test_a_refused_connection_fails_at_once():
+    port = free_port()
+    fake = FakeTime()
+    client = ncbi_client(f"http://127.0.0.1:{port}/entrez/eutils/", ncbi_attempts=5, sleep=fake.sleep)
+    with pytest.raises(TransportError) as failed:
+        pubmed.database_info(client)
+    assert fake.slept == [] and client.stats.requests == 1
+    assert str(failed.value) == (
+        f"NCBI cannot be reached: 127.0.0.1:{port} refused the connection; check the network, or IL2WATCH_EUTILS_URL"
+    )
+
+
+def test_a_status_not_accepted_fails_with_a_short_excerpt_and_one_accepted_is_an_answer(ncbi_server):
+    client = host(ncbi_server.base_url)
+    with pytest.raises(TransportError) as failed:
+        client.get("nothing.fcgi", [("db", "pubmed")])
+    assert str(failed.value) == "NCBI answered HTTP 404 to nothing.fcgi: 404 Not Found"
+    assert failed.value.status == 404 and client.stats.requests == 1
+    answer = client.get("nothing.fcgi", [("db", "pubmed")], accept={404})
+    assert answer.status == 404 and b"Not Found" in answer.body
+    assert answer.url == f"{ncbi_server.base_url}nothing.fcgi?db=pubmed"
+
+
+def test_an_api_key_ncbi_echoes_in_a_400_never_reaches_the_message_or_the_url(world):
+    redact.forget_all()  # only what the transport itself knows protects the key here
+    with EutilsStandIn(world) as server:
+        server.reject_api_key("sEcReT-KeY-0042")
+        client = ncbi_client(server.base_url, ncbi_api_key="sEcReT-KeY-0042")
+        with pytest.raises(TransportError) as failed:
+            pubmed.search(client, "mutein")
+        assert server.requests[-1].params["api_key"] == ["sEcReT-KeY-0042"]
+        message = str(failed.value)
+        assert message.startswith("NCBI answered HTTP 400 to esearch: ") and "API key invalid" in message
+        assert "sEcReT" not in message and "\n" not in message
+        good = ncbi_client(server.base_url, ncbi_api_key="good-key")
+        answer = good.host.get("einfo.fcgi", [("db", "pubmed"), ("api_key", "good-key")])
+        assert "good-key" not in answer.url and "api_key=[redacted]" in answer.url
+
+
+def test_credentials_in_the_base_url_are_sent_as_basic_auth_and_never_shown(ncbi_server):
+    base = ncbi_server.base_url.replace("http://", "http://mirror-user:pa55word@")
+    client = host(base)
+    answer = client.get("einfo.fcgi", [("db", "pubmed")])
+    assert answer.status == 200 and "pa55word" not in answer.url and "mirror-user" not in answer.url
+    assert client.headers["Authorization"].startswith("Basic ")
+    port = free_port()
+    with pytest.raises(TransportError) as failed:
+        host(f"http://mirror-user:pa55word@127.0.0.1:{port}/").get("einfo.fcgi")
+    assert "pa55word" not in str(failed.value) and "mirror-user" not in str(failed.value)
+
+
+# ---------------------------------------------------------------- time and size
+
+
+def test_a_silent_server_hits_the_read_timeout_and_says_so(ncbi_server):
+    client = ncbi_client(ncbi_server.base_url, ncbi_timeout=0.2, ncbi_attempts=2)
+    ncbi_server.inject("slow", endpoint="einfo", times=2, delay=1.0)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as failed:
+        pubmed.database_info(client)
+    assert time.monotonic() - started < 1.5
+    assert str(failed.value) == "NCBI einfo failed after 2 attempts (no answer for 0.2 s: read timeout)"
+    assert failed.value.kind == "timeout"
+
+
+def test_an_answer_dripped_slowly_fails_at_the_deadline_without_a_retry(ncbi_server):
+    client = ncbi_client(ncbi_server.base_url, ncbi_timeout=5.0, request_deadline=1.0)
+    ncbi_server.inject("drip", endpoint="efetch", delay=0.05)  # 16 bytes every 50 ms: the read timeout never fires
+    started = time.monotonic()
+    with pytest.raises(TransportError) as failed:
+        pubmed.fetch_papers(client, [R.REVIEW_PMID])
+    assert 0.9 < time.monotonic() - started < 2.5
+    assert str(failed.value) == (
+        "NCBI took more than 1 s to answer efetch (the answer arrived too slowly; IL2WATCH_REQUEST_DEADLINE)"
+    )
+    assert failed.value.kind == "deadline" and client.stats.requests == 1
+
+
+def test_an_answer_larger_than_the_cap_fails_that_request_clearly(ncbi_server):
+    client = ncbi_client(ncbi_server.base_url, max_answer_mb=0.002)
+    assert pubmed.database_info(client)  # a small answer passes
+    with pytest.raises(TransportError) as failed:
+        pubmed.fetch_papers(client, [R.REVIEW_PMID, R.TREG_MUTEIN_PMID])
+    assert str(failed.value) == (
+        "NCBI answered more than 0.002 MB to efetch; il2watch reads at most that much of one answer "
+        "(IL2WATCH_MAX_ANSWER_MB)"
+    )
+    assert failed.value.kind == "too-large"
+
+
+def test_an_answer_without_content_length_is_capped_as_it_is_read(ncbi_server):
+    client = ncbi_client(ncbi_server.base_url, max_answer_mb=0.001)
+    ncbi_server.inject("truncate", endpoint="efetch")  # sent until the connection closes, no Content-Length
+    with pytest.raises(TransportError, match="answered more than 0.001 MB to efetch"):
+        pubmed.fetch_papers(client, [R.REVIEW_PMID, R.TREG_MUTEIN_PMID, R.MARKUP_PMID])
+
+
+def test_get_and_post_count_by_path(ncbi_server):
+    client = host(ncbi_server.base_url)
+    client.get("einfo.fcgi", {"db": "pubmed"})
+    client.post("efetch.fcgi", [("db", "pubmed"), ("id", R.REVIEW_PMID), ("retmode", "xml")])
+    assert client.stats.by_path == {"einfo.fcgi": 1, "efetch.fcgi": 1}
+    assert [r.method for r in ncbi_server.requests] == ["GET", "POST"]
+
+
+# ---------------------------------------------------------------- one attempt, briefly (what doctor asks for)
+
+
+def test_settings_for_one_brief_attempt_ask_once_within_their_timeout(ncbi_server):
+    """``il2watch doctor`` checks with ncbi_attempts=1 and short timeouts: the transport asks exactly once."""
+    fake = FakeTime()
+    settings = Settings(eutils_url=ncbi_server.base_url, ncbi_attempts=1, ncbi_timeout=0.3, request_deadline=0.6)
+    client = from_settings(settings, limiter=RateLimiter(3), sleep=fake.sleep)
+    ncbi_server.inject(503, endpoint="einfo")
+    with pytest.raises(TransportError) as failed:
+        pubmed.database_info(client)
+    assert str(failed.value) == "NCBI einfo failed (HTTP 503)" and fake.slept == []
+    assert [(r.endpoint, r.status) for r in ncbi_server.requests] == [("einfo", 503)]
+    ncbi_server.inject("slow", endpoint="einfo", delay=1.0)
+    started = time.monotonic()
+    with pytest.raises(TransportError, match=r"^NCBI einfo failed \(no answer for 0.3 s: read timeout\)$"):
+        pubmed.database_info(client)
+    assert time.monotonic() - started < 0.9
+
+
+def test_an_answer_reads_as_json_or_says_it_is_not(ncbi_server):
+    client = host(ncbi_server.base_url)
+    ncbi_server.inject(429, endpoint="einfo")
+    answer = client.get("einfo.fcgi", {"db": "pubmed"}, accept={429})
+    assert answer.status == 429 and answer.json(host="NCBI")["error"] == "API rate limit exceeded"
+    page = client.get("einfo.fcgi", {"db": "pubmed"})
+    with pytest.raises(TransportError, match=r"^NCBI answered something that is not JSON \(.*\) from http://"):
+        page.json(host="NCBI")
+    assert "DbInfo" in page.text()
+
+
+def test_a_request_that_leaves_late_is_counted_from_when_it_left():
+    now = [0.0]
+    limiter = RateLimiter(3, clock=lambda: now[0], sleep=lambda seconds: now.__setitem__(0, now[0] + seconds))
+    first, _ = limiter.grant()
+    limiter.grant(), limiter.grant()
+    now[0] = 0.5
+    limiter.sent(first)  # the first request's connection was only made half a second later
+    assert limiter.acquire() == pytest.approx(0.05 + 0.5)  # the fourth waits for the first's real departure + 1.05
