@@ -89,6 +89,8 @@ create table papers (
         {_weighted("authors_text", "C")} || {_weighted("journal", "D")}
     ) stored
 );
+-- the vector stays in the row (compressed) rather than in TOAST: a search reads it for every match it ranks
+alter table papers alter column search set storage main;
 create index papers_entry_date on papers (entry_date);
 create index papers_doi on papers (doi);
 create index papers_axis on papers (axis);
@@ -263,7 +265,9 @@ def _pool(location: str, name: str) -> ConnectionPool:
                 connection_info(location),
                 min_size=1,
                 max_size=POOL_SIZE,
-                kwargs={"autocommit": True},
+                # no server-side prepared statements: a generic plan cannot see how common a searched word is
+                # (and a pooler in front of the server may not keep them)
+                kwargs={"autocommit": True, "prepare_threshold": None},
                 check=ConnectionPool.check_connection,  # a connection a restart killed is replaced, not handed out
                 timeout=POOL_WAIT,
                 name="il2watch",
