@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from tests.conftest import PROXY_VARIABLES, write_config  # noqa: E402  (after the sys.path line above)
-from tests.conftest import subprocess_env as _test_subprocess_env  # noqa: E402
+from tests.support import PROXY_VARIABLES, write_config  # noqa: E402  (after the sys.path line above)
+from tests.support import subprocess_env as _test_subprocess_env  # noqa: E402
 
 
 def clear_proxies() -> None:

@@ -1,6 +1,6 @@
 """Run every benchmark, one after another, and print their figures: the numbers in docs/benchmarks.md.
 
-    python benchmarks/run_all.py                  # all six figures, about 11 minutes
+    python benchmarks/run_all.py                  # all seven figures, about 11 minutes
     python benchmarks/run_all.py --skip memory    # leave out the long ones by name
 
 Each benchmark runs in a process of its own, so that none inherits another's warm caches, threads
@@ -25,6 +25,7 @@ BENCHMARKS = (
     ("commands_latency", "4. Commands with 100,000 papers"),
     ("slack_pacing", "5. Slack pacing"),
     ("memory", "6. Memory of `il2watch run`"),
+    ("sources_poll", "7. One poll across four sources"),
 )
 
 

@@ -15,7 +15,7 @@ from il2watch.deliver import DeliveryReport
 from il2watch.intel import hold_back
 from il2watch.library import Library
 from il2watch.model import Insight, Paper, Reason, Watch
-from il2watch.planning import new_key
+from il2watch.planning import NOT_POSTED, new_key
 
 BACKFILL_MAX = 200  # papers one backfill may post; run it again for more
 
@@ -38,7 +38,7 @@ class BackfillReport(DeliveryReport):
 class Choice:
     """The papers a backfill posts, newest first, and what it passed over."""
 
-    pmids: tuple[str, ...]
+    papers: tuple[str, ...]  # their keys
     held_back: int  # off-topic papers skipped (posted only with include_held)
     left: int  # papers of the watch the channel still has not had after this backfill
 
@@ -56,48 +56,48 @@ def choose(
     """Up to ``limit`` of the watch's papers the channel has not had, newest first."""
     candidates = library.linked_newest_first(watch.id)
     taken = library.claimed(channel, candidates)
-    open_pmids = [p for p in candidates if p not in taken]
+    open_keys = [p for p in candidates if p not in taken and not p.startswith(NOT_POSTED)]
     chosen: list[str] = []
     held = 0
-    for pmid in open_pmids:
+    for key in open_keys:
         if len(chosen) >= limit:
             break
-        paper = library.paper(pmid)
+        paper = library.paper(key)
         if paper is None:
             continue
-        reasons = [stored.reason for stored in library.reasons_for(pmid)]
+        reasons = [stored.reason for stored in library.reasons_for(key)]
         if not include_held and hold_back(insight_for(paper, reasons), reasons, threshold):
             held += 1
             continue
-        chosen.append(pmid)
-    return Choice(tuple(chosen), held, len(open_pmids) - len(chosen) - held)
+        chosen.append(key)
+    return Choice(tuple(chosen), held, len(open_keys) - len(chosen) - held)
 
 
 def enqueue(library: Library, choice: Choice, *, watch: Watch, channel: str, burst: int) -> str:
     """Outbox rows for the chosen papers: one digest above ``burst`` (0: never), else one post each.
     Returns "digest", "paper" or "" (nothing chosen)."""
-    if not choice.pmids:
+    if not choice.papers:
         return ""
-    pmids = list(choice.pmids)
+    keys = list(choice.papers)
     with library.transaction():
-        if burst and len(pmids) > burst:
-            count = f"{len(pmids)} earlier paper{'s' if len(pmids) != 1 else ''}"
+        if burst and len(keys) > burst:
+            count = f"{len(keys)} earlier paper{'s' if len(keys) != 1 else ''}"
             library.enqueue(
                 key=new_key(),
                 channel=channel,
                 kind="digest",
-                pmids=pmids,
+                papers=keys,
                 payload={"title": f"Backfill: {count} from {watch.name}", "backfill": watch.id},
             )
             return "digest"
-        for pmid in pmids:
-            library.enqueue(key=new_key(), channel=channel, kind="paper", pmids=(pmid,), payload={"backfill": watch.id})
+        for key in keys:
+            library.enqueue(key=new_key(), channel=channel, kind="paper", papers=(key,), payload={"backfill": watch.id})
     return "paper"
 
 
 def describe(choice: Choice, kind: str, watch: Watch) -> str:
     """One plain line: what the backfill queued and what it passed over."""
-    count = len(choice.pmids)
+    count = len(choice.papers)
     papers = f"{count} paper{'s' if count != 1 else ''}"
     if not count and not choice.held_back:
         line = f"nothing to backfill from {watch.id}: the channel has had every paper it found"

@@ -162,30 +162,33 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         with Library(settings.db_path) as library:
-            pmids, total = library.search(" ".join(args.words), limit=args.limit)
-            for paper in library.papers(pmids):
-                print(f"{paper.pmid}  {paper.entry_date}  {to_plain(paper.title)}")
+            keys, total = library.search(" ".join(args.words), limit=args.limit)
+            for paper in library.papers(keys):
+                print(f"{paper.pmid or paper.key}  {paper.entry_date}  {to_plain(paper.title)}")
     except LibraryError as error:
         print(f"il2watch: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{total} match(es)" + (f", showing {len(pmids)}" if total > len(pmids) else ""))
+    print(f"{total} match(es)" + (f", showing {len(keys)}" if total > len(keys) else ""))
     return EXIT_OK
 
 
 def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     """Show a paper from the library as il2watch would post it, with why it is there."""
     from il2watch import render
+    from il2watch.commands.parsing import parse_paper_ref
     from il2watch.library import Library, LibraryError
     from il2watch.service import all_watches, insight_maker
     from il2watch.store import describe
 
     try:
         with Library(settings.db_path) as library:
-            paper = library.paper(args.pmid)
+            ref = parse_paper_ref(args.paper)
+            paper = library.paper(ref.token) if ref is not None else None
             if paper is None:
-                print(f"il2watch: PMID {args.pmid} is not in the library {describe(settings.db_path)}", file=sys.stderr)
+                named = ref.describe() if ref is not None else repr(args.paper[:60])
+                print(f"il2watch: {named} is not in the library {describe(settings.db_path)}", file=sys.stderr)
                 return EXIT_FAILED
-            reasons = [s.reason for s in library.reasons_for(paper.pmid)]
+            reasons = [s.reason for s in library.reasons_for(paper.key)]
             insight = insight_maker(settings, library)(paper, reasons)
             watches = {w.id: w for w in all_watches(settings, library)}
             print(
@@ -281,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parsers["search"].add_argument("words", nargs="+", help='what to look for, e.g. "low-dose IL-2" lupus')
     parsers["search"].add_argument("--limit", type=_count, default=20, help="how many matches to list (default 20)")
-    parsers["show"].add_argument("pmid", help="the paper's PubMed ID")
+    parsers["show"].add_argument("paper", help="the paper: a PMID, DOI, DOI URL, PMCID or Europe PMC PPR id")
     parsers["serve"].add_argument(
         "--port", type=_port, default=None, help="port to listen on, 1 to 65535 (default: $PORT, else 3000)"
     )

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from il2watch import redact
-from il2watch.model import Watch
+from il2watch.model import SOURCES, Watch
 
 log = logging.getLogger("il2watch.config")
 
@@ -557,7 +557,7 @@ _WATCH_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 _PMID = re.compile(r"^[1-9]\d{0,8}$", re.ASCII)
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 SCHEDULE_RANGE = (1.0, 366 * 86400.0)
-SOURCE_NAMES = ("pubmed", "icite", "europepmc", "openalex")
+SOURCE_NAMES = tuple(SOURCES)
 DEFAULT_SOURCES = ("pubmed", "icite", "europepmc")
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")  # both spellings select PostgreSQL
 

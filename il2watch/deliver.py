@@ -18,7 +18,7 @@ import http.client
 import logging
 import time
 import urllib.error
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +27,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from il2watch import render
+from il2watch.identity import describe_key
 from il2watch.library import Library, OutboxRow, utcnow
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.render import Message
+from il2watch.render.paper import posted_tokens
 from il2watch.slack_client import FATAL_ERRORS, explain, resolve_channel, slack_error
 
 log = logging.getLogger("il2watch.deliver")
@@ -79,10 +81,11 @@ def _epoch(iso: str) -> float:
 
 @dataclass
 class ChannelHistory:
-    """What il2watch's own messages in a channel say they stand for: keys and PMIDs, with their ts."""
+    """What il2watch's own messages in a channel say they stand for: delivery keys and the ids of the papers
+    posted ("pmid:…", "doi:…", every id a post carries), with their ts."""
 
     keys: dict[str, str] = field(default_factory=dict)
-    pmids: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def add(self, message: Mapping[str, Any]) -> None:
         metadata = message.get("metadata") or {}
@@ -93,11 +96,15 @@ class ChannelHistory:
         ts = str(message.get("ts", ""))
         if payload.get("key"):
             self.keys.setdefault(str(payload["key"]), ts)
-        if event_type == "il2watch_paper" and payload.get("pmid"):
-            self.pmids.setdefault(str(payload["pmid"]), ts)
-        if event_type == "il2watch_digest":
-            for pmid in payload.get("pmids") or []:
-                self.pmids.setdefault(str(pmid), ts)
+        for token in posted_tokens(event_type, payload):
+            self.tokens.setdefault(token, ts)
+
+    def find(self, tokens_by_paper: Mapping[str, Sequence[str]]) -> str:
+        """The ts of a message that has every one of these papers (by any of their ids), or ""."""
+        if not tokens_by_paper:
+            return ""
+        found = [next((self.tokens[t] for t in tokens if t in self.tokens), "") for tokens in tokens_by_paper.values()]
+        return found[0] if all(found) else ""
 
 
 def read_history(client: WebClient, channel_id: str, *, oldest: float = 0.0, thread_ts: str = "") -> ChannelHistory:
@@ -142,11 +149,11 @@ class Renderer:
         self.thread_abstract = thread_abstract
         self._threads: dict[str, list[Message]] = {}  # a parent's replies, rendered once for all of them
 
-    def _item(self, pmid: str) -> tuple[Paper, list[Reason], Insight] | None:
-        paper = self.library.paper(pmid)
+    def _item(self, key: str) -> tuple[Paper, list[Reason], Insight] | None:
+        paper = self.library.paper(key)
         if paper is None:
             return None
-        reasons = [stored.reason for stored in self.library.reasons_for(pmid)]
+        reasons = [stored.reason for stored in self.library.reasons_for(paper.key)]
         return paper, reasons, self.insight_for(paper, reasons)
 
     def messages(self, row: OutboxRow) -> tuple[Message, list[Message]]:
@@ -154,9 +161,9 @@ class Renderer:
         payload = row.payload
         watermark = payload.get("watermark")
         if row.kind == "paper":
-            item = self._item(row.pmids[0])
+            item = self._item(row.papers[0])
             if item is None:
-                raise LookupError(f"PMID {row.pmids[0]} is not in the library")
+                raise LookupError(f"{describe_key(row.papers[0])} is not in the library")
             paper, reasons, insight = item
             message = render.render_paper(
                 paper,
@@ -165,7 +172,7 @@ class Renderer:
                 self.watches,
                 watermark=watermark,
                 key=row.key,
-                feedback=self.library.feedback(paper.pmid),
+                feedback=self.library.feedback(paper.key),
             )
             thread = render.render_abstract_thread(paper) if self.thread_abstract else []
             return message, thread
@@ -181,7 +188,7 @@ class Renderer:
                 raise LookupError(f"reply {index} of {parent.key[:8]} no longer exists")
             return keyed_reply(replies[index], key=row.key, parent=parent.key), []
         if row.kind == "digest":
-            items = [item for item in (self._item(p) for p in row.pmids) if item is not None]
+            items = [item for item in (self._item(p) for p in row.papers) if item is not None]
             return render.render_digest(
                 items, self.watches, title=str(payload.get("title", "New papers")), watermark=watermark, key=row.key
             )
@@ -190,6 +197,18 @@ class Renderer:
             found, posted = int(payload.get("found", 0)), int(payload.get("posted", 0))
             note = render.render_baseline_note(
                 watch, found, posted, command=self.command, watermark=watermark, key=row.key
+            )
+            return note, []
+        if row.kind == "note" and payload.get("note") == "source_baseline":
+            watch = self.watches.get(str(payload.get("watch"))) or Watch(str(payload.get("watch")))
+            note = render.render_source_baseline_note(
+                str(payload.get("source")),
+                watch,
+                int(payload.get("found", 0)),
+                int(payload.get("preprints", 0)),
+                command=self.command,
+                watermark=watermark,
+                key=row.key,
             )
             return note, []
         if row.kind == "watch":
@@ -415,7 +434,7 @@ class Deliverer:
             if self.library.outbox_row(key) is not None:
                 continue
             self.library.enqueue(
-                key=key, channel=row.channel, kind="reply", pmids=(), payload={"parent": row.key, "index": index}
+                key=key, channel=row.channel, kind="reply", papers=(), payload={"parent": row.key, "index": index}
             )
             self.library.update_outbox(key, thread_ts=ts)
 
@@ -451,9 +470,7 @@ class Deliverer:
             return None
         if row.key in history.keys:
             return history.keys[row.key]
-        if row.pmids and all(p in history.pmids for p in row.pmids):
-            return history.pmids[row.pmids[0]]
-        return ""
+        return history.find(self.library.tokens_of(row.papers)) if row.papers else ""
 
     def deliver(self) -> DeliveryReport:
         """Post every due row, channel by channel, after settling the ones the channel already has."""
@@ -514,9 +531,7 @@ class Deliverer:
                             continue
                 else:
                     settled = history.keys.get(row.key) or (
-                        history.pmids.get(row.pmids[0])
-                        if row.pmids and all(p in history.pmids for p in row.pmids)
-                        else ""
+                        history.find(self.library.tokens_of(row.papers)) if row.papers else ""
                     )
                     if settled:
                         self._settle_with_thread(row, settled)
@@ -535,11 +550,11 @@ class Deliverer:
 
 
 def describe_row(row: OutboxRow) -> str:
-    """How a person recognises an outbox row: its PMIDs, else the start of its key."""
-    if len(row.pmids) == 1:
-        return f"PMID {row.pmids[0]}"
-    if row.pmids:
-        return f"{row.key[:8]} ({len(row.pmids)} papers)"
+    """How a person recognises an outbox row: its paper, else the start of its key."""
+    if len(row.papers) == 1:
+        return describe_key(row.papers[0])
+    if row.papers:
+        return f"{row.key[:8]} ({len(row.papers)} papers)"
     return row.key[:8]
 
 

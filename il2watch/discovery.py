@@ -1,28 +1,31 @@
-"""One poll's discovery: ask PubMed what each watch links now, and fetch the papers that are new.
+"""One poll's discovery: ask every enabled source what links to the watches now, merge what they say into
+papers (one per identity, whatever index named it), decide what is new, and fetch the records the library
+lacks. Nothing is written here; ``service`` stores what this returns in one transaction.
 
-Costs, whatever the number of watched papers: two ELink requests (similar with scores, and citing),
-one ESearch per query watch (more only past 9,999 matches, when the entry-date window is cut), and
-EFetch in batches of 200 new papers. Nothing is written here; ``service`` stores what this returns in
-one transaction.
-
-Each watch fails alone: an ``<ERROR>`` in its ELink link set, its ESearch failing, an empty answer
-where links were known (an outage) set that watch aside for this poll, named in a ``WatchProblem``,
-while the others go on. Only an NCBI that cannot be reached at all stops the poll at once.
+Sources on different hosts are asked at once (one thread each), so a poll takes about as long as its
+slowest host. Each source fails alone, and within a source each watch: an error, an HTML or malformed
+answer, or an empty list where the source listed papers before (an outage, not news) sets that part aside
+for this poll, named in a ``WatchProblem``, while the rest goes on; nothing a source listed before is
+forgotten. Records come from PubMed's EFetch for every work with a PMID; the others from the source that
+listed them. A source enabled on a watch that already has its baseline records what it reveals without
+posting it (``quiet``), and the channel hears one note (``SourceBaseline``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from il2watch import pubmed
 from il2watch.eutils import Eutils
+from il2watch.identity import Ids, group_by_identity
 from il2watch.library import Library, WatchState
-from il2watch.model import Insight, Paper, Reason, Watch
+from il2watch.model import SOURCES, Insight, Paper, Reason, Watch
 from il2watch.pubmed import PubMedError
+from il2watch.sources import Finding, Found, Request, Source, SourceError, SourceRecord
 from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.discovery")
@@ -32,8 +35,10 @@ log = logging.getLogger("il2watch.discovery")
 class WatchFindings:
     state: WatchState
     horizon: str  # entry date (YYYY-MM-DD) this poll covered
-    linked: dict[str, list[Reason]] = field(default_factory=dict)  # everything the watch links now
-    new: dict[str, list[Reason]] = field(default_factory=dict)  # reasons never recorded before
+    linked: dict[str, list[Reason]] = field(default_factory=dict)  # paper key -> every reason it is linked now
+    new: dict[str, list[Reason]] = field(default_factory=dict)  # reasons never recorded before: news
+    quiet: dict[str, list[Reason]] = field(default_factory=dict)  # new only to a source just enabled: recorded
+    pubmed_answered: bool = False  # PubMed served this watch: its horizon moves on
 
     @property
     def watch(self) -> Watch:
@@ -46,65 +51,73 @@ class WatchFindings:
 
 @dataclass(frozen=True)
 class WatchProblem:
-    """Something went wrong for one watch. ``failed``: the watch was set aside for this poll; otherwise
-    a warning (a word of its query PubMed could not use) and the watch went on."""
+    """Something went wrong for one watch at one source. ``failed``: that part was set aside for this
+    poll; otherwise a warning (a word of its query PubMed could not use) and it went on."""
 
     watch: str  # the watch's id
     text: str  # one line
     failed: bool = True
+    source: str = "pubmed"
 
     def line(self) -> str:
-        return f"watch {self.watch} {'failed' if self.failed else 'warning'}: {self.text}"
+        where = f"{SOURCES.get(self.source, self.source)}: " if self.source != "pubmed" else ""
+        return f"watch {self.watch} {'failed' if self.failed else 'warning'}: {where}{self.text}"
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """How one source did in this poll."""
+
+    source: str
+    status: str  # "ok", "failed", "partial" (some watches failed), "skipped" (not due: its refresh interval)
+    error: str = ""
+    listed: int = 0  # works it listed
+    answered: tuple[str, ...] = ()  # the watches it answered for
+
+    @property
+    def label(self) -> str:
+        return SOURCES.get(self.source, self.source)
+
+
+@dataclass(frozen=True)
+class SourceBaseline:
+    """A source answered for a watch for the first time, on a watch that already had its baseline."""
+
+    source: str
+    watch: str
+    found: int  # papers it revealed that were never recorded
+    preprints: int
 
 
 @dataclass
 class Findings:
-    watches: list[WatchFindings]  # the watches that answered this poll
-    papers: dict[str, Paper]  # fetched now, for PMIDs the library did not hold
-    missing: set[str]  # asked of EFetch but not returned: not stored, so not marked seen
+    watches: list[WatchFindings]  # the watches some source answered for this poll
+    papers: dict[str, Paper]  # fetched now, by key, for papers the library did not hold (or whose ids grew)
+    missing: set[str]  # keys whose record could not be had: not stored, so not marked seen
     insights: dict[str, Insight] = field(default_factory=dict)  # for the fetched papers, made between requests
     problems: list[WatchProblem] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # pmid -> why its record could not be read
+    sources: list[SourceReport] = field(default_factory=list)
+    baselines: list[SourceBaseline] = field(default_factory=list)
+    memory: dict[str, str] = field(default_factory=dict)  # what the sources asked to keep (resolved ids)
 
     @property
-    def new_pmids(self) -> set[str]:
-        return {pmid for wf in self.watches for pmid in wf.new}
+    def new_keys(self) -> set[str]:
+        return {key for wf in self.watches for key in wf.new}
 
     @property
     def failed(self) -> list[WatchProblem]:
         return [p for p in self.problems if p.failed]
 
-
-class _WatchFailed(Exception):
-    """This watch cannot be served this poll; the message says why (one line)."""
-
-
-def similar_reasons(
-    watch: Watch, similar: list[tuple[str, int]], *, max_rank: int, min_score: int
-) -> dict[str, list[Reason]]:
-    """PubMed's similar articles kept by rank and score; the watched paper itself is already excluded."""
-    kept: dict[str, list[Reason]] = {}
-    for rank, (pmid, score) in enumerate(similar, start=1):
-        if rank > max_rank:
-            break
-        if score >= min_score:
-            kept[pmid] = [Reason(watch.id, "similar", score=score, rank=rank)]
-    return kept
-
-
-def _merge(into: dict[str, list[Reason]], more: dict[str, list[Reason]]) -> None:
-    for pmid, reasons in more.items():
-        into.setdefault(pmid, []).extend(reasons)
-
-
-def _check_not_outage(library: Library, watch: Watch, kind: str, found: int, what: str) -> None:
-    """An empty answer where the library already knows links is an NCBI outage, not news."""
-    known = library.count_linked(watch.id, kind)
-    if found == 0 and known > 0:
-        raise _WatchFailed(
-            f"NCBI returned no {what} for {watch.name} (PMID {watch.pmid}) though {known} were "
-            f"known; treating it as an NCBI outage and trying again next poll"
-        )
+    def failure(self) -> str:
+        """Why nothing could be done this poll, in one line: each source that failed as a whole, once, and
+        each watch that failed at a source that answered."""
+        whole = {r.source for r in self.sources if r.status == "failed"}
+        lines = [
+            r.error if r.source == "pubmed" else f"{r.label}: {r.error}" for r in self.sources if r.source in whole
+        ]
+        lines += [p.line() for p in self.failed if p.source not in whole]
+        return "; ".join(dict.fromkeys(lines))
 
 
 def query_window(state: WatchState, today: date, overlap_days: int, baseline_days: int) -> tuple[str, str]:
@@ -118,55 +131,117 @@ def query_window(state: WatchState, today: date, overlap_days: int, baseline_day
     return "", ""
 
 
-def _fatal(error: TransportError) -> bool:
-    """NCBI cannot be reached at all: every other request would fail the same way, so the poll stops."""
-    return error.kind == "unreachable"
+def source_due(library: Library, name: str, refresh: float, now: datetime) -> bool:
+    """A source is asked every poll, or, with a refresh interval, once that long after it last answered."""
+    if refresh <= 0:
+        return True
+    last = library.source_ok_at(name)
+    return not last or datetime.fromisoformat(last) + timedelta(seconds=refresh) <= now
 
 
-def _paper_watch(
-    library: Library,
-    client: Eutils,
-    wf: WatchFindings,
-    found: pubmed.Links,
-    *,
-    similar_max_rank: int,
-    similar_min_score: int,
+def ask_all(sources: Sequence[Source], request: Request) -> dict[str, Finding | Exception]:
+    """Every source's answer, asked at once: one thread per source, so hosts wait on their own limits."""
+    if len(sources) == 1:
+        return {sources[0].name: _ask(sources[0], request)}
+    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="source") as pool:
+        futures = {source.name: pool.submit(_ask, source, request) for source in sources}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _ask(source: Source, request: Request) -> Finding | Exception:
+    try:
+        return source.find(request)
+    except (SourceError, TransportError, PubMedError) as error:
+        return error
+    except Exception as error:  # a source's bug or an answer of a shape nobody foresaw fails that source
+        log.debug("source %s failed unexpectedly", source.name, exc_info=True)
+        return SourceError(
+            f"{SOURCES.get(source.name, source.name)} failed unexpectedly: {type(error).__name__}: {error}"
+        )
+
+
+def _outages(
+    library: Library, finding: Finding, watches: dict[str, Watch], windows: dict[str, tuple[str, str]]
 ) -> None:
-    watch = wf.watch
-    if found.error:
-        raise _WatchFailed(found.error)
-    if found.empty and not library.count_linked(watch.id, "cites") + library.count_linked(watch.id, "similar"):
-        # No links at all, and none known: a paper nobody cites yet, or a PMID PubMed does not have.
-        if watch.pmid not in pubmed.verify_pmids(client, [watch.pmid]):
-            raise _WatchFailed(f"PMID {watch.pmid} is not in PubMed; fix or remove the watch")
-    _check_not_outage(library, watch, "cites", len(found.cited_by), "citing papers")
-    _check_not_outage(library, watch, "similar", len(found.similar), "similar articles")
-    _merge(wf.linked, {pmid: [Reason(watch.id, "cites")] for pmid in found.cited_by if pmid != watch.pmid})
-    _merge(wf.linked, similar_reasons(watch, found.similar, max_rank=similar_max_rank, min_score=similar_min_score))
+    """An empty answer where the library knows what this source listed before is an outage, not news:
+    that watch is set aside at this source for this poll."""
+    who = "NCBI" if finding.source == "pubmed" else SOURCES.get(finding.source, finding.source)
+    for watch_id in list(finding.answered):
+        watch = watches[watch_id]
+        kinds = ("query",) if watch.query else ("cites", "similar")
+        for kind in kinds:
+            if any(f.watch == watch_id and f.kind == kind for f in finding.found):
+                continue
+            if kind == "query":
+                known = library.count_query_links_since(watch_id, windows.get(watch_id, ("", ""))[0])
+                if known and watch_id not in finding.failed:
+                    finding.failed[watch_id] = (
+                        f"NCBI's search for {watch.name} came back empty although {known} papers it found before "
+                        f"fall in the window; treating it as an NCBI outage"
+                    )
+                continue
+            known = library.count_linked(watch_id, kind, source=finding.source)
+            if known and watch_id not in finding.failed:
+                what = "citing papers" if kind == "cites" else "similar articles"
+                finding.failed[watch_id] = (
+                    f"{who} returned no {what} for {watch.name} (PMID {watch.pmid}) though {known} were known; "
+                    f"treating it as an {who} outage and trying again next poll"
+                )
+    for watch_id in finding.failed:
+        if watch_id in finding.answered:
+            finding.answered.remove(watch_id)
+    finding.found = [f for f in finding.found if f.watch not in finding.failed]
 
 
-def _query_watch(
-    library: Library,
-    client: Eutils,
-    wf: WatchFindings,
-    *,
-    today: date,
-    overlap_days: int,
-    query_baseline_days: int,
-    problems: list[WatchProblem],
-) -> None:
-    watch = wf.watch
-    mindate, maxdate = query_window(wf.state, today, overlap_days, query_baseline_days)
-    found = pubmed.esearch(client, watch.query, mindate=mindate, maxdate=maxdate, today=today)
-    problems.extend(WatchProblem(watch.id, p.describe(), failed=False) for p in found.problems)
-    if not found.pmids and wf.state.horizon:
-        expected = library.count_linked_since(watch.id, "query", mindate.replace("/", "-"))
-        if expected:
-            raise _WatchFailed(
-                f"NCBI's search for {watch.name} came back empty although {expected} "
-                f"papers it found before fall in the window; treating it as an NCBI outage"
-            )
-    _merge(wf.linked, {pmid: [Reason(watch.id, "query")] for pmid in found.pmids})
+@dataclass
+class _Paper:
+    """One paper as this poll's sources described it: its ids, key, reasons and what came with it."""
+
+    ids: Ids
+    key: str
+    found: list[Found] = field(default_factory=list)
+    stored: bool = False
+    stored_pmid: str = ""  # the PMID of the stored record, "" when it has none
+
+    @property
+    def record(self) -> Paper | None:
+        return next((f.record for f in self.found if f.record is not None), None)
+
+    @property
+    def indexed(self) -> str:
+        dates = sorted(f.indexed for f in self.found if f.indexed)
+        return dates[0] if dates else ""
+
+
+def _merge(library: Library, found: Sequence[Found]) -> dict[str, _Paper]:
+    """This poll's works, one per identity: records sharing a PMID, DOI, PMCID or PPR id are one paper,
+    and a paper the library knows by any id keeps its key."""
+    merged: dict[str, _Paper] = {}
+    for group in group_by_identity([f.ids for f in found]):
+        ids = Ids()
+        for index in group:
+            ids = ids.merged(found[index].ids)
+        key = library.find_key(ids) or ids.key()
+        paper = merged.setdefault(key, _Paper(ids, key))
+        paper.ids = paper.ids.merged(ids)
+        paper.found += [found[index] for index in group]
+    stored = {p.key: p.pmid for p in library.papers(list(merged))}
+    for key, paper in merged.items():
+        paper.stored = key in stored
+        paper.stored_pmid = stored.get(key, "")
+    return merged
+
+
+def _reasons(paper: _Paper) -> dict[tuple[str, str], Reason]:
+    """(watch, kind) -> the reason, with every source that listed it and PubMed's score and rank."""
+    reasons: dict[tuple[str, str], Reason] = {}
+    for f in paper.found:
+        old = reasons.get((f.watch, f.kind))
+        sources = tuple(sorted({*(old.sources if old else ()), f.source}, key=list(SOURCES).index))
+        score = f.score if f.score is not None else (old.score if old else None)
+        rank = f.rank if f.rank is not None else (old.rank if old else None)
+        reasons[(f.watch, f.kind)] = Reason(f.watch, f.kind, score, rank, sources)
+    return reasons
 
 
 def discover(
@@ -174,108 +249,281 @@ def discover(
     client: Eutils,
     watches: list[Watch],
     *,
+    sources: Sequence[Source],
     today: date,
-    similar_max_rank: int,
-    similar_min_score: int,
     overlap_days: int,
     query_baseline_days: int,
+    refresh: Callable[[str], float] = lambda name: 0.0,
     analyse: Callable[[Paper, list[Reason]], Insight] | None = None,
     now: datetime | None = None,
 ) -> Findings:
-    """Ask PubMed what every watch links now; fetch the records of new papers the library lacks.
+    """Ask every due source what links to the watches now; fetch the records of new papers the library lacks.
 
-    ``analyse`` runs on each fetched batch while the rate limit holds the next request back.
+    ``analyse`` runs on each EFetch batch while the rate limit holds the next request back.
     """
-    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    findings = [WatchFindings(library.watch_state(w), horizon=today.isoformat()) for w in watches]
+    moment = now or datetime.now(UTC)
+    stamp = moment.isoformat(timespec="seconds")
+    states = {w.id: library.watch_state(w) for w in watches}
+    by_id = {w.id: w for w in watches}
+    windows = {w.id: query_window(states[w.id], today, overlap_days, query_baseline_days) for w in watches if w.query}
+    request = Request(
+        watches=tuple(watches),
+        memory=library.source_memory(),
+        windows=windows,
+        known_links={
+            w.id: library.count_linked(w.id, "cites") + library.count_linked(w.id, "similar") for w in watches if w.pmid
+        },
+        today=today,
+    )
+    due = [s for s in sources if source_due(library, s.name, refresh(s.name), moment)]
+    answers = ask_all(due, request)
+
     problems: list[WatchProblem] = []
-    failed: set[str] = set()
+    reports: list[SourceReport] = [SourceReport(s.name, "skipped") for s in sources if s not in due]
+    findings: dict[str, Finding] = {}
+    memory: dict[str, str] = {}
+    for source in due:
+        answer = answers[source.name]
+        if isinstance(answer, Exception):
+            reports.append(SourceReport(source.name, "failed", error=str(answer)))
+            problems += [
+                WatchProblem(w.id, str(answer), source=source.name)
+                for w in watches
+                if w.pmid or source.name == "pubmed"
+            ]
+            continue
+        _outages(library, answer, by_id, windows)
+        problems += [WatchProblem(w, text, source=source.name) for w, text in answer.failed.items()]
+        problems += [WatchProblem(w, text, failed=False, source=source.name) for w, text in answer.warnings]
+        status = "partial" if answer.failed else "ok"
+        error = "; ".join(f"{w}: {t}" for w, t in answer.failed.items())
+        reports.append(SourceReport(source.name, status, error, len(answer.found), tuple(answer.answered)))
+        findings[source.name] = answer
+        memory.update(answer.memory)
+    if "pubmed" not in {s.name for s in sources}:
+        problems += [
+            WatchProblem(w.id, "PubMed is not among IL2WATCH_SOURCES, and only PubMed serves queries")
+            for w in watches
+            if w.query
+        ]
 
-    def attempt(wf: WatchFindings, step: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        try:
-            step(*args, **kwargs)
-        except TransportError as error:
-            if _fatal(error):
-                raise
-            problems.append(WatchProblem(wf.watch.id, str(error)))
-            failed.add(wf.watch.id)
-        except (PubMedError, _WatchFailed) as error:
-            problems.append(WatchProblem(wf.watch.id, str(error)))
-            failed.add(wf.watch.id)
+    answered = {w for f in findings.values() for w in f.answered}
+    results = [
+        WatchFindings(
+            states[w.id],
+            horizon=today.isoformat(),
+            pubmed_answered=w.id in (findings["pubmed"].answered if "pubmed" in findings else []),
+        )
+        for w in watches
+        if w.id in answered
+    ]
+    by_watch = {wf.watch.id: wf for wf in results}
 
-    paper_watches = [wf for wf in findings if wf.watch.pmid]
-    links: dict[str, pubmed.Links] = {}
-    if paper_watches:
-        pmids = list(dict.fromkeys(wf.watch.pmid for wf in paper_watches))
-
-        def ask_links() -> None:
-            links.update(pubmed.fetch_links(client, pmids))
-
-        attempt(paper_watches[0], ask_links)
-        if paper_watches[0].watch.id in failed:  # the request itself failed: every paper watch with it
-            problem = problems[-1]
-            problems.extend(WatchProblem(wf.watch.id, problem.text) for wf in paper_watches[1:])
-            failed.update(wf.watch.id for wf in paper_watches)
-        for wf in paper_watches:
-            if wf.watch.id not in failed:
-                attempt(
-                    wf,
-                    _paper_watch,
-                    library,
-                    client,
-                    wf,
-                    links[wf.watch.pmid],
-                    similar_max_rank=similar_max_rank,
-                    similar_min_score=similar_min_score,
-                )
-
-    for wf in findings:
-        if wf.watch.query:
-            attempt(
-                wf,
-                _query_watch,
-                library,
-                client,
-                wf,
-                today=today,
-                overlap_days=overlap_days,
-                query_baseline_days=query_baseline_days,
-                problems=problems,
-            )
-
-    findings = [wf for wf in findings if wf.watch.id not in failed]
-    for wf in findings:
+    everything = [f for finding in findings.values() for f in finding.found if f.watch in by_watch]
+    merged = _merge(library, everything)
+    starting = _starting_sources(library, findings, by_watch)
+    for key, paper in merged.items():
+        for (watch_id, _kind), reason in _reasons(paper).items():
+            wf = by_watch[watch_id]
+            wf.linked.setdefault(key, []).append(reason)
+    for wf in results:
         known = library.linked(wf.watch.id)
-        for pmid, reasons in wf.linked.items():
-            fresh = [r for r in reasons if (pmid, r.kind) not in known]
-            if fresh:
-                wf.new[pmid] = fresh
+        for key, reasons in wf.linked.items():
+            fresh = [r for r in reasons if (key, r.kind) not in known]
+            if not fresh:
+                continue
+            quiet = starting.get(wf.watch.id, set())
+            if quiet and all(set(r.sources) <= quiet for r in fresh):
+                wf.quiet[key] = fresh
+            else:
+                wf.new[key] = fresh
 
-    wanted = sorted({pmid for wf in findings for pmid in wf.new})
-    stored = library.stored_pmids(wanted)
-    waiting = library.unreadable_waiting([p for p in wanted if p not in stored], now=stamp)
-    to_fetch = [pmid for pmid in wanted if pmid not in stored and pmid not in waiting]
-    insights: dict[str, Insight | None] = {}
+    wanted = {key for wf in results for key in (*wf.new, *wf.quiet)}
+    gained_pmid = {key for key, p in merged.items() if p.stored and p.ids.pmid and not p.stored_pmid}
+    to_fetch = {
+        key: merged[key] for key in sorted(wanted | gained_pmid) if not merged[key].stored or key in gained_pmid
+    }
+    papers, unreadable, insights = _fetch(library, client, sources, to_fetch, results, stamp, today, analyse)
+    missing = set(to_fetch) - set(papers) - (gained_pmid - wanted)
+    missing_pmids = sorted(to_fetch[key].ids.pmid for key in missing if to_fetch[key].ids.pmid)
+    if missing_pmids:
+        log.warning(
+            "NCBI returned no record for %d PMID(s) (%s); they stay unseen and are asked for again next poll",
+            len(missing_pmids),
+            ", ".join(missing_pmids[:5]),
+        )
+    others = sorted(key for key in missing if not to_fetch[key].ids.pmid)
+    if others:
+        log.warning("no record could be had for %s; asked for again next poll", ", ".join(others[:5]))
+    for wf in results:  # neither stored nor marked seen: asked for again
+        for key in missing:
+            wf.new.pop(key, None)
+            wf.quiet.pop(key, None)
+            wf.linked.pop(key, None)
+    papers, insights = _rekey(library, papers, insights, results)
+    baselines = [
+        SourceBaseline(
+            source,
+            wf.watch.id,
+            len(wf.quiet),
+            sum(1 for key in wf.quiet if papers.get(key) and papers[key].is_preprint),
+        )
+        for wf in results
+        for source in sorted(starting.get(wf.watch.id, set()), key=list(SOURCES).index)
+        if wf.quiet
+    ]
+    return Findings(results, papers, missing, insights, problems, unreadable, reports, baselines, memory)
+
+
+def _rekey(
+    library: Library,
+    papers: dict[str, Paper],
+    insights: dict[str, Insight],
+    results: list[WatchFindings],
+) -> tuple[dict[str, Paper], dict[str, Insight]]:
+    """Keys chosen again once the records are in: a record brings ids its listing lacked (Europe PMC lists a
+    preprint by its PPR id; its record has the DOI). A new paper takes the key of the paper those ids already
+    name in the library (one PubMed indexed earlier: then only reasons never recorded are news), or of
+    another paper of this poll, or the key its best id makes ("doi:…" rather than "ppr:…")."""
+    final = {old: paper.key for old, paper in papers.items()}  # _fetch chose each record's final key
+    if all(old == new for old, new in final.items()):
+        return papers, insights
+    renamed: dict[str, Paper] = {}
+    for old, paper in papers.items():
+        if paper.key not in renamed or old == paper.key:
+            renamed[paper.key] = paper
+    for wf in results:
+        known = library.linked(wf.watch.id)
+        for old, new in final.items():
+            if old == new:
+                continue
+            reasons = wf.linked.pop(old, None)
+            if reasons is not None:
+                merged = {(r.watch, r.kind): r for r in wf.linked.get(new, [])}
+                for r in reasons:
+                    had = merged.get((r.watch, r.kind))
+                    sources = tuple(dict.fromkeys((*(had.sources if had else ()), *r.sources)))
+                    merged[(r.watch, r.kind)] = replace(had or r, sources=sources)
+                wf.linked[new] = list(merged.values())
+            for pool in (wf.new, wf.quiet):
+                if pool.pop(old, None) is not None:
+                    fresh = [r for r in wf.linked.get(new, []) if (new, r.kind) not in known]
+                    if fresh:
+                        pool[new] = fresh
+        for key in list(wf.quiet):  # news at any source beats a quiet listing
+            if key in wf.new:
+                del wf.quiet[key]
+    return renamed, insights
+
+
+def _starting_sources(
+    library: Library, findings: dict[str, Finding], by_watch: dict[str, WatchFindings]
+) -> dict[str, set[str]]:
+    """watch id -> the sources answering for it for the first time, on a watch that already has its
+    baseline (a source added later). A new or restored watch starts with every source at once."""
+    starting: dict[str, set[str]] = {}
+    for name, finding in findings.items():
+        for watch_id in finding.answered:
+            wf = by_watch.get(watch_id)
+            if wf is None or wf.first_poll or wf.state.restored:
+                continue
+            if not library.source_started(name, watch_id):
+                starting.setdefault(watch_id, set()).add(name)
+    return starting
+
+
+def _fetch(
+    library: Library,
+    client: Eutils,
+    sources: Sequence[Source],
+    wanted: dict[str, _Paper],
+    results: list[WatchFindings],
+    stamp: str,
+    today: date,
+    analyse: Callable[[Paper, list[Reason]], Insight] | None,
+) -> tuple[dict[str, Paper], dict[str, str], dict[str, Insight]]:
+    """Records of the wanted papers, keyed: EFetch for the ones with a PMID (analysed batch by batch while
+    NCBI's rate limit holds the next request), the source's own record for the others (fetched at the
+    same time from the source's host)."""
+    by_pmid = {p.ids.pmid: key for key, p in wanted.items() if p.ids.pmid}
+    waiting = library.unreadable_waiting(list(by_pmid), now=stamp)
+    elsewhere = {key: p for key, p in wanted.items() if not p.ids.pmid}
+    insights: dict[str, Insight] = {}
+
+    def reasons_of(key: str) -> list[Reason]:
+        return [r for wf in results for r in (*wf.new.get(key, []), *wf.quiet.get(key, []))]
+
+    taken: dict[str, str] = {}  # a strong id token -> the final key of this poll's paper that has it
+
+    def keyed(key: str, paper: Paper) -> Paper:
+        """The record with every id the listings and the record carry, under its final key: the key of the
+        paper those ids name in the library (a paper indexed earlier under another id), or of another
+        record of this poll, or the key its best id makes ("doi:…" rather than the "ppr:…" it was listed by)."""
+        ids = wanted[key].ids.merged(paper.ids)
+        if wanted[key].stored:  # a stored paper whose ids grew keeps its key
+            final = key
+        else:
+            final = library.find_key(ids) or next((taken[t] for t in ids.strong() if t in taken), None) or ids.key()
+        for token in ids.strong():
+            taken.setdefault(token, final)
+        return replace(
+            paper,
+            key=final,
+            pmid=ids.pmid,
+            doi=paper.doi or ids.doi,
+            pmcid=paper.pmcid or ids.pmcid,
+            ppr=ids.ppr,
+            openalex=ids.openalex,
+            epmc=ids.epmc,
+            entry_date=paper.entry_date or wanted[key].indexed or today.isoformat(),
+        )
 
     def analyse_batch(batch: list[Paper]) -> None:
         for paper in batch:
-            reasons = [r for wf in findings for r in wf.new.get(paper.pmid, [])]
-            insights[paper.pmid] = analyse(paper, reasons) if analyse else None
+            key = by_pmid.get(paper.pmid)
+            if key is not None and analyse is not None:
+                final = keyed(key, paper)
+                insights[final.key] = analyse(final, reasons_of(key))
 
-    fetched = (
-        pubmed.fetch_records(client, to_fetch, on_batch=analyse_batch if analyse else None)
-        if to_fetch
-        else pubmed.Fetched()
-    )
-    papers = {p.pmid: p for p in fetched.papers}
-    unreadable = {pmid: why for pmid, why in fetched.unreadable.items() if pmid not in papers}
-    missing = set(to_fetch) - set(papers) - set(unreadable)
-    if missing:
-        log.warning(
-            "NCBI returned no record for %d PMID(s) (%s); they stay unseen and are asked for again next poll",
-            len(missing),
-            ", ".join(sorted(missing)[:5]),
+    with ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="records") as pool:
+        asked: dict[str, Future[list[SourceRecord]]] = {}
+        for source in sources:
+            theirs = [f for p in elsewhere.values() if p.record is None for f in p.found if f.source == source.name]
+            if theirs:
+                asked[source.name] = pool.submit(source.records, theirs)
+        to_fetch = [pmid for pmid in by_pmid if pmid not in waiting]
+        # PubMed's records failing fails the poll, as it always did: nothing is stored or marked seen, and
+        # every paper (from any source) is asked for again next poll
+        fetched = (
+            pubmed.fetch_records(client, to_fetch, on_batch=analyse_batch if analyse else None)
+            if to_fetch
+            else pubmed.Fetched()
         )
+        given: list[SourceRecord] = []
+        for name, future in asked.items():
+            try:
+                given += future.result()
+            except (SourceError, TransportError) as error:
+                log.warning("%s's records could not be fetched this poll (%s)", SOURCES.get(name, name), error)
+    papers: dict[str, Paper] = {}
+    for paper in fetched.papers:
+        if paper.pmid in by_pmid:
+            papers[by_pmid[paper.pmid]] = keyed(by_pmid[paper.pmid], paper)
+    tokens: dict[str, set[str]] = {}
+    for key, p in elsewhere.items():
+        for token in p.ids.strong():
+            tokens.setdefault(token, set()).add(key)
+    for record in given:  # a record serves every listing it matches (listed by PPR here, by DOI there)
+        for key in sorted({k for t in record.ids.strong() for k in tokens.get(t, ())}):
+            if key not in papers:
+                papers[key] = keyed(key, replace(record.paper, ppr=record.ids.ppr))
+    for key, p in elsewhere.items():
+        if key not in papers and p.record is not None:
+            papers[key] = keyed(key, p.record)
+    for key, paper in papers.items():
+        if paper.key not in insights and analyse is not None:
+            insights[paper.key] = analyse(paper, reasons_of(key))
+    unreadable = {pmid: why for pmid, why in fetched.unreadable.items() if by_pmid.get(pmid) not in papers}
     if unreadable:
         log.warning(
             "PubMed's record for PMID(s) %s cannot be read (%s); the others are stored, these are asked for "
@@ -283,15 +531,4 @@ def discover(
             ", ".join(sorted(unreadable)[:5]),
             next(iter(unreadable.values()))[:200],
         )
-    for wf in findings:  # neither stored nor marked seen: asked for again
-        for pmid in missing | set(unreadable) | waiting:
-            wf.new.pop(pmid, None)
-            wf.linked.pop(pmid, None)
-    return Findings(
-        findings,
-        papers,
-        missing,
-        {k: v for k, v in insights.items() if v is not None},
-        problems=problems,
-        unreadable=unreadable,
-    )
+    return papers, unreadable, insights

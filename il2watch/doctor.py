@@ -19,9 +19,11 @@ from il2watch.config import Settings, describe_missing
 from il2watch.deliver import UNKNOWN_OUTCOME
 from il2watch.eutils import EutilsError
 from il2watch.library import Library, LibraryError
-from il2watch.model import Watch
+from il2watch.model import SOURCES, Watch
 from il2watch.pubmed import PubMedError
 from il2watch.slack_client import explain, make_client, resolve_channel, slack_error
+from il2watch.sources import SourceError
+from il2watch.transport import TransportError
 
 # What il2watch calls, and the scope each call needs.
 NEEDED_SCOPES = {
@@ -87,6 +89,8 @@ def _quick(settings: Settings) -> Settings:
     """The settings for a check: one attempt per host, a short timeout."""
     return settings.with_overrides(
         ncbi_attempts=1,
+        http_attempts=1,
+        http_timeout=min(settings.http_timeout, CHECK_TIMEOUT),
         ncbi_timeout=min(settings.ncbi_timeout, CHECK_TIMEOUT),
         request_deadline=min(settings.request_deadline, 2 * CHECK_TIMEOUT),
         slack_timeout=min(settings.slack_timeout, CHECK_TIMEOUT),
@@ -239,10 +243,39 @@ def run_checks(
     else:
         yield from _ncbi_checks(quick, (eutils_factory or (lambda: make_eutils(quick)))(), known)
 
+    if {"sources", "icite_url", "europepmc_url", "openalex_url", "openalex_api_key"} & invalid:
+        yield Check(False, "citation sources not checked", "fix the source settings above first")
+    else:
+        yield from _source_checks(quick, known)
+
     if {"slack_api_url", "slack_bot_token", "slack_app_token"} & invalid:
         yield Check(False, "Slack not checked", "fix the Slack settings above first")
         return
     yield from _slack_checks(quick, slack, known)
+
+
+def _source_checks(settings: Settings, watches: list[Watch]) -> Iterator[Check]:
+    """Each enabled citation index beyond PubMed, asked once about a watched paper (OpenAlex: its key too)."""
+    from il2watch.service import make_eutils
+    from il2watch.sources import make_source
+
+    pmid = next((w.pmid for w in watches if w.pmid), "")
+    for name in settings.enabled_sources:
+        if name == "pubmed":
+            continue
+        label = SOURCES.get(name, name)
+        if not pmid:
+            yield Check(True, f"{label} enabled; no paper is watched, so there is nothing to ask it yet")
+            continue
+        try:
+            source = make_source(settings, name, make_eutils(settings))
+            yield Check(True, source.probe(pmid))
+        except (SourceError, TransportError) as error:
+            yield Check(False, f"{label} at {_base_url(settings, name)}", str(error))
+
+
+def _base_url(settings: Settings, name: str) -> str:
+    return str(getattr(settings, f"{name}_url", ""))
 
 
 def _lexicon_check(settings: Settings) -> Check:

@@ -146,15 +146,32 @@ def _bibtex_author(author: Author) -> str:
     return f"{last}, {fore}" if fore else last
 
 
+def citation_key(paper: Paper) -> str:
+    """A BibTeX key from the paper's best id ("pmid35217787", "doi10.1101.2026.10.30.123456", "PPR123"):
+    letters, digits and dots only, so nothing from outside can break the entry."""
+    kind, _, value = paper.identity.partition(":")
+    return re.sub(r"[^A-Za-z0-9.]+", ".", f"{kind if kind in ('pmid', 'doi') else ''}{value}").strip(".")[:80]
+
+
+def _bibtex_kind(paper: Paper) -> str:
+    if paper.is_book:
+        return "incollection"
+    return "misc" if paper.is_preprint else "article"
+
+
 def to_bibtex(papers: Iterable[Paper]) -> str:
     entries = []
     for paper in papers:
+        kind = _bibtex_kind(paper)
         first, last = page_range(paper)
         month = month_number(paper)
         fields = [
             ("author", " and ".join(_bibtex_author(a) for a in paper.authors)),
             ("title", "{" + bibtex_escape(plain_title(paper)) + "}"),  # inner braces keep the capitals
-            ("booktitle" if paper.is_book else "journal", bibtex_escape(journal_title(paper))),
+            (
+                {"incollection": "booktitle", "misc": "howpublished"}.get(kind, "journal"),
+                bibtex_escape(journal_title(paper)),
+            ),
             ("shortjournal", "" if paper.is_book else bibtex_escape(paper.journal_iso)),  # biblatex's field
             ("year", _year(paper)),
             ("month", MONTHS[month - 1] if month else ""),
@@ -163,14 +180,14 @@ def to_bibtex(papers: Iterable[Paper]) -> str:
             ("pages", bibtex_escape(f"{first}--{last}" if last else first)),
             ("doi", bibtex_verbatim(paper.doi)),
             ("pmid", paper.pmid),
+            ("eprint", bibtex_escape(paper.ppr)),
             ("pmcid", bibtex_escape(paper.pmcid)),
             ("url", bibtex_verbatim(paper.url)),
             ("keywords", bibtex_escape(", ".join(_keywords(paper)))),
             ("abstract", bibtex_escape(abstract_text(paper))),
         ]
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
-        kind = "incollection" if paper.is_book else "article"
-        entries.append(f"@{kind}{{pmid{paper.pmid},\n{body}\n}}\n")
+        entries.append(f"@{kind}{{{citation_key(paper)},\n{body}\n}}\n")
     return "\n".join(entries)
 
 
@@ -191,7 +208,7 @@ def to_ris(papers: Iterable[Paper]) -> str:
         first, last = page_range(paper)
         month = month_number(paper)
         year = _year(paper)
-        lines = [("TY", "CHAP" if paper.is_book else "JOUR")]
+        lines = [("TY", "CHAP" if paper.is_book else "UNPB" if paper.is_preprint else "JOUR")]
         lines += [("AU", _ris_author(a)) for a in paper.authors]
         lines += [
             ("TI", plain_title(paper)),
@@ -207,7 +224,7 @@ def to_ris(papers: Iterable[Paper]) -> str:
             ("AN", paper.pmid),
             ("C2", _one_line(paper.pmcid)),  # where EndNote and PubMed's own RIS put the PMCID
             ("UR", paper.url),
-            ("DB", "PubMed"),
+            ("DB", "PubMed" if paper.pmid else "Europe PMC" if paper.ppr else ""),
         ]
         lines += [("KW", keyword) for keyword in _keywords(paper)]
         lines += [("AB", abstract_text(paper)), ("ER", "")]

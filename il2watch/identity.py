@@ -155,9 +155,13 @@ def parse_reference(text: str) -> Ids | None:
 
 
 def group_by_identity(items: Iterable[Ids]) -> list[list[int]]:
-    """Indexes of ``items`` grouped so that records sharing a strong id (transitively) are one group."""
+    """Indexes of ``items`` grouped so that records sharing a strong id (transitively) are one group.
+
+    Two records with different PMIDs are never one paper, whatever else they share: PubMed keeps them
+    apart (an erratum that repeats its paper's DOI), and so does il2watch."""
     items = list(items)
     parent = list(range(len(items)))
+    pmid_of_root = {i: item.pmid for i, item in enumerate(items)}
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -168,11 +172,45 @@ def group_by_identity(items: Iterable[Ids]) -> list[list[int]]:
     owner: dict[str, int] = {}
     for index, item in enumerate(items):
         for token in item.strong():
-            if token in owner:
-                parent[root(index)] = root(owner[token])
-            else:
+            if token not in owner:
                 owner[token] = index
+                continue
+            mine, theirs = root(index), root(owner[token])
+            if mine == theirs or (
+                pmid_of_root[mine] and pmid_of_root[theirs] and pmid_of_root[mine] != pmid_of_root[theirs]
+            ):
+                continue
+            parent[mine] = theirs
+            pmid_of_root[theirs] = pmid_of_root[theirs] or pmid_of_root[mine]
     groups: dict[int, list[int]] = {}
     for index in range(len(items)):
         groups.setdefault(root(index), []).append(index)
     return list(groups.values())
+
+
+LABELS = {
+    "pmid": "PMID",
+    "doi": "DOI",
+    "pmcid": "PMCID",
+    "ppr": "Europe PMC",
+    "epmc": "Europe PMC",
+    "openalex": "OpenAlex",
+}
+
+
+def describe_key(key: str) -> str:
+    """How a person reads a paper key: "PMID 36261022", "DOI 10.1101/…", "Europe PMC PPR123"."""
+    if key.isdigit():
+        return f"PMID {key}"
+    kind, _, value = key.partition(":")
+    return f"{LABELS[kind]} {value}" if kind in LABELS and value else key
+
+
+def ids_from_tokens(tokens: Iterable[str]) -> Ids:
+    """Ids from "kind:value" tokens (the first of each kind wins); tokens that are no ids are dropped."""
+    found: dict[str, str] = {}
+    for token in tokens:
+        parsed = parse_token(token)
+        if parsed is not None:
+            found.setdefault(*parsed)
+    return Ids(**found)

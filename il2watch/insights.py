@@ -63,15 +63,15 @@ class Insights:
         self.summariser_name = summariser_name if summariser is not None else EXTRACTIVE
         self.keep = keep
         self._lexicon_key = lexicon_key(lexicon)
-        self._computed: dict[str, StoredInsight] = {}  # what this object computed, by PMID
+        self._computed: dict[str, StoredInsight] = {}  # what this object computed, by paper
 
     def __call__(self, paper: Paper, reasons: list[Reason]) -> Insight:
         current, changed = self._current(paper, reasons)
-        if self.keep and changed and self.library.stored_pmids([paper.pmid]):
+        if self.keep and changed and paper.key and self.library.stored_papers([paper.key]):
             try:
-                self.library.save_insight(paper.pmid, current)
+                self.library.save_insight(paper.key, current)
             except LibraryError as error:  # shown all the same; computed again next time
-                log.warning("could not keep what il2watch says about PMID %s: %s", paper.pmid, error)
+                log.warning("could not keep what il2watch says about %s: %s", paper.key, error)
         return current.insight
 
     def current(self, paper: Paper, reasons: Sequence[Reason]) -> StoredInsight:
@@ -81,10 +81,11 @@ class Insights:
         return self._current(paper, reasons)[0]
 
     def _current(self, paper: Paper, reasons: Sequence[Reason]) -> tuple[StoredInsight, bool]:
-        feedback = self.library.feedback(paper.pmid)
+        key = paper.identity
+        feedback = self.library.feedback(key)
         record, evidence = record_key(paper), evidence_key(reasons, feedback, self._lexicon_key)
-        stored = self.library.stored_insight(paper.pmid)
-        known = [k for k in (self._computed.get(paper.pmid), stored) if k is not None and k.record_key == record]
+        stored = self.library.stored_insight(key)
+        known = [k for k in (self._computed.get(key), stored) if k is not None and k.record_key == record]
         known = [k for k in known if self._summary_will_do(k)]
         for candidate in known:
             if candidate.evidence_key == evidence:
@@ -94,7 +95,7 @@ class Insights:
         else:
             summary, name = None, self.summariser_name
         current = StoredInsight(self._analyse(paper, reasons, feedback, summary), record, evidence, name)
-        self._computed[paper.pmid] = current
+        self._computed[key] = current
         return current, True
 
     def _summary_will_do(self, stored: StoredInsight) -> bool:

@@ -18,22 +18,25 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from il2watch import redact
+from il2watch.identity import Ids, parse_token
 from il2watch.intel.synonyms import LONGEST as LONGEST_SYNONYM
 from il2watch.intel.synonyms import Synonyms
 from il2watch.markup import to_plain
-from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
+from il2watch.model import SOURCES, Author, Insight, Paper, Reason, Section, Watch
 
 # What a run left "running" by a process that is gone says about itself once found (counted as a failure).
 INTERRUPTED_RUN = "interrupted: the process stopped before the poll finished (killed, crashed, or out of disk)"
 SEARCH_WINDOW = 5000  # matches ranked per search, newest first; also where counting stops
 RERANK_EXTRA = 40  # candidates beyond the page that relevance may lift into it
-NEWEST_FIRST = "entry_date desc, length(pmid) desc, pmid desc"  # PMIDs are digits: longer is larger
+# Newest first: by entry date, then by PMID (digits: the longer is the larger, higher is newer; none is
+# lowest), then by key. Written without casting, which PostgreSQL refuses for an empty PMID.
+NEWEST_FIRST = "entry_date desc, length(coalesce(pmid, '')) desc, coalesce(pmid, '') desc, paper desc"
 LEASE_NAME = "poller"
 
 
@@ -49,18 +52,20 @@ def utcnow() -> str:
 # adds a table adds it here (a test compares this with the tables the migrations create).
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "watches": ("id",),
-    "papers": ("pmid",),
-    "reasons": ("watch", "pmid", "kind"),
+    "papers": ("paper",),
+    "paper_ids": ("token",),
+    "reasons": ("watch", "paper", "kind"),
+    "sightings": ("paper", "watch", "kind", "source"),
     "runs": ("id",),
     "state": ("key",),
     "outbox": ("id",),
-    "claims": ("channel", "pmid"),
-    "feedback": ("pmid", "user"),
-    "saved": ("user", "pmid"),
+    "claims": ("channel", "paper"),
+    "feedback": ("paper", "user"),
+    "saved": ("user", "paper"),
     "lease": ("name",),
     "handled_requests": ("key",),
     "unreadable": ("pmid",),
-    "insights": ("pmid",),
+    "insights": ("paper",),
 }
 
 # A record the parser rejects is asked for again at most every six hours for its first four tries (so at
@@ -74,6 +79,19 @@ def next_try(attempts: int, last_tried: str) -> str:
     return (datetime.fromisoformat(last_tried) + gap).isoformat(timespec="seconds")
 
 
+def paper_key(ref: str) -> str:
+    """A library key from a key or a bare PMID ("36104538" -> "pmid:36104538"); other text unchanged."""
+    ref = str(ref).strip()
+    if ref.isdigit():
+        return f"pmid:{ref}"
+    token = parse_token(ref)
+    return f"{token[0]}:{token[1]}" if token else ref
+
+
+def _keys(refs: Iterable[str]) -> list[str]:
+    return [paper_key(ref) for ref in refs]
+
+
 # ---------------------------------------------------------------- records <-> rows
 
 
@@ -81,8 +99,9 @@ def paper_to_json(paper: Paper) -> str:
     return json.dumps(asdict(paper), ensure_ascii=False)
 
 
-def paper_from_json(text: str) -> Paper:
+def paper_from_json(text: str, key: str = "") -> Paper:
     data = json.loads(text)
+    data["key"] = key or data.get("key", "")
     data["abstract"] = tuple(Section(**s) for s in data.get("abstract", []))
     data["authors"] = tuple(Author(**a) for a in data.get("authors", []))
     for key in ("pub_types", "keywords", "mesh"):
@@ -93,7 +112,11 @@ def paper_from_json(text: str) -> Paper:
 
 def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]:
     row: dict[str, Any] = {
+        "paper": paper.key,
         "pmid": paper.pmid,
+        "ppr": paper.ppr,
+        "openalex": paper.openalex,
+        "epmc": paper.epmc,
         "title": paper.title,
         "title_text": to_plain(paper.title),
         "abstract_text": " ".join(to_plain(s.text) for s in paper.abstract),
@@ -160,7 +183,7 @@ class OutboxRow:
     key: str
     channel: str
     kind: str
-    pmids: tuple[str, ...]
+    papers: tuple[str, ...]  # the keys of the papers the message stands for
     payload: dict[str, Any]
     state: str
     ts: str
@@ -178,7 +201,7 @@ def _outbox_row(row: Sequence[Any], columns: Sequence[str]) -> OutboxRow:
         key=data["key"],
         channel=data["channel"] or "",
         kind=data["kind"],
-        pmids=tuple(json.loads(data["pmids"] or "[]")),
+        papers=tuple(json.loads(data["papers"] or "[]")),
         payload=json.loads(data["payload"] or "{}"),
         state=data["state"],
         ts=data["ts"] or "",
@@ -397,7 +420,8 @@ class Library:
     def search(
         self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
     ) -> tuple[list[str], int]:
-        """PMIDs matching ``text`` best first, and how many match in all (counted up to SEARCH_WINDOW).
+        """Keys of the papers matching ``text`` best first, and how many match in all (counted up to
+        SEARCH_WINDOW).
 
         Words also find their synonyms (``synonyms``, else the packaged lexicon's). Both backends rank the
         newest SEARCH_WINDOW matches (a word nearly every paper has, "IL-2", would otherwise rank the whole
@@ -503,62 +527,126 @@ class Library:
     def save_papers(
         self, papers: Iterable[Paper], insights: dict[str, Insight] | None = None, now: str | None = None
     ) -> int:
+        """Store records and every id they carry; ``insights`` by key (or PMID). A paper without its ``key``
+        gets the key of the paper its ids already name, else the key its best id makes."""
         now = now or utcnow()
         insights = insights or {}
-        rows = [paper_row(paper, insights.get(paper.pmid), now) for paper in papers]
-        if not rows:
-            return 0
-        existing = self.stored_pmids([r["pmid"] for r in rows])
-        for row in rows:
-            if row["pmid"] not in existing:
-                row["stored_at"] = now
-        self._upsert("papers", rows, key=("pmid",), keep=("stored_at",))
+        rows = []
+        with self.transaction():
+            for paper in papers:
+                if not paper.key:
+                    paper = replace(paper, key=self.find_key(paper.ids) or paper.ids.key())
+                rows.append(paper_row(paper, insights.get(paper.key) or insights.get(paper.pmid), now))
+                self.save_ids(paper.key, paper.ids)
+            if not rows:
+                return 0
+            existing = self.stored_papers([r["paper"] for r in rows])
+            for row in rows:
+                if row["paper"] not in existing:
+                    row["stored_at"] = now
+            self._upsert("papers", rows, key=("paper",), keep=("stored_at",))
         return len(rows)
 
+    def save_ids(self, key: str, ids: Ids) -> None:
+        """Remember that every id in ``ids`` names the paper ``key`` (an id already known is left as is)."""
+        tokens = ids.tokens()
+        if tokens:
+            self.executemany(
+                "insert into paper_ids (token, paper) values (?, ?) on conflict (token) do nothing",
+                [(t, key) for t in tokens],
+            )
+
+    def keys_of(self, tokens: Iterable[str]) -> dict[str, str]:
+        """{id token: paper key} for the tokens ("pmid:1", "doi:10.1/x") some paper is known by."""
+        return dict(self._rows_in("select token, paper from paper_ids where token in ({marks})", tokens))
+
+    def find_key(self, ids: Ids) -> str | None:
+        """The key of the paper these ids name: by any strong id, else by an OpenAlex id alone (only for a
+        paper whose DOI does not differ: OpenAlex sometimes folds two works into one id)."""
+        known = self.keys_of(ids.strong())
+        for token in ids.strong():
+            key = known.get(token)
+            if key and not (ids.pmid and self.ids_of(key).pmid not in ("", ids.pmid)):  # two PMIDs: two papers
+                return key
+        if ids.openalex:
+            key = self.keys_of([f"openalex:{ids.openalex}"]).get(f"openalex:{ids.openalex}")
+            if key and (not ids.doi or self.ids_of(key).doi in ("", ids.doi)):
+                return key
+        return None
+
+    def ids_of(self, key: str) -> Ids:
+        """Every id the library knows the paper ``key`` by."""
+        found: dict[str, str] = {}
+        for (token,) in self.execute("select token from paper_ids where paper = ? order by token", [key]).fetchall():
+            kind, _, value = token.partition(":")
+            found.setdefault(kind, value)
+        return Ids(**{k: v for k, v in found.items() if k in Ids.__dataclass_fields__})
+
+    def tokens_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """{paper key: every id token it is known by, its key first}."""
+        keys = list(keys)
+        result: dict[str, list[str]] = {key: [key] for key in keys}
+        for token, key in self._rows_in("select token, paper from paper_ids where paper in ({marks})", keys):
+            if token not in result[key]:
+                result[key].append(token)
+        return result
+
+    def stored_papers(self, refs: Iterable[str]) -> set[str]:
+        """Which of these papers (keys, or bare PMIDs) the library holds, as keys."""
+        return {r[0] for r in self._rows_in("select paper from papers where paper in ({marks})", _keys(refs))}
+
     def stored_pmids(self, pmids: Iterable[str]) -> set[str]:
+        """Which of these PMIDs a stored paper has."""
         return {r[0] for r in self._rows_in("select pmid from papers where pmid in ({marks})", pmids)}
 
-    def paper(self, pmid: str) -> Paper | None:
-        row = self.execute("select record from papers where pmid = ?", [pmid]).fetchone()
-        return paper_from_json(row[0]) if row else None
+    def paper(self, ref: str) -> Paper | None:
+        """A stored paper by its key, a bare PMID, or any id token it is known by."""
+        key = paper_key(ref)
+        row = self.execute("select paper, record from papers where paper = ?", [key]).fetchone()
+        if row is None and ":" in key:
+            other = self.keys_of([key]).get(key)
+            row = (
+                self.execute("select paper, record from papers where paper = ?", [other]).fetchone() if other else None
+            )
+        return paper_from_json(row[1], row[0]) if row else None
 
-    def papers(self, pmids: Sequence[str]) -> list[Paper]:
-        """Papers in the order asked, skipping unknown ones."""
+    def papers(self, refs: Sequence[str]) -> list[Paper]:
+        """Papers in the order asked (keys or bare PMIDs), skipping unknown ones."""
+        keys = _keys(refs)
         found = {
-            pmid: paper_from_json(record)
-            for pmid, record in self._rows_in("select pmid, record from papers where pmid in ({marks})", pmids)
+            key: paper_from_json(record, key)
+            for key, record in self._rows_in("select paper, record from papers where paper in ({marks})", keys)
         }
-        return [found[p] for p in pmids if p in found]
+        return [found[k] for k in keys if k in found]
 
     def paper_by_doi(self, doi: str) -> Paper | None:
-        row = self.execute("select record from papers where doi = ?", [doi.lower()]).fetchone()
-        return paper_from_json(row[0]) if row else None
+        return self.paper(f"doi:{doi.strip().lower()}")
 
-    def update_insight(self, pmid: str, insight: Insight) -> None:
+    def update_insight(self, key: str, insight: Insight) -> None:
         self._write(
-            "update papers set axis = ?, molecules = ?, flags = ?, relevance = ?, is_il2 = ? where pmid = ?",
+            "update papers set axis = ?, molecules = ?, flags = ?, relevance = ?, is_il2 = ? where paper = ?",
             [
                 insight.axis,
                 json.dumps(list(insight.molecules)),
                 json.dumps(list(insight.flags)),
                 insight.relevance,
                 int(insight.is_il2),
-                pmid,
+                paper_key(key),
             ],
         )
 
-    def relevance_of(self, pmids: Sequence[str]) -> dict[str, float]:
-        """The relevance score of each stored paper among ``pmids`` (0 where none was computed)."""
+    def relevance_of(self, refs: Iterable[str]) -> dict[str, float]:
+        """{key: relevance} of stored papers (0 when never scored)."""
         return {
-            pmid: float(relevance)
-            for pmid, relevance in self._rows_in(
-                "select pmid, coalesce(relevance, 0) from papers where pmid in ({marks})", pmids
+            key: float(relevance or 0)
+            for key, relevance in self._rows_in(
+                "select paper, relevance from papers where paper in ({marks})", _keys(refs)
             )
         }
 
-    def stored_insight(self, pmid: str) -> StoredInsight | None:
+    def stored_insight(self, key: str) -> StoredInsight | None:
         row = self.execute(
-            "select insight, record_key, evidence_key, summariser from insights where pmid = ?", [pmid]
+            "select insight, record_key, evidence_key, summariser from insights where paper = ?", [paper_key(key)]
         ).fetchone()
         if not row:
             return None
@@ -568,10 +656,11 @@ class Library:
             return None
         return StoredInsight(insight, row[1] or "", row[2] or "", row[3] or "")
 
-    def save_insight(self, pmid: str, stored: StoredInsight, now: str | None = None) -> None:
+    def save_insight(self, key: str, stored: StoredInsight, now: str | None = None) -> None:
         """Keep what il2watch says about a paper, and the tag and relevance columns that lists query."""
+        key = paper_key(key)
         row = {
-            "pmid": pmid,
+            "paper": key,
             "insight": insight_to_json(stored.insight),
             "record_key": stored.record_key,
             "evidence_key": stored.evidence_key,
@@ -579,18 +668,18 @@ class Library:
             "computed_at": now or utcnow(),
         }
         with self.transaction():
-            self._upsert("insights", [row], key=("pmid",))
-            if self.execute("select 1 from papers where pmid = ?", [pmid]).fetchone():
-                self.update_insight(pmid, stored.insight)
+            self._upsert("insights", [row], key=("paper",))
+            if self.execute("select 1 from papers where paper = ?", [key]).fetchone():
+                self.update_insight(key, stored.insight)
 
     def count_papers(self) -> int:
         return self.execute("select count(*) from papers").fetchone()[0]
 
     def recent(self, *, limit: int = 10, since: str = "") -> list[str]:
-        """Most recently entered papers that a watch linked (not look-ups), newest first."""
+        """Keys of the most recently entered papers that a watch linked (not look-ups), newest first."""
         # "exists" lets SQLite walk papers newest first and stop at the limit; "in (select …)" cannot
         sql = (
-            "select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid) "
+            "select paper from papers where exists (select 1 from reasons where reasons.paper = papers.paper) "
             + ("and entry_date >= ? " if since else "")
             + f"order by {NEWEST_FIRST} limit ?"
         )
@@ -598,31 +687,31 @@ class Library:
 
     def with_reason(self, kind: str, *, watch: str = "", limit: int = 10) -> list[str]:
         sql = (
-            "select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid "
+            "select paper from papers where exists (select 1 from reasons where reasons.paper = papers.paper "
             "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") "
             f"order by {NEWEST_FIRST} limit ?"
         )
         return [r[0] for r in self.execute(sql, [kind] + ([watch] if watch else []) + [limit]).fetchall()]
 
     def count_with_reason(self, kind: str, watch: str = "") -> int:
-        sql = "select count(distinct pmid) from reasons where kind = ?" + (" and watch = ?" if watch else "")
+        sql = "select count(distinct paper) from reasons where kind = ?" + (" and watch = ?" if watch else "")
         return self.execute(sql, [kind] + ([watch] if watch else [])).fetchone()[0]
 
     def linked_newest_first(self, watch_id: str) -> list[str]:
-        """Every stored paper this watch has linked, newest first."""
+        """Every paper a watch has linked, newest first (what a backfill chooses from)."""
         rows = self.execute(
-            f"select pmid from papers where exists (select 1 from reasons where reasons.pmid = papers.pmid "
+            f"select paper from papers where exists (select 1 from reasons where reasons.paper = papers.paper "
             f"and reasons.watch = ?) order by {NEWEST_FIRST}",
             [watch_id],
         ).fetchall()
         return [row[0] for row in rows]
 
-    def count_linked_since(self, watch_id: str, kind: str, entry_date: str) -> int:
-        """How many stored papers this watch linked as ``kind`` were entered on or after ``entry_date``."""
+    def count_query_links_since(self, watch_id: str, mindate: str) -> int:
+        """Papers a query watch found before that entered PubMed on or after ``mindate`` (YYYY/MM/DD)."""
         return self.execute(
-            "select count(*) from reasons join papers on papers.pmid = reasons.pmid "
-            "where reasons.watch = ? and reasons.kind = ? and papers.entry_date >= ?",
-            [watch_id, kind, entry_date],
+            "select count(*) from reasons join papers on papers.paper = reasons.paper "
+            "where reasons.watch = ? and reasons.kind = 'query' and papers.entry_date >= ?",
+            [watch_id, mindate.replace("/", "-")],
         ).fetchone()[0]
 
     def tagged(self, *, axis: str = "", molecule: str = "", flag: str = "", limit: int = 10) -> list[str]:
@@ -637,13 +726,14 @@ class Library:
             clauses.append(self._has_flag())
             args.append(flag)
         where = " and ".join(clauses) or "1 = 1"
-        sql = f"select pmid from papers where {where} order by {NEWEST_FIRST} limit ?"
+        sql = f"select paper from papers where {where} order by {NEWEST_FIRST} limit ?"
         return [r[0] for r in self.execute(sql, args + [limit]).fetchall()]
 
-    def stored_axis(self, pmids: Sequence[str]) -> str:
-        """The axis stored for the first of ``pmids`` the library has tagged, or ""."""
-        axes = dict(self._rows_in("select pmid, axis from papers where pmid in ({marks}) and axis != ''", pmids))
-        return next((axes[p] for p in pmids if axes.get(p)), "")
+    def stored_axis(self, refs: Sequence[str]) -> str:
+        """The axis stored for the first of these papers (keys or PMIDs) the library has tagged, or ""."""
+        keys = _keys(refs)
+        axes = dict(self._rows_in("select paper, axis from papers where paper in ({marks}) and axis != ''", keys))
+        return next((axes[k] for k in keys if axes.get(k)), "")
 
     # ------------------------------------------------------------ records PubMed sends that cannot be read
 
@@ -692,39 +782,123 @@ class Library:
     # ------------------------------------------------------------ reasons
 
     def linked(self, watch_id: str) -> dict[tuple[str, str], StoredReason]:
-        """Every (pmid, kind) this watch has ever linked."""
+        """Every (paper key, kind) this watch has ever linked."""
         rows = self.execute(
-            "select pmid, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id]
+            "select paper, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id]
         ).fetchall()
         return {
-            (pmid, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
-            for pmid, kind, score, rank, first, last in rows
+            (key, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
+            for key, kind, score, rank, first, last in rows
         }
 
-    def count_linked(self, watch_id: str, kind: str) -> int:
+    def count_linked(self, watch_id: str, kind: str, *, source: str = "") -> int:
+        """How many papers this watch links for ``kind`` (as ``source`` listed them, when given)."""
+        if source:
+            return self.execute(
+                "select count(*) from sightings where watch = ? and kind = ? and source = ?", [watch_id, kind, source]
+            ).fetchone()[0]
         return self.execute("select count(*) from reasons where watch = ? and kind = ?", [watch_id, kind]).fetchone()[0]
 
-    def save_reasons(self, pmid_reasons: Iterable[tuple[str, Reason]], *, now: str, run_id: int | None) -> int:
-        """Record reasons; a reason seen before keeps its first_seen and gets the new score and rank."""
-        rows = [(r.watch, pmid, r.kind, r.score, r.rank, now, now, run_id) for pmid, r in pmid_reasons]
+    def save_reasons(self, paper_reasons: Iterable[tuple[str, Reason]], *, now: str, run_id: int | None) -> int:
+        """Record reasons and the sources that listed them; a reason seen before keeps its first_seen and gets
+        the new score and rank."""
+        given = [(paper_key(key), reason) for key, reason in paper_reasons]
+        rows = [(r.watch, key, r.kind, r.score, r.rank, now, now, run_id) for key, r in given]
+        sightings = [(key, r.watch, r.kind, source, now, now) for key, r in given for source in r.sources]
         if not rows:
             return 0
-        self.executemany(
-            "insert into reasons (watch, pmid, kind, score, rank, first_seen, last_seen, run_id) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?) "
-            "on conflict (watch, pmid, kind) do update set score = excluded.score, rank = excluded.rank, "
-            "last_seen = excluded.last_seen",
-            rows,
-        )
+        with self.transaction():
+            self.executemany(
+                "insert into reasons (watch, paper, kind, score, rank, first_seen, last_seen, run_id) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?) "
+                "on conflict (watch, paper, kind) do update set score = excluded.score, rank = excluded.rank, "
+                "last_seen = excluded.last_seen",
+                rows,
+            )
+            if sightings:
+                self.executemany(
+                    "insert into sightings (paper, watch, kind, source, first_seen, last_seen) "
+                    "values (?, ?, ?, ?, ?, ?) "
+                    "on conflict (paper, watch, kind, source) do update set last_seen = excluded.last_seen",
+                    sightings,
+                )
         return len(rows)
 
-    def reasons_for(self, pmid: str) -> list[StoredReason]:
-        rows = self.execute(
-            "select watch, kind, score, rank, first_seen, last_seen from reasons where pmid = ? "
-            "order by first_seen, watch, kind",
-            [pmid],
+    def reasons_for(self, ref: str) -> list[StoredReason]:
+        """Why a paper is in the library, each reason with the sources that listed it."""
+        key = paper_key(ref)
+        sources: dict[tuple[str, str], list[str]] = {}
+        order = list(SOURCES)
+        sighted = self.execute(
+            "select watch, kind, source, first_seen from sightings where paper = ?", [key]
         ).fetchall()
-        return [StoredReason(Reason(w, k, s, r), f, last) for w, k, s, r, f, last in rows]
+        for watch, kind, source, _ in sorted(
+            sighted, key=lambda r: (r[3], order.index(r[2]) if r[2] in order else len(order), r[2])
+        ):
+            sources.setdefault((watch, kind), []).append(source)
+        rows = self.execute(
+            "select watch, kind, score, rank, first_seen, last_seen from reasons where paper = ? "
+            "order by first_seen, watch, kind",
+            [key],
+        ).fetchall()
+        return [
+            StoredReason(Reason(w, k, s, r, tuple(sources.get((w, k), ()))), f, last) for w, k, s, r, f, last in rows
+        ]
+
+    def sources_of(self, ref: str) -> list[str]:
+        """Every index that has listed the paper, in the order they first did."""
+        rows = self.execute(
+            "select source, min(first_seen) from sightings where paper = ? group by source", [paper_key(ref)]
+        ).fetchall()
+        order = list(SOURCES)
+        rows.sort(key=lambda row: (row[1], order.index(row[0]) if row[0] in order else len(order), row[0]))
+        return [source for source, _ in rows]
+
+    # ------------------------------------------------------------ the sources: health, memory, starts
+
+    def source_memory(self) -> dict[str, str]:
+        """What the sources asked the library to keep (an OpenAlex id resolved once, …)."""
+        try:
+            return {str(k): str(v) for k, v in json.loads(self.get_state("source_memory") or "{}").items()}
+        except (ValueError, AttributeError):
+            return {}
+
+    def source_ok_at(self, source: str) -> str:
+        """When ``source`` last answered (for its refresh interval); "" when it never did."""
+        return self.get_state(f"source_ok_at:{source}")
+
+    def source_started(self, source: str, watch_id: str) -> bool:
+        """Whether ``source`` has answered for this watch before (or listed something for it)."""
+        if self.get_state(f"source_started:{source}:{watch_id}"):
+            return True
+        return bool(
+            self.execute(
+                "select 1 from sightings where source = ? and watch = ? limit 1", [source, watch_id]
+            ).fetchone()
+        )
+
+    def save_source_outcomes(self, reports: Iterable[Any], memory: dict[str, str], *, now: str) -> None:
+        """How each source did this poll (``discovery.SourceReport``), what it asked to keep, and which
+        watches it has now answered for (call inside the poll's transaction)."""
+        for report in reports:
+            if report.status == "skipped":
+                continue
+            status = {"status": report.status, "at": now, "error": redact.scrub(report.error), "listed": report.listed}
+            if report.status != "failed":
+                self.set_state(f"source_ok_at:{report.source}", now)
+            for watch_id in report.answered:
+                self.set_state(f"source_started:{report.source}:{watch_id}", now)
+            self.set_state(f"source_status:{report.source}", json.dumps(status, ensure_ascii=False))
+        if memory:
+            self.set_state("source_memory", json.dumps({**self.source_memory(), **memory}, ensure_ascii=False))
+
+    def source_status(self, source: str) -> dict[str, Any]:
+        """{status, at, error, listed} as the last poll that asked ``source`` recorded it; {} when none did."""
+        try:
+            found = json.loads(self.get_state(f"source_status:{source}") or "{}")
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
 
     # ------------------------------------------------------------ watches
 
@@ -869,17 +1043,18 @@ class Library:
 
     # ------------------------------------------------------------ feedback and reading lists
 
-    def set_feedback(self, pmid: str, user: str, value: int, now: str | None = None) -> tuple[int, int]:
-        row = {"pmid": pmid, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()}
+    def set_feedback(self, ref: str, user: str, value: int, now: str | None = None) -> tuple[int, int]:
+        key = paper_key(ref)
+        row = {"paper": key, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()}
         with self.transaction():
-            self._upsert("feedback", [row], key=("pmid", "user"))
-        return self.feedback(pmid)
+            self._upsert("feedback", [row], key=("paper", "user"))
+        return self.feedback(key)
 
-    def feedback(self, pmid: str) -> tuple[int, int]:
+    def feedback(self, ref: str) -> tuple[int, int]:
         row = self.execute(
             "select coalesce(sum(case when value > 0 then 1 else 0 end), 0), "
-            "coalesce(sum(case when value < 0 then 1 else 0 end), 0) from feedback where pmid = ?",
-            [pmid],
+            "coalesce(sum(case when value < 0 then 1 else 0 end), 0) from feedback where paper = ?",
+            [paper_key(ref)],
         ).fetchone()
         return int(row[0]), int(row[1])
 
@@ -890,20 +1065,20 @@ class Library:
         ).fetchone()
         return int(row[0]), int(row[1])
 
-    def save_for(self, user: str, pmid: str, now: str | None = None) -> bool:
+    def save_for(self, user: str, ref: str, now: str | None = None) -> bool:
         """Add to a user's reading list; False when it was already there."""
         cursor = self._write(
-            'insert into saved ("user", pmid, at) values (?, ?, ?) on conflict ("user", pmid) do nothing',
-            [user, pmid, now or utcnow()],
+            'insert into saved ("user", paper, at) values (?, ?, ?) on conflict ("user", paper) do nothing',
+            [user, paper_key(ref), now or utcnow()],
         )
         return cursor.rowcount == 1
 
-    def unsave_for(self, user: str, pmid: str) -> bool:
+    def unsave_for(self, user: str, ref: str) -> bool:
         """Take a paper off a user's reading list; False when it was not on it."""
-        return self._write('delete from saved where "user" = ? and pmid = ?', [user, pmid]).rowcount > 0
+        return self._write('delete from saved where "user" = ? and paper = ?', [user, paper_key(ref)]).rowcount > 0
 
     def saved_by(self, user: str, limit: int = 50) -> list[str]:
-        rows = self.execute('select pmid from saved where "user" = ? order by at desc limit ?', [user, limit])
+        rows = self.execute('select paper from saved where "user" = ? order by at desc limit ?', [user, limit])
         return [r[0] for r in rows.fetchall()]
 
     def count_saved(self) -> int:
@@ -912,12 +1087,12 @@ class Library:
 
     # ------------------------------------------------------------ outbox
 
-    def claimed(self, channel: str, pmids: Iterable[str]) -> set[str]:
-        """Which of ``pmids`` already have an outbox row for ``channel`` (posted, due or waiting)."""
+    def claimed(self, channel: str, refs: Iterable[str]) -> set[str]:
+        """Which of these papers (keys) already have an outbox row for ``channel`` (posted, due or waiting)."""
         return {
             r[0]
             for r in self._rows_in(
-                "select pmid from claims where channel = ? and pmid in ({marks})", pmids, before=[channel]
+                "select paper from claims where channel = ? and paper in ({marks})", _keys(refs), before=[channel]
             )
         }
 
@@ -927,7 +1102,7 @@ class Library:
         key: str,
         channel: str,
         kind: str,
-        pmids: Sequence[str],
+        papers: Sequence[str],
         payload: dict[str, Any],
         state: str = "due",
         run_id: int | None = None,
@@ -935,16 +1110,17 @@ class Library:
         ts: str = "",
         sent_at: str = "",
     ) -> None:
-        """Create an outbox row and claim its PMIDs for the channel (call inside a transaction)."""
+        """Create an outbox row and claim its papers for the channel (call inside a transaction)."""
+        keys = _keys(papers)
         with self.transaction():
             self.execute(
-                "insert into outbox (key, channel, kind, pmids, payload, state, ts, thread_ts, attempts, "
+                "insert into outbox (key, channel, kind, papers, payload, state, ts, thread_ts, attempts, "
                 "last_error, created_at, sent_at, run_id) values (?, ?, ?, ?, ?, ?, ?, '', 0, '', ?, ?, ?)",
                 [
                     key,
                     channel,
                     kind,
-                    json.dumps(list(pmids)),
+                    json.dumps(keys),
                     json.dumps(payload, ensure_ascii=False),
                     state,
                     ts,
@@ -953,12 +1129,16 @@ class Library:
                     run_id,
                 ],
             )
-            if pmids:
+            if keys:
                 self.executemany(
-                    "insert into claims (channel, pmid, key) values (?, ?, ?)", [(channel, p, key) for p in pmids]
+                    "insert into claims (channel, paper, key) values (?, ?, ?)", [(channel, k, key) for k in keys]
                 )
 
-    def outbox(self, *states: str, channel: str | None = None, kind: str | None = None) -> list[OutboxRow]:
+    def outbox(
+        self, *states: str, channel: str | None = None, kind: str | None = None, newest: int = 0
+    ) -> list[OutboxRow]:
+        """Outbox rows in these states (all when none is named), oldest first; or the ``newest`` few, newest
+        first."""
         clauses: list[str] = []
         args: list[str] = []
         if states:
@@ -970,14 +1150,9 @@ class Library:
         if kind is not None:
             clauses.append("kind = ?")
             args.append(kind)
-        sql = "select * from outbox" + (" where " + " and ".join(clauses) if clauses else "") + " order by id"
+        sql = "select * from outbox" + (" where " + " and ".join(clauses) if clauses else "")
+        sql += f" order by id desc limit {int(newest)}" if newest else " order by id"
         cursor = self.execute(sql, args)
-        columns = [c[0] for c in cursor.description]
-        return [_outbox_row(row, columns) for row in cursor.fetchall()]
-
-    def newest_outbox(self, state: str, *, limit: int) -> list[OutboxRow]:
-        """The newest ``limit`` outbox rows in ``state``, newest first."""
-        cursor = self.execute("select * from outbox where state = ? order by id desc limit ?", [state, limit])
         columns = [c[0] for c in cursor.description]
         return [_outbox_row(row, columns) for row in cursor.fetchall()]
 
@@ -989,16 +1164,18 @@ class Library:
     def update_outbox(self, key: str, **changes: Any) -> None:
         if "payload" in changes and not isinstance(changes["payload"], str):
             changes["payload"] = json.dumps(changes["payload"], ensure_ascii=False)
-        if "pmids" in changes and not isinstance(changes["pmids"], str):
-            changes["pmids"] = json.dumps(list(changes["pmids"]))
+        if "papers" in changes and not isinstance(changes["papers"], str):
+            changes["papers"] = json.dumps(_keys(changes["papers"]))
         if "last_error" in changes:
             changes["last_error"] = redact.scrub(str(changes["last_error"]))
         sets = ", ".join(f"{column} = ?" for column in changes)
         self._write(f"update outbox set {sets} where key = ?", [*changes.values(), key])
 
-    def move_claims(self, pmids: Sequence[str], channel: str, key: str) -> None:
-        """Hand the claims of ``pmids`` in ``channel`` to another outbox row (a digest bundling them)."""
-        self.executemany("update claims set key = ? where channel = ? and pmid = ?", [(key, channel, p) for p in pmids])
+    def move_claims(self, papers: Sequence[str], channel: str, key: str) -> None:
+        """Hand the claims of ``papers`` in ``channel`` to another outbox row (a digest bundling them)."""
+        self.executemany(
+            "update claims set key = ? where channel = ? and paper = ?", [(key, channel, p) for p in _keys(papers)]
+        )
 
     def count_outbox(self, state: str) -> int:
         return self.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]

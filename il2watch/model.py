@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from il2watch.identity import Ids
+
 KINDS = ("cites", "similar", "query")
+# The citation indexes il2watch asks, and how posts and replies name them.
+SOURCES = {"pubmed": "PubMed", "icite": "iCite", "europepmc": "Europe PMC", "openalex": "OpenAlex"}
 AXES = ("treg", "effector", "both", "biology", "neighbour", "other")
 
 
@@ -41,6 +45,12 @@ class Section:
 
 @dataclass(frozen=True)
 class Paper:
+    """A work as il2watch keeps it: a PubMed record, or a preprint or article from another index.
+
+    ``key`` is the paper's identity in the library ("pmid:36261022", "doi:10.1101/…"), chosen when it was
+    first stored and never changed; ``pmid`` is "" for a work PubMed does not have (yet).
+    """
+
     pmid: str
     title: str  # marked text
     abstract: tuple[Section, ...] = ()
@@ -62,18 +72,38 @@ class Paper:
     is_book: bool = False  # a PubmedBookArticle (book chapter, e.g. StatPearls)
     # Links to notices about this record: ("RetractionIn", "PMID"), ("ErratumIn", "PMID")…
     corrections: tuple[tuple[str, str], ...] = ()
+    key: str = ""  # the library's identity of the paper; "" until it is stored
+    ppr: str = ""  # Europe PMC preprint id, "PPR123456"
+    openalex: str = ""  # OpenAlex work id, "W4213…"
+    epmc: str = ""  # Europe PMC's id of a patent, thesis or other non-article record, "PAT/WO2024…"
+
+    @property
+    def ids(self) -> Ids:
+        return Ids(
+            pmid=self.pmid, doi=self.doi.lower(), pmcid=self.pmcid, ppr=self.ppr, epmc=self.epmc, openalex=self.openalex
+        )
+
+    @property
+    def identity(self) -> str:
+        """The library key when stored, else the key the paper would get."""
+        return self.key or self.ids.key()
 
     @property
     def url(self) -> str:
-        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        """Where a reader opens it: PubMed when it has a PMID, else its DOI, else Europe PMC."""
+        if self.pmid:
+            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        if self.ppr:
+            return f"https://europepmc.org/article/PPR/{self.ppr}"
+        if self.epmc:
+            return f"https://europepmc.org/article/{self.epmc}"
+        return f"https://openalex.org/{self.openalex}" if self.openalex else ""
 
     @property
-    def doi_url(self) -> str:
-        return f"https://doi.org/{self.doi}" if self.doi else ""
-
-    @property
-    def pmc_url(self) -> str:
-        return f"https://www.ncbi.nlm.nih.gov/pmc/articles/{self.pmcid}/" if self.pmcid else ""
+    def is_preprint(self) -> bool:
+        return any(t.casefold() == "preprint" for t in self.pub_types)
 
 
 @dataclass(frozen=True)
@@ -84,6 +114,7 @@ class Reason:
     kind: str  # one of KINDS
     score: int | None = None  # PubMed's similarity score ("similar" only)
     rank: int | None = None  # 1 = most similar after the watched paper itself
+    sources: tuple[str, ...] = ()  # the indexes that listed it: "pubmed", "icite", "europepmc", "openalex"
 
 
 @dataclass(frozen=True)

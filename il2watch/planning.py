@@ -24,12 +24,12 @@ from il2watch.model import Insight, Paper, Reason
 
 @dataclass(frozen=True)
 class Delivery:
-    """One outbox row to create: a message for one channel, covering these PMIDs."""
+    """One outbox row to create: a message for one channel, covering these papers (their keys)."""
 
     key: str
     channel: str
     kind: str  # paper, digest, note
-    pmids: tuple[str, ...]
+    papers: tuple[str, ...]
     payload: dict = field(default_factory=dict)
     state: str = "due"  # or "waiting" for the next digest
 
@@ -46,12 +46,27 @@ class Policy:
     overlap_days: int
 
 
+# Europe PMC's patents, theses and other non-article records ("epmc:…"): kept in the library, never posted.
+NOT_POSTED = ("epmc:",)
+
+
 def new_key() -> str:
     return uuid.uuid4().hex
 
 
 def _reason_payload(reasons: Sequence[Reason]) -> list[dict]:
-    return [{"watch": r.watch, "kind": r.kind, "score": r.score, "rank": r.rank} for r in reasons]
+    return [
+        {"watch": r.watch, "kind": r.kind, "score": r.score, "rank": r.rank, "sources": list(r.sources)}
+        for r in reasons
+    ]
+
+
+def _newest_first(keys: list[str], papers: Mapping[str, Paper]) -> list[str]:
+    def order(key: str) -> tuple[str, int, str]:
+        pmid = papers[key].pmid
+        return papers[key].entry_date, int(pmid) if pmid.isdigit() else 0, key
+
+    return sorted(keys, key=order, reverse=True)
 
 
 def plan(
@@ -64,28 +79,47 @@ def plan(
     watermark: dict,
     make_key: Callable[[], str] = new_key,
 ) -> list[Delivery]:
-    """The outbox rows this poll creates. ``claimed(channel, pmids)`` says which are already taken."""
+    """The outbox rows this poll creates. ``claimed(channel, keys)`` says which papers are already taken."""
     deliveries: list[Delivery] = []
-    # channel -> pmid -> reasons (across every watch posting to that channel)
+    # channel -> paper key -> reasons (across every watch posting to that channel)
     to_post: dict[str, dict[str, list[Reason]]] = {}
+
+    for baseline in findings.baselines:
+        watch = next(wf.watch for wf in findings.watches if wf.watch.id == baseline.watch)
+        deliveries.append(
+            Delivery(
+                key=make_key(),
+                channel=watch.channel or policy.default_channel,
+                kind="note",
+                papers=(),
+                payload={
+                    "note": "source_baseline",
+                    "source": baseline.source,
+                    "watch": baseline.watch,
+                    "found": baseline.found,
+                    "preprints": baseline.preprints,
+                    "watermark": watermark,
+                },
+            )
+        )
 
     for wf in findings.watches:
         channel = wf.watch.channel or policy.default_channel
         if not wf.new:
             continue
-        candidates = [pmid for pmid in wf.new if pmid in papers]
+        candidates = [key for key in wf.new if key in papers and not key.startswith(NOT_POSTED)]
         if wf.first_poll:
-            newest = sorted(candidates, key=lambda p: (papers[p].entry_date, int(p)), reverse=True)
+            newest = _newest_first(candidates, papers)
             already = claimed(channel, newest)
             chosen = [p for p in newest if p not in already][: policy.baseline_posts]
-            for pmid in chosen:
-                to_post.setdefault(channel, {}).setdefault(pmid, []).extend(wf.new[pmid])
+            for key in chosen:
+                to_post.setdefault(channel, {}).setdefault(key, []).extend(wf.new[key])
             deliveries.append(
                 Delivery(
                     key=make_key(),
                     channel=channel,
                     kind="note",
-                    pmids=(),
+                    papers=(),
                     payload={
                         "note": "baseline",
                         "watch": wf.watch.id,
@@ -99,18 +133,18 @@ def plan(
         if wf.state.restored and wf.state.horizon:
             cutoff = (date.fromisoformat(wf.state.horizon) - timedelta(days=policy.overlap_days)).isoformat()
             candidates = [p for p in candidates if papers[p].entry_date > cutoff]
-        for pmid in candidates:
-            to_post.setdefault(channel, {}).setdefault(pmid, []).extend(wf.new[pmid])
+        for key in candidates:
+            to_post.setdefault(channel, {}).setdefault(key, []).extend(wf.new[key])
 
-    for channel, by_pmid in to_post.items():
-        already = claimed(channel, list(by_pmid))
+    for channel, by_key in to_post.items():
+        already = claimed(channel, list(by_key))
         due = []
-        for pmid, reasons in by_pmid.items():
-            if pmid in already or pmid not in insights:
+        for key, reasons in by_key.items():
+            if key in already or key not in insights:
                 continue
-            if hold_back(insights[pmid], reasons, policy.relevance_threshold):
+            if hold_back(insights[key], reasons, policy.relevance_threshold):
                 continue
-            due.append(pmid)
+            due.append(key)
         due.sort(key=lambda p: (-insights[p].relevance, papers[p].entry_date, p))
         if policy.mode == "digest":
             deliveries.extend(
@@ -119,7 +153,7 @@ def plan(
                     channel,
                     "paper",
                     (p,),
-                    {"reasons": _reason_payload(by_pmid[p]), "watermark": watermark},
+                    {"reasons": _reason_payload(by_key[p]), "watermark": watermark},
                     state="waiting",
                 )
                 for p in due
@@ -134,14 +168,14 @@ def plan(
                     {
                         "title": f"{len(due)} new papers",
                         "watermark": watermark,
-                        "reasons": {p: _reason_payload(by_pmid[p]) for p in due},
+                        "reasons": {p: _reason_payload(by_key[p]) for p in due},
                     },
                 )
             )
         else:
             deliveries.extend(
                 Delivery(
-                    make_key(), channel, "paper", (p,), {"reasons": _reason_payload(by_pmid[p]), "watermark": watermark}
+                    make_key(), channel, "paper", (p,), {"reasons": _reason_payload(by_key[p]), "watermark": watermark}
                 )
                 for p in due
             )

@@ -19,8 +19,10 @@ from slack_sdk.errors import SlackApiError
 
 from il2watch.config import Settings
 from il2watch.deliver import UNKNOWN_OUTCOME, DeliveryStopped
+from il2watch.identity import ids_from_tokens
 from il2watch.library import Library, utcnow
 from il2watch.model import Watch
+from il2watch.render.paper import posted_tokens
 from il2watch.slack_client import explain, resolve_channel, slack_error
 
 log = logging.getLogger("il2watch.rebuild")
@@ -29,13 +31,13 @@ log = logging.getLogger("il2watch.rebuild")
 @dataclass
 class RebuildReport:
     messages: int = 0
-    posted_pmids: int = 0
+    posted_papers: int = 0
     horizons: dict[str, str] = field(default_factory=dict)
     watches_added: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
-            f"{self.messages} il2watch message(s) read, {self.posted_pmids} posted paper(s) remembered, "
+            f"{self.messages} il2watch message(s) read, {self.posted_papers} posted paper(s) remembered, "
             f"watermarks for {', '.join(sorted(self.horizons)) or 'no watch'}"
         )
 
@@ -125,27 +127,33 @@ def rebuild_from_channels(
                 elif payload.get("action") == "removed":
                     library.remove_watch(watch.id)
                 continue
-            if event_type == "il2watch_paper":
-                pmids = [str(payload.get("pmid", ""))]
-            elif event_type == "il2watch_digest":
-                pmids = [str(p) for p in payload.get("pmids") or []]
-            else:
+            if event_type == "il2watch_note" and payload.get("kind") == "source_baseline":
+                # a source that was enabled later has had its baseline: what it lists next is news
+                library.set_state(f"source_started:{payload.get('source')}:{payload.get('watch')}", ts)
                 continue
+            tokens = posted_tokens(event_type, payload)
+            if not tokens:
+                continue
+            if event_type == "il2watch_paper":
+                papers = [tokens[0]]  # its identity ("paper"), or its PMID for a post made before identities
+                library.save_ids(tokens[0], ids_from_tokens(tokens))
+            else:
+                papers = tokens
             key = str(payload.get("key") or f"restored-{channel}-{ts}")
             if library.outbox_row(key) is not None:
                 continue
-            fresh = [p for p in pmids if p and p not in library.claimed(channel, [p])]
+            fresh = [p for p in papers if p not in library.claimed(channel, [p])]
             library.enqueue(
                 key=key,
                 channel=channel,
                 kind="paper" if event_type == "il2watch_paper" else "digest",
-                pmids=fresh,
+                papers=fresh,
                 payload={"restored_from": ts},
                 state="sent",
                 ts=ts,
                 sent_at=utcnow(),
             )
-            report.posted_pmids += len(fresh)
+            report.posted_papers += len(fresh)
         for watch_id, horizon in report.horizons.items():
             if watch_id in known:
                 library.set_watch_progress(known[watch_id], horizon=horizon, restored=True)

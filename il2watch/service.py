@@ -26,6 +26,7 @@ from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
 from il2watch.rebuild import rebuild_from_channels
 from il2watch.slack_client import make_client
+from il2watch.sources import make_sources
 from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.service")
@@ -55,6 +56,7 @@ class PollReport:
     printed: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     problems: list[str] = field(default_factory=list)  # one line per watch that failed or warned
+    other_requests: dict[str, int] = field(default_factory=dict)  # the other sources' requests, by label
 
     def line(self) -> str:
         parts = [f"{self.new} new paper(s)", f"{self.stored} stored", f"{self.queued} queued"]
@@ -68,7 +70,15 @@ class PollReport:
             parts.append(f"{self.delivery.still_due} still due")
         problems = f" ({'; '.join(self.delivery.problems)})" if self.delivery.problems else ""
         watches = "".join(f"; {problem}" for problem in self.problems)
-        line = f"poll {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems + watches
+        others = "".join(f", {count} {label}" for label, count in self.other_requests.items() if count)
+        line = (
+            f"poll {self.status}: "
+            + ", ".join(parts)
+            + f"; {self.requests} NCBI request(s)"
+            + others
+            + problems
+            + watches
+        )
         return redact.scrub(line)
 
 
@@ -133,18 +143,18 @@ def _store(
     watermark: dict,
 ) -> tuple[int, int]:
     """Write one poll's findings and its outbox rows in a single transaction: all of it, or none."""
-    new_pmids = sorted(findings.new_pmids)
-    stored = {p.pmid: p for p in library.papers([p for p in new_pmids if p not in findings.papers])}
+    new_keys = sorted(findings.new_keys)
+    stored = {p.key: p for p in library.papers([k for k in new_keys if k not in findings.papers])}
     papers: dict[str, Paper] = {**stored, **findings.papers}
     current: dict[str, StoredInsight] = {}
-    for pmid in new_pmids:
-        if pmid not in papers:
+    for key in sorted(set(new_keys) | {k for wf in findings.watches for k in wf.quiet}):
+        if key not in papers:
             continue
-        reasons = [s.reason for s in library.reasons_for(pmid)]
+        reasons = [s.reason for s in library.reasons_for(key)]
         for wf in findings.watches:
-            reasons += [r for r in wf.new.get(pmid, []) if r not in reasons]
-        current[pmid] = insight_for.current(papers[pmid], reasons)  # analysed already if discovery fetched it
-    insights: dict[str, Insight] = {pmid: c.insight for pmid, c in current.items()}
+            reasons += [r for r in (*wf.new.get(key, []), *wf.quiet.get(key, [])) if r not in reasons]
+        current[key] = insight_for.current(papers[key], reasons)  # analysed already if discovery fetched it
+    insights: dict[str, Insight] = {key: c.insight for key, c in current.items()}
     policy = Policy(
         default_channel=settings.channel,
         mode=settings.delivery_mode,
@@ -158,10 +168,10 @@ def _store(
     )
     with library.transaction():
         library.save_papers(findings.papers.values(), insights, now=now)
-        for pmid, insight in current.items():
-            library.save_insight(pmid, insight, now=now)
+        for key, insight in current.items():
+            library.save_insight(key, insight, now=now)
         library.save_reasons(
-            [(pmid, reason) for wf in findings.watches for pmid, reasons in wf.linked.items() for reason in reasons],
+            [(key, reason) for wf in findings.watches for key, reasons in wf.linked.items() for reason in reasons],
             now=now,
             run_id=run_id,
         )
@@ -170,9 +180,13 @@ def _store(
             # poll is still the watch's first, so an outage cannot turn the back catalogue into news.
             baselined = (wf.first_poll and bool(wf.linked)) or wf.state.restored
             library.set_watch_progress(
-                wf.watch, horizon=today.isoformat(), baseline_at=now if baselined else None, restored=False
+                wf.watch,
+                horizon=today.isoformat() if wf.pubmed_answered else (wf.state.horizon or today.isoformat()),
+                baseline_at=now if baselined else None,
+                restored=False,
             )
-        library.clear_unreadable(findings.papers)
+        library.save_source_outcomes(findings.sources, findings.memory, now=now)
+        library.clear_unreadable(p.pmid for p in findings.papers.values() if p.pmid)
         library.record_unreadable(findings.unreadable, now=now)
         library.set_watch_problems(problem_lines(findings), now=now)
         for delivery in deliveries:
@@ -180,13 +194,13 @@ def _store(
                 key=delivery.key,
                 channel=delivery.channel,
                 kind=delivery.kind,
-                pmids=delivery.pmids,
+                papers=delivery.papers,
                 payload=delivery.payload,
                 state=delivery.state,
                 run_id=run_id,
                 now=now,
             )
-    return len(findings.papers), sum(len(d.pmids) for d in deliveries)
+    return len(findings.papers), sum(len(d.papers) for d in deliveries)
 
 
 def _deliver(
@@ -250,24 +264,24 @@ def bundle_digests(library: Library, now: datetime) -> int:
         by_channel.setdefault(row.channel, []).append(row)
     with library.transaction():
         for channel, rows in by_channel.items():
-            pmids = [p for row in rows for p in row.pmids]
-            relevance = library.relevance_of(pmids)
-            pmids.sort(key=lambda p: -relevance.get(p, 0))
+            keys = [p for row in rows for p in row.papers]
+            relevance = library.relevance_of(keys)
+            keys.sort(key=lambda p: -relevance.get(p, 0))
             key = new_key()
             watermark = rows[-1].payload.get("watermark")
             library.enqueue(
                 key=key,
                 channel=channel,
                 kind="digest",
-                pmids=(),
+                papers=(),
                 payload={
-                    "title": f"Digest: {len(pmids)} new paper{'s' if len(pmids) != 1 else ''}",
+                    "title": f"Digest: {len(keys)} new paper{'s' if len(keys) != 1 else ''}",
                     "watermark": watermark,
                 },
                 now=now.isoformat(timespec="seconds"),
             )
-            library.update_outbox(key, pmids=pmids)
-            library.move_claims(pmids, channel, key)
+            library.update_outbox(key, papers=keys)
+            library.move_claims(keys, channel, key)
             for row in rows:
                 library.update_outbox(row.key, state="bundled")
     return len(by_channel)
@@ -295,7 +309,7 @@ def raise_or_clear_alert(settings: Settings, *, slack: WebClient | None = None) 
         text = redact.scrub(text)
         with library.transaction():
             library.enqueue(
-                key=new_key(), channel=channel, kind="note", pmids=(), payload={"text": text, "event_type": event}
+                key=new_key(), channel=channel, kind="note", papers=(), payload={"text": text, "event_type": event}
             )
             library.set_state("alert_raised", state)
     log.warning(text) if state else log.info(text)
@@ -337,7 +351,7 @@ def backfill(
         )
         kind = backfilling.enqueue(library, choice, watch=watch, channel=channel, burst=settings.burst)
         chosen = backfilling.describe(choice, kind, watch)
-        total = 1 if kind == "digest" else len(choice.pmids)
+        total = 1 if kind == "digest" else len(choice.papers)
         progress(0, total)
         renderer = Renderer(
             library, watches, insight_for, command=settings.command, thread_abstract=settings.thread_abstract
@@ -431,25 +445,28 @@ def poll_once(
                 if restored.messages:
                     log.info("rebuilt the library from Slack: %s", restored.line())
             watches = all_watches(settings, library)
+            sources = make_sources(settings, eutils)
             findings = discover(
                 library,
                 eutils,
                 watches,
+                sources=sources,
                 today=today,
-                similar_max_rank=settings.similar_max_rank,
-                similar_min_score=settings.similar_min_score,
                 overlap_days=settings.overlap_days,
                 query_baseline_days=settings.query_baseline_days,
+                refresh=settings.refresh_of,
                 analyse=lambda paper, reasons: insight_for.current(paper, reasons).insight,
                 now=moment,
             )
             report.problems = problem_lines(findings)
+            report.other_requests = {s.label: s.http.stats.requests for s in sources if hasattr(s, "http")}
             if findings.failed and not findings.watches:
-                raise PollFailed("; ".join(p.line() for p in findings.failed))
-            # each watch that answered has looked up to today; one that failed keeps its horizon
-            watermark = {"ran_at": stamp, "horizons": {wf.watch.id: today.isoformat() for wf in findings.watches}}
+                raise PollFailed(findings.failure())
+            # each watch PubMed answered has looked up to today; one it failed keeps its horizon
+            horizons = {wf.watch.id: today.isoformat() for wf in findings.watches if wf.pubmed_answered}
+            watermark = {"ran_at": stamp, "horizons": horizons}
             report.candidates = len({p for wf in findings.watches for p in wf.linked})
-            report.new = len(findings.new_pmids)
+            report.new = len(findings.new_keys)
             report.stored, report.queued = _store(
                 library,
                 findings,

@@ -40,7 +40,7 @@ from il2watch.commands.buttons import (
     Click,
     action_pattern,
     base_action,
-    known_pmid,
+    known_paper,
     read_click,
     save_reply,
     unsave_reply,
@@ -266,20 +266,22 @@ class Listeners:
             with self.context(click.user, click.channel) as ctx:
                 if not self.handled.first_time(ctx.library, *click.key()):
                     return
-                pmid = known_pmid(ctx.library, click.value)
-                if pmid is None:
+                key = known_paper(ctx.library, click.value)
+                if key is None:
                     _respond(respond, text="That paper is not in il2watch's library.", replace_original=False)
                     return
-                counts = ctx.library.set_feedback(pmid, click.user, FEEDBACK_VALUES[base_action(click.action_id)])
+                counts = ctx.library.set_feedback(key, click.user, FEEDBACK_VALUES[base_action(click.action_id)])
                 if click.ephemeral or not message or not isinstance(message.get("ts"), str) or not click.channel:
-                    _respond(respond, **self._replay(ctx, f"paper {pmid}").as_kwargs(), replace_original=True)
+                    _respond(respond, **self._replay(ctx, f"paper {key}").as_kwargs(), replace_original=True)
                     return
             blocks = message.get("blocks")
             client.chat_update(
                 channel=click.channel,
                 ts=message["ts"],
                 text=redact.scrub(str(message.get("text", ""))),
-                blocks=redact.scrub_all(with_feedback_counts(blocks if isinstance(blocks, list) else [], pmid, counts)),
+                blocks=redact.scrub_all(
+                    with_feedback_counts(blocks if isinstance(blocks, list) else [], click.value, counts)
+                ),
             )
         except SlackApiError as error:
             log.warning("could not show the new counts: %s", explain(slack_error(error)))
@@ -294,7 +296,7 @@ class Listeners:
         respond: Callable[..., Any],
         make_reply: Callable[[Context, str], Reply],
     ) -> None:
-        """A button whose value is a PMID: ack, ignore a repeated click, answer about that paper."""
+        """A button whose value names a paper: ack, ignore a repeated click, answer about that paper."""
         click = self._click(ack, body, action, respond)
         if click is None:
             return
@@ -302,8 +304,8 @@ class Listeners:
             with self.context(click.user, click.channel) as ctx:
                 if not self.handled.first_time(ctx.library, *click.key()):
                     return
-                pmid = known_pmid(ctx.library, click.value)
-                reply = make_reply(ctx, pmid) if pmid else say("That paper is not in il2watch's library.")
+                key = known_paper(ctx.library, click.value)
+                reply = make_reply(ctx, key) if key else say("That paper is not in il2watch's library.")
         except Exception as error:
             reply = self.sorry(error)
         _respond(respond, **reply.as_kwargs(), replace_original=False)
@@ -357,7 +359,7 @@ class Listeners:
     def on_details(
         self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]
     ) -> None:
-        self._paper_button(ack, body, action, respond, lambda ctx, pmid: self._replay(ctx, f"paper {pmid}"))
+        self._paper_button(ack, body, action, respond, lambda ctx, key: self._replay(ctx, f"paper {key}"))
 
     # ------------------------------------------------------------ App Home
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from il2watch.cli import COMMANDS
-from tests.conftest import settings_env, subprocess_env
+from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -176,3 +176,12 @@ def test_a_lexicon_that_would_tag_every_paper_stops_il2watch_at_start_naming_the
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert done.stderr.startswith(f"il2watch: lexicon: {lexicon}: molecule 'GI-101' {named}")
     assert not (tmp_path / "library.db").exists()  # refused before anything was polled or stored
+
+
+def test_benchmarks_share_the_stand_in_helpers_without_pytest():
+    import subprocess
+    import sys
+
+    code = "import sys; sys.path.insert(0, 'benchmarks'); import harness; print('pytest' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and shown.stdout.strip() == "False", shown.stderr

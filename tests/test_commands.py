@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -131,7 +132,8 @@ def button_values(reply: Reply, action_id: str) -> list[str]:
 
 
 def listed_pmids(reply: Reply) -> list[str]:
-    return button_values(reply, "il2_details")
+    """The PMIDs of the papers a reply lists (their Details buttons carry the papers' keys)."""
+    return [value.removeprefix("pmid:") for value in button_values(reply, "il2_details")]
 
 
 class Recorder:
@@ -249,8 +251,8 @@ def test_a_paper_not_in_the_library_is_looked_up_after_the_ack_and_kept(lab):
         assert to_plain(wanted.title) in blocks_text(later)
         assert "looked up in PubMed" in blocks_text(later)
         assert not check_limits(later.blocks) and button_values(later, "il2_share")
-        assert library.paper(wanted.pmid) == wanted
-        assert wanted.pmid not in library.recent(limit=100)  # a look-up is not a finding
+        assert library.paper(wanted.pmid) == replace(wanted, key=f"pmid:{wanted.pmid}")
+        assert f"pmid:{wanted.pmid}" not in library.recent(limit=100)  # a look-up is not a finding
         assert answer(text, context()).deferred is None  # the next time, it is in the library
 
 
@@ -531,14 +533,14 @@ def test_saved_items_can_be_removed_by_button_or_by_any_id_paper_accepts(lab):
         for value in [e.get("value") for e in block.get("elements", [])]
         if value and block["block_id"].startswith("il2_saved")
     }
-    assert unsave == {"40000001", "40000002", "40000003"}
+    assert unsave == {"pmid:40000001", "pmid:40000002", "pmid:40000003"}
     assert "Removed PMID 40000001" in answer("saved remove 40000001", context()).text
     assert "Removed PMID 40000001" not in answer("saved remove PMID:40000001", context()).text
     assert "Removed PMID 40000002" in answer("saved remove https://pubmed.ncbi.nlm.nih.gov/40000002/", context()).text
     assert "Removed PMID 40000003" not in answer("saved remove doi:10.1000/lupus.1", context()).text
     library.save_for(USER, "40000001")
     assert "Removed PMID 40000001" in answer("saved remove doi:10.1000/LUPUS.1", context()).text
-    assert library.saved_by(USER) == ["40000003"]
+    assert library.saved_by(USER) == ["pmid:40000003"]
     assert "Remove which paper?" in answer("saved remove nonsense", context()).text
     assert "takes a paper off it" in answer("saved frobnicate", context()).text
 
@@ -550,7 +552,7 @@ def test_save_and_unsave_buttons_answer_with_each_other(lab):
     library, _, context = lab
     saved = save_reply(context(), "40000004")
     assert saved.blocks[0]["accessory"]["action_id"] == "il2_unsave" and "Saved PMID 40000004" in saved.text
-    assert library.saved_by(USER) == ["40000004"]
+    assert library.saved_by(USER) == ["pmid:40000004"]
     assert "Removed PMID 40000004" in unsave_reply(context(), "40000004").text
     assert "is not on your reading list" in unsave_reply(context(), "40000004").text
     assert library.saved_by(USER) == []
@@ -573,8 +575,8 @@ def test_status_reports_polls_counts_feedback_and_health(lab):
     assert Lease(library, "worker-1 (pid 42)", clock=NOW.timestamp).acquire()  # the worker is running
     library.set_feedback("40000001", "U1", 1)
     with library.transaction():
-        library.enqueue(key="k1", channel="C0LAB", kind="paper", pmids=["40000001"], payload={}, state="sent")
-        library.enqueue(key="k2", channel="C0LAB", kind="paper", pmids=["40000002"], payload={}, state="due")
+        library.enqueue(key="k1", channel="C0LAB", kind="paper", papers=["40000001"], payload={}, state="sent")
+        library.enqueue(key="k2", channel="C0LAB", kind="paper", papers=["40000002"], payload={}, state="due")
     facts = status_facts(library, settings, NOW)
     assert facts["papers"] == 29 and facts["cites"] == 2 and facts["consecutive_failures"] == 1
     assert facts["outbox"]["sent"] == 1 and facts["outbox"]["due"] == 1
@@ -835,12 +837,13 @@ def test_backfill_above_the_burst_size_is_one_digest_and_skips_held_back_papers(
     later = reply.deferred.run(recorder.tools())
     assert recorder.polls == 1 and "as one digest" in later.text and "3 held back as off-topic skipped" in later.text
     (row,) = library.outbox(kind="digest")
-    assert row.state == "due" and len(row.pmids) == 15 and not set(row.pmids) & {"43000000", "43000001", "43000002"}
-    assert row.pmids[0] == "40000001"  # newest first
+    held = {"pmid:43000000", "pmid:43000001", "pmid:43000002"}
+    assert row.state == "due" and len(row.papers) == 15 and not set(row.papers) & held
+    assert row.papers[0] == "pmid:40000001"  # newest first
     again = answer("backfill review 15", context()).deferred.run(recorder.tools())
     assert len(library.outbox(kind="digest")) == 1 + ("as one digest" in again.text)
-    posted = {p for r in library.outbox() for p in r.pmids}
-    assert len(posted) == len([p for r in library.outbox() for p in r.pmids])  # never a paper twice
+    posted = {p for r in library.outbox() for p in r.papers}
+    assert len(posted) == len([p for r in library.outbox() for p in r.papers])  # never a paper twice
 
 
 @BOTH_BACKENDS
@@ -848,7 +851,7 @@ def test_backfill_within_the_burst_size_posts_each_paper(lab):
     library, context = backfill_lab(lab)
     later = answer("backfill review 3", context()).deferred.run(Recorder().tools())
     assert "backfilling 3 papers from review" in later.text.lower()
-    assert [len(r.pmids) for r in library.outbox(kind="paper")] == [1, 1, 1]
+    assert [len(r.papers) for r in library.outbox(kind="paper")] == [1, 1, 1]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from il2watch.doctor import run_checks
 from il2watch.library import Library
-from tests.conftest import settings_env, subprocess_env
+from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 

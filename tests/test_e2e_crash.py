@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from il2watch.library import Library
-from tests.conftest import BOTH_BACKENDS, settings_env, subprocess_env
+from tests.conftest import BOTH_BACKENDS
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import record
+from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 KILLS = {

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import settings_env, subprocess_env
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import record
+from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 

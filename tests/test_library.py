@@ -2,6 +2,7 @@
 outbox, watches, runs, feedback; then SQLite's own failure modes. Search has its own suite (test_search)."""
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
@@ -21,8 +22,8 @@ def paper(pmid, title="Engineered IL-2 mutein expands regulatory T cells", **kw)
         pub_date="2024 Mar",
         pub_year=2024,
         entry_date="2024-03-02",
-        doi="10.3389/FIMMU.2024.1",
-        pmcid="PMC1",
+        doi=f"10.3389/FIMMU.2024.{pmid}",
+        pmcid=f"PMC{pmid}",
         pub_types=("Journal Article",),
         keywords=("Treg",),
         mesh=("Interleukin-2",),
@@ -98,8 +99,10 @@ def test_both_backends_know_the_same_migrations_and_tables(tmp_path, postgres_ur
 def test_paper_round_trips_whole(lib):
     original = paper("101")
     lib.save_papers([original])
+    original = replace(original, key="pmid:101")  # the library's identity of the paper, given when stored
     assert lib.paper("101") == original
-    assert lib.paper_by_doi("10.3389/fimmu.2024.1") == original
+    assert lib.paper("pmid:101") == lib.paper("pmcid:PMC101") == original
+    assert lib.paper_by_doi("10.3389/fimmu.2024.101") == original
     assert lib.papers(["999", "101"]) == [original]
     assert not lib.is_empty()
 
@@ -113,9 +116,9 @@ def test_insight_columns_feed_tag_queries(lib):
             "2": Insight("s", axis="effector", molecules=("bempegaldesleukin",), relevance=40),
         },
     )
-    assert lib.tagged(axis="treg") == ["1"]
-    assert lib.tagged(molecule="Bempegaldesleukin") == ["2"]
-    assert lib.tagged(flag="clinical-trial") == ["1"]
+    assert lib.tagged(axis="treg") == ["pmid:1"]
+    assert lib.tagged(molecule="Bempegaldesleukin") == ["pmid:2"]
+    assert lib.tagged(flag="clinical-trial") == ["pmid:1"]
     assert lib.known_molecules() == ["bempegaldesleukin", "efavaleukin alfa"]
 
 
@@ -131,7 +134,7 @@ def test_reasons_keep_first_seen_and_update_score(lib):
     assert stored["similar"].first_seen.startswith("2024-01-01")
     assert stored["similar"].last_seen.startswith("2024-02-01")
     assert (stored["similar"].reason.score, stored["similar"].reason.rank) == (60, 2)
-    assert set(lib.linked("review")) == {("1", "similar"), ("1", "cites")}
+    assert set(lib.linked("review")) == {("pmid:1", "similar"), ("pmid:1", "cites")}
     assert lib.count_linked("review", "cites") == 1
 
 
@@ -148,12 +151,12 @@ def test_transaction_is_all_or_nothing(lib):
 @BOTH_BACKENDS
 def test_outbox_claims_a_pmid_once_per_channel(lib):
     with lib.transaction():
-        lib.enqueue(key="a", channel="C1", kind="paper", pmids=["1"], payload={})
-    assert lib.claimed("C1", ["1", "2"]) == {"1"}
+        lib.enqueue(key="a", channel="C1", kind="paper", papers=["1"], payload={})
+    assert lib.claimed("C1", ["1", "2"]) == {"pmid:1"}
     assert lib.claimed("C2", ["1"]) == set()
     with pytest.raises(LibraryError):
         with lib.transaction():
-            lib.enqueue(key="b", channel="C1", kind="paper", pmids=["1"], payload={})
+            lib.enqueue(key="b", channel="C1", kind="paper", papers=["1"], payload={})
     assert [row.key for row in lib.outbox()] == ["a"]
 
 
@@ -183,7 +186,7 @@ def test_feedback_and_reading_list(lib):
     assert lib.set_feedback("1", "U2", -1) == (1, 1)
     assert lib.set_feedback("1", "U1", -1) == (0, 2)  # a vote changes, never doubles
     assert lib.save_for("U1", "1") and not lib.save_for("U1", "1")
-    assert lib.saved_by("U1") == ["1"]
+    assert lib.saved_by("U1") == ["pmid:1"]
 
 
 def test_read_only_database_says_so(tmp_path):

@@ -26,7 +26,7 @@ def poll(settings, printed=None):
 
 def linked(settings):
     with Library(settings.db_path) as library:
-        rows = library.db.execute("select watch, pmid, kind from reasons").fetchall()
+        rows = library.db.execute("select watch, replace(paper, 'pmid:', ''), kind from reasons").fetchall()
     return {tuple(row) for row in rows}
 
 
@@ -83,7 +83,7 @@ def test_second_poll_stores_exactly_the_new_papers_with_all_their_reasons(make_s
     efetch = next(r for r in ncbi_server.requests if r.endpoint == "efetch")
     assert sorted(efetch.params["id"][0].split(",")) == ["41000001", "41000002"]
     with Library(settings.db_path) as library:
-        due = {row.pmids[0] for row in library.outbox("due", kind="paper")}
+        due = {row.papers[0].removeprefix("pmid:") for row in library.outbox("due", kind="paper")}
     assert {"41000001", R.IL15_PMID} <= due
 
 

@@ -25,9 +25,10 @@ from il2watch.library import TABLE_KEYS, Library, LibraryError, StoredInsight
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.service import PollError, poll_once
 from il2watch.store import postgres as pg
-from tests.conftest import admin_connection, settings_env, subprocess_env
+from tests.conftest import admin_connection
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import record
+from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 STARTED: list[subprocess.Popen] = []
@@ -322,7 +323,7 @@ def test_serve_and_run_in_separate_folders_answer_from_one_library(
     _, data, _, _ = slash(port, slack_server, "saved")
     assert pmid in data.decode()
     with Library(postgres_url) as library:
-        assert library.saved_by("UREADER1") == [pmid] and library.feedback(pmid) == (1, 0)
+        assert library.saved_by("UREADER1") == [f"pmid:{pmid}"] and library.feedback(pmid) == (1, 0)
 
     _, data, _, url = slash(port, slack_server, "poll", user="UADMIN01")
     answers = data.decode() + json.dumps([p.body for p in slack_server.wait_for_response_posts(1, url=url)])
@@ -415,7 +416,10 @@ def every_kind_of_row(path):
         )
         run = library.start_run("poll", holder="old-worker")
         library.save_reasons(
-            [("40000001", Reason("review", "cites")), ("40000002", Reason("mine", "query"))],
+            [
+                ("40000001", Reason("review", "cites", sources=("pubmed", "icite"))),
+                ("40000002", Reason("mine", "query")),
+            ],
             now="2024-06-01T00:00:00+00:00",
             run_id=run,
         )
@@ -424,14 +428,14 @@ def every_kind_of_row(path):
             key="k1",
             channel="C0PAPERS1",
             kind="paper",
-            pmids=["40000001"],
+            papers=["40000001"],
             payload={"x": 1},
             state="sent",
             ts="1.0001",
             sent_at="2024-06-01",
         )
-        library.enqueue(key="k2", channel="C0PAPERS1", kind="paper", pmids=["40000002"], payload={}, state="sending")
-        library.enqueue(key="k3", channel="C0PAPERS1", kind="note", pmids=[], payload={"text": "hi"}, state="failed")
+        library.enqueue(key="k2", channel="C0PAPERS1", kind="paper", papers=["40000002"], payload={}, state="sending")
+        library.enqueue(key="k3", channel="C0PAPERS1", kind="note", papers=[], payload={"text": "hi"}, state="failed")
         library.set_state("next_poll_at", "2024-06-02T00:00:00+00:00")
         library.set_feedback("40000001", "UREADER1", 1)
         library.save_for("UREADER1", "40000001")
@@ -464,7 +468,7 @@ def answers(location, tmp_path):
         )
         replies = {text: answer(text, context).as_kwargs() for text in ANSWERS}
         replies["status"] = status_facts(library, settings, now=NOW)
-        replies["outbox"] = [(r.key, r.state, r.pmids, r.ts, r.payload) for r in library.outbox()]
+        replies["outbox"] = [(r.key, r.state, r.papers, r.ts, r.payload) for r in library.outbox()]
         replies["last run"] = library.last_run()
     return replies
 
@@ -483,7 +487,9 @@ def test_migrate_copies_every_row_and_every_command_answers_the_same(tmp_path, p
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-        assert "migrate papers: 2/2 copied" in done.stderr and "papers 2, reasons 2" in done.stdout
+        assert (
+            "migrate papers: 2/2 copied" in done.stderr and "papers 2, " in done.stdout and "reasons 2, " in done.stdout
+        )
     with Library(source) as lite, Library(postgres_url) as postgres:
         for table in set(TABLE_KEYS) - {"lease"}:
             here = lite.execute(f"select * from {table}").fetchall()

@@ -8,10 +8,10 @@ from il2watch import pubmed
 from il2watch.eutils import EutilsError, RateLimiter
 from il2watch.markup import to_plain
 from il2watch.pubmed import PubMedError
-from tests.conftest import ncbi_client
 from tests.data import records as R
 from tests.stand_ins.eutils import max_requests_in_any_second
 from tests.stand_ins.pubmed_world import record
+from tests.support import ncbi_client
 
 
 def test_links_come_from_two_requests_with_scores_and_without_the_watched_paper(ncbi, ncbi_server):

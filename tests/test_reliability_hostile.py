@@ -31,11 +31,11 @@ from il2watch.markup import to_plain
 from il2watch.model import Author, Paper, Reason, Section, Watch
 from il2watch.slack_app import build_app
 from il2watch.web import create_server
-from tests.conftest import PROXY_VARIABLES
 from tests.data import records as R
 from tests.data.hostile import EVERYTHING, NEVER_RAW, hostile_records, hostile_words, unparseable_record
 from tests.stand_ins.slack_api import block_kit_errors
 from tests.stand_ins.socket_mode import app_home_opened_payload, block_actions_payload, slash_command_payload
+from tests.support import PROXY_VARIABLES
 from tests.test_reliability_support import CHANNEL, baseline_library, open_lab
 
 TODAY = date.today()
@@ -201,7 +201,7 @@ def test_a_record_that_is_not_valid_xml_is_set_aside_by_its_pmid_and_the_others_
         with Library(lab.db) as library:
             (row,) = library.unreadable()
             assert (row["pmid"], row["attempts"]) == ("41000002", 1)
-            assert not library.db.execute("select 1 from reasons where pmid = ?", ["41000002"]).fetchone()
+            assert not library.db.execute("select 1 from reasons where paper = ?", ["pmid:41000002"]).fetchone()
 
         def poll_at(hours: float):
             settings = lab.settings()

@@ -111,7 +111,7 @@ def test_a_lasting_fault_fails_the_watch_it_serves_alone_by_name(lab, fault, end
     assert lab.ncbi.pending_faults == []
     again = lab.poll()
     assert again.problems == [] and lab.posted()[NEW] == 1
-    assert (failing, NEW) in {(watch, pmid) for watch, pmid, _ in lab.rows()["reasons"]}
+    assert (failing, f"pmid:{NEW}") in {(watch, pmid) for watch, pmid, _ in lab.rows()["reasons"]}
 
 
 @pytest.mark.parametrize("fault", RETRYABLE)
@@ -182,7 +182,7 @@ def test_an_empty_search_during_an_outage_is_not_taken_as_news(lab):
     assert lab.posted()["41000002"] == 1, "the review's watch found it meanwhile"
     assert watch_rows(lab.rows(), "engineered-il2") == watch_rows(before, "engineered-il2")
     lab.poll()
-    assert ("engineered-il2", "41000002") in {(watch, pmid) for watch, pmid, _ in lab.rows()["reasons"]}
+    assert ("engineered-il2", "pmid:41000002") in {(watch, pmid) for watch, pmid, _ in lab.rows()["reasons"]}
     assert lab.posted()["41000002"] == 1
 
 

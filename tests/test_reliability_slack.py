@@ -39,7 +39,11 @@ def lab(tmp_path, baseline):
 
 def outbox_states(lab) -> dict[str, str]:
     """The state of each paper's outbox row, by PMID."""
-    return {pmids.strip('[]"'): state for _, state, kind, pmids, _ in lab.rows()["outbox"] if kind == "paper"}
+    return {
+        pmids.strip('[]"').removeprefix("pmid:"): state
+        for _, state, kind, pmids, _ in lab.rows()["outbox"]
+        if kind == "paper"
+    }
 
 
 def the_post(lab):
@@ -248,7 +252,7 @@ def test_a_thread_reply_whose_answer_was_lost_is_found_by_its_key_not_posted_aga
     assert report.status == "ok" and lab.posted()[NEW] == 1
     post = the_post(lab)
     [reply] = thread_of(lab, post)  # posted again after the lost answer, it appeared twice (three times in all)
-    key = next(key for key, state, kind, pmids, ts in lab.rows()["outbox"] if pmids == f'["{NEW}"]')
+    key = next(key for key, state, kind, pmids, ts in lab.rows()["outbox"] if pmids == f'["pmid:{NEW}"]')
     assert reply.metadata["event_payload"]["key"] == f"{key}-t0" and reply.metadata["event_payload"]["parent"] == key
     assert {state for _, state, kind, _, _ in lab.rows()["outbox"] if kind == "reply"} == {"sent"}
     lab.poll(IL2WATCH_THREAD_ABSTRACT="true")

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from il2watch.service import PollError
-from tests.conftest import PROXY_VARIABLES, subprocess_env
 from tests.data import records as R
+from tests.support import PROXY_VARIABLES, subprocess_env
 from tests.test_reliability_support import REPO, integrity, one_line, open_lab
 
 NEW = "41000001"

@@ -25,22 +25,22 @@ from typing import Any
 from il2watch.config import Settings, load_settings
 from il2watch.eutils import Eutils, RateLimiter, from_settings
 from il2watch.service import PollReport, poll_once
-from tests.conftest import settings_env, subprocess_env
 from tests.data import records as R
 from tests.data.records import build_world
 from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.pubmed_world import PubMedWorld, Record, record
 from tests.stand_ins.slack_api import SlackStandIn
+from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 CHANNEL = "C0PAPERS1"
 RATE_WINDOW = 0.05  # seconds: the stand-in's rate window, and the in-process limiter's period
 # Tables whose rows a poll writes; "runs" and "lease" record the attempt itself and are left out.
 CONTENT_TABLES = {
-    "papers": "pmid",
-    "reasons": "watch, pmid, kind",
-    "outbox": "key, state, kind, pmids, ts",
-    "claims": "channel, pmid, key",
+    "papers": "paper",
+    "reasons": "watch, paper, kind",
+    "outbox": "key, state, kind, papers, ts",
+    "claims": "channel, paper, key",
     "watches": "id, horizon, baseline_at, restored",
     "state": "key, value",
 }

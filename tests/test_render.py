@@ -194,8 +194,10 @@ def test_paper_metadata_says_what_the_post_stands_for():
     assert message.metadata == {
         "event_type": "il2watch_paper",
         "event_payload": {
+            "paper": "pmid:36000001",
             "pmid": "36000001",
             "doi": "10.1038/s41577-022-00680-w",
+            "pmcid": "PMC9876543",
             "reasons": [
                 {"watch": "review", "kind": "cites"},
                 {"watch": "review", "kind": "similar", "score": 31204118, "rank": 4},
@@ -216,7 +218,7 @@ def test_metadata_leaves_out_what_is_missing_rather_than_sending_nulls():
     payload = render_paper(paper(doi=""), [Reason("review", "similar")], insight(), WATCHES).metadata["event_payload"]
     assert "key" not in payload and "watermark" not in payload
     assert payload["reasons"] == [{"watch": "review", "kind": "similar"}]
-    assert payload["doi"] == ""
+    assert "doi" not in payload and payload["pmid"] == "36000001" and payload["paper"] == "pmid:36000001"
 
 
 def test_reason_wording_uses_the_watch_name():
@@ -301,9 +303,9 @@ def test_feedback_buttons_carry_the_pmid_and_show_counts_when_there_are_some():
     actions = message.blocks[-1]
     assert actions["type"] == "actions"
     assert [(b["action_id"], b["text"]["text"], b["value"]) for b in actions["elements"]] == [
-        ("il2_relevant", "👍 Relevant (3)", "36000001"),
-        ("il2_not_relevant", "👎 Not relevant", "36000001"),
-        ("il2_save", "🔖 Save", "36000001"),
+        ("il2_relevant", "👍 Relevant (3)", "pmid:36000001"),
+        ("il2_not_relevant", "👎 Not relevant", "pmid:36000001"),
+        ("il2_save", "🔖 Save", "pmid:36000001"),
     ]
     quiet = render_paper(paper(), [CITES], insight(), WATCHES, buttons=False)
     assert all(block["type"] != "actions" for block in quiet.blocks)
@@ -428,7 +430,13 @@ def test_abstract_thread_bolds_section_labels():
     ]
     assert reply.metadata == {
         "event_type": "il2watch_abstract",
-        "event_payload": {"pmid": "36000001", "part": 1, "parts": 1, "key": "review:36000001"},
+        "event_payload": {
+            "paper": "pmid:36000001",
+            "pmid": "36000001",
+            "part": 1,
+            "parts": 1,
+            "key": "review:36000001",
+        },
     }
     assert reply.text.startswith("Abstract: Engineered IL-2")
 
@@ -485,7 +493,12 @@ def test_digest_top_message_keeps_order_and_sends_the_rest_to_the_thread():
     assert texts[-1] == "and 35 more in the thread"
     assert top.metadata == {
         "event_type": "il2watch_digest",
-        "event_payload": {"pmids": [str(40000000 + i) for i in range(40)], "key": "d1", "watermark": watermark},
+        "event_payload": {
+            "papers": [f"pmid:{40000000 + i}" for i in range(40)],
+            "pmids": [str(40000000 + i) for i in range(40)],
+            "key": "d1",
+            "watermark": watermark,
+        },
     }
     assert top.text == "Weekly digest: 40 papers"
     assert len(replies) == 3
@@ -494,6 +507,7 @@ def test_digest_top_message_keeps_order_and_sends_the_rest_to_the_thread():
     assert replies[0].metadata == {
         "event_type": "il2watch_digest_part",
         "event_payload": {
+            "papers": [f"pmid:{40000000 + i}" for i in range(5, 20)],
             "pmids": [str(40000000 + i) for i in range(5, 20)],
             "key": "d1",
             "part": 1,
@@ -534,18 +548,18 @@ def test_every_digest_entry_has_the_whole_tldr_and_the_buttons_of_a_post():
     failed = "The primary endpoint was not met. Bempegaldesleukin with nivolumab did not improve survival."
     items = digest_items(20)
     items[0] = (items[0][0], items[0][1], insight(summary=failed))
-    top, replies = render_digest(items, WATCHES, title="Digest", top_n=5, feedback={"40000001": (2, 1)})
+    top, replies = render_digest(items, WATCHES, title="Digest", top_n=5, feedback={"pmid:40000001": (2, 1)})
     assert failed in block_texts(top)[1]  # the finding is in the second sentence: the line keeps it
     on_top = buttons_of(top)
     assert on_top[:3] == [
-        ("il2_relevant-1", "40000000"),
-        ("il2_not_relevant-1", "40000000"),
-        ("il2_save-1", "40000000"),
+        ("il2_relevant-1", "pmid:40000000"),
+        ("il2_not_relevant-1", "pmid:40000000"),
+        ("il2_save-1", "pmid:40000000"),
     ]
-    assert {pmid for _, pmid in on_top} == {str(40000000 + i) for i in range(5)}
+    assert {key for _, key in on_top} == {f"pmid:{40000000 + i}" for i in range(5)}
     assert "👍 Relevant (2)" in json.dumps(top.blocks, ensure_ascii=False)
     in_thread = [pmid for reply in replies for _, pmid in buttons_of(reply)]
-    assert sorted(set(in_thread)) == [str(40000000 + i) for i in range(5, 20)] and len(in_thread) == 45
+    assert sorted(set(in_thread)) == [f"pmid:{40000000 + i}" for i in range(5, 20)] and len(in_thread) == 45
     for message in (top, *replies):
         assert_safe(message)
 

@@ -45,9 +45,10 @@ def library(database):
 
 
 def found(library, text):
-    pmids, total = library.search(text, limit=50)
-    assert total == len(pmids)
-    return set(pmids)
+    """The PMIDs of the papers found (the library answers with keys, "pmid:1")."""
+    keys, total = library.search(text, limit=50)
+    assert total == len(keys)
+    return {key.removeprefix("pmid:") for key in keys}
 
 
 @BOTH_BACKENDS
@@ -92,19 +93,19 @@ def test_a_query_means_the_same_on_both_backends(library, text, expected):
 
 @BOTH_BACKENDS
 def test_without_synonyms_a_word_finds_itself_only(library):
-    assert set(library.search("IL-2", synonyms=Synonyms())[0]) == {"1", "4"}
-    assert set(library.search("treg", synonyms=Synonyms())[0]) == {"3", "5"}
-    assert set(library.search('"IL-2"')[0]) == {"1", "4"}  # a quoted phrase is exact
+    assert set(library.search("IL-2", synonyms=Synonyms())[0]) == {"pmid:1", "pmid:4"}
+    assert set(library.search("treg", synonyms=Synonyms())[0]) == {"pmid:3", "pmid:5"}
+    assert set(library.search('"IL-2"')[0]) == {"pmid:1", "pmid:4"}  # a quoted phrase is exact
 
 
 @BOTH_BACKENDS
 def test_title_words_weigh_most_and_relevance_breaks_ties(library):
-    assert library.search("melanoma")[0] == ["1", "6"]  # "1" has it in the title, "6" in the abstract
+    assert library.search("melanoma")[0] == ["pmid:1", "pmid:6"]  # "1" has it in the title, "6" in the abstract
     library.save_papers(
         [paper("7", "Melanoma", "Melanoma in melanoma"), paper("8", "Melanoma", "Melanoma in melanoma")]
     )
     library.update_insight("8", Insight("s", relevance=100.0))
-    assert library.search("melanoma")[0][:2] == ["8", "7"]
+    assert library.search("melanoma")[0][:2] == ["pmid:8", "pmid:7"]
 
 
 @BOTH_BACKENDS

@@ -30,8 +30,8 @@ from il2watch.config import OPTIONS, load_settings
 from il2watch.logs import setup_logging
 from il2watch.slack_app import build_app
 from il2watch.worker import Worker
-from tests.conftest import settings_env, subprocess_env
 from tests.stand_ins.socket_mode import app_home_opened_payload, slash_command_payload
+from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN = "UADMIN01"

@@ -19,11 +19,11 @@ import pytest
 from il2watch.config import load_settings
 from il2watch.library import Library
 from il2watch.model import Paper, Reason
-from tests.conftest import PROXY_VARIABLES, subprocess_env
 from tests.data.records import REVIEW_PMID, UNRELATED_PMID, build_world
 from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.slack_api import DEFAULT_BOT_TOKEN, SlackStandIn
 from tests.stand_ins.socket_mode import app_home_opened_payload, block_actions_payload, slash_command_payload
+from tests.support import PROXY_VARIABLES, subprocess_env
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ADMIN, READER = "UADMIN01", "UREADER1"
@@ -287,7 +287,7 @@ def test_a_button_click_over_http(port, api, library):
     status, _, seconds = interactive(port, payload)
     assert status == 200 and seconds < SLACK_DEADLINE
     (post,) = api.wait_for_response_posts(1, url=url)
-    assert "Saved PMID 40000001" in post.body["text"] and library.saved_by("USAVER01") == ["40000001"]
+    assert "Saved PMID 40000001" in post.body["text"] and library.saved_by("USAVER01") == ["pmid:40000001"]
 
 
 def test_app_home_over_http_and_slacks_retries_are_harmless(port, api):

@@ -17,11 +17,11 @@ from il2watch.render import check_limits, render_paper
 from il2watch.service import make_eutils
 from il2watch.slack_app import build_app, insight_maker, start_socket_mode
 from il2watch.slack_client import make_client
-from tests.conftest import PROXY_VARIABLES
 from tests.data.records import (
     IL15_PMID,
     LOW_DOSE_SLE_PMID,
     MARKUP_PMID,
+    NO_ABSTRACT_PMID,
     NOT_ALPHA_CANCER_PMID,
     REVIEW_CITED_BY,
     REVIEW_PMID,
@@ -38,6 +38,7 @@ from tests.stand_ins.socket_mode import (
     block_actions_payload,
     slash_command_payload,
 )
+from tests.support import PROXY_VARIABLES
 
 ADMIN, READER, OTHER = "UADMIN01", "UREADER1", "UOTHER01"
 CHANNEL = "C0GENERAL"
@@ -292,10 +293,11 @@ def test_feedback_is_stored_per_user_and_counted_on_the_post(connected, settings
     api, socket_mode = connected
     posted = post_paper(api, settings, library, TREG_MUTEIN_PMID)
     metadata = posted.metadata
-    click(api, socket_mode, "il2_relevant", TREG_MUTEIN_PMID, message=as_history(posted), user=READER)
+    key = f"pmid:{TREG_MUTEIN_PMID}"  # what the post's buttons carry: the paper's identity
+    click(api, socket_mode, "il2_relevant", key, message=as_history(posted), user=READER)
     wait_until(lambda: "Relevant (1)" in json.dumps(api.message(CHANNEL, posted.ts).blocks))
-    click(api, socket_mode, "il2_relevant", TREG_MUTEIN_PMID, message=as_history(posted), user=READER)
-    click(api, socket_mode, "il2_not_relevant", TREG_MUTEIN_PMID, message=as_history(posted), user=OTHER)
+    click(api, socket_mode, "il2_relevant", key, message=as_history(posted), user=READER)
+    click(api, socket_mode, "il2_not_relevant", key, message=as_history(posted), user=OTHER)
     wait_until(lambda: "Not relevant (1)" in json.dumps(api.message(CHANNEL, posted.ts).blocks))
     assert library.feedback(TREG_MUTEIN_PMID) == (1, 1)
     after = api.message(CHANNEL, posted.ts)
@@ -305,9 +307,9 @@ def test_feedback_is_stored_per_user_and_counted_on_the_post(connected, settings
 def test_feedback_changes_a_users_vote_rather_than_adding_one(connected, settings, library):
     api, socket_mode = connected
     posted = post_paper(api, settings, library, MARKUP_PMID)
-    click(api, socket_mode, "il2_relevant", MARKUP_PMID, message=as_history(posted))
+    click(api, socket_mode, "il2_relevant", f"pmid:{MARKUP_PMID}", message=as_history(posted))
     wait_until(lambda: library.feedback(MARKUP_PMID) == (1, 0))
-    click(api, socket_mode, "il2_not_relevant", MARKUP_PMID, message=as_history(posted))
+    click(api, socket_mode, "il2_not_relevant", f"pmid:{MARKUP_PMID}", message=as_history(posted))
     wait_until(lambda: "Not relevant (1)" in json.dumps(api.message(CHANNEL, posted.ts).blocks))
     assert library.feedback(MARKUP_PMID) == (0, 1)
     assert '"👍 Relevant"' in json.dumps(api.message(CHANNEL, posted.ts).blocks, ensure_ascii=False)
@@ -329,13 +331,25 @@ def test_feedback_on_an_ephemeral_answer_replaces_it(connected, library):
     assert post.body["replace_original"] is True and "Relevant (1)" in json.dumps(post.body["blocks"])
 
 
+def test_buttons_on_posts_made_before_identities_still_count(connected, settings, library):
+    """Posts made before papers had identities carry a bare PMID in their buttons: clicks on them count."""
+    api, socket_mode = connected
+    posted = post_paper(api, settings, library, NO_ABSTRACT_PMID)
+    old = as_history(posted)
+    old["blocks"] = json.loads(json.dumps(old["blocks"]).replace(f'"pmid:{NO_ABSTRACT_PMID}"', f'"{NO_ABSTRACT_PMID}"'))
+    api.message(CHANNEL, posted.ts).blocks = old["blocks"]
+    click(api, socket_mode, "il2_relevant", NO_ABSTRACT_PMID, message=old, user=READER)
+    wait_until(lambda: "Relevant (1)" in json.dumps(api.message(CHANNEL, posted.ts).blocks))
+    assert library.feedback(f"pmid:{NO_ABSTRACT_PMID}") == (1, 0)
+
+
 def test_save_keeps_a_personal_reading_list(connected, settings, library):
     api, socket_mode = connected
     posted = post_paper(api, settings, library, LOW_DOSE_SLE_PMID)
-    url, _ = click(api, socket_mode, "il2_save", LOW_DOSE_SLE_PMID, message=as_history(posted))
+    url, _ = click(api, socket_mode, "il2_save", f"pmid:{LOW_DOSE_SLE_PMID}", message=as_history(posted))
     (post,) = api.wait_for_response_posts(1, url=url)
     assert "Saved PMID" in post.body["text"] and post.body["response_type"] == "ephemeral"
-    assert library.saved_by(READER) == [LOW_DOSE_SLE_PMID] and library.saved_by(OTHER) == []
+    assert library.saved_by(READER) == [f"pmid:{LOW_DOSE_SLE_PMID}"] and library.saved_by(OTHER) == []
     ack, _ = command(api, socket_mode, "saved")
     assert LOW_DOSE_SLE_PMID in json.dumps(ack.payload["blocks"])
 
@@ -343,9 +357,9 @@ def test_save_keeps_a_personal_reading_list(connected, settings, library):
 def test_unsave_takes_a_paper_off_the_reading_list(connected, settings, library):
     api, socket_mode = connected
     posted = post_paper(api, settings, library, MARKUP_PMID)
-    url, _ = click(api, socket_mode, "il2_save", MARKUP_PMID, message=as_history(posted), user="UUNSAVE1")
+    url, _ = click(api, socket_mode, "il2_save", f"pmid:{MARKUP_PMID}", message=as_history(posted), user="UUNSAVE1")
     (saved,) = api.wait_for_response_posts(1, url=url)
-    assert button(saved.body["blocks"], "il2_unsave")["value"] == MARKUP_PMID
+    assert button(saved.body["blocks"], "il2_unsave")["value"] == f"pmid:{MARKUP_PMID}"
     ack, _ = command(api, socket_mode, "saved", user="UUNSAVE1")
     unsave = button(ack.payload["blocks"], "il2_unsave-1")
     url, _ = click(
@@ -377,17 +391,19 @@ def test_digest_entries_have_working_feedback_and_save_buttons(connected, settin
     response = make_client(settings).chat_postMessage(channel=CHANNEL, **top.as_kwargs())
     posted = api.message(CHANNEL, response["ts"])
     second = button(posted.blocks, "il2_relevant-2")
-    assert second["value"] == NOT_ALPHA_CANCER_PMID
+    assert second["value"] == f"pmid:{NOT_ALPHA_CANCER_PMID}"
     before = library.feedback(NOT_ALPHA_CANCER_PMID)[0]
-    click(api, socket_mode, "il2_relevant-2", NOT_ALPHA_CANCER_PMID, message=as_history(posted), user="UDIGEST1")
+    click(api, socket_mode, "il2_relevant-2", second["value"], message=as_history(posted), user="UDIGEST1")
     counted = f"👍 Relevant ({before + 1})"
     wait_until(lambda: button(api.message(CHANNEL, posted.ts).blocks, "il2_relevant-2")["text"]["text"] == counted)
     assert library.feedback(NOT_ALPHA_CANCER_PMID)[0] == before + 1
     first = button(api.message(CHANNEL, posted.ts).blocks, "il2_relevant-1")["text"]["text"]
     assert first == button(posted.blocks, "il2_relevant-1")["text"]["text"]  # the other entry keeps its own count
-    url, _ = click(api, socket_mode, "il2_save-1", LOW_DOSE_SLE_PMID, message=as_history(posted), user="UDIGEST1")
+    url, _ = click(
+        api, socket_mode, "il2_save-1", f"pmid:{LOW_DOSE_SLE_PMID}", message=as_history(posted), user="UDIGEST1"
+    )
     (saved,) = api.wait_for_response_posts(1, url=url)
-    assert "Saved PMID" in saved.body["text"] and library.saved_by("UDIGEST1") == [LOW_DOSE_SLE_PMID]
+    assert "Saved PMID" in saved.body["text"] and library.saved_by("UDIGEST1") == [f"pmid:{LOW_DOSE_SLE_PMID}"]
 
 
 def test_a_button_for_an_unknown_paper_is_refused_politely(connected, settings, library):

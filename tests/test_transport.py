@@ -21,9 +21,9 @@ from il2watch.transport import (
     retry_after,
     shared_limiter,
 )
-from tests.conftest import ncbi_client
 from tests.data import records as R
 from tests.stand_ins.eutils import EutilsStandIn
+from tests.support import ncbi_client
 
 
 class FakeTime:

@@ -86,7 +86,7 @@ def announce(library: Library, ctx: Context, watch: Watch, action: str) -> None:
         key=uuid.uuid4().hex,
         channel=watch.channel or ctx.settings.channel,
         kind="watch",
-        pmids=(),
+        papers=(),
         payload={
             "watch": {
                 "id": watch.id,

@@ -9,7 +9,9 @@ from typing import Any
 
 from il2watch.commands.parsing import parse_pmid
 from il2watch.commands.reply import Context, Reply, say
+from il2watch.identity import describe_key, parse_token
 from il2watch.library import Library
+from il2watch.markup import escape_mrkdwn
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, button, clip, section
 
 RELEVANT, NOT_RELEVANT, SAVE, UNSAVE = "il2_relevant", "il2_not_relevant", "il2_save", "il2_unsave"
@@ -28,14 +30,17 @@ def action_pattern(action_id: str) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(action_id)}(?:-\d+)?$")
 
 
-def known_pmid(library: Library, value: str) -> str | None:
-    """The PMID a button carries, if it is one and the library has the paper."""
+def known_paper(library: Library, value: str) -> str | None:
+    """The key of the paper a button carries (its key, or a bare PMID on posts made before identities),
+    if the value is one and the library has the paper."""
     pmid = parse_pmid(value or "")
-    return pmid if pmid and library.paper(pmid) is not None else None
+    ref = f"pmid:{pmid}" if pmid else (value if parse_token(value or "") else "")
+    found = library.paper(ref) if ref else None
+    return found.key if found is not None else None
 
 
-def with_feedback_counts(blocks: list[dict[str, Any]], pmid: str, counts: tuple[int, int]) -> list[dict[str, Any]]:
-    """The message's blocks with the Relevant / Not relevant buttons of ``pmid`` showing ``counts``."""
+def with_feedback_counts(blocks: list[dict[str, Any]], value: str, counts: tuple[int, int]) -> list[dict[str, Any]]:
+    """The message's blocks with the Relevant / Not relevant buttons carrying ``value`` showing ``counts``."""
     updated = copy.deepcopy(blocks)
     shown = {RELEVANT: counts[0], NOT_RELEVANT: counts[1]}
     for block in updated:
@@ -43,31 +48,33 @@ def with_feedback_counts(blocks: list[dict[str, Any]], pmid: str, counts: tuple[
             continue
         for element in block.get("elements", []):
             action_id = base_action(str(element.get("action_id", "")))
-            if action_id in shown and element.get("value") == pmid and isinstance(element.get("text"), dict):
+            if action_id in shown and element.get("value") == value and isinstance(element.get("text"), dict):
                 label = _COUNT_SUFFIX.sub("", str(element["text"].get("text", "")))
                 element["text"]["text"] = label + (f" ({shown[action_id]})" if shown[action_id] else "")
     return updated
 
 
-def unsave_button(pmid: str, number: int | None = None) -> dict[str, Any]:
+def unsave_button(key: str, number: int | None = None) -> dict[str, Any]:
     """Unsave for one paper; a list numbers each paper's, as action ids must differ within a message."""
-    return button(UNSAVE + (f"-{number}" if number is not None else ""), "Unsave", pmid)
+    return button(UNSAVE + (f"-{number}" if number is not None else ""), "Unsave", key)
 
 
-def save_reply(ctx: Context, pmid: str) -> Reply:
+def save_reply(ctx: Context, key: str) -> Reply:
     """Saved (or already saved), with an Unsave button to take it back."""
-    if ctx.library.save_for(ctx.user_id, pmid):
-        text = f"Saved PMID {pmid} to your reading list: `{ctx.command} saved` shows it."
+    named = escape_mrkdwn(describe_key(key))
+    if ctx.library.save_for(ctx.user_id, key):
+        text = f"Saved {named} to your reading list: `{ctx.command} saved` shows it."
     else:
-        text = f"PMID {pmid} is already on your reading list (`{ctx.command} saved`)."
-    block = {**section(text), "accessory": unsave_button(pmid)}
+        text = f"{named} is already on your reading list (`{ctx.command} saved`)."
+    block = {**section(text), "accessory": unsave_button(key)}
     return Reply(text=clip(text, MAX_FALLBACK_TEXT), blocks=[block])
 
 
-def unsave_reply(ctx: Context, pmid: str) -> Reply:
-    if ctx.library.unsave_for(ctx.user_id, pmid):
-        return say(f"Removed PMID {pmid} from your reading list.")
-    return say(f"PMID {pmid} is not on your reading list (`{ctx.command} saved` shows what is).")
+def unsave_reply(ctx: Context, key: str) -> Reply:
+    named = escape_mrkdwn(describe_key(key))
+    if ctx.library.unsave_for(ctx.user_id, key):
+        return say(f"Removed {named} from your reading list.")
+    return say(f"{named} is not on your reading list (`{ctx.command} saved` shows what is).")
 
 
 # ---------------------------------------------------------------- reading a click

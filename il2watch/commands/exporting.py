@@ -23,7 +23,7 @@ FILTERS = "`search &lt;words&gt;`, `tag &lt;tag&gt;`, `recent [N | Nd]`, `cites 
 
 @dataclass(frozen=True)
 class Selection:
-    pmids: list[str]
+    papers: list[str]
     describe: str  # plain words: "matching “lupus”"
     name: str  # for the file name: "search-lupus"
 
@@ -38,8 +38,8 @@ def select(args: str, ctx: Context) -> Selection | Reply:
         window = parse_window(rest)
         if window is None:
             return say(f"`recent` takes a number of papers or of days (`7d`), not `{echo(rest, 40)}`.")
-        pmids = library.recent(limit=min(window.count or EXPORT_MAX, EXPORT_MAX), since=window.since(ctx.now().date()))
-        return Selection(pmids, window.describe(), f"recent-{rest or 'all'}")
+        papers = library.recent(limit=min(window.count or EXPORT_MAX, EXPORT_MAX), since=window.since(ctx.now().date()))
+        return Selection(papers, window.describe(), f"recent-{rest or 'all'}")
     if kind == "cites":
         count = parse_count(rest, default=EXPORT_MAX, maximum=EXPORT_MAX)
         review = review_watch(ctx.watches)
@@ -59,8 +59,8 @@ def select(args: str, ctx: Context) -> Selection | Reply:
     words = rest if kind == "search" else args
     if not words or len(words) > MAX_SEARCH:
         return say(f"Export which papers? Give {FILTERS}; nothing exports everything il2watch found.")
-    pmids, _ = library.search(words, limit=EXPORT_MAX)
-    return Selection(pmids, f"matching “{words}”", "search-" + words)
+    papers, _ = library.search(words, limit=EXPORT_MAX)
+    return Selection(papers, f"matching “{words}”", "search-" + words)
 
 
 def file_name(name: str, fmt: str, day: str) -> str:
@@ -85,17 +85,17 @@ def export_command(args: str, ctx: Context, offset: int = 0) -> Reply:
     chosen = select(rest, ctx)
     if isinstance(chosen, Reply):
         return chosen
-    if not chosen.pmids:
+    if not chosen.papers:
         return say(f"No papers {escape_mrkdwn(chosen.describe)}, so there is nothing to export.")
-    channel, user, pmids = ctx.channel_id, ctx.user_id, chosen.pmids
+    channel, user, papers = ctx.channel_id, ctx.user_id, chosen.papers
     name = file_name(chosen.name, fmt, ctx.now().date().isoformat())
-    count = f"{len(pmids):,} paper{'s' if len(pmids) != 1 else ''}"
+    count = f"{len(papers):,} paper{'s' if len(papers) != 1 else ''}"
     title = f"{count} {chosen.describe}"
-    capped = f" (the first {EXPORT_MAX:,})" if len(pmids) >= EXPORT_MAX else ""
+    capped = f" (the first {EXPORT_MAX:,})" if len(papers) >= EXPORT_MAX else ""
     private = not share and bool(user)
 
     def run(tools: Tools) -> Reply:
-        content = export(ctx.library.papers(pmids), fmt)
+        content = export(ctx.library.papers(papers), fmt)
         target = tools.open_dm(user) if private else channel
         tools.upload(target, name, content, title)
         uploaded = f"{escape_mrkdwn(name)}: {escape_mrkdwn(title)}{capped}"

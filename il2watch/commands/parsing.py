@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from il2watch.identity import Ids, describe_key, doi_of, parse_reference
+
 MAX_TEXT = 1000  # longer command text is refused with a reply, not parsed
 MAX_PMID = 99_999_999
 
@@ -62,13 +64,25 @@ def split_command(text: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class PaperRef:
-    """A paper someone named: by PMID or by DOI (exactly one is set)."""
+    """A paper someone named, by one of its ids: a PMID, DOI, PMCID, Europe PMC PPR id or OpenAlex id."""
 
-    pmid: str = ""
-    doi: str = ""
+    ids: Ids
+
+    @property
+    def pmid(self) -> str:
+        return self.ids.pmid
+
+    @property
+    def doi(self) -> str:
+        return self.ids.doi
+
+    @property
+    def token(self) -> str:
+        """The id as a library token: "pmid:…", "doi:…"."""
+        return self.ids.key()
 
     def describe(self) -> str:
-        return f"PMID {self.pmid}" if self.pmid else f"DOI {self.doi}"
+        return describe_key(self.token)
 
 
 def parse_pmid(word: str) -> str | None:
@@ -80,22 +94,26 @@ def parse_pmid(word: str) -> str | None:
 
 
 def parse_paper_ref(text: str) -> PaperRef | None:
-    """A PMID, a DOI (bare, doi:, or a doi.org link) or a PubMed link; None when it is none of them."""
-    text = text.strip().strip("<>()[]\"'“”‘’").strip()
+    """A PMID, a DOI (bare, doi:, or a doi.org link), a PMCID, a Europe PMC PPR id, a PubMed, PMC or OpenAlex
+    link; None when it is none of them."""
+    text = text.strip().strip("<>()[]\"'“”‘’").strip().rstrip(".,;")
     if not text:
         return None
     pmid = parse_pmid(text)
     if pmid:
-        return PaperRef(pmid=pmid)
+        return PaperRef(Ids(pmid=pmid))
     url = _PUBMED_URL.match(text)
     if url:
-        return PaperRef(pmid=url.group(1))
+        return PaperRef(Ids(pmid=url.group(1)))
+    named = parse_reference(text)
+    if named is not None and not named.openalex:
+        return PaperRef(named)
     doi = _DOI.match(text)
     if doi:
-        value = html.unescape(doi.group(1)).rstrip(".,;")
-        if len(value) <= 300:
-            return PaperRef(doi=value.lower())
-    return None
+        value = doi_of(html.unescape(doi.group(1)).rstrip(".,;"))
+        if value:
+            return PaperRef(Ids(doi=value))
+    return PaperRef(named) if named is not None else None
 
 
 @dataclass(frozen=True)

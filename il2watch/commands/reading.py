@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from il2watch.commands.buttons import unsave_button
 from il2watch.commands.parsing import PaperRef, parse_count, parse_paper_ref, parse_window, split_command
@@ -19,6 +19,7 @@ from il2watch.commands.reply import (
     say,
 )
 from il2watch.eutils import EutilsError
+from il2watch.identity import describe_key
 from il2watch.intel.synonyms import Synonyms, synonyms_for
 from il2watch.library import SEARCH_WINDOW, fts_query
 from il2watch.markup import escape_mrkdwn
@@ -26,6 +27,7 @@ from il2watch.model import AXES, Paper, Watch
 from il2watch.pubmed import PubMedError
 from il2watch.render import render_paper
 from il2watch.render.blocks import context
+from il2watch.render.paper import sources_text
 
 MAX_SEARCH = 300  # characters of search words
 
@@ -84,17 +86,20 @@ TAG_NAMES = (
 
 def paper_reply(ctx: Context, paper: Paper, *, looked_up: bool = False) -> Reply:
     """A paper as il2watch would post it, with the full story of why it is in the library."""
-    stored = ctx.library.reasons_for(paper.pmid)
+    stored = ctx.library.reasons_for(paper.key)
     reasons = [s.reason for s in stored]
     insight = ctx.insight_for(paper, reasons)
     message = render_paper(
-        paper, reasons, insight, ctx.watch_map, feedback=ctx.library.feedback(paper.pmid), explain=True
+        paper, reasons, insight, ctx.watch_map, feedback=ctx.library.feedback(paper.key), explain=True
     )
+    listed = ctx.library.sources_of(paper.key)
     if looked_up:
         note = "Not in il2watch's library until now: looked up in PubMed. No watch has found it."
     elif stored:
         first = min(s.first_seen for s in stored)[:10]
         note = f"In il2watch's library since {escape_mrkdwn(first)}."
+        if listed:
+            note += f" Listed by {escape_mrkdwn(sources_text(listed))}."
     else:
         note = "Looked up in PubMed earlier; no watch has found it."
     blocks = [*message.blocks]
@@ -108,15 +113,20 @@ def paper(args: str, ctx: Context, offset: int = 0) -> Reply:
         if not args:
             return say(
                 f"Which paper? `{ctx.command} paper 35217787`, a DOI such as "
-                f"`10.1038/s41577-022-00680-w`, or a PubMed link."
+                f"`10.1038/s41577-022-00680-w`, a PMCID, a Europe PMC preprint id (`PPR…`) or a PubMed link."
             )
         return say(
-            f"`{echo(args, 60)}` is not a PMID, a DOI or a PubMed link. Try `{ctx.command} paper 35217787` "
-            f"or `{ctx.command} paper 10.1038/s41577-022-00680-w`."
+            f"`{echo(args, 60)}` is not a PMID, a DOI, a PMCID, a `PPR` id or a PubMed link. Try "
+            f"`{ctx.command} paper 35217787` or `{ctx.command} paper 10.1038/s41577-022-00680-w`."
         )
-    found = ctx.library.paper(ref.pmid) if ref.pmid else ctx.library.paper_by_doi(ref.doi)
+    found = ctx.library.paper(ref.token)
     if found is not None:
         return paper_reply(ctx, found)
+    if not ref.pmid and not ref.doi:
+        return say(
+            f"{escape_mrkdwn(ref.describe())} is not in il2watch's library, and only PMIDs and DOIs can be "
+            f"looked up in PubMed."
+        )
     working = f"Looking up {escape_mrkdwn(ref.describe())} in PubMed…"
     return Reply(text=working, deferred=Deferred(working, lambda tools: look_up(ctx, ref, tools)))
 
@@ -134,8 +144,9 @@ def look_up(ctx: Context, ref: PaperRef, tools: Tools) -> Reply:
     if not papers:
         return say(f"PubMed has no paper with {escape_mrkdwn(ref.describe())}.")
     found = papers[0]
+    found = replace(found, key=ctx.library.find_key(found.ids) or found.ids.key())
     with ctx.library.transaction():
-        ctx.library.save_papers([found], {found.pmid: ctx.insight_for(found, [])})
+        ctx.library.save_papers([found], {found.key: ctx.insight_for(found, [])})
     return paper_reply(ctx, found, looked_up=True)
 
 
@@ -162,13 +173,13 @@ def search(args: str, ctx: Context, offset: int = 0) -> Reply:
             f"Say what to find as well as what to leave out: `{ctx.command} search IL-2 NOT mouse` finds papers "
             f"about IL-2 that do not say mouse."
         )
-    pmids, total = ctx.library.search(args, limit=PAGE, offset=offset, synonyms=synonyms)
+    keys, total = ctx.library.search(args, limit=PAGE, offset=offset, synonyms=synonyms)
     more = offset + PAGE if total > offset + PAGE else None
     words = echo(args)
     counted = f"{total:,}+ papers" if total >= SEARCH_WINDOW else f"{total:,} paper{'s' if total != 1 else ''}"
     return listing(
         f"*{counted} match “{words}”*",
-        paper_list(ctx.library, pmids, ctx.watch_map),
+        paper_list(ctx.library, keys, ctx.watch_map),
         offset=offset,
         next_offset=more,
         total=total,
@@ -187,8 +198,8 @@ def recent(args: str, ctx: Context, offset: int = 0) -> Reply:
     limit = offset + PAGE + 1
     if window.count is not None:
         limit = min(limit, window.count)
-    pmids = ctx.library.recent(limit=limit, since=window.since(ctx.now().date()))
-    shown, more = page_of(pmids, offset)
+    keys = ctx.library.recent(limit=limit, since=window.since(ctx.now().date()))
+    shown, more = page_of(keys, offset)
     return listing(
         f"*Papers {window.describe()}*",
         paper_list(ctx.library, shown, ctx.watch_map),
@@ -212,8 +223,8 @@ def cites(args: str, ctx: Context, offset: int = 0) -> Reply:
         return say("il2watch watches no paper, so there are no citations to list.")
     total = ctx.library.count_with_reason("cites", review.id)
     limit = min(offset + PAGE + 1, count) if count else offset + PAGE + 1
-    pmids = ctx.library.with_reason("cites", watch=review.id, limit=limit)
-    shown, more = page_of(pmids, offset)
+    keys = ctx.library.with_reason("cites", watch=review.id, limit=limit)
+    shown, more = page_of(keys, offset)
     name = escape_mrkdwn(review.name)
     return listing(
         f"*Papers citing {name}*, newest first",
@@ -277,8 +288,8 @@ def tag(args: str, ctx: Context, offset: int = 0) -> Reply:
     chosen = reading.chosen
     if chosen is None:
         return say(tag_problem(args, reading, ctx, molecules))
-    pmids = ctx.library.tagged(limit=offset + PAGE + 1, **chosen)
-    shown, more = page_of(pmids, offset)
+    keys = ctx.library.tagged(limit=offset + PAGE + 1, **chosen)
+    shown, more = page_of(keys, offset)
     label = escape_mrkdwn(next(iter(chosen.values())))
     if "axis" in chosen and chosen["axis"] in AXES:
         label = {
@@ -301,17 +312,17 @@ def saved(args: str, ctx: Context, offset: int = 0) -> Reply:
         return saved_remove(rest, ctx)
     if action:
         return say(
-            f"`saved` lists your reading list; `{ctx.command} saved remove &lt;PMID | DOI | PubMed URL&gt;` "
+            f"`saved` lists your reading list; `{ctx.command} saved remove &lt;PMID | DOI | PPR | PubMed URL&gt;` "
             f"takes a paper off it. Not `{echo(action, 30)}`."
         )
-    pmids = ctx.library.saved_by(ctx.user_id, limit=offset + PAGE + 1)
-    shown, more = page_of(pmids, offset)
+    keys = ctx.library.saved_by(ctx.user_id, limit=offset + PAGE + 1)
+    shown, more = page_of(keys, offset)
     items = []
     for number, block in enumerate(paper_list(ctx.library, shown, ctx.watch_map), offset + 1):
-        pmid = block["accessory"]["value"]
+        key = block["accessory"]["value"]
         items += [
             block,
-            {"type": "actions", "block_id": f"il2_saved-{number}", "elements": [unsave_button(pmid, number)]},
+            {"type": "actions", "block_id": f"il2_saved-{number}", "elements": [unsave_button(key, number)]},
         ]
     return listing(
         "*Your reading list*, last saved first",
@@ -331,8 +342,8 @@ def saved_remove(args: str, ctx: Context) -> Reply:
             f"Remove which paper? `{ctx.command} saved remove 35217787`, a DOI or a PubMed link"
             + (f"; `{echo(args, 60)}` is none of them." if args else ".")
         )
-    found = ctx.library.paper(ref.pmid) if ref.pmid else ctx.library.paper_by_doi(ref.doi)
-    pmid = found.pmid if found is not None else ref.pmid
-    if pmid and ctx.library.unsave_for(ctx.user_id, pmid):
-        return say(f"Removed PMID {escape_mrkdwn(pmid)} from your reading list.")
+    found = ctx.library.paper(ref.token)
+    key = found.key if found is not None else ref.token
+    if ctx.library.unsave_for(ctx.user_id, key):
+        return say(f"Removed {escape_mrkdwn(describe_key(key))} from your reading list.")
     return say(f"{escape_mrkdwn(ref.describe())} is not on your reading list (`{ctx.command} saved` shows what is).")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from il2watch.config import Settings
+from il2watch.identity import describe_key
 from il2watch.library import Library
 from il2watch.markup import escape_mrkdwn, squash
 from il2watch.model import Insight, Paper, Reason, Watch
@@ -23,7 +24,6 @@ from il2watch.render.blocks import (
     clip,
     context,
     link,
-    pubmed_url,
     section,
 )
 from il2watch.render.paper import byline, title_mrkdwn, why_line
@@ -130,29 +130,30 @@ def paper_item(
     paper: Paper, reasons: Sequence[Reason], watches: Mapping[str, Watch], *, details: bool = True
 ) -> dict[str, Any]:
     """One paper in a list: linked title, byline, why il2watch has it; a Details button beside it."""
-    lines = [f"*{link(pubmed_url(paper.pmid), title_mrkdwn(paper, 400))}*"]
+    lines = [f"*{link(paper.url, title_mrkdwn(paper, 400))}*"]
     by = byline(paper)
     if by:
         lines.append(by)
     why = why_line(reasons, watches)
-    lines.append(f"🔎 {why}" if why else f"PMID {escape_mrkdwn(paper.pmid)} · looked up, not found by a watch")
+    named = escape_mrkdwn(describe_key(paper.identity))
+    lines.append(f"🔎 {why}" if why else f"{named} · looked up, not found by a watch")
     block = section("\n".join(lines))
     if details:
-        block["accessory"] = button(DETAILS_ACTION, "Details", paper.pmid)
+        block["accessory"] = button(DETAILS_ACTION, "Details", paper.identity)
     return block
 
 
 def paper_list(
-    library: Library, pmids: Sequence[str], watches: Mapping[str, Watch], *, details: bool = True
+    library: Library, keys: Sequence[str], watches: Mapping[str, Watch], *, details: bool = True
 ) -> list[dict[str, Any]]:
-    papers = library.papers(list(pmids))
-    return [paper_item(p, [s.reason for s in library.reasons_for(p.pmid)], watches, details=details) for p in papers]
+    papers = library.papers(list(keys))
+    return [paper_item(p, [s.reason for s in library.reasons_for(p.key)], watches, details=details) for p in papers]
 
 
-def page_of(pmids: Sequence[str], offset: int) -> tuple[list[str], int | None]:
+def page_of(keys: Sequence[str], offset: int) -> tuple[list[str], int | None]:
     """The ten from ``offset`` of a list fetched one longer than needed, and where the next page starts."""
-    shown = list(pmids[offset : offset + PAGE])
-    more = offset + PAGE if len(pmids) > offset + PAGE else None
+    shown = list(keys[offset : offset + PAGE])
+    more = offset + PAGE if len(keys) > offset + PAGE else None
     return shown, more
 
 

@@ -55,8 +55,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", "[command]", "What il2watch can do: this list.", _help, aliases=("?", "h")),
     Command(
         "paper",
-        "<PMID | DOI | PubMed URL>",
-        "A paper as il2watch would post it, with why it is in the library; looked up in PubMed if it is not.",
+        "<PMID | DOI | PMCID | PPR… | PubMed URL>",
+        "A paper as il2watch would post it, with why it is in the library and which indexes list it; looked up "
+        "in PubMed if it is not.",
         reading.paper,
         aliases=("show", "pmid", "doi"),
     ),
@@ -75,7 +76,13 @@ COMMANDS: tuple[Command, ...] = (
         reading.recent,
         aliases=("latest", "new"),
     ),
-    Command("cites", "[N]", "Papers citing the review, newest first.", reading.cites, aliases=("citing",)),
+    Command(
+        "cites",
+        "[N]",
+        "Papers citing the review, from every citation index, newest first, with the indexes that list each.",
+        reading.cites,
+        aliases=("citing",),
+    ),
     Command(
         "tag",
         "<tag>",
@@ -94,7 +101,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "status",
         "",
-        "Last and next poll, counts, feedback, last error, NCBI and Slack health.",
+        "Last and next poll, counts, feedback, last error, and the health of NCBI, each citation index and Slack.",
         status.status,
         aliases=("health",),
     ),

@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 from il2watch.commands.reply import Context, Reply
 from il2watch.config import Settings
+from il2watch.identity import describe_key
 from il2watch.lease import live_holder
 from il2watch.library import INTERRUPTED_RUN, Library
 from il2watch.markup import escape_mrkdwn
+from il2watch.model import SOURCES
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
 
 OUTBOX_STATES = ("due", "waiting", "sending", "sent", "bundled", "failed")
@@ -21,14 +23,17 @@ FAILED_SHOWN = 5  # failed posts named in status; the rest are counted
 def _failed_posts(library: Library) -> list[dict[str, Any]]:
     """The newest posts Slack refused for good (or that could not be rendered), with why."""
     return [
-        {"kind": row.kind, "pmids": list(row.pmids), "key": row.key, "error": row.last_error or "no reason recorded"}
-        for row in library.newest_outbox("failed", limit=FAILED_SHOWN)
+        {"kind": row.kind, "papers": list(row.papers), "key": row.key, "error": row.last_error or "no reason recorded"}
+        for row in library.outbox("failed", newest=FAILED_SHOWN)
     ]
 
 
 def _describe_post(post: dict[str, Any]) -> str:
-    pmids = post["pmids"]
-    what = f"PMID {pmids[0]}" if len(pmids) == 1 else f"{post['key'][:8]}" + (f", {len(pmids)} papers" if pmids else "")
+    papers = post["papers"]
+    if len(papers) == 1:
+        what = describe_key(papers[0])
+    else:
+        what = post["key"][:8] + (f", {len(papers)} papers" if papers else "")
     return f"{post['kind']} {what}: {post['error']}"
 
 
@@ -43,6 +48,49 @@ def _parse_time(text: str) -> datetime | None:
 def _last_failure(library: Library) -> dict[str, Any] | None:
     errors = [run for run in (library.last_run("poll", status=s) for s in ("error", "interrupted")) if run]
     return max(errors, key=lambda run: run["id"]) if errors else None
+
+
+def _sources(library: Library, settings: Settings) -> list[dict[str, Any]]:
+    """Each enabled source's health as its last poll recorded it, and its refresh interval."""
+    found = []
+    for name in settings.enabled_sources:
+        recorded = library.source_status(name)
+        found.append(
+            {
+                "source": name,
+                "label": SOURCES.get(name, name),
+                "status": str(recorded.get("status") or "not asked yet"),
+                "at": str(recorded.get("at") or ""),
+                "error": str(recorded.get("error") or ""),
+                "listed": int(recorded.get("listed") or 0),
+                "last_ok_at": library.source_ok_at(name),
+                "refresh": settings.refresh_of(name),
+            }
+        )
+    return found
+
+
+def _source_line(source: dict[str, Any], now: str, zone: str) -> str:
+    """'ok, 143 works listed, asked 2026-12-01 09:00 UTC (3 h ago); asked every 1d' and the like."""
+    status = source["status"]
+    if status == "not asked yet":
+        return "not asked yet (the next poll asks it)"
+    what = {"ok": "ok", "partial": "answered, with problems", "failed": "failing"}.get(status, status)
+    line = f"{what}, {source['listed']:,} works listed, asked {_ago(source['at'], now, zone)}"
+    if status != "ok" and source["last_ok_at"]:
+        line += f"; last answered {_ago(source['last_ok_at'], now, zone)}"
+    if source["error"]:
+        line += f": {source['error']}"
+    if source["refresh"]:
+        line += f"; asked at most every {_duration(source['refresh'])}"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def status_facts(library: Library, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
@@ -105,6 +153,7 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "feedback": {"relevant": relevant, "not_relevant": not_relevant},
         "saved": library.count_saved(),
         "ncbi": ncbi,
+        "sources": _sources(library, settings),
         "slack": slack,
         "last_error": str((last_failed or {}).get("error") or ""),
         "last_error_at": str((last_failed or {}).get("finished_at") or (last_failed or {}).get("started_at") or ""),
@@ -191,6 +240,8 @@ def format_status_text(facts: dict[str, Any]) -> str:
         f"{facts['saved']:,} saved to reading lists"
     )
     lines.append(f"NCBI: {facts['ncbi']}")
+    for source in facts.get("sources", []):
+        lines.append(f"Source {source['label']}: {_source_line(source, now, zone)}")
     lines.append(f"Slack: {facts['slack']}")
     if facts["last_error"]:
         lines.append(f"Last error: {_ago(facts['last_error_at'], now, zone)}: {facts['last_error']}")

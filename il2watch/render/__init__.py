@@ -8,7 +8,12 @@ shortening with an ellipsis rather than failing.
 from il2watch.render.abstract import render_abstract_thread
 from il2watch.render.blocks import Message, check_limits
 from il2watch.render.digest import render_digest
-from il2watch.render.notes import render_baseline_note, render_note, render_watch_announcement
+from il2watch.render.notes import (
+    render_baseline_note,
+    render_note,
+    render_source_baseline_note,
+    render_watch_announcement,
+)
 from il2watch.render.paper import authors_line, describe_reason, render_paper
 from il2watch.render.terminal import render_terminal
 
@@ -21,6 +26,7 @@ __all__ = [
     "render_baseline_note",
     "render_digest",
     "render_note",
+    "render_source_baseline_note",
     "render_paper",
     "render_terminal",
     "render_watch_announcement",

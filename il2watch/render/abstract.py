@@ -13,7 +13,6 @@ from il2watch.render.blocks import (
     context,
     link,
     metadata,
-    pubmed_url,
     section,
     slack_len,
     split_text,
@@ -76,13 +75,20 @@ def render_abstract_thread(paper: Paper, *, key: str = "") -> list[Message]:
         return []
     blocks = [section(piece) for paragraph in paragraphs for piece in split_text(paragraph, MAX_SECTION_TEXT)]
     if cut:
-        blocks.append(context(f"Abstract shortened. {link(pubmed_url(paper.pmid), 'Read it in full on PubMed')}"))
+        where = "on PubMed" if paper.pmid else "at the source"
+        blocks.append(context(f"Abstract shortened. {link(paper.url, f'Read it in full {where}')}"))
     replies = _pack(blocks)
     title = title_text(paper, 200)
     messages = []
     for number, reply in enumerate(replies, 1):
         part = f", part {number} of {len(replies)}" if len(replies) > 1 else ""
-        payload = {"pmid": paper.pmid, "part": number, "parts": len(replies), "key": key or None}
+        payload = {
+            "paper": paper.identity,
+            "pmid": paper.pmid or None,
+            "part": number,
+            "parts": len(replies),
+            "key": key or None,
+        }
         messages.append(
             Message(text=f"Abstract{part}: {title}", blocks=reply, metadata=metadata(ABSTRACT_EVENT, payload))
         )

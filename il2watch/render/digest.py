@@ -16,12 +16,10 @@ from il2watch.render.blocks import (
     context,
     link,
     metadata,
-    pubmed_url,
     section,
 )
-from il2watch.render.paper import axis_label, feedback_block, is_retracted, title_mrkdwn, why_line
+from il2watch.render.paper import DIGEST_EVENT, axis_label, feedback_block, is_retracted, title_mrkdwn, why_line
 
-DIGEST_EVENT = "il2watch_digest"
 DIGEST_PART_EVENT = "il2watch_digest_part"
 
 ITEMS_PER_REPLY = 15  # two blocks each (the entry and its buttons): 30 of a message's 50
@@ -41,7 +39,7 @@ def digest_entry(number: int, item: Item, watches: Mapping[str, Watch]) -> str:
     """Safe mrkdwn: numbered title link; axis and why; the TL;DR."""
     paper, reasons, insight = item
     retracted = "🚨 *RETRACTED* " if is_retracted(paper) else ""
-    lines = [f"{number}. {retracted}*{link(pubmed_url(paper.pmid), title_mrkdwn(paper, ENTRY_TITLE_LIMIT))}*"]
+    lines = [f"{number}. {retracted}*{link(paper.url, title_mrkdwn(paper, ENTRY_TITLE_LIMIT))}*"]
     second = [f"_{axis_label(insight.axis)}_"]
     if reasons:
         second.append(why_line(reasons, watches))
@@ -56,8 +54,8 @@ def entry_blocks(
     number: int, item: Item, watches: Mapping[str, Watch], feedback: Mapping[str, tuple[int, int]]
 ) -> list[dict[str, Any]]:
     """One entry and its Relevant / Not relevant / Save buttons, like a post's."""
-    pmid = item[0].pmid
-    buttons = feedback_block(pmid, feedback.get(pmid, (0, 0)), number=number)
+    key = item[0].identity
+    buttons = feedback_block(key, feedback.get(key, (0, 0)), number=number)
     return [section(digest_entry(number, item, watches)), buttons]
 
 
@@ -89,7 +87,8 @@ def render_digest(
     if rest:
         blocks.append(context(f"and {len(rest)} more in the thread"))
     payload = {
-        "pmids": [paper.pmid for paper, _, _ in items],
+        "papers": [paper.identity for paper, _, _ in items],
+        "pmids": [paper.pmid for paper, _, _ in items if paper.pmid],
         "key": key or None,
         "watermark": dict(watermark) if watermark is not None else None,
     }
@@ -105,7 +104,8 @@ def render_digest(
         entries = [block for i, item in enumerate(chunk) for block in entry_blocks(first + i, item, watches, feedback)]
         last = first + len(chunk) - 1
         part_payload = {
-            "pmids": [paper.pmid for paper, _, _ in chunk],
+            "papers": [paper.identity for paper, _, _ in chunk],
+            "pmids": [paper.pmid for paper, _, _ in chunk if paper.pmid],
             "key": key or None,
             "part": part,
             "parts": len(chunks),

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from il2watch.markup import escape_mrkdwn
-from il2watch.model import Watch
+from il2watch.model import SOURCES, Watch
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, MAX_SECTION_TEXT, Message, clip, metadata, section
 
 NOTE_EVENT = "il2watch_note"
@@ -71,6 +71,34 @@ def render_baseline_note(
     """The note a first poll of a watch posts instead of flooding the channel with its backlog."""
     payload = {"kind": "baseline", "watch": watch.id, "found": found, "posted": posted}
     text = baseline_text(watch, found, posted, command=command)
+    return render_note(text, payload=payload, watermark=watermark, key=key)
+
+
+def source_baseline_text(source: str, watch: Watch, found: int, preprints: int, *, command: str) -> str:
+    """What a citation source enabled on an existing watch revealed: recorded, not posted one by one."""
+    label = SOURCES.get(source, source)
+    linked = "citing" if watch.kind == "paper" else "matching"
+    some = f", {preprints} of them preprint{'s' if preprints != 1 else ''}" if preprints else ""
+    listing = f"`{command} cites` lists them" if watch.kind == "paper" else f"`{command} recent` shows the newest"
+    return (
+        f"{label} found {_papers(found)} more {linked} {watch.name} that il2watch had not seen{some}; they are "
+        f"in the library, not posted one by one ({listing}). From now on what {label} finds is posted as new."
+    )
+
+
+def render_source_baseline_note(
+    source: str,
+    watch: Watch,
+    found: int,
+    preprints: int,
+    *,
+    command: str,
+    watermark: dict | None = None,
+    key: str = "",
+) -> Message:
+    """The note a source enabled later posts instead of flooding the channel with what it reveals."""
+    payload = {"kind": "source_baseline", "source": source, "watch": watch.id, "found": found, "preprints": preprints}
+    text = source_baseline_text(source, watch, found, preprints, command=command)
     return render_note(text, payload=payload, watermark=watermark, key=key)
 
 

@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from il2watch.identity import KINDS as ID_KINDS
+from il2watch.identity import parse_token
 from il2watch.markup import escape_mrkdwn, squash, to_mrkdwn, to_plain
-from il2watch.model import Author, Insight, Paper, Reason, Watch
+from il2watch.model import SOURCES, Author, Insight, Paper, Reason, Watch
 from il2watch.render.blocks import (
     ELLIPSIS,
     MAX_FALLBACK_TEXT,
@@ -39,6 +41,7 @@ FLAG_LABELS = {
     "retraction": "Retraction",
 }
 PAPER_EVENT = "il2watch_paper"
+DIGEST_EVENT = "il2watch_digest"
 
 TITLE_LIMIT = 600  # PubMed titles rarely pass 300 characters; longer ones are hostile or broken
 NAME_LIMIT = 120
@@ -87,6 +90,8 @@ def byline(paper: Paper) -> str:
     journal = clip(escape_mrkdwn(squash(paper.journal_iso or paper.journal)), JOURNAL_LIMIT)
     if paper.is_book and not journal:
         journal = "Book chapter"
+    if paper.is_preprint:
+        journal = f"Preprint · {journal}" if journal else "Preprint"
     date = clip(escape_mrkdwn(squash(paper.pub_date)) or (str(paper.pub_year) if paper.pub_year else ""), 40)
     numbers = escape_mrkdwn(citation_numbers(paper))
     if numbers:
@@ -99,7 +104,8 @@ def _watch(watch_id: str, watches: Mapping[str, Watch]) -> Watch:
 
 
 def describe_reason(reason: Reason, watches: Mapping[str, Watch], *, full: bool = False) -> str:
-    """Plain text: 'Cites the review', 'Similar to the review (#4 of its similar articles)', 'Matches query x'.
+    """Plain text: 'Cites the review · PubMed, iCite', 'Similar to the review (#4 of its similar articles)',
+    'Matches query x'.
 
     PubMed's raw similarity score means nothing to a reader; it stays in the post's metadata.
     """
@@ -110,7 +116,8 @@ def describe_reason(reason: Reason, watches: Mapping[str, Watch], *, full: bool 
     if full and watch.query and watch.query != watch.name:
         name += f" ({watch.query})"
     if reason.kind == "cites":
-        return f"Cites {name}"
+        listed = f" · {sources_text(reason.sources)}" if reason.sources else ""
+        return f"Cites {name}{listed}"
     if reason.kind == "similar":
         if reason.rank is not None and reason.rank > 0:
             return f"Similar to {name} (#{reason.rank:,} of its similar articles)"
@@ -198,9 +205,14 @@ def retraction_banner(paper: Paper, insight: Insight) -> str:
     return ""
 
 
+def sources_text(sources: Sequence[str]) -> str:
+    """Plain text: 'PubMed, iCite, Europe PMC'."""
+    return ", ".join(SOURCES.get(source, source) for source in sources)
+
+
 def links_line(paper: Paper) -> str:
-    """Safe mrkdwn: PubMed, DOI, free full text in PMC, errata."""
-    parts = [link(pubmed_url(paper.pmid), "PubMed")]
+    """Safe mrkdwn: PubMed, DOI, free full text in PMC, Europe PMC for a preprint, errata."""
+    parts = [link(pubmed_url(paper.pmid), "PubMed")] if paper.pmid else []
     doi = paper.doi.strip()
     if doi:
         parts.append(link(f"https://doi.org/{quote(doi, safe='/:;()')}", "DOI"))
@@ -208,6 +220,8 @@ def links_line(paper: Paper) -> str:
     if pmcid:
         pmc_url = f"https://www.ncbi.nlm.nih.gov/pmc/articles/{quote(pmcid, safe='')}/"
         parts.append(link(pmc_url, "Free full text (PMC)"))
+    if paper.ppr and not paper.pmid:
+        parts.append(link(f"https://europepmc.org/article/PPR/{quote(paper.ppr, safe='')}", "Europe PMC"))
     for pmid in _notice_pmids(paper, "ErratumIn")[:3]:
         parts.append(link(pubmed_url(pmid), "Erratum"))
     return SEPARATOR.join(parts)
@@ -225,10 +239,11 @@ def reason_payload(reason: Reason) -> dict[str, Any]:
 def paper_payload(
     paper: Paper, reasons: Sequence[Reason], insight: Insight, *, watermark: dict | None, key: str
 ) -> dict[str, Any]:
-    """What a paper post stands for, for il2watch's recovery and for other Slack workflows."""
+    """What a paper post stands for, for il2watch's recovery and for other Slack workflows: every id the
+    paper has (``pmid`` absent when it has none) and its identity as ``paper``."""
     return {
-        "pmid": paper.pmid,
-        "doi": paper.doi,
+        "paper": paper.identity,
+        **{kind: value for kind, value in paper.ids.pairs()},
         "reasons": [reason_payload(reason) for reason in reasons],
         "axis": insight.axis,
         "molecules": list(insight.molecules),
@@ -282,7 +297,7 @@ def render_paper(
     explain: bool = False,
 ) -> Message:
     """A paper post for the channel, or with ``explain`` the answer to ``/il2 paper`` (no metadata)."""
-    url = pubmed_url(paper.pmid)
+    url = paper.url
     banner = retraction_banner(paper, insight)
     blocks: list[dict[str, Any]] = []
     if banner:
@@ -300,10 +315,28 @@ def render_paper(
         blocks += _explanation(reasons, insight, watches)
     blocks.append(context(links_line(paper)))
     if buttons:
-        blocks.append(feedback_block(paper.pmid, feedback))
+        blocks.append(feedback_block(paper.identity, feedback))
     prefix = "RETRACTED: " if is_retracted(paper) else ""
     text = clip(f"{prefix}{title_text(paper)} {url}", MAX_FALLBACK_TEXT)
     meta = None
     if not explain:
         meta = metadata(PAPER_EVENT, paper_payload(paper, reasons, insight, watermark=watermark, key=key))
     return Message(text=text, blocks=blocks, metadata=meta)
+
+
+def posted_tokens(event_type: str, payload: Mapping[str, Any]) -> list[str]:
+    """The ids ("pmid:…", "doi:…") of the papers an il2watch message says it posted: a paper post's
+    identity and every id it carries, a digest's papers. Posts made before identities (only ``pmid``, a
+    digest's ``pmids``) are read too."""
+    found: list[str] = []
+    if event_type == PAPER_EVENT:
+        raw = [str(payload.get("paper") or "")] + [f"{kind}:{payload[kind]}" for kind in ID_KINDS if payload.get(kind)]
+    elif event_type == DIGEST_EVENT:
+        raw = [str(p) for p in payload.get("papers") or []] + [f"pmid:{p}" for p in payload.get("pmids") or []]
+    else:
+        return found
+    for token in raw:
+        parsed = parse_token(token)
+        if parsed is not None and f"{parsed[0]}:{parsed[1]}" not in found:
+            found.append(f"{parsed[0]}:{parsed[1]}")
+    return found

@@ -42,11 +42,24 @@ class Found:
 
 
 @dataclass(frozen=True)
-class Fetched:
-    """A record a source gave, with every id it carries (a Paper keeps only its PMID, DOI and PMCID)."""
+class SourceRecord:
+    """A record a source gave, with every id it carries."""
 
     ids: Ids
     paper: Paper
+
+
+@dataclass(frozen=True)
+class Request:
+    """What discovery asks every source in one poll: the watches, what the library remembers for the
+    sources (resolved ids), and for PubMed the entry-date window of each query watch and how many links
+    each paper watch already has (so that an empty answer can be told from a PMID PubMed lacks)."""
+
+    watches: tuple[Watch, ...]
+    memory: Mapping[str, str] = field(default_factory=dict)
+    windows: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # watch id -> (mindate, maxdate)
+    known_links: Mapping[str, int] = field(default_factory=dict)  # watch id -> links the library holds
+    today: date | None = None
 
 
 @dataclass
@@ -55,8 +68,9 @@ class Finding:
 
     source: str
     found: list[Found] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # a watch that failed alone, named
-    asked: list[str] = field(default_factory=list)  # ids of the watches the source was asked about
+    answered: list[str] = field(default_factory=list)  # ids of the watches the source answered for
+    failed: dict[str, str] = field(default_factory=dict)  # watch id -> why the source could not serve it
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (watch id, a caveat): served all the same
     memory: dict[str, str] = field(default_factory=dict)  # facts to keep for the next poll (resolved ids)
 
 
@@ -78,12 +92,16 @@ class Source(Protocol):
     name: str  # "pubmed", "icite", "europepmc", "openalex"
     label: str  # "PubMed", "iCite", "Europe PMC", "OpenAlex"
 
-    def find(self, watches: Sequence[Watch], memory: Mapping[str, str]) -> Finding:
-        """Which works link to ``watches`` now; raises SourceError when the source cannot answer."""
+    def find(self, request: Request) -> Finding:
+        """Which works link to the watches now; raises SourceError (or TransportError) when it cannot answer."""
         ...
 
-    def records(self, found: Sequence[Found]) -> list[Fetched]:
+    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
         """Records of works without a PMID that this source listed and gave no record for inline."""
+        ...
+
+    def probe(self, pmid: str) -> str:
+        """One request about a watched paper, for ``doctor``: one line saying what the source knows of it."""
         ...
 
 

@@ -10,17 +10,20 @@ second (il2watch asks 5).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from il2watch.identity import Ids, doi_of, pmcid_of, pmid_of, ppr_of
-from il2watch.model import Author, Paper, Section, Watch
+from il2watch.model import Author, Paper, Section
 from il2watch.sources.base import (
-    Fetched,
+    Answer,
     Finding,
     Found,
     Http,
+    Request,
     SourceError,
+    SourceRecord,
     iso_date,
     marked_from_html,
     printed_date,
@@ -50,17 +53,31 @@ class EuropePmc:
     def __init__(self, http: Http):
         self.http = http
 
-    def find(self, watches: Sequence[Watch], memory: Mapping[str, str]) -> Finding:
+    def find(self, request: Request) -> Finding:
         finding = Finding(NAME)
-        for watch in watches:
+        for watch in request.watches:
             if not watch.pmid:
                 continue
             for entry in self.citations(watch.pmid):
                 found = found_from_citation(entry, watch.id)
                 if found is not None and found.ids.pmid != watch.pmid:
                     finding.found.append(found)
-            finding.asked.append(watch.id)
+            finding.answered.append(watch.id)
         return finding
+
+    def probe(self, pmid: str) -> str:
+        """One request about a watched paper, for ``doctor``: how many works Europe PMC lists as citing it."""
+        answer = self.http.get(
+            f"MED/{pmid}/citations", [("format", "json"), ("page", "1"), ("pageSize", "1")], accept=(404,)
+        )
+        if answer.status == 404:
+            nobody_cites(answer, pmid)
+            return f"Europe PMC answers: no work cites PMID {pmid} yet"
+        data = read_json(answer, f"Europe PMC citations of PMID {pmid}")
+        count = data.get("hitCount") if isinstance(data, dict) else None
+        if not isinstance(count, int):
+            raise SourceError("Europe PMC's answer has no hitCount; its format may have changed")
+        return f"Europe PMC answers: {count:,} works cite PMID {pmid}"
 
     def citations(self, pmid: str) -> list[dict[str, Any]]:
         """Every citation entry Europe PMC lists for PubMed record ``pmid``, all pages."""
@@ -71,14 +88,10 @@ class EuropePmc:
                 [("format", "json"), ("page", str(page)), ("pageSize", str(PAGE))],
                 accept=(404,),
             )
-            data = read_json(answer, f"Europe PMC citations of PMID {pmid}") if answer.body.strip() else None
             if answer.status == 404:
-                if is_own_answer(data):
-                    return entries  # "no citations found": nobody cites it (or no more pages)
-                raise SourceError(
-                    f"Europe PMC answered 404 for the citations of PMID {pmid} without its own "
-                    f"error body: is IL2WATCH_EUROPEPMC_URL right?"
-                )
+                nobody_cites(answer, pmid)
+                return entries  # "no citations found": nobody cites it (or no more pages)
+            data = read_json(answer, f"Europe PMC citations of PMID {pmid}")
             if not isinstance(data, dict):
                 raise SourceError(f"Europe PMC citations of PMID {pmid}: the answer is not a JSON object")
             try:
@@ -93,10 +106,10 @@ class EuropePmc:
                 return entries
         raise SourceError(f"Europe PMC kept sending pages of citations of PMID {pmid} past {MAX_PAGES}; stopped there")
 
-    def records(self, found: Sequence[Found]) -> list[Fetched]:
+    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
         """Whole records of the preprints among ``found``, from ``search`` with ``resultType=core``."""
         wanted = sorted({f.ids.ppr for f in found if f.ids.ppr and not f.ids.pmid})
-        papers: list[Fetched] = []
+        papers: list[SourceRecord] = []
         for start in range(0, len(wanted), SEARCH_BATCH):
             chunk = wanted[start : start + SEARCH_BATCH]
             query = "(" + " OR ".join(f"EXT_ID:{ppr}" for ppr in chunk) + ") AND SRC:PPR"
@@ -117,12 +130,25 @@ class EuropePmc:
                 for result in results:
                     paper = paper_from_core(result) if isinstance(result, dict) else None
                     if paper is not None:
-                        papers.append(Fetched(core_ids(result), paper))
+                        papers.append(SourceRecord(core_ids(result), paper))
                 following = str(data.get("nextCursorMark") or "") if isinstance(data, dict) else ""
                 if not results or not following or following == cursor:
                     break
                 cursor = following
         return papers
+
+
+def nobody_cites(answer: Answer, pmid: str) -> None:
+    """A 404 with Europe PMC's own JSON body means nobody cites the paper; any other 404 is a wrong URL."""
+    try:
+        data = json.loads(answer.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    if not is_own_answer(data):
+        raise SourceError(
+            f"Europe PMC answered 404 for the citations of PMID {pmid} without its own error body: "
+            f"is IL2WATCH_EUROPEPMC_URL right?"
+        )
 
 
 def is_own_answer(data: object) -> bool:

@@ -8,11 +8,11 @@ iCite refreshes its citation data about monthly, so asking more than daily gains
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from il2watch.identity import Ids, pmid_of
 from il2watch.model import Watch
-from il2watch.sources.base import Fetched, Finding, Found, Http, SourceError, read_json
+from il2watch.sources.base import Finding, Found, Http, Request, SourceError, SourceRecord, read_json
 
 NAME, LABEL = "icite", "iCite"
 RATE = 3.0  # requests a second: iCite publishes no limit
@@ -26,10 +26,10 @@ class Icite:
     def __init__(self, http: Http):
         self.http = http
 
-    def find(self, watches: Sequence[Watch], memory: Mapping[str, str]) -> Finding:
+    def find(self, request: Request) -> Finding:
         finding = Finding(NAME)
         by_pmid: dict[str, list[Watch]] = {}
-        for watch in watches:
+        for watch in request.watches:
             if watch.pmid:
                 by_pmid.setdefault(watch.pmid, []).append(watch)
         pmids = list(by_pmid)
@@ -38,15 +38,22 @@ class Icite:
             answer = self.http.get("api/pubs", [("pmids", ",".join(chunk)), ("fl", FIELDS)])
             for pmid, cited_by in parse_pubs(read_json(answer, "iCite api/pubs")).items():
                 for watch in by_pmid.get(pmid, []):
-                    finding.asked.append(watch.id)
+                    finding.answered.append(watch.id)
                     finding.found += [Found(Ids(pmid=c), watch.id, "cites", NAME) for c in cited_by if c != pmid]
         for pmid, chosen in by_pmid.items():
             for watch in chosen:
-                if watch.id not in finding.asked:
-                    finding.problems.append(f"iCite does not know PMID {pmid} (watch {watch.id}) yet")
+                if watch.id not in finding.answered:
+                    finding.failed[watch.id] = f"iCite does not know PMID {pmid} yet"
         return finding
 
-    def records(self, found: Sequence[Found]) -> list[Fetched]:
+    def probe(self, pmid: str) -> str:
+        """One request about a watched paper, for ``doctor``: what iCite knows of it."""
+        found = parse_pubs(read_json(self.http.get("api/pubs", [("pmids", pmid), ("fl", FIELDS)]), "iCite api/pubs"))
+        if pmid not in found:
+            raise SourceError(f"iCite answers but does not know PMID {pmid} yet")
+        return f"iCite answers: {len(found[pmid]):,} papers cite PMID {pmid}"
+
+    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
         return []  # everything iCite lists has a PMID: PubMed has the records
 
 

@@ -13,13 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from il2watch.identity import Ids, doi_of, openalex_of, pmcid_of, pmid_of
-from il2watch.model import Author, Paper, Section, Watch
+from il2watch.model import Author, Paper, Section
 from il2watch.sources.base import (
-    Fetched,
     Finding,
     Found,
     Http,
+    Request,
     SourceError,
+    SourceRecord,
     iso_date,
     marked_from_html,
     printed_date,
@@ -50,22 +51,29 @@ class OpenAlex:
         self.http = http
         self._auth = [("api_key", api_key)] + ([("mailto", mailto)] if mailto else [])
 
-    def find(self, watches: Sequence[Watch], memory: Mapping[str, str]) -> Finding:
+    def find(self, request: Request) -> Finding:
         finding = Finding(NAME)
-        for watch in watches:
+        for watch in request.watches:
             if not watch.pmid:
                 continue
-            work_id = memory.get(memory_key(watch.pmid)) or self.resolve(watch.pmid)
+            work_id = request.memory.get(memory_key(watch.pmid)) or self.resolve(watch.pmid)
             if not work_id:
-                finding.problems.append(f"OpenAlex does not know PMID {watch.pmid} (watch {watch.id}) yet")
+                finding.failed[watch.id] = f"OpenAlex does not know PMID {watch.pmid} yet"
                 continue
             finding.memory[memory_key(watch.pmid)] = work_id
             for work in self.citing(work_id):
                 found = found_from_work(work, watch.id)
                 if found is not None and found.ids.pmid != watch.pmid:
                     finding.found.append(found)
-            finding.asked.append(watch.id)
+            finding.answered.append(watch.id)
         return finding
+
+    def probe(self, pmid: str) -> str:
+        """One free singleton request, for ``doctor``: the key is accepted and the watched paper is known."""
+        work_id = self.resolve(pmid)
+        if not work_id:
+            raise SourceError(f"OpenAlex accepts the key but does not know PMID {pmid} yet")
+        return f"OpenAlex accepts OPENALEX_API_KEY and knows PMID {pmid} as {work_id}"
 
     def resolve(self, pmid: str) -> str:
         """The OpenAlex id of PubMed record ``pmid``; "" when OpenAlex does not know it."""
@@ -103,7 +111,7 @@ class OpenAlex:
             cursor = str(following)
         raise SourceError(f"OpenAlex kept sending pages of works citing {work_id} past {MAX_PAGES}; stopped there")
 
-    def records(self, found: Sequence[Found]) -> list[Fetched]:
+    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
         return []  # OpenAlex gives whole records inline with the citing list
 
 

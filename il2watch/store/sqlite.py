@@ -201,6 +201,44 @@ def m006_stored_insights(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_paper_identity(db: sqlite_utils.Database) -> None:
+    """Papers known by identity ("pmid:…", "doi:…", "ppr:…") instead of by PMID, so that a preprint or a
+    work PubMed lacks is a paper like any other; every id a paper has ever had finds it (``paper_ids``),
+    and every index that listed it for a watch is remembered (``sightings``). Existing rows become
+    "pmid:<their PMID>", so posts made before are still recognised."""
+    keyed = ("papers", "reasons", "claims", "feedback", "saved", "insights")
+    for table in keyed:
+        db.execute(f"alter table {table} rename column pmid to paper")
+        db.execute(f"update {table} set paper = 'pmid:' || paper where paper not like '%:%'")
+    db.execute("alter table outbox rename column pmids to papers")
+    db.execute(
+        "update outbox set papers = (select json_group_array(case when value like '%:%' then value "
+        "else 'pmid:' || value end) from json_each(outbox.papers)) where papers not in ('', '[]')"
+    )
+    papers = db.table("papers")
+    for column in ("pmid", "ppr", "openalex", "epmc"):
+        papers.add_column(column, str)
+    db.execute("update papers set pmid = substr(paper, 6) where paper like 'pmid:%'")
+    papers.create_index(["pmid"])
+    db.table("paper_ids").create({"token": str, "paper": str}, pk="token")
+    db.table("paper_ids").create_index(["paper"])
+    for kind, column in (("pmid", "pmid"), ("doi", "doi"), ("pmcid", "pmcid")):
+        db.execute(
+            f"insert or ignore into paper_ids (token, paper) select '{kind}:' || {column}, paper from papers "
+            f"where coalesce({column}, '') != ''"
+        )
+    db.table("sightings").create(
+        {"paper": str, "watch": str, "kind": str, "source": str, "first_seen": str, "last_seen": str},
+        pk=("paper", "watch", "kind", "source"),
+    )
+    db.table("sightings").create_index(["watch", "source"])
+    db.execute(
+        "insert into sightings (paper, watch, kind, source, first_seen, last_seen) "
+        "select paper, watch, kind, 'pubmed', first_seen, last_seen from reasons"
+    )
+
+
 def migration_names() -> tuple[str, ...]:
     """Every version of the schema, oldest first: each is also a PostgreSQL migration of the same name."""
     return tuple(migration.name for migration in migrations._migrations)
@@ -320,9 +358,9 @@ class SqliteLibrary(Library):
             return [], total
         marks = ",".join("?" * len(best))
         facts = {
-            rowid: (pmid, relevance or 0.0)
-            for rowid, pmid, relevance in self.execute(
-                f"select rowid, pmid, relevance from papers where rowid in ({marks})", [r[0] for r in best]
+            rowid: (key, relevance or 0.0)
+            for rowid, key, relevance in self.execute(
+                f"select rowid, paper, relevance from papers where rowid in ({marks})", [r[0] for r in best]
             ).fetchall()
         }
         ranked = sorted(best, key=lambda r: r[1] - facts[r[0]][1] / 50.0)

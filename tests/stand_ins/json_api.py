@@ -103,6 +103,7 @@ class JsonStandIn(ABC):
         self.clock = clock
         self.rate_violations = 0
         self.down = False
+        self.latency = 0.0  # seconds every answer waits, as a distant host's would (benchmarks set it)
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self._faults: list[_Fault] = []
@@ -153,6 +154,10 @@ class JsonStandIn(ABC):
         )
         with self._lock:
             self._faults.append(_Fault(fault, path_contains, times, after, delay, body))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
 
     @property
     def pending_faults(self) -> int:
@@ -242,6 +247,8 @@ class JsonStandIn(ABC):
             self._faulty(handler, fault, method, path, params, headers, log)
             return
         answer = self._route(method, path, params, headers)
+        if self.latency:
+            time.sleep(self.latency)
         log(answer.status)
         self._send(handler, answer)
 

@@ -1,0 +1,379 @@
+"""Every paper that cites the review, from every index: PubMed, iCite, Europe PMC and OpenAlex, one post each.
+
+il2watch runs against stand-ins of all four (and of Slack) answering from one model of the literature
+(tests/data/citations.py): citing papers split across the indexes, preprints, DOIs in other cases, a
+preprint PubMed indexes later, a patent. Tests assert on what Slack received and what the library holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from il2watch.config import load_settings
+from il2watch.library import Library
+from il2watch.service import PollError, poll_once
+from tests.data import citations as C
+from tests.data.records import REVIEW_CITED_BY, REVIEW_PMID
+from tests.stand_ins.europepmc import EuropePmcStandIn
+from tests.stand_ins.eutils import EutilsStandIn
+from tests.stand_ins.icite import IciteStandIn
+from tests.stand_ins.openalex import DEFAULT_KEY, OpenAlexStandIn
+from tests.stand_ins.slack_api import SlackStandIn
+from tests.support import settings_env
+
+CHANNEL = "C0PAPERS1"
+LATER = datetime(2024, 6, 28, 9, 0, tzinfo=UTC)
+MUCH_LATER = datetime(2024, 7, 5, 9, 0, tzinfo=UTC)
+EVERY_SOURCE = "pubmed,icite,europepmc,openalex"
+
+
+class Lab:
+    """The four indexes, Slack and a library, with il2watch's settings pointing at them."""
+
+    def __init__(self, tmp_path, literature, ncbi, icite, epmc, openalex, slack):
+        self.tmp_path, self.literature = tmp_path, literature
+        self.ncbi, self.icite, self.epmc, self.openalex, self.slack = ncbi, icite, epmc, openalex, slack
+
+    def settings(self, **extra: str):
+        env = settings_env(
+            self.tmp_path,
+            self.ncbi,
+            self.slack,
+            IL2WATCH_SOURCES=EVERY_SOURCE,
+            IL2WATCH_ICITE_URL=self.icite.base_url,
+            IL2WATCH_EUROPEPMC_URL=self.epmc.base_url,
+            IL2WATCH_OPENALEX_URL=self.openalex.base_url,
+            OPENALEX_API_KEY=DEFAULT_KEY,
+            IL2WATCH_ICITE_REFRESH="0",
+            IL2WATCH_OPENALEX_REFRESH="0",
+            IL2WATCH_HTTP_BACKOFF="0.01",
+            IL2WATCH_HTTP_ATTEMPTS="2",
+            IL2WATCH_BURST="0",
+        )
+        env.update(extra)
+        return load_settings(env, self.tmp_path)
+
+    def poll(self, now: datetime = LATER, **extra: str):
+        return poll_once(self.settings(**extra), out=lambda _: None, now=now)
+
+    def papers_posted(self) -> Counter:
+        """How often each paper (by its identity) was posted, in posts and digests."""
+        seen: Counter = Counter()
+        for message in self.slack.posts_with_metadata("il2watch_paper", CHANNEL):
+            payload = message.metadata["event_payload"]
+            seen[payload.get("paper") or f"pmid:{payload['pmid']}"] += 1  # posts made before identities: a PMID
+        for message in self.slack.posts_with_metadata("il2watch_digest", CHANNEL):
+            for key in message.metadata["event_payload"].get("papers", []):
+                seen[key] += 1
+        return seen
+
+    def post_of(self, key: str):
+        (message,) = [
+            m
+            for m in self.slack.posts_with_metadata("il2watch_paper", CHANNEL)
+            if m.metadata["event_payload"]["paper"] == key
+        ]
+        return message
+
+    def library(self) -> Library:
+        return Library(self.tmp_path / "library.db")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    literature = C.build_literature()
+    with (
+        EutilsStandIn(literature.world) as ncbi,
+        IciteStandIn(literature) as icite,
+        EuropePmcStandIn(literature) as epmc,
+        OpenAlexStandIn(literature) as openalex,
+        SlackStandIn() as slack,
+    ):
+        slack.add_channel("il2-papers", channel_id=CHANNEL)
+        yield Lab(tmp_path, literature, ncbi, icite, epmc, openalex, slack)
+
+
+def key_of(pmid: str) -> str:
+    return f"pmid:{pmid}"
+
+
+PREPRINT_EPMC_KEY = f"doi:{C.PREPRINT_EPMC.doi}"
+PREPRINT_SHARED_KEY = f"doi:{C.PREPRINT_SHARED.doi}"
+PREPRINT_LATER_KEY = f"doi:{C.PREPRINT_LATER.doi}"
+OPENALEX_ARTICLE_KEY = f"doi:{C.OPENALEX_ARTICLE.doi}"
+PATENT_KEY = f"epmc:PAT/{C.PATENT.europepmc_id}"
+NEW_CITING = {key_of(p) for p in C.NEW_PMIDS} | {
+    PREPRINT_EPMC_KEY,
+    PREPRINT_SHARED_KEY,
+    PREPRINT_LATER_KEY,
+    OPENALEX_ARTICLE_KEY,
+}
+
+
+def test_every_citing_paper_of_every_index_is_posted_once_with_all_its_sources(lab):
+    lab.poll()  # the baseline: every index knows the review's ten citing papers already
+    baseline = lab.papers_posted()
+    C.add_new_citations(lab.literature)
+    report = lab.poll()
+    posted = lab.papers_posted() - baseline
+    assert set(posted) == NEW_CITING and set(posted.values()) == {1}, posted
+    assert PATENT_KEY not in lab.papers_posted()  # kept in the library, not posted
+    with lab.library() as library:
+        assert library.paper(PATENT_KEY) is not None
+        assert library.sources_of(key_of(C.ALL_FOUR_PMID)) == ["pubmed", "icite", "europepmc", "openalex"]
+        assert library.sources_of(key_of(C.ICITE_ONLY_PMID)) == ["icite"]
+        assert library.sources_of(PREPRINT_SHARED_KEY) == ["europepmc", "openalex"]
+    all_four = lab.post_of(key_of(C.ALL_FOUR_PMID))
+    assert "Cites the review · PubMed, iCite, Europe PMC, OpenAlex" in json.dumps(all_four.blocks, ensure_ascii=False)
+    shared = lab.post_of(PREPRINT_SHARED_KEY)
+    payload = shared.metadata["event_payload"]
+    assert payload["doi"] == C.PREPRINT_SHARED.doi and payload["ppr"] == C.PREPRINT_SHARED.ppr
+    assert "pmid" not in payload and payload["openalex"].startswith("W")
+    assert "Preprint · Research Square" in json.dumps(shared.blocks, ensure_ascii=False)
+    assert f"https://doi.org/{C.PREPRINT_SHARED.doi}" in json.dumps(shared.blocks, ensure_ascii=False)
+    epmc_only = lab.post_of(PREPRINT_EPMC_KEY).metadata["event_payload"]
+    assert epmc_only["doi"] == C.PREPRINT_EPMC.doi  # Europe PMC wrote it in upper case
+    assert report.other_requests == {"iCite": 1, "Europe PMC": 2, "OpenAlex": 2}  # the OpenAlex id is kept
+    assert lab.icite.rate_violations == lab.epmc.rate_violations == lab.openalex.rate_violations == 0
+    assert lab.ncbi.rate_violations == 0
+
+
+def test_a_second_poll_posts_nothing_again_and_a_later_listing_adds_its_source(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.poll()
+    before = lab.papers_posted()
+    lab.literature.cite(C.ICITE_ONLY_PMID, REVIEW_PMID, ("europepmc",))  # Europe PMC catches up
+    lab.poll(now=MUCH_LATER)
+    assert lab.papers_posted() == before
+    with lab.library() as library:
+        assert library.sources_of(key_of(C.ICITE_ONLY_PMID)) == ["icite", "europepmc"]
+
+
+def test_a_preprint_that_pubmed_indexes_later_is_not_posted_twice(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.poll()
+    assert lab.papers_posted()[PREPRINT_LATER_KEY] == 1
+    C.index_preprint_in_pubmed(lab.literature)
+    lab.poll(now=MUCH_LATER)
+    posted = lab.papers_posted()
+    assert posted[PREPRINT_LATER_KEY] == 1 and key_of(C.PREPRINT_LATER_PMID) not in posted
+    with lab.library() as library:
+        paper = library.paper(key_of(C.PREPRINT_LATER_PMID))
+        assert paper is not None and paper.key == PREPRINT_LATER_KEY and paper.pmid == C.PREPRINT_LATER_PMID
+        assert library.sources_of(PREPRINT_LATER_KEY) == ["europepmc", "pubmed", "icite"]
+
+
+@pytest.mark.parametrize("fault", ["down", 503, "html", "malformed", "empty"])
+def test_one_source_failing_loses_and_doubles_nothing_and_is_named(lab, fault):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    if fault == "down":
+        lab.epmc.down = True
+    else:
+        lab.epmc.inject(fault, path_contains="citations", times=5)
+    report = lab.poll()
+    posted = lab.papers_posted()
+    only_epmc = {key_of(C.EPMC_ONLY_PMID), PREPRINT_EPMC_KEY, PREPRINT_LATER_KEY}
+    assert not only_epmc & set(posted), "Europe PMC's papers wait for Europe PMC"
+    assert (NEW_CITING - only_epmc) <= set(posted) and set(posted.values()) == {1}
+    assert "Europe PMC" in report.line()
+    with lab.library() as library:
+        status = library.source_status("europepmc")
+        assert status["status"] in ("failed", "partial") and status["error"]
+        assert library.count_linked("review", "cites", source="europepmc") == len(REVIEW_CITED_BY)
+    lab.epmc.down = False
+    lab.epmc.clear_faults()
+    lab.poll(now=MUCH_LATER)  # Europe PMC answers again: its papers now, once each
+    again = lab.papers_posted()
+    assert set(again) >= NEW_CITING and set(again.values()) == {1}
+
+
+def test_a_wrong_base_url_is_a_failure_not_a_paper_nobody_cites(lab):
+    lab.poll()
+    report = lab.poll(now=MUCH_LATER, IL2WATCH_EUROPEPMC_URL=lab.epmc.base_url.replace("/rest/", "/rst/"))
+    assert "is IL2WATCH_EUROPEPMC_URL right" in report.line()
+    with lab.library() as library:
+        assert library.source_status("europepmc")["status"] in ("failed", "partial")
+
+
+def test_openalex_without_its_key_says_so_and_the_rest_goes_on(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.openalex.keys = {"another-key"}
+    report = lab.poll()
+    assert "OpenAlex" in report.line() and "401" in report.line()
+    assert key_of(C.ALL_FOUR_PMID) in lab.papers_posted()
+
+
+def test_a_source_added_later_posts_one_note_not_a_flood(lab):
+    lab.poll(IL2WATCH_SOURCES="pubmed")
+    posted = lab.papers_posted()
+    lab.literature.world.add(*[])  # nothing new in PubMed
+    C.add_new_citations(lab.literature)
+    report = lab.poll(IL2WATCH_SOURCES="pubmed,europepmc")
+    new = lab.papers_posted() - posted
+    assert set(new) == {key_of(C.ALL_FOUR_PMID)}, new  # PubMed's own news is still news
+    (note,) = [
+        m
+        for m in lab.slack.posts_with_metadata("il2watch_note", CHANNEL)
+        if m.metadata["event_payload"].get("kind") == "source_baseline"
+    ]
+    assert note.metadata["event_payload"]["source"] == "europepmc"
+    assert "Europe PMC found" in note.text and "preprint" in note.text and "cites" in note.text
+    with lab.library() as library:
+        assert library.paper(PREPRINT_EPMC_KEY) is not None  # recorded
+    assert report.status == "ok"
+    lab.literature.cite(C.ICITE_ONLY_PMID, REVIEW_PMID, ("europepmc",))
+    lab.poll(now=MUCH_LATER, IL2WATCH_SOURCES="pubmed,europepmc")
+    assert lab.papers_posted()[key_of(C.ICITE_ONLY_PMID)] == 1  # from then on, what it finds is new
+
+
+def test_a_lost_library_is_rebuilt_from_the_channel_and_floods_nothing(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.poll()
+    before = lab.papers_posted()
+    (lab.tmp_path / "library.db").unlink()
+    for suffix in ("-wal", "-shm"):
+        (lab.tmp_path / f"library.db{suffix}").unlink(missing_ok=True)
+    lab.poll(now=MUCH_LATER)
+    assert lab.papers_posted() == before
+
+
+def test_posts_made_before_identities_are_recognised(lab, tmp_path):
+    lab.poll()
+    with sqlite3.connect(tmp_path / "library.db") as conn:  # the claims of an old library, bare PMIDs
+        assert conn.execute("select count(*) from claims where paper like 'pmid:%'").fetchone()[0] >= 3
+    before = lab.papers_posted()
+    for message in lab.slack.posts_with_metadata("il2watch_paper", CHANNEL):  # as posts made before
+        payload = message.metadata["event_payload"]
+        message.metadata["event_payload"] = {"pmid": payload["pmid"], "key": payload["key"]}
+    (tmp_path / "library.db").unlink()
+    lab.poll(now=MUCH_LATER)
+    assert lab.papers_posted() == before
+
+
+def test_poll_against_the_sources_takes_about_as_long_as_the_slowest(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.epmc.inject("slow", path_contains="citations", delay=0.6)
+    lab.openalex.inject("slow", path_contains="works", delay=0.6, times=2)
+    started = datetime.now(UTC)
+    lab.poll()
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    assert elapsed < 2.4, f"the sources were asked one after another ({elapsed:.1f} s)"
+
+
+def test_paper_and_cites_commands_read_every_identity(lab):
+    from il2watch.commands import Context, answer
+    from il2watch.service import all_watches, insight_maker
+
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.poll()
+    settings = lab.settings()
+    with lab.library() as library:
+        ctx = Context(
+            library=library,
+            settings=settings,
+            insight_for=insight_maker(settings, library, summariser=False),
+            user_id="U0READER1",
+            channel_id=CHANNEL,
+            watches=tuple(all_watches(settings, library)),
+            now=lambda: LATER,
+        )
+        for text in (
+            f"paper {C.PREPRINT_SHARED.ppr}",
+            f"paper https://doi.org/{C.PREPRINT_SHARED.doi.upper()}",
+            f"paper doi:{C.PREPRINT_SHARED.doi}",
+        ):
+            reply = answer(text, ctx)
+            shown = json.dumps(reply.blocks, ensure_ascii=False)
+            assert reply.deferred is None and "Orthogonal IL-2 receptor pairs" in shown, text
+            assert "Listed by Europe PMC, OpenAlex" in shown
+        cites = json.dumps(answer("cites 30", ctx).blocks, ensure_ascii=False)
+        assert "Orthogonal IL-2 receptor pairs" in cites and "Europe PMC, OpenAlex" in cites
+        assert "IL-2 muteins with reduced CD122 binding" in cites or "WO2024123456" not in cites
+
+
+def test_a_preprint_exports_as_unpublished_work(lab):
+    from il2watch.export import to_bibtex, to_ris
+
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.poll()
+    with lab.library() as library:
+        preprint = library.paper(PREPRINT_SHARED_KEY)
+    assert preprint is not None
+    bibtex, ris = to_bibtex([preprint]), to_ris([preprint])
+    assert bibtex.startswith("@misc{doi10.21203.rs.3.rs.5600001.v1,") and C.PREPRINT_SHARED.doi in bibtex
+    assert "TY  - UNPB" in ris and f"DO  - {C.PREPRINT_SHARED.doi}" in ris
+
+
+def test_a_failing_pubmed_efetch_fails_the_poll_and_marks_nothing_seen(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.ncbi.inject(503, "efetch", times=5)  # every attempt of one poll
+    with pytest.raises(PollError):
+        lab.poll()
+    lab.poll(now=MUCH_LATER)
+    posted = lab.papers_posted()
+    assert set(posted) >= NEW_CITING and set(posted.values()) == {1}
+
+
+def test_status_shows_each_source_s_health_and_last_answer(lab):
+    from il2watch.commands import format_status_text, status_facts
+
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.openalex.down = True
+    lab.poll()
+    settings = lab.settings()
+    with lab.library() as library:
+        text = format_status_text(status_facts(library, settings, LATER))
+    lines = {line.split(":")[0]: line for line in text.splitlines() if line.startswith("Source ")}
+    assert set(lines) == {"Source PubMed", "Source iCite", "Source Europe PMC", "Source OpenAlex"}
+    assert lines["Source iCite"].startswith("Source iCite: ok, ") and "works listed" in lines["Source iCite"]
+    assert "failing" in lines["Source OpenAlex"] and "503" in lines["Source OpenAlex"]
+    assert "last answered" in lines["Source OpenAlex"]
+
+
+def test_status_names_a_refresh_interval_and_a_source_not_asked_yet(lab):
+    from il2watch.commands import format_status_text, status_facts
+
+    lab.poll(IL2WATCH_SOURCES="pubmed")
+    settings = lab.settings(IL2WATCH_ICITE_REFRESH="1d")
+    with lab.library() as library:
+        text = format_status_text(status_facts(library, settings, LATER))
+    assert "Source iCite: not asked yet" in text
+
+
+def test_a_source_is_asked_no_more_often_than_its_refresh_interval(lab):
+    lab.poll(IL2WATCH_ICITE_REFRESH="1d")
+    lab.icite.clear_requests()
+    lab.poll(now=LATER.replace(hour=12), IL2WATCH_ICITE_REFRESH="1d")
+    assert lab.icite.requests == []
+    lab.poll(now=MUCH_LATER, IL2WATCH_ICITE_REFRESH="1d")
+    assert len(lab.icite.requests) == 1
+
+
+def test_doctor_asks_every_source_once_and_checks_the_openalex_key(lab):
+    from il2watch.doctor import run_checks
+
+    lab.poll()
+    lines = [check.line() for check in run_checks(lab.settings())]
+    assert any(line.startswith("✓ iCite answers: 10 papers cite PMID 35217787") for line in lines), lines
+    assert any(line.startswith("✓ Europe PMC answers: 10 works cite PMID 35217787") for line in lines)
+    assert any(line.startswith("✓ OpenAlex accepts OPENALEX_API_KEY") for line in lines)
+    lab.openalex.keys = {"another"}
+    lab.epmc.down = True
+    lines = [check.line() for check in run_checks(lab.settings())]
+    assert any(line.startswith("✗ OpenAlex at ") and "401" in line for line in lines), lines
+    assert any(line.startswith("✗ Europe PMC at ") and "503" in line for line in lines)
