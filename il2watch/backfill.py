@@ -8,18 +8,16 @@ go out like any others, exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from il2watch.deliver import DeliveryReport
 from il2watch.intel import hold_back
 from il2watch.library import Library
-from il2watch.model import Insight, Paper, Reason, Watch
+from il2watch.markup import counted
+from il2watch.model import InsightFor, Watch
 from il2watch.planning import NOT_POSTED, new_key
 
 BACKFILL_MAX = 200  # papers one backfill may post; run it again for more
-
-InsightFor = Callable[[Paper, list[Reason]], Insight]
 
 
 def limit_problem(limit: int) -> str:
@@ -81,7 +79,7 @@ def enqueue(library: Library, choice: Choice, *, watch: Watch, channel: str, bur
     keys = list(choice.papers)
     with library.transaction():
         if burst and len(keys) > burst:
-            count = f"{len(keys)} earlier paper{'s' if len(keys) != 1 else ''}"
+            count = f"{counted(len(keys), 'earlier paper')}"
             library.enqueue(
                 key=new_key(),
                 channel=channel,
@@ -98,7 +96,7 @@ def enqueue(library: Library, choice: Choice, *, watch: Watch, channel: str, bur
 def describe(choice: Choice, kind: str, watch: Watch) -> str:
     """One plain line: what the backfill queued and what it passed over."""
     count = len(choice.papers)
-    papers = f"{count} paper{'s' if count != 1 else ''}"
+    papers = f"{counted(count, 'paper')}"
     if not count and not choice.held_back:
         line = f"nothing to backfill from {watch.id}: the channel has had every paper it found"
     elif not count:

@@ -29,7 +29,7 @@ from slack_sdk.errors import SlackApiError
 from il2watch import render
 from il2watch.identity import describe_key
 from il2watch.library import Library, OutboxRow, utcnow
-from il2watch.model import Insight, Paper, Reason, Watch
+from il2watch.model import Insight, InsightFor, Paper, Reason, Watch
 from il2watch.render import Message
 from il2watch.render.paper import posted_tokens
 from il2watch.slack_client import FATAL_ERRORS, explain, resolve_channel, slack_error
@@ -49,7 +49,6 @@ REJECTED_CONTENT = {
 }
 HISTORY_MARGIN = timedelta(days=1)  # how far before the oldest due row the pre-post check reads
 CONTENT_REFUSALS = 3  # polls in which Slack may refuse a message even as plain text before it is failed
-InsightFor = Callable[[Paper, list[Reason]], Insight]
 StopReason = Callable[[], str]  # why delivery must stop now ("" to go on)
 
 

@@ -13,11 +13,10 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from il2watch.transport import Host, RateLimiter, Stats, TransportError, host_from_settings
+from il2watch.transport import HOMEPAGE, Host, RateLimiter, Stats, TransportError, host_from_settings
 
 MAX_GET_URL = 2000  # NCBI asks for POST beyond about this length (and for more than 200 ids)
 MAX_GET_IDS = 200
-HOMEPAGE = "https://pubmed.ncbi.nlm.nih.gov/35217787/"
 
 EutilsError = TransportError  # the name modules written before the shared transport catch
 

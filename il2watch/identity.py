@@ -198,6 +198,24 @@ LABELS = {
 }
 
 
+# Where a reader opens a paper by each kind of id: the page pattern and the characters left unquoted.
+_READER_URLS = {
+    "pmid": ("https://pubmed.ncbi.nlm.nih.gov/{}/", ""),
+    "doi": ("https://doi.org/{}", "/:;()"),
+    "pmcid": ("https://www.ncbi.nlm.nih.gov/pmc/articles/{}/", ""),
+    "ppr": ("https://europepmc.org/article/PPR/{}", ""),
+    "epmc": ("https://europepmc.org/article/{}", "/"),
+    "openalex": ("https://openalex.org/{}", ""),
+}
+
+
+def reader_url(kind: str, value: str) -> str:
+    """The page of one id ("" for none): PubMed for a PMID, doi.org for a DOI, PMC, Europe PMC, OpenAlex."""
+    pattern, safe = _READER_URLS[kind]
+    value = value.strip()
+    return pattern.format(urllib.parse.quote(value, safe=safe)) if value else ""
+
+
 def describe_key(key: str) -> str:
     """How a person reads a paper key: "PMID 36261022", "DOI 10.1101/…", "Europe PMC PPR123"."""
     if key.isdigit():

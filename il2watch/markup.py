@@ -11,9 +11,19 @@ import html
 import re
 
 _TAG = re.compile(r"<(/?)(i|b|u|sup|sub)>", re.IGNORECASE)
-# C0/C1 controls except tab and newline, bidi marks/embeddings/overrides/isolates, zero-width space and
-# word joiner, BOM. (The zero-width joiner stays: emoji sequences need it.)
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+# C0/C1 controls except tab and newline, bidi marks/embeddings/overrides/isolates, zero-width space, word
+# joiner and invisible math operators, BOM. The joiners stay in what is shown (emoji sequences need the
+# zero-width joiner, Persian and Indic text the non-joiner); ``strip_invisible(joiners=True)`` drops them
+# from what is compared, such as a command's words.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_JOINERS = re.compile("[\u200c\u200d]")
+
+
+def strip_invisible(text: str, *, joiners: bool = False) -> str:
+    """Text without the characters that hide or reorder what a reader sees (and the joiners, if asked)."""
+    cleaned = _INVISIBLE.sub("", text)
+    return _JOINERS.sub("", cleaned) if joiners else cleaned
+
 
 # Characters with a Unicode superscript or subscript form. Symbols that print raised anyway (® ™ ° † ‡)
 # stay as they are in a superscript.
@@ -141,7 +151,7 @@ def _convert(marked: str, *, italic: str, bold: str, escape: bool) -> str:
     script = ""  # "sup" or "sub" while inside one; styles and nested scripts inside it are dropped
 
     def text(raw: str) -> str:
-        plain = _INVISIBLE.sub("", html.unescape(raw))
+        plain = strip_invisible(html.unescape(raw))
         if escape:
             plain = plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         return plain
@@ -196,13 +206,8 @@ def to_mrkdwn(marked: str) -> str:
 
 def escape_mrkdwn(plain: str) -> str:
     """Make plain text from outside safe for a mrkdwn field: no mentions, links or hidden text."""
-    cleaned = _INVISIBLE.sub("", plain)
+    cleaned = strip_invisible(plain)
     return cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def strip_tags(marked: str) -> str:
-    """Marked text without its inline tags, still HTML-escaped (for storage comparisons)."""
-    return _TAG.sub("", marked)
 
 
 _SPACE = re.compile(r"\s+")
@@ -211,3 +216,8 @@ _SPACE = re.compile(r"\s+")
 def squash(text: str) -> str:
     """Collapse runs of whitespace (PubMed records carry newlines and double spaces)."""
     return _SPACE.sub(" ", text).strip()
+
+
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """'1 paper', '2 papers', '1,204 papers': every count il2watch shows is said this way."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

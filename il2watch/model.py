@@ -8,14 +8,33 @@ into plain Unicode (for search and summaries) or Slack mrkdwn (for posts).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from il2watch.identity import Ids
+from il2watch.identity import KINDS as ID_KINDS
+from il2watch.identity import Ids, reader_url
 
 KINDS = ("cites", "similar", "query")
 # The citation indexes il2watch asks, and how posts and replies name them.
 SOURCES = {"pubmed": "PubMed", "icite": "iCite", "europepmc": "Europe PMC", "openalex": "OpenAlex"}
 AXES = ("treg", "effector", "both", "biology", "neighbour", "other")
+FLAGS = ("retraction", "erratum", "preprint", "clinical-trial", "review")  # loudest first, as they are shown
+# How posts, replies and exports name the axes and flags.
+AXIS_LABELS = {
+    "treg": "Treg-directed",
+    "effector": "Effector-directed",
+    "both": "Treg- and effector-directed",
+    "biology": "IL-2 biology",
+    "neighbour": "Near neighbour",
+    "other": "Other",
+}
+FLAG_LABELS = {
+    "review": "Review",
+    "clinical-trial": "Clinical trial",
+    "preprint": "Preprint",
+    "erratum": "Erratum",
+    "retraction": "Retraction",
+}
 
 
 @dataclass(frozen=True)
@@ -90,16 +109,9 @@ class Paper:
 
     @property
     def url(self) -> str:
-        """Where a reader opens it: PubMed when it has a PMID, else its DOI, else Europe PMC."""
-        if self.pmid:
-            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
-        if self.doi:
-            return f"https://doi.org/{self.doi}"
-        if self.ppr:
-            return f"https://europepmc.org/article/PPR/{self.ppr}"
-        if self.epmc:
-            return f"https://europepmc.org/article/{self.epmc}"
-        return f"https://openalex.org/{self.openalex}" if self.openalex else ""
+        """Where a reader opens it: PubMed when it has a PMID, else its DOI, PMC, Europe PMC or OpenAlex."""
+        ids = self.ids
+        return next((reader_url(kind, getattr(ids, kind)) for kind in ID_KINDS if getattr(ids, kind)), "")
 
     @property
     def is_preprint(self) -> bool:
@@ -149,3 +161,8 @@ class Insight:
     flags: tuple[str, ...] = ()  # "review", "clinical-trial", "preprint", "erratum", "retraction"
     relevance: float = 0.0  # 0-100, higher first
     relevance_why: tuple[str, ...] = field(default=())  # one line per contribution to the score
+
+
+# What the renderers are given to learn what il2watch says about a paper: the stored insight, or one
+# computed on the spot (``il2watch.insights.insight_for``).
+InsightFor = Callable[[Paper, list[Reason]], Insight]

@@ -21,6 +21,7 @@ from il2watch.eutils import Eutils
 from il2watch.insights import Insights
 from il2watch.lease import lease_problem, live_holder
 from il2watch.library import INTERRUPTED_RUN, Library, LibraryError, StoredInsight
+from il2watch.markup import counted
 from il2watch.model import Insight, Paper, Watch
 from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
@@ -59,7 +60,7 @@ class PollReport:
     other_requests: dict[str, int] = field(default_factory=dict)  # the other sources' requests, by label
 
     def line(self) -> str:
-        parts = [f"{self.new} new paper(s)", f"{self.stored} stored", f"{self.queued} queued"]
+        parts = [counted(self.new, "new paper"), f"{self.stored} stored", f"{self.queued} queued"]
         if self.delivery.posted or self.delivery.settled:
             parts.append(f"{self.delivery.posted} posted")
         if self.delivery.settled:
@@ -74,7 +75,7 @@ class PollReport:
         line = (
             f"poll {self.status}: "
             + ", ".join(parts)
-            + f"; {self.requests} NCBI request(s)"
+            + f"; {counted(self.requests, 'NCBI request')}"
             + others
             + problems
             + watches
@@ -275,7 +276,7 @@ def bundle_digests(library: Library, now: datetime) -> int:
                 kind="digest",
                 papers=(),
                 payload={
-                    "title": f"Digest: {len(keys)} new paper{'s' if len(keys) != 1 else ''}",
+                    "title": f"Digest: {counted(len(keys), 'new paper')}",
                     "watermark": watermark,
                 },
                 now=now.isoformat(timespec="seconds"),

@@ -41,6 +41,7 @@ from il2watch import redact
 
 log = logging.getLogger("il2watch.transport")
 
+HOMEPAGE = "https://pubmed.ncbi.nlm.nih.gov/35217787/"  # named in every User-Agent, so a host knows who asks
 MAX_WAIT = 120.0  # never sleep longer than this before a retry, whatever Retry-After says (Slack uses it too)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MARGIN = 1.05  # the limiter's window is this much longer than a second, so network jitter cannot bunch requests

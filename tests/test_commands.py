@@ -155,7 +155,7 @@ class Recorder:
 
         def poll():
             self.polls += 1
-            return "poll ok: 2 new paper(s), 2 stored, 2 queued, 2 posted; 5 NCBI request(s)"
+            return "poll ok: 2 new papers, 2 stored, 2 queued, 2 posted; 5 NCBI requests"
 
         def upload(channel, name, content, title):
             if channel == "CNOTIN":
@@ -642,7 +642,7 @@ def test_poll_now_runs_after_the_ack(lab):
     reply = answer("poll", context(user=ADMIN))
     assert recorder.polls == 0 and "Polling PubMed now" in reply.text
     later = reply.deferred.run(recorder.tools())
-    assert recorder.polls == 1 and "2 new paper(s)" in later.text
+    assert recorder.polls == 1 and "2 new papers" in later.text
 
 
 @pytest.fixture

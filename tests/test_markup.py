@@ -1,6 +1,9 @@
+import json
 import re
 
-from il2watch.markup import escape_mrkdwn, read_mathml, squash, to_mrkdwn, to_plain
+from il2watch.commands.parsing import clean_unicode
+from il2watch.intel.llm import ChatSummariser
+from il2watch.markup import counted, escape_mrkdwn, read_mathml, squash, strip_invisible, to_mrkdwn, to_plain
 
 
 def test_plain_turns_inline_markup_into_unicode():
@@ -68,3 +71,27 @@ def test_invisible_and_bidi_characters_are_dropped():
 
 def test_squash_collapses_whitespace():
     assert squash("  a\n  b\t c ") == "a b c"
+
+
+def test_one_set_of_invisible_characters_for_what_is_shown_and_what_is_typed():
+    hidden = "a\u202eb\u200bc\u2062d\ufeffe\u2066f\u2069"
+    assert strip_invisible(hidden) == to_plain(hidden) == escape_mrkdwn(hidden) == "abcdef"
+    assert clean_unicode(hidden) == "abcdef"
+    # What is shown keeps the joiners (an emoji sequence, Persian text); what is compared drops them.
+    scientist, persian = "👩\u200d🔬", "می\u200cخواهم"
+    assert to_plain(scientist) == scientist and escape_mrkdwn(persian) == persian
+    assert clean_unicode("IL\u200d-2\u200c") == "IL-2"
+    assert strip_invisible(scientist, joiners=True) == "👩🔬"
+
+
+def test_a_language_model_summary_loses_the_same_invisible_characters():
+    summariser = ChatSummariser(base_url="http://127.0.0.1:9", model="m")
+    answer = {"choices": [{"message": {"content": "Low-dose IL-2\u200b doubled Tregs\u202e."}}]}
+    assert summariser.read_answer(json.dumps(answer).encode()) == "Low-dose IL-2 doubled Tregs."
+
+
+def test_counts_are_said_one_way():
+    assert counted(1, "paper") == "1 paper"
+    assert counted(0, "paper") == "0 papers"
+    assert counted(12_345, "new paper") == "12,345 new papers"
+    assert counted(2, "query", "queries") == "2 queries"

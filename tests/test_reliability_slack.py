@@ -223,7 +223,7 @@ def test_il2watch_poll_rides_out_a_timeout_after_slack_accepted(lab):
     lab.slack.inject("slow", method="chat.postMessage", delay=SLOW_DELAY)
     finished = lab.cli("poll")
     assert finished.returncode == 0, finished.stderr
-    assert "1 new paper(s), 1 stored, 1 queued, 1 posted" in finished.stdout
+    assert "1 new paper, 1 stored, 1 queued, 1 posted" in finished.stdout
     assert "checking the channel before retrying" in finished.stdout  # the log says what happened
     assert lab.posted()[NEW] == 1
 
@@ -305,7 +305,7 @@ def test_a_post_slack_never_accepts_is_failed_and_status_says_which_and_why(lab)
     settings = lab.settings()
     with Library(settings.db_path) as library:
         text = format_status_text(status_facts(library, settings))
-    assert "Slack: 1 post(s) failed" in text
+    assert "Slack: 1 post failed" in text
     assert f"Failed posts: paper PMID {NEW}: Slack refused it (invalid_blocks), also as plain text, in 3 polls" in text
 
 

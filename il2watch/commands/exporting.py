@@ -14,7 +14,7 @@ from il2watch.commands.parsing import parse_count, parse_window, split_command
 from il2watch.commands.reading import MAX_SEARCH, lexicon_synonyms, parse_tag, review_watch, tag_problem
 from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, say
 from il2watch.export import ALIASES, FORMATS, export
-from il2watch.markup import escape_mrkdwn
+from il2watch.markup import counted, escape_mrkdwn
 
 EXPORT_MAX = 2000
 SHARE_WORDS = ("share",)
@@ -89,7 +89,7 @@ def export_command(args: str, ctx: Context, offset: int = 0) -> Reply:
         return say(f"No papers {escape_mrkdwn(chosen.describe)}, so there is nothing to export.")
     channel, user, papers = ctx.channel_id, ctx.user_id, chosen.papers
     name = file_name(chosen.name, fmt, ctx.now().date().isoformat())
-    count = f"{len(papers):,} paper{'s' if len(papers) != 1 else ''}"
+    count = counted(len(papers), "paper")
     title = f"{count} {chosen.describe}"
     capped = f" (the first {EXPORT_MAX:,})" if len(papers) >= EXPORT_MAX else ""
     private = not share and bool(user)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from il2watch.identity import Ids, describe_key, doi_of, parse_reference
+from il2watch.markup import counted, strip_invisible
 
 MAX_TEXT = 1000  # longer command text is refused with a reply, not parsed
 MAX_PMID = 99_999_999
 
 # Slack sends mentions, channels and links as <@U123|name>, <#C123|name>, <!here>, <https://x|label>.
 _SLACK_ENTITY = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
 
 _PMID_WORD = re.compile(r"(?i)^(?:pmid\s*[:#]?\s*)?0*([1-9]\d{0,7})\.?$")
@@ -35,7 +35,7 @@ _RECENT = re.compile(r"(?i)^(\d{1,6})\s*(d|day|days|w|wk|week|weeks)?$")
 def clean_unicode(text: str) -> str:
     """Valid, visible Unicode: lone surrogates replaced, NFC, no controls or direction overrides."""
     repaired = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return _INVISIBLE.sub("", unicodedata.normalize("NFC", repaired))
+    return strip_invisible(unicodedata.normalize("NFC", repaired), joiners=True)
 
 
 def slack_to_plain(text: str) -> str:
@@ -128,7 +128,7 @@ class Window:
 
     def describe(self) -> str:
         if self.days:
-            return f"entered in the last {self.days} day{'s' if self.days != 1 else ''}"
+            return f"entered in the last {counted(self.days, 'day')}"
         return f"{self.count} most recent" if self.count else "most recent"
 
 

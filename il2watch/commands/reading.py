@@ -22,7 +22,7 @@ from il2watch.eutils import EutilsError
 from il2watch.identity import describe_key
 from il2watch.intel.synonyms import Synonyms, synonyms_for
 from il2watch.library import SEARCH_WINDOW, fts_query
-from il2watch.markup import escape_mrkdwn
+from il2watch.markup import counted, escape_mrkdwn
 from il2watch.model import AXES, Paper, Watch
 from il2watch.pubmed import PubMedError
 from il2watch.render import render_paper
@@ -176,9 +176,9 @@ def search(args: str, ctx: Context, offset: int = 0) -> Reply:
     keys, total = ctx.library.search(args, limit=PAGE, offset=offset, synonyms=synonyms)
     more = offset + PAGE if total > offset + PAGE else None
     words = echo(args)
-    counted = f"{total:,}+ papers" if total >= SEARCH_WINDOW else f"{total:,} paper{'s' if total != 1 else ''}"
+    found = f"{total:,}+ papers" if total >= SEARCH_WINDOW else counted(total, "paper")
     return listing(
-        f"*{counted} match “{words}”*",
+        f"*{found} match “{words}”*",
         paper_list(ctx.library, keys, ctx.watch_map),
         offset=offset,
         next_offset=more,

@@ -16,7 +16,7 @@ from il2watch.config import Settings
 from il2watch.identity import describe_key
 from il2watch.library import Library
 from il2watch.markup import escape_mrkdwn, squash
-from il2watch.model import Insight, Paper, Reason, Watch
+from il2watch.model import InsightFor, Paper, Reason, Watch
 from il2watch.render.blocks import (
     MAX_BUTTON_VALUE,
     MAX_FALLBACK_TEXT,
@@ -31,7 +31,6 @@ from il2watch.render.paper import byline, title_mrkdwn, why_line
 if TYPE_CHECKING:
     from il2watch.pubmed import Search
 
-InsightFor = Callable[[Paper, list[Reason]], Insight]
 PAGE = 10  # papers per reply; "More" shows the next ten
 
 EPHEMERAL, IN_CHANNEL = "ephemeral", "in_channel"

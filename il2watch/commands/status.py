@@ -12,7 +12,7 @@ from il2watch.config import Settings
 from il2watch.identity import describe_key
 from il2watch.lease import live_holder
 from il2watch.library import INTERRUPTED_RUN, Library
-from il2watch.markup import escape_mrkdwn
+from il2watch.markup import counted, escape_mrkdwn
 from il2watch.model import SOURCES
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, clip, section
 
@@ -114,17 +114,17 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
     if last is None:
         ncbi = "unknown (no poll yet)"
     elif failures and ("NCBI" in error or "E-utilities" in error):
-        ncbi = f"failing ({failures} poll{'s' if failures != 1 else ''} in a row)"
+        ncbi = f"failing ({counted(failures, 'poll')} in a row)"
     else:
         ncbi = "ok"
     if not settings.slack_bot_token:
         slack = "not configured (no SLACK_BOT_TOKEN): polls print what they would post"
     elif failures and any(word in error for word in ("Slack", "SLACK_", "channel", "bot")):
-        slack = f"failing ({failures} poll{'s' if failures != 1 else ''} in a row)"
+        slack = f"failing ({counted(failures, 'poll')} in a row)"
     elif outbox["failed"]:
-        slack = f"{outbox['failed']} post(s) failed"
+        slack = f"{counted(outbox['failed'], 'post')} failed"
     elif outbox["sending"]:
-        slack = f"{outbox['sending']} post(s) with an unknown outcome, to be checked against the channel"
+        slack = f"{counted(outbox['sending'], 'post')} with an unknown outcome, to be checked against the channel"
     else:
         slack = "ok" if outbox["sent"] or last is not None else "unknown (nothing posted yet)"
     return {

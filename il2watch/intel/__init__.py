@@ -19,8 +19,6 @@ from .relevance import Relevance, hold_back, score_relevance
 from .sentences import ends_sentence, split_sentences
 from .summary import DEFAULT_TOPIC_TERMS, SUMMARY_LIMIT, section_text, summarise
 from .tags import (
-    AXIS_LABELS,
-    FLAG_LABELS,
     IL2_AXES,
     classify_axis,
     concerned_pmids,
@@ -36,9 +34,7 @@ from .tags import (
 )
 
 __all__ = [
-    "AXIS_LABELS",
     "DEFAULT_TOPIC_TERMS",
-    "FLAG_LABELS",
     "IL2_AXES",
     "SUMMARY_LIMIT",
     "ChatSummariser",

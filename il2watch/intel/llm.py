@@ -10,12 +10,12 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..markup import strip_invisible
 from ..model import Paper
 from .summary import SUMMARY_LIMIT
 
@@ -30,7 +30,6 @@ INSTRUCTIONS = (
     "if it fits, its key result. Use only facts from the abstract. No preamble, no markdown."
 )
 _MAX_RESPONSE_BYTES = 1_000_000
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class SummariserError(Exception):
@@ -87,7 +86,7 @@ class ChatSummariser:
             raise SummariserError("answer is not a chat completion") from None
         if not isinstance(content, str):
             raise SummariserError("answer has no text")
-        text = " ".join(_CONTROL.sub("", content).split()).strip().strip('"“”').strip()
+        text = " ".join(strip_invisible(content).split()).strip().strip('"“”').strip()
         if not text:
             raise SummariserError("answer is empty")
         if len(text) > self.limit:

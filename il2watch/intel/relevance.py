@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..markup import counted
 from ..model import Insight, Reason
 
 CITES = 35.0
@@ -76,10 +77,10 @@ def score_relevance(
         parts.append((points, f"names {', '.join(molecules)}"))
     relevant, not_relevant = feedback
     if relevant > 0:
-        votes = f"{relevant} Relevant vote{'s' if relevant > 1 else ''}"
+        votes = f"{counted(relevant, 'Relevant vote')}"
         parts.append((min(PER_RELEVANT_VOTE * relevant, RELEVANT_CAP), votes))
     if not_relevant > 0:
-        votes = f"{not_relevant} Not relevant vote{'s' if not_relevant > 1 else ''}"
+        votes = counted(not_relevant, "Not relevant vote")
         parts.append((-min(PER_NOT_RELEVANT_VOTE * not_relevant, NOT_RELEVANT_CAP), votes))
     total = round(min(max(sum(points for points, _ in parts), 0.0), 100.0), 1)
     why = tuple(f"{_points(points)} {text}" for points, text in parts)

@@ -20,28 +20,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..model import Paper, Reason
+from ..model import FLAGS, Paper, Reason
 from .lexicon import Lexicon, Molecule, normalise
 
 IL2_AXES = ("treg", "effector", "both", "biology")  # the axes of IL-2 papers; neighbour and other are not
-FLAG_ORDER = ("retraction", "erratum", "preprint", "clinical-trial", "review")
-# How posts and replies name the tags; a retraction is meant to be impossible to miss.
-AXIS_LABELS = {
-    "treg": "Treg-directed / autoimmunity",
-    "effector": "effector-directed / cancer",
-    "both": "both axes: Treg-directed and effector-directed",
-    "biology": "IL-2 biology and structure",
-    "neighbour": "neighbouring cytokine",
-    "other": "other",
-}
-FLAG_LABELS = {
-    "retraction": "⚠️ RETRACTED",
-    "erratum": "erratum",
-    "preprint": "preprint (not peer reviewed)",
-    "clinical-trial": "clinical trial",
-    "review": "review",
-}
-
 IL2_THRESHOLD = 3.0  # evidence needed to call a paper IL-2 work
 TEXT_FLOOR = 1.5  # text evidence below which no prior (reasons, votes) can make a paper IL-2 work
 CITES_PRIOR = 1.0
@@ -420,4 +402,4 @@ def publication_flags(paper: Paper, title: str = "") -> tuple[str, ...]:
         flags.add("clinical-trial")
     if types & {"review", "systematic review", "meta-analysis", "scoping review"}:
         flags.add("review")
-    return tuple(flag for flag in FLAG_ORDER if flag in flags)
+    return tuple(flag for flag in FLAGS if flag in flags)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from il2watch.identity import reader_url
+
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
@@ -131,7 +133,7 @@ def link(url: str, label: str) -> str:
 
 
 def pubmed_url(pmid: str) -> str:
-    return f"https://pubmed.ncbi.nlm.nih.gov/{quote(pmid.strip(), safe='')}/"
+    return reader_url("pmid", pmid)
 
 
 def mrkdwn(text: str) -> dict[str, Any]:

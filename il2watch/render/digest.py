@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from il2watch.markup import escape_mrkdwn, squash
+from il2watch.markup import counted, escape_mrkdwn, squash
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.render.blocks import (
     MAX_BLOCKS,
@@ -59,10 +59,6 @@ def entry_blocks(
     return [section(digest_entry(number, item, watches)), buttons]
 
 
-def _count(n: int) -> str:
-    return f"{n} paper" if n == 1 else f"{n} papers"
-
-
 def render_digest(
     items: Sequence[Item],
     watches: Mapping[str, Watch],
@@ -81,7 +77,9 @@ def render_digest(
     top_n = max(0, min(top_n, TOP_MAX))
     head, rest = list(items[:top_n]), list(items[top_n:])
     heading = clip(escape_mrkdwn(squash(title)), 300) or "il2watch digest"
-    blocks: list[dict[str, Any]] = [section(f"*{heading}*\n{_count(len(items)) if items else 'No new papers.'}")]
+    blocks: list[dict[str, Any]] = [
+        section(f"*{heading}*\n{counted(len(items), 'paper') if items else 'No new papers.'}")
+    ]
     for number, item in enumerate(head, 1):
         blocks += entry_blocks(number, item, watches, feedback)
     if rest:
@@ -93,7 +91,7 @@ def render_digest(
         "watermark": dict(watermark) if watermark is not None else None,
     }
     top = Message(
-        text=clip(f"{heading}: {_count(len(items))}", MAX_FALLBACK_TEXT),
+        text=clip(f"{heading}: {counted(len(items), 'paper')}", MAX_FALLBACK_TEXT),
         blocks=blocks,
         metadata=metadata(DIGEST_EVENT, payload),
     )

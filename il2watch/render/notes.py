@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from il2watch.markup import escape_mrkdwn
+from il2watch.markup import counted, escape_mrkdwn
 from il2watch.model import SOURCES, Watch
 from il2watch.render.blocks import MAX_FALLBACK_TEXT, MAX_SECTION_TEXT, Message, clip, metadata, section
 
@@ -38,10 +38,6 @@ def render_note(
     )
 
 
-def _papers(n: int) -> str:
-    return "1 paper" if n == 1 else f"{n} papers"
-
-
 def baseline_text(watch: Watch, found: int, posted: int, *, command: str) -> str:
     """What a new watch found already there, how much of it is being posted, and how admins post more.
 
@@ -58,11 +54,11 @@ def baseline_text(watch: Watch, found: int, posted: int, *, command: str) -> str
         return start + none + "; new ones will be posted here."
     more = f"Admins can post more with `{command} backfill {watch.id} [N]`."
     if posted <= 0:
-        return start + f"{_papers(found)} {already}; posting none of them now. {more}"
+        return start + f"{counted(found, 'paper')} {already}; posting none of them now. {more}"
     if posted >= found:
-        return start + f"{_papers(found)} {already}; posting {'it' if found == 1 else 'all of them'}."
+        return start + f"{counted(found, 'paper')} {already}; posting {'it' if found == 1 else 'all of them'}."
     recent = "the most recent one" if posted == 1 else f"the {posted} most recent"
-    return start + f"{_papers(found)} {already}; posting {recent}. {more}"
+    return start + f"{counted(found, 'paper')} {already}; posting {recent}. {more}"
 
 
 def render_baseline_note(
@@ -78,11 +74,11 @@ def source_baseline_text(source: str, watch: Watch, found: int, preprints: int, 
     """What a citation source enabled on an existing watch revealed: recorded, not posted one by one."""
     label = SOURCES.get(source, source)
     linked = "citing" if watch.kind == "paper" else "matching"
-    some = f", {preprints} of them preprint{'s' if preprints != 1 else ''}" if preprints else ""
+    some = f", {counted(preprints, 'preprint')} among them" if preprints else ""
     listing = f"`{command} cites` lists them" if watch.kind == "paper" else f"`{command} recent` shows the newest"
     return (
-        f"{label} found {_papers(found)} more {linked} {watch.name} that il2watch had not seen{some}; they are "
-        f"in the library, not posted one by one ({listing}). From now on what {label} finds is posted as new."
+        f"{label} found {counted(found, 'paper')} more {linked} {watch.name} that il2watch had not seen{some}; "
+        f"they are in the library, not posted one by one ({listing}). From now on what {label} finds is posted as new."
     )
 
 

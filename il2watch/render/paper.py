@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from il2watch.identity import KINDS as ID_KINDS
-from il2watch.identity import parse_token
+from il2watch.identity import parse_token, reader_url
+from il2watch.intel.tags import trial_url
 from il2watch.markup import escape_mrkdwn, squash, to_mrkdwn, to_plain
-from il2watch.model import SOURCES, Author, Insight, Paper, Reason, Watch
+from il2watch.model import AXIS_LABELS, FLAG_LABELS, SOURCES, Author, Insight, Paper, Reason, Watch
 from il2watch.render.blocks import (
     ELLIPSIS,
     MAX_FALLBACK_TEXT,
@@ -25,21 +25,6 @@ from il2watch.render.blocks import (
     section,
 )
 
-AXIS_LABELS = {
-    "treg": "Treg-directed",
-    "effector": "Effector-directed",
-    "both": "Treg- and effector-directed",
-    "biology": "IL-2 biology",
-    "neighbour": "Near neighbour",
-    "other": "Other",
-}
-FLAG_LABELS = {
-    "review": "Review",
-    "clinical-trial": "Clinical trial",
-    "preprint": "Preprint",
-    "erratum": "Erratum",
-    "retraction": "Retraction",
-}
 PAPER_EVENT = "il2watch_paper"
 DIGEST_EVENT = "il2watch_digest"
 
@@ -49,8 +34,6 @@ JOURNAL_LIMIT = 200
 LIST_SHOWN = 8  # molecules or trials named before "+N more"
 REASONS_SHOWN = 4  # reasons named in the compact "why" line
 
-_NCT = re.compile(r"NCT\d{8}")
-_EUDRACT = re.compile(r"\d{4}-\d{6}-\d{2}")
 _PMID = re.compile(r"\d{1,9}")
 
 
@@ -149,11 +132,10 @@ def axis_label(axis: str) -> str:
 
 def _trial_link(trial: str) -> str:
     text = clip(escape_mrkdwn(squash(trial)), 60)
-    if _NCT.fullmatch(trial):
-        return link(f"https://clinicaltrials.gov/study/{trial}", text)
-    if _EUDRACT.fullmatch(trial):
-        return link(f"https://www.clinicaltrialsregister.eu/ctr-search/search?query={trial}", text)
-    return text
+    try:
+        return link(trial_url(trial), text)
+    except ValueError:  # not a registration il2watch can link to: shown as text
+        return text
 
 
 def _some(items: Sequence[str]) -> list[str]:
@@ -215,13 +197,12 @@ def links_line(paper: Paper) -> str:
     parts = [link(pubmed_url(paper.pmid), "PubMed")] if paper.pmid else []
     doi = paper.doi.strip()
     if doi:
-        parts.append(link(f"https://doi.org/{quote(doi, safe='/:;()')}", "DOI"))
+        parts.append(link(reader_url("doi", doi), "DOI"))
     pmcid = paper.pmcid.strip()
     if pmcid:
-        pmc_url = f"https://www.ncbi.nlm.nih.gov/pmc/articles/{quote(pmcid, safe='')}/"
-        parts.append(link(pmc_url, "Free full text (PMC)"))
+        parts.append(link(reader_url("pmcid", pmcid), "Free full text (PMC)"))
     if paper.ppr and not paper.pmid:
-        parts.append(link(f"https://europepmc.org/article/PPR/{quote(paper.ppr, safe='')}", "Europe PMC"))
+        parts.append(link(reader_url("ppr", paper.ppr), "Europe PMC"))
     for pmid in _notice_pmids(paper, "ErratumIn")[:3]:
         parts.append(link(pubmed_url(pmid), "Erratum"))
     return SEPARATOR.join(parts)

@@ -12,9 +12,7 @@ from il2watch.eutils import Eutils
 from il2watch.sources import europepmc, icite, openalex
 from il2watch.sources.base import Finding, Found, Request, Source, SourceError, SourceRecord
 from il2watch.sources.pubmed import PubMed
-from il2watch.transport import host_from_settings
-
-HOMEPAGE = "https://pubmed.ncbi.nlm.nih.gov/35217787/"
+from il2watch.transport import HOMEPAGE, host_from_settings
 
 
 def user_agent(settings: Any) -> str:
