@@ -38,6 +38,7 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     from il2watch.lease import HeldLease, make_holder_id
     from il2watch.library import LibraryError
     from il2watch.service import PollError, poll_once
+    from il2watch.store import describe
 
     holder = make_holder_id()
     try:
@@ -46,7 +47,7 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
             if not holding:
                 print(
                     f"il2watch: not polling: worker {held.other.holder if held.other else '?'} holds the lease "
-                    f"on {settings.db_path} and polls on its schedule (use /il2 poll to poll now)",
+                    f"on {describe(settings.db_path)} and polls on its schedule (use /il2 poll to poll now)",
                     file=sys.stderr,
                 )
                 return EXIT_BUSY
@@ -129,7 +130,7 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if not report.problems else EXIT_FAILED
 
 
-def _progress_printer(stream) -> Callable[[int, int], None]:
+def _progress_printer(stream, what: str = "backfill", done_word: str = "posted") -> Callable[[int, int], None]:
     """A bar on a terminal; otherwise a line every 10% so logs stay readable."""
     last_tenth = [-1]
 
@@ -138,15 +139,46 @@ def _progress_printer(stream) -> Callable[[int, int], None]:
             return
         if stream.isatty():
             filled = int(30 * done / total)
-            stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+            stream.write(f"\r{what}: [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
             if done == total:
                 stream.write("\n")
             stream.flush()
         elif done * 10 // total != last_tenth[0] or done == total:
             last_tenth[0] = done * 10 // total
-            print(f"backfill: {done}/{total} posted", file=stream, flush=True)
+            print(f"{what}: {done}/{total} {done_word}", file=stream, flush=True)
 
     return show
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Copy the SQLite library (IL2WATCH_DB) into a PostgreSQL database, every table with its rows; running it
+    again updates what is there and doubles nothing. Then point DATABASE_URL at that database."""
+    from il2watch.library import Library, LibraryError
+    from il2watch.store import describe, is_postgres
+    from il2watch.store.copy import copy_library
+
+    redact.remember(redact.url_secrets(args.to))
+    source = str(settings.db_path)
+    if is_postgres(source):
+        print(f"il2watch: the library is already {describe(source)}; migrate copies a SQLite file", file=sys.stderr)
+        return EXIT_USAGE
+    if not source.startswith("file:") and not os.path.exists(source):
+        print(f"il2watch: there is no library at {source} to copy (set IL2WATCH_DB to the file)", file=sys.stderr)
+        return EXIT_FAILED
+    bars: dict[str, Callable[[int, int], None]] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        bars.setdefault(table, _progress_printer(sys.stderr, f"migrate {table}", "copied"))(done, total)
+
+    try:
+        with Library(source) as lite, Library(args.to) as target:
+            copied = copy_library(lite, target, progress)
+    except LibraryError as error:
+        print(f"il2watch: migrate failed: {error} (running it again resumes: rows copied are kept)", file=sys.stderr)
+        return EXIT_FAILED
+    rows = ", ".join(f"{table} {count}" for table, count in copied.items())
+    print(f"migrated {source} to {describe(args.to)}: {rows}; set DATABASE_URL to it (and unset IL2WATCH_DB)")
+    return EXIT_OK
 
 
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
@@ -172,6 +204,7 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     from il2watch.commands.parsing import parse_paper_ref
     from il2watch.library import Library, LibraryError
     from il2watch.service import all_watches, insight_maker
+    from il2watch.store import describe
 
     try:
         with Library(settings.db_path) as library:
@@ -179,7 +212,7 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
             paper = library.paper(ref.token) if ref is not None else None
             if paper is None:
                 named = ref.describe() if ref is not None else repr(args.paper[:60])
-                print(f"il2watch: {named} is not in the library {settings.db_path}", file=sys.stderr)
+                print(f"il2watch: {named} is not in the library {describe(settings.db_path)}", file=sys.stderr)
                 return EXIT_FAILED
             reasons = [s.reason for s in library.reasons_for(paper.key)]
             insight = insight_maker(settings, library)(paper, reasons)
@@ -227,6 +260,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "doctor": cmd_doctor,
     "search": cmd_search,
     "show": cmd_show,
+    "migrate": cmd_migrate,
 }
 
 
@@ -252,6 +286,14 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _postgres_url(text: str) -> str:
+    from il2watch.store import is_postgres
+
+    if not is_postgres(text):
+        raise argparse.ArgumentTypeError("must be a postgres:// or postgresql:// URL")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="il2watch", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"il2watch {__version__}")
@@ -274,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=None, help="port to listen on, 1 to 65535 (default: $PORT, else 3000)"
     )
     parsers["serve"].add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: all)")
+    parsers["migrate"].add_argument(
+        "--to", required=True, type=_postgres_url, metavar="URL", help="the PostgreSQL database: postgresql://…"
+    )
     return parser
 
 

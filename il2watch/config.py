@@ -37,8 +37,9 @@ class Option:
 
     toml: str  # "section.key" in il2watch.toml
     env: str  # environment / .env variable
-    kind: str  # str, secret, url, int, float, bool, list, path, command, choice:<a|b>, schedule, schedule-or-off,
-    # timezone, digest
+    # str, secret, url, int, float, bool, list, path, database (a SQLite file or a PostgreSQL URL), command,
+    # choice:<a|b>, schedule, schedule-or-off, timezone, digest, duration, sources
+    kind: str
     default: Any
     help: str
     low: float | None = None  # numbers: the smallest value allowed
@@ -179,12 +180,20 @@ class Settings:
         help="Seconds before the first retry to every host but NCBI; doubles each time (Retry-After wins).",
     )
     # [library]
-    db_path: Path = option(
+    db_path: str = option(
         "library.path",
         "IL2WATCH_DB",
-        "path",
+        "database",
         "il2watch.db",
-        help="SQLite file of the library (give it a persistent disk where the platform has one).",
+        help="The library: a SQLite file (give it a persistent disk), or a postgres:// URL; wins over DATABASE_URL.",
+    )
+    database_url: str = option(
+        "library.database_url",
+        "DATABASE_URL",
+        "database",
+        "",
+        help="PostgreSQL URL (postgres://user:password@host:port/name?sslmode=require), as platforms attach "
+        "it; the library lives there unless IL2WATCH_DB is set.",
     )
     # [discovery]
     similar_max_rank: int = option(
@@ -558,7 +567,8 @@ _PMID = re.compile(r"^[1-9]\d{0,8}$", re.ASCII)
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 SCHEDULE_RANGE = (1.0, 366 * 86400.0)
 SOURCE_NAMES = tuple(SOURCES)
-DEFAULT_SOURCES = ("pubmed", "icite", "europepmc")  # an interval schedule: from one second to a year and a day
+DEFAULT_SOURCES = ("pubmed", "icite", "europepmc")
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")  # both spellings select PostgreSQL
 
 
 def parse_interval(text: str) -> float | None:
@@ -585,6 +595,8 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
 
     def fail(expected: str) -> ConfigError:
         given = "the value given (not shown: it is a secret)" if option.kind == "secret" else repr(str(raw)[:60])
+        if option.kind == "database":  # a URL's user and password, remembered at load, never echoed
+            given = redact.scrub(given)
         return ConfigError(f"{option.env} must be {expected}, not {given}: {_where(option, source)}")
 
     kind = option.kind
@@ -599,6 +611,16 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         if not re.match(r"^https?://[^\s/]+", text):
             raise fail("an http(s) URL")
         return text if text.endswith("/") else text + "/"
+    if kind == "database":  # a PostgreSQL URL as given, or a path to a SQLite file
+        text = str(raw).strip()
+        if text.lower().startswith(POSTGRES_SCHEMES):
+            return text
+        if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.IGNORECASE):
+            raise fail("a SQLite file or a postgres:// or postgresql:// URL")
+        try:
+            return str(Path(text).expanduser())
+        except RuntimeError:  # "~nouser/…": no such user's home
+            raise fail("a path (no such home folder)") from None
     if kind == "path":
         text = str(raw).strip()
         try:
@@ -881,11 +903,13 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     values: dict[str, Any] = {}
     invalid: set[str] = set()
+    given: set[str] = set()
     for option in OPTIONS:
         found = _raw_value(option, environ, dotenv, toml, (str(dotenv_path), toml_where))
         if found is None:
             values[option.attr] = option.default
             continue
+        given.add(option.attr)
         if isinstance(found[0], str):  # remembered as given, even when it turns out invalid
             redact.remember([found[0]] if option.kind == "secret" else redact.url_secrets(found[0]))
         try:
@@ -909,13 +933,21 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     remember_secrets(values)
     values["lexicon_paths"] = tuple(cwd / Path(p) for p in values["lexicon_paths"])
-    db_path = Path(values["db_path"])
-    # a relative path is relative to the working folder; a SQLite URI (file:…?mode=ro) is kept as given
-    values["db_path"] = db_path if db_path.is_absolute() or str(db_path).startswith("file:") else cwd / db_path
+    values["db_path"] = library_location(values, given_db="db_path" in given, cwd=cwd)
     settings = Settings(**values, watches=watches, config_file=config_file)
     if problems:
         raise ConfigErrors(problems, settings, frozenset(invalid))
     return settings
+
+
+def library_location(values: Mapping[str, Any], *, given_db: bool, cwd: Path) -> str:
+    """Where the library is: IL2WATCH_DB when it is set, else DATABASE_URL (as platforms set it), else the
+    default file. A relative path is relative to the working folder; a URL or a SQLite URI (file:…?mode=ro)
+    is kept as given."""
+    location = str(values["db_path"]) if given_db or not values["database_url"] else str(values["database_url"])
+    if location.lower().startswith(POSTGRES_SCHEMES) or location.startswith("file:") or Path(location).is_absolute():
+        return location
+    return str(cwd / location)
 
 
 def remember_secrets(values: Mapping[str, Any]) -> None:

@@ -100,7 +100,31 @@ def _quick(settings: Settings) -> Settings:
 
 def _library_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
     """The library, never created here: doctor only looks. The checks, and the watches it holds."""
+    checks, watches = _library_location_checks(settings)
+    return [*_precedence_checks(settings), *checks], watches
+
+
+def _precedence_checks(settings: Settings) -> list[Check]:
+    from il2watch.store import describe
+
+    if settings.database_url and settings.database_url != str(settings.db_path):
+        return [
+            Check(
+                False,
+                f"DATABASE_URL ({describe(settings.database_url)}) is set, but IL2WATCH_DB wins",
+                f"the library is {describe(str(settings.db_path))}; unset IL2WATCH_DB to use DATABASE_URL",
+                warning=True,
+            )
+        ]
+    return []
+
+
+def _library_location_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
+    from il2watch.store import is_postgres
+
     path = str(settings.db_path)
+    if is_postgres(path):
+        return _postgres_checks(settings)
     if not path.startswith("file:") and not Path(path).exists():
         missing = Check(
             False, f"library {path} does not exist yet", "the first `il2watch poll` creates it", warning=True
@@ -117,6 +141,61 @@ def _library_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None
             )
     except LibraryError as error:
         return [Check(False, f"library {path}", str(error))], None
+
+
+def _postgres_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
+    """PostgreSQL: the connection, the schema's version, and what il2watch's role may do there."""
+    from il2watch.service import all_watches
+    from il2watch.store import describe
+    from il2watch.store.postgres import migration_names, reachable
+
+    url = str(settings.db_path)
+    name = describe(url)
+    checks: list[Check] = []
+    why = reachable(url, timeout=int(CHECK_TIMEOUT))
+    if why:
+        fix = "check DATABASE_URL (host, port, user, password, sslmode) and that the server is up"
+        return [*checks, Check(False, f"library {name}: cannot connect ({why})", fix)], None
+    try:
+        with Library(url, migrate=False) as library:
+            checks.append(Check(True, f"library {name} answers"))
+            missing = library.privileges_missing()
+            if missing:
+                checks.append(
+                    Check(False, f"il2watch's role lacks: {'; '.join(missing)}", "GRANT them to the role in the URL")
+                )
+            else:
+                checks.append(Check(True, "il2watch's role may read and write every table and create in the schema"))
+            if any(line.endswith(" on il2watch_migrations") for line in missing):
+                return checks, None  # its version cannot be read
+            applied, known = library.applied_migrations(), migration_names()
+            if not applied:
+                checks.append(Check(False, f"library {name} has no il2watch schema yet", FIRST_POLL, warning=True))
+                return checks, None
+            newer = sorted(set(applied) - set(known))
+            pending = [m for m in known if m not in applied]
+            if newer:
+                checks.append(
+                    Check(False, f"schema written by a newer il2watch ({', '.join(newer)})", "upgrade il2watch here")
+                )
+            elif pending:
+                checks.append(
+                    Check(
+                        False,
+                        f"schema {len(pending)} version(s) behind ({', '.join(pending)})",
+                        "il2watch brings it up to date when it next starts",
+                        warning=True,
+                    )
+                )
+            else:
+                checks.append(Check(True, f"schema up to date ({known[-1]}); {library.count_papers()} papers"))
+                return checks, all_watches(settings, library)
+            return checks, None
+    except LibraryError as error:
+        return [*checks, Check(False, f"library {name}", str(error))], None
+
+
+FIRST_POLL = "the first `il2watch poll` creates it"
 
 
 def run_checks(

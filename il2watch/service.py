@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from il2watch.eutils import Eutils
 from il2watch.identity import describe_key
 from il2watch.insights import Insights
 from il2watch.lease import lease_problem, live_holder
-from il2watch.library import INTERRUPTED_RUN, Library, LibraryError, StoredInsight, describe_db_error
+from il2watch.library import INTERRUPTED_RUN, Library, LibraryError, StoredInsight
 from il2watch.markup import counted
 from il2watch.model import Insight, Paper, Watch
 from il2watch.planning import Policy, new_key, plan
@@ -498,8 +497,6 @@ def poll_once(
                 report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
         except (PubMedError, TransportError, PollFailed, LibraryError, DeliveryStopped, PollError) as error:
             report.status, report.error = "error", str(error)
-        except sqlite3.DatabaseError as error:  # a read outside a transaction met a damaged or locked file
-            report.status, report.error = "error", describe_db_error(library.path, error)
         except Exception as error:  # anything else still ends the run, as an error with one line
             log.debug("the poll failed unexpectedly", exc_info=True)
             report.status, report.error = "error", unexpected(error)
@@ -520,8 +517,6 @@ def poll_once(
         return report
     except LibraryError as error:
         raise PollError(str(error)) from None
-    except sqlite3.DatabaseError as error:
-        raise PollError(describe_db_error(library.path, error)) from None
     finally:
         library.close()
 
@@ -643,8 +638,6 @@ def check_followups(
                 report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
         except (PubMedError, TransportError, LibraryError, DeliveryStopped, PollError) as error:
             report.status, report.error = "error", str(error)
-        except sqlite3.DatabaseError as error:
-            report.status, report.error = "error", describe_db_error(library.path, error)
         except Exception as error:  # anything else still ends the run, as an error with one line
             log.debug("the follow-up check failed unexpectedly", exc_info=True)
             report.status, report.error = "error", unexpected(error)
@@ -664,7 +657,5 @@ def check_followups(
         return report
     except LibraryError as error:
         raise PollError(str(error)) from None
-    except sqlite3.DatabaseError as error:
-        raise PollError(describe_db_error(library.path, error)) from None
     finally:
         library.close()

@@ -183,7 +183,7 @@ class Listeners:
     def __init__(
         self,
         settings: Settings,
-        library_path: Path,
+        library_path: str | Path,
         tools: Tools,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
@@ -409,7 +409,7 @@ def build_app(
     )
     listeners = Listeners(
         settings,
-        Path(library_path or settings.db_path),
+        library_path or settings.db_path,
         tools or make_tools(settings, client, poll),
         **({"now": now} if now else {}),
     )

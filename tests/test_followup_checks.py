@@ -27,6 +27,7 @@ from il2watch.followups import EPOST_CHUNK
 from il2watch.library import Library
 from il2watch.render import check_limits
 from il2watch.service import all_watches, check_followups, insight_maker, poll_once
+from tests.conftest import BOTH_BACKENDS, lose_library
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import Author, record
 from tests.support import ncbi_client, settings_env, subprocess_env
@@ -135,6 +136,7 @@ def ask(settings, text, user=SAVER) -> Reply:
 # ---------------------------------------------------------------- a retraction
 
 
+@BOTH_BACKENDS
 def test_a_retraction_is_broadcast_in_the_thread_marks_the_post_and_tells_savers_once(lab, world, slack_server):
     save(lab, SAVER, R.LOW_DOSE_SLE_PMID)
     save(lab, SILENT, R.LOW_DOSE_SLE_PMID)
@@ -178,6 +180,7 @@ def test_a_retraction_is_broadcast_in_the_thread_marks_the_post_and_tells_savers
         assert library.claimed("il2-papers", [NOTICE]) == {f"pmid:{NOTICE}"}, "the notice is never posted as a paper"
 
 
+@BOTH_BACKENDS
 def test_a_retracted_paper_is_flagged_wherever_il2watch_shows_it(lab, world, slack_server):
     save(lab, SAVER, R.LOW_DOSE_SLE_PMID)
     retract(world, R.LOW_DOSE_SLE_PMID)
@@ -211,7 +214,10 @@ def test_a_retracted_paper_is_flagged_wherever_il2watch_shows_it(lab, world, sla
     assert f"note = {{Retracted (retraction notice PMID {NOTICE}" in uploads[2]
 
 
-def test_a_kill_right_after_slack_accepted_a_follow_up_doubles_nothing(lab, world, slack_server, tmp_path, ncbi_server):
+@BOTH_BACKENDS
+def test_a_kill_right_after_slack_accepted_a_follow_up_doubles_nothing(
+    lab, world, slack_server, tmp_path, ncbi_server, database
+):
     """``il2watch followups`` is killed (SIGKILL) while Slack holds the broadcast reply it accepted, then
     while it holds the saver's direct message; the checks after it tell each thing once."""
     save(lab, SAVER, R.LOW_DOSE_SLE_PMID)
@@ -223,6 +229,7 @@ def test_a_kill_right_after_slack_accepted_a_follow_up_doubles_nothing(lab, worl
             tmp_path,
             ncbi_server,
             slack_server,
+            database=database,
             IL2WATCH_BASELINE_POSTS="20",
             IL2WATCH_BURST="0",
             IL2WATCH_LOG_LEVEL="ERROR",
@@ -290,6 +297,7 @@ def test_an_erratum_is_told_in_the_thread_without_a_broadcast_or_a_direct_messag
     assert treg.edited_ts is None and not [m for m in followup_messages(slack_server) if m.thread_ts == treg.ts]
 
 
+@BOTH_BACKENDS
 def test_an_expression_of_concern_then_a_retraction_are_each_told_once(lab, world, slack_server):
     save(lab, SAVER, R.MARKUP_PMID)
     notice_of(world, R.MARKUP_PMID, "39990003", "ExpressionOfConcernIn", "Expression of Concern", "Concern")
@@ -313,6 +321,7 @@ def test_an_expression_of_concern_then_a_retraction_are_each_told_once(lab, worl
 # ---------------------------------------------------------------- a preprint's journal version
 
 
+@BOTH_BACKENDS
 def test_a_journal_version_linked_to_a_posted_preprint_is_not_posted_and_the_preprint_says_published(
     lab, world, slack_server
 ):
@@ -345,6 +354,7 @@ def test_a_journal_version_linked_to_a_posted_preprint_is_not_posted_and_the_pre
     ]
 
 
+@BOTH_BACKENDS
 def test_a_journal_version_with_the_same_title_and_authors_is_recognised_without_a_link(lab, world, slack_server):
     authors = [Author("Kowalczyk", "Paweł", "P"), Author("Andersen", "Mette", "M"), Author("Osei", "Kwame", "K")]
     preprint = record(
@@ -386,6 +396,7 @@ def test_a_journal_version_with_the_same_title_and_authors_is_recognised_without
     assert "📰 *Published in J Exp Med" in post_of(slack_server, preprint.pmid).blocks[0]["text"]["text"]
 
 
+@BOTH_BACKENDS
 def test_a_notice_a_query_watch_finds_is_told_as_its_papers_follow_up_and_not_posted(lab, world, slack_server):
     retract(world, R.LOW_DOSE_SLE_PMID)
     world.add_query(R.ENGINEERED_IL2_QUERY, (*R.ENGINEERED_IL2_MATCHES, NOTICE))
@@ -401,6 +412,7 @@ def test_a_notice_a_query_watch_finds_is_told_as_its_papers_follow_up_and_not_po
 # ---------------------------------------------------------------- digests, lost libraries, deleted posts
 
 
+@BOTH_BACKENDS
 def test_a_paper_in_a_digest_is_told_in_the_digests_thread_and_the_digest_says_which(
     make_settings, slack_server, world
 ):
@@ -426,13 +438,13 @@ def test_a_paper_in_a_digest_is_told_in_the_digests_thread_and_the_digest_says_w
     assert len(followup_messages(slack_server)) == 1 and len(slack_server.calls("chat.update")) == 1
 
 
-def test_a_library_lost_after_a_follow_up_is_rebuilt_and_reports_nothing_twice(lab, world, slack_server, tmp_path):
+@BOTH_BACKENDS
+def test_a_library_lost_after_a_follow_up_is_rebuilt_and_reports_nothing_twice(lab, world, slack_server, database):
     retract(world, R.LOW_DOSE_SLE_PMID)
     check(lab)
     messages = len(slack_server.messages(CHANNEL))
     updates = len(slack_server.calls("chat.update"))
-    for suffix in ("", "-wal", "-shm"):
-        (tmp_path / f"library.db{suffix}").unlink(missing_ok=True)
+    lose_library(database)
 
     rebuilt = check(lab)  # a check on an empty library reads the channel back first
 
@@ -447,6 +459,7 @@ def test_a_library_lost_after_a_follow_up_is_rebuilt_and_reports_nothing_twice(l
     assert [(f.kind, f.told) for f in known[f"pmid:{R.TREG_MUTEIN_PMID}"]] == [("erratum", False)], "posted with it"
 
 
+@BOTH_BACKENDS
 def test_a_deleted_post_gets_its_follow_up_on_its_own_naming_the_paper(lab, world, slack_server):
     save(lab, SAVER, R.LOW_DOSE_SLE_PMID)
     post = post_of(slack_server, R.LOW_DOSE_SLE_PMID)
@@ -502,6 +515,7 @@ def test_a_check_costs_at_most_three_requests_a_chunk_and_two_without_hits(lab, 
     assert endpoints == ["epost", "esearch", "efetch"] * 2 + ["epost", "esearch"]
 
 
+@BOTH_BACKENDS
 def test_ten_thousand_and_one_posted_papers_cost_two_chunks(lab, ncbi_server):
     """Two EPosts of at most 10,000 PMIDs each; hits only in the first; one EFetch."""
     with Library(lab.db_path) as library:

@@ -17,6 +17,7 @@ import pytest
 from il2watch.config import load_settings
 from il2watch.library import Library
 from il2watch.service import PollError, poll_once
+from tests.conftest import BOTH_BACKENDS
 from tests.data import citations as C
 from tests.data.records import REVIEW_CITED_BY, REVIEW_PMID
 from tests.stand_ins.europepmc import EuropePmcStandIn
@@ -35,8 +36,8 @@ EVERY_SOURCE = "pubmed,icite,europepmc,openalex"
 class Lab:
     """The four indexes, Slack and a library, with il2watch's settings pointing at them."""
 
-    def __init__(self, tmp_path, literature, ncbi, icite, epmc, openalex, slack):
-        self.tmp_path, self.literature = tmp_path, literature
+    def __init__(self, tmp_path, literature, ncbi, icite, epmc, openalex, slack, database=""):
+        self.tmp_path, self.literature, self.database = tmp_path, literature, database or str(tmp_path / "library.db")
         self.ncbi, self.icite, self.epmc, self.openalex, self.slack = ncbi, icite, epmc, openalex, slack
 
     def settings(self, **extra: str):
@@ -44,6 +45,7 @@ class Lab:
             self.tmp_path,
             self.ncbi,
             self.slack,
+            self.database,
             IL2WATCH_SOURCES=EVERY_SOURCE,
             IL2WATCH_ICITE_URL=self.icite.base_url,
             IL2WATCH_EUROPEPMC_URL=self.epmc.base_url,
@@ -81,11 +83,11 @@ class Lab:
         return message
 
     def library(self) -> Library:
-        return Library(self.tmp_path / "library.db")
+        return Library(self.database)
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, database):
     literature = C.build_literature()
     with (
         EutilsStandIn(literature.world) as ncbi,
@@ -95,7 +97,7 @@ def lab(tmp_path):
         SlackStandIn() as slack,
     ):
         slack.add_channel("il2-papers", channel_id=CHANNEL)
-        yield Lab(tmp_path, literature, ncbi, icite, epmc, openalex, slack)
+        yield Lab(tmp_path, literature, ncbi, icite, epmc, openalex, slack, database)
 
 
 def key_of(pmid: str) -> str:
@@ -115,6 +117,7 @@ NEW_CITING = {key_of(p) for p in C.NEW_PMIDS} | {
 }
 
 
+@BOTH_BACKENDS
 def test_every_citing_paper_of_every_index_is_posted_once_with_all_its_sources(lab):
     lab.poll()  # the baseline: every index knows the review's ten citing papers already
     baseline = lab.papers_posted()
@@ -143,6 +146,7 @@ def test_every_citing_paper_of_every_index_is_posted_once_with_all_its_sources(l
     assert lab.ncbi.rate_violations == 0
 
 
+@BOTH_BACKENDS
 def test_a_second_poll_posts_nothing_again_and_a_later_listing_adds_its_source(lab):
     lab.poll()
     C.add_new_citations(lab.literature)
@@ -155,6 +159,7 @@ def test_a_second_poll_posts_nothing_again_and_a_later_listing_adds_its_source(l
         assert library.sources_of(key_of(C.ICITE_ONLY_PMID)) == ["icite", "europepmc"]
 
 
+@BOTH_BACKENDS
 def test_a_preprint_that_pubmed_indexes_later_is_not_posted_twice(lab):
     lab.poll()
     C.add_new_citations(lab.literature)
@@ -212,6 +217,7 @@ def test_openalex_without_its_key_says_so_and_the_rest_goes_on(lab):
     assert key_of(C.ALL_FOUR_PMID) in lab.papers_posted()
 
 
+@BOTH_BACKENDS
 def test_a_source_added_later_posts_one_note_not_a_flood(lab):
     lab.poll(IL2WATCH_SOURCES="pubmed")
     posted = lab.papers_posted()
@@ -271,6 +277,7 @@ def test_poll_against_the_sources_takes_about_as_long_as_the_slowest(lab):
     assert elapsed < 2.4, f"the sources were asked one after another ({elapsed:.1f} s)"
 
 
+@BOTH_BACKENDS
 def test_paper_and_cites_commands_read_every_identity(lab):
     from il2watch.commands import Context, answer
     from il2watch.service import all_watches, insight_maker

@@ -37,18 +37,6 @@ def _describe_post(post: dict[str, Any]) -> str:
     return f"{post['kind']} {what}: {post['error']}"
 
 
-def _last_delivery_error(library: Library) -> str:
-    row = library.db.execute(
-        "select last_error from outbox where state in ('failed', 'due', 'sending') "
-        "and coalesce(last_error, '') != '' order by id desc limit 1"
-    ).fetchone()
-    return row[0] if row else ""
-
-
-def _count_saved(library: Library) -> int:
-    return library.db.execute("select count(*) from saved").fetchone()[0]
-
-
 def _parse_time(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
@@ -120,7 +108,7 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         last = {**last, "status": "interrupted", "error": INTERRUPTED_RUN}
     outbox = {state: library.count_outbox(state) for state in OUTBOX_STATES}
     relevant, not_relevant = library.feedback_totals()
-    delivery_error = _last_delivery_error(library)
+    delivery_error = library.last_delivery_error()
     last_failed = last if last and last["status"] == "interrupted" else _last_failure(library)
     error = str((last or {}).get("error") or "") if failures else ""
     if last is None:
@@ -163,7 +151,7 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "slack_watches": len(slack_added),
         "outbox": outbox,
         "feedback": {"relevant": relevant, "not_relevant": not_relevant},
-        "saved": _count_saved(library),
+        "saved": library.count_saved(),
         "ncbi": ncbi,
         "sources": _sources(library, settings),
         "slack": slack,
