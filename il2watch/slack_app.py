@@ -49,10 +49,9 @@ from il2watch.commands.buttons import (
 from il2watch.commands.home import home_view
 from il2watch.commands.reply import DETAILS_ACTION, MORE_ACTION, SHARE_ACTION, say
 from il2watch.config import ConfigError, Settings, describe_missing
-from il2watch.lease import HeldLease, make_holder_id
 from il2watch.library import Library, LibraryError
 from il2watch.markup import escape_mrkdwn
-from il2watch.service import PollError, all_watches, insight_maker, make_eutils, poll_once
+from il2watch.service import LeaseHeld, PollError, all_watches, insight_maker, make_eutils, poll_unless_held
 from il2watch.slack_client import explain, make_client, slack_error
 
 log = logging.getLogger("il2watch.slack")
@@ -126,20 +125,16 @@ def _respond(respond: Callable[..., Any] | None, **kwargs: Any) -> None:
 
 def poll_with_lease(settings: Settings) -> str:
     """Poll now unless a worker holds the poller lease (then it is that worker's job, on its schedule)."""
-    holder = make_holder_id()
-    held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
     try:
-        with held as holding:
-            if not holding:
-                with Library(settings.db_path) as library:
-                    upcoming = library.get_state("next_poll_at") or "on its schedule"
-                return (
-                    f"A worker ({held.other.holder if held.other else 'another process'}) holds the poller "
-                    f"lease and polls on its schedule (next: {upcoming}); this process leaves polling to it."
-                )
-            return poll_once(settings, out=log.info, holder=holder).line()
-    except PollError as error:
+        outcome = poll_unless_held(settings, out=log.info)
+    except (PollError, LibraryError) as error:
         return f"poll failed: {error}"
+    if isinstance(outcome, LeaseHeld):
+        return (
+            f"A worker ({outcome.holder or 'another process'}) holds the poller lease and polls on its schedule "
+            f"(next: {outcome.next_poll_at or 'on its schedule'}); this process leaves polling to it."
+        )
+    return outcome.line()
 
 
 def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | None = None) -> Tools:
