@@ -178,6 +178,76 @@ def test_credentials_in_the_base_url_are_sent_as_basic_auth_and_never_shown(ncbi
     assert "pa55word" not in str(failed.value) and "mirror-user" not in str(failed.value)
 
 
+# ---------------------------------------------------------------- redirects
+
+
+def test_a_redirect_within_the_host_is_followed_with_its_credentials(ncbi_server):
+    """A mirror that moved its path (301 for a GET, 307 for a POST, which keeps its form) is followed on the
+    same host, Basic authentication included; each hop counts against the host's rate."""
+    base = ncbi_server.base_url.replace("http://", "http://mirror-user:pa55word@")
+    client = host(base)
+    moved = ncbi_server.base_url.replace("/entrez/eutils/", "/moved/eutils/")
+    ncbi_server.inject(301, endpoint="einfo", location=moved)
+    answer = client.get("einfo.fcgi", [("db", "pubmed"), ("api_key", "mirror-key-0042")])
+    assert answer.status == 200 and b"<DbName>pubmed</DbName>" in answer.body
+    assert answer.url == f"{moved}einfo.fcgi?db=pubmed&api_key=[redacted]"
+    ncbi_server.inject(307, endpoint="efetch", location=moved)
+    fetched = client.post("efetch.fcgi", [("db", "pubmed"), ("id", R.REVIEW_PMID), ("retmode", "xml")])
+    assert f'<PMID Version="1">{R.REVIEW_PMID}</PMID>'.encode() in fetched.body
+    seen = [(r.endpoint, r.method, r.status, r.authorization.split()[0]) for r in ncbi_server.requests]
+    assert seen == [
+        ("einfo", "GET", 301, "Basic"),
+        ("einfo", "GET", 200, "Basic"),
+        ("efetch", "POST", 307, "Basic"),
+        ("efetch", "POST", 200, "Basic"),
+    ]
+    assert client.stats.requests == 4
+
+
+def test_a_redirect_to_another_host_is_refused_and_no_credential_or_key_reaches_it(world):
+    """D3/D4: a mirror at A answering 302 to B (which would echo the query, API key and all): nothing at all
+    is sent to B, not the Basic credentials, not the key; the one line names both hosts and no secret."""
+    with EutilsStandIn(world) as mirror, EutilsStandIn(world) as other:
+        base = mirror.base_url.replace("http://", "http://mirroruser:s3cretpw@")
+        client = ncbi_client(base, ncbi_api_key="sEcReT-KeY-0042", ncbi_attempts=3)
+        elsewhere = other.base_url.replace("127.0.0.1", "localhost")
+        mirror.inject(302, endpoint="esearch", location=elsewhere)
+        with pytest.raises(TransportError) as failed:
+            pubmed.search(client, "mutein")
+        here, there = mirror.base_url.split("/entrez")[0], elsewhere.split("/entrez")[0]
+        assert str(failed.value) == (
+            f"NCBI redirected esearch from {here} to {there} (HTTP 302); il2watch follows redirects within "
+            f"{here} only, so that its requests and credentials reach no other host: if {there} is meant, set "
+            f"the base URL to it"
+        )
+        assert failed.value.kind == "redirect" and failed.value.status == 302
+        assert other.requests == []
+        assert [(r.endpoint, r.status) for r in mirror.requests] == [("esearch", 302)]  # not retried
+        for secret in ("s3cretpw", "mirroruser", "sEcReT-KeY-0042"):
+            assert secret not in str(failed.value)
+
+
+def test_a_redirected_post_that_would_become_a_get_and_endless_redirects_fail_with_one_line(world):
+    with EutilsStandIn(world, enforce_rate_limit=False) as ncbi_server:  # seven requests in a moment
+        client = host(ncbi_server.base_url)
+        moved = ncbi_server.base_url.replace("/entrez/eutils/", "/moved/eutils/")
+        ncbi_server.inject(302, endpoint="efetch", location=moved)
+        with pytest.raises(TransportError) as failed:
+            client.post("efetch.fcgi", [("db", "pubmed"), ("id", R.REVIEW_PMID)], what="efetch")
+        assert str(failed.value) == (
+            f"NCBI answered the POST of efetch with HTTP 302, pointing to {moved}efetch.fcgi; il2watch does not send "
+            f"a POST again as a GET: set the base URL to the new address"
+        )
+        ncbi_server.inject(302, endpoint="einfo", times=10, location=ncbi_server.base_url)
+        with pytest.raises(TransportError) as failed:
+            client.get("einfo.fcgi", [("db", "pubmed")], what="einfo")
+        assert str(failed.value) == (
+            f"NCBI redirected einfo more than 5 times (last to {ncbi_server.base_url}einfo.fcgi?db=pubmed); set the "
+            f"base URL to where the answer is"
+        )
+        assert len([r for r in ncbi_server.requests if r.endpoint == "einfo"]) == 6
+
+
 # ---------------------------------------------------------------- time and size
 
 
@@ -200,9 +270,39 @@ def test_an_answer_dripped_slowly_fails_at_the_deadline_without_a_retry(ncbi_ser
         pubmed.fetch_papers(client, [R.REVIEW_PMID])
     assert 0.9 < time.monotonic() - started < 2.5
     assert str(failed.value) == (
-        "NCBI took more than 1 s to answer efetch (the answer arrived too slowly; IL2WATCH_REQUEST_DEADLINE)"
+        "NCBI took more than 1 s to answer efetch: its body was still arriving (IL2WATCH_REQUEST_DEADLINE)"
     )
     assert failed.value.kind == "deadline" and client.stats.requests == 1
+
+
+def test_a_status_line_and_headers_dripped_slowly_fail_at_the_deadline_too(ncbi_server):
+    """The deadline bounds the whole answer: 14 header lines 0.3 s apart (4.2 s) are cut at 1 s, and the line
+    says the headers were still arriving; the read timeout (5 s) never fires on its own."""
+    client = ncbi_client(ncbi_server.base_url, ncbi_timeout=5.0, request_deadline=1.0)
+    ncbi_server.inject("drip_headers", endpoint="einfo", delay=0.3)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as failed:
+        pubmed.database_info(client)
+    took = time.monotonic() - started
+    assert 0.9 < took < 2.0, took
+    assert str(failed.value) == (
+        "NCBI took more than 1 s to answer einfo: its status line and headers were still arriving "
+        "(IL2WATCH_REQUEST_DEADLINE)"
+    )
+    assert failed.value.kind == "deadline" and client.stats.requests == 1
+    ncbi_server.inject("drip_headers", endpoint="einfo", delay=0.01)  # the same answer within the deadline
+    assert pubmed.database_info(client)
+
+
+def test_the_deadline_counts_from_when_the_request_may_leave_not_from_the_queue(ncbi_server):
+    """Waiting for the host's rate limit is not the answer's time: two requests queued behind a limiter of
+    one a second both get their whole deadline (0.6 s), though the second waits 1 s before it leaves."""
+    settings = Settings(eutils_url=ncbi_server.base_url, ncbi_email="lab@example.org", request_deadline=0.6)
+    client = from_settings(settings, limiter=RateLimiter(1, 1.0))
+    pubmed.database_info(client)
+    started = time.monotonic()
+    assert pubmed.database_info(client)
+    assert time.monotonic() - started > 0.6
 
 
 def test_an_answer_larger_than_the_cap_fails_that_request_clearly(ncbi_server):
