@@ -254,6 +254,16 @@ def test_a_summariser_that_failed_for_good_is_not_asked_again_in_the_same_poll(s
     assert analyse(PAPER, summariser=summariser_for(server)).summary == MODEL_SUMMARY  # the next poll asks
 
 
+def test_an_answer_about_one_paper_does_not_stop_the_summariser_for_the_next(server):
+    """An answer over the cap (or a 400 for one text) says nothing about the host: the next paper is asked."""
+    server.mode, server.size = "huge", 5_000
+    summariser = summariser_for(server, max_answer_mb=0.001)
+    assert analyse(PAPER, summariser=summariser).summary == EXTRACTIVE
+    server.mode = "good"
+    assert analyse(PAPER, summariser=summariser).summary == MODEL_SUMMARY
+    assert len(server.requests) == 2
+
+
 def test_a_redirect_to_another_host_sends_the_key_nowhere_else(server, caplog):
     """D3 for the summariser: a 307 to another host is refused; that host receives nothing, the line names
     both hosts and no key."""

@@ -49,8 +49,8 @@ class ChatSummariser:
     """Calls ``chat/completions`` under the host's base URL, e.g. "https://api.openai.com/v1/".
 
     One summariser serves one poll. Once its host has failed for good (the transport gave up: down,
-    too slow, refused, redirected elsewhere), the rest of the poll uses the extractive summary at once
-    instead of waiting out every attempt again for each paper.
+    too slow, refusing the key, redirected elsewhere; ``host_is_failing``), the rest of the poll uses the
+    extractive summary at once instead of waiting out every attempt again for each paper.
     """
 
     host: Host
@@ -79,7 +79,8 @@ class ChatSummariser:
         try:
             answer = self.host.post("chat/completions", json_body=self.request_body(title, abstract))
         except TransportError as error:
-            self._failed.append(str(error))
+            if host_is_failing(error):
+                self._failed.append(str(error))
             raise SummariserError(str(error)) from None
         return self.read_answer(answer.body)
 
@@ -97,6 +98,15 @@ class ChatSummariser:
         if len(text) > self.limit:
             raise SummariserError(f"answer is {len(text)} characters, over {self.limit}")
         return text
+
+
+def host_is_failing(error: TransportError) -> bool:
+    """Whether every later request would fail the same way: the host is down, slow, refuses the key, is at
+    another address, or gave up after its attempts; not an answer about this one request (400 for a text it
+    will not take, 413, 422, an answer over the cap)."""
+    if error.kind == "status":
+        return error.status in (401, 403, 404, 405, 429) or (error.status or 0) >= 500
+    return error.kind != "too-large"
 
 
 def make_summariser(settings: Settings) -> ChatSummariser | None:
