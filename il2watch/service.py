@@ -100,13 +100,7 @@ def insight_maker(settings: Settings, library: Library, *, summariser: bool = Tr
     read what is stored, never ask the optional language model and write nothing.
     """
     lexicon = _lexicon(tuple(settings.lexicon_paths))
-    model = (
-        intel.make_summariser(
-            base_url=settings.summariser_url, model=settings.summariser_model, api_key=settings.summariser_key
-        )
-        if summariser
-        else None
-    )
+    model = intel.make_summariser(settings) if summariser else None
     return Insights(library, lexicon, summariser=model, summariser_name=settings.summariser_model, keep=summariser)
 
 
