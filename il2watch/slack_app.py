@@ -52,7 +52,7 @@ from il2watch.config import ConfigError, Settings, describe_missing
 from il2watch.library import Library, LibraryError
 from il2watch.markup import escape_mrkdwn
 from il2watch.service import LeaseHeld, PollError, all_watches, insight_maker, make_eutils, poll_unless_held
-from il2watch.slack_client import explain, make_client, slack_error
+from il2watch.slack_client import SlackAnswerError, explain, make_client, slack_error
 
 log = logging.getLogger("il2watch.slack")
 
@@ -173,16 +173,19 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
 
 
 class Listeners:
-    """One method per listener; Bolt passes what each one names (ack, body, respond, client…)."""
+    """One method per listener; Bolt passes what each one names (ack, body, respond…)."""
 
     def __init__(
         self,
         settings: Settings,
         library_path: str | Path,
         tools: Tools,
+        client: WebClient,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
-        self.settings, self.library_path, self.tools, self.now = settings, library_path, tools, now
+        # ``client`` is il2watch's own, bounded in time and size like every host: the listeners use it, not the
+        # plain WebClient Bolt builds for each event.
+        self.settings, self.library_path, self.tools, self.client, self.now = settings, library_path, tools, client, now
         self.handled = HandledRequests()
 
     @contextmanager
@@ -251,7 +254,6 @@ class Listeners:
         body: dict[str, Any],
         action: dict[str, Any],
         respond: Callable[..., Any],
-        client: WebClient,
     ) -> None:
         click = self._click(ack, body, action, respond)
         if click is None:
@@ -270,7 +272,7 @@ class Listeners:
                     _respond(respond, **self._replay(ctx, f"paper {key}").as_kwargs(), replace_original=True)
                     return
             blocks = message.get("blocks")
-            client.chat_update(
+            self.client.chat_update(
                 channel=click.channel,
                 ts=message["ts"],
                 text=redact.scrub(str(message.get("text", ""))),
@@ -280,6 +282,8 @@ class Listeners:
             )
         except SlackApiError as error:
             log.warning("could not show the new counts: %s", explain(slack_error(error)))
+        except SlackAnswerError as error:
+            log.warning("could not show the new counts: %s", error)
         except Exception as error:
             _respond(respond, **self.sorry(error).as_kwargs(), replace_original=False)
 
@@ -358,7 +362,7 @@ class Listeners:
 
     # ------------------------------------------------------------ App Home
 
-    def on_home_opened(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+    def on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         user = event.get("user")
         if event.get("tab", "home") != "home" or not isinstance(user, str) or not user:
             return
@@ -367,9 +371,11 @@ class Listeners:
                 if not self.handled.first_time(ctx.library, "event", body.get("event_id")):
                     return
                 view = home_view(ctx)
-            client.views_publish(user_id=user, view=redact.scrub_all(view))
+            self.client.views_publish(user_id=user, view=redact.scrub_all(view))
         except SlackApiError as error:
             log.warning("could not publish the App Home: %s", explain(slack_error(error)))
+        except SlackAnswerError as error:
+            log.warning("could not publish the App Home: %s", error)
         except (LibraryError, PollError) as error:
             log.error("App Home: %s", error)
 
@@ -406,6 +412,7 @@ def build_app(
         settings,
         library_path or settings.db_path,
         tools or make_tools(settings, client, poll),
+        client,
         **({"now": now} if now else {}),
     )
     app.command(settings.command)(listeners.on_command)
