@@ -35,27 +35,23 @@ def _secrets(settings: Settings) -> list[str]:
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     """Poll PubMed once: find new papers, store them and post them to Slack (without SLACK_BOT_TOKEN, print
     them instead)."""
-    from il2watch.lease import HeldLease, make_holder_id
     from il2watch.library import LibraryError
-    from il2watch.service import PollError, poll_once
+    from il2watch.service import LeaseHeld, PollError, poll_unless_held
     from il2watch.store import describe
 
-    holder = make_holder_id()
     try:
-        held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
-        with held as holding:
-            if not holding:
-                print(
-                    f"il2watch: not polling: worker {held.other.holder if held.other else '?'} holds the lease "
-                    f"on {describe(settings.db_path)} and polls on its schedule (use /il2 poll to poll now)",
-                    file=sys.stderr,
-                )
-                return EXIT_BUSY
-            report = poll_once(settings, out=print, holder=holder)
+        outcome = poll_unless_held(settings, out=print)
     except (PollError, LibraryError) as error:
         print(f"il2watch: poll failed: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(report.line())
+    if isinstance(outcome, LeaseHeld):
+        print(
+            f"il2watch: not polling: worker {outcome.holder or '?'} holds the lease "
+            f"on {describe(settings.db_path)} and polls on its schedule (use /il2 poll to poll now)",
+            file=sys.stderr,
+        )
+        return EXIT_BUSY
+    print(outcome.line())
     return EXIT_OK
 
 

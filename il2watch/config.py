@@ -340,7 +340,7 @@ class Settings:
         30.0,
         low=1,
         high=600,
-        help="Seconds to wait for one Slack answer.",
+        help="Read timeout in seconds for Slack (IL2WATCH_REQUEST_DEADLINE bounds the whole answer).",
     )
     slack_backoff: float = option(
         "slack.backoff",

@@ -20,7 +20,7 @@ from il2watch.discovery import Findings, discover
 from il2watch.eutils import Eutils
 from il2watch.identity import describe_key
 from il2watch.insights import Insights
-from il2watch.lease import lease_problem, live_holder
+from il2watch.lease import HeldLease, lease_problem, live_holder, make_holder_id
 from il2watch.library import INTERRUPTED_RUN, Library, LibraryError, StoredInsight
 from il2watch.markup import counted
 from il2watch.model import Insight, Paper, Watch
@@ -104,13 +104,7 @@ def insight_maker(settings: Settings, library: Library, *, summariser: bool = Tr
     read what is stored, never ask the optional language model and write nothing.
     """
     lexicon = _lexicon(tuple(settings.lexicon_paths))
-    model = (
-        intel.make_summariser(
-            base_url=settings.summariser_url, model=settings.summariser_model, api_key=settings.summariser_key
-        )
-        if summariser
-        else None
-    )
+    model = intel.make_summariser(settings) if summariser else None
     return Insights(library, lexicon, summariser=model, summariser_name=settings.summariser_model, keep=summariser)
 
 
@@ -410,6 +404,27 @@ def close_interrupted_runs(
     for run in dead:
         library.finish_run(run["id"], status="interrupted", error=INTERRUPTED_RUN, now=now)
     return len(dead)
+
+
+@dataclass(frozen=True)
+class LeaseHeld:
+    """Why a poll asked for now did not run: a worker holds the poller lease and polls on its schedule."""
+
+    holder: str  # "" when the lease row names nobody
+    next_poll_at: str  # ISO time of its next poll, "" when it has not said
+
+
+def poll_unless_held(settings: Settings, *, out: Callable[[str], None]) -> PollReport | LeaseHeld:
+    """One poll under the poller lease (``il2watch poll``, ``/il2 poll``), or who holds it: two pollers on one
+    library would ask every host twice."""
+    holder = make_holder_id()
+    held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
+    with held as holding:
+        if not holding:
+            with Library(settings.db_path) as library:
+                upcoming = library.get_state("next_poll_at") or ""
+            return LeaseHeld(held.other.holder if held.other else "", upcoming)
+        return poll_once(settings, out=out, holder=holder)
 
 
 def poll_once(

@@ -320,10 +320,14 @@ def test_serve_and_run_in_separate_folders_answer_from_one_library(
             response_url=url,
         )
         assert interactive(port, payload)[0] == 200
+
+    def clicks_stored() -> bool:  # a click is acknowledged first and stored just after
+        with Library(postgres_url) as library:
+            return library.saved_by("UREADER1") == [f"pmid:{pmid}"] and library.feedback(pmid) == (1, 0)
+
+    assert wait_for(clicks_stored, timeout=10)
     _, data, _, _ = slash(port, slack_server, "saved")
     assert pmid in data.decode()
-    with Library(postgres_url) as library:
-        assert library.saved_by("UREADER1") == [f"pmid:{pmid}"] and library.feedback(pmid) == (1, 0)
 
     _, data, _, url = slash(port, slack_server, "poll", user="UADMIN01")
     answers = data.decode() + json.dumps([p.body for p in slack_server.wait_for_response_posts(1, url=url)])
