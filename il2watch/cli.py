@@ -58,26 +58,23 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_followups(settings: Settings, args: argparse.Namespace) -> int:
     """Check every posted paper now for retractions, errata, expressions of concern and journal versions,
     and tell Slack about each new one once (IL2WATCH_FOLLOWUP_SCHEDULE sets how often `il2watch run` does)."""
-    from il2watch.lease import HeldLease, make_holder_id
     from il2watch.library import LibraryError
-    from il2watch.service import PollError, check_followups
+    from il2watch.service import LeaseHeld, PollError, check_followups_unless_held
+    from il2watch.store import describe
 
-    holder = make_holder_id()
     try:
-        held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
-        with held as holding:
-            if not holding:
-                print(
-                    f"il2watch: not checking: worker {held.other.holder if held.other else '?'} holds the lease "
-                    f"on {settings.db_path} and checks on its schedule ({settings.followup_schedule})",
-                    file=sys.stderr,
-                )
-                return EXIT_BUSY
-            report = check_followups(settings, out=print, holder=holder)
+        outcome = check_followups_unless_held(settings, out=print)
     except (PollError, LibraryError) as error:
         print(f"il2watch: follow-up check failed: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(report.line())
+    if isinstance(outcome, LeaseHeld):
+        print(
+            f"il2watch: not checking: worker {outcome.holder or '?'} holds the lease on "
+            f"{describe(settings.db_path)} and checks on its schedule ({settings.followup_schedule})",
+            file=sys.stderr,
+        )
+        return EXIT_BUSY
+    print(outcome.line())
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from typing import TypeVar
 
 from slack_sdk import WebClient
 
@@ -406,6 +407,9 @@ def close_interrupted_runs(
     return len(dead)
 
 
+Ran = TypeVar("Ran")  # what a run under the lease gives
+
+
 @dataclass(frozen=True)
 class LeaseHeld:
     """Why a poll asked for now did not run: a worker holds the poller lease and polls on its schedule."""
@@ -417,6 +421,11 @@ class LeaseHeld:
 def poll_unless_held(settings: Settings, *, out: Callable[[str], None]) -> PollReport | LeaseHeld:
     """One poll under the poller lease (``il2watch poll``, ``/il2 poll``), or who holds it: two pollers on one
     library would ask every host twice."""
+    return unless_held(settings, lambda holder: poll_once(settings, out=out, holder=holder))
+
+
+def unless_held(settings: Settings, run: Callable[[str], Ran]) -> Ran | LeaseHeld:
+    """``run(holder)`` under the poller lease (a poll, a follow-up check asked for now), or who holds it."""
     holder = make_holder_id()
     held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
     with held as holding:
@@ -424,7 +433,7 @@ def poll_unless_held(settings: Settings, *, out: Callable[[str], None]) -> PollR
             with Library(settings.db_path) as library:
                 upcoming = library.get_state("next_poll_at") or ""
             return LeaseHeld(held.other.holder if held.other else "", upcoming)
-        return poll_once(settings, out=out, holder=holder)
+        return run(holder)
 
 
 def poll_once(
@@ -586,6 +595,11 @@ def _preprint_followups(
     except (SourceError, TransportError) as error:
         report.problems.append(f"Europe PMC could not be asked about posted preprints ({error}); asked again next time")
         return followup_check.Decision()
+
+
+def check_followups_unless_held(settings: Settings, *, out: Callable[[str], None]) -> FollowupReport | LeaseHeld:
+    """One follow-up check under the poller lease (``il2watch followups``), or who holds it."""
+    return unless_held(settings, lambda holder: check_followups(settings, out=out, holder=holder))
 
 
 def check_followups(
