@@ -29,7 +29,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -41,7 +40,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.file_upload_v2_result import FileUploadV2Result
 
 from il2watch.config import Settings
-from il2watch.transport import MAX_WAIT, Exchange, TransportError
+from il2watch.transport import MAX_WAIT, Exchange, TransportError, retry_after
 
 # The longest il2watch waits on one Retry-After: the same cap as for every other host.
 MAX_RETRY_WAIT = MAX_WAIT
@@ -66,19 +65,10 @@ _CHANNEL_ID = re.compile(r"^[CGDUW][A-Z0-9]{6,}$")  # U/W: a user ID, which post
 
 
 def retry_wait(header: str | None, *, default: float, now: Callable[[], float] = time.time) -> float:
-    """Seconds to wait for a Retry-After header: a number (``1.5`` too) or an HTTP date, capped at
-    MAX_RETRY_WAIT; ``default`` when it is missing or says nothing usable (``abc``, ``nan``)."""
-    text = (header or "").strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(text).timestamp() - now()
-        except (TypeError, ValueError, IndexError):
-            seconds = default
-    if seconds != seconds:  # nan
-        seconds = default
-    return min(max(seconds, 0.0), MAX_RETRY_WAIT)
+    """Seconds to wait for a Retry-After header, read as for every host (``transport.retry_after``) and capped
+    at MAX_RETRY_WAIT; ``default`` when it is missing or says nothing usable (``abc``, ``nan``, ``inf``)."""
+    seconds = retry_after(header, now)
+    return min(default if seconds is None else seconds, MAX_RETRY_WAIT)
 
 
 class RateLimitRetry(RetryHandler):
