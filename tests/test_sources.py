@@ -107,11 +107,13 @@ PREPRINT_SHARED_KEY = f"doi:{C.PREPRINT_SHARED.doi}"
 PREPRINT_LATER_KEY = f"doi:{C.PREPRINT_LATER.doi}"
 OPENALEX_ARTICLE_KEY = f"doi:{C.OPENALEX_ARTICLE.doi}"
 PATENT_KEY = f"epmc:PAT/{C.PATENT.europepmc_id}"
+PMC_ONLY_KEY = f"pmcid:{C.PMC_ONLY.europepmc_id}"
 NEW_CITING = {key_of(p) for p in C.NEW_PMIDS} | {
     PREPRINT_EPMC_KEY,
     PREPRINT_SHARED_KEY,
     PREPRINT_LATER_KEY,
     OPENALEX_ARTICLE_KEY,
+    PMC_ONLY_KEY,
 }
 
 
@@ -138,7 +140,8 @@ def test_every_citing_paper_of_every_index_is_posted_once_with_all_its_sources(l
     assert f"https://doi.org/{C.PREPRINT_SHARED.doi}" in json.dumps(shared.blocks, ensure_ascii=False)
     epmc_only = lab.post_of(PREPRINT_EPMC_KEY).metadata["event_payload"]
     assert epmc_only["doi"] == C.PREPRINT_EPMC.doi  # Europe PMC wrote it in upper case
-    assert report.other_requests == {"iCite": 1, "Europe PMC": 2, "OpenAlex": 2}  # the OpenAlex id is kept
+    # Europe PMC: the citations, then one search for its preprints and one for its PMC article
+    assert report.other_requests == {"iCite": 1, "Europe PMC": 3, "OpenAlex": 2}  # the OpenAlex id is kept
     assert lab.icite.rate_violations == lab.epmc.rate_violations == lab.openalex.rate_violations == 0
     assert lab.ncbi.rate_violations == 0
 
@@ -170,29 +173,62 @@ def test_a_preprint_that_pubmed_indexes_later_is_not_posted_twice(lab):
         assert library.sources_of(PREPRINT_LATER_KEY) == ["europepmc", "pubmed", "icite"]
 
 
+# Each index beyond PubMed: its stand-in, the path its citing list is asked on, and what only it lists.
+ONLY = {
+    "icite": ("iCite", "api/pubs", {key_of(C.ICITE_ONLY_PMID)}),
+    "europepmc": (
+        "Europe PMC",
+        "citations",
+        {key_of(C.EPMC_ONLY_PMID), PREPRINT_EPMC_KEY, PREPRINT_LATER_KEY, PMC_ONLY_KEY},
+    ),
+    "openalex": ("OpenAlex", "works", {key_of(C.OPENALEX_ONLY_PMID), OPENALEX_ARTICLE_KEY}),
+}
+
+
+def stand_in_of(lab, source: str):
+    return {"icite": lab.icite, "europepmc": lab.epmc, "openalex": lab.openalex}[source]
+
+
+@pytest.mark.parametrize("source", sorted(ONLY))
 @pytest.mark.parametrize("fault", ["down", 503, "html", "malformed", "empty"])
-def test_one_source_failing_loses_and_doubles_nothing_and_is_named(lab, fault):
+def test_one_source_failing_loses_and_doubles_nothing_and_is_named(lab, source, fault):
+    label, path, only = ONLY[source]
+    stand_in = stand_in_of(lab, source)
     lab.poll()
     C.add_new_citations(lab.literature)
     if fault == "down":
-        lab.epmc.down = True
+        stand_in.down = True
     else:
-        lab.epmc.inject(fault, path_contains="citations", times=5)
+        stand_in.inject(fault, path_contains=path, times=5)
     report = lab.poll()
     posted = lab.papers_posted()
-    only_epmc = {key_of(C.EPMC_ONLY_PMID), PREPRINT_EPMC_KEY, PREPRINT_LATER_KEY}
-    assert not only_epmc & set(posted), "Europe PMC's papers wait for Europe PMC"
-    assert (NEW_CITING - only_epmc) <= set(posted) and set(posted.values()) == {1}
-    assert "Europe PMC" in report.line()
+    assert not only & set(posted), f"{label}'s papers wait for {label}"
+    assert (NEW_CITING - only) <= set(posted) and set(posted.values()) == {1}
+    assert f"failed: {label}: " in report.line() and report.status == "ok"
     with lab.library() as library:
-        status = library.source_status("europepmc")
+        status = library.source_status(source)
         assert status["status"] in ("failed", "partial") and status["error"]
-        assert library.count_linked("review", "cites", source="europepmc") == len(REVIEW_CITED_BY)
-    lab.epmc.down = False
-    lab.epmc.clear_faults()
-    lab.poll(now=MUCH_LATER)  # Europe PMC answers again: its papers now, once each
+        assert library.count_linked("review", "cites", source=source) == len(REVIEW_CITED_BY)
+    stand_in.down = False
+    stand_in.clear_faults()
+    lab.poll(now=MUCH_LATER)  # the source answers again: its papers now, once each
     again = lab.papers_posted()
     assert set(again) >= NEW_CITING and set(again.values()) == {1}
+
+
+@pytest.mark.parametrize("source", sorted(ONLY))
+def test_a_429_with_retry_after_is_waited_out_and_the_source_s_papers_come_in_the_same_poll(lab, source):
+    label, path, only = ONLY[source]
+    stand_in = stand_in_of(lab, source)
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    stand_in.clear_requests()
+    stand_in.inject(429, path_contains=path, retry_after=0.4)
+    report = lab.poll()
+    assert only <= set(lab.papers_posted()) and f"{label}: " not in report.line()
+    refused, *_, retried = [r for r in stand_in.requests if path in r.path]
+    assert refused.status == 429 and retried.status == 200
+    assert retried.time - refused.time >= 0.35, "Retry-After was not honoured"
 
 
 def test_a_wrong_base_url_is_a_failure_not_a_paper_nobody_cites(lab):

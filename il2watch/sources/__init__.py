@@ -10,7 +10,7 @@ from typing import Any
 
 from il2watch.eutils import Eutils
 from il2watch.sources import europepmc, icite, openalex
-from il2watch.sources.base import Finding, Found, Request, Source, SourceError, SourceRecord
+from il2watch.sources.base import Finding, Found, Given, Request, Source, SourceError, SourceRecord
 from il2watch.sources.pubmed import PubMed
 from il2watch.transport import HOMEPAGE, host_from_settings
 
@@ -64,4 +64,14 @@ def make_sources(settings: Any, eutils: Eutils) -> list[Source]:
     return [make_source(settings, name, eutils) for name in settings.enabled_sources]
 
 
-__all__ = ["Finding", "Found", "Request", "Source", "SourceError", "SourceRecord", "make_source", "make_sources"]
+__all__ = [
+    "Finding",
+    "Found",
+    "Given",
+    "Request",
+    "Source",
+    "SourceError",
+    "SourceRecord",
+    "make_source",
+    "make_sources",
+]

@@ -16,7 +16,7 @@ from il2watch import pubmed
 from il2watch.eutils import Eutils
 from il2watch.identity import Ids
 from il2watch.pubmed import PubMedError
-from il2watch.sources.base import Finding, Found, Request, SourceRecord
+from il2watch.sources.base import Finding, Found, Given, Request
 from il2watch.transport import TransportError
 
 NAME, LABEL = "pubmed", "PubMed"
@@ -99,5 +99,5 @@ class PubMed:
             raise PubMedError(links.error if links else f"no ELink answer for PMID {pmid}")
         return f"PubMed answers: {len(links.cited_by):,} papers cite PMID {pmid}"
 
-    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
-        return []  # discovery EFetches every PMID, whoever listed it
+    def records(self, found: Sequence[Found]) -> Given:
+        return Given()  # discovery EFetches every PMID, whoever listed it
