@@ -10,18 +10,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from il2watch.config import load_settings
 from il2watch.library import Library
+from il2watch.model import Watch
 from il2watch.service import PollError, poll_once
+from il2watch.sources import Request
 from tests.data import citations as C
 from tests.data.records import REVIEW_CITED_BY, REVIEW_PMID
 from tests.stand_ins.europepmc import EuropePmcStandIn
 from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.icite import IciteStandIn
+from tests.stand_ins.literature import Work
 from tests.stand_ins.openalex import DEFAULT_KEY, OpenAlexStandIn
 from tests.stand_ins.slack_api import SlackStandIn
 from tests.support import settings_env
@@ -413,3 +417,192 @@ def test_doctor_asks_every_source_once_and_checks_the_openalex_key(lab):
     lines = [check.line() for check in run_checks(lab.settings())]
     assert any(line.startswith("✗ OpenAlex at ") and "401" in line for line in lines), lines
     assert any(line.startswith("✗ Europe PMC at ") and "503" in line for line in lines)
+
+
+# ---------------------------------------------------------------- asking one source directly, over HTTP
+
+
+def host_for(lab, stand_in, label: str, rate: float):
+    """A transport Host for one stand-in, built as il2watch builds every source's."""
+    from il2watch.sources import user_agent
+    from il2watch.transport import host_from_settings
+
+    settings = lab.settings()
+    return host_from_settings(
+        settings, name=label, base_url=stand_in.base_url, rate=rate, headers={"User-Agent": user_agent(settings)}
+    )
+
+
+def the_review() -> Request:
+    return Request(watches=(Watch(id="review", pmid=REVIEW_PMID, label="the review"),))
+
+
+def extra_preprints(lab, count: int, *, first: int = 820001, indexed: date = date(2024, 6, 20)) -> list[Work]:
+    """``count`` more preprints only Europe PMC lists as citing the review."""
+    made = []
+    for number in range(first, first + count):
+        work = lab.literature.add_work(
+            Work(
+                key=f"extra-{number}",
+                title=f"Interleukin-2 preprint number {number}",
+                authors=(("Ana", "Costa"),),
+                doi=f"10.1101/2024.06.20.{number}",
+                ppr=f"PPR{number}",
+                first_indexed=indexed,
+                created=indexed,
+            )
+        )
+        lab.literature.cite(work.key, REVIEW_PMID, ("europepmc",))
+        made.append(work)
+    return made
+
+
+def test_europe_pmc_citations_and_search_results_are_read_through_every_page(lab):
+    from il2watch.sources import europepmc
+
+    C.add_new_citations(lab.literature)
+    extra_preprints(lab, 2)
+    source = europepmc.EuropePmc(host_for(lab, lab.epmc, "Europe PMC", europepmc.RATE), page_size=3)
+    finding = source.find(the_review())
+    listed = lab.literature.citing(REVIEW_PMID, "europepmc")
+    assert len(listed) == 20 and len(finding.found) == 20 and finding.answered == ["review"]
+    pages = [(r.param("page"), r.param("pageSize")) for r in lab.epmc.requests if "citations" in r.path]
+    assert pages == [(str(n), "3") for n in range(1, 8)]  # 3 a page, 20 entries: 7 pages
+    given = source.records(finding.found)
+    pprs = {record.ids.ppr for record in given.records if record.ids.ppr}
+    assert pprs == {C.PREPRINT_EPMC.ppr, C.PREPRINT_SHARED.ppr, C.PREPRINT_LATER.ppr, "PPR820001", "PPR820002"}
+    assert {record.ids.pmcid for record in given.records if not record.ids.ppr} == {C.PMC_ONLY.europepmc_id}
+    cursors = [r.param("cursorMark") for r in lab.epmc.requests if r.path == "search" and "SRC:PPR" in r.param("query")]
+    assert cursors == ["*", "AoE3"] and given.warnings == []
+
+
+def test_openalex_paging_stops_at_a_cursor_it_was_given_before_and_at_its_page_cap(lab):
+    from il2watch.sources import openalex
+
+    C.add_new_citations(lab.literature)
+    host = host_for(lab, lab.openalex, "OpenAlex", openalex.RATE)
+    request = replace(
+        the_review(), memory={openalex.memory_key(REVIEW_PMID): lab.literature.openalex_of_pmid(REVIEW_PMID)}
+    )
+    lab.openalex.repeat_cursor = True
+    finding = openalex.OpenAlex(host, api_key=DEFAULT_KEY, per_page=3).find(request)
+    lists = [r for r in lab.openalex.requests if r.path == "works"]
+    assert len(lists) == 2, "the cursor it was given again ends the paging"
+    assert finding.answered == ["review"] and len(finding.found) == 6
+    assert any("sent a paging cursor again; stopped after 2 pages" in text for _, text in finding.warnings)
+    lab.openalex.repeat_cursor = False
+    lab.openalex.clear_requests()
+    capped = openalex.OpenAlex(host, api_key=DEFAULT_KEY, per_page=3, max_pages=2).find(request)
+    assert "past 2" in capped.failed["review"] and capped.answered == []
+    assert len([r for r in lab.openalex.requests if r.path == "works"]) == 2
+
+
+def test_openalex_s_own_404_means_no_such_work_and_any_other_404_is_a_wrong_url(lab):
+    from il2watch.sources import SourceError, openalex
+
+    source = openalex.OpenAlex(host_for(lab, lab.openalex, "OpenAlex", openalex.RATE), api_key=DEFAULT_KEY)
+    assert source.resolve("99999999") == ""  # OpenAlex's JSON: no such work
+    with pytest.raises(SourceError, match="accepts the key but does not know PMID 99999999"):
+        source.probe("99999999")
+    lab.openalex.inject(404, path_contains="works/pmid:", body=b"<html><body>Not Found</body></html>")
+    with pytest.raises(SourceError, match="without its own JSON error: is IL2WATCH_OPENALEX_URL right"):
+        source.resolve(REVIEW_PMID)
+
+
+# ---------------------------------------------------------------- what each fix shows in a poll
+
+
+def test_europe_pmc_s_pmc_only_article_is_stored_from_its_own_record_and_posted_once(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    report = lab.poll()
+    assert lab.papers_posted()[PMC_ONLY_KEY] == 1 and "no record" not in report.line()
+    post = json.dumps(lab.post_of(PMC_ONLY_KEY).blocks, ensure_ascii=False)
+    assert C.PMC_ONLY.title in post and "Mucosal Immunology Reports" in post
+    with lab.library() as library:
+        paper = library.paper(PMC_ONLY_KEY)
+        assert paper is not None and paper.pmcid == C.PMC_ONLY.europepmc_id and not paper.pmid
+        assert paper.journal == "Mucosal Immunology Reports" and paper.entry_date == "2024-06-17"
+        assert [a.last_name for a in paper.authors] == ["Moreau", "Novak"]
+        assert library.sources_of(PMC_ONLY_KEY) == ["europepmc"]
+    queries = [r.param("query") for r in lab.epmc.requests if r.path == "search"]
+    assert f"(EXT_ID:{C.PMC_ONLY.europepmc_id}) AND SRC:PMC" in queries
+    lab.epmc.clear_requests()
+    lab.poll(now=MUCH_LATER)
+    assert not [r for r in lab.epmc.requests if r.path == "search"], "stored: its record is not asked again"
+    assert lab.papers_posted()[PMC_ONLY_KEY] == 1
+
+
+@pytest.mark.parametrize("fault", ["empty", "down"])
+def test_a_failed_or_outage_answer_is_no_refresh_the_source_is_asked_again_next_poll(lab, fault):
+    daily = {"IL2WATCH_ICITE_REFRESH": "1d"}
+    lab.poll(**daily)
+    C.add_new_citations(lab.literature)
+    if fault == "down":
+        lab.icite.down = True
+    else:
+        lab.icite.inject("empty", path_contains="api/pubs")
+    day_later = LATER + timedelta(days=1, minutes=1)
+    report = lab.poll(now=day_later, **daily)
+    assert "failed: iCite: " in report.line() and key_of(C.ICITE_ONLY_PMID) not in lab.papers_posted()
+    lab.icite.down = False
+    lab.icite.clear_requests()
+    lab.poll(now=day_later + timedelta(hours=1), **daily)
+    assert len(lab.icite.requests) == 1, "the outage served nothing: iCite is asked again at the next poll"
+    assert lab.papers_posted()[key_of(C.ICITE_ONLY_PMID)] == 1
+    lab.icite.clear_requests()
+    lab.poll(now=day_later + timedelta(hours=2), **daily)
+    assert lab.icite.requests == [], "it answered: now its refresh interval holds"
+
+
+def test_a_wrong_openalex_url_is_a_failure_of_openalex_in_the_poll_status_and_doctor(lab):
+    from il2watch.commands import format_status_text, status_facts
+    from il2watch.doctor import run_checks
+
+    wrong = {"IL2WATCH_OPENALEX_URL": lab.openalex.base_url + "v9/"}
+    report = lab.poll(**wrong)  # a new library: the review's OpenAlex id is not known yet
+    assert "failed: OpenAlex: OpenAlex answered 404" in report.line() and "IL2WATCH_OPENALEX_URL right" in report.line()
+    assert "does not know PMID" not in report.line()
+    with lab.library() as library:
+        text = format_status_text(status_facts(library, lab.settings(**wrong), LATER))
+    (line,) = [line for line in text.splitlines() if line.startswith("Source OpenAlex:")]
+    assert "IL2WATCH_OPENALEX_URL right" in line and not line.startswith("Source OpenAlex: ok")
+    checks = [check.line() for check in run_checks(lab.settings(**wrong))]
+    (doctor,) = [line for line in checks if "OpenAlex" in line]
+    assert doctor.startswith("✗ OpenAlex at ") and "IL2WATCH_OPENALEX_URL right" in doctor
+    assert "accepts" not in doctor
+
+
+def test_a_watched_paper_merged_into_another_openalex_id_is_resolved_again_once_a_poll(lab):
+    from il2watch.sources.openalex import memory_key
+
+    lab.poll()
+    lab.literature.merge_openalex(REVIEW_PMID, "W4999999999")
+    C.add_new_citations(lab.literature)
+    lab.openalex.clear_requests()
+    report = lab.poll()
+    assert {key_of(C.OPENALEX_ONLY_PMID), OPENALEX_ARTICLE_KEY} <= set(lab.papers_posted())
+    assert "OpenAlex: " not in report.line()
+    resolved = [r.path for r in lab.openalex.requests if r.path.startswith("works/")]
+    assert resolved == [f"works/pmid:{REVIEW_PMID}"]
+    with lab.library() as library:
+        assert library.source_memory()[memory_key(REVIEW_PMID)] == "W4999999999"
+    lab.openalex.clear_requests()
+    lab.openalex.inject("empty", path_contains="works", times=10)  # an outage now: one more look, no more
+    report = lab.poll(now=MUCH_LATER)
+    assert "failed: OpenAlex: " in report.line()
+    assert len([r for r in lab.openalex.requests if r.path.startswith("works/")]) == 1
+
+
+@pytest.mark.parametrize("openalex_first", [False, True])
+def test_a_paper_without_a_pmid_enters_on_the_earliest_date_any_source_first_indexed_it(lab, openalex_first):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    if openalex_first:  # OpenAlex created its record before Europe PMC indexed the preprint
+        lab.literature.add_work(replace(lab.literature.work(C.PREPRINT_SHARED.key), created=date(2024, 6, 20)))
+    lab.poll()
+    with lab.library() as library:
+        shared = library.paper(PREPRINT_SHARED_KEY)
+        assert shared is not None and shared.entry_date == ("2024-06-20" if openalex_first else "2024-06-22")
+        assert library.paper(PREPRINT_EPMC_KEY).entry_date == "2024-06-19"  # Europe PMC's firstIndexDate
+        assert library.paper(OPENALEX_ARTICLE_KEY).entry_date == "2024-06-24"  # OpenAlex's created_date
