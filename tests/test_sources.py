@@ -489,7 +489,7 @@ def test_openalex_paging_stops_at_a_cursor_it_was_given_before_and_at_its_page_c
     lists = [r for r in lab.openalex.requests if r.path == "works"]
     assert len(lists) == 2, "the cursor it was given again ends the paging"
     assert finding.answered == ["review"] and len(finding.found) == 6
-    assert any("sent a paging cursor again; stopped after 2 pages" in text for _, text in finding.warnings)
+    assert any("sent a paging cursor again, stopped after 2 pages" in text for _, text in finding.warnings)
     lab.openalex.repeat_cursor = False
     lab.openalex.clear_requests()
     capped = openalex.OpenAlex(host, api_key=DEFAULT_KEY, per_page=3, max_pages=2).find(request)
@@ -606,3 +606,211 @@ def test_a_paper_without_a_pmid_enters_on_the_earliest_date_any_source_first_ind
         assert shared is not None and shared.entry_date == ("2024-06-20" if openalex_first else "2024-06-22")
         assert library.paper(PREPRINT_EPMC_KEY).entry_date == "2024-06-19"  # Europe PMC's firstIndexDate
         assert library.paper(OPENALEX_ARTICLE_KEY).entry_date == "2024-06-24"  # OpenAlex's created_date
+
+
+# ---------------------------------------------------------------- odd records from any source (D9)
+
+HOSTILE = (None, "", "a string", 0, -1, 1.5, True, [], ["x"], [1, 2], {}, {"x": 1}, [{"x": None}], "<b>x</b>")
+
+
+def _paths(value, prefix=()):
+    """Every place in a JSON value: its keys all the way down, the first two items of each list."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _paths(inner, (*prefix, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value[:2]):
+            yield from _paths(inner, (*prefix, index))
+
+
+def hostile_shapes(record):
+    """The record with each of its places, in turn, holding each hostile value: (where, the record)."""
+    for path in _paths(record):
+        for value in HOSTILE:
+            changed = json.loads(json.dumps(record))
+            if not path:
+                yield path, value
+                continue
+            target = changed
+            for step in path[:-1]:
+                target = target[step]
+            target[path[-1]] = value
+            yield path, changed
+
+
+def assert_well_typed(paper) -> None:
+    """What il2watch stores and renders: text where text belongs, every id one of its kind."""
+    from il2watch.identity import parse_token
+
+    assert isinstance(paper.title, str) and paper.title
+    for name in ("pmid", "journal", "journal_iso", "pub_date", "pages", "entry_date", "doi", "pmcid"):
+        assert isinstance(getattr(paper, name), str), name
+    assert paper.pub_year is None or (isinstance(paper.pub_year, int) and not isinstance(paper.pub_year, bool))
+    assert all(isinstance(t, str) for t in paper.pub_types)
+    assert all(isinstance(a.name, str) for a in paper.authors)
+    assert all(isinstance(s.text, str) for s in paper.abstract)
+    for token in paper.ids.tokens():
+        parsed = parse_token(token)
+        assert parsed is not None and f"{parsed[0]}:{parsed[1]}" == token, token
+
+
+def get_json(url: str):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_hostile_europe_pmc_records_are_dropped_or_degraded_with_one_warning_never_raised(lab):
+    from il2watch.sources.base import Oddities
+    from il2watch.sources.europepmc import core_record, found_from_citation
+
+    C.add_new_citations(lab.literature)
+    base = lab.epmc.base_url
+    entries = get_json(f"{base}MED/{REVIEW_PMID}/citations?format=json&page=1&pageSize=1000")["citationList"]
+    records = [
+        (
+            source,
+            get_json(f"{base}search?query=(EXT_ID:{value})%20AND%20SRC:{source}&resultType=core&format=json")[
+                "resultList"
+            ]["result"][0],
+        )
+        for source, value in (("PPR", C.PREPRINT_SHARED.ppr), ("PMC", C.PMC_ONLY.europepmc_id))
+    ]
+    shapes = 0
+    for source, record in records:
+        for where, shape in hostile_shapes(record):
+            odd = Oddities("Europe PMC")
+            got = core_record(shape, source, {}, ["review"], odd)
+            warnings = odd.warnings()
+            assert len(warnings) <= 1, (where, shape)
+            assert all(text.startswith("record ") for _, text in warnings)
+            if got is None:
+                assert len(warnings) == 1, (where, shape)
+            else:
+                assert_well_typed(got.paper)
+            shapes += 1
+    for entry in entries["citation"][:4]:
+        for where, shape in hostile_shapes(entry):
+            odd = Oddities("Europe PMC")
+            found = found_from_citation(shape, "review", odd)
+            assert len(odd.warnings()) <= 1, (where, shape)
+            if found is None:
+                assert len(odd.warnings()) == 1, (where, shape)
+            else:
+                assert found.ids and all(t.split(":", 1)[1] for t in found.ids.tokens())
+            shapes += 1
+    assert shapes > 500
+
+
+def test_hostile_openalex_works_and_icite_pubs_are_dropped_or_degraded_never_raised(lab):
+    from il2watch.sources.base import Oddities
+    from il2watch.sources.icite import parse_pubs
+    from il2watch.sources.openalex import SELECT, found_from_work
+
+    C.add_new_citations(lab.literature)
+    work_id = lab.literature.openalex_of_pmid(REVIEW_PMID)
+    listing = get_json(
+        f"{lab.openalex.base_url}works?filter=cites:{work_id}&per_page=100&select={SELECT}&api_key={DEFAULT_KEY}"
+    )
+    works = [w for w in listing["results"] if w["doi"] == f"https://doi.org/{C.OPENALEX_ARTICLE.doi}"]
+    works += [next(w for w in listing["results"] if w["ids"].get("pmid"))]
+    shapes = 0
+    for work in works:
+        for where, shape in hostile_shapes(work):
+            odd = Oddities("OpenAlex")
+            found = found_from_work(shape, "review", odd)
+            warnings = odd.warnings()
+            assert len(warnings) <= 1 and all(text.startswith("record ") for _, text in warnings)
+            if found is None:
+                assert len(warnings) == 1, (where, shape)
+            elif found.record is not None:
+                assert_well_typed(found.record)
+            shapes += 1
+    pub = get_json(f"{lab.icite.base_url}api/pubs?pmids={REVIEW_PMID}&fl=pmid,doi,cited_by")["data"][0]
+    for where, shape in hostile_shapes(pub):
+        pubs = parse_pubs({"data": [shape]})
+        for pmid, cited_by in pubs.cited_by.items():
+            assert pmid.isdigit() and all(c.isdigit() and not c.startswith("0") for c in cited_by), (where, shape)
+        read = set(pubs.cited_by) | set(pubs.unreadable)
+        assert read <= {REVIEW_PMID} and (read or pubs.strangers), (where, shape)
+        shapes += 1
+    assert shapes > 400
+
+
+def hostile_search(body):
+    results = body["resultList"]["result"]
+    for result in results:
+        if result["id"] == C.PREPRINT_EPMC.ppr:
+            result["authorList"] = "Okafor A, Vogt L, Tanaka H"  # text where a list belongs
+            result["pubTypeList"] = {"pubType": "Preprint"}
+        if result["id"] == C.PREPRINT_LATER.ppr:
+            result["title"] = ["not", "a", "title"]
+    results.append({"id": 7, "source": ["PPR"]})
+    return body
+
+
+def hostile_citations(body):
+    body["citationList"]["citation"] += ["not an entry", {"id": "abc", "source": "MED"}, {"id": 1.5, "source": "PPR"}]
+    body["hitCount"] += 3
+    return body
+
+
+def hostile_works(body):
+    for work in body.get("results") or []:
+        if work.get("doi") == f"https://doi.org/{C.OPENALEX_ARTICLE.doi}":
+            work["authorships"] = "Marta Nowak, Ahmed Hassan"
+            work["primary_location"] = []
+    if "results" in body:
+        body["results"] += [{"id": 5, "doi": {"x": 1}}, {"id": "https://openalex.org/W123", "title": None}, "a work?"]
+    return body
+
+
+def hostile_pubs(body):
+    for item in body["data"]:
+        item["cited_by"] = [*item["cited_by"], "x", None, 1.5, True, -5, [1], "0"]
+    body["data"] += [{"pmid": "abc", "cited_by": "1,2"}, "not a record"]
+    return body
+
+
+def test_odd_records_from_every_source_degrade_or_drop_alone_and_no_bad_id_is_stored(lab):
+    from il2watch.identity import parse_token
+
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.epmc.alter("search", hostile_search)
+    lab.epmc.alter("citations", hostile_citations)
+    lab.openalex.alter("works", hostile_works)
+    lab.icite.alter("api/pubs", hostile_pubs)
+    report = lab.poll()
+    line = report.line()
+    assert report.status == "ok", line
+    posted = lab.papers_posted()
+    assert (NEW_CITING - {PREPRINT_LATER_KEY}) <= set(posted) and set(posted.values()) == {1}
+    assert PREPRINT_LATER_KEY not in posted  # no title that can be read: left out, asked for again
+    article_id = lab.literature.work(C.OPENALEX_ARTICLE.key).openalex
+    for said in (
+        f"Europe PMC: record {C.PREPRINT_EPMC.ppr}: authorList, pubTypeList.pubType of an unexpected type",
+        f"Europe PMC: record {C.PREPRINT_LATER.ppr}: no title or id that can be read (left out)",
+        "Europe PMC: record MED/abc: its id is no MED id (left out)",
+        "Europe PMC: record PPR/1.5: its id is no PPR id (left out)",
+        f"OpenAlex: record {article_id}: authorships, primary_location of an unexpected type (kept without them)",
+        "OpenAlex: record 5: no id that can be read (left out)",
+        "iCite: record PMID 35217787: cited_by lists 7 ids that are no PMIDs",
+    ):
+        assert said in line, said
+    with lab.library() as library:
+        tokens = [row[0] for row in library.db.execute("select token from paper_ids")]
+        assert tokens and all(parse_token(t) is not None and ":".join(parse_token(t)) == t for t in tokens)
+        keys = [row[0] for row in library.db.execute("select paper from papers")]
+        assert all(parse_token(k) is not None for k in keys) and "pmid:0" not in keys
+        preprint = library.paper(PREPRINT_EPMC_KEY)
+        assert preprint is not None and preprint.authors == () and preprint.is_preprint
+        article = library.paper(OPENALEX_ARTICLE_KEY)
+        assert article is not None and article.authors == () and article.journal == ""
+        assert article.abstract and "stroma-targeted IL-2" in article.abstract[0].text
+    for stand_in in (lab.epmc, lab.openalex, lab.icite):
+        stand_in.clear_faults()
+    lab.poll(now=MUCH_LATER)
+    assert lab.papers_posted()[PREPRINT_LATER_KEY] == 1 and set(lab.papers_posted().values()) == {1}

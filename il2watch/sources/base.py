@@ -191,26 +191,30 @@ class Fields:
 
 class Oddities:
     """The records of one source that could be read only in part or not at all this poll, per watch: one
-    warning each, naming the source and the record, at most ``MAX_WARNINGS`` a watch and then a count."""
+    warning each naming the record (the poll line names the source), at most ``MAX_WARNINGS`` a watch and
+    then a count."""
 
     def __init__(self, label: str):
         self.label = label
         self._seen: dict[str, list[str]] = {}
 
     def add(self, watch_id: str, record: object, what: str) -> None:
-        self._seen.setdefault(watch_id, []).append(f"{self.label} record {shown(record)}: {what}")
+        lines = self._seen.setdefault(watch_id, [])
+        line = f"record {shown(record)}: {what}"
+        if line not in lines:
+            lines.append(line)
 
     def read_in_part(self, watch_id: str, record: object, fields: Fields) -> None:
         """A record kept although some of its fields were odd (no-op when none were)."""
         if fields.odd:
-            self.add(watch_id, record, f"{', '.join(fields.odd[:5])} of an unexpected type; kept without them")
+            self.add(watch_id, record, f"{', '.join(fields.odd[:5])} of an unexpected type (kept without them)")
 
     def warnings(self) -> list[tuple[str, str]]:
         found = []
         for watch_id, lines in self._seen.items():
             found += [(watch_id, line) for line in lines[:MAX_WARNINGS]]
             if len(lines) > MAX_WARNINGS:
-                found.append((watch_id, f"{self.label}: {len(lines) - MAX_WARNINGS} more odd records this poll"))
+                found.append((watch_id, f"{len(lines) - MAX_WARNINGS} more odd records this poll"))
         return found
 
 

@@ -15,7 +15,7 @@ one warning naming it; only an answer that is no answer (HTML, half a document, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from il2watch.identity import Ids, doi_of, pmcid_of, pmid_of, ppr_of
 from il2watch.model import Author, Paper, Section
@@ -142,23 +142,15 @@ class EuropePmc:
         given = Given()
         odd = Oddities(LABEL)
         for source in sorted({source for source, _ in wanted}):
-            ids = sorted(value for s, value in wanted if s == source)
+            listed = {value: watches for (s, value), watches in wanted.items() if s == source}
+            ids = sorted(listed)
             for start in range(0, len(ids), SEARCH_BATCH):
                 chunk = ids[start : start + SEARCH_BATCH]
-                asked = sorted({w for value in chunk for w in wanted[(source, value)]})
+                asked = sorted({w for value in chunk for w in listed[value]})
                 for result in self.search(source, chunk):
-                    record = Fields(result)
-                    ids_of = core_ids(record)
-                    named = getattr(ids_of, WHOLE[source])
-                    watches = wanted.get((source, named), asked)
-                    paper = paper_from_core(record)
-                    for watch_id in dict.fromkeys(watches):
-                        if paper is None or not named:
-                            odd.add(watch_id, named or record.text("id"), "no title or id that can be read; left out")
-                        else:
-                            odd.read_in_part(watch_id, named, record)
-                    if paper is not None and named:
-                        given.records.append(SourceRecord(ids_of, paper))
+                    record = core_record(result, source, listed, asked, odd)
+                    if record is not None:
+                        given.records.append(record)
         given.warnings += odd.warnings()
         return given
 
@@ -217,7 +209,7 @@ def found_from_citation(entry: object, watch_id: str, odd: Oddities) -> Found | 
     raw_id = fields.text("id").strip()
     named = f"{source}/{raw_id}" if source else raw_id
     if fields.odd and not raw_id:
-        odd.add(watch_id, named, "not a citation entry that can be read; left out")
+        odd.add(watch_id, named, "not a citation entry that can be read (left out)")
         return None
     if source == "MED":
         ids, category = Ids(pmid=pmid_of(raw_id)), ""
@@ -228,7 +220,7 @@ def found_from_citation(entry: object, watch_id: str, odd: Oddities) -> Found | 
     elif source in NOT_POSTED:
         ids = Ids.of(epmc=named)
         if not ids:
-            odd.add(watch_id, named, f"its id is no {NOT_POSTED[source]} id; left out")
+            odd.add(watch_id, named, f"its id is no {NOT_POSTED[source]} id (left out)")
             return None
         odd.read_in_part(watch_id, named, fields)
         return Found(
@@ -246,10 +238,10 @@ def found_from_citation(entry: object, watch_id: str, odd: Oddities) -> Found | 
             ),
         )
     else:
-        odd.add(watch_id, named, "a source Europe PMC does not document; left out")
+        odd.add(watch_id, named, "a source Europe PMC does not document (left out)")
         return None
     if not ids:
-        odd.add(watch_id, named, f"its id is no {source} id; left out")
+        odd.add(watch_id, named, f"its id is no {source} id (left out)")
         return None
     return Found(ids, watch_id, "cites", NAME, category=category)
 
@@ -257,6 +249,24 @@ def found_from_citation(entry: object, watch_id: str, odd: Oddities) -> Found | 
 def _year(text: str) -> int | None:
     text = text.strip()
     return int(text) if text.isdigit() and 1800 <= int(text) <= 2200 else None
+
+
+def core_record(
+    result: object, source: str, listed: Mapping[str, Sequence[str]], asked: Sequence[str], odd: Oddities
+) -> SourceRecord | None:
+    """A ``resultType=core`` result of one Europe PMC source as a record, noted in ``odd`` for the watches
+    that listed it (``listed``: its id -> watches; ``asked`` when its id cannot be read) when it can be read
+    only in part; None (noted too) without a title or an id of its kind."""
+    fields = Fields(result)
+    ids = core_ids(fields)
+    named = getattr(ids, WHOLE.get(source, "ppr"))
+    paper = paper_from_core(fields)
+    for watch_id in dict.fromkeys(listed.get(named, asked)):
+        if paper is None or not named:
+            odd.add(watch_id, named or fields.text("id"), "no title or id that can be read (left out)")
+        else:
+            odd.read_in_part(watch_id, named, fields)
+    return SourceRecord(ids, paper) if paper is not None and named else None
 
 
 def paper_from_core(result: Fields) -> Paper | None:

@@ -58,9 +58,9 @@ class Icite:
                     finding.answered.append(watch.id)
                     finding.found += [Found(Ids(pmid=c), watch.id, "cites", NAME) for c in cited_by if c != pmid]
                     if pubs.left_out.get(pmid):
-                        odd.add(watch.id, f"PMID {pmid}", f"cited_by lists {pubs.left_out[pmid]}; left out")
+                        odd.add(watch.id, f"PMID {pmid}", f"cited_by lists {pubs.left_out[pmid]} (left out)")
             for shown_id in pubs.strangers:
-                odd.add(by_pmid[chunk[0]][0].id, shown_id, "no PMID that can be read; left out")
+                odd.add(by_pmid[chunk[0]][0].id, shown_id, "no PMID that can be read (left out)")
         for pmid, chosen in by_pmid.items():
             for watch in chosen:
                 if watch.id in finding.answered:
@@ -111,7 +111,7 @@ def parse_pubs(data: object) -> Pubs:
         if not isinstance(cited_by, list):
             pubs.unreadable[pmid] = (
                 f"iCite's record of PMID {pmid} has `cited_by` of an unexpected type "
-                f"({type(cited_by).__name__}); set aside this poll"
+                f"({type(cited_by).__name__}), set aside this poll"
             )
             continue
         good, bad = ids.pmids(c for c in cited_by if not isinstance(c, bool | list | dict))

@@ -144,7 +144,7 @@ class OpenAlex:
             if following in given:
                 if finding is not None:
                     finding.warnings.append(
-                        (watch_id, f"{what}: OpenAlex sent a paging cursor again; stopped after {len(given)} pages")
+                        (watch_id, f"{what}: OpenAlex sent a paging cursor again, stopped after {len(given)} pages")
                     )
                 return works
             given.add(following)
@@ -182,12 +182,12 @@ def found_from_work(work: object, watch_id: str, odd: Oddities) -> Found | None:
     ids = work_ids(fields)
     named = ids.openalex or fields.text("id") or "(no id)"
     if not ids:
-        odd.add(watch_id, named, "no id that can be read; left out")
+        odd.add(watch_id, named, "no id that can be read (left out)")
         return None
     kind = fields.text("type")
     record = None if ids.pmid else paper_from_work(fields)
     if not ids.pmid and record is None:
-        odd.add(watch_id, named, "neither a PMID nor a title; left out")
+        odd.add(watch_id, named, "neither a PMID nor a title (left out)")
         return None
     if record is not None:
         odd.read_in_part(watch_id, named, fields)
