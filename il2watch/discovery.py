@@ -412,7 +412,7 @@ def source_baseline(source: str, wf: WatchFindings, papers: Mapping[str, Paper])
     named: list[str] = []
     size = 0
     for index, paper in enumerate(held):
-        size += len(paper.key) + 3  # its JSON: the quoted id and a comma
+        size += len(paper.key) + 4  # in JSON: the id quoted, and ", "
         if size > NOTE_IDS_BUDGET:
             return SourceBaseline(
                 source,

@@ -814,3 +814,75 @@ def test_odd_records_from_every_source_degrade_or_drop_alone_and_no_bad_id_is_st
         stand_in.clear_faults()
     lab.poll(now=MUCH_LATER)
     assert lab.papers_posted()[PREPRINT_LATER_KEY] == 1 and set(lab.papers_posted().values()) == {1}
+
+
+# ---------------------------------------------------------------- a lost library after a source was added later (D10)
+
+
+def lose_the_library(lab) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        (lab.tmp_path / f"library.db{suffix}").unlink(missing_ok=True)
+
+
+def the_source_baseline_note(lab):
+    (note,) = [
+        m
+        for m in lab.slack.posts_with_metadata("il2watch_note", CHANNEL)
+        if m.metadata["event_payload"].get("kind") == "source_baseline"
+    ]
+    return note.metadata["event_payload"]
+
+
+def test_a_lost_library_after_a_source_was_added_later_floods_nothing(lab):
+    both = {"IL2WATCH_SOURCES": "pubmed,europepmc"}
+    lab.poll(IL2WATCH_SOURCES="pubmed")
+    C.add_new_citations(lab.literature)
+    lab.poll(**both)
+    before = lab.papers_posted()
+    notes = len(lab.slack.posts_with_metadata("il2watch_note", CHANNEL))
+    note = the_source_baseline_note(lab)
+    recorded = {
+        key_of(C.ICITE_EPMC_PMID),
+        key_of(C.EPMC_ONLY_PMID),
+        PREPRINT_EPMC_KEY,
+        PREPRINT_SHARED_KEY,
+        PREPRINT_LATER_KEY,
+        PMC_ONLY_KEY,
+        PATENT_KEY,
+    }
+    assert set(note["papers"]) == recorded and note["found"] == len(recorded) and "entered_by" not in note
+    lose_the_library(lab)
+    lab.literature.cite(C.ICITE_ONLY_PMID, REVIEW_PMID, ("europepmc",))  # Europe PMC's news meanwhile
+    report = lab.poll(now=MUCH_LATER, **both)
+    assert lab.papers_posted() - before == Counter({key_of(C.ICITE_ONLY_PMID): 1}), report.line()
+    with lab.library() as library:
+        assert all(library.paper(key) is not None for key in recorded)  # recorded again, quietly
+    assert len(lab.slack.posts_with_metadata("il2watch_note", CHANNEL)) == notes, "no note after the rebuild"
+
+
+def test_a_note_for_more_papers_than_its_metadata_holds_names_the_newest_and_dates_the_rest(lab):
+    from il2watch.discovery import NOTE_IDS_BUDGET
+
+    both = {"IL2WATCH_SOURCES": "pubmed,europepmc"}
+    lab.poll(IL2WATCH_SOURCES="pubmed")
+    C.add_new_citations(lab.literature)
+    older = extra_preprints(lab, 75, first=830001, indexed=date(2024, 6, 23))
+    newer = extra_preprints(lab, 75, first=840001, indexed=date(2024, 6, 25))
+    lab.poll(**both)
+    note = the_source_baseline_note(lab)
+    assert note["found"] == 157 and note["preprints"] == 153  # the 150, and Europe PMC's seven of the world
+    assert len(json.dumps(note["papers"])) <= NOTE_IDS_BUDGET and 100 <= len(note["papers"]) < 150
+    assert {f"doi:{w.doi}" for w in newer} <= set(note["papers"]), "the newest are named"
+    assert note["entered_by"] == "2024-06-23"  # every paper not named entered by then
+    lose_the_library(lab)
+    (fresh,) = extra_preprints(lab, 1, first=850001, indexed=date(2024, 6, 27))
+    lab.literature.cite(C.ICITE_ONLY_PMID, REVIEW_PMID, ("europepmc",))  # entered 2024-06-22
+    lab.poll(now=MUCH_LATER, **both)
+    posted = lab.papers_posted()
+    assert not {f"doi:{w.doi}" for w in older + newer} & set(posted), "nothing the note stood for is posted"
+    assert posted[f"doi:{fresh.doi}"] == 1  # news from Europe PMC after its baseline is posted
+    # the price of the date: a paper Europe PMC first lists after the loss and that entered by the note's
+    # date is recorded, not posted
+    assert key_of(C.ICITE_ONLY_PMID) not in posted
+    with lab.library() as library:
+        assert library.paper(key_of(C.ICITE_ONLY_PMID)) is not None
