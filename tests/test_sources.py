@@ -1020,3 +1020,14 @@ def test_il2watch_show_reads_a_preprint_by_its_doi_or_ppr_id(lab, ref, capsys):
     shown = capsys.readouterr().out
     assert "Orthogonal IL-2 receptor pairs" in shown and f"https://doi.org/{C.PREPRINT_SHARED.doi}" in shown
     assert "Preprint · Research Square" in shown
+
+
+def test_every_source_module_is_known_wherever_a_source_must_be():
+    from il2watch.config import OPTIONS_BY_ATTR
+    from il2watch.model import SOURCES
+    from il2watch.sources import KINDS
+
+    assert list(KINDS) == list(SOURCES), "each source module declares KIND, and model.SOURCES names its label"
+    for name, kind in KINDS.items():
+        assert kind.label == SOURCES[name] and kind.settings and all(s in OPTIONS_BY_ATTR for s in kind.settings)
+        assert f"{name}_refresh" in kind.settings, "Settings.refresh_of reads <name>_refresh"

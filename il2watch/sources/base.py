@@ -12,14 +12,15 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 from il2watch.identity import Ids
 from il2watch.markup import squash
-from il2watch.model import Paper, Watch
+from il2watch.model import SOURCES, Paper, Watch
+from il2watch.transport import HOMEPAGE, Host, host_from_settings
 
 
 class SourceError(Exception):
@@ -97,6 +98,42 @@ class Http(Protocol):
     def get(
         self, path: str, params: Iterable[tuple[str, str]] | Mapping[str, str] = (), *, accept: Collection[int] = ()
     ) -> Answer: ...
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What il2watch needs to know of a source to build and check it, declared once in its module as
+    ``KIND`` (``il2watch.sources`` finds every module that has one). Its label is ``model.SOURCES``'s;
+    its settings are ``config.Settings`` fields (the first, its base URL): ``doctor`` checks them first."""
+
+    name: str
+    settings: tuple[str, ...]
+    build: Callable[[Any, Any], Source]  # (settings, the E-utilities client) -> the source
+
+    @property
+    def label(self) -> str:
+        return SOURCES.get(self.name, self.name)
+
+
+def user_agent(settings: Any) -> str:
+    """il2watch and, when set, the lab's contact address (NCBI_EMAIL), as the open indexes ask."""
+    contact = f"; mailto:{settings.ncbi_email}" if settings.ncbi_email else ""
+    return f"il2watch (+{HOMEPAGE}{contact})"
+
+
+def json_host(settings: Any, name: str, url_setting: str, rate: float) -> Host:
+    """The Host of a JSON index: its base URL setting, its rate, the User-Agent naming il2watch and the
+    lab, and a hint naming the setting to check when it cannot be reached."""
+    from il2watch.config import OPTIONS_BY_ATTR
+
+    return host_from_settings(
+        settings,
+        name=SOURCES.get(name, name),
+        base_url=getattr(settings, url_setting),
+        rate=rate,
+        headers={"User-Agent": user_agent(settings)},
+        hint=f"check the network, or {OPTIONS_BY_ATTR[url_setting].env}",
+    )
 
 
 class Source(Protocol):

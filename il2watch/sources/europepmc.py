@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from il2watch.identity import Ids, doi_of, pmcid_of, pmid_of, ppr_of
 from il2watch.model import Author, Paper, Section
@@ -26,11 +27,13 @@ from il2watch.sources.base import (
     Found,
     Given,
     Http,
+    Kind,
     Oddities,
     Request,
     SourceError,
     SourceRecord,
     iso_date,
+    json_host,
     marked_from_html,
     printed_date,
     read_json,
@@ -53,6 +56,10 @@ NOT_POSTED = {
     "HIR": "NHS Evidence record",
     "NBK": "book",
 }
+
+
+def build(settings: Any, eutils: Any) -> EuropePmc:
+    return EuropePmc(json_host(settings, NAME, "europepmc_url", RATE))
 
 
 class EuropePmc:
@@ -318,3 +325,6 @@ def core_ids(result: Fields) -> Ids:
         pmcid=pmcid_of(result.text("pmcid")) or (pmcid_of(result.text("id")) if source == "PMC" else ""),
         ppr=ppr_of(result.text("id")) if source == "PPR" else "",
     )
+
+
+KIND = Kind(NAME, ("europepmc_url", "europepmc_refresh"), build)

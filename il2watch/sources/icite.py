@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from il2watch import ids
 from il2watch.identity import Ids, pmid_of
@@ -20,9 +21,11 @@ from il2watch.sources.base import (
     Found,
     Given,
     Http,
+    Kind,
     Oddities,
     Request,
     SourceError,
+    json_host,
     read_json,
     shown,
 )
@@ -31,6 +34,10 @@ NAME, LABEL = "icite", "iCite"
 RATE = 3.0  # requests a second: iCite publishes no limit
 BATCH = 1000  # PMIDs per request
 FIELDS = "pmid,doi,cited_by"
+
+
+def build(settings: Any, eutils: Any) -> Icite:
+    return Icite(json_host(settings, NAME, "icite_url", RATE))
 
 
 class Icite:
@@ -121,3 +128,6 @@ def parse_pubs(data: object) -> Pubs:
             sample = ", ".join(repr(shown(b, 20)) for b in bad[:3])
             pubs.left_out[pmid] = f"{len(bad)} ids that are no PMIDs ({sample}{', …' if len(bad) > 3 else ''})"
     return pubs
+
+
+KIND = Kind(NAME, ("icite_url", "icite_refresh"), build)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from il2watch.identity import Ids, doi_of, openalex_of, pmcid_of, pmid_of
 from il2watch.model import Author, Paper, Section
@@ -24,10 +25,12 @@ from il2watch.sources.base import (
     Found,
     Given,
     Http,
+    Kind,
     Oddities,
     Request,
     SourceError,
     iso_date,
+    json_host,
     marked_from_html,
     printed_date,
     read_json,
@@ -46,6 +49,11 @@ MAX_ABSTRACT_WORDS = 5000
 
 def memory_key(pmid: str) -> str:
     return f"openalex:pmid:{pmid}"
+
+
+def build(settings: Any, eutils: Any) -> OpenAlex:
+    http = json_host(settings, NAME, "openalex_url", RATE)
+    return OpenAlex(http, api_key=settings.openalex_api_key, mailto=settings.ncbi_email)
 
 
 class OpenAlex:
@@ -258,3 +266,6 @@ def paper_from_work(work: Fields) -> Paper | None:
         pmcid=ids.pmcid,
         pub_types=tuple(types),
     )
+
+
+KIND = Kind(NAME, ("openalex_url", "openalex_api_key", "openalex_refresh"), build)
