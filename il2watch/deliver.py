@@ -213,6 +213,8 @@ class Renderer:
                 watch,
                 int(payload.get("found", 0)),
                 int(payload.get("preprints", 0)),
+                papers=[str(p) for p in payload.get("papers") or []],
+                entered_by=str(payload.get("entered_by") or ""),
                 command=self.command,
                 watermark=watermark,
                 key=row.key,

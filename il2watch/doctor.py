@@ -22,7 +22,7 @@ from il2watch.library import Library, LibraryError
 from il2watch.model import SOURCES, Watch
 from il2watch.pubmed import PubMedError
 from il2watch.slack_client import explain, make_client, resolve_channel, slack_error
-from il2watch.sources import SourceError
+from il2watch.sources import KINDS, SourceError, make_source
 from il2watch.transport import TransportError
 
 # What il2watch calls, and the scope each call needs.
@@ -244,7 +244,7 @@ def run_checks(
     else:
         yield from _ncbi_checks(quick, (eutils_factory or (lambda: make_eutils(quick)))(), known)
 
-    if {"sources", "icite_url", "europepmc_url", "openalex_url", "openalex_api_key"} & invalid:
+    if _source_settings() & invalid:
         yield Check(False, "citation sources not checked", "fix the source settings above first")
     else:
         yield from _source_checks(quick, known)
@@ -258,7 +258,6 @@ def run_checks(
 def _source_checks(settings: Settings, watches: list[Watch]) -> Iterator[Check]:
     """Each enabled citation index beyond PubMed, asked once about a watched paper (OpenAlex: its key too)."""
     from il2watch.service import make_eutils
-    from il2watch.sources import make_source
 
     pmid = next((w.pmid for w in watches if w.pmid), "")
     for name in settings.enabled_sources:
@@ -275,8 +274,14 @@ def _source_checks(settings: Settings, watches: list[Watch]) -> Iterator[Check]:
             yield Check(False, f"{label} at {_base_url(settings, name)}", str(error))
 
 
+def _source_settings() -> set[str]:
+    """The settings the citation indexes beyond PubMed read (PubMed's are NCBI's, checked above)."""
+    return {"sources", *(s for name, kind in KINDS.items() if name != "pubmed" for s in kind.settings)}
+
+
 def _base_url(settings: Settings, name: str) -> str:
-    return str(getattr(settings, f"{name}_url", ""))
+    kind = KINDS.get(name)
+    return str(getattr(settings, kind.settings[0], "")) if kind and kind.settings else ""
 
 
 def _lexicon_check(settings: Settings) -> Check:

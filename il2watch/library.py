@@ -879,9 +879,10 @@ class Library:
         except (ValueError, AttributeError):
             return {}
 
-    def source_ok_at(self, source: str) -> str:
-        """When ``source`` last answered (for its refresh interval); "" when it never did."""
-        return self.get_state(f"source_ok_at:{source}")
+    def source_ok_at(self, source: str, watch_id: str = "") -> str:
+        """When ``source`` last answered at all, or, with ``watch_id``, last served that watch (what its
+        refresh interval counts from: a failed or outage answer does not count); "" when it never did."""
+        return self.get_state(f"source_ok_at:{source}:{watch_id}" if watch_id else f"source_ok_at:{source}")
 
     def source_started(self, source: str, watch_id: str) -> bool:
         """Whether ``source`` has answered for this watch before (or listed something for it)."""
@@ -902,11 +903,36 @@ class Library:
             status = {"status": report.status, "at": now, "error": redact.scrub(report.error), "listed": report.listed}
             if report.status != "failed":
                 self.set_state(f"source_ok_at:{report.source}", now)
-            for watch_id in report.answered:
+            for watch_id in report.answered:  # served: what the refresh interval of that watch counts from
+                self.set_state(f"source_ok_at:{report.source}:{watch_id}", now)
                 self.set_state(f"source_started:{report.source}:{watch_id}", now)
             self.set_state(f"source_status:{report.source}", json.dumps(status, ensure_ascii=False))
         if memory:
             self.set_state("source_memory", json.dumps({**self.source_memory(), **memory}, ensure_ascii=False))
+
+    def save_source_baseline(self, source: str, watch_id: str, papers: Iterable[str], entered_by: str) -> None:
+        """What a source's baseline note says it recorded for a watch (read back by the rebuild of a lost
+        library): the ids of the papers it names, and the entry date on or before which every other one
+        entered ("" when it names them all)."""
+        known = self.source_baselines(watch_id)
+        old_papers, old_date = known.get(source, ((), ""))
+        known[source] = (tuple(dict.fromkeys((*old_papers, *papers))), max(old_date, entered_by))
+        payload = {name: {"papers": list(p), "entered_by": d} for name, (p, d) in known.items()}
+        self.set_state(f"source_baselines:{watch_id}", json.dumps(payload, ensure_ascii=False))
+
+    def source_baselines(self, watch_id: str) -> dict[str, tuple[tuple[str, ...], str]]:
+        """{source: (paper ids, entered_by)} as ``save_source_baseline`` kept them for this watch."""
+        try:
+            stored = json.loads(self.get_state(f"source_baselines:{watch_id}") or "{}")
+        except ValueError:
+            return {}
+        if not isinstance(stored, dict):
+            return {}
+        return {
+            str(name): (tuple(str(p) for p in value.get("papers") or []), str(value.get("entered_by") or ""))
+            for name, value in stored.items()
+            if isinstance(value, dict)
+        }
 
     def source_status(self, source: str) -> dict[str, Any]:
         """{status, at, error, listed} as the last poll that asked ``source`` recorded it; {} when none did."""

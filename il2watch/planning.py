@@ -104,6 +104,8 @@ def plan(
                     "watch": baseline.watch,
                     "found": baseline.found,
                     "preprints": baseline.preprints,
+                    "papers": list(baseline.papers),
+                    "entered_by": baseline.entered_by,
                     "watermark": watermark,
                 },
             )
