@@ -72,7 +72,7 @@ def settled(
         if fresh:
             wf.new[key] = fresh
     wanted = {key: paper for key, paper in merged.items() if not paper.stored}
-    papers, _, insights = _fetch(library, ncbi_client(UNUSED_NCBI), sources, wanted, [wf], STAMP, TODAY, None)
+    papers, _, insights, _ = _fetch(library, ncbi_client(UNUSED_NCBI), sources, wanted, [wf], STAMP, TODAY, None)
     papers, _ = _rekey(library, papers, insights, [wf])
     return papers, wf
 
