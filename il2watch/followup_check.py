@@ -37,7 +37,6 @@ from il2watch.followups import (
     europepmc_followups,
     europepmc_versions,
     followups_in,
-    is_preprint,
     journal_version_of,
     key_pmid,
     new_followups,
@@ -322,7 +321,7 @@ def arrivals(library: Library, new: Mapping[str, Paper]) -> Arrivals:
     found = Arrivals()
     if not new:
         return found
-    preprints = [p for p in library.papers(library.posted_preprints()) if is_preprint(p)]
+    preprints = [p for p in library.papers(library.posted_preprints()) if p.is_preprint]
     published = told(library, [paper_key(p) for p in preprints])
     waiting = [p for p in preprints if not any(f.kind == "published" for f in published.get(paper_key(p), []))]
     seen: set[str] = set()
@@ -340,7 +339,7 @@ def arrivals(library: Library, new: Mapping[str, Paper]) -> Arrivals:
             if followup.key not in seen and new_followups([followup], known(library, target, stored)):
                 seen.add(followup.key)
                 found.told.append((followup, channels))
-        if is_preprint(paper):
+        if paper.is_preprint:
             continue
         for preprint in waiting:
             if not journal_version_of(paper, preprint):

@@ -102,7 +102,6 @@ EUROPEPMC_TYPES = {
     "update in": "update",
     "withdrawal in": "withdrawn",
 }
-PREPRINT_SERVERS = {"biorxiv", "medrxiv", "research square", "ssrn", "preprints.org", "arxiv", "chemrxiv"}
 
 
 # ---------------------------------------------------------------- which paper
@@ -149,19 +148,12 @@ class Followup:
         return KINDS[self.kind]
 
 
-def is_preprint(paper: Paper) -> bool:
-    return (
-        any(t.casefold() == "preprint" for t in paper.pub_types)
-        or (paper.journal_iso or paper.journal).casefold().split(":")[0].strip() in PREPRINT_SERVERS
-    )
-
-
 def followups_in(paper: Paper, sources: Mapping[tuple[str, str], str] | None = None) -> list[Followup]:
     """Every follow-up a PubMed record carries: its CommentsCorrections links to notices about it, and the
     publication type "Retracted Publication" when no retraction notice is linked. On a preprint, an
     ``UpdateIn`` names its journal version. ``sources`` gives each link's RefSource."""
     sources = sources or {}
-    preprint = is_preprint(paper)
+    preprint = paper.is_preprint
     found: dict[tuple[str, str], Followup] = {}
     for ref_type, pmid in paper.corrections:
         kind = LINKS_IN.get(ref_type)
@@ -176,6 +168,18 @@ def followups_in(paper: Paper, sources: Mapping[tuple[str, str], str] | None = N
     if "retracted publication" in types and not any(kind == "retraction" for kind, _ in found):
         found[("retraction", "")] = Followup(paper_key(paper), "retraction")
     return list(found.values())
+
+
+def is_retracted(paper: Paper) -> bool:
+    """Whether the paper should no longer be relied on, as its own record says: the one decision the post's
+    banner, the digest, the lists' flag and the follow-up check all read."""
+    return any(f.about.retracted for f in followups_in(paper))
+
+
+def is_retraction_notice(paper: Paper) -> bool:
+    """Whether the record is itself a notice retracting another paper (in whole or in part)."""
+    types = {t.casefold() for t in paper.pub_types}
+    return "retraction of publication" in types or any("retract" in f.kind for _, f in notices_in(paper))
 
 
 def new_followups(found: Iterable[Followup], known: Iterable[tuple[str, str]]) -> list[Followup]:
@@ -218,7 +222,7 @@ def notices_in(notice: Paper) -> list[tuple[str, Followup]]:
 
 def as_published(followup: Followup, target: Paper) -> Followup:
     """An update of a preprint is its journal version."""
-    if followup.kind == "update" and is_preprint(target):
+    if followup.kind == "update" and target.is_preprint:
         return Followup(followup.paper, "published", followup.notice, followup.source)
     return followup
 
@@ -306,7 +310,7 @@ def pubmed_versions(paper: Paper) -> Versions:
     """A PubMed record's links to its other versions: ``UpdateIn`` on a preprint names its journal version,
     ``UpdateOf`` on a journal article the preprint it came from."""
     tokens = [(kind, f"pmid:{pmid}") for kind, pmid in paper.corrections if pmid_of(pmid)]
-    preprint = is_preprint(paper)
+    preprint = paper.is_preprint
     return Versions(
         paper_ids(paper),
         frozenset(t for kind, t in tokens if kind == "UpdateIn" and preprint),
@@ -431,7 +435,7 @@ def journal_version_of(
     "matched" when no record links them but the titles, the first and the last authors are the same and
     they appeared within two years of each other; "" when it is not. Any two records will do, from any
     source: pass what Europe PMC says as ``…_links`` where PubMed's links are not all there is."""
-    if is_preprint(article) or not is_preprint(preprint):
+    if article.is_preprint or not preprint.is_preprint:
         return ""
     article_links = article_links or pubmed_versions(article)
     preprint_links = preprint_links or pubmed_versions(preprint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from il2watch.followups import is_retracted
 from il2watch.markup import counted, escape_mrkdwn, squash
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.render.blocks import (
@@ -22,7 +23,6 @@ from il2watch.render.paper import (
     DIGEST_EVENT,
     axis_label,
     feedback_block,
-    is_retracted,
     posted_notices,
     title_mrkdwn,
     why_line,
