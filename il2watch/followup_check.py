@@ -109,21 +109,26 @@ def posted_channels(library: Library, paper: str) -> list[str]:
     return channels
 
 
+def save_followup(library: Library, followup: Followup, *, told: bool, how: str, now: str) -> bool:
+    """Remember ``followup`` (call inside a transaction); False when it was known already."""
+    return library.record_followup(
+        key=followup.key,
+        paper=followup.paper,
+        kind=followup.kind,
+        notice=followup.notice,
+        source=followup.source,
+        told=told,
+        how=how,
+        now=now,
+    )
+
+
 def owe(library: Library, followup: Followup, *, channels: Sequence[str], how: str, now: str) -> bool:
     """Record ``followup`` as told and create the outbox rows that tell it (call inside a transaction);
     False when it was known already. Its notice is claimed in each channel, so a watch that finds the notice
     (or the journal version) later does not post it as a paper."""
     paper = followup.paper
-    if not library.record_followup(
-        key=followup.key,
-        paper=paper,
-        kind=followup.kind,
-        notice=followup.notice,
-        source=followup.source,
-        told=True,
-        how=how,
-        now=now,
-    ):
+    if not save_followup(library, followup, told=True, how=how, now=now):
         return False
     payload = {"followup": followup.key, "paper": paper, "kind": followup.kind, "notice": followup.notice}
     payload["source"] = followup.source
@@ -156,16 +161,7 @@ def owe(library: Library, followup: Followup, *, channels: Sequence[str], how: s
 def remember_posted_state(library: Library, paper: Paper, *, now: str, how: str = "posted") -> None:
     """The follow-ups a paper's record already carried when it was posted: known, never told."""
     for followup in followups_in(paper):
-        library.record_followup(
-            key=followup.key,
-            paper=followup.paper,
-            kind=followup.kind,
-            notice=followup.notice,
-            source=followup.source,
-            told=False,
-            how=how,
-            now=now,
-        )
+        save_followup(library, followup, told=False, how=how, now=now)
 
 
 def known(library: Library, paper: str, stored: Paper | None) -> set[tuple[str, str]]:
@@ -387,16 +383,7 @@ def restore(library: Library, channel: str, event_type: str, payload: Mapping[st
 
 
 def _restore_one(library: Library, channel: str, followup: Followup, *, told: bool, now: str) -> int:
-    library.record_followup(
-        key=followup.key,
-        paper=followup.paper,
-        kind=followup.kind,
-        notice=followup.notice,
-        source=followup.source,
-        told=told,
-        how="restored",
-        now=now,
-    )
+    save_followup(library, followup, told=told, how="restored", now=now)
     notice = key_of(library, followup.notice) if followup.notice else ""
     if told and notice and not library.claimed(channel, [notice]):
         library.enqueue(

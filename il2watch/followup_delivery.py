@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 
 from il2watch.deliver import (
     HISTORY_MARGIN,
+    REJECTED_CONTENT,
     UNKNOWN_OUTCOME,
     Deliverer,
     DeliveryReport,
@@ -45,18 +46,8 @@ from il2watch.slack_client import FATAL_ERRORS, explain, slack_error
 log = logging.getLogger("il2watch.followups")
 
 GONE = {"thread_not_found", "message_not_found"}  # what Slack answers about a deleted post
-CANNOT_EDIT = {
-    "cant_update_message",
-    "edit_window_closed",
-    "message_not_found",
-    "msg_too_long",
-    "invalid_blocks",
-    "invalid_blocks_format",
-    "invalid_metadata_format",
-    "invalid_metadata_schema",
-    "metadata_too_large",
-    "is_inactive",
-}
+# What Slack answers when a post cannot be edited, or not with these contents.
+CANNOT_EDIT = {"cant_update_message", "edit_window_closed", "message_not_found", "is_inactive", *REJECTED_CONTENT}
 
 
 class _Unseen(Exception):

@@ -112,6 +112,18 @@ def paper_from_json(text: str, key: str = "") -> Paper:
     return Paper(**data)
 
 
+def _watch_row(watch: Watch) -> dict[str, Any]:
+    """The columns of a watches row that say what the watch is (its progress columns are the library's)."""
+    return {
+        "id": watch.id,
+        "pmid": watch.pmid,
+        "query": watch.query,
+        "label": watch.label,
+        "channel": watch.channel,
+        "source": watch.source,
+    }
+
+
 def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]:
     row: dict[str, Any] = {
         "paper": paper.key,
@@ -949,35 +961,13 @@ class Library:
         now = utcnow()
         self._upsert(
             "watches",
-            [
-                {
-                    "id": w.id,
-                    "pmid": w.pmid,
-                    "query": w.query,
-                    "label": w.label,
-                    "channel": w.channel,
-                    "source": w.source,
-                    "added_at": now,
-                    "restored": 0,
-                }
-                for w in configured
-            ],
+            [{**_watch_row(w), "added_at": now, "restored": 0} for w in configured],
             key=("id",),
             keep=("added_at", "restored"),
         )
 
     def add_watch(self, watch: Watch, *, added_by: str, now: str | None = None) -> None:
-        row = {
-            "id": watch.id,
-            "pmid": watch.pmid,
-            "query": watch.query,
-            "label": watch.label,
-            "channel": watch.channel,
-            "source": watch.source,
-            "added_by": added_by,
-            "added_at": now or utcnow(),
-            "removed_at": None,
-        }
+        row = {**_watch_row(watch), "added_by": added_by, "added_at": now or utcnow(), "removed_at": None}
         self._upsert("watches", [row], key=("id",))
 
     def remove_watch(self, watch_id: str, *, now: str | None = None) -> bool:
@@ -1014,18 +1004,7 @@ class Library:
         with self.transaction():
             self._upsert(
                 "watches",
-                [
-                    {
-                        "id": watch.id,
-                        "pmid": watch.pmid,
-                        "query": watch.query,
-                        "label": watch.label,
-                        "channel": watch.channel,
-                        "source": watch.source,
-                        "added_at": utcnow(),
-                        "restored": 0,
-                    }
-                ],
+                [{**_watch_row(watch), "added_at": utcnow(), "restored": 0}],
                 key=("id",),
                 keep=("pmid", "query", "label", "channel", "source", "added_at", "restored"),
             )

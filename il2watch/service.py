@@ -392,6 +392,27 @@ def unexpected(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}" + (f": {first}" if first else "") + " (a bug: please report it)"
 
 
+def _open_library(settings: Settings) -> Library:
+    """The library a run works on; one that cannot be opened is the run's one line."""
+    try:
+        return Library(settings.db_path)
+    except LibraryError as error:
+        raise PollError(str(error)) from None
+
+
+def _stopper(
+    library: Library, holder: str, should_stop: Callable[[], bool], clock: Callable[[], float]
+) -> Callable[[], str]:
+    """Why a run must stop posting now ("" while it may go on): shutting down, or its lease lost."""
+
+    def stop_reason() -> str:
+        if should_stop():
+            return SHUTTING_DOWN
+        return lease_problem(library, holder, clock=clock) if holder else ""
+
+    return stop_reason
+
+
 def close_interrupted_runs(
     library: Library, holder: str, now: str, clock: Callable[[], float] = time.time, *, kind: str = "poll"
 ) -> int:
@@ -458,15 +479,8 @@ def poll_once(
     stamp = moment.isoformat(timespec="seconds")
     eutils = eutils or make_eutils(settings)
     report = PollReport()
-    try:
-        library = Library(settings.db_path)
-    except LibraryError as error:
-        raise PollError(str(error)) from None
-
-    def stop_reason() -> str:
-        if should_stop():
-            return SHUTTING_DOWN
-        return lease_problem(library, holder, clock=clock) if holder else ""
+    library = _open_library(settings)
+    stop_reason = _stopper(library, holder, should_stop, clock)
 
     try:
         client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
@@ -618,15 +632,8 @@ def check_followups(
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     eutils = eutils or make_eutils(settings)
     report = FollowupReport()
-    try:
-        library = Library(settings.db_path)
-    except LibraryError as error:
-        raise PollError(str(error)) from None
-
-    def stop_reason() -> str:
-        if should_stop():
-            return SHUTTING_DOWN
-        return lease_problem(library, holder, clock=clock) if holder else ""
+    library = _open_library(settings)
+    stop_reason = _stopper(library, holder, should_stop, clock)
 
     try:
         client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
