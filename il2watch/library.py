@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -406,7 +407,7 @@ class LeaseInfo:
     expires_in: float  # seconds; negative when lapsed
 
 
-class Library:
+class Library(ABC):
     """One connection to the library, on whichever backend ``location`` names."""
 
     name: str  # how messages name this library: a file, or a database without its password
@@ -419,8 +420,9 @@ class Library:
             cls = backend_for(str(location))
         return super().__new__(cls)
 
+    @abstractmethod
     def __init__(self, location: str | Path, *, migrate: bool = True):
-        raise NotImplementedError  # every backend opens its own connection
+        """Every backend opens its own connection."""
 
     def __enter__(self) -> Library:
         return self
@@ -430,21 +432,22 @@ class Library:
 
     # ------------------------------------------------------------ what each backend provides
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
+    @abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[Library]:
         """All writes inside land together or not at all (nested: a savepoint); errors become LibraryError."""
-        raise NotImplementedError
 
+    @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement (``?`` placeholders) and return its cursor; database errors become LibraryError."""
-        raise NotImplementedError
 
+    @abstractmethod
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for each row, in one transaction."""
-        raise NotImplementedError
 
+    @abstractmethod
     def search(
         self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
     ) -> tuple[list[str], int]:
@@ -456,51 +459,50 @@ class Library:
         library on each keystroke), title words weighing most, then abstract, authors and journal; the best
         few are nudged by il2watch's relevance score.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def _has_molecule(self) -> str:
         """A condition on ``papers``: its molecules include ``?`` (any case)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _has_flag(self) -> str:
         """A condition on ``papers``: its flags include ``?``."""
-        raise NotImplementedError
 
-    def known_molecules(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def known_molecules(self) -> list[str]: ...
 
+    @abstractmethod
     def first_handling(self, key: str, *, now: float, keep: float, wait: float = 1.0) -> bool:
         """True the first time ``key`` is handled (and remember it); False when it was, less than ``keep``
         seconds before ``now``. Older keys are forgotten. It waits at most ``wait`` seconds for a lock
         (a poll may hold one), so Slack's three seconds are kept: LibraryError "locked" beyond."""
-        raise NotImplementedError
 
+    @abstractmethod
     def acquire_lease(self, name: str, holder: str, *, now: float, ttl: float) -> bool:
         """Take the lease ``name`` for ``holder`` if nobody else holds it (or theirs has lapsed)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def renew_lease(self, name: str, holder: str, *, now: float, ttl: float) -> bool:
         """Keep holding it; False when ``holder`` no longer does."""
-        raise NotImplementedError
 
-    def release_lease(self, name: str, holder: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def release_lease(self, name: str, holder: str) -> None: ...
 
+    @abstractmethod
     def lease_info(self, name: str, *, now: float) -> LeaseInfo | None:
         """Who holds the lease now, if anyone does."""
-        raise NotImplementedError
 
+    @abstractmethod
     def lease_problem(self, name: str, holder: str, *, now: float) -> str:
         """Why ``holder`` must stop posting ("" while it still holds the lease)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def applied_migrations(self) -> list[str]:
         """The schema versions recorded in this library, by name ([] before il2watch created its schema)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def privileges_missing(self) -> list[str]:
         """What this library will not let il2watch do that it needs ([] when nothing is missing)."""
-        raise NotImplementedError
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One statement that commits by itself outside a transaction (and joins one inside)."""
