@@ -505,6 +505,19 @@ def _starting_sources(
     return starting
 
 
+def with_ids(stored: Paper, ids: Ids) -> Paper:
+    """A stored paper's record with the ids it lacked filled in from another source's listing and record.
+    Its PMID only ever comes with PubMed's record (which then replaces it)."""
+    return replace(
+        stored,
+        doi=stored.doi or ids.doi,
+        pmcid=stored.pmcid or ids.pmcid,
+        ppr=stored.ppr or ids.ppr,
+        openalex=stored.openalex or ids.openalex,
+        epmc=stored.epmc or ids.epmc,
+    )
+
+
 def _fetch(
     library: Library,
     client: Eutils,
@@ -530,17 +543,20 @@ def _fetch(
 
     taken: dict[str, str] = {}  # a strong id token -> the final key of this poll's paper that has it
 
-    def keyed(key: str, paper: Paper) -> Paper:
+    def keyed(key: str, paper: Paper, *, from_pubmed: bool) -> Paper:
         """The record with every id the listings and the record carry, under its final key: the key of the
         paper those ids name in the library (a paper indexed earlier under another id), or of another
-        record of this poll, or the key its best id makes ("doi:…" rather than the "ppr:…" it was listed by)."""
+        record of this poll, or the key its best id makes ("doi:…" rather than the "ppr:…" it was listed by).
+        A paper the library holds keeps its record unless this is PubMed's: another source's record only
+        adds its ids (a preprint record never takes a stored PubMed paper's PMID away)."""
         ids = wanted[key].ids.merged(paper.ids)
-        if wanted[key].stored:  # a stored paper whose ids grew keeps its key
-            final = key
-        else:
-            final = library.find_key(ids) or next((taken[t] for t in ids.strong() if t in taken), None) or ids.key()
+        held = key if wanted[key].stored else library.find_key(ids)  # a stored paper whose ids grew keeps its key
+        final = held or next((taken[t] for t in ids.strong() if t in taken), None) or ids.key()
         for token in ids.strong():
             taken.setdefault(token, final)
+        stored = library.paper(held) if held and not from_pubmed else None
+        if stored is not None:
+            return with_ids(stored, ids)
         indexed = [d for d in (paper.entry_date, wanted[key].indexed) if d]
         entry_date = paper.entry_date if ids.pmid and paper.entry_date else min(indexed, default="")
         return replace(
@@ -559,7 +575,7 @@ def _fetch(
         for paper in batch:
             key = by_pmid.get(paper.pmid)
             if key is not None and analyse is not None:
-                final = keyed(key, paper)
+                final = keyed(key, paper, from_pubmed=True)
                 insights[final.key] = analyse(final, reasons_of(key))
 
     with ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="records") as pool:
@@ -600,7 +616,7 @@ def _fetch(
     papers: dict[str, Paper] = {}
     for paper in fetched.papers:
         if paper.pmid in by_pmid:
-            papers[by_pmid[paper.pmid]] = keyed(by_pmid[paper.pmid], paper)
+            papers[by_pmid[paper.pmid]] = keyed(by_pmid[paper.pmid], paper, from_pubmed=True)
     tokens: dict[str, set[str]] = {}
     for key, p in elsewhere.items():
         for token in p.ids.strong():
@@ -614,7 +630,7 @@ def _fetch(
     for key, found in records.items():
         if key not in papers and found:
             earliest = min((r.entry_date for r in found if r.entry_date), default="")
-            papers[key] = keyed(key, replace(found[0], entry_date=earliest))
+            papers[key] = keyed(key, replace(found[0], entry_date=earliest), from_pubmed=False)
     for key, paper in papers.items():
         if paper.key not in insights and analyse is not None:
             insights[paper.key] = analyse(paper, reasons_of(key))

@@ -29,6 +29,7 @@ from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.icite import IciteStandIn
 from tests.stand_ins.literature import Work
 from tests.stand_ins.openalex import DEFAULT_KEY, OpenAlexStandIn
+from tests.stand_ins.pubmed_world import record as pubmed_record
 from tests.stand_ins.slack_api import SlackStandIn
 from tests.support import settings_env
 
@@ -181,6 +182,48 @@ def test_a_preprint_that_pubmed_indexes_later_is_not_posted_twice(lab):
         paper = library.paper(key_of(C.PREPRINT_LATER_PMID))
         assert paper is not None and paper.key == PREPRINT_LATER_KEY and paper.pmid == C.PREPRINT_LATER_PMID
         assert library.sources_of(PREPRINT_LATER_KEY) == ["europepmc", "pubmed", "icite"]
+
+
+INDEXED_FIRST_PMID = "39400002"  # a bioRxiv preprint PubMed indexed before Europe PMC listed it
+INDEXED_FIRST = Work(
+    key="preprint-indexed-first",
+    title="IL-2 complexes expand regulatory T cells in aged mice",
+    doi="10.1101/2024.06.10.598765",
+    ppr="PPR880002",
+    server="bioRxiv",
+)
+
+
+def test_a_stored_pubmed_paper_that_europe_pmc_lists_later_by_its_ppr_id_keeps_its_pubmed_record(lab):
+    lab.poll()
+    lab.literature.world.add(
+        pubmed_record(
+            INDEXED_FIRST_PMID,
+            title="IL-2 complexes expand regulatory T cells in aged mice.",
+            entry_date="2024-06-20",
+            doi=INDEXED_FIRST.doi,
+            journal="bioRxiv : the preprint server for biology",
+            journal_iso="bioRxiv",
+            pub_types=["Preprint"],
+        )
+    )
+    lab.literature.cite(INDEXED_FIRST_PMID, REVIEW_PMID, ("pubmed",))
+    lab.poll()
+    key = key_of(INDEXED_FIRST_PMID)
+    assert lab.papers_posted()[key] == 1
+    lab.literature.add_work(INDEXED_FIRST)  # Europe PMC's record of the preprint: no PMID, the same DOI
+    lab.literature.cite(INDEXED_FIRST.key, REVIEW_PMID, ("europepmc",))
+    lab.poll(now=MUCH_LATER)
+    posted = lab.papers_posted()
+    assert posted[key] == 1 and sum(posted.values()) == len(posted), posted  # nothing posted twice
+    with lab.library() as library:
+        paper = library.paper(key)
+        assert paper is not None and paper.pmid == INDEXED_FIRST_PMID and paper.key == key
+        assert paper.title == "IL-2 complexes expand regulatory T cells in aged mice."  # PubMed's, not Europe PMC's
+        assert paper.journal == "bioRxiv : the preprint server for biology"
+        assert paper.ppr == INDEXED_FIRST.ppr
+        assert library.paper(f"ppr:{INDEXED_FIRST.ppr}") == paper
+        assert library.sources_of(key) == ["pubmed", "europepmc"]
 
 
 # Each index beyond PubMed: its stand-in, the path its citing list is asked on, and what only it lists.
