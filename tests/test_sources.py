@@ -368,6 +368,23 @@ def test_poll_against_the_sources_takes_about_as_long_as_the_slowest(lab):
     assert elapsed < 2.2, f"the sources were asked one after another ({elapsed:.1f} s)"
 
 
+def test_records_are_fetched_while_a_slow_source_is_still_answering(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    # OpenAlex's first answer and NCBI's first EFetch each take 1 s. Fetching records only once every source
+    # has answered puts one after the other (2 s at least); fetching the PMIDs the first answers name while
+    # OpenAlex is still answering overlaps them: about 1 s, and the rest of the poll well under a second more
+    delay = 1.0
+    lab.openalex.inject("slow", path_contains="works", delay=delay)
+    lab.ncbi.inject("slow", "efetch", delay=delay)
+    started = time.monotonic()
+    lab.poll()
+    elapsed = time.monotonic() - started
+    assert not lab.ncbi.pending_faults and not lab.openalex.pending_faults, "both answered slowly once"
+    assert set(lab.papers_posted()) >= NEW_CITING
+    assert elapsed < 2 * delay - 0.1, f"the records waited for the slowest source ({elapsed:.1f} s)"
+
+
 @BOTH_BACKENDS
 def test_paper_and_cites_commands_read_every_identity(lab):
     from il2watch.commands import Context, answer
