@@ -14,13 +14,15 @@ posting it (``quiet``), and the channel hears one note (``SourceBaseline``).
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from il2watch import pubmed
-from il2watch.eutils import Eutils, batches
+from il2watch.eutils import Eutils
 from il2watch.identity import Ids, group_by_identity
 from il2watch.library import Library, WatchState
 from il2watch.model import SOURCES, Insight, Paper, Reason, Watch
@@ -535,10 +537,12 @@ def with_ids(stored: Paper, ids: Ids) -> Paper:
 
 
 class _Fetches:
-    """The records one poll asks for, each as soon as it is known to be needed. EFetch batches of at most
-    ``EFETCH_BATCH`` PMIDs go one after another on a lane of their own (beside PubMed's own questions, at
-    NCBI's one shared rate); each source's records of its works without a PMID go on that source's lane.
-    Asked for and read only by the thread that reads the library; nothing is asked for twice."""
+    """The records one poll asks for, each as soon as it is known to be needed. EFetch requests go one
+    after another on a lane of their own (beside PubMed's own questions, at NCBI's one shared rate), each
+    taking up to ``EFETCH_BATCH`` of the PMIDs waiting when it leaves, so PMIDs that several answers name
+    while a request is on its way share the next one. Each source's records of its works without a PMID go
+    on that source's lane. Asked for and read only by the thread that reads the library; nothing is asked
+    for twice."""
 
     def __init__(self, client: Eutils):
         self.client = client
@@ -546,6 +550,8 @@ class _Fetches:
         self.records: list[tuple[Source, list[Found], Future[Given]]] = []
         self._lanes: dict[str, ThreadPoolExecutor] = {}
         self._pmids: set[str] = set()
+        self._waiting: list[str] = []  # PMIDs asked for that no EFetch request has taken yet
+        self._lock = threading.Lock()
         self._works: set[tuple[str, Ids]] = set()  # (source, the ids it listed the work by)
 
     def _lane(self, name: str) -> ThreadPoolExecutor:
@@ -557,8 +563,16 @@ class _Fetches:
         """EFetch the PMIDs not asked for yet."""
         fresh = [pmid for pmid in dict.fromkeys(pmids) if pmid not in self._pmids]
         self._pmids.update(fresh)
-        for chunk in batches(fresh, pubmed.EFETCH_BATCH):
-            self.efetches.append(self._lane("efetch").submit(pubmed.fetch_records, self.client, chunk))
+        with self._lock:
+            self._waiting += fresh
+        for _ in range(math.ceil(len(fresh) / pubmed.EFETCH_BATCH)):
+            self.efetches.append(self._lane("efetch").submit(self._efetch))
+
+    def _efetch(self) -> pubmed.Fetched:
+        """One EFetch request for the PMIDs waiting now (none when an earlier request took them all)."""
+        with self._lock:
+            chunk, self._waiting = self._waiting[: pubmed.EFETCH_BATCH], self._waiting[pubmed.EFETCH_BATCH :]
+        return pubmed.fetch_records(self.client, chunk) if chunk else pubmed.Fetched()
 
     def works(self, source: Source, found: Sequence[Found]) -> None:
         """Ask ``source`` for the records of the works it listed that it was not asked about yet."""
