@@ -2,13 +2,15 @@
 papers (one per identity, whatever index named it), decide what is new, and fetch the records the library
 lacks. Nothing is written here; ``service`` stores what this returns in one transaction.
 
-Sources on different hosts are asked at once (one thread each), so a poll takes about as long as its
-slowest host. Each source fails alone, and within a source each watch: an error, an HTML or malformed
-answer, or an empty list where the source listed papers before (an outage, not news) sets that part aside
-for this poll, named in a ``WatchProblem``, while the rest goes on; nothing a source listed before is
-forgotten. Records come from PubMed's EFetch for every work with a PMID; the others from the source that
-listed them. A source enabled on a watch that already has its baseline records what it reveals without
-posting it (``quiet``), and the channel hears one note (``SourceBaseline``).
+Sources on different hosts are asked at once (one thread each), and the records an answer needs
+whatever the other sources say are asked for as soon as it comes, so a poll takes about as long as its
+slowest host rather than its slowest answer and then the records. Each source fails alone, and within a
+source each watch: an error, an HTML or malformed answer, or an empty list where the source listed papers
+before (an outage, not news) sets that part aside for this poll, named in a ``WatchProblem``, while the
+rest goes on; nothing a source listed before is forgotten. Records come from PubMed's EFetch for every
+work with a PMID; the others from the source that listed them. A source enabled on a watch that already
+has its baseline records what it reveals without posting it (``quiet``), and the channel hears one note
+(``SourceBaseline``).
 """
 
 from __future__ import annotations

@@ -269,6 +269,25 @@ def test_one_source_failing_loses_and_doubles_nothing_and_is_named(lab, source, 
     assert set(again) >= NEW_CITING and set(again.values()) == {1}
 
 
+def test_europe_pmc_s_records_failing_set_aside_only_its_own_works_named_once(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.epmc.inject(503, path_contains="search", times=20)  # every record search, every retry
+    report = lab.poll()
+    posted = lab.papers_posted()
+    own = {PREPRINT_EPMC_KEY, PREPRINT_LATER_KEY, PMC_ONLY_KEY}  # works without a PMID only Europe PMC has
+    assert not own & set(posted), "no record: not stored, asked for again next poll"
+    assert (NEW_CITING - own) <= set(posted) and set(posted.values()) == {1}  # OpenAlex's record serves the shared one
+    assert report.status == "ok"
+    assert report.line().count("its records could not be fetched") == 1, report.line()
+    with lab.library() as library:
+        assert all(library.paper(key) is None for key in own)
+    lab.epmc.clear_faults()
+    lab.poll(now=MUCH_LATER)
+    again = lab.papers_posted()
+    assert set(again) >= NEW_CITING and set(again.values()) == {1}
+
+
 @pytest.mark.parametrize("source", sorted(ONLY))
 def test_a_429_with_retry_after_is_waited_out_and_the_source_s_papers_come_in_the_same_poll(lab, source):
     label, path, only = ONLY[source]
