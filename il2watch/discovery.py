@@ -2,20 +2,24 @@
 papers (one per identity, whatever index named it), decide what is new, and fetch the records the library
 lacks. Nothing is written here; ``service`` stores what this returns in one transaction.
 
-Sources on different hosts are asked at once (one thread each), so a poll takes about as long as its
-slowest host. Each source fails alone, and within a source each watch: an error, an HTML or malformed
-answer, or an empty list where the source listed papers before (an outage, not news) sets that part aside
-for this poll, named in a ``WatchProblem``, while the rest goes on; nothing a source listed before is
-forgotten. Records come from PubMed's EFetch for every work with a PMID; the others from the source that
-listed them. A source enabled on a watch that already has its baseline records what it reveals without
-posting it (``quiet``), and the channel hears one note (``SourceBaseline``).
+Sources on different hosts are asked at once (one thread each), and the records an answer needs
+whatever the other sources say are asked for as soon as it comes, so a poll takes about as long as its
+slowest host rather than its slowest answer and then the records. Each source fails alone, and within a
+source each watch: an error, an HTML or malformed answer, or an empty list where the source listed papers
+before (an outage, not news) sets that part aside for this poll, named in a ``WatchProblem``, while the
+rest goes on; nothing a source listed before is forgotten. Records come from PubMed's EFetch for every
+work with a PMID; the others from the source that listed them. A source enabled on a watch that already
+has its baseline records what it reveals without posting it (``quiet``), and the channel hears one note
+(``SourceBaseline``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -159,14 +163,21 @@ def due_watches(library: Library, name: str, refresh: float, watches: Sequence[W
     return due
 
 
-def ask_all(sources: Sequence[Source], requests: Mapping[str, Request]) -> dict[str, Finding | Exception]:
+def ask_all(
+    sources: Sequence[Source],
+    requests: Mapping[str, Request],
+    on_answer: Callable[[Source, Finding], None] | None = None,
+) -> dict[str, Finding | Exception]:
     """Every source's answer to its request, asked at once: one thread per source, so hosts wait on
-    their own limits."""
-    if len(sources) == 1:
-        return {sources[0].name: _ask(sources[0], requests[sources[0].name])}
-    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="source") as pool:
-        futures = {source.name: pool.submit(_ask, source, requests[source.name]) for source in sources}
-        return {name: future.result() for name, future in futures.items()}
+    their own limits. ``on_answer`` sees each answer as it comes, in the calling thread, while the other
+    sources are still being asked."""
+    with ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="source") as pool:
+        futures = {pool.submit(_ask, source, requests[source.name]): source for source in sources}
+        for future in as_completed(futures):
+            answer = future.result()
+            if on_answer is not None and isinstance(answer, Finding):
+                on_answer(futures[future], answer)
+        return {source.name: future.result() for future, source in futures.items()}
 
 
 def _ask(source: Source, request: Request) -> Finding | Exception:
@@ -280,7 +291,9 @@ def discover(
 ) -> Findings:
     """Ask every due source what links to the watches now; fetch the records of new papers the library lacks.
 
-    ``analyse`` runs on each EFetch batch while the rate limit holds the next request back.
+    Fetching starts before the last source has answered (``_prefetch``), so a poll waits about as long as
+    its slowest host rather than for the slowest answer and then the records. ``analyse`` runs on each
+    EFetch batch while the next one is on its way.
     """
     moment = now or datetime.now(UTC)
     stamp = moment.isoformat(timespec="seconds")
@@ -304,73 +317,80 @@ def discover(
     )
     asked = {s.name: due_watches(library, s.name, refresh(s.name), watches, moment) for s in sources}
     due = [s for s in sources if asked[s.name]]
-    answers = ask_all(due, {s.name: replace(request, watches=tuple(asked[s.name])) for s in due})
+    with _Fetches(client) as fetches:
 
-    problems: list[WatchProblem] = []
-    reports: list[SourceReport] = [SourceReport(s.name, "skipped") for s in sources if s not in due]
-    findings: dict[str, Finding] = {}
-    memory: dict[str, str] = {}
-    for source in due:
-        answer = answers[source.name]
-        if isinstance(answer, Exception):
-            reports.append(SourceReport(source.name, "failed", error=str(answer)))
-            problems += [WatchProblem(w.id, str(answer), source=source.name) for w in asked[source.name]]
-            continue
-        _outages(library, answer, by_id, windows)
-        problems += [WatchProblem(w, text, source=source.name) for w, text in answer.failed.items()]
-        problems += [WatchProblem(w, text, failed=False, source=source.name) for w, text in answer.warnings]
-        status = "partial" if answer.failed else "ok"
-        error = "; ".join(f"{w}: {t}" for w, t in answer.failed.items())
-        reports.append(SourceReport(source.name, status, error, len(answer.found), tuple(answer.answered)))
-        findings[source.name] = answer
-        memory.update(answer.memory)
-    if "pubmed" not in {s.name for s in sources}:
-        problems += [
-            WatchProblem(w.id, "PubMed is not among IL2WATCH_SOURCES, and only PubMed serves queries")
-            for w in watches
-            if w.query
-        ]
+        def on_answer(source: Source, finding: Finding) -> None:
+            """As each source answers, while the others are still being asked: its outages set aside, and
+            the records its answer needs whatever the others say asked for at once."""
+            _outages(library, finding, by_id, windows)
+            _prefetch(library, fetches, source, finding, stamp)
 
-    answered = {w for f in findings.values() for w in f.answered}
-    results = [
-        WatchFindings(
-            states[w.id],
-            horizon=today.isoformat(),
-            pubmed_answered=w.id in (findings["pubmed"].answered if "pubmed" in findings else []),
-        )
-        for w in watches
-        if w.id in answered
-    ]
-    by_watch = {wf.watch.id: wf for wf in results}
+        answers = ask_all(due, {s.name: replace(request, watches=tuple(asked[s.name])) for s in due}, on_answer)
 
-    everything = [f for finding in findings.values() for f in finding.found if f.watch in by_watch]
-    merged = _merge(library, everything)
-    starting = _starting_sources(library, findings, by_watch)
-    for key, paper in merged.items():
-        for (watch_id, _kind), reason in _reasons(paper).items():
-            wf = by_watch[watch_id]
-            wf.linked.setdefault(key, []).append(reason)
-    for wf in results:
-        known = library.linked(wf.watch.id)
-        for key, reasons in wf.linked.items():
-            fresh = [r for r in reasons if (key, r.kind) not in known]
-            if not fresh:
+        problems: list[WatchProblem] = []
+        reports: list[SourceReport] = [SourceReport(s.name, "skipped") for s in sources if s not in due]
+        findings: dict[str, Finding] = {}
+        memory: dict[str, str] = {}
+        for source in due:
+            answer = answers[source.name]
+            if isinstance(answer, Exception):
+                reports.append(SourceReport(source.name, "failed", error=str(answer)))
+                problems += [WatchProblem(w.id, str(answer), source=source.name) for w in asked[source.name]]
                 continue
-            quiet = starting.get(wf.watch.id, set())
-            if quiet and all(set(r.sources) <= quiet for r in fresh):
-                wf.quiet[key] = fresh
-            else:
-                wf.new[key] = fresh
+            problems += [WatchProblem(w, text, source=source.name) for w, text in answer.failed.items()]
+            problems += [WatchProblem(w, text, failed=False, source=source.name) for w, text in answer.warnings]
+            status = "partial" if answer.failed else "ok"
+            error = "; ".join(f"{w}: {t}" for w, t in answer.failed.items())
+            reports.append(SourceReport(source.name, status, error, len(answer.found), tuple(answer.answered)))
+            findings[source.name] = answer
+            memory.update(answer.memory)
+        if "pubmed" not in {s.name for s in sources}:
+            problems += [
+                WatchProblem(w.id, "PubMed is not among IL2WATCH_SOURCES, and only PubMed serves queries")
+                for w in watches
+                if w.query
+            ]
 
-    wanted = {key for wf in results for key in (*wf.new, *wf.quiet)}
-    gained_pmid = {key for key, p in merged.items() if p.stored and p.ids.pmid and not p.stored_pmid}
-    to_fetch = {
-        key: merged[key] for key in sorted(wanted | gained_pmid) if not merged[key].stored or key in gained_pmid
-    }
-    papers, unreadable, insights, record_problems = _fetch(
-        library, client, sources, to_fetch, results, stamp, today, analyse
-    )
-    problems += record_problems
+        answered = {w for f in findings.values() for w in f.answered}
+        results = [
+            WatchFindings(
+                states[w.id],
+                horizon=today.isoformat(),
+                pubmed_answered=w.id in (findings["pubmed"].answered if "pubmed" in findings else []),
+            )
+            for w in watches
+            if w.id in answered
+        ]
+        by_watch = {wf.watch.id: wf for wf in results}
+
+        everything = [f for finding in findings.values() for f in finding.found if f.watch in by_watch]
+        merged = _merge(library, everything)
+        starting = _starting_sources(library, findings, by_watch)
+        for key, paper in merged.items():
+            for (watch_id, _kind), reason in _reasons(paper).items():
+                wf = by_watch[watch_id]
+                wf.linked.setdefault(key, []).append(reason)
+        for wf in results:
+            known = library.linked(wf.watch.id)
+            for key, reasons in wf.linked.items():
+                fresh = [r for r in reasons if (key, r.kind) not in known]
+                if not fresh:
+                    continue
+                quiet = starting.get(wf.watch.id, set())
+                if quiet and all(set(r.sources) <= quiet for r in fresh):
+                    wf.quiet[key] = fresh
+                else:
+                    wf.new[key] = fresh
+
+        wanted = {key for wf in results for key in (*wf.new, *wf.quiet)}
+        gained_pmid = {key for key, p in merged.items() if p.stored and p.ids.pmid and not p.stored_pmid}
+        to_fetch = {
+            key: merged[key] for key in sorted(wanted | gained_pmid) if not merged[key].stored or key in gained_pmid
+        }
+        papers, unreadable, insights, record_problems = _fetch(
+            library, client, sources, to_fetch, results, stamp, today, analyse, fetches
+        )
+        problems += record_problems
     missing = set(to_fetch) - set(papers) - (gained_pmid - wanted)
     missing_pmids = sorted(to_fetch[key].ids.pmid for key in missing if to_fetch[key].ids.pmid)
     if missing_pmids:
@@ -505,6 +525,93 @@ def _starting_sources(
     return starting
 
 
+def with_ids(stored: Paper, ids: Ids) -> Paper:
+    """A stored paper's record with the ids it lacked filled in from another source's listing and record.
+    Its PMID only ever comes with PubMed's record (which then replaces it)."""
+    return replace(
+        stored,
+        doi=stored.doi or ids.doi,
+        pmcid=stored.pmcid or ids.pmcid,
+        ppr=stored.ppr or ids.ppr,
+        openalex=stored.openalex or ids.openalex,
+        epmc=stored.epmc or ids.epmc,
+    )
+
+
+class _Fetches:
+    """The records one poll asks for, each as soon as it is known to be needed. EFetch requests go one
+    after another on a lane of their own (beside PubMed's own questions, at NCBI's one shared rate), each
+    taking up to ``EFETCH_BATCH`` of the PMIDs waiting when it leaves, so PMIDs that several answers name
+    while a request is on its way share the next one. Each source's records of its works without a PMID go
+    on that source's lane. Asked for and read only by the thread that reads the library; nothing is asked
+    for twice."""
+
+    def __init__(self, client: Eutils):
+        self.client = client
+        self.efetches: list[Future[pubmed.Fetched]] = []  # in the order they were asked for
+        self.records: list[tuple[Source, list[Found], Future[Given]]] = []
+        self._lanes: dict[str, ThreadPoolExecutor] = {}
+        self._pmids: set[str] = set()
+        self._waiting: list[str] = []  # PMIDs asked for that no EFetch request has taken yet
+        self._lock = threading.Lock()
+        self._works: set[tuple[str, Ids]] = set()  # (source, the ids it listed the work by)
+
+    def _lane(self, name: str) -> ThreadPoolExecutor:
+        if name not in self._lanes:
+            self._lanes[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"records-{name}")
+        return self._lanes[name]
+
+    def pmids(self, pmids: Iterable[str]) -> None:
+        """EFetch the PMIDs not asked for yet."""
+        fresh = [pmid for pmid in dict.fromkeys(pmids) if pmid not in self._pmids]
+        self._pmids.update(fresh)
+        with self._lock:
+            self._waiting += fresh
+        for _ in range(math.ceil(len(fresh) / pubmed.EFETCH_BATCH)):
+            self.efetches.append(self._lane("efetch").submit(self._efetch))
+
+    def _efetch(self) -> pubmed.Fetched:
+        """One EFetch request for the PMIDs waiting now (none when an earlier request took them all)."""
+        with self._lock:
+            chunk, self._waiting = self._waiting[: pubmed.EFETCH_BATCH], self._waiting[pubmed.EFETCH_BATCH :]
+        return pubmed.fetch_records(self.client, chunk) if chunk else pubmed.Fetched()
+
+    def works(self, source: Source, found: Sequence[Found]) -> None:
+        """Ask ``source`` for the records of the works it listed that it was not asked about yet."""
+        fresh = [f for f in found if (source.name, f.ids) not in self._works]
+        self._works.update((source.name, f.ids) for f in fresh)
+        if fresh:
+            self.records.append((source, fresh, self._lane(source.name).submit(source.records, fresh)))
+
+    def __enter__(self) -> _Fetches:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        for lane in self._lanes.values():  # a poll that failed asks for nothing more
+            lane.shutdown(wait=True, cancel_futures=kind is not None)
+
+
+def _prefetch(library: Library, fetches: _Fetches, source: Source, finding: Finding, stamp: str) -> None:
+    """Start fetching what one source's answer shows the poll needs whatever the other sources say: the
+    PMIDs no stored paper has (EFetch), and this source's works without a PMID, listed without their
+    record, that no stored paper is known by (its ``records``). The merge later uses what came and asks
+    for what is still missing; a record it finds it did not need (a work another source lists with a
+    PMID) is dropped."""
+    found = [f for f in finding.found if f.watch in finding.answered]
+    known = set(library.keys_of({token for f in found for token in f.ids.tokens()}))
+    pmids = [f.ids.pmid for f in found if f.ids.pmid and f"pmid:{f.ids.pmid}" not in known]
+    waiting = library.unreadable_waiting(pmids, now=stamp)
+    fetches.pmids(pmid for pmid in pmids if pmid not in waiting)
+    fetches.works(
+        source,
+        [
+            f
+            for f in found
+            if f.source == source.name and not f.ids.pmid and f.record is None and not known & set(f.ids.tokens())
+        ],
+    )
+
+
 def _fetch(
     library: Library,
     client: Eutils,
@@ -514,11 +621,16 @@ def _fetch(
     stamp: str,
     today: date,
     analyse: Callable[[Paper, list[Reason]], Insight] | None,
+    fetches: _Fetches | None = None,
 ) -> tuple[dict[str, Paper], dict[str, str], dict[str, Insight], list[WatchProblem]]:
     """Records of the wanted papers, keyed: EFetch for the ones with a PMID (analysed batch by batch while
-    NCBI's rate limit holds the next request), the sources' own records for the others (fetched at the
-    same time from each source's host). A work without a PMID takes the earliest date any source says it
-    first indexed it as its entry date."""
+    the next batch is on its way), the sources' own records for the others (fetched at the same time from
+    each source's host). What ``fetches`` asked for already as the sources answered is used, and only
+    the rest asked for now. A work without a PMID takes the earliest date any source says it first
+    indexed it as its entry date."""
+    if fetches is None:
+        with _Fetches(client) as fresh:
+            return _fetch(library, client, sources, wanted, results, stamp, today, analyse, fresh)
     by_pmid = {p.ids.pmid: key for key, p in wanted.items() if p.ids.pmid}
     waiting = library.unreadable_waiting(list(by_pmid), now=stamp)
     elsewhere = {key: p for key, p in wanted.items() if not p.ids.pmid}
@@ -530,17 +642,20 @@ def _fetch(
 
     taken: dict[str, str] = {}  # a strong id token -> the final key of this poll's paper that has it
 
-    def keyed(key: str, paper: Paper) -> Paper:
+    def keyed(key: str, paper: Paper, *, from_pubmed: bool) -> Paper:
         """The record with every id the listings and the record carry, under its final key: the key of the
         paper those ids name in the library (a paper indexed earlier under another id), or of another
-        record of this poll, or the key its best id makes ("doi:…" rather than the "ppr:…" it was listed by)."""
+        record of this poll, or the key its best id makes ("doi:…" rather than the "ppr:…" it was listed by).
+        A paper the library holds keeps its record unless this is PubMed's: another source's record only
+        adds its ids (a preprint record never takes a stored PubMed paper's PMID away)."""
         ids = wanted[key].ids.merged(paper.ids)
-        if wanted[key].stored:  # a stored paper whose ids grew keeps its key
-            final = key
-        else:
-            final = library.find_key(ids) or next((taken[t] for t in ids.strong() if t in taken), None) or ids.key()
+        held = key if wanted[key].stored else library.find_key(ids)  # a stored paper whose ids grew keeps its key
+        final = held or next((taken[t] for t in ids.strong() if t in taken), None) or ids.key()
         for token in ids.strong():
             taken.setdefault(token, final)
+        stored = library.paper(held) if held and not from_pubmed else None
+        if stored is not None:
+            return with_ids(stored, ids)
         indexed = [d for d in (paper.entry_date, wanted[key].indexed) if d]
         entry_date = paper.entry_date if ids.pmid and paper.entry_date else min(indexed, default="")
         return replace(
@@ -559,48 +674,53 @@ def _fetch(
         for paper in batch:
             key = by_pmid.get(paper.pmid)
             if key is not None and analyse is not None:
-                final = keyed(key, paper)
+                final = keyed(key, paper, from_pubmed=True)
                 insights[final.key] = analyse(final, reasons_of(key))
 
-    with ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="records") as pool:
-        asked: dict[str, tuple[list[Found], Future[Given]]] = {}
-        for source in sources:
-            # every source that listed the work without its record is asked for it: each may know the
-            # work's first-indexed date, and the earliest is its entry date
-            theirs = [f for p in elsewhere.values() for f in p.found if f.source == source.name and f.record is None]
-            if theirs:
-                asked[source.name] = (theirs, pool.submit(source.records, theirs))
-        to_fetch = [pmid for pmid in by_pmid if pmid not in waiting]
-        # PubMed's records failing fails the poll, as it always did: nothing is stored or marked seen, and
-        # every paper (from any source) is asked for again next poll
-        fetched = (
-            pubmed.fetch_records(client, to_fetch, on_batch=analyse_batch if analyse else None)
-            if to_fetch
-            else pubmed.Fetched()
-        )
-        given: list[SourceRecord] = []
-        for name, (theirs, future) in asked.items():
-            label = SOURCES.get(name, name)
-            try:
-                answer = future.result()
-            except (SourceError, TransportError) as error:
-                why = str(error)
-            except Exception as error:  # a record of a shape nobody foresaw fails that source's records only
-                log.debug("%s's records failed unexpectedly", name, exc_info=True)
-                why = f"unexpected {type(error).__name__}: {error}"
-            else:
-                given += answer.records
-                problems += [WatchProblem(w, text, failed=False, source=name) for w, text in answer.warnings]
-                continue
-            log.warning("%s's records could not be fetched this poll (%s)", label, why)
-            problems += [
-                WatchProblem(w, f"its records could not be fetched ({why}); asked for again next poll", False, name)
-                for w in sorted({f.watch for f in theirs})
-            ]
+    # what the sources' answers did not ask for already: every source that listed the work without its
+    # record is asked for it (each may know the work's first-indexed date, and the earliest is its entry date)
+    fetches.pmids(pmid for pmid in by_pmid if pmid not in waiting)
+    theirs = [f for p in elsewhere.values() for f in p.found if f.record is None]
+    for source in sources:
+        fetches.works(source, [f for f in theirs if f.source == source.name])
+    listed = {(f.source, f.watch, f.ids) for f in theirs}
+    # PubMed's records failing fails the poll, as it always did: nothing is stored or marked seen, and
+    # every paper (from any source) is asked for again next poll
+    fetched = pubmed.Fetched()
+    for efetch in fetches.efetches:
+        batch = efetch.result()
+        if analyse is not None:
+            analyse_batch(batch.papers)
+        fetched.papers += batch.papers
+        fetched.unreadable.update(batch.unreadable)
+    given: list[SourceRecord] = []
+    failed: dict[str, tuple[str, set[str]]] = {}  # source -> why its records failed, the watches that needed them
+    for source, asked, future in fetches.records:
+        try:
+            answer = future.result()
+        except (SourceError, TransportError) as error:
+            why = str(error)
+        except Exception as error:  # a record of a shape nobody foresaw fails that source's records only
+            log.debug("%s's records failed unexpectedly", source.name, exc_info=True)
+            why = f"unexpected {type(error).__name__}: {error}"
+        else:
+            given += answer.records
+            problems += [WatchProblem(w, text, failed=False, source=source.name) for w, text in answer.warnings]
+            continue
+        # a work asked about early that turned out to need no record of its own (PubMed's came) is no loss
+        needed = {f.watch for f in asked if (f.source, f.watch, f.ids) in listed}
+        if needed:
+            failed.setdefault(source.name, (why, set()))[1].update(needed)
+    for name, (why, needed) in failed.items():
+        log.warning("%s's records could not be fetched this poll (%s)", SOURCES.get(name, name), why)
+        problems += [
+            WatchProblem(w, f"its records could not be fetched ({why}); asked for again next poll", False, name)
+            for w in sorted(needed)
+        ]
     papers: dict[str, Paper] = {}
     for paper in fetched.papers:
         if paper.pmid in by_pmid:
-            papers[by_pmid[paper.pmid]] = keyed(by_pmid[paper.pmid], paper)
+            papers[by_pmid[paper.pmid]] = keyed(by_pmid[paper.pmid], paper, from_pubmed=True)
     tokens: dict[str, set[str]] = {}
     for key, p in elsewhere.items():
         for token in p.ids.strong():
@@ -614,11 +734,13 @@ def _fetch(
     for key, found in records.items():
         if key not in papers and found:
             earliest = min((r.entry_date for r in found if r.entry_date), default="")
-            papers[key] = keyed(key, replace(found[0], entry_date=earliest))
+            papers[key] = keyed(key, replace(found[0], entry_date=earliest), from_pubmed=False)
     for key, paper in papers.items():
         if paper.key not in insights and analyse is not None:
             insights[paper.key] = analyse(paper, reasons_of(key))
-    unreadable = {pmid: why for pmid, why in fetched.unreadable.items() if by_pmid.get(pmid) not in papers}
+    unreadable = {
+        pmid: why for pmid, why in fetched.unreadable.items() if pmid in by_pmid and by_pmid[pmid] not in papers
+    }
     if unreadable:
         log.warning(
             "PubMed's record for PMID(s) %s cannot be read (%s); the others are stored, these are asked for "

@@ -7,6 +7,7 @@ records of works without a PMID come inline (OpenAlex) or from the Europe PMC st
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -233,10 +234,6 @@ def test_a_listing_whose_record_names_a_stored_paper_becomes_that_paper_and_no_n
     assert {p.key for p in papers.values()} <= {"pmid:40000004"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Europe PMC preprint record replaces the stored PubMed record under pmid:…, which loses its PMID",
-)
 def test_a_stored_pubmed_paper_keeps_its_pubmed_record_when_another_source_names_it(library, europepmc):
     store(library, PUBMED_VERSION, Reason("review", "cites", sources=("pubmed",)))
     papers, _ = settled(library, [by_ppr()], [europepmc])
@@ -245,3 +242,6 @@ def test_a_stored_pubmed_paper_keeps_its_pubmed_record_when_another_source_names
     kept = library.paper("pmid:40000004")
     assert kept is not None and kept.pmid == "40000004"
     assert library.paper("40000004") is not None
+    assert replace(kept, ppr="") == PUBMED_VERSION  # PubMed's record, not the preprint record from Europe PMC
+    assert kept.ppr == "PPR800001"  # with the id Europe PMC named it by
+    assert library.find_key(Ids(ppr="PPR800001")) == "pmid:40000004"

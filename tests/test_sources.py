@@ -29,6 +29,7 @@ from tests.stand_ins.eutils import EutilsStandIn
 from tests.stand_ins.icite import IciteStandIn
 from tests.stand_ins.literature import Work
 from tests.stand_ins.openalex import DEFAULT_KEY, OpenAlexStandIn
+from tests.stand_ins.pubmed_world import record as pubmed_record
 from tests.stand_ins.slack_api import SlackStandIn
 from tests.support import settings_env
 
@@ -183,6 +184,48 @@ def test_a_preprint_that_pubmed_indexes_later_is_not_posted_twice(lab):
         assert library.sources_of(PREPRINT_LATER_KEY) == ["europepmc", "pubmed", "icite"]
 
 
+INDEXED_FIRST_PMID = "39400002"  # a bioRxiv preprint PubMed indexed before Europe PMC listed it
+INDEXED_FIRST = Work(
+    key="preprint-indexed-first",
+    title="IL-2 complexes expand regulatory T cells in aged mice",
+    doi="10.1101/2024.06.10.598765",
+    ppr="PPR880002",
+    server="bioRxiv",
+)
+
+
+def test_a_stored_pubmed_paper_that_europe_pmc_lists_later_by_its_ppr_id_keeps_its_pubmed_record(lab):
+    lab.poll()
+    lab.literature.world.add(
+        pubmed_record(
+            INDEXED_FIRST_PMID,
+            title="IL-2 complexes expand regulatory T cells in aged mice.",
+            entry_date="2024-06-20",
+            doi=INDEXED_FIRST.doi,
+            journal="bioRxiv : the preprint server for biology",
+            journal_iso="bioRxiv",
+            pub_types=["Preprint"],
+        )
+    )
+    lab.literature.cite(INDEXED_FIRST_PMID, REVIEW_PMID, ("pubmed",))
+    lab.poll()
+    key = key_of(INDEXED_FIRST_PMID)
+    assert lab.papers_posted()[key] == 1
+    lab.literature.add_work(INDEXED_FIRST)  # Europe PMC's record of the preprint: no PMID, the same DOI
+    lab.literature.cite(INDEXED_FIRST.key, REVIEW_PMID, ("europepmc",))
+    lab.poll(now=MUCH_LATER)
+    posted = lab.papers_posted()
+    assert posted[key] == 1 and sum(posted.values()) == len(posted), posted  # nothing posted twice
+    with lab.library() as library:
+        paper = library.paper(key)
+        assert paper is not None and paper.pmid == INDEXED_FIRST_PMID and paper.key == key
+        assert paper.title == "IL-2 complexes expand regulatory T cells in aged mice."  # PubMed's, not Europe PMC's
+        assert paper.journal == "bioRxiv : the preprint server for biology"
+        assert paper.ppr == INDEXED_FIRST.ppr
+        assert library.paper(f"ppr:{INDEXED_FIRST.ppr}") == paper
+        assert library.sources_of(key) == ["pubmed", "europepmc"]
+
+
 # Each index beyond PubMed: its stand-in, the path its citing list is asked on, and what only it lists.
 ONLY = {
     "icite": ("iCite", "api/pubs", {key_of(C.ICITE_ONLY_PMID)}),
@@ -222,6 +265,25 @@ def test_one_source_failing_loses_and_doubles_nothing_and_is_named(lab, source, 
     stand_in.down = False
     stand_in.clear_faults()
     lab.poll(now=MUCH_LATER)  # the source answers again: its papers now, once each
+    again = lab.papers_posted()
+    assert set(again) >= NEW_CITING and set(again.values()) == {1}
+
+
+def test_europe_pmc_s_records_failing_set_aside_only_its_own_works_named_once(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.epmc.inject(503, path_contains="search", times=20)  # every record search, every retry
+    report = lab.poll()
+    posted = lab.papers_posted()
+    own = {PREPRINT_EPMC_KEY, PREPRINT_LATER_KEY, PMC_ONLY_KEY}  # works without a PMID only Europe PMC has
+    assert not own & set(posted), "no record: not stored, asked for again next poll"
+    assert (NEW_CITING - own) <= set(posted) and set(posted.values()) == {1}  # OpenAlex's record serves the shared one
+    assert report.status == "ok"
+    assert report.line().count("its records could not be fetched") == 1, report.line()
+    with lab.library() as library:
+        assert all(library.paper(key) is None for key in own)
+    lab.epmc.clear_faults()
+    lab.poll(now=MUCH_LATER)
     again = lab.papers_posted()
     assert set(again) >= NEW_CITING and set(again.values()) == {1}
 
@@ -323,6 +385,23 @@ def test_poll_against_the_sources_takes_about_as_long_as_the_slowest(lab):
     assert not lab.ncbi.pending_faults and not (lab.icite.pending_faults or lab.epmc.pending_faults)
     assert not lab.openalex.pending_faults, "every host answered slowly once"
     assert elapsed < 2.2, f"the sources were asked one after another ({elapsed:.1f} s)"
+
+
+def test_records_are_fetched_while_a_slow_source_is_still_answering(lab):
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    # OpenAlex's first answer and NCBI's first EFetch each take 1 s. Fetching records only once every source
+    # has answered puts one after the other (2 s at least); fetching the PMIDs the first answers name while
+    # OpenAlex is still answering overlaps them: about 1 s, and the rest of the poll well under a second more
+    delay = 1.0
+    lab.openalex.inject("slow", path_contains="works", delay=delay)
+    lab.ncbi.inject("slow", "efetch", delay=delay)
+    started = time.monotonic()
+    lab.poll()
+    elapsed = time.monotonic() - started
+    assert not lab.ncbi.pending_faults and not lab.openalex.pending_faults, "both answered slowly once"
+    assert set(lab.papers_posted()) >= NEW_CITING
+    assert elapsed < 2 * delay - 0.1, f"the records waited for the slowest source ({elapsed:.1f} s)"
 
 
 @BOTH_BACKENDS
