@@ -110,7 +110,6 @@ class SourceBaseline:
 class Findings:
     watches: list[WatchFindings]  # the watches some source answered for this poll
     papers: dict[str, Paper]  # fetched now, by key, for papers the library did not hold (or whose ids grew)
-    missing: set[str]  # keys whose record could not be had: not stored, so not marked seen
     insights: dict[str, Insight] = field(default_factory=dict)  # for the fetched papers, made between requests
     problems: list[WatchProblem] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # pmid -> why its record could not be read
@@ -417,7 +416,7 @@ def discover(
     for wf in results:
         if wf.state.restored:
             _quiet_what_source_baselines_recorded(library, wf, papers)
-    return Findings(results, papers, missing, insights, problems, unreadable, reports, baselines, memory)
+    return Findings(results, papers, insights, problems, unreadable, reports, baselines, memory)
 
 
 def source_baseline(source: str, wf: WatchFindings, papers: Mapping[str, Paper]) -> SourceBaseline | None:

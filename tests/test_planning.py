@@ -66,7 +66,7 @@ def planned(
         return claims.get(channel, set()) & set(keys)
 
     return plan(
-        Findings(watches=list(watches), papers={}, missing=set(), baselines=list(baselines)),
+        Findings(watches=list(watches), papers={}, baselines=list(baselines)),
         papers={p.key: p for p in papers},
         insights=insights,
         claimed=claimed,
