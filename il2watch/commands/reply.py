@@ -25,6 +25,7 @@ from il2watch.render.blocks import (
     context,
     link,
     section,
+    with_content,
 )
 from il2watch.render.paper import byline, title_mrkdwn, why_line
 
@@ -80,6 +81,9 @@ class Reply:
     deferred: Deferred | None = None
     next_offset: int | None = None  # more results start here ("More" button)
     shareable: bool = False  # offer "Share in channel"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", with_content(self.blocks))
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for Bolt's ack() and respond()."""
