@@ -2,8 +2,10 @@
 
     python benchmarks/commands_latency.py
     python benchmarks/commands_latency.py --papers 20000 --commands 100
+    python benchmarks/commands_latency.py --database postgresql://postgres@127.0.0.1:54329/postgres
 
-A real SQLite library is filled with 100,000 invented papers (benchmarks/synthetic_library.py) through
+A real SQLite library (or, with --database, a new PostgreSQL database created on that server and dropped
+afterwards) is filled with 100,000 invented papers (benchmarks/synthetic_library.py) through
 `Library.save_papers` and `save_reasons`, in one transaction. Then:
 
 - full-text search: `Library.search` called directly, a few hundred times over queries from very
@@ -20,11 +22,15 @@ Aims: ack p99 under 100 ms; full-text search p99 under 20 ms.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import random
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import harness
@@ -56,7 +62,7 @@ RECENT = ("", "20", "7d", "50", "30d", "200")
 
 
 def search_figures(
-    db_path: Path, queries: list[str], rounds: int
+    db_path: Path | str, queries: list[str], rounds: int
 ) -> tuple[list[float], dict[str, list[float]], dict[str, int]]:
     from il2watch.library import Library
 
@@ -76,7 +82,7 @@ def search_figures(
     return times, by_query, matches
 
 
-def ack_figures(db_path: Path, directory: Path, texts: dict[str, list[str]]) -> dict[str, list[float]]:
+def ack_figures(db_path: Path | str, directory: Path, texts: dict[str, list[str]]) -> dict[str, list[float]]:
     from il2watch.slack_app import build_app, start_socket_mode
     from il2watch.slack_client import make_client
     from tests.data.records import build_world
@@ -123,23 +129,56 @@ def ack_figures(db_path: Path, directory: Path, texts: dict[str, list[str]]) -> 
     return seconds
 
 
+@contextlib.contextmanager
+def library_location(server: str, directory: str) -> Iterator[str]:
+    """A SQLite file in ``directory``, or a new database on the PostgreSQL ``server``, dropped afterwards."""
+    if not server:
+        yield str(Path(directory) / "library.db")
+        return
+    import psycopg
+
+    from il2watch.store.postgres import close_pools
+
+    name = f"il2watch_bench_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"drop database if exists {name}")
+        admin.execute(f"create database {name}")
+    parts = urllib.parse.urlsplit(server)
+    try:
+        yield urllib.parse.urlunsplit(parts._replace(path="/" + name))
+    finally:
+        close_pools()
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"drop database if exists {name} with (force)")
+
+
+def library_size(location: str) -> int:
+    """Bytes the library takes: the SQLite file and its WAL, or the PostgreSQL database."""
+    from il2watch.library import Library
+
+    if location.startswith("postgresql://"):
+        with Library(location) as library:
+            library.execute("vacuum analyze")
+            return int(library.execute("select pg_database_size(current_database())").fetchone()[0])
+    path = Path(location)
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=100_000)
     parser.add_argument("--commands", type=int, default=300, help="commands of each kind (default 300)")
+    parser.add_argument("--database", default="", help="a PostgreSQL server's URL: benchmark PostgreSQL there")
     args = parser.parse_args(argv)
     harness.clear_proxies()
-    harness.header(f"Figure 4: commands with {args.papers:,} papers in the library")
+    backend = "PostgreSQL" if args.database else "SQLite"
+    harness.header(f"Figure 4: commands with {args.papers:,} papers in the library ({backend})")
     rng = random.Random(11)
-    with tempfile.TemporaryDirectory(prefix="il2watch-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="il2watch-bench-") as tmp, library_location(args.database, tmp) as db_path:
         directory = Path(tmp)
-        db_path = directory / "library.db"
         filled = synthetic_library.fill_library(db_path, args.papers)
-        size = db_path.stat().st_size + (
-            db_path.with_name(db_path.name + "-wal").stat().st_size
-            if db_path.with_name(db_path.name + "-wal").exists()
-            else 0
-        )
+        size = library_size(db_path)
         print(
             f"   library: {args.papers:,} papers written in {filled:.1f} s ({args.papers / filled:,.0f} papers/s, "
             f"one transaction); {size / 1e6:.0f} MB on disk"

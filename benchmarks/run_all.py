@@ -1,6 +1,6 @@
 """Run every benchmark, one after another, and print their figures: the numbers in docs/benchmarks.md.
 
-    python benchmarks/run_all.py                  # all seven figures, about 11 minutes
+    python benchmarks/run_all.py                  # all eight figures, about 12 minutes
     python benchmarks/run_all.py --skip memory    # leave out the long ones by name
 
 Each benchmark runs in a process of its own, so that none inherits another's warm caches, threads
@@ -26,6 +26,7 @@ BENCHMARKS = (
     ("slack_pacing", "5. Slack pacing"),
     ("memory", "6. Memory of `il2watch run`"),
     ("sources_poll", "7. One poll across four sources"),
+    ("followup_cost", "8. What a follow-up check costs"),
 )
 
 

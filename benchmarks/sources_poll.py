@@ -83,9 +83,9 @@ def host_bound(requests: int, rate: float, latency: float) -> float:
     return max(requests * latency, (math.ceil(requests / rate) - 1) * MARGIN + latency)
 
 
-def run(papers: int, latency: float) -> tuple[float, dict[str, int], str, Counter, int]:
+def run(papers: int, latency: float) -> tuple[float, dict[str, int], str, Counter, int, dict]:
     """One baseline poll, then ``papers`` new citing papers and the timed poll: (wall, requests by host,
-    the poll's line, the groups, requests over a host's limit)."""
+    the poll's line, the groups, requests over a host's limit, when each host was asked what)."""
     literature = build_literature()
     with (
         tempfile.TemporaryDirectory() as folder,
@@ -124,8 +124,15 @@ def run(papers: int, latency: float) -> tuple[float, dict[str, int], str, Counte
         if latency:
             ncbi.inject("slow", times=10_000, delay=latency)  # every NCBI answer waits as long
         started = time.perf_counter()
+        began = time.monotonic()  # the stand-ins stamp requests with the monotonic clock
         report = poll_once(settings, out=lambda _: None, now=first + timedelta(days=10))
         wall = time.perf_counter() - started
+        timeline = {
+            "NCBI": [(r.time - began, r.endpoint) for r in ncbi.requests],
+            "iCite": [(r.time - began, r.path.rsplit("/", 1)[-1]) for r in icite.requests],
+            "Europe PMC": [(r.time - began, r.path.rsplit("/", 1)[-1]) for r in epmc.requests],
+            "OpenAlex": [(r.time - began, r.path.split("/")[-1] or "works") for r in openalex.requests],
+        }
         counts = {
             "NCBI": len(ncbi.requests),
             "iCite": len(icite.requests),
@@ -133,7 +140,7 @@ def run(papers: int, latency: float) -> tuple[float, dict[str, int], str, Counte
             "OpenAlex": len(openalex.requests),
         }
         violations = ncbi.rate_violations + icite.rate_violations + epmc.rate_violations + openalex.rate_violations
-    return wall, counts, report.line(), groups, violations
+    return wall, counts, report.line(), groups, violations, timeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     harness.clear_proxies()
     harness.header("7. One poll across PubMed, iCite, Europe PMC and OpenAlex")
-    local, _, _, _, _ = run(args.papers, 0.0)
-    wall, counts, line, groups, violations = run(args.papers, args.latency)
+    local = run(args.papers, 0.0)[0]
+    wall, counts, line, groups, violations, timeline = run(args.papers, args.latency)
     print(f"   new citing papers: {args.papers} ({', '.join(f'{n} {g}' for g, n in groups.items())})")
     print(f"   poll: {line}")
     print(f"   latency per answer: {args.latency:.2f} s")
@@ -165,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{waited / bounds[slowest]:.2f} x the slowest host's bound ({waited / sum(bounds.values()):.2f} x the sum)"
     )
     print(f"   requests over a host's rate limit: {violations}")
+    print("   when each request was sent, seconds after the poll began:")
+    for host, sent in timeline.items():
+        print(f"   {host:<11} " + ", ".join(f"{what} {at:.2f}" for at, what in sent))
     return 0
 
 

@@ -286,7 +286,7 @@ def make_paper(
     return paper, insight, reason
 
 
-def fill_library(path: Path, count: int, *, seed: int = 7, batch: int = 5000) -> float:
+def fill_library(path: Path | str, count: int, *, seed: int = 7, batch: int = 5000) -> float:
     """Write ``count`` invented papers with their insights and reasons in one transaction; seconds taken."""
     rng = random.Random(seed)
     authors = [
@@ -304,8 +304,10 @@ def fill_library(path: Path, count: int, *, seed: int = 7, batch: int = 5000) ->
     return time.perf_counter() - started
 
 
-def author_surnames(path: Path, limit: int = 20) -> list[str]:
+def author_surnames(path: Path | str, limit: int = 20) -> list[str]:
     """A few surnames that occur in the library, for author searches."""
     with Library(path) as library:
-        rows = library.db.execute("select authors_text from papers where rowid % 997 = 0 limit ?", [limit])
+        rows = library.execute(
+            "select authors_text from papers where cast(pmid as integer) % 997 = 0 order by pmid limit ?", [limit]
+        ).fetchall()
         return [row[0].split(";")[0].split()[0] for row in rows]

@@ -24,7 +24,7 @@ EPILOG = (
     "SLACK_BOT_TOKEN prints what it would post. Settings come from the environment, .env and "
     "config/il2watch.toml (see the README)."
 )
-USES_LEXICON = ("poll", "run", "serve", "backfill", "show")  # commands that tag papers
+USES_LEXICON = ("poll", "followups", "run", "serve", "backfill", "show")  # commands that tag papers
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -35,26 +35,46 @@ def _secrets(settings: Settings) -> list[str]:
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     """Poll PubMed once: find new papers, store them and post them to Slack (without SLACK_BOT_TOKEN, print
     them instead)."""
-    from il2watch.lease import HeldLease, make_holder_id
     from il2watch.library import LibraryError
-    from il2watch.service import PollError, poll_once
+    from il2watch.service import LeaseHeld, PollError, poll_unless_held
+    from il2watch.store import describe
 
-    holder = make_holder_id()
     try:
-        held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
-        with held as holding:
-            if not holding:
-                print(
-                    f"il2watch: not polling: worker {held.other.holder if held.other else '?'} holds the lease "
-                    f"on {settings.db_path} and polls on its schedule (use /il2 poll to poll now)",
-                    file=sys.stderr,
-                )
-                return EXIT_BUSY
-            report = poll_once(settings, out=print, holder=holder)
+        outcome = poll_unless_held(settings, out=print)
     except (PollError, LibraryError) as error:
         print(f"il2watch: poll failed: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(report.line())
+    if isinstance(outcome, LeaseHeld):
+        print(
+            f"il2watch: not polling: worker {outcome.holder or '?'} holds the lease "
+            f"on {describe(settings.db_path)} and polls on its schedule (use /il2 poll to poll now)",
+            file=sys.stderr,
+        )
+        return EXIT_BUSY
+    print(outcome.line())
+    return EXIT_OK
+
+
+def cmd_followups(settings: Settings, args: argparse.Namespace) -> int:
+    """Check every posted paper now for retractions, errata, expressions of concern and journal versions,
+    and tell Slack about each new one once (IL2WATCH_FOLLOWUP_SCHEDULE sets how often `il2watch run` does)."""
+    from il2watch.library import LibraryError
+    from il2watch.service import LeaseHeld, PollError, check_followups_unless_held
+    from il2watch.store import describe
+
+    try:
+        outcome = check_followups_unless_held(settings, out=print)
+    except (PollError, LibraryError) as error:
+        print(f"il2watch: follow-up check failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if isinstance(outcome, LeaseHeld):
+        print(
+            f"il2watch: not checking: worker {outcome.holder or '?'} holds the lease on "
+            f"{describe(settings.db_path)} and checks on its schedule ({settings.followup_schedule})",
+            file=sys.stderr,
+        )
+        return EXIT_BUSY
+    print(outcome.line())
     return EXIT_OK
 
 
@@ -103,7 +123,7 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if not report.problems else EXIT_FAILED
 
 
-def _progress_printer(stream) -> Callable[[int, int], None]:
+def _progress_printer(stream, what: str = "backfill", done_word: str = "posted") -> Callable[[int, int], None]:
     """A bar on a terminal; otherwise a line every 10% so logs stay readable."""
     last_tenth = [-1]
 
@@ -112,15 +132,46 @@ def _progress_printer(stream) -> Callable[[int, int], None]:
             return
         if stream.isatty():
             filled = int(30 * done / total)
-            stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+            stream.write(f"\r{what}: [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
             if done == total:
                 stream.write("\n")
             stream.flush()
         elif done * 10 // total != last_tenth[0] or done == total:
             last_tenth[0] = done * 10 // total
-            print(f"backfill: {done}/{total} posted", file=stream, flush=True)
+            print(f"{what}: {done}/{total} {done_word}", file=stream, flush=True)
 
     return show
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Copy the SQLite library (IL2WATCH_DB) into a PostgreSQL database, every table with its rows; running it
+    again updates what is there and doubles nothing. Then point DATABASE_URL at that database."""
+    from il2watch.library import Library, LibraryError
+    from il2watch.store import describe, is_postgres
+    from il2watch.store.copy import copy_library
+
+    redact.remember(redact.url_secrets(args.to))
+    source = str(settings.db_path)
+    if is_postgres(source):
+        print(f"il2watch: the library is already {describe(source)}; migrate copies a SQLite file", file=sys.stderr)
+        return EXIT_USAGE
+    if not source.startswith("file:") and not os.path.exists(source):
+        print(f"il2watch: there is no library at {source} to copy (set IL2WATCH_DB to the file)", file=sys.stderr)
+        return EXIT_FAILED
+    bars: dict[str, Callable[[int, int], None]] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        bars.setdefault(table, _progress_printer(sys.stderr, f"migrate {table}", "copied"))(done, total)
+
+    try:
+        with Library(source) as lite, Library(args.to) as target:
+            copied = copy_library(lite, target, progress)
+    except LibraryError as error:
+        print(f"il2watch: migrate failed: {error} (running it again resumes: rows copied are kept)", file=sys.stderr)
+        return EXIT_FAILED
+    rows = ", ".join(f"{table} {count}" for table, count in copied.items())
+    print(f"migrated {source} to {describe(args.to)}: {rows}; set DATABASE_URL to it (and unset IL2WATCH_DB)")
+    return EXIT_OK
 
 
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
@@ -146,6 +197,7 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     from il2watch.commands.parsing import parse_paper_ref
     from il2watch.library import Library, LibraryError
     from il2watch.service import all_watches, insight_maker
+    from il2watch.store import describe
 
     try:
         with Library(settings.db_path) as library:
@@ -153,7 +205,7 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
             paper = library.paper(ref.token) if ref is not None else None
             if paper is None:
                 named = ref.describe() if ref is not None else repr(args.paper[:60])
-                print(f"il2watch: {named} is not in the library {settings.db_path}", file=sys.stderr)
+                print(f"il2watch: {named} is not in the library {describe(settings.db_path)}", file=sys.stderr)
                 return EXIT_FAILED
             reasons = [s.reason for s in library.reasons_for(paper.key)]
             insight = insight_maker(settings, library)(paper, reasons)
@@ -193,6 +245,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "poll": cmd_poll,
+    "followups": cmd_followups,
     "run": cmd_run,
     "serve": cmd_serve,
     "status": cmd_status,
@@ -200,6 +253,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "doctor": cmd_doctor,
     "search": cmd_search,
     "show": cmd_show,
+    "migrate": cmd_migrate,
 }
 
 
@@ -225,6 +279,14 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _postgres_url(text: str) -> str:
+    from il2watch.store import is_postgres
+
+    if not is_postgres(text):
+        raise argparse.ArgumentTypeError("must be a postgres:// or postgresql:// URL")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="il2watch", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"il2watch {__version__}")
@@ -247,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=None, help="port to listen on, 1 to 65535 (default: $PORT, else 3000)"
     )
     parsers["serve"].add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: all)")
+    parsers["migrate"].add_argument(
+        "--to", required=True, type=_postgres_url, metavar="URL", help="the PostgreSQL database: postgresql://…"
+    )
     return parser
 
 

@@ -38,7 +38,9 @@ class Option:
 
     toml: str  # "section.key" in il2watch.toml
     env: str  # environment / .env variable
-    kind: str  # str, secret, url, int, float, bool, list, path, command, choice:<a|b>, schedule, timezone, digest
+    # str, secret, url, int, float, bool, list, path, database (a SQLite file or a PostgreSQL URL), command,
+    # choice:<a|b>, schedule, schedule-or-off, timezone, digest, duration, sources
+    kind: str
     default: Any
     help: str
     low: float | None = None  # numbers: the smallest value allowed
@@ -179,12 +181,20 @@ class Settings:
         help="Seconds before the first retry to every host but NCBI; doubles each time (Retry-After wins).",
     )
     # [library]
-    db_path: Path = option(
+    db_path: str = option(
         "library.path",
         "IL2WATCH_DB",
-        "path",
+        "database",
         "il2watch.db",
-        help="SQLite file of the library (give it a persistent disk where the platform has one).",
+        help="The library: a SQLite file (give it a persistent disk), or a postgres:// URL; wins over DATABASE_URL.",
+    )
+    database_url: str = option(
+        "library.database_url",
+        "DATABASE_URL",
+        "database",
+        "",
+        help="PostgreSQL URL (postgres://user:password@host:port/name?sslmode=require), as platforms attach "
+        "it; the library lives there unless IL2WATCH_DB is set.",
     )
     # [discovery]
     similar_max_rank: int = option(
@@ -331,7 +341,7 @@ class Settings:
         30.0,
         low=1,
         high=600,
-        help="Seconds to wait for one Slack answer.",
+        help="Read timeout in seconds for Slack (IL2WATCH_REQUEST_DEADLINE bounds the whole answer).",
     )
     slack_backoff: float = option(
         "slack.backoff",
@@ -421,6 +431,15 @@ class Settings:
         "schedule",
         "1h",
         help="How often to poll: an interval (`90s`, `15m`, `1h`, `1d`) or a five-field cron expression.",
+    )
+    followup_schedule: str = option(
+        "worker.followup_schedule",
+        "IL2WATCH_FOLLOWUP_SCHEDULE",
+        "schedule-or-off",
+        "1d",
+        help="How often `il2watch run` checks every posted paper for retractions, errata, expressions of "
+        "concern and journal versions: an interval or a cron expression, as for `schedule`; `off` turns the "
+        "scheduled check off (`il2watch followups` still checks now).",
     )
     timezone: str = option(
         "worker.timezone",
@@ -551,7 +570,8 @@ SCHEDULE_RANGE = (1.0, 366 * 86400.0)
 _CREDENTIALS = re.compile(r"^([^:/?#@]*://)?.*@", re.DOTALL)  # "scheme://user:pass@", to the last "@"
 _URL_BREAKERS = re.compile(r"[\x00-\x20\x7f\\]")  # spaces, control characters, backslashes
 SOURCE_NAMES = tuple(SOURCES)
-DEFAULT_SOURCES = ("pubmed", "icite", "europepmc")  # an interval schedule: from one second to a year and a day
+DEFAULT_SOURCES = ("pubmed", "icite", "europepmc")
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")  # both spellings select PostgreSQL
 
 
 def parse_interval(text: str) -> float | None:
@@ -578,6 +598,8 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
 
     def fail(expected: str) -> ConfigError:
         given = "the value given (not shown: it is a secret)" if option.kind == "secret" else repr(str(raw)[:60])
+        if option.kind == "database":  # a URL's user and password, remembered at load, never echoed
+            given = repr(redact.scrub(_without_credentials(str(raw)))[:60])
         return ConfigError(f"{option.env} must be {expected}, not {given}: {_where(option, source)}")
 
     kind = option.kind
@@ -589,6 +611,22 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         return raw.strip()
     if isinstance(raw, (list, dict)) and kind != "list":
         raise fail("a single value")
+    if kind == "database":  # a PostgreSQL URL as given, or a path to a SQLite file
+        text = str(raw).strip()
+        if text.lower().startswith(POSTGRES_SCHEMES):
+            try:
+                port = urllib.parse.urlsplit(text).port  # ValueError: unreadable, or a port past 65535
+            except ValueError:
+                port = 0
+            if port == 0 or _URL_BREAKERS.search(text):
+                raise fail("a postgres:// or postgresql:// URL that can be read, with a port from 1 to 65535")
+            return text
+        if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.IGNORECASE):
+            raise fail("a SQLite file or a postgres:// or postgresql:// URL")
+        try:
+            return str(Path(text).expanduser())
+        except RuntimeError:  # "~nouser/…": no such user's home
+            raise fail("a path (no such home folder)") from None
     if kind == "path":
         text = str(raw).strip()
         try:
@@ -639,6 +677,10 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         if not _COMMAND.match(text):
             raise fail("a slash command such as /il2")
         return text
+    if kind == "schedule-or-off":
+        if str(raw).strip().lower() == "off":
+            return "off"
+        kind = "schedule"
     if kind == "schedule":
         text = str(raw).strip()
         seconds = parse_interval(text)
@@ -895,11 +937,13 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     values: dict[str, Any] = {}
     invalid: set[str] = set()
+    given: set[str] = set()
     for option in OPTIONS:
         found = _raw_value(option, environ, dotenv, toml, (str(dotenv_path), toml_where))
         if found is None:
             values[option.attr] = option.default
             continue
+        given.add(option.attr)
         if isinstance(found[0], str):  # remembered as given, even when it turns out invalid
             redact.remember([found[0]] if option.kind == "secret" else redact.url_secrets(found[0]))
         try:
@@ -923,13 +967,21 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     remember_secrets(values)
     values["lexicon_paths"] = tuple(cwd / Path(p) for p in values["lexicon_paths"])
-    db_path = Path(values["db_path"])
-    # a relative path is relative to the working folder; a SQLite URI (file:…?mode=ro) is kept as given
-    values["db_path"] = db_path if db_path.is_absolute() or str(db_path).startswith("file:") else cwd / db_path
+    values["db_path"] = library_location(values, given_db="db_path" in given, cwd=cwd)
     settings = Settings(**values, watches=watches, config_file=config_file)
     if problems:
         raise ConfigErrors(problems, settings, frozenset(invalid))
     return settings
+
+
+def library_location(values: Mapping[str, Any], *, given_db: bool, cwd: Path) -> str:
+    """Where the library is: IL2WATCH_DB when it is set, else DATABASE_URL (as platforms set it), else the
+    default file. A relative path is relative to the working folder; a URL or a SQLite URI (file:…?mode=ro)
+    is kept as given."""
+    location = str(values["db_path"]) if given_db or not values["database_url"] else str(values["database_url"])
+    if location.lower().startswith(POSTGRES_SCHEMES) or location.startswith("file:") or Path(location).is_absolute():
+        return location
+    return str(cwd / location)
 
 
 def remember_secrets(values: Mapping[str, Any]) -> None:

@@ -27,6 +27,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from il2watch import render
+from il2watch.followup_check import FOLLOWUP_KINDS, followup_of
 from il2watch.identity import describe_key
 from il2watch.library import Library, OutboxRow, utcnow
 from il2watch.model import Insight, InsightFor, Paper, Reason, Watch
@@ -65,13 +66,14 @@ class DeliveryStopped(Exception):
 class DeliveryReport:
     posted: int = 0
     settled: int = 0  # rows found already in the channel and marked sent without posting
+    updated: int = 0  # posts rewritten with a follow-up's banner (chat.update)
     failed: int = 0
     still_due: int = 0
     stopped: str = ""  # why posting stopped before the outbox was empty (lease lost, shutting down)
     problems: list[str] = field(default_factory=list)
 
 
-def _epoch(iso: str) -> float:
+def epoch(iso: str) -> float:
     try:
         return datetime.fromisoformat(iso).timestamp()
     except ValueError:
@@ -198,6 +200,12 @@ class Renderer:
                 watch, found, posted, command=self.command, watermark=watermark, key=row.key
             )
             return note, []
+        if row.kind in FOLLOWUP_KINDS:  # shown when there is no Slack token; delivered by followup_delivery
+            followup = followup_of(payload)
+            about = self.library.paper(followup.paper)
+            if row.kind == "followup_dm":
+                return render.render_followup_dm(about, followup, key=row.key, command=self.command), []
+            return render.render_followup(about, followup, key=row.key), []
         if row.kind == "note" and payload.get("note") == "source_baseline":
             watch = self.watches.get(str(payload.get("watch"))) or Watch(str(payload.get("watch")))
             note = render.render_source_baseline_note(
@@ -205,6 +213,8 @@ class Renderer:
                 watch,
                 int(payload.get("found", 0)),
                 int(payload.get("preprints", 0)),
+                papers=[str(p) for p in payload.get("papers") or []],
+                entered_by=str(payload.get("entered_by") or ""),
                 command=self.command,
                 watermark=watermark,
                 key=row.key,
@@ -324,14 +334,17 @@ class Deliverer:
             if wait > 0:
                 self._sleep(wait)
 
-    def _post(self, channel_id: str, name: str, message: Message, thread_ts: str = "") -> str:
-        """Post one message and return its ts; SlackApiError and connection errors propagate."""
+    def _post(self, channel_id: str, name: str, message: Message, thread_ts: str = "", broadcast: bool = False) -> str:
+        """Post one message (a thread reply with ``thread_ts``, shown in the channel too with ``broadcast``)
+        and return its ts; SlackApiError and connection errors propagate."""
         self._pace(channel_id)
         kwargs = message.as_kwargs()
         if not message.blocks:  # plain text: send no blocks at all rather than an empty list
             kwargs.pop("blocks", None)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
         try:
             response = self.client.chat_postMessage(channel=channel_id, **kwargs)
         except SlackApiError as error:
@@ -342,6 +355,29 @@ class Deliverer:
         finally:
             self._last_post[channel_id] = self._clock()
         return str(response["ts"])
+
+    # ------------------------------------------------------------ what followup_delivery uses
+
+    def stop_reason(self) -> str:
+        """Why delivery must stop now ("" to go on): the lease lost, shutting down."""
+        return self._stop_reason()
+
+    def post(
+        self, channel_id: str, name: str, message: Message, *, thread_ts: str = "", broadcast: bool = False
+    ) -> str:
+        """Post one message, paced like every post; its ts. SlackApiError and connection errors propagate."""
+        return self._post(channel_id, name, message, thread_ts=thread_ts, broadcast=broadcast)
+
+    def update(self, channel_id: str, ts: str, message: Message) -> None:
+        """Rewrite a message il2watch posted (``chat.update``), paced like a post; errors propagate."""
+        self._pace(channel_id)
+        kwargs: dict[str, Any] = {"text": message.text, "metadata": message.metadata}
+        if message.blocks:
+            kwargs["blocks"] = message.blocks
+        try:
+            self.client.chat_update(channel=channel_id, ts=ts, **kwargs)
+        finally:
+            self._last_post[channel_id] = self._clock()
 
     def _settle(self, row: OutboxRow, ts: str) -> None:
         with self.library.transaction():
@@ -463,7 +499,7 @@ class Deliverer:
                 self.client,
                 channel_id,
                 thread_ts=thread_ts,
-                oldest=_epoch(row.created_at) - HISTORY_MARGIN.total_seconds(),
+                oldest=epoch(row.created_at) - HISTORY_MARGIN.total_seconds(),
             )
         except (SlackApiError, *UNKNOWN_OUTCOME):
             return None
@@ -474,7 +510,7 @@ class Deliverer:
     def deliver(self) -> DeliveryReport:
         """Post every due row, channel by channel, after settling the ones the channel already has."""
         report = DeliveryReport()
-        rows = self.library.outbox("due", "sending")
+        rows = [row for row in self.library.outbox("due", "sending") if row.kind not in FOLLOWUP_KINDS]
         by_channel: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
@@ -482,7 +518,7 @@ class Deliverer:
             if report.stopped:
                 break
             channel_id = self.channel_id(name)
-            oldest = min(_epoch(r.created_at) for r in channel_rows) - HISTORY_MARGIN.total_seconds()
+            oldest = min(epoch(r.created_at) for r in channel_rows) - HISTORY_MARGIN.total_seconds()
             try:
                 history = read_history(self.client, channel_id, oldest=oldest)
             except SlackApiError as error:
@@ -541,6 +577,10 @@ class Deliverer:
                     break
                 # replies created by this post are delivered in this same round
                 pending = self._replies_of(row, name) + pending
+        if not report.stopped:  # follow-ups last: the posts they are told on come first
+            from il2watch.followup_delivery import deliver_followups
+
+            deliver_followups(self, report)
         report.still_due = len(self.library.outbox("due", "sending"))
         return report
 
@@ -563,7 +603,7 @@ def print_outbox(
     """Without a Slack token: show what would be posted, and mark nothing delivered."""
     count = 0
     for row in rows if rows is not None else library.outbox("due", "sending"):
-        if row.kind == "reply":
+        if row.kind in ("reply", "followup_update"):
             continue
         try:
             message, thread = renderer.messages(row)

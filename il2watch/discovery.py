@@ -14,7 +14,7 @@ posting it (``quiet``), and the channel hears one note (``SourceBaseline``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -25,7 +25,7 @@ from il2watch.identity import Ids, group_by_identity
 from il2watch.library import Library, WatchState
 from il2watch.model import SOURCES, Insight, Paper, Reason, Watch
 from il2watch.pubmed import PubMedError
-from il2watch.sources import Finding, Found, Request, Source, SourceError, SourceRecord
+from il2watch.sources import Finding, Found, Given, Request, Source, SourceError, SourceRecord
 from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.discovery")
@@ -79,14 +79,27 @@ class SourceReport:
         return SOURCES.get(self.source, self.source)
 
 
+NOTE_IDS_BUDGET = 4000  # characters of paper ids one source-baseline note carries in its metadata
+
+
 @dataclass(frozen=True)
 class SourceBaseline:
-    """A source answered for a watch for the first time, on a watch that already had its baseline."""
+    """A source answered for a watch for the first time, on a watch that already had its baseline.
+
+    Its note's metadata lets the rebuild of a lost library record those papers quietly again rather than
+    post them: the ids of the newest papers it revealed, as many as fit ``NOTE_IDS_BUDGET`` characters
+    (about a hundred; Slack documents no limit for metadata, and this keeps a note far below any message
+    limit), and ``entered_by``, the latest entry date among the ones left out: every paper it revealed is
+    named or entered on or before that date. The rebuild then treats what that source lists for that watch
+    the same way; the cost of the date is that a paper that source lists for the first time in the very
+    poll after a rebuild, and that entered by then, is recorded rather than posted."""
 
     source: str
     watch: str
     found: int  # papers it revealed that were never recorded
     preprints: int
+    papers: tuple[str, ...] = ()  # the ids of the newest of them (keys: "pmid:…", "doi:…")
+    entered_by: str = ""  # YYYY-MM-DD: every one not named entered on or before it ("" when all are named)
 
 
 @dataclass
@@ -131,20 +144,28 @@ def query_window(state: WatchState, today: date, overlap_days: int, baseline_day
     return "", ""
 
 
-def source_due(library: Library, name: str, refresh: float, now: datetime) -> bool:
-    """A source is asked every poll, or, with a refresh interval, once that long after it last answered."""
+def due_watches(library: Library, name: str, refresh: float, watches: Sequence[Watch], now: datetime) -> list[Watch]:
+    """The watches source ``name`` is asked about this poll: every watch it serves (only PubMed serves
+    queries), or, with a refresh interval, those it has not served for that long. A failed answer, or an
+    empty one set aside as an outage, served nothing: that watch is asked again next poll."""
+    served = [w for w in watches if w.pmid or name == "pubmed"]
     if refresh <= 0:
-        return True
-    last = library.source_ok_at(name)
-    return not last or datetime.fromisoformat(last) + timedelta(seconds=refresh) <= now
+        return served
+    due = []
+    for watch in served:
+        last = library.source_ok_at(name, watch.id)
+        if not last or datetime.fromisoformat(last) + timedelta(seconds=refresh) <= now:
+            due.append(watch)
+    return due
 
 
-def ask_all(sources: Sequence[Source], request: Request) -> dict[str, Finding | Exception]:
-    """Every source's answer, asked at once: one thread per source, so hosts wait on their own limits."""
+def ask_all(sources: Sequence[Source], requests: Mapping[str, Request]) -> dict[str, Finding | Exception]:
+    """Every source's answer to its request, asked at once: one thread per source, so hosts wait on
+    their own limits."""
     if len(sources) == 1:
-        return {sources[0].name: _ask(sources[0], request)}
+        return {sources[0].name: _ask(sources[0], requests[sources[0].name])}
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="source") as pool:
-        futures = {source.name: pool.submit(_ask, source, request) for source in sources}
+        futures = {source.name: pool.submit(_ask, source, requests[source.name]) for source in sources}
         return {name: future.result() for name, future in futures.items()}
 
 
@@ -273,10 +294,17 @@ def discover(
         known_links={
             w.id: library.count_linked(w.id, "cites") + library.count_linked(w.id, "similar") for w in watches if w.pmid
         },
+        known_cites={
+            (s.name, w.id): library.count_linked(w.id, "cites", source=s.name)
+            for s in sources
+            for w in watches
+            if w.pmid
+        },
         today=today,
     )
-    due = [s for s in sources if source_due(library, s.name, refresh(s.name), moment)]
-    answers = ask_all(due, request)
+    asked = {s.name: due_watches(library, s.name, refresh(s.name), watches, moment) for s in sources}
+    due = [s for s in sources if asked[s.name]]
+    answers = ask_all(due, {s.name: replace(request, watches=tuple(asked[s.name])) for s in due})
 
     problems: list[WatchProblem] = []
     reports: list[SourceReport] = [SourceReport(s.name, "skipped") for s in sources if s not in due]
@@ -286,11 +314,7 @@ def discover(
         answer = answers[source.name]
         if isinstance(answer, Exception):
             reports.append(SourceReport(source.name, "failed", error=str(answer)))
-            problems += [
-                WatchProblem(w.id, str(answer), source=source.name)
-                for w in watches
-                if w.pmid or source.name == "pubmed"
-            ]
+            problems += [WatchProblem(w.id, str(answer), source=source.name) for w in asked[source.name]]
             continue
         _outages(library, answer, by_id, windows)
         problems += [WatchProblem(w, text, source=source.name) for w, text in answer.failed.items()]
@@ -343,7 +367,10 @@ def discover(
     to_fetch = {
         key: merged[key] for key in sorted(wanted | gained_pmid) if not merged[key].stored or key in gained_pmid
     }
-    papers, unreadable, insights = _fetch(library, client, sources, to_fetch, results, stamp, today, analyse)
+    papers, unreadable, insights, record_problems = _fetch(
+        library, client, sources, to_fetch, results, stamp, today, analyse
+    )
+    problems += record_problems
     missing = set(to_fetch) - set(papers) - (gained_pmid - wanted)
     missing_pmids = sorted(to_fetch[key].ids.pmid for key in missing if to_fetch[key].ids.pmid)
     if missing_pmids:
@@ -362,17 +389,63 @@ def discover(
             wf.linked.pop(key, None)
     papers, insights = _rekey(library, papers, insights, results)
     baselines = [
-        SourceBaseline(
-            source,
-            wf.watch.id,
-            len(wf.quiet),
-            sum(1 for key in wf.quiet if papers.get(key) and papers[key].is_preprint),
-        )
+        baseline
         for wf in results
         for source in sorted(starting.get(wf.watch.id, set()), key=list(SOURCES).index)
-        if wf.quiet
+        if (baseline := source_baseline(source, wf, papers)) is not None
     ]
+    for wf in results:
+        if wf.state.restored:
+            _quiet_what_source_baselines_recorded(library, wf, papers)
     return Findings(results, papers, missing, insights, problems, unreadable, reports, baselines, memory)
+
+
+def source_baseline(source: str, wf: WatchFindings, papers: Mapping[str, Paper]) -> SourceBaseline | None:
+    """The note for a source that answered a watch for the first time: what it revealed, recorded quietly,
+    with the ids of the newest of those papers that fit ``NOTE_IDS_BUDGET`` characters and the entry date
+    by which every other one had entered (see ``SourceBaseline``); None when it revealed nothing."""
+    revealed = [key for key, reasons in wf.quiet.items() if any(source in r.sources for r in reasons)]
+    if not revealed:
+        return None
+    held = [papers[key] for key in revealed if key in papers]
+    held.sort(key=lambda p: (p.entry_date, p.key), reverse=True)
+    named: list[str] = []
+    size = 0
+    for index, paper in enumerate(held):
+        size += len(paper.key) + 4  # in JSON: the id quoted, and ", "
+        if size > NOTE_IDS_BUDGET:
+            return SourceBaseline(
+                source,
+                wf.watch.id,
+                len(revealed),
+                sum(1 for p in held if p.is_preprint),
+                tuple(named),
+                max(p.entry_date for p in held[index:]),
+            )
+        named.append(paper.key)
+    return SourceBaseline(source, wf.watch.id, len(revealed), sum(1 for p in held if p.is_preprint), tuple(named))
+
+
+def _quiet_what_source_baselines_recorded(library: Library, wf: WatchFindings, papers: Mapping[str, Paper]) -> None:
+    """On a watch rebuilt from the channel, a paper a later-added source had recorded quietly (named in its
+    baseline note, or entered by the note's ``entered_by`` date) is recorded quietly again, not posted."""
+    covered = library.source_baselines(wf.watch.id)
+    if not covered or not wf.new:
+        return
+    stored = {p.key: p for p in library.papers([key for key in wf.new if key not in papers])}
+    for key in list(wf.new):
+        paper = papers.get(key) or stored.get(key)
+        if paper is None:
+            continue
+        tokens = {key, *paper.ids.tokens()}
+        for reason in wf.new[key]:
+            for source in reason.sources:
+                named, entered_by = covered.get(source, ((), ""))
+                if tokens & set(named) or (entered_by and paper.entry_date and paper.entry_date <= entered_by):
+                    wf.quiet[key] = wf.new.pop(key)
+                    break
+            if key in wf.quiet:
+                break
 
 
 def _rekey(
@@ -441,14 +514,16 @@ def _fetch(
     stamp: str,
     today: date,
     analyse: Callable[[Paper, list[Reason]], Insight] | None,
-) -> tuple[dict[str, Paper], dict[str, str], dict[str, Insight]]:
+) -> tuple[dict[str, Paper], dict[str, str], dict[str, Insight], list[WatchProblem]]:
     """Records of the wanted papers, keyed: EFetch for the ones with a PMID (analysed batch by batch while
-    NCBI's rate limit holds the next request), the source's own record for the others (fetched at the
-    same time from the source's host)."""
+    NCBI's rate limit holds the next request), the sources' own records for the others (fetched at the
+    same time from each source's host). A work without a PMID takes the earliest date any source says it
+    first indexed it as its entry date."""
     by_pmid = {p.ids.pmid: key for key, p in wanted.items() if p.ids.pmid}
     waiting = library.unreadable_waiting(list(by_pmid), now=stamp)
     elsewhere = {key: p for key, p in wanted.items() if not p.ids.pmid}
     insights: dict[str, Insight] = {}
+    problems: list[WatchProblem] = []
 
     def reasons_of(key: str) -> list[Reason]:
         return [r for wf in results for r in (*wf.new.get(key, []), *wf.quiet.get(key, []))]
@@ -466,6 +541,8 @@ def _fetch(
             final = library.find_key(ids) or next((taken[t] for t in ids.strong() if t in taken), None) or ids.key()
         for token in ids.strong():
             taken.setdefault(token, final)
+        indexed = [d for d in (paper.entry_date, wanted[key].indexed) if d]
+        entry_date = paper.entry_date if ids.pmid and paper.entry_date else min(indexed, default="")
         return replace(
             paper,
             key=final,
@@ -475,7 +552,7 @@ def _fetch(
             ppr=ids.ppr,
             openalex=ids.openalex,
             epmc=ids.epmc,
-            entry_date=paper.entry_date or wanted[key].indexed or today.isoformat(),
+            entry_date=entry_date or today.isoformat(),
         )
 
     def analyse_batch(batch: list[Paper]) -> None:
@@ -486,11 +563,13 @@ def _fetch(
                 insights[final.key] = analyse(final, reasons_of(key))
 
     with ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="records") as pool:
-        asked: dict[str, Future[list[SourceRecord]]] = {}
+        asked: dict[str, tuple[list[Found], Future[Given]]] = {}
         for source in sources:
-            theirs = [f for p in elsewhere.values() if p.record is None for f in p.found if f.source == source.name]
+            # every source that listed the work without its record is asked for it: each may know the
+            # work's first-indexed date, and the earliest is its entry date
+            theirs = [f for p in elsewhere.values() for f in p.found if f.source == source.name and f.record is None]
             if theirs:
-                asked[source.name] = pool.submit(source.records, theirs)
+                asked[source.name] = (theirs, pool.submit(source.records, theirs))
         to_fetch = [pmid for pmid in by_pmid if pmid not in waiting]
         # PubMed's records failing fails the poll, as it always did: nothing is stored or marked seen, and
         # every paper (from any source) is asked for again next poll
@@ -500,11 +579,24 @@ def _fetch(
             else pubmed.Fetched()
         )
         given: list[SourceRecord] = []
-        for name, future in asked.items():
+        for name, (theirs, future) in asked.items():
+            label = SOURCES.get(name, name)
             try:
-                given += future.result()
+                answer = future.result()
             except (SourceError, TransportError) as error:
-                log.warning("%s's records could not be fetched this poll (%s)", SOURCES.get(name, name), error)
+                why = str(error)
+            except Exception as error:  # a record of a shape nobody foresaw fails that source's records only
+                log.debug("%s's records failed unexpectedly", name, exc_info=True)
+                why = f"unexpected {type(error).__name__}: {error}"
+            else:
+                given += answer.records
+                problems += [WatchProblem(w, text, failed=False, source=name) for w, text in answer.warnings]
+                continue
+            log.warning("%s's records could not be fetched this poll (%s)", label, why)
+            problems += [
+                WatchProblem(w, f"its records could not be fetched ({why}); asked for again next poll", False, name)
+                for w in sorted({f.watch for f in theirs})
+            ]
     papers: dict[str, Paper] = {}
     for paper in fetched.papers:
         if paper.pmid in by_pmid:
@@ -513,13 +605,16 @@ def _fetch(
     for key, p in elsewhere.items():
         for token in p.ids.strong():
             tokens.setdefault(token, set()).add(key)
+    records: dict[str, list[Paper]] = {}  # key -> its records, the sources' fetched ones first
     for record in given:  # a record serves every listing it matches (listed by PPR here, by DOI there)
         for key in sorted({k for t in record.ids.strong() for k in tokens.get(t, ())}):
-            if key not in papers:
-                papers[key] = keyed(key, replace(record.paper, ppr=record.ids.ppr))
+            records.setdefault(key, []).append(replace(record.paper, ppr=record.ids.ppr))
     for key, p in elsewhere.items():
-        if key not in papers and p.record is not None:
-            papers[key] = keyed(key, p.record)
+        records.setdefault(key, []).extend(f.record for f in p.found if f.record is not None)
+    for key, found in records.items():
+        if key not in papers and found:
+            earliest = min((r.entry_date for r in found if r.entry_date), default="")
+            papers[key] = keyed(key, replace(found[0], entry_date=earliest))
     for key, paper in papers.items():
         if paper.key not in insights and analyse is not None:
             insights[paper.key] = analyse(paper, reasons_of(key))
@@ -531,4 +626,4 @@ def _fetch(
             ", ".join(sorted(unreadable)[:5]),
             next(iter(unreadable.values()))[:200],
         )
-    return papers, unreadable, insights
+    return papers, unreadable, insights, problems

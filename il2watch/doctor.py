@@ -22,7 +22,7 @@ from il2watch.library import Library, LibraryError
 from il2watch.model import SOURCES, Watch
 from il2watch.pubmed import PubMedError
 from il2watch.slack_client import explain, make_client, resolve_channel, slack_error
-from il2watch.sources import SourceError
+from il2watch.sources import KINDS, SourceError, make_source
 from il2watch.transport import TransportError
 
 # What il2watch calls, and the scope each call needs.
@@ -35,7 +35,8 @@ NEEDED_SCOPES = {
     "channels:join": "join a public channel by itself",
     "commands": "answer /il2",
     "files:write": "upload /il2 export files",
-    "im:write": "send /il2 export files to the person who asked, in a direct message",
+    "im:write": "send /il2 export files, and word of a retraction, to a person in a direct message",
+    "im:history": "check a direct message whose answer was lost before sending it again",
 }
 CHECK_TIMEOUT = 10.0  # seconds doctor waits for any host: it asks once, and a person is waiting
 
@@ -99,7 +100,31 @@ def _quick(settings: Settings) -> Settings:
 
 def _library_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
     """The library, never created here: doctor only looks. The checks, and the watches it holds."""
+    checks, watches = _library_location_checks(settings)
+    return [*_precedence_checks(settings), *checks], watches
+
+
+def _precedence_checks(settings: Settings) -> list[Check]:
+    from il2watch.store import describe
+
+    if settings.database_url and settings.database_url != str(settings.db_path):
+        return [
+            Check(
+                False,
+                f"DATABASE_URL ({describe(settings.database_url)}) is set, but IL2WATCH_DB wins",
+                f"the library is {describe(str(settings.db_path))}; unset IL2WATCH_DB to use DATABASE_URL",
+                warning=True,
+            )
+        ]
+    return []
+
+
+def _library_location_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
+    from il2watch.store import is_postgres
+
     path = str(settings.db_path)
+    if is_postgres(path):
+        return _postgres_checks(settings)
     if not path.startswith("file:") and not Path(path).exists():
         missing = Check(
             False, f"library {path} does not exist yet", "the first `il2watch poll` creates it", warning=True
@@ -116,6 +141,61 @@ def _library_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None
             )
     except LibraryError as error:
         return [Check(False, f"library {path}", str(error))], None
+
+
+def _postgres_checks(settings: Settings) -> tuple[list[Check], list[Watch] | None]:
+    """PostgreSQL: the connection, the schema's version, and what il2watch's role may do there."""
+    from il2watch.service import all_watches
+    from il2watch.store import describe
+    from il2watch.store.postgres import migration_names, reachable
+
+    url = str(settings.db_path)
+    name = describe(url)
+    checks: list[Check] = []
+    why = reachable(url, timeout=int(CHECK_TIMEOUT))
+    if why:
+        fix = "check DATABASE_URL (host, port, user, password, sslmode) and that the server is up"
+        return [*checks, Check(False, f"library {name}: cannot connect ({why})", fix)], None
+    try:
+        with Library(url, migrate=False) as library:
+            checks.append(Check(True, f"library {name} answers"))
+            missing = library.privileges_missing()
+            if missing:
+                checks.append(
+                    Check(False, f"il2watch's role lacks: {'; '.join(missing)}", "GRANT them to the role in the URL")
+                )
+            else:
+                checks.append(Check(True, "il2watch's role may read and write every table and create in the schema"))
+            if any(line.endswith(" on il2watch_migrations") for line in missing):
+                return checks, None  # its version cannot be read
+            applied, known = library.applied_migrations(), migration_names()
+            if not applied:
+                checks.append(Check(False, f"library {name} has no il2watch schema yet", FIRST_POLL, warning=True))
+                return checks, None
+            newer = sorted(set(applied) - set(known))
+            pending = [m for m in known if m not in applied]
+            if newer:
+                checks.append(
+                    Check(False, f"schema written by a newer il2watch ({', '.join(newer)})", "upgrade il2watch here")
+                )
+            elif pending:
+                checks.append(
+                    Check(
+                        False,
+                        f"schema {len(pending)} version(s) behind ({', '.join(pending)})",
+                        "il2watch brings it up to date when it next starts",
+                        warning=True,
+                    )
+                )
+            else:
+                checks.append(Check(True, f"schema up to date ({known[-1]}); {library.count_papers()} papers"))
+                return checks, all_watches(settings, library)
+            return checks, None
+    except LibraryError as error:
+        return [*checks, Check(False, f"library {name}", str(error))], None
+
+
+FIRST_POLL = "the first `il2watch poll` creates it"
 
 
 def run_checks(
@@ -164,7 +244,7 @@ def run_checks(
     else:
         yield from _ncbi_checks(quick, (eutils_factory or (lambda: make_eutils(quick)))(), known)
 
-    if {"sources", "icite_url", "europepmc_url", "openalex_url", "openalex_api_key"} & invalid:
+    if _source_settings() & invalid:
         yield Check(False, "citation sources not checked", "fix the source settings above first")
     else:
         yield from _source_checks(quick, known)
@@ -178,7 +258,6 @@ def run_checks(
 def _source_checks(settings: Settings, watches: list[Watch]) -> Iterator[Check]:
     """Each enabled citation index beyond PubMed, asked once about a watched paper (OpenAlex: its key too)."""
     from il2watch.service import make_eutils
-    from il2watch.sources import make_source
 
     pmid = next((w.pmid for w in watches if w.pmid), "")
     for name in settings.enabled_sources:
@@ -195,8 +274,14 @@ def _source_checks(settings: Settings, watches: list[Watch]) -> Iterator[Check]:
             yield Check(False, f"{label} at {_base_url(settings, name)}", str(error))
 
 
+def _source_settings() -> set[str]:
+    """The settings the citation indexes beyond PubMed read (PubMed's are NCBI's, checked above)."""
+    return {"sources", *(s for name, kind in KINDS.items() if name != "pubmed" for s in kind.settings)}
+
+
 def _base_url(settings: Settings, name: str) -> str:
-    return str(getattr(settings, f"{name}_url", ""))
+    kind = KINDS.get(name)
+    return str(getattr(settings, kind.settings[0], "")) if kind and kind.settings else ""
 
 
 def _lexicon_check(settings: Settings) -> Check:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from il2watch.markup import squash, to_plain
 from il2watch.model import Author, Paper
@@ -37,6 +37,7 @@ CSV_COLUMNS = (
     "publication_types",
     "keywords",
     "abstract",
+    "followups",
 )
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
@@ -159,7 +160,10 @@ def _bibtex_kind(paper: Paper) -> str:
     return "misc" if paper.is_preprint else "article"
 
 
-def to_bibtex(papers: Iterable[Paper]) -> str:
+Notes = Mapping[str, str]  # paper key -> what happened to it since ("Retracted (retraction notice …)")
+
+
+def to_bibtex(papers: Iterable[Paper], notes: Notes | None = None) -> str:
     entries = []
     for paper in papers:
         kind = _bibtex_kind(paper)
@@ -185,6 +189,7 @@ def to_bibtex(papers: Iterable[Paper]) -> str:
             ("url", bibtex_verbatim(paper.url)),
             ("keywords", bibtex_escape(", ".join(_keywords(paper)))),
             ("abstract", bibtex_escape(abstract_text(paper))),
+            ("note", bibtex_escape(_one_line((notes or {}).get(paper.identity, "")))),
         ]
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
         entries.append(f"@{kind}{{{citation_key(paper)},\n{body}\n}}\n")
@@ -202,7 +207,7 @@ def _ris_author(author: Author) -> str:
     return _one_line(f"{name}, {author.suffix}" if author.suffix else name)  # RIS: "Last, First, Suffix"
 
 
-def to_ris(papers: Iterable[Paper]) -> str:
+def to_ris(papers: Iterable[Paper], notes: Notes | None = None) -> str:
     records = []
     for paper in papers:
         first, last = page_range(paper)
@@ -227,7 +232,7 @@ def to_ris(papers: Iterable[Paper]) -> str:
             ("DB", "PubMed" if paper.pmid else "Europe PMC" if paper.ppr else ""),
         ]
         lines += [("KW", keyword) for keyword in _keywords(paper)]
-        lines += [("AB", abstract_text(paper)), ("ER", "")]
+        lines += [("AB", abstract_text(paper)), ("N1", _one_line((notes or {}).get(paper.identity, ""))), ("ER", "")]
         records.append("".join(f"{tag}  - {value}\r\n" for tag, value in lines if value or tag == "ER"))
     return "\r\n".join(records)
 
@@ -243,7 +248,7 @@ def csv_cell(text: str) -> str:
     return "'" + flattened if risky and flattened else flattened
 
 
-def to_csv(papers: Iterable[Paper]) -> str:
+def to_csv(papers: Iterable[Paper], notes: Notes | None = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -270,12 +275,14 @@ def to_csv(papers: Iterable[Paper]) -> str:
                     "; ".join(paper.pub_types),
                     "; ".join(_keywords(paper)),
                     abstract_text(paper),
+                    (notes or {}).get(paper.identity, ""),
                 )
             ]
         )
     return out.getvalue()
 
 
-def export(papers: Sequence[Paper], fmt: str) -> str:
-    """The papers in ``fmt`` (bibtex, ris or csv)."""
-    return {"bibtex": to_bibtex, "ris": to_ris, "csv": to_csv}[fmt](papers)
+def export(papers: Sequence[Paper], fmt: str, notes: Notes | None = None) -> str:
+    """The papers in ``fmt`` (bibtex, ris or csv); ``notes`` says what happened to some since they were
+    posted (a retraction, an erratum, a journal version), in each format's note field."""
+    return {"bibtex": to_bibtex, "ris": to_ris, "csv": to_csv}[fmt](papers, notes)

@@ -1,8 +1,9 @@
-"""One worker at a time: a lease row in the library, renewed by a heartbeat, taken over when it lapses.
+"""One worker at a time: the poller lease, held while polling, renewed by a heartbeat, taken over when it lapses.
 
-Each change is a single SQL statement, so two processes racing for the lease cannot both win.
-Workers on separate disks cannot see each other's lease; there the channel-history check in
-``deliver`` keeps doubles out, and the docs say to run one worker.
+Each backend keeps the lease with its own primitive (``Library.acquire_lease`` and friends): on SQLite a row
+renewed by the heartbeat, taken over when it lapses or when its holder's process on this host is gone; on
+PostgreSQL a session advisory lock, which a killed process loses at once. Workers on separate disks each
+have their own SQLite file and cannot see each other's lease: that is what PostgreSQL is for.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from il2watch.library import Library, LibraryError, utcnow
+from il2watch.library import LEASE_NAME, LeaseInfo, Library, LibraryError
+
+__all__ = ["LEASE_NAME", "HeldLease", "Lease", "LeaseInfo", "holder_is_dead", "make_holder_id"]
 
 log = logging.getLogger("il2watch.lease")
-
-LEASE_NAME = "poller"
 
 
 def make_holder_id() -> str:
@@ -44,12 +43,6 @@ def holder_is_dead(holder: str) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class LeaseInfo:
-    holder: str
-    expires_in: float  # seconds; negative when lapsed
-
-
 class Lease:
     def __init__(
         self,
@@ -64,50 +57,19 @@ class Lease:
         self._clock = clock
 
     def acquire(self) -> bool:
-        """Take the lease if it is free, lapsed, already ours, or held by a dead process on this host."""
-        now = self._clock()
-        current = self.library.db.execute("select holder from lease where name = ?", [self.name]).fetchone()
-        if current and current[0] and current[0] != self.holder and holder_is_dead(current[0]):
-            with self.library.transaction():
-                self.library.db.conn.execute(
-                    "update lease set expires_at = 0 where name = ? and holder = ?", [self.name, current[0]]
-                )
-        with self.library.transaction():
-            self.library.db.execute(
-                "insert or ignore into lease (name, holder, acquired_at, heartbeat_at, expires_at) "
-                "values (?, '', '', 0, 0)",
-                [self.name],
-            )
-            cursor = self.library.db.conn.execute(
-                "update lease set holder = ?, acquired_at = case when holder = ? then acquired_at else ? end, "
-                "heartbeat_at = ?, expires_at = ? where name = ? and (holder = ? or holder = '' or expires_at < ?)",
-                [self.holder, self.holder, utcnow(), now, now + self.ttl, self.name, self.holder, now],
-            )
-            return cursor.rowcount == 1
+        """Take the lease if it is free, lapsed, already ours, or its holder is gone."""
+        return self.library.acquire_lease(self.name, self.holder, now=self._clock(), ttl=self.ttl)
 
     def renew(self) -> bool:
         """Heartbeat: extend our lease; False when another worker has taken it over."""
-        now = self._clock()
-        with self.library.transaction():
-            cursor = self.library.db.conn.execute(
-                "update lease set heartbeat_at = ?, expires_at = ? where name = ? and holder = ?",
-                [now, now + self.ttl, self.name, self.holder],
-            )
-            return cursor.rowcount == 1
+        return self.library.renew_lease(self.name, self.holder, now=self._clock(), ttl=self.ttl)
 
     def release(self) -> None:
-        with self.library.transaction():
-            self.library.db.conn.execute(
-                "update lease set holder = '', expires_at = 0 where name = ? and holder = ?", [self.name, self.holder]
-            )
+        self.library.release_lease(self.name, self.holder)
 
     def info(self) -> LeaseInfo | None:
         """Who holds the lease now, if anyone does."""
-        row = self.library.db.execute("select holder, expires_at from lease where name = ?", [self.name]).fetchone()
-        if not row or not row[0]:
-            return None
-        expires_in = float(row[1]) - self._clock()
-        return LeaseInfo(row[0], expires_in) if expires_in > 0 else None
+        return self.library.lease_info(self.name, now=self._clock())
 
 
 def live_holder(library: Library, *, clock: Callable[[], float] = time.time, name: str = LEASE_NAME) -> str:
@@ -122,17 +84,9 @@ def lease_problem(
     """Why ``holder`` must stop posting ("" while it still holds the lease): another worker took it over,
     or its renewals failed until it expired."""
     try:
-        row = library.db.execute("select holder, expires_at from lease where name = ?", [name]).fetchone()
-    except sqlite3.DatabaseError as error:
+        return library.lease_problem(name, holder, now=clock())
+    except LibraryError as error:
         return f"the poller lease cannot be read ({error}), so another worker may be polling"
-    current = row[0] if row else ""
-    if current != holder:
-        if current:
-            return f"worker {current} took over the poller lease; the rest is left to it"
-        return "this process no longer holds the poller lease"
-    if float(row[1]) <= clock():
-        return "the poller lease expired because it could not be renewed; another worker may be polling"
-    return ""
 
 
 class HeldLease:

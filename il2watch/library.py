@@ -1,7 +1,14 @@
 """The library: what il2watch has found, why, what it posted, and what people said about it.
 
-SQLite through sqlite-utils, in WAL mode, with versioned migrations. A ``Library`` wraps one connection
-and is bound to the thread that opened it (SQLite's rule); every thread opens its own. Writes that
+One interface, two backends. ``Library(location)`` opens the one the location names: a ``postgres://`` or
+``postgresql://`` URL is PostgreSQL (``il2watch.store.postgres``), anything else a SQLite file through
+sqlite-utils (``il2watch.store.sqlite``). Both have the same tables and the same versioned migrations, and
+this class holds every query the two can share (written in the SQL both speak, with ``?`` placeholders);
+each backend adds its connection, transactions, error messages, full-text search, JSON look-ups and the
+poller lease. Nothing above this module knows which backend it has.
+
+A ``Library`` is one connection and is used by one thread at a time (SQLite's rule; on PostgreSQL a
+connection borrowed from the process's pool until ``close()``); every thread opens its own. Writes that
 belong together go through ``transaction()`` so a crash leaves either all of them or none.
 """
 
@@ -10,30 +17,28 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
-
 from il2watch import redact
 from il2watch.identity import Ids, parse_token
 from il2watch.intel.synonyms import LONGEST as LONGEST_SYNONYM
-from il2watch.intel.synonyms import Synonyms, synonyms_for
+from il2watch.intel.synonyms import Synonyms
 from il2watch.markup import to_plain
 from il2watch.model import SOURCES, Author, Insight, Paper, Reason, Section, Watch
-
-migrations = Migrations("il2watch")
-
 
 # What a run left "running" by a process that is gone says about itself once found (counted as a failure).
 INTERRUPTED_RUN = "interrupted: the process stopped before the poll finished (killed, crashed, or out of disk)"
 SEARCH_WINDOW = 5000  # matches ranked per search, newest first; also where counting stops
 RERANK_EXTRA = 40  # candidates beyond the page that relevance may lift into it
+# Newest first: by entry date, then by PMID (digits: the longer is the larger, higher is newer; none is
+# lowest), then by key. Written without casting, which PostgreSQL refuses for an empty PMID.
+NEWEST_FIRST = "entry_date desc, length(coalesce(pmid, '')) desc, coalesce(pmid, '') desc, paper desc"
+LEASE_NAME = "poller"
 
 
 class LibraryError(Exception):
@@ -44,165 +49,27 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-# ---------------------------------------------------------------- schema
-
-
-@migrations()
-def m001_papers_and_reasons(db: sqlite_utils.Database) -> None:
-    db.table("papers").create(
-        {
-            "pmid": str,
-            "title": str,
-            "title_text": str,
-            "abstract_text": str,
-            "authors_text": str,
-            "journal": str,
-            "entry_date": str,
-            "pub_year": int,
-            "doi": str,
-            "pmcid": str,
-            "record": str,  # the whole Paper as JSON
-            "axis": str,
-            "molecules": str,
-            "flags": str,
-            "relevance": float,
-            "is_il2": int,
-            "stored_at": str,
-            "updated_at": str,
-        },
-        pk="pmid",
-        not_null={"title"},
-    )
-    db.table("papers").create_index(["entry_date"])
-    db.table("papers").create_index(["doi"])
-    db.table("papers").enable_fts(
-        ["title_text", "abstract_text", "authors_text", "journal"],
-        create_triggers=True,
-        tokenize="porter unicode61 remove_diacritics 2",
-    )
-    db.table("reasons").create(
-        {
-            "watch": str,
-            "pmid": str,
-            "kind": str,
-            "score": int,
-            "rank": int,
-            "first_seen": str,
-            "last_seen": str,
-            "run_id": int,
-        },
-        pk=("watch", "pmid", "kind"),
-    )
-    db.table("reasons").create_index(["pmid"])
-    db.table("watches").create(
-        {
-            "id": str,
-            "pmid": str,
-            "query": str,
-            "label": str,
-            "channel": str,
-            "source": str,
-            "added_by": str,
-            "added_at": str,
-            "removed_at": str,
-            "baseline_at": str,  # when the first poll recorded what already existed
-            "horizon": str,  # entry date (YYYY-MM-DD) up to which this watch has looked
-            "restored": int,  # 1 when the state was rebuilt from the channel after a lost database
-        },
-        pk="id",
-    )
-    db.table("runs").create(
-        {
-            "id": int,
-            "kind": str,
-            "started_at": str,
-            "finished_at": str,
-            "status": str,
-            "error": str,
-            "requests": int,
-            "candidates": int,
-            "new": int,
-            "stored": int,
-            "queued": int,
-            "posted": int,
-            "holder": str,
-        },
-        pk="id",
-    )
-    db.table("state").create({"key": str, "value": str}, pk="key")
-
-
-@migrations()
-def m002_delivery(db: sqlite_utils.Database) -> None:
-    db.table("outbox").create(
-        {
-            "id": int,
-            "key": str,
-            "channel": str,
-            "kind": str,  # paper, digest, note, watch, abstract
-            "pmids": str,  # JSON list
-            "payload": str,  # JSON: what to render (reasons, note text, digest title…)
-            "state": str,  # waiting (for a digest), due, sending (outcome unknown), sent, bundled, failed
-            "ts": str,
-            "thread_ts": str,
-            "attempts": int,
-            "last_error": str,
-            "created_at": str,
-            "sent_at": str,
-            "run_id": int,
-        },
-        pk="id",
-    )
-    db.table("outbox").create_index(["key"], unique=True)
-    db.table("outbox").create_index(["state", "channel"])
-    # The exactly-once ledger: a (channel, pmid) pair is claimed by one outbox row, in the same
-    # transaction that creates the row; the unique key makes a second claim impossible.
-    db.table("claims").create({"channel": str, "pmid": str, "key": str}, pk=("channel", "pmid"))
-    db.table("claims").create_index(["key"])
-    db.table("feedback").create(
-        {
-            "pmid": str,
-            "user": str,
-            "value": int,
-            "at": str,
-        },
-        pk=("pmid", "user"),
-    )
-    db.table("saved").create({"user": str, "pmid": str, "at": str}, pk=("user", "pmid"))
-    db.table("lease").create(
-        {
-            "name": str,
-            "holder": str,
-            "acquired_at": str,
-            "heartbeat_at": float,
-            "expires_at": float,
-        },
-        pk="name",
-    )
-
-
-@migrations()
-def m003_tag_indexes(db: sqlite_utils.Database) -> None:
-    """/il2 tag reads axis and molecules across the whole library; index them."""
-    db.table("papers").create_index(["axis"])
-    db.table("papers").create_index(["molecules"])
-
-
-@migrations()
-def m004_unreadable_records(db: sqlite_utils.Database) -> None:
-    """PubMed records the parser rejects: asked for again on a schedule (UNREADABLE_RETRY), not every poll."""
-    db.table("unreadable").create(
-        {"pmid": str, "reason": str, "first_failed": str, "last_tried": str, "attempts": int}, pk="pmid"
-    )
-
-
-@migrations()
-def m005_handled_requests(db: sqlite_utils.Database) -> None:
-    """Slack requests already handled, so that a redelivered or replayed one is not handled again, even by
-    a process started since (the in-memory record does not survive a restart)."""
-    db.table("handled_requests").create({"key": str, "at": float}, pk="key")
-    db.table("handled_requests").create_index(["at"])
-
+# Every table of the library and its key, in the order ``il2watch migrate`` copies them. A migration that
+# adds a table adds it here (a test compares this with the tables the migrations create).
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "watches": ("id",),
+    "papers": ("paper",),
+    "paper_ids": ("token",),
+    "reasons": ("watch", "paper", "kind"),
+    "sightings": ("paper", "watch", "kind", "source"),
+    "runs": ("id",),
+    "state": ("key",),
+    "outbox": ("id",),
+    "claims": ("channel", "paper"),
+    "feedback": ("paper", "user"),
+    "saved": ("user", "paper"),
+    "lease": ("name",),
+    "handled_requests": ("key",),
+    "unreadable": ("pmid",),
+    "insights": ("paper",),
+    "followups": ("id",),
+    "notify": ("user",),
+}
 
 # A record the parser rejects is asked for again at most every six hours for its first four tries (so at
 # most four times a day while NCBI may still be fixing it), then once a day.
@@ -213,61 +80,6 @@ def next_try(attempts: int, last_tried: str) -> str:
     """When a record that failed ``attempts`` times, last at ``last_tried``, is asked for again."""
     gap = next(gap for tries, gap in UNREADABLE_RETRY if tries is None or attempts < tries)
     return (datetime.fromisoformat(last_tried) + gap).isoformat(timespec="seconds")
-
-
-@migrations()
-def m006_stored_insights(db: sqlite_utils.Database) -> None:
-    """What il2watch says about each paper (the whole Insight), kept with what it was computed from, so
-    that posts, digests and commands show the same summary and a language model is asked once."""
-    db.table("insights").create(
-        {
-            "pmid": str,
-            "insight": str,  # the Insight as JSON
-            "record_key": str,  # a digest of the record it was computed from (corrections included)
-            "evidence_key": str,  # a digest of the reasons, the feedback and the lexicon
-            "summariser": str,  # which summariser wrote the summary; "" for the extractive one
-            "computed_at": str,
-        },
-        pk="pmid",
-    )
-
-
-@migrations()
-def m007_paper_identity(db: sqlite_utils.Database) -> None:
-    """Papers known by identity ("pmid:…", "doi:…", "ppr:…") instead of by PMID, so that a preprint or a
-    work PubMed lacks is a paper like any other; every id a paper has ever had finds it (``paper_ids``),
-    and every index that listed it for a watch is remembered (``sightings``). Existing rows become
-    "pmid:<their PMID>", so posts made before are still recognised."""
-    keyed = ("papers", "reasons", "claims", "feedback", "saved", "insights")
-    for table in keyed:
-        db.execute(f"alter table {table} rename column pmid to paper")
-        db.execute(f"update {table} set paper = 'pmid:' || paper where paper not like '%:%'")
-    db.execute("alter table outbox rename column pmids to papers")
-    db.execute(
-        "update outbox set papers = (select json_group_array(case when value like '%:%' then value "
-        "else 'pmid:' || value end) from json_each(outbox.papers)) where papers not in ('', '[]')"
-    )
-    papers = db.table("papers")
-    for column in ("pmid", "ppr", "openalex", "epmc"):
-        papers.add_column(column, str)
-    db.execute("update papers set pmid = substr(paper, 6) where paper like 'pmid:%'")
-    papers.create_index(["pmid"])
-    db.table("paper_ids").create({"token": str, "paper": str}, pk="token")
-    db.table("paper_ids").create_index(["paper"])
-    for kind, column in (("pmid", "pmid"), ("doi", "doi"), ("pmcid", "pmcid")):
-        db.execute(
-            f"insert or ignore into paper_ids (token, paper) select '{kind}:' || {column}, paper from papers "
-            f"where coalesce({column}, '') != ''"
-        )
-    db.table("sightings").create(
-        {"paper": str, "watch": str, "kind": str, "source": str, "first_seen": str, "last_seen": str},
-        pk=("paper", "watch", "kind", "source"),
-    )
-    db.table("sightings").create_index(["watch", "source"])
-    db.execute(
-        "insert into sightings (paper, watch, kind, source, first_seen, last_seen) "
-        "select paper, watch, kind, 'pubmed', first_seen, last_seen from reasons"
-    )
 
 
 def paper_key(ref: str) -> str:
@@ -299,6 +111,18 @@ def paper_from_json(text: str, key: str = "") -> Paper:
         data[key] = tuple(data.get(key, []))
     data["corrections"] = tuple(tuple(c) for c in data.get("corrections", []))
     return Paper(**data)
+
+
+def _watch_row(watch: Watch) -> dict[str, Any]:
+    """The columns of a watches row that say what the watch is (its progress columns are the library's)."""
+    return {
+        "id": watch.id,
+        "pmid": watch.pmid,
+        "query": watch.query,
+        "label": watch.label,
+        "channel": watch.channel,
+        "source": watch.source,
+    }
 
 
 def paper_row(paper: Paper, insight: Insight | None, now: str) -> dict[str, Any]:
@@ -369,6 +193,20 @@ class WatchState:
 
 
 @dataclass(frozen=True)
+class StoredFollowup:
+    """A follow-up as the library keeps it (``il2watch.followups.Followup`` with what became of it)."""
+
+    key: str
+    paper: str
+    kind: str
+    notice: str
+    source: str
+    told: bool
+    how: str
+    found_at: str
+
+
+@dataclass(frozen=True)
 class OutboxRow:
     id: int
     key: str
@@ -385,7 +223,7 @@ class OutboxRow:
     sent_at: str
 
 
-def _outbox_row(row: sqlite3.Row | tuple, columns: Sequence[str]) -> OutboxRow:
+def _outbox_row(row: Sequence[Any], columns: Sequence[str]) -> OutboxRow:
     data = dict(zip(columns, row))
     return OutboxRow(
         id=data["id"],
@@ -409,24 +247,58 @@ def _outbox_row(row: sqlite3.Row | tuple, columns: Sequence[str]) -> OutboxRow:
 _FIELD_TAG = re.compile(r"\[[^\]]*\]")
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+(?:[-'/]\w+)*", re.UNICODE)
+_TOKEN_CHARS = re.compile(r"[^\W_]+", re.UNICODE)  # what both indexes keep of a word: letters and digits
 _OPERATORS = ("AND", "OR", "NOT")
 
 
-def _fts_string(words: Sequence[str], prefix: bool = False) -> str:
-    return '"' + " ".join(words).replace('"', '""') + '"' + ("*" if prefix else "")
+@dataclass(frozen=True)
+class Term:
+    """One thing to look for: a word or a phrase (its words in this order), or a word's prefix."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The words as both indexes split them: runs of letters and digits ("IL-2" is "IL", "2")."""
+        return tuple(token for word in self.words for token in _TOKEN_CHARS.findall(word))
 
 
-def _alternatives(group: Sequence[str]) -> str:
-    return group[0] if len(group) == 1 else "(" + " OR ".join(group) + ")"
+@dataclass(frozen=True)
+class Group:
+    """Terms of which any will do; an excluded group leaves out the papers that have any of them."""
+
+    terms: tuple[Term, ...]
+    excluded: bool = False
 
 
-def fts_query(text: str, synonyms: Synonyms | None = None) -> str:
-    """A safe FTS5 query from what a user typed (PubMed habits included), or "" when nothing is searchable.
+@dataclass(frozen=True)
+class SearchQuery:
+    """What a user asked, parsed once for every backend: each wanted group must match (by any of its
+    terms), and no excluded one may."""
+
+    groups: tuple[Group, ...]
+
+    @property
+    def wanted(self) -> tuple[Group, ...]:
+        return tuple(group for group in self.groups if not group.excluded)
+
+    @property
+    def excluded(self) -> tuple[Group, ...]:
+        return tuple(group for group in self.groups if group.excluded)
+
+    def __bool__(self) -> bool:
+        return bool(self.wanted)  # an index cannot search for "everything but": there must be something to find
+
+
+def parse_search(text: str, synonyms: Synonyms | None = None) -> SearchQuery:
+    """What a user typed (PubMed habits included), as groups of terms; empty when nothing is searchable.
 
     Quoted phrases stay exact phrases; OR between terms offers alternatives; NOT (or a leading "-")
-    leaves out papers with the next term; AND and field tags like [tiab] are dropped; punctuation never
-    reaches FTS5 as syntax: every term is emitted as a quoted string. With ``synonyms``, an unquoted word
-    or run of words also finds what papers write instead ("treg" finds "regulatory T cells").
+    leaves out papers with the next term; AND and field tags like [tiab] are dropped; punctuation is never
+    syntax. With ``synonyms``, an unquoted word or run of words also finds what papers write instead
+    ("treg" finds "regulatory T cells"). Each backend writes its own query from this (``fts_query`` for
+    SQLite's FTS5, a tsquery for PostgreSQL), so both give a search the same meaning.
     """
     text = _FIELD_TAG.sub(" ", text.replace("\u201c", '"').replace("\u201d", '"'))
     if text.count('"') % 2:
@@ -442,7 +314,7 @@ def fts_query(text: str, synonyms: Synonyms | None = None) -> str:
         words = _WORD.findall(phrase if phrase else bare)
         if words:
             tokens.append(("", words, bool(phrase), bool(bare) and bare.endswith("*") and len(words) == 1))
-    groups: list[tuple[bool, list[str]]] = []  # (left out, alternatives)
+    groups: list[tuple[bool, list[Term]]] = []  # (left out, alternatives)
     pending_or = pending_not = False
     index = 0
     while index < len(tokens):
@@ -452,7 +324,7 @@ def fts_query(text: str, synonyms: Synonyms | None = None) -> str:
             pending_not = pending_not or operator == "NOT"
             index += 1
             continue
-        used, alternatives = 1, [_fts_string(words, prefix)]
+        used, alternatives = 1, [Term(tuple(words), prefix)]
         if synonyms is not None and not quoted and not prefix:
             used, alternatives = _expanded(tokens, index, synonyms) or (used, alternatives)
         if pending_or and groups and not pending_not:
@@ -461,20 +333,32 @@ def fts_query(text: str, synonyms: Synonyms | None = None) -> str:
             groups.append((pending_not, alternatives))
         pending_or = pending_not = False
         index += used
-    wanted = [_alternatives(group) for left_out, group in groups if not left_out]
-    if not wanted:
-        return ""  # FTS5 cannot search for "everything but": there must be something to find
-    left_out = [_alternatives(group) for excluded, group in groups if excluded]
+    return SearchQuery(tuple(Group(tuple(terms), excluded) for excluded, terms in groups))
+
+
+def fts_query(text: str, synonyms: Synonyms | None = None) -> str:
+    """A safe FTS5 query from what a user typed, or "" when nothing is searchable: every term is emitted
+    as a quoted string, so nothing a user types is FTS5 syntax."""
+    query = parse_search(text, synonyms)
+    if not query:
+        return ""
+    wanted = [_fts_alternatives(group) for group in query.wanted]
+    left_out = [_fts_alternatives(group) for group in query.excluded]
     if not left_out:
         return " AND ".join(wanted)
-    query = wanted[0] if len(wanted) == 1 else "(" + " AND ".join(wanted) + ")"
-    return query + " NOT " + " NOT ".join(left_out)
+    joined = wanted[0] if len(wanted) == 1 else "(" + " AND ".join(wanted) + ")"
+    return joined + " NOT " + " NOT ".join(left_out)
+
+
+def _fts_alternatives(group: Group) -> str:
+    terms = ['"' + " ".join(t.words).replace('"', '""') + '"' + ("*" if t.prefix else "") for t in group.terms]
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
 
 
 def _expanded(
     tokens: Sequence[tuple[str, list[str], bool, bool]], index: int, synonyms: Synonyms
-) -> tuple[int, list[str]] | None:
-    """The longest run of plain words from ``index`` that has synonyms: (tokens used, FTS alternatives)."""
+) -> tuple[int, list[Term]] | None:
+    """The longest run of plain words from ``index`` that has synonyms: (tokens used, alternatives)."""
     run: list[str] = []
     for operator, words, quoted, prefix in tokens[index : index + LONGEST_SYNONYM]:
         if operator or quoted or prefix:
@@ -483,12 +367,12 @@ def _expanded(
     for length in range(len(run), 0, -1):
         spellings = synonyms.expand(" ".join(run[:length]))
         if spellings:
-            return length, [_fts_string(words) for words in _fewest_phrases(spellings)]
+            return length, [Term(tuple(words)) for words in _fewest_phrases(spellings)]
     return None
 
 
 def _index_tokens(text: str) -> tuple[str, ...]:
-    """Roughly the tokens the index keeps (unicode61 splits at punctuation, porter drops plural s)."""
+    """Roughly the tokens the indexes keep (both split at punctuation; both stemmers drop a plural s)."""
     tokens = re.findall(r"\w+", text.casefold())
     return tuple(t[:-1] if len(t) > 3 and t.endswith("s") and not t.endswith("ss") else t for t in tokens)
 
@@ -517,31 +401,28 @@ def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
 # ---------------------------------------------------------------- the library
 
 
-class Library:
-    """One connection to the library file."""
+@dataclass(frozen=True)
+class LeaseInfo:
+    holder: str
+    expires_in: float  # seconds; negative when lapsed
 
-    def __init__(self, path: str | Path, *, migrate: bool = True):
-        self.path = str(path)
-        try:
-            if self.path.startswith("file:"):
-                conn = sqlite3.connect(self.path, uri=True, timeout=15)
-            else:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=15)
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA busy_timeout = 15000")
-            if not self.path.startswith("file:") or "mode=ro" not in self.path:
-                self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            if migrate:
-                migrations.apply(self.db)
-        except sqlite3.DatabaseError as error:
-            raise LibraryError(describe_db_error(self.path, error)) from None
-        except OSError as error:
-            raise LibraryError(f"cannot open the library {self.path}: {error.strerror}") from None
 
-    def close(self) -> None:
-        self.db.close()
+class Library(ABC):
+    """One connection to the library, on whichever backend ``location`` names."""
+
+    name: str  # how messages name this library: a file, or a database without its password
+    db: Any  # the backend's own handle (sqlite_utils.Database, or the PostgreSQL connection); tests and tools only
+
+    def __new__(cls, location: str | Path, *, migrate: bool = True) -> Library:
+        if cls is Library:
+            from il2watch.store import backend_for
+
+            cls = backend_for(str(location))
+        return super().__new__(cls)
+
+    @abstractmethod
+    def __init__(self, location: str | Path, *, migrate: bool = True):
+        """Every backend opens its own connection."""
 
     def __enter__(self) -> Library:
         return self
@@ -549,44 +430,119 @@ class Library:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Library]:
-        """All writes inside land together or not at all; database errors become LibraryError.
+    # ------------------------------------------------------------ what each backend provides
 
-        The outermost level is BEGIN IMMEDIATE: it takes the write lock before the first read, so a
-        read-then-write transaction never meets a snapshot another process has moved on from (which
-        SQLite reports as "locked" at once, without waiting out the busy timeout).
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[Library]:
+        """All writes inside land together or not at all (nested: a savepoint); errors become LibraryError."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement (``?`` placeholders) and return its cursor; database errors become LibraryError."""
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row, in one transaction."""
+
+    @abstractmethod
+    def search(
+        self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
+    ) -> tuple[list[str], int]:
+        """Keys of the papers matching ``text`` best first, and how many match in all (counted up to
+        SEARCH_WINDOW).
+
+        Words also find their synonyms (``synonyms``, else the packaged lexicon's). Both backends rank the
+        newest SEARCH_WINDOW matches (a word nearly every paper has, "IL-2", would otherwise rank the whole
+        library on each keystroke), title words weighing most, then abstract, authors and journal; the best
+        few are nudged by il2watch's relevance score.
         """
-        conn = self.db.conn
-        try:
-            if conn.in_transaction:
-                with self.db.atomic():  # nested: a savepoint
-                    yield self
-                return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise LibraryError(describe_db_error(self.path, error)) from None
 
-    def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    @abstractmethod
+    def _has_molecule(self) -> str:
+        """A condition on ``papers``: its molecules include ``?`` (any case)."""
+
+    @abstractmethod
+    def _has_flag(self) -> str:
+        """A condition on ``papers``: its flags include ``?``."""
+
+    @abstractmethod
+    def known_molecules(self) -> list[str]: ...
+
+    @abstractmethod
+    def first_handling(self, key: str, *, now: float, keep: float, wait: float = 1.0) -> bool:
+        """True the first time ``key`` is handled (and remember it); False when it was, less than ``keep``
+        seconds before ``now``. Older keys are forgotten. It waits at most ``wait`` seconds for a lock
+        (a poll may hold one), so Slack's three seconds are kept: LibraryError "locked" beyond."""
+
+    @abstractmethod
+    def acquire_lease(self, name: str, holder: str, *, now: float, ttl: float) -> bool:
+        """Take the lease ``name`` for ``holder`` if nobody else holds it (or theirs has lapsed)."""
+
+    @abstractmethod
+    def renew_lease(self, name: str, holder: str, *, now: float, ttl: float) -> bool:
+        """Keep holding it; False when ``holder`` no longer does."""
+
+    @abstractmethod
+    def release_lease(self, name: str, holder: str) -> None: ...
+
+    @abstractmethod
+    def lease_info(self, name: str, *, now: float) -> LeaseInfo | None:
+        """Who holds the lease now, if anyone does."""
+
+    @abstractmethod
+    def lease_problem(self, name: str, holder: str, *, now: float) -> str:
+        """Why ``holder`` must stop posting ("" while it still holds the lease)."""
+
+    @abstractmethod
+    def applied_migrations(self) -> list[str]:
+        """The schema versions recorded in this library, by name ([] before il2watch created its schema)."""
+
+    @abstractmethod
+    def privileges_missing(self) -> list[str]:
+        """What this library will not let il2watch do that it needs ([] when nothing is missing)."""
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """One statement that commits by itself outside a transaction (and joins one inside)."""
+        with self.transaction():
+            return self.execute(sql, params)
+
+    def _rows_in(self, sql: str, values: Iterable[str], *, before: Sequence[Any] = ()) -> Iterator[tuple]:
+        """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``values``, 500 at a time:
+        SQLite limits how many parameters one statement may take."""
+        values = list(values)
+        for i in range(0, len(values), 500):
+            chunk = values[i : i + 500]
+            yield from self.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk]).fetchall()
+
+    def _upsert(self, table: str, rows: Sequence[dict[str, Any]], key: Sequence[str], keep: Sequence[str] = ()) -> None:
+        """Insert ``rows``, or update the columns each row gives (all but ``key`` and ``keep``) where the key
+        exists; rows giving different columns go in separate statements, as only given columns change."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            by_columns.setdefault(tuple(row), []).append(row)
+        for columns, group in by_columns.items():
+            changed = [c for c in columns if c not in key and c not in keep]
+            action = (
+                "do update set " + ", ".join(f'"{c}" = excluded."{c}"' for c in changed) if changed else "do nothing"
+            )
+            sql = (
+                f"insert into {table} ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)}) "
+                f"values ({', '.join('?' * len(columns))}) "
+                f"on conflict ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in key)}) {action}"
+            )
+            self.executemany(sql, [[row[c] for c in columns] for row in group])
 
     # ------------------------------------------------------------ state
 
     def get_state(self, key: str, default: str = "") -> str:
-        row = self.db.execute("select value from state where key = ?", [key]).fetchone()
+        row = self.execute("select value from state where key = ?", [key]).fetchone()
         return row[0] if row else default
 
     def set_state(self, key: str, value: str) -> None:
-        self.db.table("state").upsert({"key": key, "value": value}, pk="key")
+        self._upsert("state", [{"key": key, "value": value}], key=("key",))
 
     def is_empty(self) -> bool:
         """True for a library that holds no paper and no post (new, or lost and recreated).
@@ -594,9 +550,9 @@ class Library:
         Runs do not count: a first poll that failed before storing anything leaves the library empty,
         so the next one still rebuilds from the channel before posting.
         """
-        return not any(self.db.execute(f"select 1 from {t} limit 1").fetchone() for t in ("papers", "claims", "outbox"))
+        return not any(self.execute(f"select 1 from {t} limit 1").fetchone() for t in ("papers", "claims", "outbox"))
 
-    # ------------------------------------------------------------ papers and their identities
+    # ------------------------------------------------------------ papers
 
     def save_papers(
         self, papers: Iterable[Paper], insights: dict[str, Insight] | None = None, now: str | None = None
@@ -606,28 +562,29 @@ class Library:
         now = now or utcnow()
         insights = insights or {}
         rows = []
-        for paper in papers:
-            if not paper.key:
-                paper = replace(paper, key=self.find_key(paper.ids) or paper.ids.key())
-            rows.append(paper_row(paper, insights.get(paper.key) or insights.get(paper.pmid), now))
-            self.save_ids(paper.key, paper.ids)
-        if not rows:
-            return 0
-        existing = self.stored_papers([r["paper"] for r in rows])
-        for row in rows:
-            if row["paper"] not in existing:
-                row["stored_at"] = now
-        self.db.table("papers").upsert_all(rows, pk="paper")
+        with self.transaction():
+            for paper in papers:
+                if not paper.key:
+                    paper = replace(paper, key=self.find_key(paper.ids) or paper.ids.key())
+                rows.append(paper_row(paper, insights.get(paper.key) or insights.get(paper.pmid), now))
+                self.save_ids(paper.key, paper.ids)
+            if not rows:
+                return 0
+            existing = self.stored_papers([r["paper"] for r in rows])
+            for row in rows:
+                if row["paper"] not in existing:
+                    row["stored_at"] = now
+            self._upsert("papers", rows, key=("paper",), keep=("stored_at",))
         return len(rows)
 
     def save_ids(self, key: str, ids: Ids) -> None:
         """Remember that every id in ``ids`` names the paper ``key`` (an id already known is left as is)."""
         tokens = ids.tokens()
         if tokens:
-            with self.db.atomic():  # raw executemany does not commit by itself
-                self.db.conn.executemany(
-                    "insert or ignore into paper_ids (token, paper) values (?, ?)", [(t, key) for t in tokens]
-                )
+            self.executemany(
+                "insert into paper_ids (token, paper) values (?, ?) on conflict (token) do nothing",
+                [(t, key) for t in tokens],
+            )
 
     def keys_of(self, tokens: Iterable[str]) -> dict[str, str]:
         """{id token: paper key} for the tokens ("pmid:1", "doi:10.1/x") some paper is known by."""
@@ -650,7 +607,7 @@ class Library:
     def ids_of(self, key: str) -> Ids:
         """Every id the library knows the paper ``key`` by."""
         found: dict[str, str] = {}
-        for (token,) in self.db.execute("select token from paper_ids where paper = ? order by token", [key]):
+        for (token,) in self.execute("select token from paper_ids where paper = ? order by token", [key]).fetchall():
             kind, _, value = token.partition(":")
             found.setdefault(kind, value)
         return Ids(**{k: v for k, v in found.items() if k in Ids.__dataclass_fields__})
@@ -664,14 +621,6 @@ class Library:
                 result[key].append(token)
         return result
 
-    def _rows_in(self, sql: str, values: Iterable[str], *, before: Sequence[Any] = ()) -> Iterator[tuple]:
-        """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``values``, 500 at a time:
-        SQLite limits how many parameters one statement may take."""
-        values = list(values)
-        for i in range(0, len(values), 500):
-            chunk = values[i : i + 500]
-            yield from self.db.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk])
-
     def stored_papers(self, refs: Iterable[str]) -> set[str]:
         """Which of these papers (keys, or bare PMIDs) the library holds, as keys."""
         return {r[0] for r in self._rows_in("select paper from papers where paper in ({marks})", _keys(refs))}
@@ -683,13 +632,11 @@ class Library:
     def paper(self, ref: str) -> Paper | None:
         """A stored paper by its key, a bare PMID, or any id token it is known by."""
         key = paper_key(ref)
-        row = self.db.execute("select paper, record from papers where paper = ?", [key]).fetchone()
+        row = self.execute("select paper, record from papers where paper = ?", [key]).fetchone()
         if row is None and ":" in key:
             other = self.keys_of([key]).get(key)
             row = (
-                self.db.execute("select paper, record from papers where paper = ?", [other]).fetchone()
-                if other
-                else None
+                self.execute("select paper, record from papers where paper = ?", [other]).fetchone() if other else None
             )
         return paper_from_json(row[1], row[0]) if row else None
 
@@ -706,19 +653,29 @@ class Library:
         return self.paper(f"doi:{doi.strip().lower()}")
 
     def update_insight(self, key: str, insight: Insight) -> None:
-        self.db.table("papers").update(
-            paper_key(key),
-            {
-                "axis": insight.axis,
-                "molecules": json.dumps(list(insight.molecules)),
-                "flags": json.dumps(list(insight.flags)),
-                "relevance": insight.relevance,
-                "is_il2": int(insight.is_il2),
-            },
+        self._write(
+            "update papers set axis = ?, molecules = ?, flags = ?, relevance = ?, is_il2 = ? where paper = ?",
+            [
+                insight.axis,
+                json.dumps(list(insight.molecules)),
+                json.dumps(list(insight.flags)),
+                insight.relevance,
+                int(insight.is_il2),
+                paper_key(key),
+            ],
         )
 
+    def relevance_of(self, refs: Iterable[str]) -> dict[str, float]:
+        """{key: relevance} of stored papers (0 when never scored)."""
+        return {
+            key: float(relevance or 0)
+            for key, relevance in self._rows_in(
+                "select paper, relevance from papers where paper in ({marks})", _keys(refs)
+            )
+        }
+
     def stored_insight(self, key: str) -> StoredInsight | None:
-        row = self.db.execute(
+        row = self.execute(
             "select insight, record_key, evidence_key, summariser from insights where paper = ?", [paper_key(key)]
         ).fetchone()
         if not row:
@@ -732,66 +689,21 @@ class Library:
     def save_insight(self, key: str, stored: StoredInsight, now: str | None = None) -> None:
         """Keep what il2watch says about a paper, and the tag and relevance columns that lists query."""
         key = paper_key(key)
+        row = {
+            "paper": key,
+            "insight": insight_to_json(stored.insight),
+            "record_key": stored.record_key,
+            "evidence_key": stored.evidence_key,
+            "summariser": stored.summariser,
+            "computed_at": now or utcnow(),
+        }
         with self.transaction():
-            self.db.table("insights").upsert(
-                {
-                    "paper": key,
-                    "insight": insight_to_json(stored.insight),
-                    "record_key": stored.record_key,
-                    "evidence_key": stored.evidence_key,
-                    "summariser": stored.summariser,
-                    "computed_at": now or utcnow(),
-                },
-                pk="paper",
-            )
-            if self.db.execute("select 1 from papers where paper = ?", [key]).fetchone():
+            self._upsert("insights", [row], key=("paper",))
+            if self.execute("select 1 from papers where paper = ?", [key]).fetchone():
                 self.update_insight(key, stored.insight)
 
     def count_papers(self) -> int:
-        return self.db.execute("select count(*) from papers").fetchone()[0]
-
-    def search(
-        self, text: str, *, limit: int = 10, offset: int = 0, synonyms: Synonyms | None = None
-    ) -> tuple[list[str], int]:
-        """Keys of the papers matching ``text`` best first, and how many match in all (counted up to
-        SEARCH_WINDOW).
-
-        Words also find their synonyms (``synonyms``, else the packaged lexicon's). Ranking is FTS5's
-        bm25 (title words weigh most), among the newest SEARCH_WINDOW matches: a word nearly every paper
-        has ("IL-2") would otherwise rank the whole library on each keystroke. The best few are then
-        nudged by il2watch's relevance score, read for those rows only.
-        """
-        query = fts_query(text, synonyms if synonyms is not None else synonyms_for(()))
-        if not query:
-            return [], 0
-        wanted = offset + limit
-        try:
-            total = self.db.execute(
-                "select count(*) from (select 1 from papers_fts where papers_fts match ? limit ?)",
-                [query, SEARCH_WINDOW],
-            ).fetchone()[0]
-            best = self.db.execute(
-                "select rowid, score from (select rowid, bm25(papers_fts, 10.0, 3.0, 2.0, 1.0) as score "
-                "from papers_fts where papers_fts match ? order by rowid desc limit ?) "
-                "order by score limit ?",
-                [query, SEARCH_WINDOW, wanted + RERANK_EXTRA],
-            ).fetchall()
-        except sqlite3.OperationalError as error:
-            raise LibraryError(f"the search index rejected {query!r}: {error}") from None
-        if not best:
-            return [], total
-        marks = ",".join("?" * len(best))
-        facts = {
-            rowid: (key, relevance or 0.0)
-            for rowid, key, relevance in self.db.execute(
-                f"select rowid, paper, relevance from papers where rowid in ({marks})", [r[0] for r in best]
-            )
-        }
-        ranked = sorted(best, key=lambda r: r[1] - facts[r[0]][1] / 50.0)
-        return [facts[rowid][0] for rowid, _ in ranked[offset:wanted]], total
-
-    # Newest first: by entry date, then by PMID (higher is newer), then by key.
-    _NEWEST = "order by entry_date desc, cast(coalesce(pmid, '0') as integer) desc, paper desc"
+        return self.execute("select count(*) from papers").fetchone()[0]
 
     def recent(self, *, limit: int = 10, since: str = "") -> list[str]:
         """Keys of the most recently entered papers that a watch linked (not look-ups), newest first."""
@@ -799,21 +711,38 @@ class Library:
         sql = (
             "select paper from papers where exists (select 1 from reasons where reasons.paper = papers.paper) "
             + ("and entry_date >= ? " if since else "")
-            + self._NEWEST
-            + " limit ?"
+            + f"order by {NEWEST_FIRST} limit ?"
         )
-        return [r[0] for r in self.db.execute(sql, ([since] if since else []) + [limit])]
+        return [r[0] for r in self.execute(sql, ([since] if since else []) + [limit]).fetchall()]
 
     def with_reason(self, kind: str, *, watch: str = "", limit: int = 10) -> list[str]:
         sql = (
             "select paper from papers where exists (select 1 from reasons where reasons.paper = papers.paper "
-            "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") " + self._NEWEST + " limit ?"
+            "and reasons.kind = ? " + ("and reasons.watch = ? " if watch else "") + ") "
+            f"order by {NEWEST_FIRST} limit ?"
         )
-        return [r[0] for r in self.db.execute(sql, [kind] + ([watch] if watch else []) + [limit])]
+        return [r[0] for r in self.execute(sql, [kind] + ([watch] if watch else []) + [limit]).fetchall()]
 
     def count_with_reason(self, kind: str, watch: str = "") -> int:
         sql = "select count(distinct paper) from reasons where kind = ?" + (" and watch = ?" if watch else "")
-        return self.db.execute(sql, [kind] + ([watch] if watch else [])).fetchone()[0]
+        return self.execute(sql, [kind] + ([watch] if watch else [])).fetchone()[0]
+
+    def linked_newest_first(self, watch_id: str) -> list[str]:
+        """Every paper a watch has linked, newest first (what a backfill chooses from)."""
+        rows = self.execute(
+            f"select paper from papers where exists (select 1 from reasons where reasons.paper = papers.paper "
+            f"and reasons.watch = ?) order by {NEWEST_FIRST}",
+            [watch_id],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def count_query_links_since(self, watch_id: str, mindate: str) -> int:
+        """Papers a query watch found before that entered PubMed on or after ``mindate`` (YYYY/MM/DD)."""
+        return self.execute(
+            "select count(*) from reasons join papers on papers.paper = reasons.paper "
+            "where reasons.watch = ? and reasons.kind = 'query' and papers.entry_date >= ?",
+            [watch_id, mindate.replace("/", "-")],
+        ).fetchone()[0]
 
     def tagged(self, *, axis: str = "", molecule: str = "", flag: str = "", limit: int = 10) -> list[str]:
         clauses, args = [], []
@@ -821,14 +750,14 @@ class Library:
             clauses.append("axis = ?")
             args.append(axis)
         if molecule:
-            clauses.append("exists (select 1 from json_each(papers.molecules) where lower(value) = lower(?))")
+            clauses.append(self._has_molecule())
             args.append(molecule)
         if flag:
-            clauses.append("exists (select 1 from json_each(papers.flags) where value = ?)")
+            clauses.append(self._has_flag())
             args.append(flag)
-        where = " and ".join(clauses) or "1"
-        sql = f"select paper from papers where {where} {self._NEWEST} limit ?"
-        return [r[0] for r in self.db.execute(sql, args + [limit])]
+        where = " and ".join(clauses) or "1 = 1"
+        sql = f"select paper from papers where {where} order by {NEWEST_FIRST} limit ?"
+        return [r[0] for r in self.execute(sql, args + [limit]).fetchall()]
 
     def stored_axis(self, refs: Sequence[str]) -> str:
         """The axis stored for the first of these papers (keys or PMIDs) the library has tagged, or ""."""
@@ -836,31 +765,23 @@ class Library:
         axes = dict(self._rows_in("select paper, axis from papers where paper in ({marks}) and axis != ''", keys))
         return next((axes[k] for k in keys if axes.get(k)), "")
 
-    def known_molecules(self) -> list[str]:
-        rows = self.db.execute("select distinct value from papers, json_each(papers.molecules) order by value")
-        return [r[0] for r in rows]
-
     # ------------------------------------------------------------ records PubMed sends that cannot be read
 
     def record_unreadable(self, reasons: dict[str, str], *, now: str) -> None:
         """Note another failed try for each PMID (call inside the poll's transaction)."""
-        for pmid, reason in reasons.items():
-            row = self.db.execute("select attempts from unreadable where pmid = ?", [pmid]).fetchone()
-            self.db.table("unreadable").upsert(
-                {
-                    "pmid": pmid,
-                    "reason": redact.scrub(reason),
-                    "last_tried": now,
-                    "attempts": (row[0] if row else 0) + 1,
-                    **({} if row else {"first_failed": now}),
-                },
-                pk="pmid",
-            )
+        with self.transaction():
+            for pmid, reason in reasons.items():
+                self.execute(
+                    "insert into unreadable (pmid, reason, first_failed, last_tried, attempts) "
+                    "values (?, ?, ?, ?, 1) on conflict (pmid) do update set reason = excluded.reason, "
+                    "last_tried = excluded.last_tried, attempts = unreadable.attempts + 1",
+                    [pmid, redact.scrub(reason), now, now],
+                )
 
     def clear_unreadable(self, pmids: Iterable[str]) -> None:
         """These records were read after all."""
         for chunk in _chunks(list(pmids)):
-            self.db.execute(f"delete from unreadable where pmid in ({','.join('?' * len(chunk))})", chunk)
+            self._write(f"delete from unreadable where pmid in ({','.join('?' * len(chunk))})", chunk)
 
     def unreadable_waiting(self, pmids: Iterable[str], *, now: str) -> set[str]:
         """Which of ``pmids`` failed before and are not due to be asked for again at ``now``."""
@@ -882,19 +803,19 @@ class Library:
 
     def unreadable(self) -> list[dict[str, Any]]:
         """Every record still unreadable, oldest failure first, with when it is asked for next."""
-        cursor = self.db.execute(
+        cursor = self.execute(
             "select pmid, reason, first_failed, last_tried, attempts from unreadable order by first_failed, pmid"
         )
         rows = [dict(zip([c[0] for c in cursor.description], row)) for row in cursor.fetchall()]
         return [{**row, "next_try": next_try(row["attempts"], row["last_tried"])} for row in rows]
 
-    # ------------------------------------------------------------ reasons and the sources that gave them
+    # ------------------------------------------------------------ reasons
 
     def linked(self, watch_id: str) -> dict[tuple[str, str], StoredReason]:
         """Every (paper key, kind) this watch has ever linked."""
-        rows = self.db.execute(
+        rows = self.execute(
             "select paper, kind, score, rank, first_seen, last_seen from reasons where watch = ?", [watch_id]
-        )
+        ).fetchall()
         return {
             (key, kind): StoredReason(Reason(watch_id, kind, score, rank), first, last)
             for key, kind, score, rank, first, last in rows
@@ -903,46 +824,34 @@ class Library:
     def count_linked(self, watch_id: str, kind: str, *, source: str = "") -> int:
         """How many papers this watch links for ``kind`` (as ``source`` listed them, when given)."""
         if source:
-            return self.db.execute(
+            return self.execute(
                 "select count(*) from sightings where watch = ? and kind = ? and source = ?", [watch_id, kind, source]
             ).fetchone()[0]
-        return self.db.execute(
-            "select count(*) from reasons where watch = ? and kind = ?", [watch_id, kind]
-        ).fetchone()[0]
+        return self.execute("select count(*) from reasons where watch = ? and kind = ?", [watch_id, kind]).fetchone()[0]
 
     def save_reasons(self, paper_reasons: Iterable[tuple[str, Reason]], *, now: str, run_id: int | None) -> int:
         """Record reasons and the sources that listed them; a reason seen before keeps its first_seen and gets
         the new score and rank."""
         given = [(paper_key(key), reason) for key, reason in paper_reasons]
-        rows = [
-            {
-                "watch": r.watch,
-                "paper": key,
-                "kind": r.kind,
-                "score": r.score,
-                "rank": r.rank,
-                "first_seen": now,
-                "last_seen": now,
-                "run_id": run_id,
-            }
-            for key, r in given
-        ]
+        rows = [(r.watch, key, r.kind, r.score, r.rank, now, now, run_id) for key, r in given]
         sightings = [(key, r.watch, r.kind, source, now, now) for key, r in given for source in r.sources]
         if not rows:
             return 0
-        with self.db.atomic():  # raw executemany does not commit by itself
-            self.db.conn.executemany(
+        with self.transaction():
+            self.executemany(
                 "insert into reasons (watch, paper, kind, score, rank, first_seen, last_seen, run_id) "
-                "values (:watch, :paper, :kind, :score, :rank, :first_seen, :last_seen, :run_id) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?) "
                 "on conflict (watch, paper, kind) do update set score = excluded.score, rank = excluded.rank, "
                 "last_seen = excluded.last_seen",
                 rows,
             )
-            self.db.conn.executemany(
-                "insert into sightings (paper, watch, kind, source, first_seen, last_seen) values (?, ?, ?, ?, ?, ?) "
-                "on conflict (paper, watch, kind, source) do update set last_seen = excluded.last_seen",
-                sightings,
-            )
+            if sightings:
+                self.executemany(
+                    "insert into sightings (paper, watch, kind, source, first_seen, last_seen) "
+                    "values (?, ?, ?, ?, ?, ?) "
+                    "on conflict (paper, watch, kind, source) do update set last_seen = excluded.last_seen",
+                    sightings,
+                )
         return len(rows)
 
     def reasons_for(self, ref: str) -> list[StoredReason]:
@@ -950,23 +859,25 @@ class Library:
         key = paper_key(ref)
         sources: dict[tuple[str, str], list[str]] = {}
         order = list(SOURCES)
-        sighted = self.db.execute("select watch, kind, source, first_seen from sightings where paper = ?", [key])
+        sighted = self.execute(
+            "select watch, kind, source, first_seen from sightings where paper = ?", [key]
+        ).fetchall()
         for watch, kind, source, _ in sorted(
             sighted, key=lambda r: (r[3], order.index(r[2]) if r[2] in order else len(order), r[2])
         ):
             sources.setdefault((watch, kind), []).append(source)
-        rows = self.db.execute(
+        rows = self.execute(
             "select watch, kind, score, rank, first_seen, last_seen from reasons where paper = ? "
             "order by first_seen, watch, kind",
             [key],
-        )
+        ).fetchall()
         return [
             StoredReason(Reason(w, k, s, r, tuple(sources.get((w, k), ()))), f, last) for w, k, s, r, f, last in rows
         ]
 
     def sources_of(self, ref: str) -> list[str]:
         """Every index that has listed the paper, in the order they first did."""
-        rows = self.db.execute(
+        rows = self.execute(
             "select source, min(first_seen) from sightings where paper = ? group by source", [paper_key(ref)]
         ).fetchall()
         order = list(SOURCES)
@@ -982,16 +893,17 @@ class Library:
         except (ValueError, AttributeError):
             return {}
 
-    def source_ok_at(self, source: str) -> str:
-        """When ``source`` last answered (for its refresh interval); "" when it never did."""
-        return self.get_state(f"source_ok_at:{source}")
+    def source_ok_at(self, source: str, watch_id: str = "") -> str:
+        """When ``source`` last answered at all, or, with ``watch_id``, last served that watch (what its
+        refresh interval counts from: a failed or outage answer does not count); "" when it never did."""
+        return self.get_state(f"source_ok_at:{source}:{watch_id}" if watch_id else f"source_ok_at:{source}")
 
     def source_started(self, source: str, watch_id: str) -> bool:
         """Whether ``source`` has answered for this watch before (or listed something for it)."""
         if self.get_state(f"source_started:{source}:{watch_id}"):
             return True
         return bool(
-            self.db.execute(
+            self.execute(
                 "select 1 from sightings where source = ? and watch = ? limit 1", [source, watch_id]
             ).fetchone()
         )
@@ -1005,11 +917,36 @@ class Library:
             status = {"status": report.status, "at": now, "error": redact.scrub(report.error), "listed": report.listed}
             if report.status != "failed":
                 self.set_state(f"source_ok_at:{report.source}", now)
-            for watch_id in report.answered:
+            for watch_id in report.answered:  # served: what the refresh interval of that watch counts from
+                self.set_state(f"source_ok_at:{report.source}:{watch_id}", now)
                 self.set_state(f"source_started:{report.source}:{watch_id}", now)
             self.set_state(f"source_status:{report.source}", json.dumps(status, ensure_ascii=False))
         if memory:
             self.set_state("source_memory", json.dumps({**self.source_memory(), **memory}, ensure_ascii=False))
+
+    def save_source_baseline(self, source: str, watch_id: str, papers: Iterable[str], entered_by: str) -> None:
+        """What a source's baseline note says it recorded for a watch (read back by the rebuild of a lost
+        library): the ids of the papers it names, and the entry date on or before which every other one
+        entered ("" when it names them all)."""
+        known = self.source_baselines(watch_id)
+        old_papers, old_date = known.get(source, ((), ""))
+        known[source] = (tuple(dict.fromkeys((*old_papers, *papers))), max(old_date, entered_by))
+        payload = {name: {"papers": list(p), "entered_by": d} for name, (p, d) in known.items()}
+        self.set_state(f"source_baselines:{watch_id}", json.dumps(payload, ensure_ascii=False))
+
+    def source_baselines(self, watch_id: str) -> dict[str, tuple[tuple[str, ...], str]]:
+        """{source: (paper ids, entered_by)} as ``save_source_baseline`` kept them for this watch."""
+        try:
+            stored = json.loads(self.get_state(f"source_baselines:{watch_id}") or "{}")
+        except ValueError:
+            return {}
+        if not isinstance(stored, dict):
+            return {}
+        return {
+            str(name): (tuple(str(p) for p in value.get("papers") or []), str(value.get("entered_by") or ""))
+            for name, value in stored.items()
+            if isinstance(value, dict)
+        }
 
     def source_status(self, source: str) -> dict[str, Any]:
         """{status, at, error, listed} as the last poll that asked ``source`` recorded it; {} when none did."""
@@ -1019,86 +956,44 @@ class Library:
             return {}
         return found if isinstance(found, dict) else {}
 
-    def count_query_links_since(self, watch_id: str, mindate: str) -> int:
-        """Papers a query watch found before that entered PubMed on or after ``mindate`` (YYYY/MM/DD)."""
-        return self.db.execute(
-            "select count(*) from reasons join papers on papers.paper = reasons.paper "
-            "where reasons.watch = ? and reasons.kind = 'query' and papers.entry_date >= ?",
-            [watch_id, mindate.replace("/", "-")],
-        ).fetchone()[0]
-
-    def linked_newest_first(self, watch_id: str) -> list[str]:
-        """Every paper a watch has linked, newest first (what a backfill chooses from)."""
-        rows = self.db.execute(
-            "select distinct papers.paper, papers.entry_date, cast(coalesce(papers.pmid, '0') as integer) "
-            "from reasons join papers on papers.paper = reasons.paper where reasons.watch = ? "
-            "order by papers.entry_date desc, 3 desc, papers.paper desc",
-            [watch_id],
-        )
-        return [r[0] for r in rows]
-
-    def relevance_of(self, refs: Iterable[str]) -> dict[str, float]:
-        """{key: relevance} of stored papers (0 when never scored)."""
-        return {
-            key: float(relevance or 0)
-            for key, relevance in self._rows_in(
-                "select paper, relevance from papers where paper in ({marks})", _keys(refs)
-            )
-        }
-
     # ------------------------------------------------------------ watches
 
     def sync_watches(self, configured: Sequence[Watch]) -> None:
         """Make the watches table know every configured watch (keeping their progress)."""
-        for watch in configured:
-            existing = self.db.execute("select id from watches where id = ?", [watch.id]).fetchone()
-            fields = {
-                "pmid": watch.pmid,
-                "query": watch.query,
-                "label": watch.label,
-                "channel": watch.channel,
-                "source": watch.source,
-            }
-            if existing:
-                self.db.table("watches").update(watch.id, fields)
-            else:
-                self.db.table("watches").insert({"id": watch.id, **fields, "added_at": utcnow(), "restored": 0})
+        now = utcnow()
+        self._upsert(
+            "watches",
+            [{**_watch_row(w), "added_at": now, "restored": 0} for w in configured],
+            key=("id",),
+            keep=("added_at", "restored"),
+        )
 
     def add_watch(self, watch: Watch, *, added_by: str, now: str | None = None) -> None:
-        self.db.table("watches").upsert(
-            {
-                "id": watch.id,
-                "pmid": watch.pmid,
-                "query": watch.query,
-                "label": watch.label,
-                "channel": watch.channel,
-                "source": watch.source,
-                "added_by": added_by,
-                "added_at": now or utcnow(),
-                "removed_at": None,
-            },
-            pk="id",
-        )
+        row = {**_watch_row(watch), "added_by": added_by, "added_at": now or utcnow(), "removed_at": None}
+        self._upsert("watches", [row], key=("id",))
 
     def remove_watch(self, watch_id: str, *, now: str | None = None) -> bool:
-        row = self.db.execute("select source from watches where id = ? and removed_at is null", [watch_id]).fetchone()
-        if not row:
-            return False
-        self.db.table("watches").update(watch_id, {"removed_at": now or utcnow()})
-        return True
+        cursor = self._write(
+            "update watches set removed_at = ? where id = ? and removed_at is null", [now or utcnow(), watch_id]
+        )
+        return cursor.rowcount == 1
+
+    def reset_watch_progress(self, watch_id: str) -> None:
+        """A watch added again starts over with a baseline, like a new one."""
+        self._write("update watches set baseline_at = null, horizon = null where id = ?", [watch_id])
 
     def slack_watches(self) -> list[Watch]:
-        rows = self.db.execute(
+        rows = self.execute(
             "select id, pmid, query, label, channel from watches where source = 'slack' and removed_at is null "
             "order by added_at"
-        )
+        ).fetchall()
         return [
             Watch(id=i, pmid=p or "", query=q or "", label=lbl or "", channel=c or "", source="slack")
             for i, p, q, lbl, c in rows
         ]
 
     def watch_state(self, watch: Watch) -> WatchState:
-        row = self.db.execute(
+        row = self.execute(
             "select baseline_at, horizon, restored, removed_at from watches where id = ?", [watch.id]
         ).fetchone()
         if not row:
@@ -1108,43 +1003,40 @@ class Library:
     def set_watch_progress(
         self, watch: Watch, *, horizon: str, baseline_at: str | None = None, restored: bool | None = None
     ) -> None:
-        if not self.db.execute("select 1 from watches where id = ?", [watch.id]).fetchone():
-            self.db.table("watches").insert(
-                {
-                    "id": watch.id,
-                    "pmid": watch.pmid,
-                    "query": watch.query,
-                    "label": watch.label,
-                    "channel": watch.channel,
-                    "source": watch.source,
-                    "added_at": utcnow(),
-                    "restored": 0,
-                }
+        with self.transaction():
+            self._upsert(
+                "watches",
+                [{**_watch_row(watch), "added_at": utcnow(), "restored": 0}],
+                key=("id",),
+                keep=("pmid", "query", "label", "channel", "source", "added_at", "restored"),
             )
-        changes: dict[str, Any] = {"horizon": horizon}
-        if baseline_at is not None:
-            changes["baseline_at"] = baseline_at
-        if restored is not None:
-            changes["restored"] = int(restored)
-        self.db.table("watches").update(watch.id, changes)
+            changes: dict[str, Any] = {"horizon": horizon}
+            if baseline_at is not None:
+                changes["baseline_at"] = baseline_at
+            if restored is not None:
+                changes["restored"] = int(restored)
+            sets = ", ".join(f"{column} = ?" for column in changes)
+            self.execute(f"update watches set {sets} where id = ?", [*changes.values(), watch.id])
 
     # ------------------------------------------------------------ runs
 
     def start_run(self, kind: str, *, holder: str = "", now: str | None = None) -> int:
         with self.transaction():
-            table = self.db.table("runs")
-            table.insert({"kind": kind, "started_at": now or utcnow(), "status": "running", "holder": holder})
-            return int(table.last_pk or 0)
+            cursor = self.execute(
+                "insert into runs (kind, started_at, status, holder) values (?, ?, 'running', ?) returning id",
+                [kind, now or utcnow(), holder],
+            )
+            return int(cursor.fetchone()[0])
 
     def finish_run(self, run_id: int, *, status: str, error: str = "", now: str | None = None, **counts: int) -> None:
-        with self.transaction():
-            self.db.table("runs").update(
-                run_id, {"status": status, "error": redact.scrub(error), "finished_at": now or utcnow(), **counts}
-            )
+        changes: dict[str, Any] = {"status": status, "error": redact.scrub(error), "finished_at": now or utcnow()}
+        changes.update(counts)
+        sets = ", ".join(f"{column} = ?" for column in changes)
+        self._write(f"update runs set {sets} where id = ?", [*changes.values(), run_id])
 
     def last_run(self, kind: str = "poll", status: str = "") -> dict[str, Any] | None:
         sql = "select * from runs where kind = ?" + (" and status = ?" if status else "") + " order by id desc limit 1"
-        cursor = self.db.execute(sql, [kind] + ([status] if status else []))
+        cursor = self.execute(sql, [kind] + ([status] if status else []))
         row = cursor.fetchone()
         return dict(zip([c[0] for c in cursor.description], row)) if row else None
 
@@ -1155,9 +1047,9 @@ class Library:
         whose process is gone: it counts as interrupted before it has been recorded so.
         """
         count = 0
-        for status, holder in self.db.execute(
+        for status, holder in self.execute(
             "select status, holder from runs where kind = ? order by id desc limit 1000", [kind]
-        ):
+        ).fetchall():
             if status == "running" and (live_holder is None or (holder and holder == live_holder)):
                 continue
             if status not in ("error", "interrupted", "running"):
@@ -1167,56 +1059,54 @@ class Library:
 
     def unfinished_runs(self, kind: str = "poll") -> list[dict[str, Any]]:
         """Runs still marked running: in progress, or left so by a process that was killed or died."""
-        cursor = self.db.execute(
+        cursor = self.execute(
             "select id, holder, started_at from runs where kind = ? and status = 'running' order by id", [kind]
         )
-        return [dict(zip(("id", "holder", "started_at"), row)) for row in cursor]
+        return [dict(zip(("id", "holder", "started_at"), row)) for row in cursor.fetchall()]
 
     # ------------------------------------------------------------ feedback and reading lists
 
     def set_feedback(self, ref: str, user: str, value: int, now: str | None = None) -> tuple[int, int]:
         key = paper_key(ref)
+        row = {"paper": key, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()}
         with self.transaction():
-            self.db.table("feedback").upsert(
-                {"paper": key, "user": user, "value": 1 if value > 0 else -1, "at": now or utcnow()},
-                pk=("paper", "user"),
-            )
+            self._upsert("feedback", [row], key=("paper", "user"))
         return self.feedback(key)
 
     def feedback(self, ref: str) -> tuple[int, int]:
-        row = self.db.execute(
-            "select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback where paper = ?",
+        row = self.execute(
+            "select coalesce(sum(case when value > 0 then 1 else 0 end), 0), "
+            "coalesce(sum(case when value < 0 then 1 else 0 end), 0) from feedback where paper = ?",
             [paper_key(ref)],
         ).fetchone()
         return int(row[0]), int(row[1])
 
     def feedback_totals(self) -> tuple[int, int]:
-        row = self.db.execute(
-            "select coalesce(sum(value > 0), 0), coalesce(sum(value < 0), 0) from feedback"
+        row = self.execute(
+            "select coalesce(sum(case when value > 0 then 1 else 0 end), 0), "
+            "coalesce(sum(case when value < 0 then 1 else 0 end), 0) from feedback"
         ).fetchone()
         return int(row[0]), int(row[1])
 
     def save_for(self, user: str, ref: str, now: str | None = None) -> bool:
         """Add to a user's reading list; False when it was already there."""
-        key = paper_key(ref)
-        with self.transaction():
-            if self.db.execute("select 1 from saved where user = ? and paper = ?", [user, key]).fetchone():
-                return False
-            self.db.table("saved").insert({"user": user, "paper": key, "at": now or utcnow()})
-            return True
+        cursor = self._write(
+            'insert into saved ("user", paper, at) values (?, ?, ?) on conflict ("user", paper) do nothing',
+            [user, paper_key(ref), now or utcnow()],
+        )
+        return cursor.rowcount == 1
 
     def unsave_for(self, user: str, ref: str) -> bool:
         """Take a paper off a user's reading list; False when it was not on it."""
-        with self.transaction():
-            return (
-                self.db.execute("delete from saved where user = ? and paper = ?", [user, paper_key(ref)]).rowcount > 0
-            )
+        return self._write('delete from saved where "user" = ? and paper = ?', [user, paper_key(ref)]).rowcount > 0
 
     def saved_by(self, user: str, limit: int = 50) -> list[str]:
-        return [
-            r[0]
-            for r in self.db.execute("select paper from saved where user = ? order by at desc limit ?", [user, limit])
-        ]
+        rows = self.execute('select paper from saved where "user" = ? order by at desc limit ?', [user, limit])
+        return [r[0] for r in rows.fetchall()]
+
+    def count_saved(self) -> int:
+        """Papers on all reading lists together."""
+        return self.execute("select count(*) from saved").fetchone()[0]
 
     # ------------------------------------------------------------ outbox
 
@@ -1245,27 +1135,27 @@ class Library:
     ) -> None:
         """Create an outbox row and claim its papers for the channel (call inside a transaction)."""
         keys = _keys(papers)
-        self.db.table("outbox").insert(
-            {
-                "key": key,
-                "channel": channel,
-                "kind": kind,
-                "papers": json.dumps(keys),
-                "payload": json.dumps(payload, ensure_ascii=False),
-                "state": state,
-                "ts": ts,
-                "thread_ts": "",
-                "attempts": 0,
-                "last_error": "",
-                "created_at": now or utcnow(),
-                "sent_at": sent_at,
-                "run_id": run_id,
-            }
-        )
-        if keys:
-            self.db.table("claims").insert_all(
-                [{"channel": channel, "paper": k, "key": key} for k in keys], pk=("channel", "paper")
+        with self.transaction():
+            self.execute(
+                "insert into outbox (key, channel, kind, papers, payload, state, ts, thread_ts, attempts, "
+                "last_error, created_at, sent_at, run_id) values (?, ?, ?, ?, ?, ?, ?, '', 0, '', ?, ?, ?)",
+                [
+                    key,
+                    channel,
+                    kind,
+                    json.dumps(keys),
+                    json.dumps(payload, ensure_ascii=False),
+                    state,
+                    ts,
+                    now or utcnow(),
+                    sent_at,
+                    run_id,
+                ],
             )
+            if keys:
+                self.executemany(
+                    "insert into claims (channel, paper, key) values (?, ?, ?)", [(channel, k, key) for k in keys]
+                )
 
     def outbox(
         self, *states: str, channel: str | None = None, kind: str | None = None, newest: int = 0
@@ -1285,12 +1175,12 @@ class Library:
             args.append(kind)
         sql = "select * from outbox" + (" where " + " and ".join(clauses) if clauses else "")
         sql += f" order by id desc limit {int(newest)}" if newest else " order by id"
-        cursor = self.db.execute(sql, args)
+        cursor = self.execute(sql, args)
         columns = [c[0] for c in cursor.description]
         return [_outbox_row(row, columns) for row in cursor.fetchall()]
 
     def outbox_row(self, key: str) -> OutboxRow | None:
-        cursor = self.db.execute("select * from outbox where key = ?", [key])
+        cursor = self.execute("select * from outbox where key = ?", [key])
         row = cursor.fetchone()
         return _outbox_row(row, [c[0] for c in cursor.description]) if row else None
 
@@ -1302,60 +1192,122 @@ class Library:
         if "last_error" in changes:
             changes["last_error"] = redact.scrub(str(changes["last_error"]))
         sets = ", ".join(f"{column} = ?" for column in changes)
-        self.db.execute(f"update outbox set {sets} where key = ?", [*changes.values(), key])
+        self._write(f"update outbox set {sets} where key = ?", [*changes.values(), key])
 
     def move_claims(self, papers: Sequence[str], channel: str, key: str) -> None:
         """Hand the claims of ``papers`` in ``channel`` to another outbox row (a digest bundling them)."""
-        with self.db.atomic():  # raw executemany does not commit by itself
-            self.db.conn.executemany(
-                "update claims set key = ? where channel = ? and paper = ?",
-                [(key, channel, p) for p in _keys(papers)],
-            )
+        self.executemany(
+            "update claims set key = ? where channel = ? and paper = ?", [(key, channel, p) for p in _keys(papers)]
+        )
 
     def count_outbox(self, state: str) -> int:
-        return self.db.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]
+        return self.execute("select count(*) from outbox where state = ?", [state]).fetchone()[0]
 
-    # ------------------------------------------------------------ handled Slack requests
+    # ------------------------------------------------------------ follow-ups on posted papers
 
-    def first_handling(self, key: str, *, now: float, keep: float, wait: float = 1.0) -> bool:
-        """True the first time ``key`` is handled (and remember it); False when it was, less than ``keep``
-        seconds before ``now``. Older keys are forgotten. It waits at most ``wait`` seconds for the write
-        lock (a poll may hold it), so Slack's three seconds are kept: LibraryError "locked" beyond."""
-        usual = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
-        self.db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-        try:
-            with self.transaction():
-                self.db.execute("delete from handled_requests where at < ?", [now - keep])
-                cursor = self.db.execute("insert or ignore into handled_requests (key, at) values (?, ?)", [key, now])
-                return cursor.rowcount == 1
-        finally:
-            self.db.execute(f"PRAGMA busy_timeout = {int(usual)}")
+    def posted_papers(self) -> list[str]:
+        """Every paper a post or a digest carried to a channel (Slack confirmed it), oldest post first."""
+        rows = self.execute(
+            "select claims.paper, min(outbox.id) from claims join outbox on outbox.key = claims.key "
+            "where outbox.state = 'sent' and outbox.kind in ('paper', 'digest') group by claims.paper "
+            "order by min(outbox.id), claims.paper"
+        ).fetchall()
+        return [paper for paper, _ in rows]
+
+    def posted_preprints(self) -> list[str]:
+        """The posted papers tagged as preprints: the ones a journal version may arrive for."""
+        rows = self.execute(
+            "select distinct claims.paper from claims join outbox on outbox.key = claims.key "
+            "join papers on papers.paper = claims.paper where outbox.state = 'sent' "
+            f"and outbox.kind in ('paper', 'digest') and {self._has_flag()} order by claims.paper",
+            ["preprint"],
+        ).fetchall()
+        return [paper for (paper,) in rows]
+
+    def carrier(self, channel: str, paper: str) -> OutboxRow | None:
+        """The post or digest that carries ``paper`` in ``channel`` (whatever its state), or None."""
+        cursor = self.execute(
+            "select outbox.* from claims join outbox on outbox.key = claims.key where claims.channel = ? "
+            "and claims.paper = ? and outbox.kind in ('paper', 'digest')",
+            [channel, paper_key(paper)],
+        )
+        row = cursor.fetchone()
+        return _outbox_row(row, [c[0] for c in cursor.description]) if row else None
+
+    def carrying_channels(self, paper: str) -> list[str]:
+        """The channels a post or a digest carried (or is to carry) ``paper`` to."""
+        rows = self.execute(
+            "select distinct claims.channel from claims join outbox on outbox.key = claims.key "
+            "where claims.paper = ? and outbox.kind in ('paper', 'digest') and outbox.state != 'failed' "
+            "order by claims.channel",
+            [paper_key(paper)],
+        ).fetchall()
+        return [channel for (channel,) in rows]
+
+    def record_followup(
+        self, *, key: str, paper: str, kind: str, notice: str, source: str, told: bool, how: str, now: str
+    ) -> bool:
+        """Remember a follow-up (call inside a transaction); False when it was known already."""
+        cursor = self.execute(
+            "insert into followups (key, paper, kind, notice, source, told, how, found_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (key) do nothing",
+            [key, paper, kind, notice, redact.scrub(source), int(told), how, now],
+        )
+        return cursor.rowcount == 1
+
+    def followups(self, papers: Iterable[str], *, told: bool | None = None) -> dict[str, list[StoredFollowup]]:
+        """The follow-ups known about each of ``papers`` (keys), in the order they were found."""
+        found: dict[str, list[StoredFollowup]] = {}
+        sql = (
+            "select key, paper, kind, notice, source, told, how, found_at, id from followups "
+            "where paper in ({marks})" + ("" if told is None else f" and told = {int(told)}")
+        )
+        for row in sorted(self._rows_in(sql, _keys(papers)), key=lambda row: row[8]):
+            stored = StoredFollowup(row[0], row[1], row[2], row[3], row[4] or "", bool(row[5]), row[6], row[7])
+            found.setdefault(stored.paper, []).append(stored)
+        return found
+
+    def with_followup(self, kinds: Sequence[str], *, limit: int = 10) -> list[str]:
+        """Papers told one of these kinds of follow-up, newest paper first."""
+        marks = ",".join("?" * len(kinds))
+        sql = (
+            "select paper from papers where exists (select 1 from followups where followups.paper = papers.paper "
+            f"and followups.told = 1 and followups.kind in ({marks})) order by {NEWEST_FIRST} limit ?"
+        )
+        return [r[0] for r in self.execute(sql, [*kinds, limit]).fetchall()]
+
+    def savers(self, paper: str) -> list[str]:
+        """Who has ``paper`` on their reading list and has not turned direct messages off."""
+        rows = self.execute(
+            'select saved."user" from saved left join notify on notify."user" = saved."user" '
+            'where saved.paper = ? and coalesce(notify.enabled, 1) = 1 order by saved.at, saved."user"',
+            [paper_key(paper)],
+        ).fetchall()
+        return [user for (user,) in rows]
+
+    def set_notify(self, user: str, enabled: bool, now: str | None = None) -> None:
+        """Direct messages about saved papers on (the default) or off for ``user``."""
+        with self.transaction():
+            self._upsert("notify", [{"user": user, "enabled": int(enabled), "at": now or utcnow()}], key=("user",))
+
+    def notify_enabled(self, user: str) -> bool:
+        row = self.execute('select enabled from notify where "user" = ?', [user]).fetchone()
+        return bool(row[0]) if row else True
+
+    def last_delivery_error(self) -> str:
+        """The error of the newest post that failed or is still trying, if any."""
+        row = self.execute(
+            "select last_error from outbox where state in ('failed', 'due', 'sending') "
+            "and coalesce(last_error, '') != '' order by id desc limit 1"
+        ).fetchone()
+        return row[0] if row else ""
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Store rows copied from another library (``il2watch migrate``): inserted, or updated where their key
+        is already here, so copying again changes nothing."""
+        self._upsert(table, [dict(zip(columns, row)) for row in rows], key=TABLE_KEYS[table])
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
-
-
-def describe_db_error(path: str, error: sqlite3.DatabaseError) -> str:
-    """One actionable line for the ways a SQLite file can refuse us."""
-    text = str(error)
-    if "readonly" in text or "read-only" in text:
-        return f"the library {path} is read-only: give il2watch write access to it and its folder"
-    if "disk I/O error" in text:
-        return (
-            f"the library {path} could not be written (disk full, a file size limit, or a failing disk): "
-            f"free space or move IL2WATCH_DB, then poll again"
-        )
-    if "database or disk is full" in text:
-        return f"the library {path} cannot grow (disk full or size limit): free space, then poll again"
-    if "locked" in text or "busy" in text:
-        return f"the library {path} is locked by another process: is another il2watch writing to it?"
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (
-            f"the library {path} is not a readable SQLite database (corrupt?): move it aside; "
-            f"il2watch rebuilds what it posted from the Slack channel"
-        )
-    if "unable to open" in text:
-        return f"cannot open the library {path}: check that its folder exists and is writable"
-    return f"the library {path} failed: {text}"

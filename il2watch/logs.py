@@ -53,7 +53,7 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(
     *, level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None
 ) -> logging.Logger:
-    """Configure the "il2watch" logger (and Slack's and APScheduler's) to write to stdout."""
+    """Configure the "il2watch" logger (and Slack's, APScheduler's, waitress's and psycopg's) to write to stdout."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.addFilter(Redactor(secrets))
     if fmt == "json":
@@ -62,7 +62,7 @@ def setup_logging(
         handler.setFormatter(
             LineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z")
         )
-    for name in ("il2watch", "slack_bolt", "slack_sdk", "apscheduler", "waitress"):
+    for name in ("il2watch", "slack_bolt", "slack_sdk", "apscheduler", "waitress", "psycopg"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.propagate = False

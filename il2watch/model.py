@@ -18,6 +18,8 @@ KINDS = ("cites", "similar", "query")
 # The citation indexes il2watch asks, and how posts and replies name them.
 SOURCES = {"pubmed": "PubMed", "icite": "iCite", "europepmc": "Europe PMC", "openalex": "OpenAlex"}
 AXES = ("treg", "effector", "both", "biology", "neighbour", "other")
+# Servers whose records are preprints whatever their publication types say.
+PREPRINT_SERVERS = frozenset({"biorxiv", "medrxiv", "research square", "ssrn", "preprints.org", "arxiv", "chemrxiv"})
 FLAGS = ("retraction", "erratum", "preprint", "clinical-trial", "review")  # loudest first, as they are shown
 # How posts, replies and exports name the axes and flags.
 AXIS_LABELS = {
@@ -115,7 +117,10 @@ class Paper:
 
     @property
     def is_preprint(self) -> bool:
-        return any(t.casefold() == "preprint" for t in self.pub_types)
+        """A preprint by its publication type or by the server that holds it (PubMed indexes some bioRxiv
+        and medRxiv records with neither "Preprint" type nor DOI prefix to tell)."""
+        server = (self.journal_iso or self.journal).casefold().split(":")[0].strip()
+        return any(t.casefold() == "preprint" for t in self.pub_types) or server in PREPRINT_SERVERS
 
 
 @dataclass(frozen=True)

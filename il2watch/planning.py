@@ -1,9 +1,10 @@
 """Decide what a poll posts: pure, from what discovery found and what the channel already has.
 
 - A watch's first poll records everything as its baseline and posts only the ``baseline_posts`` most
-  recent papers, with one note saying how many it found.
+  recent papers the hold-back lets through, with one note saying how many it found and posts.
 - A watch rebuilt from the channel after a lost library treats papers that entered PubMed before its
-  last watermark (less the overlap) as baseline, and posts the rest.
+  last watermark less the overlap as baseline, and posts the rest (those entered on that day included:
+  PubMed is asked from it on).
 - Otherwise every paper with a new reason is posted once per channel, unless it is only "similar" and
   scores below the relevance threshold (it is kept, and posted if a stronger reason comes later).
 - More than ``burst`` papers due at once in one channel go out as one digest; in digest mode they wait
@@ -69,6 +70,11 @@ def _newest_first(keys: list[str], papers: Mapping[str, Paper]) -> list[str]:
     return sorted(keys, key=order, reverse=True)
 
 
+def _held_back(key: str, reasons: Sequence[Reason], insights: Mapping[str, Insight], policy: Policy) -> bool:
+    """Not posted now: no insight yet, or only a weak "similar" reason (kept, and posted if a stronger comes)."""
+    return key not in insights or hold_back(insights[key], reasons, policy.relevance_threshold)
+
+
 def plan(
     findings: Findings,
     *,
@@ -98,6 +104,8 @@ def plan(
                     "watch": baseline.watch,
                     "found": baseline.found,
                     "preprints": baseline.preprints,
+                    "papers": list(baseline.papers),
+                    "entered_by": baseline.entered_by,
                     "watermark": watermark,
                 },
             )
@@ -111,7 +119,9 @@ def plan(
         if wf.first_poll:
             newest = _newest_first(candidates, papers)
             already = claimed(channel, newest)
-            chosen = [p for p in newest if p not in already][: policy.baseline_posts]
+            # The note says how many are posted, so what the hold-back keeps back is left out before counting.
+            postable = [p for p in newest if p not in already and not _held_back(p, wf.new[p], insights, policy)]
+            chosen = postable[: policy.baseline_posts]
             for key in chosen:
                 to_post.setdefault(channel, {}).setdefault(key, []).extend(wf.new[key])
             deliveries.append(
@@ -132,7 +142,7 @@ def plan(
             continue
         if wf.state.restored and wf.state.horizon:
             cutoff = (date.fromisoformat(wf.state.horizon) - timedelta(days=policy.overlap_days)).isoformat()
-            candidates = [p for p in candidates if papers[p].entry_date > cutoff]
+            candidates = [p for p in candidates if papers[p].entry_date >= cutoff]  # PubMed is asked from that day on
         for key in candidates:
             to_post.setdefault(channel, {}).setdefault(key, []).extend(wf.new[key])
 
@@ -140,9 +150,7 @@ def plan(
         already = claimed(channel, list(by_key))
         due = []
         for key, reasons in by_key.items():
-            if key in already or key not in insights:
-                continue
-            if hold_back(insights[key], reasons, policy.relevance_threshold):
+            if key in already or _held_back(key, reasons, insights, policy):
                 continue
             due.append(key)
         due.sort(key=lambda p: (-insights[p].relevance, papers[p].entry_date, p))

@@ -473,6 +473,96 @@ def database_info(client: Eutils) -> dict[str, str]:
     return {"count": str(info.get("Count", "")), "last_update": str(info.get("LastUpdate", ""))}
 
 
+# ---------------------------------------------------------------- the history server: EPost, ESearch on #1, EFetch
+
+
+@dataclass(frozen=True)
+class Session:
+    """An id list kept on NCBI's history server: its ``WebEnv`` and ``query_key``."""
+
+    webenv: str
+    query_key: str
+
+
+@dataclass(frozen=True)
+class HistorySearch:
+    """What an ESearch over a posted id list found: how many, which, and where the result is kept."""
+
+    count: int
+    pmids: list[str]
+    session: Session
+
+
+def _session(parsed: Any, what: str) -> Session:
+    webenv = _text(parsed.get("WebEnv", "")) if hasattr(parsed, "get") else ""
+    key = _text(parsed.get("QueryKey", "")) if hasattr(parsed, "get") else ""
+    if not webenv or not key.isdigit():
+        raise PubMedError(f"NCBI's {what} answer has no WebEnv and QueryKey (the history server may be down)")
+    return Session(webenv, key)
+
+
+def epost(client: Eutils, pmids: Sequence[str]) -> Session:
+    """Keep ``pmids`` on the history server (one request, POSTed when long)."""
+    data = client.call("epost", [("db", "pubmed"), ("id", ",".join(pmids))])
+    return _session(read_xml(data, "EPost"), "EPost")
+
+
+def search_history(client: Eutils, session: Session, within: str) -> HistorySearch:
+    """ESearch the posted list for the records that also match ``within`` (``#1 AND (within)``), keeping the
+    result on the history server too (``usehistory=y``): one request."""
+    params = [
+        ("db", "pubmed"),
+        ("term", f"#{session.query_key} AND ({within})"),
+        ("WebEnv", session.webenv),
+        ("usehistory", "y"),
+        ("retmax", str(ESEARCH_PAGE)),
+    ]
+    parsed = read_xml(client.call("esearch", params), "ESearch on the history server")
+    count = _count(parsed, "ESearch")
+    pmids = _valid_pmids(parsed.get("IdList", []), "ESearch answer")
+    return HistorySearch(count, pmids, _session(parsed, "ESearch") if count else session)
+
+
+def fetch_history(client: Eutils, found: HistorySearch) -> tuple[Articles, bytes]:
+    """The records of an ESearch result kept on the history server, in one EFetch; also the raw answer (for
+    ``notice_sources``). Records nobody asked for are left out."""
+    params = [
+        ("db", "pubmed"),
+        ("retmode", "xml"),
+        ("WebEnv", found.session.webenv),
+        ("query_key", found.session.query_key),
+        ("retstart", "0"),
+        ("retmax", str(max(found.count, 1))),
+    ]
+    data = client.call("efetch", params)
+    articles = parse_articles(data, what=f"EFetch of {found.count} records")
+    wanted = set(found.pmids)
+    articles.papers = [p for p in articles.papers if p.pmid in wanted]
+    return articles, data
+
+
+def notice_sources(data: bytes) -> dict[str, dict[tuple[str, str], str]]:
+    """{pmid: {(RefType, notice PMID): RefSource}}: where each record's notices appeared, as PubMed cites
+    them ("J Immunol. 2027 Mar;218(3):1-2"), for the message that tells of them. Records that cannot be
+    read give nothing (``parse_articles`` names them)."""
+    try:
+        parsed = read_xml(_REFERENCES.sub(b"", data), "EFetch")
+    except PubMedError:
+        return {}
+    found: dict[str, dict[tuple[str, str], str]] = {}
+    for record in parsed.get("PubmedArticle", []) if hasattr(parsed, "get") else []:
+        citation = record.get("MedlineCitation") or {}
+        pmid = ids.pmid(_text(citation.get("PMID", "")))
+        if pmid is None:
+            continue
+        for item in citation.get("CommentsCorrectionsList", []) or []:
+            ref_type = str(getattr(item, "attributes", {}).get("RefType", ""))
+            notice = ids.pmid(_text(item.get("PMID", "")))
+            if ref_type in NOTICE_TYPES and notice:
+                found.setdefault(pmid, {})[(ref_type, notice)] = _text(item.get("RefSource", ""))[:300]
+    return found
+
+
 # ---------------------------------------------------------------- parsing records
 
 _MONTHS = {
@@ -552,6 +642,10 @@ def _article_ids(id_list: Any) -> dict[str, str]:
 NOTICE_TYPES = {
     "RetractionIn",
     "RetractionOf",
+    "PartialRetractionIn",
+    "PartialRetractionOf",
+    "RetractedandRepublishedIn",
+    "RetractedandRepublishedFrom",
     "ErratumIn",
     "ErratumFor",
     "ExpressionOfConcernIn",
@@ -729,16 +823,22 @@ __all__ = [
     "Links",
     "PubMedError",
     "QueryProblem",
+    "HistorySearch",
     "Search",
+    "Session",
     "check_query",
     "database_info",
     "entrez_read",
+    "epost",
     "esearch",
     "fetch_links",
     "fetch_papers",
+    "fetch_history",
     "fetch_records",
+    "notice_sources",
     "parse_articles",
     "read_xml",
     "search",
+    "search_history",
     "verify_pmids",
 ]

@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from il2watch import followup_check
 from il2watch.config import Settings
 from il2watch.deliver import UNKNOWN_OUTCOME, DeliveryStopped
-from il2watch.identity import ids_from_tokens
+from il2watch.identity import ids_from_tokens, parse_token
 from il2watch.library import Library, utcnow
 from il2watch.model import Watch
 from il2watch.render.paper import posted_tokens
@@ -34,11 +36,12 @@ class RebuildReport:
     posted_papers: int = 0
     horizons: dict[str, str] = field(default_factory=dict)
     watches_added: list[str] = field(default_factory=list)
+    followups: int = 0  # follow-ups told before, read back from the posts they updated and their replies
 
     def line(self) -> str:
         return (
             f"{self.messages} il2watch message(s) read, {self.posted_papers} posted paper(s) remembered, "
-            f"watermarks for {', '.join(sorted(self.horizons)) or 'no watch'}"
+            f"{self.followups} follow-up(s) told, watermarks for {', '.join(sorted(self.horizons)) or 'no watch'}"
         )
 
 
@@ -61,6 +64,18 @@ def _own_messages(client: WebClient, channel_id: str, me: dict[str, str]) -> lis
             break
     found.sort(key=lambda m: float(m.get("ts", 0)))
     return found
+
+
+def _listed(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def rebuild_from_channels(
@@ -127,9 +142,21 @@ def rebuild_from_channels(
                 elif payload.get("action") == "removed":
                     library.remove_watch(watch.id)
                 continue
+            # what posts and follow-up messages say about follow-ups: nothing told again, nothing re-posted
+            report.followups += followup_check.restore(library, channel, event_type, payload, now=utcnow())
             if event_type == "il2watch_note" and payload.get("kind") == "source_baseline":
-                # a source that was enabled later has had its baseline: what it lists next is news
-                library.set_state(f"source_started:{payload.get('source')}:{payload.get('watch')}", ts)
+                # a source that was enabled later has had its baseline: what it lists next is news, and what
+                # it recorded then is recorded quietly again (see discovery.SourceBaseline)
+                source, watch_id = str(payload.get("source") or ""), str(payload.get("watch") or "")
+                library.set_state(f"source_started:{source}:{watch_id}", ts)
+                named = [t for t in (parse_token(str(p)) for p in _listed(payload.get("papers"))) if t is not None]
+                entered_by = str(payload.get("entered_by") or "")
+                library.save_source_baseline(
+                    source,
+                    watch_id,
+                    [f"{kind}:{value}" for kind, value in named],
+                    entered_by if _is_date(entered_by) else "",
+                )
                 continue
             tokens = posted_tokens(event_type, payload)
             if not tokens:

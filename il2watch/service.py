@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from typing import TypeVar
 
 from slack_sdk import WebClient
 
 from il2watch import backfill as backfilling
 from il2watch import eutils as eutils_client
-from il2watch import intel, redact
+from il2watch import followup_check, intel, redact
 from il2watch.config import Settings
 from il2watch.deliver import Deliverer, DeliveryReport, DeliveryStopped, Renderer, StopReason, print_outbox
 from il2watch.discovery import Findings, discover
 from il2watch.eutils import Eutils
+from il2watch.identity import describe_key
 from il2watch.insights import Insights
-from il2watch.lease import lease_problem, live_holder
-from il2watch.library import INTERRUPTED_RUN, Library, LibraryError, StoredInsight, describe_db_error
+from il2watch.lease import HeldLease, lease_problem, live_holder, make_holder_id
+from il2watch.library import INTERRUPTED_RUN, Library, LibraryError, StoredInsight
 from il2watch.markup import counted
 from il2watch.model import Insight, Paper, Watch
 from il2watch.planning import Policy, new_key, plan
 from il2watch.pubmed import PubMedError
 from il2watch.rebuild import rebuild_from_channels
 from il2watch.slack_client import make_client
-from il2watch.sources import make_sources
+from il2watch.sources import SourceError, make_source, make_sources
+from il2watch.sources.europepmc import EuropePmc
 from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.service")
@@ -66,6 +68,8 @@ class PollReport:
             parts.append(f"{self.delivery.posted} posted")
         if self.delivery.settled:
             parts.append(f"{self.delivery.settled} already in Slack")
+        if self.delivery.updated:
+            parts.append(f"{self.delivery.updated} post(s) updated with a follow-up")
         if self.printed:
             parts.append(f"{self.printed} shown here (no SLACK_BOT_TOKEN, nothing marked delivered)")
         if self.delivery.still_due:
@@ -101,13 +105,7 @@ def insight_maker(settings: Settings, library: Library, *, summariser: bool = Tr
     read what is stored, never ask the optional language model and write nothing.
     """
     lexicon = _lexicon(tuple(settings.lexicon_paths))
-    model = (
-        intel.make_summariser(
-            base_url=settings.summariser_url, model=settings.summariser_model, api_key=settings.summariser_key
-        )
-        if summariser
-        else None
-    )
+    model = intel.make_summariser(settings) if summariser else None
     return Insights(library, lexicon, summariser=model, summariser_name=settings.summariser_model, keep=summariser)
 
 
@@ -165,9 +163,14 @@ def _store(
         relevance_threshold=settings.relevance_threshold,
         overlap_days=settings.overlap_days,
     )
-    deliveries = plan(
-        findings, papers=papers, insights=insights, claimed=library.claimed, policy=policy, watermark=watermark
-    )
+    # New papers that are notices about posted papers, or journal versions of posted preprints, are told as
+    # those papers' follow-ups and not posted as papers.
+    arriving = followup_check.arrivals(library, {key: papers[key] for key in new_keys if key in papers})
+
+    def claimed(channel: str, keys: Sequence[str]) -> set[str]:
+        return library.claimed(channel, keys) | arriving.held_in(channel, keys)
+
+    deliveries = plan(findings, papers=papers, insights=insights, claimed=claimed, policy=policy, watermark=watermark)
     with library.transaction():
         library.save_papers(findings.papers.values(), insights, now=now)
         for key, insight in current.items():
@@ -202,6 +205,7 @@ def _store(
                 run_id=run_id,
                 now=now,
             )
+        followup_check.record_arrivals(library, arriving, now=now)
     return len(findings.papers), sum(len(d.papers) for d in deliveries)
 
 
@@ -388,17 +392,69 @@ def unexpected(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}" + (f": {first}" if first else "") + " (a bug: please report it)"
 
 
-def close_interrupted_runs(library: Library, holder: str, now: str, clock: Callable[[], float] = time.time) -> int:
+def _open_library(settings: Settings) -> Library:
+    """The library a run works on; one that cannot be opened is the run's one line."""
+    try:
+        return Library(settings.db_path)
+    except LibraryError as error:
+        raise PollError(str(error)) from None
+
+
+def _stopper(
+    library: Library, holder: str, should_stop: Callable[[], bool], clock: Callable[[], float]
+) -> Callable[[], str]:
+    """Why a run must stop posting now ("" while it may go on): shutting down, or its lease lost."""
+
+    def stop_reason() -> str:
+        if should_stop():
+            return SHUTTING_DOWN
+        return lease_problem(library, holder, clock=clock) if holder else ""
+
+    return stop_reason
+
+
+def close_interrupted_runs(
+    library: Library, holder: str, now: str, clock: Callable[[], float] = time.time, *, kind: str = "poll"
+) -> int:
     """Mark the runs a killed or crashed poller left "running" as interrupted, so they count as failures.
 
     A poller holding the lease (``holder``) knows no other poll is running; without one, a run is left
     alone while its holder still holds the lease.
     """
     live = "" if holder else live_holder(library, clock=clock)
-    dead = [run for run in library.unfinished_runs() if holder or not run["holder"] or run["holder"] != live]
+    dead = [run for run in library.unfinished_runs(kind) if holder or not run["holder"] or run["holder"] != live]
     for run in dead:
         library.finish_run(run["id"], status="interrupted", error=INTERRUPTED_RUN, now=now)
     return len(dead)
+
+
+Ran = TypeVar("Ran")  # what a run under the lease gives
+
+
+@dataclass(frozen=True)
+class LeaseHeld:
+    """Why a poll asked for now did not run: a worker holds the poller lease and polls on its schedule."""
+
+    holder: str  # "" when the lease row names nobody
+    next_poll_at: str  # ISO time of its next poll, "" when it has not said
+
+
+def poll_unless_held(settings: Settings, *, out: Callable[[str], None]) -> PollReport | LeaseHeld:
+    """One poll under the poller lease (``il2watch poll``, ``/il2 poll``), or who holds it: two pollers on one
+    library would ask every host twice."""
+    return unless_held(settings, lambda holder: poll_once(settings, out=out, holder=holder))
+
+
+def unless_held(settings: Settings, run: Callable[[str], Ran]) -> Ran | LeaseHeld:
+    """``run(holder)`` under the poller lease (a poll, a follow-up check asked for now), or who holds it."""
+    holder = make_holder_id()
+    held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
+    with held as holding:
+        if not holding:
+            with Library(settings.db_path) as library:
+                upcoming = library.get_state("next_poll_at") or ""
+            return LeaseHeld(held.other.holder if held.other else "", upcoming)
+        return run(holder)
 
 
 def poll_once(
@@ -423,15 +479,8 @@ def poll_once(
     stamp = moment.isoformat(timespec="seconds")
     eutils = eutils or make_eutils(settings)
     report = PollReport()
-    try:
-        library = Library(settings.db_path)
-    except LibraryError as error:
-        raise PollError(str(error)) from None
-
-    def stop_reason() -> str:
-        if should_stop():
-            return SHUTTING_DOWN
-        return lease_problem(library, holder, clock=clock) if holder else ""
+    library = _open_library(settings)
+    stop_reason = _stopper(library, holder, should_stop, clock)
 
     try:
         client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
@@ -486,8 +535,6 @@ def poll_once(
                 report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
         except (PubMedError, TransportError, PollFailed, LibraryError, DeliveryStopped, PollError) as error:
             report.status, report.error = "error", str(error)
-        except sqlite3.DatabaseError as error:  # a read outside a transaction met a damaged or locked file
-            report.status, report.error = "error", describe_db_error(library.path, error)
         except Exception as error:  # anything else still ends the run, as an error with one line
             log.debug("the poll failed unexpectedly", exc_info=True)
             report.status, report.error = "error", unexpected(error)
@@ -508,7 +555,143 @@ def poll_once(
         return report
     except LibraryError as error:
         raise PollError(str(error)) from None
-    except sqlite3.DatabaseError as error:
-        raise PollError(describe_db_error(library.path, error)) from None
+    finally:
+        library.close()
+
+
+# ---------------------------------------------------------------- follow-ups on posted papers
+
+
+@dataclass
+class FollowupReport:
+    """What one follow-up check did: how many posted papers it asked PubMed about, what was new, the cost."""
+
+    run_id: int = 0
+    status: str = "ok"
+    error: str = ""
+    checked: int = 0  # posted papers with a PMID
+    hits: int = 0  # of which PubMed's follow-up filters matched
+    new: list[str] = field(default_factory=list)  # one phrase per follow-up found now
+    requests: int = 0
+    printed: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    problems: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        found = f"{len(self.new)} new follow-up(s)" + (f" ({'; '.join(self.new[:5])})" if self.new else "")
+        parts = [f"{self.checked} posted paper(s) checked", f"{self.hits} with a follow-up in PubMed", found]
+        told = self.delivery
+        if told.posted or told.updated or told.settled:
+            parts.append(f"{told.posted} message(s) posted, {told.updated} post(s) updated")
+        if told.settled:
+            parts.append(f"{told.settled} already in Slack")
+        if self.printed:
+            parts.append(f"{self.printed} shown here (no SLACK_BOT_TOKEN, nothing marked delivered)")
+        if told.still_due:
+            parts.append(f"{told.still_due} still due")
+        problems = "".join(f"; {problem}" for problem in [*self.problems, *told.problems])
+        return redact.scrub(
+            f"follow-ups {self.status}: " + ", ".join(parts) + f"; {self.requests} NCBI request(s)" + problems
+        )
+
+
+def _preprint_followups(
+    settings: Settings, library: Library, eutils: Eutils, report: FollowupReport
+) -> followup_check.Decision:
+    """What Europe PMC says of the posted preprints PubMed does not index (when Europe PMC is enabled): it
+    failing is one line in the check's report, and PubMed's part goes on."""
+    if "europepmc" not in settings.enabled_sources or not followup_check.posted_preprints_without_pmid(library):
+        return followup_check.Decision()
+    source = make_source(settings, "europepmc", eutils)
+    assert isinstance(source, EuropePmc)
+    try:
+        return followup_check.decide_preprints(library, source)
+    except (SourceError, TransportError) as error:
+        report.problems.append(f"Europe PMC could not be asked about posted preprints ({error}); asked again next time")
+        return followup_check.Decision()
+
+
+def check_followups_unless_held(settings: Settings, *, out: Callable[[str], None]) -> FollowupReport | LeaseHeld:
+    """One follow-up check under the poller lease (``il2watch followups``), or who holds it."""
+    return unless_held(settings, lambda holder: check_followups(settings, out=out, holder=holder))
+
+
+def check_followups(
+    settings: Settings,
+    *,
+    out: Callable[[str], None] = print,
+    now: datetime | None = None,
+    eutils: Eutils | None = None,
+    slack: WebClient | None = None,
+    holder: str = "",
+    should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.time,
+) -> FollowupReport:
+    """Check every posted paper for what happened to it since (``followup_check``), owe each new follow-up
+    to Slack and deliver the outbox. Every run ends recorded as ``ok`` or ``error`` (kind "followups")."""
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    eutils = eutils or make_eutils(settings)
+    report = FollowupReport()
+    library = _open_library(settings)
+    stop_reason = _stopper(library, holder, should_stop, clock)
+
+    try:
+        client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+        with library.transaction():
+            close_interrupted_runs(library, holder, stamp, clock, kind="followups")
+        report.run_id = library.start_run("followups", holder=holder, now=stamp)
+        try:
+            insight_for = insight_maker(settings, library)
+            if client is not None and library.is_empty():
+                rebuild_from_channels(library, client, settings, all_watches(settings, library))
+            checked = followup_check.fetch(library, eutils)
+            report.checked, report.hits = checked.posted, len(checked.papers)
+            report.problems += [
+                f"PubMed's record for PMID {pmid} cannot be read ({why}); it is checked again next time"
+                for pmid, why in sorted(checked.unreadable.items())
+            ]
+            decision = followup_check.decide(library, checked)
+            preprints = _preprint_followups(settings, library, eutils, report)
+            current = {
+                paper.key: insight_for.current(paper, [s.reason for s in library.reasons_for(paper.key)])
+                for paper in decision.records
+            }
+            with library.transaction():
+                library.save_papers(decision.records, {key: c.insight for key, c in current.items()}, now=stamp)
+                for key, stored in current.items():
+                    library.save_insight(key, stored, now=stamp)
+                owed = followup_check.record(library, decision, how="pubmed", now=stamp)
+                owed += followup_check.record(library, preprints, how="europepmc", now=stamp)
+            report.new = [
+                f"{f.kind} of {describe_key(f.paper)}" + (f", notice {describe_key(f.notice)}" if f.notice else "")
+                for f in owed
+            ]
+            watches = all_watches(settings, library)
+            report.printed, report.delivery = _deliver(
+                library, settings, client, watches, insight_for, out, stop_reason
+            )
+            if report.delivery.stopped and report.delivery.stopped != SHUTTING_DOWN:
+                report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
+        except (PubMedError, TransportError, LibraryError, DeliveryStopped, PollError) as error:
+            report.status, report.error = "error", str(error)
+        except Exception as error:  # anything else still ends the run, as an error with one line
+            log.debug("the follow-up check failed unexpectedly", exc_info=True)
+            report.status, report.error = "error", unexpected(error)
+        report.requests = eutils.stats.requests
+        library.finish_run(
+            report.run_id,
+            status=report.status,
+            error=report.error,
+            requests=report.requests,
+            candidates=report.checked,
+            new=len(report.new),
+            queued=len(report.new),
+            posted=report.delivery.posted,
+        )
+        if report.status == "error":
+            raise PollError(report.error)
+        return report
+    except LibraryError as error:
+        raise PollError(str(error)) from None
     finally:
         library.close()

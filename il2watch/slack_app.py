@@ -49,11 +49,10 @@ from il2watch.commands.buttons import (
 from il2watch.commands.home import home_view
 from il2watch.commands.reply import DETAILS_ACTION, MORE_ACTION, SHARE_ACTION, say
 from il2watch.config import ConfigError, Settings, describe_missing
-from il2watch.lease import HeldLease, make_holder_id
 from il2watch.library import Library, LibraryError
 from il2watch.markup import escape_mrkdwn
-from il2watch.service import PollError, all_watches, insight_maker, make_eutils, poll_once
-from il2watch.slack_client import explain, make_client, slack_error
+from il2watch.service import LeaseHeld, PollError, all_watches, insight_maker, make_eutils, poll_unless_held
+from il2watch.slack_client import SlackAnswerError, explain, make_client, slack_error
 
 log = logging.getLogger("il2watch.slack")
 
@@ -126,20 +125,16 @@ def _respond(respond: Callable[..., Any] | None, **kwargs: Any) -> None:
 
 def poll_with_lease(settings: Settings) -> str:
     """Poll now unless a worker holds the poller lease (then it is that worker's job, on its schedule)."""
-    holder = make_holder_id()
-    held = HeldLease(settings.db_path, holder, ttl=settings.lease_seconds)
     try:
-        with held as holding:
-            if not holding:
-                with Library(settings.db_path) as library:
-                    upcoming = library.get_state("next_poll_at") or "on its schedule"
-                return (
-                    f"A worker ({held.other.holder if held.other else 'another process'}) holds the poller "
-                    f"lease and polls on its schedule (next: {upcoming}); this process leaves polling to it."
-                )
-            return poll_once(settings, out=log.info, holder=holder).line()
-    except PollError as error:
+        outcome = poll_unless_held(settings, out=log.info)
+    except (PollError, LibraryError) as error:
         return f"poll failed: {error}"
+    if isinstance(outcome, LeaseHeld):
+        return (
+            f"A worker ({outcome.holder or 'another process'}) holds the poller lease and polls on its schedule "
+            f"(next: {outcome.next_poll_at or 'on its schedule'}); this process leaves polling to it."
+        )
+    return outcome.line()
 
 
 def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | None = None) -> Tools:
@@ -178,16 +173,19 @@ def make_tools(settings: Settings, client: WebClient, poll: Callable[[], str] | 
 
 
 class Listeners:
-    """One method per listener; Bolt passes what each one names (ack, body, respond, client…)."""
+    """One method per listener; Bolt passes what each one names (ack, body, respond…)."""
 
     def __init__(
         self,
         settings: Settings,
-        library_path: Path,
+        library_path: str | Path,
         tools: Tools,
+        client: WebClient,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
-        self.settings, self.library_path, self.tools, self.now = settings, library_path, tools, now
+        # ``client`` is il2watch's own, bounded in time and size like every host: the listeners use it, not the
+        # plain WebClient Bolt builds for each event.
+        self.settings, self.library_path, self.tools, self.client, self.now = settings, library_path, tools, client, now
         self.handled = HandledRequests()
 
     @contextmanager
@@ -256,7 +254,6 @@ class Listeners:
         body: dict[str, Any],
         action: dict[str, Any],
         respond: Callable[..., Any],
-        client: WebClient,
     ) -> None:
         click = self._click(ack, body, action, respond)
         if click is None:
@@ -275,7 +272,7 @@ class Listeners:
                     _respond(respond, **self._replay(ctx, f"paper {key}").as_kwargs(), replace_original=True)
                     return
             blocks = message.get("blocks")
-            client.chat_update(
+            self.client.chat_update(
                 channel=click.channel,
                 ts=message["ts"],
                 text=redact.scrub(str(message.get("text", ""))),
@@ -285,6 +282,8 @@ class Listeners:
             )
         except SlackApiError as error:
             log.warning("could not show the new counts: %s", explain(slack_error(error)))
+        except SlackAnswerError as error:
+            log.warning("could not show the new counts: %s", error)
         except Exception as error:
             _respond(respond, **self.sorry(error).as_kwargs(), replace_original=False)
 
@@ -363,7 +362,7 @@ class Listeners:
 
     # ------------------------------------------------------------ App Home
 
-    def on_home_opened(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+    def on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         user = event.get("user")
         if event.get("tab", "home") != "home" or not isinstance(user, str) or not user:
             return
@@ -372,9 +371,11 @@ class Listeners:
                 if not self.handled.first_time(ctx.library, "event", body.get("event_id")):
                     return
                 view = home_view(ctx)
-            client.views_publish(user_id=user, view=redact.scrub_all(view))
+            self.client.views_publish(user_id=user, view=redact.scrub_all(view))
         except SlackApiError as error:
             log.warning("could not publish the App Home: %s", explain(slack_error(error)))
+        except SlackAnswerError as error:
+            log.warning("could not publish the App Home: %s", error)
         except (LibraryError, PollError) as error:
             log.error("App Home: %s", error)
 
@@ -409,8 +410,9 @@ def build_app(
     )
     listeners = Listeners(
         settings,
-        Path(library_path or settings.db_path),
+        library_path or settings.db_path,
         tools or make_tools(settings, client, poll),
+        client,
         **({"now": now} if now else {}),
     )
     app.command(settings.command)(listeners.on_command)

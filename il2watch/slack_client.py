@@ -1,4 +1,14 @@
-"""The Slack Web API client il2watch uses everywhere: base URL, timeout and the one safe retry.
+"""The Slack Web API client il2watch uses everywhere: base URL, limits and the one safe retry.
+
+Every exchange with Slack keeps the limits every host has (``IL2WATCH_SLACK_TIMEOUT`` per read,
+``IL2WATCH_REQUEST_DEADLINE`` for the whole answer, ``IL2WATCH_MAX_ANSWER_MB``, redirects within the
+host only, so the bot token never reaches another host): slack_sdk offers no setting for a total time or
+an answer's size, and reads whole answers with urllib, so ``BoundedWebClient`` overrides the one method
+through which its WebClient sends a Web API request, and the one that sends a file's bytes, and sends
+both through ``transport.Exchange``. ``tests/test_transport.py`` pins those two methods' shapes in the
+installed slack_sdk and fails loudly if they change. An answer past the limits raises
+``SlackAnswerError``, an OSError: like a dropped connection, the call's outcome is unknown, and delivery
+checks the channel before it posts again.
 
 Only HTTP 429 is retried by the client itself (Slack refused, so nothing was posted), by a handler of our
 own: slack_sdk's ``int()``s the Retry-After header, so ``1.5`` or ``abc`` raised ValueError out of a poll,
@@ -10,24 +20,30 @@ dropped is how messages get doubled.
 
 from __future__ import annotations
 
+import io
+import logging
 import random
 import re
+import ssl
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
+from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.file_upload_v2_result import FileUploadV2Result
 
 from il2watch.config import Settings
+from il2watch.transport import MAX_WAIT, Exchange, TransportError, retry_after
 
-# The longest il2watch waits on one Retry-After, the same cap as for NCBI (eutils.MAX_WAIT); to become the
-# shared transport.MAX_WAIT once that module exists.
-MAX_RETRY_WAIT = 120.0
+# The longest il2watch waits on one Retry-After: the same cap as for every other host.
+MAX_RETRY_WAIT = MAX_WAIT
 
 # Errors that no retry can fix: a person has to change a token, a channel or an invitation.
 FATAL_ERRORS = {
@@ -49,19 +65,10 @@ _CHANNEL_ID = re.compile(r"^[CGDUW][A-Z0-9]{6,}$")  # U/W: a user ID, which post
 
 
 def retry_wait(header: str | None, *, default: float, now: Callable[[], float] = time.time) -> float:
-    """Seconds to wait for a Retry-After header: a number (``1.5`` too) or an HTTP date, capped at
-    MAX_RETRY_WAIT; ``default`` when it is missing or says nothing usable (``abc``, ``nan``)."""
-    text = (header or "").strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(text).timestamp() - now()
-        except (TypeError, ValueError, IndexError):
-            seconds = default
-    if seconds != seconds:  # nan
-        seconds = default
-    return min(max(seconds, 0.0), MAX_RETRY_WAIT)
+    """Seconds to wait for a Retry-After header, read as for every host (``transport.retry_after``) and capped
+    at MAX_RETRY_WAIT; ``default`` when it is missing or says nothing usable (``abc``, ``nan``, ``inf``)."""
+    seconds = retry_after(header, now)
+    return min(default if seconds is None else seconds, MAX_RETRY_WAIT)
 
 
 class RateLimitRetry(RetryHandler):
@@ -97,11 +104,84 @@ class RateLimitRetry(RetryHandler):
         state.increment_current_attempt()
 
 
+class SlackAnswerError(OSError):
+    """Slack's answer broke il2watch's limits (too slow in all, too large, a redirect to another host).
+
+    An OSError, as a dropped connection is: whether the call took effect is unknown.
+    """
+
+
+class BoundedWebClient(WebClient):
+    """slack_sdk's WebClient, every exchange of which goes through ``transport.Exchange``.
+
+    slack_sdk sends each Web API request through ``_perform_urllib_http_request_internal(url, req)``,
+    which answers ``{"status", "headers", "body"}`` or raises urllib's HTTPError for a status that is not
+    2xx, as ``urlopen`` does; and a file's bytes through ``_upload_file``. Both are overridden here with
+    the same contract, so slack_sdk's own retry handlers, errors and responses work unchanged.
+    """
+
+    def __init__(self, *, deadline: float, max_bytes: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.deadline, self.max_bytes = deadline, int(max_bytes)
+
+    def _perform_urllib_http_request_internal(self, url: str, req: urllib.request.Request) -> dict[str, Any]:
+        if not url.lower().startswith("http"):  # slack_sdk refuses file:// and ftp:// here too
+            raise SlackRequestError(f"Invalid URL detected: {url}")
+        method = url[len(self.base_url) :] if url.startswith(self.base_url) else url
+        status, headers, body = self._exchange(req, method, timeout=self.timeout, proxy=self.proxy, tls=self.ssl)
+        if headers.get_content_type() == "application/gzip":  # admin.analytics.getFile
+            return {"status": status, "headers": headers, "body": body}
+        return {"status": status, "headers": headers, "body": body.decode(headers.get_content_charset() or "utf-8")}
+
+    def _upload_file(
+        self,
+        *,
+        url: str,
+        data: bytes,
+        logger: logging.Logger,
+        timeout: int,
+        proxy: str | None,
+        ssl: ssl.SSLContext | None,
+    ) -> FileUploadV2Result:
+        request = urllib.request.Request(url, data=data, method="POST")
+        status, headers, body = self._exchange(request, "the file upload", timeout=timeout, proxy=proxy, tls=ssl)
+        return FileUploadV2Result(status=status, body=body.decode(headers.get_content_charset() or "utf-8"))
+
+    def _exchange(
+        self, request: urllib.request.Request, what: str, *, timeout: float, proxy: str | None, tls: Any
+    ) -> tuple[int, Any, bytes]:
+        """(status, headers, body) of a 2xx answer within the limits; HTTPError for another status, as urllib
+        raises it; SlackAnswerError past the limits; connection errors as urllib raises them."""
+        exchange = Exchange(
+            name="Slack",
+            what=what,
+            timeout=timeout,
+            deadline=self.deadline,
+            max_bytes=self.max_bytes,
+            context=tls,
+            proxies={"http": proxy, "https": proxy} if proxy else None,
+        )
+        try:
+            with exchange:
+                status, response = exchange.open(request)
+                with response:
+                    body = exchange.read(response)
+                    headers = response.headers
+        except TransportError as error:
+            raise SlackAnswerError(str(error)) from None
+        if not 200 <= status < 300:
+            reason = str(getattr(response, "reason", "") or getattr(response, "msg", ""))
+            raise urllib.error.HTTPError(exchange.url, status, reason, headers, io.BytesIO(body))
+        return status, headers, body
+
+
 def make_client(settings: Settings, *, token: str | None = None, rate_limit_retries: int = 3) -> WebClient:
-    client = WebClient(
+    client = BoundedWebClient(
         token=token if token is not None else settings.slack_bot_token,
         base_url=settings.slack_api_url,
-        timeout=int(max(1, settings.slack_timeout)),
+        timeout=settings.slack_timeout,
+        deadline=settings.request_deadline,
+        max_bytes=int(settings.max_answer_mb * 1_000_000),
     )
     client.retry_handlers = [RateLimitRetry(rate_limit_retries, default_wait=settings.slack_backoff)]
     return client

@@ -34,7 +34,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import parsedate_to_datetime
-from functools import partial
 from typing import Any
 
 from il2watch import redact
@@ -44,6 +43,8 @@ log = logging.getLogger("il2watch.transport")
 HOMEPAGE = "https://pubmed.ncbi.nlm.nih.gov/35217787/"  # named in every User-Agent, so a host knows who asks
 MAX_WAIT = 120.0  # never sleep longer than this before a retry, whatever Retry-After says (Slack uses it too)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5  # redirects followed within one host, all inside the one deadline
 MARGIN = 1.05  # the limiter's window is this much longer than a second, so network jitter cannot bunch requests
 SECRET_PARAMS = frozenset({"api_key", "apikey", "api-key", "key", "token", "access_token"})
 EXCERPT = 160  # characters of an error body quoted in a message
@@ -233,57 +234,267 @@ def _proxy_note(scheme: str) -> str:
     return f"; the proxy setting {listed} is in effect: check it too"
 
 
-# ---------------------------------------------------------------- connections whose reads the deadline bounds
+# ---------------------------------------------------------------- one exchange, bounded in time and size
 
 
-class _Opened(list[socket.socket]):
-    """The sockets one exchange opened (so the deadline can shorten their timeouts), and a hook for the
-    moment the connection is made: the request leaves right after it."""
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, without any user or password: what a redirect may not leave."""
+    parts = urllib.parse.urlsplit(url)
+    hostname = (parts.hostname or "").lower()
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return f"{parts.scheme.lower()}://{hostname}" + (f":{port}" if port else "")
 
-    def __init__(self, on_connect: Callable[[], None]):
-        super().__init__()
-        self.on_connect = on_connect
+
+class Exchange:
+    """One request and its answer within a deadline and a cap: the connection, redirects within the same
+    host, the status line, the headers and the body.
+
+    The read timeout bounds each wait for data; the deadline bounds the whole exchange, however slowly a
+    server drips its status line, its headers or its body: a timer shuts the exchange's sockets when it
+    passes, and whatever the reader was doing then ends as one ``deadline`` TransportError that says how far
+    the answer had come. Redirects (301, 302, 303, 307, 308) are followed up to ``MAX_REDIRECTS`` times, only
+    to the same scheme, host and port, so that credentials (Basic authentication, a bearer token, a key in
+    the query) never reach another host; a redirect elsewhere is one line naming both hosts. ``read`` keeps
+    at most ``max_bytes`` of a body. Used as a context manager; the Host and the Slack client both use it.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        what: str,
+        timeout: float,
+        deadline: float,
+        max_bytes: int,
+        limiter: RateLimiter | None = None,
+        context: ssl.SSLContext | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ):
+        self.name, self.what = name, what
+        self.timeout, self.deadline, self.max_bytes = timeout, deadline, int(max_bytes)
+        self.url = ""
+        self.hops = 0  # redirects followed
+        self.stage = "the connection was still being made"
+        self._limiter, self._granted = limiter, 0.0
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._expired = self._over = False
+        self._timer: threading.Timer | None = None
+        handlers: list[urllib.request.BaseHandler] = [
+            _HTTPHandler(self),
+            _HTTPSHandler(self, context),
+            _NoRedirects(),
+        ]
+        if proxies is not None:
+            handlers.insert(0, urllib.request.ProxyHandler(dict(proxies)))
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._over = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for sock in self._sockets:
+            sock.close()
+        if self._expired:  # whatever the reader saw (EOF, a reset, a half header) was the deadline's doing
+            raise self.too_slow() from None
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._over:
+                return
+            self._expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def _advance(self, stage: str) -> None:
+        """The answer came this far; once the deadline has passed, what it had reached then is what is said."""
+        with self._lock:
+            if not self._expired:
+                self.stage = stage
+
+    def connected(self, sock: socket.socket) -> None:
+        """A connection was made for this exchange: the request leaves now; the deadline may shut it."""
+        with self._lock:
+            self._sockets.append(sock)
+            if self._expired:
+                _shut(sock)
+        self._advance("its status line and headers were still arriving")
+        if self._limiter is not None:
+            self._limiter.sent(self._granted)
+
+    # ------------------------------------------------------------ the request
+
+    def open(self, request: urllib.request.Request) -> tuple[int, Any]:
+        """Send ``request`` and follow redirects within its host: (status, response) of the last answer."""
+        for hop in range(MAX_REDIRECTS + 1):
+            self.url, self.hops = request.full_url, hop
+            if self._limiter is not None:  # a redirect is one more request to the same host
+                self._granted, _ = self._limiter.grant()
+            if self._timer is None:  # the deadline counts from the moment the request may leave
+                self._timer = threading.Timer(self.deadline, self._expire)
+                self._timer.daemon = True
+                self._timer.start()
+            try:
+                response = self._opener.open(request, timeout=min(self.timeout, self.deadline))
+                status = response.status
+            except urllib.error.HTTPError as error:
+                response, status = error, error.code
+            if status not in REDIRECTS:
+                self._advance("its body was still arriving")
+                return status, response
+            with response:
+                request = self._redirected(request, status, response.headers.get("Location"))
+            self._advance("the connection was still being made (after a redirect)")
+        raise TransportError(
+            f"{self.name} redirected {self.what} more than {MAX_REDIRECTS} times (last to "
+            f"{_shown_url(self.url)}); set the base URL to where the answer is",
+            host=self.name,
+            kind="redirect",
+        )
+
+    def _redirected(self, request: urllib.request.Request, status: int, location: str | None) -> urllib.request.Request:
+        """The request again, to where a redirect points, if it stays on the same host; else one line."""
+        if not location or not location.strip():
+            raise TransportError(
+                f"{self.name} answered HTTP {status} to {self.what} without saying where to (no Location header)",
+                host=self.name,
+                kind="redirect",
+                status=status,
+            )
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(request.full_url, location.strip()))
+        target = target._replace(netloc=target.netloc.rpartition("@")[2], fragment="")  # never a user:pass from outside
+        here, there = origin(request.full_url), origin(urllib.parse.urlunsplit(target))
+        if here != there:
+            raise TransportError(
+                f"{self.name} redirected {self.what} from {here} to {there} (HTTP {status}); il2watch follows "
+                f"redirects within {here} only, so that its requests and credentials reach no other host: if "
+                f"{there} is meant, set the base URL to it",
+                host=self.name,
+                kind="redirect",
+                status=status,
+            )
+        method = request.get_method()
+        if method == "POST" and status in (301, 302, 303):
+            raise TransportError(
+                f"{self.name} answered the POST of {self.what} with HTTP {status}, pointing to "
+                f"{_shown_url(urllib.parse.urlunsplit(target))}; il2watch does not send a POST again as a GET: set "
+                f"the base URL to the new address",
+                host=self.name,
+                kind="redirect",
+                status=status,
+            )
+        return urllib.request.Request(
+            urllib.parse.urlunsplit(target), data=request.data, method=method, headers=dict(request.header_items())
+        )
+
+    # ------------------------------------------------------------ the answer
+
+    def read(self, response: Any, limit: int | None = None) -> bytes:
+        """The body, at most the cap (an error page: its first ``limit`` bytes, all a message needs)."""
+        cap = self.max_bytes if limit is None else limit
+        length = response.headers.get("Content-Length")
+        if limit is None and length and length.isdigit() and int(length) > cap:
+            raise self.too_large()
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            chunk = response.read1(CHUNK) if hasattr(response, "read1") else response.read(CHUNK)
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            parts.append(chunk)
+            if size > cap:
+                if limit is not None:
+                    return b"".join(parts)[:cap]
+                raise self.too_large()
+
+    def too_large(self) -> TransportError:
+        return TransportError(
+            f"{self.name} answered more than {_mb(self.max_bytes)} to {self.what}; il2watch reads at most that much "
+            f"of one answer (IL2WATCH_MAX_ANSWER_MB)",
+            host=self.name,
+            kind="too-large",
+        )
+
+    def too_slow(self) -> TransportError:
+        return TransportError(
+            f"{self.name} took more than {self.deadline:g} s to answer {self.what}: {self.stage} "
+            f"(IL2WATCH_REQUEST_DEADLINE)",
+            host=self.name,
+            kind="deadline",
+        )
+
+
+def _shut(sock: socket.socket) -> None:
+    """End every read and write on ``sock`` now, from any thread (the plain socket's shutdown, also for TLS:
+    SSLSocket's own would unwrap it under the reader's feet)."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: nothing is waiting on it
+
+
+def _shown_url(url: str) -> str:
+    """A URL as messages show it: secret parameters masked, no user or password."""
+    parts = urllib.parse.urlsplit(url)
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = urllib.parse.urlencode([(k, redact.MASK if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="[]")
+    return redact.scrub(urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=query)))
 
 
 class _HTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args: Any, opened: _Opened, **kwargs: Any):
+    def __init__(self, *args: Any, exchange: Exchange, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._opened = opened
+        self._exchange = exchange
 
     def connect(self) -> None:
         super().connect()
-        self._opened.append(self.sock)
-        self._opened.on_connect()
+        self._exchange.connected(self.sock)
 
 
 class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, opened: _Opened, **kwargs: Any):
+    def __init__(self, *args: Any, exchange: Exchange, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._opened = opened
+        self._exchange = exchange
 
     def connect(self) -> None:
         super().connect()
-        self._opened.append(self.sock)
-        self._opened.on_connect()
+        self._exchange.connected(self.sock)
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, opened: _Opened):
+    def __init__(self, exchange: Exchange):
         super().__init__()
-        self._opened = opened
+        self._exchange = exchange
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_HTTPConnection, req, opened=self._opened)  # type: ignore[arg-type]
+        return self.do_open(_HTTPConnection, req, exchange=self._exchange)  # type: ignore[arg-type]
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, opened: _Opened):
-        super().__init__()
-        self._opened = opened
+    def __init__(self, exchange: Exchange, context: ssl.SSLContext | None):
+        super().__init__(context=context)
+        self._exchange, self._tls = exchange, context
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        context = self._context  # type: ignore[attr-defined]
-        return self.do_open(_HTTPSConnection, req, context=context, opened=self._opened)  # type: ignore[arg-type]
+        return self.do_open(_HTTPSConnection, req, context=self._tls, exchange=self._exchange)  # type: ignore[arg-type]
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow any redirect anywhere with every header; Exchange decides instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 class _Retry(Exception):
@@ -314,11 +525,13 @@ class Host:
         headers: Mapping[str, str] | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
         hint: str = "",
     ):
         parts = urllib.parse.urlsplit(base_url if base_url.endswith("/") else base_url + "/")
         self.headers: dict[str, str] = dict(headers or {})
+        for header, value in self.headers.items():
+            if header.lower() == "authorization":  # "Bearer sk-…": the credential is a secret wherever it goes
+                redact.remember([value, value.partition(" ")[2]])
         if parts.username or parts.password:
             user = urllib.parse.unquote(parts.username or "")
             password = urllib.parse.unquote(parts.password or "")
@@ -333,7 +546,7 @@ class Host:
         self.attempts, self.backoff = max(1, int(attempts)), backoff
         self.limiter = limiter or shared_limiter(self.netloc, rate)
         self.hint = hint
-        self._sleep, self._clock = sleep, clock
+        self._sleep = sleep
         self.stats = Stats()
 
     # ------------------------------------------------------------ requests
@@ -354,11 +567,12 @@ class Host:
         path: str,
         params: Iterable[tuple[str, str]] | Mapping[str, str] = (),
         *,
+        json_body: Any = None,
         accept: Collection[int] = (),
         what: str = "",
     ) -> Answer:
-        """POST ``params`` form-encoded to ``path``."""
-        return self._request("POST", path, params, accept=accept, what=what)
+        """POST ``params`` form-encoded to ``path``, or ``json_body`` as JSON (a chat-completions request)."""
+        return self._request("POST", path, params, json_body=json_body, accept=accept, what=what)
 
     def _request(
         self,
@@ -366,22 +580,28 @@ class Host:
         path: str,
         params: Iterable[tuple[str, str]] | Mapping[str, str],
         *,
+        json_body: Any = None,
         accept: Collection[int],
         what: str,
     ) -> Answer:
         pairs = [(str(k), str(v)) for k, v in (params.items() if isinstance(params, Mapping) else params)]
         redact.remember(value for key, value in pairs if key.lower() in SECRET_PARAMS)
         query = urllib.parse.urlencode(pairs)
+        headers = {"User-Agent": "il2watch", **self.headers}
         url = self.base_url + path.lstrip("/")
-        shown = url + ("?" + self._shown_query(pairs) if pairs and method == "GET" else "")
+        data: bytes | None = None
+        if method == "GET":
+            url += "?" + query if query else ""
+        elif json_body is not None:
+            data, headers["Content-Type"] = json.dumps(json_body).encode(), "application/json"
+        else:
+            data, headers["Content-Type"] = query.encode("ascii"), "application/x-www-form-urlencoded"
         what = what or path
         last: _Retry | None = None
         for attempt in range(1, self.attempts + 1):
-            granted, _ = self.limiter.grant()
-            self.stats.requests += 1
             self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
             try:
-                return self._exchange(method, url, query, shown, accept, what, partial(self.limiter.sent, granted))
+                return self._exchange(urllib.request.Request(url, data, headers, method=method), accept, what)
             except _Retry as failure:
                 last = failure
             if attempt == self.attempts:
@@ -405,52 +625,35 @@ class Host:
             f"{self.name} {what} failed {tries}({last.problem})", host=self.name, kind=last.kind, status=last.status
         )
 
-    def _shown_query(self, pairs: list[tuple[str, str]]) -> str:
-        return urllib.parse.urlencode(
-            [(k, redact.MASK if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="[]"
-        )
-
-    def _exchange(
-        self,
-        method: str,
-        url: str,
-        query: str,
-        shown: str,
-        accept: Collection[int],
-        what: str,
-        on_connect: Callable[[], None],
-    ) -> Answer:
+    def _exchange(self, request: urllib.request.Request, accept: Collection[int], what: str) -> Answer:
         """One HTTP exchange: an Answer, a _Retry, or a TransportError for what waiting cannot mend."""
-        headers = {"User-Agent": "il2watch", **self.headers}
-        if method == "POST":
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            request = urllib.request.Request(url, data=query.encode("ascii"), method="POST", headers=headers)
-        else:
-            request = urllib.request.Request(url + ("?" + query if query else ""), method="GET", headers=headers)
-        opened = _Opened(on_connect)
-        opener = urllib.request.build_opener(_HTTPHandler(opened), _HTTPSHandler(opened))
-        started = self._clock()
+        exchange = Exchange(
+            name=self.name,
+            what=what,
+            timeout=self.timeout,
+            deadline=self.deadline,
+            max_bytes=self.max_bytes,
+            limiter=self.limiter,
+        )
         try:
-            try:
-                response = opener.open(request, timeout=min(self.timeout, self.deadline))
-                status = response.status
-            except urllib.error.HTTPError as error:
-                response, status = error, error.code
-            with response:
-                if status in RETRYABLE_STATUSES and status not in accept:
-                    self._read(response, opened, started, what, limit=4096)
-                    raise _Retry(f"HTTP {status}", retry_after(response.headers.get("Retry-After")), "status", status)
-                if not 200 <= status < 300 and status not in accept:
-                    body = self._read(response, opened, started, what, limit=4096)
-                    detail = excerpt(body) or str(getattr(response, "reason", "") or "")
-                    raise TransportError(
-                        f"{self.name} answered HTTP {status} to {what}" + (f": {detail}" if detail else ""),
-                        host=self.name,
-                        kind="status",
-                        status=status,
-                    )
-                body = self._read(response, opened, started, what)
-                return Answer(status, _headers(response.headers), body, redact.scrub(shown))
+            with exchange:
+                status, response = exchange.open(request)
+                with response:
+                    if status in RETRYABLE_STATUSES and status not in accept:
+                        exchange.read(response, limit=4096)
+                        wait = retry_after(response.headers.get("Retry-After"))
+                        raise _Retry(f"HTTP {status}", wait, "status", status)
+                    if not 200 <= status < 300 and status not in accept:
+                        body = exchange.read(response, limit=4096)
+                        detail = excerpt(body) or str(getattr(response, "reason", "") or "")
+                        raise TransportError(
+                            f"{self.name} answered HTTP {status} to {what}" + (f": {detail}" if detail else ""),
+                            host=self.name,
+                            kind="status",
+                            status=status,
+                        )
+                    body = exchange.read(response)
+                    return Answer(status, _headers(response.headers), body, _shown_url(exchange.url))
         except urllib.error.URLError as error:
             raise self._connection_failure(error.reason, what) from None
         except TimeoutError:
@@ -466,61 +669,7 @@ class Host:
                 kind="tls",
             ) from None
         finally:
-            for sock in opened:
-                sock.close()
-
-    def _read(
-        self,
-        response: Any,
-        opened: list[socket.socket],
-        started: float,
-        what: str,
-        limit: int | None = None,
-    ) -> bytes:
-        """The body, read in pieces so that the deadline bounds every wait and the cap every byte."""
-        cap = self.max_bytes if limit is None else limit
-        length = response.headers.get("Content-Length")
-        if limit is None and length and length.isdigit() and int(length) > cap:
-            raise self._too_large(what)
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            remaining = self.deadline - (self._clock() - started)
-            if remaining <= 0:
-                raise self._too_slow(what)
-            for sock in opened:
-                sock.settimeout(min(self.timeout, remaining))
-            try:
-                chunk = response.read1(CHUNK) if hasattr(response, "read1") else response.read(CHUNK)
-            except TimeoutError:
-                if self._clock() - started >= self.deadline:
-                    raise self._too_slow(what) from None
-                raise
-            if not chunk:
-                return b"".join(parts)
-            size += len(chunk)
-            if size > cap:
-                if limit is not None:  # an error page: its start is all a message needs
-                    parts.append(chunk)
-                    return b"".join(parts)[:cap]
-                raise self._too_large(what)
-            parts.append(chunk)
-
-    def _too_large(self, what: str) -> TransportError:
-        return TransportError(
-            f"{self.name} answered more than {_mb(self.max_bytes)} to {what}; il2watch reads at most that much of "
-            f"one answer (IL2WATCH_MAX_ANSWER_MB)",
-            host=self.name,
-            kind="too-large",
-        )
-
-    def _too_slow(self, what: str) -> TransportError:
-        return TransportError(
-            f"{self.name} took more than {self.deadline:g} s to answer {what} (the answer arrived too slowly; "
-            f"IL2WATCH_REQUEST_DEADLINE)",
-            host=self.name,
-            kind="deadline",
-        )
+            self.stats.requests += exchange.hops + 1
 
     def _connection_failure(self, reason: Any, what: str) -> Exception:
         """What a failed connection means: unreachable (fail at once), a timeout (retry), or a reset (retry)."""

@@ -33,6 +33,7 @@ log = logging.getLogger("il2watch.worker")
 STOP_GRACE = 5.0  # seconds a running poll gets after SIGTERM; Socket Mode takes up to 3 more to close
 JITTER_SHARE = 0.1  # the random delay is at most this share of the time between polls
 CRON_GAPS = 100  # how many of a cron schedule's next fires are looked at for its shortest gap
+FOLLOWUP_DELAY = 60.0  # seconds after start before a worker's first follow-up check: its first poll goes first
 
 
 def shortest_cron_gap(trigger: CronTrigger, now: datetime) -> float:
@@ -53,11 +54,16 @@ def shortest_cron_gap(trigger: CronTrigger, now: datetime) -> float:
 def poll_trigger(settings: Settings, now: datetime | None = None) -> IntervalTrigger | CronTrigger:
     """The poll schedule; its jitter is at most 10% of the interval (of a cron schedule's shortest gap
     between fires) and never more than IL2WATCH_JITTER, so `90s` polls every 90 to 99 seconds."""
-    seconds = parse_interval(settings.schedule)
+    return schedule_trigger(settings.schedule, settings, now)
+
+
+def schedule_trigger(schedule: str, settings: Settings, now: datetime | None = None) -> IntervalTrigger | CronTrigger:
+    """A job's trigger for an interval or a cron expression, jittered as ``poll_trigger`` says."""
+    seconds = parse_interval(schedule)
     if seconds is not None:
         jitter = min(settings.jitter, JITTER_SHARE * seconds)
         return IntervalTrigger(seconds=seconds, jitter=jitter or None, timezone=settings.timezone)
-    trigger = CronTrigger.from_crontab(settings.schedule, timezone=settings.timezone)
+    trigger = CronTrigger.from_crontab(schedule, timezone=settings.timezone)
     gap = shortest_cron_gap(trigger, now or datetime.now(UTC))
     trigger.jitter = min(settings.jitter, JITTER_SHARE * gap) or None
     return trigger
@@ -78,6 +84,17 @@ def first_poll_time(settings: Settings, library: Library, now: datetime) -> date
         return now + timedelta(seconds=1)
     due = datetime.fromisoformat(last["finished_at"]) + timedelta(seconds=seconds)
     return max(due, now + timedelta(seconds=1))
+
+
+def first_followup_time(settings: Settings, library: Library, now: datetime) -> datetime:
+    """The first scheduled follow-up check: one interval after the last one that succeeded, or soon when
+    none has (a minute from now, or one interval when that is shorter: the first poll goes first)."""
+    seconds = parse_interval(settings.followup_schedule) or FOLLOWUP_DELAY
+    last = library.last_run("followups", status="ok")
+    soon = now + timedelta(seconds=min(FOLLOWUP_DELAY, seconds))
+    if not last or not last.get("finished_at"):
+        return soon
+    return max(datetime.fromisoformat(last["finished_at"]) + timedelta(seconds=seconds), soon)
 
 
 class Worker:
@@ -225,6 +242,22 @@ class Worker:
             except (PollError, LibraryError) as error:
                 log.error("digest failed: %s", error)
 
+    def followup_job(self) -> None:
+        """The scheduled follow-up check, under the lease, never beside a poll."""
+        if self.stop_event.is_set() or not self._holds_lease:
+            return
+        from il2watch.service import check_followups
+
+        with self._busy:
+            try:
+                log.info(
+                    check_followups(
+                        self.settings, out=log.info, holder=self.holder, should_stop=self.stop_event.is_set
+                    ).line()
+                )
+            except PollError as error:
+                log.error("follow-up check failed: %s", error)
+
     def _after_poll(self) -> None:
         """One alert after N failed polls in a row, one note on recovery; never a storm."""
         from il2watch.service import raise_or_clear_alert
@@ -255,12 +288,20 @@ class Worker:
         )
         if self.settings.delivery_mode == "digest":
             self.scheduler.add_job(self.digest_job, digest_trigger(self.settings), id="digest")
+        if self.settings.followup_schedule != "off":
+            first_check: dict[str, Any] = {}  # a cron schedule fires on its own
+            if parse_interval(self.settings.followup_schedule) is not None:
+                with Library(self.settings.db_path) as library:
+                    first_check["next_run_time"] = first_followup_time(self.settings, library, datetime.now(UTC))
+            trigger = schedule_trigger(self.settings.followup_schedule, self.settings)
+            self.scheduler.add_job(self.followup_job, trigger, id="followups", **first_check)
         self.scheduler.start()
         log.info(
-            "worker %s started: polls %s, first at %s",
+            "worker %s started: polls %s, first at %s; follow-up checks %s",
             self.holder,
             self.settings.schedule,
             first.isoformat(timespec="seconds"),
+            self.settings.followup_schedule,
         )
         if self.settings.slack_app_token:
             from il2watch.slack_app import build_app, start_socket_mode

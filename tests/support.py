@@ -23,7 +23,7 @@ def subprocess_env(**settings: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in PROXY_VARIABLES and not k.startswith(("IL2WATCH_", "SLACK_", "NCBI_"))
+        if k not in PROXY_VARIABLES and k != "DATABASE_URL" and not k.startswith(("IL2WATCH_", "SLACK_", "NCBI_"))
     }
     env.update(settings)
     return env
@@ -50,11 +50,19 @@ def write_config(directory, query: str | None = None):
     return path
 
 
-def settings_env(tmp_path, ncbi_server, slack_server=None, **extra: str) -> dict[str, str]:
-    """The settings a test run of il2watch uses: the stand-ins' URLs, a temp library, no waiting."""
+def library_env(database: str) -> dict[str, str]:
+    """A PostgreSQL library is handed over as DATABASE_URL, the way platforms attach one; a file as IL2WATCH_DB."""
+    return {"DATABASE_URL": database} if database.startswith("postgresql://") else {"IL2WATCH_DB": database}
+
+
+def settings_env(tmp_path, ncbi_server, slack_server=None, database: str = "", **extra: str) -> dict[str, str]:
+    """The settings a test run of il2watch uses: the stand-ins' URLs, a temp library, no waiting.
+
+    ``database`` is the library (the tests' ``database`` fixture): by default a SQLite file in ``tmp_path``.
+    """
     env = {
         "IL2WATCH_CONFIG": str(write_config(tmp_path)),
-        "IL2WATCH_DB": str(tmp_path / "library.db"),
+        **library_env(database or str(tmp_path / "library.db")),
         "IL2WATCH_EUTILS_URL": ncbi_server.base_url,
         "NCBI_EMAIL": "lab@example.org",
         # With a key NCBI allows 10 requests a second: tests wait less; the 3-a-second tests drop it.

@@ -1,4 +1,4 @@
-"""/il2 commands as plain functions of (text, context) against a real SQLite library."""
+"""/il2 commands as plain functions of (text, context) against a real library, on both backends."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from il2watch.library import Library, LibraryError, fts_query
 from il2watch.markup import to_plain
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 from il2watch.render import check_limits, render_watch_announcement
+from tests.conftest import BOTH_BACKENDS
 from tests.stand_ins.pubmed_world import record
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -58,11 +59,12 @@ def insight_for(paper: Paper, reasons: list[Reason]) -> Insight:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, database):
     settings = load_settings(
-        {"IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": "C0LAB", "IL2WATCH_COMMAND": "/lit"}, cwd=tmp_path
+        {"IL2WATCH_ADMINS": ADMIN, "IL2WATCH_CHANNEL": "C0LAB", "IL2WATCH_COMMAND": "/lit", "IL2WATCH_DB": database},
+        cwd=tmp_path,
     )
-    library = Library(tmp_path / "library.db")
+    library = Library(database)
     papers = [
         make_paper(
             "40000001",
@@ -175,6 +177,7 @@ class Recorder:
 # ---------------------------------------------------------------- help and the command table
 
 
+@BOTH_BACKENDS
 def test_help_is_generated_from_the_command_table_with_the_configured_name(lab):
     _, _, context = lab
     reply = answer("help", context())
@@ -211,6 +214,7 @@ def test_readme_documents_the_same_commands():
         "PAPER 40000001",
     ],
 )
+@BOTH_BACKENDS
 def test_paper_answers_from_the_library_with_why_it_is_there(lab, text):
     _, _, context = lab
     reply = answer(text, context())
@@ -223,6 +227,7 @@ def test_paper_answers_from_the_library_with_why_it_is_there(lab, text):
     assert not check_limits(reply.blocks)
 
 
+@BOTH_BACKENDS
 def test_paper_shows_feedback_counts(lab):
     library, _, context = lab
     library.set_feedback("40000001", "U1", 1)
@@ -232,6 +237,7 @@ def test_paper_shows_feedback_counts(lab):
     assert "Relevant (2)" in body and "Not relevant (1)" in body
 
 
+@BOTH_BACKENDS
 def test_a_paper_not_in_the_library_is_looked_up_after_the_ack_and_kept(lab):
     library, _, context = lab
     by_pmid = make_paper("39999999", "A paper no watch found")
@@ -250,6 +256,7 @@ def test_a_paper_not_in_the_library_is_looked_up_after_the_ack_and_kept(lab):
         assert answer(text, context()).deferred is None  # the next time, it is in the library
 
 
+@BOTH_BACKENDS
 def test_a_paper_pubmed_does_not_know_is_said_so(lab):
     _, _, context = lab
     reply = answer("paper 12345", context())
@@ -269,6 +276,7 @@ def test_a_paper_pubmed_does_not_know_is_said_so(lab):
         "paper https://example.org/40000001",
     ],
 )
+@BOTH_BACKENDS
 def test_malformed_paper_references_get_a_hint(lab, text):
     _, _, context = lab
     reply = answer(text, context())
@@ -289,6 +297,7 @@ def test_paper_references_are_recognised_and_nothing_else():
 # ---------------------------------------------------------------- search and paging
 
 
+@BOTH_BACKENDS
 def test_search_ranks_title_matches_first_and_reports_the_total(lab):
     _, _, context = lab
     reply = answer("search lupus Treg", context())
@@ -296,6 +305,7 @@ def test_search_ranks_title_matches_first_and_reports_the_total(lab):
     assert "1 paper match “lupus Treg”" in reply.text
 
 
+@BOTH_BACKENDS
 def test_search_pages_ten_at_a_time_with_more(lab):
     _, _, context = lab
     first = answer("search orthogonal cytokine", context())
@@ -339,18 +349,21 @@ FTS_GROUP_BUG = pytest.mark.xfail(
         "search “lupus”",
     ],
 )
+@BOTH_BACKENDS
 def test_pubmed_style_searches_never_error(lab, text):
     _, _, context = lab
     reply = answer(text, context())
     assert reply.blocks and not check_limits(reply.blocks)
 
 
+@BOTH_BACKENDS
 def test_pubmed_style_search_finds_what_it_says(lab):
     _, _, context = lab
     assert listed_pmids(answer('search "low-dose IL-2"[tiab] AND lupus', context())) == ["40000001"]
     assert set(listed_pmids(answer("search lupus OR melanoma", context()))) == {"40000001", "40000003"}
 
 
+@BOTH_BACKENDS
 def test_search_without_words_or_with_too_many_says_how(lab):
     _, _, context = lab
     assert "Search for what?" in answer("search", context()).text
@@ -375,6 +388,7 @@ def wordings(lab):
     return library
 
 
+@BOTH_BACKENDS
 def test_search_words_find_the_papers_that_say_the_same_thing_differently(lab, wordings):
     _, _, context = lab
     treg = set(listed_pmids(answer("search treg", context())))
@@ -385,12 +399,14 @@ def test_search_words_find_the_papers_that_say_the_same_thing_differently(lab, w
     assert set(listed_pmids(answer("search regulatory T cells lupus", context()))) == {"40000001", "42000001"}
 
 
+@BOTH_BACKENDS
 def test_quoted_phrases_stay_exact(lab, wordings):
     _, _, context = lab
     assert listed_pmids(answer('search "interleukin-2"', context())) == ["42000002"]
     assert "42000001" not in listed_pmids(answer('search "treg"', context()))
 
 
+@BOTH_BACKENDS
 def test_search_not_excludes(lab, wordings):
     _, _, context = lab
     found = set(listed_pmids(answer("search IL-2 NOT mouse", context())))
@@ -418,6 +434,7 @@ def test_fts_query_reads_not_and_synonyms():
 # ---------------------------------------------------------------- recent, cites, tag, saved
 
 
+@BOTH_BACKENDS
 def test_recent_by_count_and_by_days(lab):
     _, _, context = lab
     assert listed_pmids(answer("recent 2", context())) == ["40000001", "40000002"]
@@ -435,6 +452,7 @@ def test_recent_windows_parse():
     assert parse_window("") is not None and parse_window("0") is None and parse_window("7y") is None
 
 
+@BOTH_BACKENDS
 def test_cites_lists_papers_citing_the_review_newest_first(lab):
     _, _, context = lab
     reply = answer("cites", context())
@@ -457,18 +475,21 @@ def test_cites_lists_papers_citing_the_review_newest_first(lab):
         ("molecule aldesleukin", ["40000001"]),
     ],
 )
+@BOTH_BACKENDS
 def test_tags(lab, tag, expected):
     _, _, context = lab
     assert listed_pmids(answer(f"tag {tag}", context())) == expected
 
 
 @pytest.mark.parametrize("text", ["efavaleukin", "EFAVALEUKIN", "AMG 592", "AMG592", "efava", "molecule efavaleukin"])
+@BOTH_BACKENDS
 def test_tag_finds_a_molecule_by_any_synonym_or_an_unambiguous_prefix(lab, text):
     _, _, context = lab
     reply = answer(f"tag {text}", context())
     assert listed_pmids(reply) == ["40000002"] and "Papers tagged efavaleukin alfa" in reply.text
 
 
+@BOTH_BACKENDS
 def test_tag_with_an_ambiguous_prefix_names_the_candidates(lab):
     library, _, context = lab
     library.save_papers(
@@ -482,6 +503,7 @@ def test_tag_with_an_ambiguous_prefix_names_the_candidates(lab):
     assert "both" in answer("tag", context()).text
 
 
+@BOTH_BACKENDS
 def test_tag_without_a_known_tag_lists_them(lab):
     _, _, context = lab
     assert "efavaleukin alfa" in answer("tag", context()).text
@@ -489,6 +511,7 @@ def test_tag_without_a_known_tag_lists_them(lab):
     assert "is not a tag" in reply.text and "<!channel>" not in blocks_text(reply)
 
 
+@BOTH_BACKENDS
 def test_saved_is_each_users_own_reading_list(lab):
     library, _, context = lab
     library.save_for(USER, "40000003", now="2024-05-02T00:00:00+00:00")
@@ -497,6 +520,22 @@ def test_saved_is_each_users_own_reading_list(lab):
     assert "reading list is empty" in answer("saved", context(user="USOMEONE")).text
 
 
+@BOTH_BACKENDS
+def test_notify_turns_direct_messages_about_saved_papers_off_and_on_for_that_person_only(lab):
+    library, _, context = lab
+    library.save_for(USER, "40000001")
+    library.save_for(ADMIN, "40000001")
+    assert "Direct messages are *on*" in answer("notify", context()).text
+    assert "Direct messages are *off*" in answer("notify off", context()).text
+    assert library.savers("40000001") == [ADMIN]
+    assert "`/lit notify on` turns them back on" in answer("notify", context()).text
+    assert "Direct messages are *on*" in answer("Notify ON", context()).text
+    assert sorted(library.savers("40000001")) == sorted([USER, ADMIN])
+    assert answer("notify maybe", context()).text == "`notify` takes `on` or `off`, not `maybe`."
+    assert library.notify_enabled(USER)
+
+
+@BOTH_BACKENDS
 def test_saved_items_can_be_removed_by_button_or_by_any_id_paper_accepts(lab):
     library, _, context = lab
     for pmid in ("40000001", "40000002", "40000003"):
@@ -521,6 +560,7 @@ def test_saved_items_can_be_removed_by_button_or_by_any_id_paper_accepts(lab):
     assert "takes a paper off it" in answer("saved frobnicate", context()).text
 
 
+@BOTH_BACKENDS
 def test_save_and_unsave_buttons_answer_with_each_other(lab):
     from il2watch.commands.buttons import save_reply, unsave_reply
 
@@ -536,6 +576,7 @@ def test_save_and_unsave_buttons_answer_with_each_other(lab):
 # ---------------------------------------------------------------- status
 
 
+@BOTH_BACKENDS
 def test_status_reports_polls_counts_feedback_and_health(lab):
     library, settings, context = lab
     ok = library.start_run("poll", now="2024-06-01T10:00:00+00:00")
@@ -589,6 +630,7 @@ def test_status_of_an_empty_library(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["poll", "watch add 12345", "watch remove review", "backfill review 5"])
+@BOTH_BACKENDS
 def test_admin_commands_are_politely_refused_to_others(lab, text):
     library, _, context = lab
     reply = answer(text, context(user=USER))
@@ -598,6 +640,7 @@ def test_admin_commands_are_politely_refused_to_others(lab, text):
 
 
 @pytest.mark.parametrize("text", ["watch", "watch list", "watches ls"])
+@BOTH_BACKENDS
 def test_anyone_may_list_the_watches(lab, text):
     _, _, context = lab
     reply = answer(text, context(user=USER))
@@ -607,6 +650,7 @@ def test_anyone_may_list_the_watches(lab, text):
     assert "Anyone may `/lit watch list`" in refused.text
 
 
+@BOTH_BACKENDS
 def test_poll_now_runs_after_the_ack(lab):
     _, _, context = lab
     recorder = Recorder()
@@ -636,6 +680,7 @@ def run(text, ctx, tools):
     return reply.deferred.run(tools) if reply.deferred is not None else reply
 
 
+@BOTH_BACKENDS
 def test_watch_add_checks_pubmed_after_the_ack_then_stores_announces_and_baselines(lab, pubmed_tools):
     library, _, context = lab
     reply = answer("watch add PMID:31234567", context(user=ADMIN))
@@ -656,6 +701,7 @@ def test_watch_add_checks_pubmed_after_the_ack_then_stores_announces_and_baselin
 
 
 @pytest.mark.parametrize("spec", ["0", "-5", "3.5", "1e6", "PMID:0", "0000"])
+@BOTH_BACKENDS
 def test_watch_add_refuses_numbers_that_are_not_pmids_instead_of_watching_them_as_queries(lab, spec):
     library, _, context = lab
     reply = answer(f"watch add {spec}", context(user=ADMIN))
@@ -665,6 +711,7 @@ def test_watch_add_refuses_numbers_that_are_not_pmids_instead_of_watching_them_a
 
 
 @pytest.mark.parametrize("pmid", ["999999999", "99999999"])
+@BOTH_BACKENDS
 def test_watch_add_refuses_a_pmid_that_is_not_in_pubmed(lab, pubmed_tools, pmid):
     library, _, context = lab
     reply = run(f"watch add {pmid}", context(user=ADMIN), pubmed_tools)
@@ -679,6 +726,7 @@ def test_watch_add_refuses_a_pmid_that_is_not_in_pubmed(lab, pubmed_tools, pmid)
         ("interleukin[tiabx] AND lupus", "PubMed has no search field [tiabx] and searched without it"),
     ],
 )
+@BOTH_BACKENDS
 def test_watch_add_refuses_a_query_pubmed_cannot_use_naming_the_word(lab, pubmed_tools, query, says):
     library, _, context = lab
     reply = run(f"watch add {query}", context(user=ADMIN), pubmed_tools)
@@ -686,6 +734,7 @@ def test_watch_add_refuses_a_query_pubmed_cannot_use_naming_the_word(lab, pubmed
     assert library.slack_watches() == [] and library.outbox() == []
 
 
+@BOTH_BACKENDS
 def test_watch_add_says_when_pubmed_does_not_answer_and_adds_nothing(lab, pubmed_tools, ncbi_server):
     library, _, context = lab
     ncbi_server.inject(503, endpoint="esearch", times=2)
@@ -694,6 +743,7 @@ def test_watch_add_says_when_pubmed_does_not_answer_and_adds_nothing(lab, pubmed
     assert "NCBI esearch failed after 2 attempts (HTTP 503)" in reply.text and library.slack_watches() == []
 
 
+@BOTH_BACKENDS
 def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab, pubmed_tools):
     library, _, context = lab
     added = run('watch add "IL-2"[tiab] AND lupus', context(user=ADMIN), pubmed_tools)
@@ -713,6 +763,7 @@ def test_watch_add_query_gets_a_slug_and_duplicates_are_refused(lab, pubmed_tool
     assert "from Slack" in listing.text and "configured" in listing.text
 
 
+@BOTH_BACKENDS
 def test_watch_remove_only_removes_slack_watches_and_announces_it(lab, pubmed_tools):
     library, _, context = lab
     run("watch add 31234567", context(user=ADMIN), pubmed_tools)
@@ -723,6 +774,7 @@ def test_watch_remove_only_removes_slack_watches_and_announces_it(lab, pubmed_to
     assert [r.payload["action"] for r in library.outbox(kind="watch")] == ["added", "removed"]
 
 
+@BOTH_BACKENDS
 def test_a_watch_added_again_starts_with_a_new_baseline(lab, pubmed_tools):
     library, _, context = lab
     run("watch add 31234567", context(user=ADMIN), pubmed_tools)
@@ -745,6 +797,7 @@ def test_a_watch_added_again_starts_with_a_new_baseline(lab, pubmed_tools):
         ("watch remove", "Remove which watch?"),
     ],
 )
+@BOTH_BACKENDS
 def test_watch_mistakes_get_hints(lab, text, says):
     library, _, context = lab
     assert says in answer(text, context(user=ADMIN)).text
@@ -790,6 +843,7 @@ def backfill_lab(lab, *, burst: str = "10"):
     return library, make
 
 
+@BOTH_BACKENDS
 def test_backfill_above_the_burst_size_is_one_digest_and_skips_held_back_papers(lab):
     library, context = backfill_lab(lab)
     recorder = Recorder()
@@ -807,6 +861,7 @@ def test_backfill_above_the_burst_size_is_one_digest_and_skips_held_back_papers(
     assert len(posted) == len([p for r in library.outbox() for p in r.papers])  # never a paper twice
 
 
+@BOTH_BACKENDS
 def test_backfill_within_the_burst_size_posts_each_paper(lab):
     library, context = backfill_lab(lab)
     later = answer("backfill review 3", context()).deferred.run(Recorder().tools())
@@ -825,6 +880,7 @@ def test_backfill_within_the_burst_size_posts_each_paper(lab):
         ("backfill review lots", "from 1 to 200"),
     ],
 )
+@BOTH_BACKENDS
 def test_backfill_mistakes_get_hints(lab, text, says):
     library, context = backfill_lab(lab)
     reply = answer(text, context())
@@ -834,6 +890,7 @@ def test_backfill_mistakes_get_hints(lab, text, says):
 # ---------------------------------------------------------------- export
 
 
+@BOTH_BACKENDS
 def test_export_goes_to_the_person_who_asked_in_a_direct_message(lab):
     _, _, context = lab
     recorder = Recorder()
@@ -847,6 +904,7 @@ def test_export_goes_to_the_person_who_asked_in_a_direct_message(lab):
     assert "`/lit export ris tag treg share`" in later.text
 
 
+@BOTH_BACKENDS
 def test_export_share_uploads_it_in_the_channel_for_everyone(lab):
     _, _, context = lab
     recorder = Recorder()
@@ -859,6 +917,7 @@ def test_export_share_uploads_it_in_the_channel_for_everyone(lab):
     assert searched.uploads[0][0] == "C0LAB" and searched.uploads[0][2].count("@article{") == 1
 
 
+@BOTH_BACKENDS
 def test_export_without_direct_messages_says_how_to_share(lab):
     _, _, context = lab
     recorder = Recorder()
@@ -879,6 +938,7 @@ def test_export_without_direct_messages_says_how_to_share(lab):
         ("export ris cites", 2, ".ris"),
     ],
 )
+@BOTH_BACKENDS
 def test_export_filters(lab, text, count, suffix):
     _, _, context = lab
     recorder = Recorder()
@@ -889,6 +949,7 @@ def test_export_filters(lab, text, count, suffix):
     assert content.count(marker) == count
 
 
+@BOTH_BACKENDS
 def test_export_failures_are_explained(lab):
     _, _, context = lab
     assert "nothing to export" in answer("export search zebrafish", context()).text
@@ -900,6 +961,7 @@ def test_export_failures_are_explained(lab):
 # ---------------------------------------------------------------- sharing
 
 
+@BOTH_BACKENDS
 def test_share_reposts_the_same_answer_for_everyone(lab):
     _, _, context = lab
     private = answer("search lupus", context())
@@ -940,6 +1002,7 @@ def test_control_values_from_elsewhere_are_refused():
         "search &lt;b&gt;",
     ],
 )
+@BOTH_BACKENDS
 def test_bad_input_gets_a_short_safe_reply(lab, text):
     _, _, context = lab
     reply = answer(text, context())
@@ -949,6 +1012,7 @@ def test_bad_input_gets_a_short_safe_reply(lab, text):
     json.dumps(reply.blocks).encode("utf-8")  # no lone surrogates reach Slack
 
 
+@BOTH_BACKENDS
 def test_unknown_commands_suggest_the_closest(lab):
     _, _, context = lab
     assert "Did you mean `/lit search`?" in answer("serch lupus", context()).text

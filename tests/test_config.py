@@ -24,7 +24,7 @@ def test_defaults_watch_the_review_and_the_engineered_il2_query(tmp_path):
     assert "mutein" in settings.watches[1].query
     assert settings.eutils_url == "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
     assert settings.slack_api_url == "https://slack.com/api/"
-    assert settings.db_path == tmp_path / "il2watch.db"
+    assert settings.db_path == str(tmp_path / "il2watch.db")
     assert settings.ncbi_rate == 3
     assert settings.config_file is None
 
@@ -295,3 +295,24 @@ def test_refresh_intervals_are_durations(tmp_path, value, seconds):
     assert load_settings({}, tmp_path).refresh_of("openalex") == seconds
     with pytest.raises(ConfigError, match=r"IL2WATCH_EUROPEPMC_REFRESH must be 0 or a duration"):
         load_settings({"IL2WATCH_EUROPEPMC_REFRESH": "often"}, tmp_path)
+
+
+def test_the_library_is_il2watch_db_else_database_url_else_the_default_file(tmp_path):
+    url = "postgres://u:secretpw99@db.example:5432/lab?sslmode=require"
+    assert load_settings({"DATABASE_URL": url}, tmp_path).db_path == url  # as a platform attaches it
+    assert load_settings({"DATABASE_URL": url, "IL2WATCH_DB": "mine.db"}, tmp_path).db_path == str(tmp_path / "mine.db")
+    other = "postgresql://u@other.example/lab"
+    assert load_settings({"DATABASE_URL": url, "IL2WATCH_DB": other}, tmp_path).db_path == other
+    assert load_settings({}, tmp_path).db_path == str(tmp_path / "il2watch.db")
+    with pytest.raises(ConfigError, match="must be a SQLite file or a postgres:// or postgresql:// URL") as refused:
+        load_settings({"DATABASE_URL": "mysql://u:secretpw98@db.example/lab"}, tmp_path)
+    assert "secretpw98" not in str(refused.value)
+
+
+def test_either_spelling_of_a_postgresql_url_selects_postgresql_and_names_no_credentials():
+    from il2watch.store import describe, is_postgres
+
+    for url in ("postgres://u:pw@h:5432/lab", "postgresql://u:pw@h/lab", "POSTGRESQL://h/lab"):
+        assert is_postgres(url) and "pw" not in describe(url) and "u:" not in describe(url)
+    assert describe("postgres://u:pw@h:5432/lab") == "PostgreSQL lab at h:5432"
+    assert not is_postgres("il2watch.db") and not is_postgres("file:lib.db?mode=ro")

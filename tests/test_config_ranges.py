@@ -39,7 +39,19 @@ def test_the_settings_checked_here_are_the_ones_that_exist():
         "IL2WATCH_SLACK_API_URL",
         "IL2WATCH_SUMMARISER_URL",
     } <= set(URLS)
-    assert not [o.env for o in OPTIONS if o.env.endswith("_URL") and o.kind != "url"], "every URL is checked as one"
+    unchecked = [o.env for o in OPTIONS if o.env.endswith("_URL") and o.kind not in ("url", "database")]
+    assert not unchecked, "every URL is checked as one"
+
+
+@pytest.mark.parametrize(
+    "value", [f"postgres://il2:{PASSWORD}@[::1/il2watch", f"postgresql://il2:{PASSWORD}@db.example.org:99999/il2watch"]
+)
+def test_a_database_url_that_cannot_be_read_is_refused_without_its_password(tmp_path, value):
+    with pytest.raises(ConfigError) as error:
+        load_settings({"DATABASE_URL": value}, tmp_path)
+    message = str(error.value)
+    assert message.startswith("DATABASE_URL must be a postgres:// or postgresql:// URL that can be read")
+    assert PASSWORD not in message and "\n" not in message
 
 
 @pytest.mark.parametrize("name", DURATIONS)

@@ -8,6 +8,7 @@ import pytest
 from il2watch.library import Library
 from il2watch.render import check_limits
 from il2watch.service import PollError, bundle_digests, deliver_due, poll_once
+from tests.conftest import BOTH_BACKENDS, lose_library
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import record
 
@@ -35,6 +36,7 @@ def arrive(world, pmid, title="A new CD25-biased IL-2 mutein expands regulatory 
     world.cite(pmid, R.REVIEW_PMID)
 
 
+@BOTH_BACKENDS
 def test_each_new_paper_is_posted_once_with_its_metadata(make_settings, slack_server, world):
     settings = make_settings(slack_server)
     report = poll(settings)
@@ -62,6 +64,7 @@ def test_each_new_paper_is_posted_once_with_its_metadata(make_settings, slack_se
         assert library.count_outbox("due") == 0 and library.count_outbox("sending") == 0
 
 
+@BOTH_BACKENDS
 def test_slack_accepting_a_post_whose_answer_is_lost_does_not_double_it(make_settings, slack_server, world):
     settings = make_settings(slack_server)
     poll(settings)
@@ -154,6 +157,7 @@ def test_a_message_slack_rejects_as_too_long_goes_out_as_plain_text(make_setting
     assert "https://pubmed.ncbi.nlm.nih.gov/41000001/" in post.text
 
 
+@BOTH_BACKENDS
 def test_a_burst_goes_out_as_one_digest_with_the_rest_in_its_thread(make_settings, slack_server, world):
     settings = make_settings(slack_server, IL2WATCH_BURST="4")
     poll(settings)
@@ -167,6 +171,7 @@ def test_a_burst_goes_out_as_one_digest_with_the_rest_in_its_thread(make_setting
     assert Counter(posted_pmids(slack_server))["41000100"] == 1
 
 
+@BOTH_BACKENDS
 def test_digest_mode_waits_for_the_digest_then_posts_once(make_settings, slack_server, world):
     from datetime import datetime
 
@@ -204,14 +209,14 @@ def test_the_abstract_can_follow_in_the_thread(make_settings, slack_server, worl
     assert threads and all(m.thread_ts in {p.ts for p in posts} for m in threads)
 
 
-def test_a_lost_library_is_rebuilt_from_the_channel(make_settings, slack_server, world, tmp_path):
+@BOTH_BACKENDS
+def test_a_lost_library_is_rebuilt_from_the_channel(make_settings, slack_server, world, database):
     settings = make_settings(slack_server)
     poll(settings)
     arrive(world, "41000001")
     poll(settings)
     before = Counter(posted_pmids(slack_server))
-    for suffix in ("", "-wal", "-shm"):
-        (tmp_path / f"library.db{suffix}").unlink(missing_ok=True)
+    lose_library(database)
     arrive(world, "41000002", title="Efavaleukin alfa in lupus: a phase 2 trial")
     poll(settings)
     after = Counter(posted_pmids(slack_server))

@@ -71,6 +71,20 @@ def test_missing_scopes_are_named_with_why(make_settings, ncbi_server, slack_ser
     assert scopes.startswith("✗") and "channels:history (check the channel before posting" in scopes
 
 
+def test_an_install_from_before_follow_ups_is_told_the_direct_message_scopes_it_lacks(
+    make_settings, ncbi_server, slack_server
+):
+    from tests.stand_ins.slack_api import DEFAULT_BOT_SCOPES
+
+    old = [scope for scope in DEFAULT_BOT_SCOPES if scope not in ("im:write", "im:history")]
+    slack_server.add_token("xoxb-before-followups", scopes=old)
+    report = lines(make_settings(slack_server, SLACK_BOT_TOKEN="xoxb-before-followups"))
+    [scopes] = [line for line in report if "scopes missing" in line]
+    assert scopes.startswith("✗") and "im:write (send /il2 export files, and word of a retraction" in scopes
+    assert "im:history (check a direct message whose answer was lost before sending it again)" in scopes
+    assert "channels:history" not in scopes
+
+
 def test_a_bad_token_is_one_line_with_the_fix(make_settings, slack_server):
     report = lines(make_settings(slack_server, SLACK_BOT_TOKEN="xoxb-wrong"))
     assert (

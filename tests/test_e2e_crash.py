@@ -1,10 +1,10 @@
 """`il2watch poll` killed with SIGKILL at random moments, again and again, and at the one moment that matters
-most (Slack has the message, il2watch has not recorded it): every paper still arrives once."""
+most (Slack has the message, il2watch has not recorded it): every paper still arrives once. The random kills
+run on both backends (fewer on PostgreSQL, which shares the code paths that the SQLite run covers)."""
 
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,12 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from il2watch.library import Library
+from tests.conftest import BOTH_BACKENDS
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import record
 from tests.support import settings_env, subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
-KILLS = int(os.environ.get("IL2WATCH_TEST_KILLS", "50"))
+KILLS = {
+    "sqlite": int(os.environ.get("IL2WATCH_TEST_KILLS", "50")),
+    "postgres": int(os.environ.get("IL2WATCH_TEST_KILLS_POSTGRES", "15")),
+}
 
 
 def start_poll(env):
@@ -35,15 +40,18 @@ def posted(slack_server):
     return Counter(pmids)
 
 
+@BOTH_BACKENDS
 def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(
-    tmp_path, ncbi_server, slack_server, world
+    tmp_path, ncbi_server, slack_server, world, database
 ):
+    kills_wanted = KILLS["postgres" if database.startswith("postgresql://") else "sqlite"]
     env = subprocess_env(
         PYTHONPATH=str(REPO),
         **settings_env(
             tmp_path,
             ncbi_server,
             slack_server,
+            database,
             IL2WATCH_BURST="0",
             NCBI_API_KEY="",
             IL2WATCH_POST_INTERVAL="0.15",
@@ -62,7 +70,7 @@ def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(
     expected = set()
     next_pmid = 45_000_000
     kills = runs = 0
-    while kills < KILLS and runs < KILLS * 3:
+    while kills < kills_wanted and runs < kills_wanted * 3:
         runs += 1
         for _ in range(3):  # papers keep arriving while il2watch keeps dying: every run has work to do
             pmid = str(next_pmid)
@@ -77,7 +85,7 @@ def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(
             kills += 1
         process.wait(timeout=30)
 
-    assert kills == KILLS, f"only {kills} of {runs} runs were still going when the kill came"
+    assert kills == kills_wanted, f"only {kills} of {runs} runs were still going when the kill came"
     for _ in range(2):  # finally let it finish, twice
         finished = subprocess.run(
             [sys.executable, "-m", "il2watch", "poll"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
@@ -89,9 +97,10 @@ def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(
     assert doubled == {}, f"posted twice: {doubled}"
     assert expected <= set(counts), f"never posted: {sorted(expected - set(counts))}"
     assert set(counts) - expected == set(baseline)
-    conn = sqlite3.connect(tmp_path / "library.db")
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    states = dict(conn.execute("select state, count(*) from outbox group by state").fetchall())
+    with Library(database) as library:
+        if not database.startswith("postgresql://"):
+            assert library.integrity_ok()
+        states = dict(library.execute("select state, count(*) from outbox group by state").fetchall())
     assert set(states) <= {"sent"}, states
 
 
@@ -99,15 +108,20 @@ def thread_replies(slack_server, parent):
     return [m for m in slack_server.messages("C0PAPERS1") if m.thread_ts == parent.ts and m.ts != parent.ts]
 
 
+@BOTH_BACKENDS
 @pytest.mark.parametrize("where", ["post", "thread reply"])
-def test_a_kill_right_after_slack_accepted_a_message_doubles_nothing(tmp_path, ncbi_server, slack_server, world, where):
+def test_a_kill_right_after_slack_accepted_a_message_doubles_nothing(
+    tmp_path, ncbi_server, slack_server, world, where, database
+):
     """The random kills above rarely land in the few milliseconds between Slack accepting a message and
     il2watch recording it; here the Slack stand-in accepts the message and holds its answer until il2watch
     has been killed."""
     from il2watch.config import load_settings
     from il2watch.service import poll_once
 
-    env = settings_env(tmp_path, ncbi_server, slack_server, IL2WATCH_THREAD_ABSTRACT="true", IL2WATCH_BURST="0")
+    env = settings_env(
+        tmp_path, ncbi_server, slack_server, database, IL2WATCH_THREAD_ABSTRACT="true", IL2WATCH_BURST="0"
+    )
     settings = load_settings(env, tmp_path)
     poll_once(settings, out=lambda _: None)  # the baseline
     arrivals = [str(45_100_000 + n) for n in range(3)]
@@ -132,9 +146,10 @@ def test_a_kill_right_after_slack_accepted_a_message_doubles_nothing(tmp_path, n
     assert {pmid: len(thread_replies(slack_server, posted_message(slack_server, pmid))) for pmid in arrivals} == {
         pmid: 1 for pmid in arrivals
     }
-    conn = sqlite3.connect(tmp_path / "library.db")
-    assert dict(conn.execute("select state, count(*) from outbox group by state").fetchall()).keys() == {"sent"}
-    statuses = [status for (status,) in conn.execute("select status from runs order by id")]
+    with Library(database) as library:
+        states = dict(library.execute("select state, count(*) from outbox group by state").fetchall())
+        statuses = [status for (status,) in library.execute("select status from runs order by id").fetchall()]
+    assert states.keys() == {"sent"}
     assert statuses == ["ok", "interrupted", "ok"], "the killed poll is recorded as interrupted"
 
 

@@ -1,14 +1,16 @@
-"""The library on real SQLite files: schema, papers, reasons, search, outbox, and its failure modes."""
+"""The library on both backends (a real SQLite file, a real PostgreSQL database): schema, papers, reasons,
+outbox, watches, runs, feedback; then SQLite's own failure modes. Search has its own suite (test_search)."""
 
 import sqlite3
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from il2watch.library import Library, LibraryError, fts_query
+from il2watch.library import TABLE_KEYS, Library, LibraryError
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
+from il2watch.store import postgres as pg
+from il2watch.store import sqlite as sq
+from tests.conftest import BOTH_BACKENDS
 
 
 def paper(pmid, title="Engineered IL-2 mutein expands regulatory T cells", **kw):
@@ -32,8 +34,8 @@ def paper(pmid, title="Engineered IL-2 mutein expands regulatory T cells", **kw)
 
 
 @pytest.fixture
-def lib(tmp_path):
-    with Library(tmp_path / "lib.db") as library:
+def lib(database):
+    with Library(database) as library:
         yield library
 
 
@@ -54,6 +56,46 @@ def test_schema_is_created_once_and_reopening_is_harmless(tmp_path):
         assert again.is_empty()
 
 
+def test_a_new_postgresql_database_is_created_at_the_current_version_in_one_step(fresh_postgres_url):
+    postgres_url = fresh_postgres_url
+    Library(postgres_url).close()
+    pg.close_pools(postgres_url)  # a new process: it finds the schema there and changes nothing
+    with Library(postgres_url) as again:
+        assert again.applied_migrations() == sorted(sq.migration_names())
+        assert again.is_empty()
+
+
+def test_both_backends_know_the_same_migrations_and_tables(tmp_path, postgres_url):
+    """A migration added to one backend and not the other, or a table ``il2watch migrate`` would not copy,
+    fails here."""
+    assert sorted(pg.migration_names()) == sorted(sq.migration_names())
+    with Library(tmp_path / "lib.db") as lite:
+        sqlite_tables = {
+            r[0]
+            for r in lite.db.execute("select name from sqlite_master where type = 'table'")
+            if not r[0].startswith(("papers_fts", "_sqlite", "sqlite_"))
+        }
+    with Library(postgres_url) as postgres:
+        postgres_tables = {
+            r[0]
+            for r in postgres.db.execute(
+                "select table_name from information_schema.tables where table_schema = current_schema()"
+            ).fetchall()
+        } - {"il2watch_migrations"}
+        columns = {
+            (t, c)
+            for t, c in postgres.db.execute(
+                "select table_name, column_name from information_schema.columns where table_schema = current_schema()"
+            ).fetchall()
+        }
+    assert sqlite_tables == postgres_tables == set(TABLE_KEYS)
+    with Library(tmp_path / "lib.db") as lite:
+        for table in TABLE_KEYS:
+            for row in lite.db.execute(f"PRAGMA table_info({table})"):
+                assert (table, row[1]) in columns, f"{table}.{row[1]} is missing on PostgreSQL"
+
+
+@BOTH_BACKENDS
 def test_paper_round_trips_whole(lib):
     original = paper("101")
     lib.save_papers([original])
@@ -65,6 +107,7 @@ def test_paper_round_trips_whole(lib):
     assert not lib.is_empty()
 
 
+@BOTH_BACKENDS
 def test_insight_columns_feed_tag_queries(lib):
     lib.save_papers(
         [paper("1"), paper("2")],
@@ -79,6 +122,7 @@ def test_insight_columns_feed_tag_queries(lib):
     assert lib.known_molecules() == ["bempegaldesleukin", "efavaleukin alfa"]
 
 
+@BOTH_BACKENDS
 def test_reasons_keep_first_seen_and_update_score(lib):
     lib.save_reasons([("1", Reason("review", "similar", 50, 3))], now="2024-01-01T00:00:00+00:00", run_id=1)
     lib.save_reasons(
@@ -94,38 +138,7 @@ def test_reasons_keep_first_seen_and_update_score(lib):
     assert lib.count_linked("review", "cites") == 1
 
 
-def test_search_finds_title_abstract_author_and_journal_words(lib):
-    lib.save_papers(
-        [
-            paper("1", "Nemvaleukin alfa in melanoma"),
-            paper("2", "Low-dose interleukin-2 in lupus", authors=(Author("Ålund", "Åsa", "Å"),)),
-        ]
-    )
-    assert lib.search("nemvaleukin")[0] == ["pmid:1"]
-    assert lib.search("lupus OR melanoma")[1] == 2
-    assert lib.search("alund")[0] == ["pmid:2"]  # diacritics folded
-    assert lib.search('"low-dose interleukin-2"[tiab] AND lupus')[0] == ["pmid:2"]
-    assert lib.search("Frontiers Immunology")[1] == 2
-    assert lib.search("()[]") == ([], 0)
-
-
-@given(st.text(max_size=200))
-@settings(max_examples=300, deadline=None)
-def test_any_user_text_makes_a_query_the_index_accepts(text):
-    query = fts_query(text)
-    conn = sqlite3.connect(":memory:")
-    conn.execute("create virtual table t using fts5(a, tokenize='porter unicode61 remove_diacritics 2')")
-    conn.execute("insert into t values ('engineered interleukin 2')")
-    if query:
-        conn.execute("select * from t where t match ?", [query]).fetchall()
-
-
-def test_fts_query_keeps_phrases_or_and_prefixes():
-    assert fts_query('"regulatory T cell" treg*') == '"regulatory T cell" AND "treg"*'
-    assert fts_query("IL-2 OR IL-15 [tiab] NOT x") == '("IL-2" OR "IL-15") NOT "x"'
-    assert fts_query('unbalanced "quote') == '"unbalanced" AND "quote"'
-
-
+@BOTH_BACKENDS
 def test_transaction_is_all_or_nothing(lib):
     with pytest.raises(RuntimeError):
         with lib.transaction():
@@ -135,6 +148,7 @@ def test_transaction_is_all_or_nothing(lib):
     assert lib.paper("1") is None and lib.reasons_for("1") == []
 
 
+@BOTH_BACKENDS
 def test_outbox_claims_a_pmid_once_per_channel(lib):
     with lib.transaction():
         lib.enqueue(key="a", channel="C1", kind="paper", papers=["1"], payload={})
@@ -146,6 +160,7 @@ def test_outbox_claims_a_pmid_once_per_channel(lib):
     assert [row.key for row in lib.outbox()] == ["a"]
 
 
+@BOTH_BACKENDS
 def test_watch_progress_and_slack_watches(lib):
     lib.sync_watches([Watch("review", pmid="35217787", label="the review")])
     lib.add_watch(Watch("mine", query="IL-2 mutein", source="slack"), added_by="U1")
@@ -157,6 +172,7 @@ def test_watch_progress_and_slack_watches(lib):
     assert lib.slack_watches() == []
 
 
+@BOTH_BACKENDS
 def test_runs_count_consecutive_failures(lib):
     for status in ("ok", "error", "error"):
         lib.finish_run(lib.start_run("poll"), status=status, error="boom" if status == "error" else "")
@@ -164,6 +180,7 @@ def test_runs_count_consecutive_failures(lib):
     assert lib.last_run(status="ok")["status"] == "ok"
 
 
+@BOTH_BACKENDS
 def test_feedback_and_reading_list(lib):
     assert lib.set_feedback("1", "U1", 1) == (1, 0)
     assert lib.set_feedback("1", "U2", -1) == (1, 1)
@@ -183,7 +200,8 @@ def test_read_only_database_says_so(tmp_path):
                 read_only.save_papers([paper("2")])
 
 
-def test_full_database_says_so_and_keeps_nothing_partial(lib):
+def test_full_database_says_so_and_keeps_nothing_partial(tmp_path):
+    lib = Library(tmp_path / "lib.db")
     lib.save_papers([paper("1")])
     pages = lib.db.execute("PRAGMA page_count").fetchone()[0]
     lib.db.execute(f"PRAGMA max_page_count = {pages + 2}")

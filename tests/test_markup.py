@@ -2,7 +2,8 @@ import json
 import re
 
 from il2watch.commands.parsing import clean_unicode
-from il2watch.intel.llm import ChatSummariser
+from il2watch.config import Settings
+from il2watch.intel.llm import make_summariser
 from il2watch.markup import counted, escape_mrkdwn, read_mathml, squash, strip_invisible, to_mrkdwn, to_plain
 
 
@@ -85,7 +86,8 @@ def test_one_set_of_invisible_characters_for_what_is_shown_and_what_is_typed():
 
 
 def test_a_language_model_summary_loses_the_same_invisible_characters():
-    summariser = ChatSummariser(base_url="http://127.0.0.1:9", model="m")
+    summariser = make_summariser(Settings(summariser_url="http://127.0.0.1:9", summariser_model="m"))
+    assert summariser is not None
     answer = {"choices": [{"message": {"content": "Low-dose IL-2\u200b doubled Tregs\u202e."}}]}
     assert summariser.read_answer(json.dumps(answer).encode()) == "Low-dose IL-2 doubled Tregs."
 

@@ -8,6 +8,7 @@ import pytest
 
 from il2watch.library import Library
 from il2watch.service import PollError, poll_once
+from tests.conftest import BOTH_BACKENDS
 from tests.data import records as R
 from tests.stand_ins.eutils import max_requests_in_any_second
 from tests.stand_ins.pubmed_world import record
@@ -29,6 +30,7 @@ def linked(settings):
     return {tuple(row) for row in rows}
 
 
+@BOTH_BACKENDS
 def test_first_poll_records_the_baseline_with_every_reason_and_shows_three(make_settings, ncbi_server):
     settings = make_settings()
     printed = []
@@ -54,6 +56,7 @@ def test_first_poll_records_the_baseline_with_every_reason_and_shows_three(make_
     assert sorted(endpoints(ncbi_server)) == ["efetch", "elink", "elink", "esearch"]
 
 
+@BOTH_BACKENDS
 def test_second_poll_stores_exactly_the_new_papers_with_all_their_reasons(make_settings, ncbi_server, world):
     settings = make_settings()
     poll(settings)
@@ -84,6 +87,7 @@ def test_second_poll_stores_exactly_the_new_papers_with_all_their_reasons(make_s
     assert {"41000001", R.IL15_PMID} <= due
 
 
+@BOTH_BACKENDS
 def test_a_poll_that_finds_nothing_costs_two_elinks_and_one_esearch(make_settings, ncbi_server):
     settings = make_settings()
     poll(settings)
@@ -93,6 +97,7 @@ def test_a_poll_that_finds_nothing_costs_two_elinks_and_one_esearch(make_setting
     assert sorted(endpoints(ncbi_server)) == ["elink", "elink", "esearch"]
 
 
+@BOTH_BACKENDS
 def test_query_polls_overlap_the_last_window(make_settings, ncbi_server):
     settings = make_settings()
     poll(settings)
@@ -129,6 +134,7 @@ def test_with_an_api_key_never_more_than_ten_a_second(make_settings, ncbi_server
     assert all(r.params.get("api_key") == ["stand-in-key"] for r in ncbi_server.requests)
 
 
+@BOTH_BACKENDS
 def test_a_paper_only_looked_up_is_not_seen_by_any_watch(make_settings, ncbi_server, world):
     from il2watch import pubmed
     from il2watch.service import make_eutils
@@ -207,6 +213,7 @@ def test_transient_statuses_are_retried_within_the_poll(make_settings, ncbi_serv
     assert report.status == "ok" and report.new > 0
 
 
+@BOTH_BACKENDS
 def test_an_empty_elink_during_an_outage_is_not_news(make_settings, ncbi_server):
     settings = make_settings()
     poll(settings)
@@ -233,6 +240,7 @@ def test_an_empty_similar_articles_answer_where_some_were_known_is_an_outage(mak
     assert linked(settings) == before
 
 
+@BOTH_BACKENDS
 def test_an_empty_search_during_an_outage_is_not_news(make_settings, ncbi_server, world):
     settings = make_settings()
     for pmid in R.ENGINEERED_IL2_MATCHES:  # entered this week, so the overlap window must see them again

@@ -19,8 +19,8 @@ from tests.test_reliability_support import baseline_library, one_line, open_lab
 
 NEW = "41000001"
 RETRIES = 2
-NCBI_TIMEOUT = 0.2  # seconds; the stand-in's "slow" answers come after SLOW_DELAY
-SLOW_DELAY = 0.4
+NCBI_TIMEOUT = 0.5  # seconds; the stand-in's "slow" answers come after SLOW_DELAY
+SLOW_DELAY = 1.0
 RETRYABLE = (429, 500, 502, 503, "slow", "reset")
 
 
@@ -119,7 +119,7 @@ def test_a_lasting_fault_fails_the_watch_it_serves_alone_by_name(lab, fault, end
 def test_a_passing_ncbi_fault_is_retried_within_the_poll(lab, fault, endpoint):
     lab.arrive(NEW)
     inject(lab, fault, endpoint)
-    report = lab.poll()
+    report = lab.poll(**patient(fault))
     assert report.status == "ok" and report.requests == 5  # two ELinks, an ESearch, an EFetch, and the retry
     assert lab.posted()[NEW] == 1
 

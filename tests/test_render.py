@@ -779,7 +779,8 @@ def test_any_text_renders_safely_within_limits(title, sections, names, journal, 
 def test_a_paper_known_retracted_only_through_a_retraction_in_link_is_flagged_like_a_typed_one():
     linked = paper(corrections=(("RetractionIn", "38000000"),))  # PubMed links the notice, the type lags
     typed = paper(pub_types=("Journal Article", "Retracted Publication"))
-    for retracted in (linked, typed):
+    republished = paper(corrections=(("RetractedandRepublishedIn", "38000001"),))  # the follow-up check's kind too
+    for retracted in (linked, typed, republished):
         found = intel.analyse(retracted, [CITES])
         assert "retraction" in found.flags
         message = render_paper(retracted, [CITES], found, WATCHES)
@@ -788,6 +789,22 @@ def test_a_paper_known_retracted_only_through_a_retraction_in_link_is_flagged_li
         assert "retraction" in message.metadata["event_payload"]["flags"]
         top, _ = render_digest([(retracted, [CITES], found)], WATCHES, title="Digest")
         assert "🚨 *RETRACTED*" in block_texts(top)[1]
+    notice = block_texts(render_paper(republished, [CITES], intel.analyse(republished, [CITES]), WATCHES))[0]
+    assert notice.endswith("<https://pubmed.ncbi.nlm.nih.gov/38000001/|Read the retraction notice>")
+
+
+def test_a_partial_retraction_is_told_but_the_paper_is_not_called_retracted():
+    partial = paper(corrections=(("PartialRetractionIn", "38000002"),))
+    message = render_paper(partial, [CITES], intel.analyse(partial, [CITES]), WATCHES)
+    assert not message.text.startswith("RETRACTED") and message.metadata["event_payload"]["retracted"] is False
+
+
+def test_a_preprint_server_record_without_the_preprint_type_is_a_preprint_everywhere():
+    from il2watch.export import to_bibtex
+
+    server = paper(journal="bioRxiv", journal_iso="bioRxiv", pub_types=("Journal Article",))
+    assert "preprint" in intel.analyse(server, [CITES]).flags
+    assert to_bibtex([server]).lstrip().startswith("@misc{"), "exported as a preprint, as the flag says"
 
 
 def test_section_text_is_clipped_in_utf16_units_as_slack_counts_them():

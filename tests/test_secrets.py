@@ -73,7 +73,7 @@ def lab_env(tmp_path, ncbi_server, slack_server, **urls: str) -> dict[str, str]:
         ncbi_server,
         slack_server,
         **SECRET_SETTINGS,
-        IL2WATCH_DB="postgresql://dbuser77:dbpass77@dbhost/il2watch.db",  # a path here, with a URL's credentials
+        DATABASE_URL="postgresql://dbuser77:dbpass77@dbhost/il2watch",  # read, remembered, not used: IL2WATCH_DB wins
         IL2WATCH_SUMMARISER_URL="http://llmuser77:llmpass77@127.0.0.1:9/v1",
         IL2WATCH_SUMMARISER_MODEL="summary-model",
         IL2WATCH_ADMINS=ADMIN,
@@ -191,7 +191,7 @@ def test_a_rejected_ncbi_key_echoed_back_reaches_no_one(tmp_path, ncbi_server, s
     assert "Last error" in status_cli.stdout and "HTTP 400" in status_cli.stdout
     doctor = seen.cli(tmp_path, env, "doctor")
     assert "✗ NCBI E-utilities at" in doctor.stdout and "HTTP 400" in doctor.stdout
-    assert "library" in doctor.stdout and "dbhost" in doctor.stdout  # the path is shown, its credentials not
+    assert "DATABASE_URL (PostgreSQL il2watch at dbhost) is set, but IL2WATCH_DB wins" in doctor.stdout
 
     ncbi_server.rejected_api_keys = frozenset()  # the key works again: papers are posted, summaries fail
     scheduled(worker.poll_job)

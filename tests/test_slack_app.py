@@ -40,6 +40,8 @@ from tests.stand_ins.socket_mode import (
 )
 from tests.support import PROXY_VARIABLES
 
+DEADLINE = 2.0  # IL2WATCH_REQUEST_DEADLINE for the app: every Slack call the listeners make ends within it
+
 ADMIN, READER, OTHER = "UADMIN01", "UREADER1", "UOTHER01"
 CHANNEL = "C0GENERAL"
 SLACK_DEADLINE = 3.0  # seconds Slack waits for an ack
@@ -82,6 +84,7 @@ def lab(tmp_path_factory):
                     "IL2WATCH_ADMINS": ADMIN,
                     "IL2WATCH_CHANNEL": CHANNEL,
                     "IL2WATCH_POST_INTERVAL": "0",
+                    "IL2WATCH_REQUEST_DEADLINE": str(DEADLINE),
                     "NCBI_EMAIL": "lab@example.org",
                 },
                 cwd=tmp_path,
@@ -287,6 +290,27 @@ def post_paper(api, settings, library, pmid):
 
 def as_history(message) -> dict:
     return message.to_slack()
+
+
+def test_the_listeners_own_slack_calls_keep_the_request_deadline(connected, settings, library, caplog):
+    # Bolt hands listeners a plain WebClient of its own; il2watch's listeners use their bounded one, so a
+    # Slack answer dripped for half a minute costs a click or an App Home the deadline, not the half minute.
+    api, socket_mode = connected
+    voted = {TREG_MUTEIN_PMID, MARKUP_PMID, NO_ABSTRACT_PMID, LOW_DOSE_SLE_PMID, REVIEW_CITED_BY[1]}
+    pmid = next(p for p in reversed(REVIEW_CITED_BY) if p not in voted)  # no other test votes on it
+    posted = post_paper(api, settings, library, pmid)
+    api.inject("drip", "chat.update", delay=0.5)
+    started = time.monotonic()
+    click(api, socket_mode, "il2_relevant", f"pmid:{pmid}", message=as_history(posted), user="UDRIP001")
+    wait_until(lambda: "could not show the new counts" in caplog.text, timeout=DEADLINE + 5)
+    assert time.monotonic() - started < DEADLINE + 3
+    assert f"more than {DEADLINE:g} s" in caplog.text and "Traceback" not in caplog.text
+
+    api.inject("drip", "views.publish", delay=0.5)
+    started = time.monotonic()
+    socket_mode.send_envelope("events_api", app_home_opened_payload("UDRIP002"))
+    wait_until(lambda: "could not publish the App Home" in caplog.text, timeout=DEADLINE + 5)
+    assert time.monotonic() - started < DEADLINE + 3
 
 
 def test_feedback_is_stored_per_user_and_counted_on_the_post(connected, settings, library):

@@ -517,6 +517,39 @@ def test_epost_then_esummary_and_efetch_through_the_webenv(server):
     assert [s["Id"] for s in summaries] == list(R.REVIEW_CITED_BY[:2])
 
 
+def test_esearch_over_a_posted_list_with_the_comment_correction_filters(server, world):
+    """What il2watch's follow-up check sends: EPost, then ``#1 AND (hasretractionin OR …)`` on that WebEnv
+    with usehistory=y, then EFetch of the result by its own query key."""
+    posted = Entrez.read(post(server, "epost", db="pubmed", id=",".join(R.REVIEW_CITED_BY)))
+    term = '#1 AND (hasretractionin OR haserratumin OR hasretractedandrepublishedin OR "retracted publication"[pt])'
+    found = read(server, "esearch", db="pubmed", term=term, WebEnv=posted["WebEnv"], usehistory="y", retmax=100)
+    assert sorted(found["IdList"]) == sorted([R.RETRACTED_PMID, R.TREG_MUTEIN_PMID]) and found["QueryKey"] == "2"
+    assert found["WebEnv"] == posted["WebEnv"]
+    only = read(server, "esearch", db="pubmed", term="#1 AND haserratumin", WebEnv=posted["WebEnv"])
+    assert only["IdList"] == [R.TREG_MUTEIN_PMID]
+    fetched = Entrez.read(
+        get(server, "efetch", db="pubmed", retmode="xml", WebEnv=posted["WebEnv"], query_key="2", retmax=10)
+    )
+    assert {str(a["MedlineCitation"]["PMID"]) for a in fetched["PubmedArticle"]} == set(found["IdList"])
+    # outside the posted list the filter finds the erratum's other paper too, and nothing about #2 is lost
+    assert read(server, "esearch", db="pubmed", term="hasretractionin")["IdList"] == [R.RETRACTED_PMID]
+    with pytest.raises(RuntimeError, match="Cannot retrieve history data. query_key: 1"):
+        read(server, "esearch", db="pubmed", term="#1 AND haserratumin", WebEnv="MCID_nosuchsession")
+
+
+def test_a_record_amended_between_phases_gains_its_notices_and_types(server, world):
+    world.amend(
+        R.LOW_DOSE_SLE_PMID,
+        corrections=[("RetractedandRepublishedIn", "39990009")],
+        pub_types=["Retracted Publication"],
+    )
+    (article,) = read(server, "efetch", db="pubmed", retmode="xml", id=R.LOW_DOSE_SLE_PMID)["PubmedArticle"]
+    links = article["MedlineCitation"]["CommentsCorrectionsList"]
+    assert [(c.attributes["RefType"], str(c["PMID"])) for c in links] == [("RetractedandRepublishedIn", "39990009")]
+    assert "Retracted Publication" in article["MedlineCitation"]["Article"]["PublicationTypeList"]
+    assert read(server, "esearch", db="pubmed", term="hasretractedandrepublishedin")["IdList"] == [R.LOW_DOSE_SLE_PMID]
+
+
 def test_esummary_docsum_and_the_error_for_an_unknown_id(server):
     (summary,) = read(server, "esummary", db="pubmed", id=R.REVIEW_PMID)
     assert summary["AuthorList"] == ["Hernandez R", "Põder J", "LaPorte KM", "Malek TR"]

@@ -1,17 +1,23 @@
-"""The one HTTP transport, against the NCBI stand-in over real HTTP: limits, timeouts, retries, errors."""
+"""The one HTTP transport, against the NCBI and Slack stand-ins over real HTTP: limits, timeouts, retries,
+redirects, errors."""
 
 from __future__ import annotations
 
+import inspect
 import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
 from il2watch import pubmed, redact
 from il2watch.config import Settings
 from il2watch.eutils import from_settings
+from il2watch.slack_client import BoundedWebClient, SlackAnswerError, make_client
 from il2watch.transport import (
     MAX_WAIT,
     Host,
@@ -23,7 +29,9 @@ from il2watch.transport import (
 )
 from tests.data import records as R
 from tests.stand_ins.eutils import EutilsStandIn
+from tests.stand_ins.slack_api import DEFAULT_BOT_TOKEN, SlackStandIn
 from tests.support import ncbi_client
+from tests.test_reliability_support import CHANNEL, baseline_library, open_lab
 
 
 class FakeTime:
@@ -178,6 +186,76 @@ def test_credentials_in_the_base_url_are_sent_as_basic_auth_and_never_shown(ncbi
     assert "pa55word" not in str(failed.value) and "mirror-user" not in str(failed.value)
 
 
+# ---------------------------------------------------------------- redirects
+
+
+def test_a_redirect_within_the_host_is_followed_with_its_credentials(ncbi_server):
+    """A mirror that moved its path (301 for a GET, 307 for a POST, which keeps its form) is followed on the
+    same host, Basic authentication included; each hop counts against the host's rate."""
+    base = ncbi_server.base_url.replace("http://", "http://mirror-user:pa55word@")
+    client = host(base)
+    moved = ncbi_server.base_url.replace("/entrez/eutils/", "/moved/eutils/")
+    ncbi_server.inject(301, endpoint="einfo", location=moved)
+    answer = client.get("einfo.fcgi", [("db", "pubmed"), ("api_key", "mirror-key-0042")])
+    assert answer.status == 200 and b"<DbName>pubmed</DbName>" in answer.body
+    assert answer.url == f"{moved}einfo.fcgi?db=pubmed&api_key=[redacted]"
+    ncbi_server.inject(307, endpoint="efetch", location=moved)
+    fetched = client.post("efetch.fcgi", [("db", "pubmed"), ("id", R.REVIEW_PMID), ("retmode", "xml")])
+    assert f'<PMID Version="1">{R.REVIEW_PMID}</PMID>'.encode() in fetched.body
+    seen = [(r.endpoint, r.method, r.status, r.authorization.split()[0]) for r in ncbi_server.requests]
+    assert seen == [
+        ("einfo", "GET", 301, "Basic"),
+        ("einfo", "GET", 200, "Basic"),
+        ("efetch", "POST", 307, "Basic"),
+        ("efetch", "POST", 200, "Basic"),
+    ]
+    assert client.stats.requests == 4
+
+
+def test_a_redirect_to_another_host_is_refused_and_no_credential_or_key_reaches_it(world):
+    """D3/D4: a mirror at A answering 302 to B (which would echo the query, API key and all): nothing at all
+    is sent to B, not the Basic credentials, not the key; the one line names both hosts and no secret."""
+    with EutilsStandIn(world) as mirror, EutilsStandIn(world) as other:
+        base = mirror.base_url.replace("http://", "http://mirroruser:s3cretpw@")
+        client = ncbi_client(base, ncbi_api_key="sEcReT-KeY-0042", ncbi_attempts=3)
+        elsewhere = other.base_url.replace("127.0.0.1", "localhost")
+        mirror.inject(302, endpoint="esearch", location=elsewhere)
+        with pytest.raises(TransportError) as failed:
+            pubmed.search(client, "mutein")
+        here, there = mirror.base_url.split("/entrez")[0], elsewhere.split("/entrez")[0]
+        assert str(failed.value) == (
+            f"NCBI redirected esearch from {here} to {there} (HTTP 302); il2watch follows redirects within "
+            f"{here} only, so that its requests and credentials reach no other host: if {there} is meant, set "
+            f"the base URL to it"
+        )
+        assert failed.value.kind == "redirect" and failed.value.status == 302
+        assert other.requests == []
+        assert [(r.endpoint, r.status) for r in mirror.requests] == [("esearch", 302)]  # not retried
+        for secret in ("s3cretpw", "mirroruser", "sEcReT-KeY-0042"):
+            assert secret not in str(failed.value)
+
+
+def test_a_redirected_post_that_would_become_a_get_and_endless_redirects_fail_with_one_line(world):
+    with EutilsStandIn(world, enforce_rate_limit=False) as ncbi_server:  # seven requests in a moment
+        client = host(ncbi_server.base_url)
+        moved = ncbi_server.base_url.replace("/entrez/eutils/", "/moved/eutils/")
+        ncbi_server.inject(302, endpoint="efetch", location=moved)
+        with pytest.raises(TransportError) as failed:
+            client.post("efetch.fcgi", [("db", "pubmed"), ("id", R.REVIEW_PMID)], what="efetch")
+        assert str(failed.value) == (
+            f"NCBI answered the POST of efetch with HTTP 302, pointing to {moved}efetch.fcgi; il2watch does not send "
+            f"a POST again as a GET: set the base URL to the new address"
+        )
+        ncbi_server.inject(302, endpoint="einfo", times=10, location=ncbi_server.base_url)
+        with pytest.raises(TransportError) as failed:
+            client.get("einfo.fcgi", [("db", "pubmed")], what="einfo")
+        assert str(failed.value) == (
+            f"NCBI redirected einfo more than 5 times (last to {ncbi_server.base_url}einfo.fcgi?db=pubmed); set the "
+            f"base URL to where the answer is"
+        )
+        assert len([r for r in ncbi_server.requests if r.endpoint == "einfo"]) == 6
+
+
 # ---------------------------------------------------------------- time and size
 
 
@@ -200,9 +278,39 @@ def test_an_answer_dripped_slowly_fails_at_the_deadline_without_a_retry(ncbi_ser
         pubmed.fetch_papers(client, [R.REVIEW_PMID])
     assert 0.9 < time.monotonic() - started < 2.5
     assert str(failed.value) == (
-        "NCBI took more than 1 s to answer efetch (the answer arrived too slowly; IL2WATCH_REQUEST_DEADLINE)"
+        "NCBI took more than 1 s to answer efetch: its body was still arriving (IL2WATCH_REQUEST_DEADLINE)"
     )
     assert failed.value.kind == "deadline" and client.stats.requests == 1
+
+
+def test_a_status_line_and_headers_dripped_slowly_fail_at_the_deadline_too(ncbi_server):
+    """The deadline bounds the whole answer: 14 header lines 0.3 s apart (4.2 s) are cut at 1 s, and the line
+    says the headers were still arriving; the read timeout (5 s) never fires on its own."""
+    client = ncbi_client(ncbi_server.base_url, ncbi_timeout=5.0, request_deadline=1.0)
+    ncbi_server.inject("drip_headers", endpoint="einfo", delay=0.3)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as failed:
+        pubmed.database_info(client)
+    took = time.monotonic() - started
+    assert 0.9 < took < 2.0, took
+    assert str(failed.value) == (
+        "NCBI took more than 1 s to answer einfo: its status line and headers were still arriving "
+        "(IL2WATCH_REQUEST_DEADLINE)"
+    )
+    assert failed.value.kind == "deadline" and client.stats.requests == 1
+    ncbi_server.inject("drip_headers", endpoint="einfo", delay=0.01)  # the same answer within the deadline
+    assert pubmed.database_info(client)
+
+
+def test_the_deadline_counts_from_when_the_request_may_leave_not_from_the_queue(ncbi_server):
+    """Waiting for the host's rate limit is not the answer's time: two requests queued behind a limiter of
+    one a second both get their whole deadline (0.6 s), though the second waits 1 s before it leaves."""
+    settings = Settings(eutils_url=ncbi_server.base_url, ncbi_email="lab@example.org", request_deadline=0.6)
+    client = from_settings(settings, limiter=RateLimiter(1, 1.0))
+    pubmed.database_info(client)
+    started = time.monotonic()
+    assert pubmed.database_info(client)
+    assert time.monotonic() - started > 0.6
 
 
 def test_an_answer_larger_than_the_cap_fails_that_request_clearly(ncbi_server):
@@ -271,3 +379,141 @@ def test_a_request_that_leaves_late_is_counted_from_when_it_left():
     now[0] = 0.5
     limiter.sent(first)  # the first request's connection was only made half a second later
     assert limiter.acquire() == pytest.approx(0.05 + 0.5)  # the fourth waits for the first's real departure + 1.05
+
+
+# ---------------------------------------------------------------- Slack keeps the same limits
+
+
+def slack_client_for(slack: SlackStandIn, **settings) -> BoundedWebClient:
+    values = dict(slack_api_url=slack.base_url, slack_bot_token=DEFAULT_BOT_TOKEN, slack_timeout=1.0) | settings
+    client = make_client(Settings(**values))
+    assert isinstance(client, BoundedWebClient)
+    return client
+
+
+def test_the_slack_sdk_methods_the_bounded_client_replaces_are_the_ones_slack_sdk_still_calls():
+    """BoundedWebClient overrides two undocumented slack_sdk methods (written against slack_sdk 3.48.0, the
+    same shapes from 3.28 on). If slack_sdk renames, reshapes or stops calling them, Slack would silently
+    lose its deadline and cap: this fails first, loudly."""
+    from slack_sdk import WebClient
+    from slack_sdk.version import __version__
+    from slack_sdk.web.base_client import BaseClient
+
+    changed = f"slack_sdk {__version__} changed what il2watch.slack_client.BoundedWebClient overrides: check it"
+    internal = inspect.signature(BaseClient._perform_urllib_http_request_internal)
+    assert list(internal.parameters) == ["self", "url", "req"], changed
+    assert "self._perform_urllib_http_request_internal(url, req)" in inspect.getsource(
+        BaseClient._perform_urllib_http_request
+    ), changed
+    upload = inspect.signature(BaseClient._upload_file)
+    assert list(upload.parameters) == ["self", "url", "data", "logger", "timeout", "proxy", "ssl"], changed
+    assert all(p.kind is p.KEYWORD_ONLY for name, p in upload.parameters.items() if name != "self"), changed
+    assert "self._upload_file(" in inspect.getsource(WebClient.files_upload_v2), changed
+    assert (
+        BoundedWebClient._perform_urllib_http_request_internal is not BaseClient._perform_urllib_http_request_internal
+    )
+
+
+def test_a_slack_answer_dripped_slowly_is_cut_at_the_deadline(slack_server):
+    """D2 for Slack: auth.test's answer 8 bytes every 0.1 s (about 5 s in all) never trips the 1 s read
+    timeout; IL2WATCH_REQUEST_DEADLINE (1 s) ends it with one line, an OSError as a lost answer is."""
+    client = slack_client_for(slack_server, request_deadline=1.0)
+    assert client.auth_test()["ok"]
+    slack_server.inject("drip", method="auth.test", delay=0.1)
+    started = time.monotonic()
+    with pytest.raises(SlackAnswerError) as failed:
+        client.auth_test()
+    took = time.monotonic() - started
+    assert 0.9 < took < 2.0, took
+    assert str(failed.value) == (
+        "Slack took more than 1 s to answer auth.test: its status line and headers were still arriving "
+        "(IL2WATCH_REQUEST_DEADLINE)"
+    )
+    assert isinstance(failed.value, OSError)
+    slack_server.inject("drip", method="auth.test", delay=0.001)  # dripped, but within the deadline: read whole
+    assert client.auth_test()["user_id"] == "U0IL2BOT"
+
+
+def test_a_slack_answer_over_the_cap_fails_that_call_with_one_line(slack_server):
+    client = slack_client_for(slack_server, max_answer_mb=0.01)
+    slack_server.inject("oversize", method="conversations.history", size=20_000)
+    with pytest.raises(SlackAnswerError) as failed:
+        client.conversations_history(channel="C0GENERAL")
+    assert str(failed.value) == (
+        "Slack answered more than 0.01 MB to conversations.history; il2watch reads at most that much of one "
+        "answer (IL2WATCH_MAX_ANSWER_MB)"
+    )
+    slack_server.inject("oversize", method="conversations.history", size=5_000)  # under the cap: an answer
+    assert client.conversations_history(channel="C0GENERAL")["ok"]
+
+
+def test_slack_429_and_error_codes_still_reach_slack_sdk_through_the_bounded_client(slack_server):
+    """What slack_sdk does with a status that is not 2xx (its retry handlers, SlackApiError) is unchanged."""
+    client = make_client(
+        Settings(slack_api_url=slack_server.base_url, slack_bot_token=DEFAULT_BOT_TOKEN, slack_backoff=0.01)
+    )
+    slack_server.inject(429, method="auth.test", retry_after="0.05")
+    assert client.auth_test()["ok"]
+    assert [c.status for c in slack_server.calls("auth.test")] == [429, 200]
+    slack_server.inject(503, method="auth.test")
+    with pytest.raises(SlackApiError) as refused:
+        client.auth_test()
+    assert refused.value.response.status_code == 503
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every request with a 302 to ``target`` plus the request's path (a moved or hostile proxy)."""
+
+    target = ""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.send_response(302)
+        self.send_header("Location", self.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_slack_redirect_to_another_host_never_carries_the_bot_token_there(slack_server):
+    """D3 for Slack: a base URL whose server redirects to another host (the stand-in, on another port). urllib
+    would follow with the Authorization header; il2watch refuses, naming both hosts, and that host sees nothing."""
+    handler = type("Redirector", (_Redirector,), {"target": slack_server.url})
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=redirector.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        here = f"http://127.0.0.1:{redirector.server_address[1]}"
+        client = slack_client_for(slack_server, slack_api_url=f"{here}/api/")
+        with pytest.raises(SlackAnswerError) as failed:
+            client.auth_test()
+        assert str(failed.value) == (
+            f"Slack redirected auth.test from {here} to {slack_server.url} (HTTP 302); il2watch follows redirects "
+            f"within {here} only, so that its requests and credentials reach no other host: if "
+            f"{slack_server.url} is meant, set the base URL to it"
+        )
+        assert slack_server.calls() == []
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
+
+
+def test_a_post_whose_answer_slack_drips_is_cut_at_the_deadline_and_not_doubled(tmp_path):
+    """End to end: Slack keeps the post and drips its answer (about 20 s); the poll gives up on it at the
+    deadline, finds the post in the channel by its key, and posts nothing twice."""
+    (tmp_path / "baseline").mkdir(), (tmp_path / "lab").mkdir()
+    with (
+        baseline_library(tmp_path / "baseline") as baseline,
+        open_lab(tmp_path / "lab", IL2WATCH_SLACK_TIMEOUT="1", IL2WATCH_REQUEST_DEADLINE="1") as lab,
+    ):
+        lab.start_from(baseline)
+        lab.arrive("41000001")
+        lab.slack.inject("drip", method="chat.postMessage", delay=0.1)
+        started = time.monotonic()
+        report = lab.poll()
+        took = time.monotonic() - started
+        assert took < 6, took
+        assert report.delivery.posted == 1 and lab.posted()["41000001"] == 1
+        [dripped] = lab.slack.calls("chat.postMessage")  # posted once: Slack took it, only its answer was lost
+        assert dripped.status == 200 and dripped.params["channel"] == CHANNEL
+        assert len(lab.slack.calls("conversations.history")) == 2  # before posting, and after the lost answer

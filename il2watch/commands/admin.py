@@ -80,11 +80,6 @@ def _new_watch(spec: str, ctx: Context) -> Watch | Reply:
     return Watch(id=slug(spec, limit=WATCH_ID_LIMIT), query=spec, source="slack")
 
 
-def _reset_progress(library: Library, watch_id: str) -> None:
-    """A watch added again starts over with a baseline, like a new one (no library method does this)."""
-    library.db.execute("update watches set baseline_at = null, horizon = null where id = ?", [watch_id])
-
-
 def announce(library: Library, ctx: Context, watch: Watch, action: str) -> None:
     """The channel hears of it through the outbox, so the announcement survives a crash before posting."""
     library.enqueue(
@@ -164,7 +159,7 @@ def _add_checked(watch: Watch, ctx: Context, tools: Tools) -> Reply:
     library = ctx.library
     with library.transaction():
         library.add_watch(watch, added_by=ctx.user_id, now=utcnow())
-        _reset_progress(library, watch.id)
+        library.reset_watch_progress(watch.id)
         announce(library, ctx, watch, "added")
     return say(
         f"Now watching {_what(watch)} as `{escape_mrkdwn(watch.id)}`.{notes} The next poll records what already "

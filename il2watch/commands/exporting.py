@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from il2watch.commands.parsing import parse_count, parse_window, split_command
 from il2watch.commands.reading import MAX_SEARCH, lexicon_synonyms, parse_tag, review_watch, tag_problem
-from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, say
+from il2watch.commands.reply import Context, Deferred, Reply, Tools, echo, followup_notes, say
 from il2watch.export import ALIASES, FORMATS, export
 from il2watch.markup import counted, escape_mrkdwn
 
@@ -95,7 +95,8 @@ def export_command(args: str, ctx: Context, offset: int = 0) -> Reply:
     private = not share and bool(user)
 
     def run(tools: Tools) -> Reply:
-        content = export(ctx.library.papers(papers), fmt)
+        chosen_papers = ctx.library.papers(papers)
+        content = export(chosen_papers, fmt, followup_notes(ctx.library, chosen_papers))
         target = tools.open_dm(user) if private else channel
         tools.upload(target, name, content, title)
         uploaded = f"{escape_mrkdwn(name)}: {escape_mrkdwn(title)}{capped}"

@@ -19,17 +19,21 @@ from il2watch.commands.reply import (
     say,
 )
 from il2watch.eutils import EutilsError
+from il2watch.followup_check import shown as shown_followups
+from il2watch.followups import KINDS
 from il2watch.identity import describe_key
 from il2watch.intel.synonyms import Synonyms, synonyms_for
-from il2watch.library import SEARCH_WINDOW, fts_query
+from il2watch.library import SEARCH_WINDOW, Library, fts_query
 from il2watch.markup import counted, escape_mrkdwn
 from il2watch.model import AXES, Paper, Watch
 from il2watch.pubmed import PubMedError
 from il2watch.render import render_paper
-from il2watch.render.blocks import context
+from il2watch.render.blocks import context, section
+from il2watch.render.followup import banner
 from il2watch.render.paper import sources_text
 
 MAX_SEARCH = 300  # characters of search words
+RETRACTED_KINDS = tuple(name for name, kind in KINDS.items() if kind.retracted)
 
 AXIS_TAGS = {
     "treg": "treg",
@@ -92,6 +96,10 @@ def paper_reply(ctx: Context, paper: Paper, *, looked_up: bool = False) -> Reply
     message = render_paper(
         paper, reasons, insight, ctx.watch_map, feedback=ctx.library.feedback(paper.key), explain=True
     )
+    followups = shown_followups(ctx.library, [paper]).get(paper.key, [])
+    if followups:  # what happened since, under the title: the truth, however long ago it was posted
+        items = [(followup, paper) for followup in followups]
+        message = replace(message, blocks=[*message.blocks[:1], section(banner(items)), *message.blocks[1:]])
     listed = ctx.library.sources_of(paper.key)
     if looked_up:
         note = "Not in il2watch's library until now: looked up in PubMed. No watch has found it."
@@ -289,7 +297,10 @@ def tag(args: str, ctx: Context, offset: int = 0) -> Reply:
     if chosen is None:
         return say(tag_problem(args, reading, ctx, molecules))
     keys = ctx.library.tagged(limit=offset + PAGE + 1, **chosen)
-    shown, more = page_of(keys, offset)
+    if chosen.get("flag") == "retraction":  # retracted since posted, told as a follow-up, however PubMed tags it
+        told = ctx.library.with_followup(RETRACTED_KINDS, limit=offset + PAGE + 1)
+        keys = _newest_first(ctx.library, list(dict.fromkeys(keys + told)))[: offset + PAGE + 1]
+    page, more = page_of(keys, offset)
     label = escape_mrkdwn(next(iter(chosen.values())))
     if "axis" in chosen and chosen["axis"] in AXES:
         label = {
@@ -299,11 +310,16 @@ def tag(args: str, ctx: Context, offset: int = 0) -> Reply:
         }.get(chosen["axis"], label)
     return listing(
         f"*Papers tagged {label}*, newest first",
-        paper_list(ctx.library, shown, ctx.watch_map),
+        paper_list(ctx.library, page, ctx.watch_map),
         offset=offset,
         next_offset=more,
         empty=f"No papers tagged {label} yet.",
     )
+
+
+def _newest_first(library: Library, keys: list[str]) -> list[str]:
+    papers = library.papers(keys)
+    return [p.key for p in sorted(papers, key=lambda p: (p.entry_date, int(p.pmid or 0)), reverse=True)]
 
 
 def saved(args: str, ctx: Context, offset: int = 0) -> Reply:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from il2watch.config import Settings
+from il2watch.followup_check import shown as shown_followups
+from il2watch.followups import Followup
 from il2watch.identity import describe_key
 from il2watch.library import Library
 from il2watch.markup import escape_mrkdwn, squash
@@ -27,6 +29,8 @@ from il2watch.render.blocks import (
     section,
     with_content,
 )
+from il2watch.render.followup import flags as followup_flags
+from il2watch.render.followup import plain_note
 from il2watch.render.paper import byline, title_mrkdwn, why_line
 
 if TYPE_CHECKING:
@@ -130,10 +134,17 @@ def echo(user_text: str, limit: int = 80) -> str:
 
 
 def paper_item(
-    paper: Paper, reasons: Sequence[Reason], watches: Mapping[str, Watch], *, details: bool = True
+    paper: Paper,
+    reasons: Sequence[Reason],
+    watches: Mapping[str, Watch],
+    *,
+    details: bool = True,
+    followups: Sequence[Followup] = (),
 ) -> dict[str, Any]:
-    """One paper in a list: linked title, byline, why il2watch has it; a Details button beside it."""
-    lines = [f"*{link(paper.url, title_mrkdwn(paper, 400))}*"]
+    """One paper in a list: what happened to it since (a retraction first), linked title, byline, why
+    il2watch has it; a Details button beside it."""
+    lines = [followup_flags(followups)] if followups else []
+    lines.append(f"*{link(paper.url, title_mrkdwn(paper, 400))}*")
     by = byline(paper)
     if by:
         lines.append(by)
@@ -150,7 +161,22 @@ def paper_list(
     library: Library, keys: Sequence[str], watches: Mapping[str, Watch], *, details: bool = True
 ) -> list[dict[str, Any]]:
     papers = library.papers(list(keys))
-    return [paper_item(p, [s.reason for s in library.reasons_for(p.key)], watches, details=details) for p in papers]
+    followups = shown_followups(library, papers)
+    return [
+        paper_item(
+            p,
+            [s.reason for s in library.reasons_for(p.key)],
+            watches,
+            details=details,
+            followups=followups.get(p.key, ()),
+        )
+        for p in papers
+    ]
+
+
+def followup_notes(library: Library, papers: Sequence[Paper]) -> dict[str, str]:
+    """What exports say about each paper's follow-ups, by its key (only the papers that have some)."""
+    return {key: plain_note(followups) for key, followups in shown_followups(library, papers).items()}
 
 
 def page_of(keys: Sequence[str], offset: int) -> tuple[list[str], int | None]:

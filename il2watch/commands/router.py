@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from il2watch.commands import admin, backfilling, exporting, reading, status
+from il2watch.commands import admin, backfilling, exporting, notifying, reading, status
 from il2watch.commands.parsing import MAX_TEXT, parse_paper_ref, slack_to_plain, split_command
 from il2watch.commands.reply import Context, Deferred, Reply, ToolError, Tools, echo, say, with_controls
 from il2watch.markup import escape_mrkdwn
@@ -97,6 +97,14 @@ COMMANDS: tuple[Command, ...] = (
         "Your reading list: the papers you pressed Save on; remove takes one off (or press Unsave).",
         reading.saved,
         aliases=("reading-list",),
+    ),
+    Command(
+        "notify",
+        "[on | off]",
+        "Direct messages when a paper you saved is retracted, withdrawn or gets an expression of concern: "
+        "on (the default) or off.",
+        notifying.notify,
+        aliases=("notifications",),
     ),
     Command(
         "status",

@@ -37,18 +37,6 @@ def _describe_post(post: dict[str, Any]) -> str:
     return f"{post['kind']} {what}: {post['error']}"
 
 
-def _last_delivery_error(library: Library) -> str:
-    row = library.db.execute(
-        "select last_error from outbox where state in ('failed', 'due', 'sending') "
-        "and coalesce(last_error, '') != '' order by id desc limit 1"
-    ).fetchone()
-    return row[0] if row else ""
-
-
-def _count_saved(library: Library) -> int:
-    return library.db.execute("select count(*) from saved").fetchone()[0]
-
-
 def _parse_time(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
@@ -120,7 +108,7 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         last = {**last, "status": "interrupted", "error": INTERRUPTED_RUN}
     outbox = {state: library.count_outbox(state) for state in OUTBOX_STATES}
     relevant, not_relevant = library.feedback_totals()
-    delivery_error = _last_delivery_error(library)
+    delivery_error = library.last_delivery_error()
     last_failed = last if last and last["status"] == "interrupted" else _last_failure(library)
     error = str((last or {}).get("error") or "") if failures else ""
     if last is None:
@@ -163,16 +151,26 @@ def status_facts(library: Library, settings: Settings, now: datetime | None = No
         "slack_watches": len(slack_added),
         "outbox": outbox,
         "feedback": {"relevant": relevant, "not_relevant": not_relevant},
-        "saved": _count_saved(library),
+        "saved": library.count_saved(),
         "ncbi": ncbi,
         "sources": _sources(library, settings),
         "slack": slack,
         "last_error": str((last_failed or {}).get("error") or ""),
         "last_error_at": str((last_failed or {}).get("finished_at") or (last_failed or {}).get("started_at") or ""),
         "last_delivery_error": delivery_error,
+        "last_followups": _last_followups(library),
+        "followup_schedule": settings.followup_schedule,
         **_pubmed_problems(library),
         "failed_posts": _failed_posts(library),
     }
+
+
+def _last_followups(library: Library) -> dict[str, Any] | None:
+    """The last check of posted papers for retractions, errata and journal versions."""
+    run = library.last_run("followups")
+    if run is None:
+        return None
+    return {key: run.get(key) for key in ("started_at", "finished_at", "status", "error", "candidates", "new")}
 
 
 def _pubmed_problems(library: Library) -> dict[str, Any]:
@@ -229,6 +227,17 @@ def format_status_text(facts: dict[str, Any]) -> str:
     else:
         next_poll = f"not scheduled: no worker is running (schedule: {facts['schedule']})"
     lines.append(f"Next poll: {next_poll}")
+    checked = facts.get("last_followups")
+    schedule = facts.get("followup_schedule", "")
+    if checked:
+        when = _ago(checked.get("finished_at") or checked.get("started_at") or "", now, zone)
+        if checked.get("status") == "ok":
+            what = f"ok, {checked.get('candidates') or 0} posted papers, {checked.get('new') or 0} new follow-ups"
+        else:
+            what = f"{checked.get('status') or 'unknown'}" + (f" ({checked['error']})" if checked.get("error") else "")
+        lines.append(f"Follow-up check: {when}: {what} (schedule: {schedule})")
+    elif schedule:
+        lines.append(f"Follow-up check: never (schedule: {schedule})")
     if facts["lease_holder"]:
         lines.append(f"Worker: {facts['lease_holder']}")
     else:

@@ -2,22 +2,28 @@
 
 Off unless the user configures a base URL and a model. It is never required: any error, a
 timeout, or an empty or over-long answer falls back to the extractive summary, with one log
-line on the "il2watch.intel" logger. The API key is sent as a bearer token and never logged.
+line on the "il2watch.intel" logger. It asks through il2watch's one transport (``transport.Host``),
+with the rules every host but NCBI has: ``IL2WATCH_HTTP_TIMEOUT`` per read, ``IL2WATCH_REQUEST_DEADLINE``
+for the whole answer, ``IL2WATCH_MAX_ANSWER_MB``, ``IL2WATCH_HTTP_ATTEMPTS`` attempts on 429, 5xx,
+resets and timeouts (``Retry-After`` honoured), redirects within its host only. The API key is sent
+as a bearer token and is a secret: it never appears in a message.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..markup import strip_invisible
 from ..model import Paper
+from ..transport import Host, TransportError, host_from_settings
 from .summary import SUMMARY_LIMIT
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger("il2watch.intel")
 
@@ -29,7 +35,9 @@ INSTRUCTIONS = (
     f"sentences, at most {SUMMARY_LIMIT} characters in all, stating the paper's main finding and, "
     "if it fits, its key result. Use only facts from the abstract. No preamble, no markdown."
 )
-_MAX_RESPONSE_BYTES = 1_000_000
+# Requests a second to the summariser's host: one per paper posted needs less, and the host is unknown.
+SUMMARISER_RATE = 2.0
+NAME = "the summariser"  # how messages name the host
 
 
 class SummariserError(Exception):
@@ -38,17 +46,21 @@ class SummariserError(Exception):
 
 @dataclass(frozen=True)
 class ChatSummariser:
-    """Calls ``{base_url}/chat/completions``; ``base_url`` is e.g. "https://api.openai.com/v1"."""
+    """Calls ``chat/completions`` under the host's base URL, e.g. "https://api.openai.com/v1/".
 
-    base_url: str
+    One summariser serves one poll. Once its host has failed for good (the transport gave up: down,
+    too slow, refusing the key, redirected elsewhere; ``host_is_failing``), the rest of the poll uses the
+    extractive summary at once instead of waiting out every attempt again for each paper.
+    """
+
+    host: Host
     model: str
-    api_key: str = field(default="", repr=False)
-    timeout: float = 20.0
     limit: int = SUMMARY_LIMIT
+    _failed: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        return self.host.base_url + "chat/completions"
 
     def request_body(self, title: str, abstract: str) -> dict[str, object]:
         return {
@@ -62,21 +74,15 @@ class ChatSummariser:
         }
 
     def __call__(self, title: str, abstract: str) -> str:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(
-            self.url, data=json.dumps(self.request_body(title, abstract)).encode(), headers=headers, method="POST"
-        )
+        if self._failed:
+            raise SummariserError(f"not asked again in this poll: {self._failed[0]}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read(_MAX_RESPONSE_BYTES)
-        except urllib.error.HTTPError as error:
-            raise SummariserError(f"HTTP {error.code} from {self.url}") from None
-        except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, cut short
-            reason = getattr(error, "reason", error)
-            raise SummariserError(f"no answer from {self.url}: {reason}") from None
-        return self.read_answer(raw)
+            answer = self.host.post("chat/completions", json_body=self.request_body(title, abstract))
+        except TransportError as error:
+            if host_is_failing(error):
+                self._failed.append(str(error))
+            raise SummariserError(str(error)) from None
+        return self.read_answer(answer.body)
 
     def read_answer(self, raw: bytes) -> str:
         """The summary in a chat-completions answer, checked: plain, non-empty, within the limit."""
@@ -94,13 +100,32 @@ class ChatSummariser:
         return text
 
 
-def make_summariser(
-    base_url: str = "", model: str = "", api_key: str = "", timeout: float = 20.0
-) -> ChatSummariser | None:
+def host_is_failing(error: TransportError) -> bool:
+    """Whether every later request would fail the same way: the host is down, slow, refuses the key, is at
+    another address, or gave up after its attempts; not an answer about this one request (400 for a text it
+    will not take, 413, 422, an answer over the cap)."""
+    if error.kind == "status":
+        return error.status in (401, 403, 404, 405, 429) or (error.status or 0) >= 500
+    return error.kind != "too-large"
+
+
+def make_summariser(settings: Settings) -> ChatSummariser | None:
     """A summariser when both a base URL and a model are configured, else None (the default: off)."""
-    if not base_url.strip() or not model.strip():
+    base_url, model = settings.summariser_url.strip(), settings.summariser_model.strip()
+    if not base_url or not model:
         return None
-    return ChatSummariser(base_url=base_url.strip(), model=model.strip(), api_key=api_key, timeout=timeout)
+    headers = {"Accept": "application/json"}
+    if settings.summariser_key:
+        headers["Authorization"] = f"Bearer {settings.summariser_key}"
+    host = host_from_settings(
+        settings,
+        name=NAME,
+        base_url=base_url,
+        rate=SUMMARISER_RATE,
+        headers=headers,
+        hint="check IL2WATCH_SUMMARISER_URL",
+    )
+    return ChatSummariser(host=host, model=model)
 
 
 def summary_with_fallback(

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..followups import is_retracted, is_retraction_notice
 from ..model import FLAGS, Paper, Reason
 from .lexicon import Lexicon, Molecule, normalise
 
@@ -388,15 +389,14 @@ def publication_flags(paper: Paper, title: str = "") -> tuple[str, ...]:
     """What kind of record this is, loudest first: retraction, erratum, preprint, clinical-trial, review."""
     types = {t.casefold() for t in paper.pub_types}
     title = (title or paper.title).strip().casefold()
-    notices = {kind.casefold() for kind, _ in paper.corrections}
     flags = set()
-    if types & {"retracted publication", "retraction of publication"} or "retractionin" in notices:
+    if is_retracted(paper) or is_retraction_notice(paper):
         flags.add("retraction")
     if title.startswith(("retracted:", "retracted article", "retraction:", "retraction note", "retraction notice")):
         flags.add("retraction")
     if "published erratum" in types or title.startswith(("erratum", "correction to", "corrigendum", "correction:")):
         flags.add("erratum")
-    if "preprint" in types or paper.journal.casefold() in {"biorxiv", "medrxiv", "research square"}:
+    if paper.is_preprint:
         flags.add("preprint")
     if any("trial" in t for t in types):  # "Clinical Trial, Phase II", "Randomized Controlled Trial"…
         flags.add("clinical-trial")

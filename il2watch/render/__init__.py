@@ -8,6 +8,7 @@ shortening with an ellipsis rather than failing.
 from il2watch.render.abstract import render_abstract_thread
 from il2watch.render.blocks import Message, check_limits
 from il2watch.render.digest import render_digest
+from il2watch.render.followup import render_followup, render_followup_dm
 from il2watch.render.notes import (
     render_baseline_note,
     render_note,
@@ -25,6 +26,8 @@ __all__ = [
     "render_abstract_thread",
     "render_baseline_note",
     "render_digest",
+    "render_followup",
+    "render_followup_dm",
     "render_note",
     "render_source_baseline_note",
     "render_paper",

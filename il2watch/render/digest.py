@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from il2watch.followups import is_retracted
 from il2watch.markup import counted, escape_mrkdwn, squash
 from il2watch.model import Insight, Paper, Reason, Watch
 from il2watch.render.blocks import (
@@ -18,7 +19,14 @@ from il2watch.render.blocks import (
     metadata,
     section,
 )
-from il2watch.render.paper import DIGEST_EVENT, axis_label, feedback_block, is_retracted, title_mrkdwn, why_line
+from il2watch.render.paper import (
+    DIGEST_EVENT,
+    axis_label,
+    feedback_block,
+    posted_notices,
+    title_mrkdwn,
+    why_line,
+)
 
 DIGEST_PART_EVENT = "il2watch_digest_part"
 
@@ -84,9 +92,11 @@ def render_digest(
         blocks += entry_blocks(number, item, watches, feedback)
     if rest:
         blocks.append(context(f"and {len(rest)} more in the thread"))
+    notices = {paper.identity: posted_notices(paper) for paper, _, _ in items if posted_notices(paper)}
     payload = {
         "papers": [paper.identity for paper, _, _ in items],
         "pmids": [paper.pmid for paper, _, _ in items if paper.pmid],
+        "notices": notices or None,
         "key": key or None,
         "watermark": dict(watermark) if watermark is not None else None,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from il2watch.markup import counted, escape_mrkdwn
@@ -89,11 +90,24 @@ def render_source_baseline_note(
     preprints: int,
     *,
     command: str,
+    papers: Sequence[str] = (),
+    entered_by: str = "",
     watermark: dict | None = None,
     key: str = "",
 ) -> Message:
-    """The note a source enabled later posts instead of flooding the channel with what it reveals."""
-    payload = {"kind": "source_baseline", "source": source, "watch": watch.id, "found": found, "preprints": preprints}
+    """The note a source enabled later posts instead of flooding the channel with what it reveals. Its
+    metadata names the newest of those papers (``papers``) and the entry date by which every other one
+    had entered (``entered_by``), so that the rebuild of a lost library records them quietly again."""
+    payload: dict[str, Any] = {
+        "kind": "source_baseline",
+        "source": source,
+        "watch": watch.id,
+        "found": found,
+        "preprints": preprints,
+        "papers": list(papers),
+    }
+    if entered_by:
+        payload["entered_by"] = entered_by
     text = source_baseline_text(source, watch, found, preprints, command=command)
     return render_note(text, payload=payload, watermark=watermark, key=key)
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from il2watch.followups import followups_in, is_retracted, is_retraction_notice, key_pmid, notices_in
 from il2watch.identity import KINDS as ID_KINDS
 from il2watch.identity import LABELS as ID_LABELS
 from il2watch.identity import parse_token, reader_url
@@ -163,22 +164,16 @@ def _notice_pmids(paper: Paper, kind: str) -> list[str]:
     return [pmid.strip() for found, pmid in paper.corrections if found == kind and _PMID.fullmatch(pmid.strip())]
 
 
-def is_retracted(paper: Paper) -> bool:
-    types = {t.lower() for t in paper.pub_types}
-    return "retracted publication" in types or any(k == "RetractionIn" for k, _ in paper.corrections)
-
-
 def retraction_banner(paper: Paper, insight: Insight) -> str:
     """Safe mrkdwn shouting about a retraction, or '' when there is none."""
-    types = {t.lower() for t in paper.pub_types}
     if is_retracted(paper):
-        notices = _notice_pmids(paper, "RetractionIn")
+        notices = [key_pmid(f.notice) for f in followups_in(paper) if f.about.retracted and key_pmid(f.notice)]
         text = "🚨 *RETRACTED* — this paper has been retracted."
         if notices:
             text += " " + link(pubmed_url(notices[0]), "Read the retraction notice")
         return text
-    if "retraction of publication" in types or any(k == "RetractionOf" for k, _ in paper.corrections):
-        retracted = _notice_pmids(paper, "RetractionOf")
+    if is_retraction_notice(paper):
+        retracted = [pmid for pmid, f in notices_in(paper) if "retract" in f.kind and _PMID.fullmatch(pmid.strip())]
         target = link(pubmed_url(retracted[0]), f"PMID {retracted[0]}") if retracted else "another paper"
         return f"🚨 *RETRACTION NOTICE* — this record retracts {target}."
     if "retraction" in insight.flags:
@@ -223,6 +218,12 @@ def reason_payload(reason: Reason) -> dict[str, Any]:
     return payload
 
 
+def posted_notices(paper: Paper) -> list[dict[str, str]]:
+    """The follow-ups the paper's record carries as it is posted ({kind, notice}): a library rebuilt from the
+    channel knows them as old news, not as follow-ups to tell."""
+    return [{"kind": followup.kind, "notice": followup.notice} for followup in followups_in(paper)]
+
+
 def paper_payload(
     paper: Paper, reasons: Sequence[Reason], insight: Insight, *, watermark: dict | None, key: str
 ) -> dict[str, Any]:
@@ -238,6 +239,7 @@ def paper_payload(
         "flags": list(insight.flags),
         "relevance": round(float(insight.relevance), 1),
         "retracted": is_retracted(paper),
+        "notices": posted_notices(paper) or None,
         "key": key or None,
         "watermark": dict(watermark) if watermark is not None else None,
     }

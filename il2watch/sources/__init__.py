@@ -1,62 +1,52 @@
 """The citation sources il2watch asks: PubMed, NIH iCite, Europe PMC and OpenAlex, one module each behind
-the interface in ``il2watch.sources.base``. ``make_sources`` builds the ones the settings enable, each on
-its own ``il2watch.transport.Host`` (its base URL, its rate, a User-Agent naming il2watch and the lab's
-contact address). Adding a source means one module here, its entry in ``model.SOURCES`` and below.
+the interface in ``il2watch.sources.base``. Each module declares its ``KIND`` (its name, the settings it
+reads, how it is built from them); ``KINDS`` is every module here that has one, so ``make_source`` and
+``doctor`` need no line per source. A new source also needs its label in ``model.SOURCES`` (model cannot
+import this package: the sources import model) and its base URL and refresh options in ``config.Settings``
+(settings are declared once, there); ``tests/test_sources.py`` checks that these agree.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from il2watch.eutils import Eutils
-from il2watch.sources import europepmc, icite, openalex
-from il2watch.sources.base import Finding, Found, Request, Source, SourceError, SourceRecord
-from il2watch.sources.pubmed import PubMed
-from il2watch.transport import HOMEPAGE, host_from_settings
+from il2watch.model import SOURCES
+from il2watch.sources.base import (
+    Finding,
+    Found,
+    Given,
+    Kind,
+    Request,
+    Source,
+    SourceError,
+    SourceRecord,
+    user_agent,
+)
 
 
-def user_agent(settings: Any) -> str:
-    """il2watch and, when set, the lab's contact address (NCBI_EMAIL), as the open indexes ask."""
-    contact = f"; mailto:{settings.ncbi_email}" if settings.ncbi_email else ""
-    return f"il2watch (+{HOMEPAGE}{contact})"
+def _kinds() -> dict[str, Kind]:
+    """Every source module's KIND, in model.SOURCES's order."""
+    found: dict[str, Kind] = {}
+    for module in pkgutil.iter_modules(__path__):
+        kind = getattr(importlib.import_module(f"{__name__}.{module.name}"), "KIND", None)
+        if isinstance(kind, Kind):
+            found[kind.name] = kind
+    order = list(SOURCES)
+    return dict(sorted(found.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+
+
+KINDS = _kinds()
 
 
 def make_source(settings: Any, name: str, eutils: Eutils) -> Source:
     """One source as the settings describe it."""
-    if name == "pubmed":
-        return PubMed(eutils, similar_max_rank=settings.similar_max_rank, similar_min_score=settings.similar_min_score)
-    headers = {"User-Agent": user_agent(settings)}
-    if name == "icite":
-        host = host_from_settings(
-            settings,
-            name=icite.LABEL,
-            base_url=settings.icite_url,
-            rate=icite.RATE,
-            headers=headers,
-            hint="check the network, or IL2WATCH_ICITE_URL",
-        )
-        return icite.Icite(host)
-    if name == "europepmc":
-        host = host_from_settings(
-            settings,
-            name=europepmc.LABEL,
-            base_url=settings.europepmc_url,
-            rate=europepmc.RATE,
-            headers=headers,
-            hint="check the network, or IL2WATCH_EUROPEPMC_URL",
-        )
-        return europepmc.EuropePmc(host)
-    if name == "openalex":
-        host = host_from_settings(
-            settings,
-            name=openalex.LABEL,
-            base_url=settings.openalex_url,
-            rate=openalex.RATE,
-            headers=headers,
-            hint="check the network, or IL2WATCH_OPENALEX_URL",
-        )
-        return openalex.OpenAlex(host, api_key=settings.openalex_api_key, mailto=settings.ncbi_email)
-    raise SourceError(f"unknown source {name!r}")
+    kind = KINDS.get(name)
+    if kind is None:
+        raise SourceError(f"unknown source {name!r}")
+    return kind.build(settings, eutils)
 
 
 def make_sources(settings: Any, eutils: Eutils) -> list[Source]:
@@ -64,4 +54,17 @@ def make_sources(settings: Any, eutils: Eutils) -> list[Source]:
     return [make_source(settings, name, eutils) for name in settings.enabled_sources]
 
 
-__all__ = ["Finding", "Found", "Request", "Source", "SourceError", "SourceRecord", "make_source", "make_sources"]
+__all__ = [
+    "KINDS",
+    "Finding",
+    "Found",
+    "Given",
+    "Kind",
+    "Request",
+    "Source",
+    "SourceError",
+    "SourceRecord",
+    "make_source",
+    "make_sources",
+    "user_agent",
+]

@@ -12,14 +12,15 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 from il2watch.identity import Ids
 from il2watch.markup import squash
-from il2watch.model import Paper, Watch
+from il2watch.model import SOURCES, Paper, Watch
+from il2watch.transport import HOMEPAGE, Host, host_from_settings
 
 
 class SourceError(Exception):
@@ -49,6 +50,15 @@ class SourceRecord:
     paper: Paper
 
 
+@dataclass
+class Given:
+    """What a source's ``records`` gave: the records, and a caveat for each record it could read only in
+    part or not at all, as (watch id, one line)."""
+
+    records: list[SourceRecord] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Request:
     """What discovery asks every source in one poll: the watches, what the library remembers for the
@@ -59,6 +69,8 @@ class Request:
     memory: Mapping[str, str] = field(default_factory=dict)
     windows: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # watch id -> (mindate, maxdate)
     known_links: Mapping[str, int] = field(default_factory=dict)  # watch id -> links the library holds
+    # (source, watch id) -> citing papers that source listed before: an empty list then is an outage
+    known_cites: Mapping[tuple[str, str], int] = field(default_factory=dict)
     today: date | None = None
 
 
@@ -88,6 +100,42 @@ class Http(Protocol):
     ) -> Answer: ...
 
 
+@dataclass(frozen=True)
+class Kind:
+    """What il2watch needs to know of a source to build and check it, declared once in its module as
+    ``KIND`` (``il2watch.sources`` finds every module that has one). Its label is ``model.SOURCES``'s;
+    its settings are ``config.Settings`` fields (the first, its base URL): ``doctor`` checks them first."""
+
+    name: str
+    settings: tuple[str, ...]
+    build: Callable[[Any, Any], Source]  # (settings, the E-utilities client) -> the source
+
+    @property
+    def label(self) -> str:
+        return SOURCES.get(self.name, self.name)
+
+
+def user_agent(settings: Any) -> str:
+    """il2watch and, when set, the lab's contact address (NCBI_EMAIL), as the open indexes ask."""
+    contact = f"; mailto:{settings.ncbi_email}" if settings.ncbi_email else ""
+    return f"il2watch (+{HOMEPAGE}{contact})"
+
+
+def json_host(settings: Any, name: str, url_setting: str, rate: float) -> Host:
+    """The Host of a JSON index: its base URL setting, its rate, the User-Agent naming il2watch and the
+    lab, and a hint naming the setting to check when it cannot be reached."""
+    from il2watch.config import OPTIONS_BY_ATTR
+
+    return host_from_settings(
+        settings,
+        name=SOURCES.get(name, name),
+        base_url=getattr(settings, url_setting),
+        rate=rate,
+        headers={"User-Agent": user_agent(settings)},
+        hint=f"check the network, or {OPTIONS_BY_ATTR[url_setting].env}",
+    )
+
+
 class Source(Protocol):
     name: str  # "pubmed", "icite", "europepmc", "openalex"
     label: str  # "PubMed", "iCite", "Europe PMC", "OpenAlex"
@@ -96,7 +144,7 @@ class Source(Protocol):
         """Which works link to the watches now; raises SourceError (or TransportError) when it cannot answer."""
         ...
 
-    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
+    def records(self, found: Sequence[Found]) -> Given:
         """Records of works without a PMID that this source listed and gave no record for inline."""
         ...
 
@@ -106,6 +154,112 @@ class Source(Protocol):
 
 
 # ---------------------------------------------------------------- helpers the JSON sources share
+
+MAX_WARNINGS = 5  # odd records named one by one in a poll, per source and watch; the rest are counted
+
+
+class Fields:
+    """One record from outside, read field by field. A field of an unexpected type (text where a list
+    belongs, a list or an object where text belongs, a boolean for a number) reads as absent and is
+    noted in ``odd``, so that an odd record is read as far as it goes, with one warning naming what was
+    odd, instead of failing the poll. ``null`` is simply absent."""
+
+    def __init__(self, data: object, *, odd: list[str] | None = None, at: str = ""):
+        self.odd: list[str] = [] if odd is None else odd
+        self.at = at
+        self.data: Mapping[str, Any] = data if isinstance(data, dict) else {}
+        if data is not None and not isinstance(data, dict):
+            self.odd.append(at.rstrip(".") or "the record")
+
+    def _note(self, name: str) -> None:
+        if f"{self.at}{name}" not in self.odd:
+            self.odd.append(f"{self.at}{name}")
+
+    def value(self, name: str) -> Any:
+        return self.data.get(name)
+
+    def text(self, name: str) -> str:
+        """A text field (a number is read as its text); "" when absent or of another type."""
+        value = self.data.get(name)
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        self._note(name)
+        return ""
+
+    def obj(self, name: str) -> Fields:
+        """A nested object; an empty one when absent or of another type."""
+        value = self.data.get(name)
+        if value is not None and not isinstance(value, dict):
+            self._note(name)
+            value = None
+        return Fields(value or {}, odd=self.odd, at=f"{self.at}{name}.")
+
+    def items(self, name: str) -> list[Any]:
+        """A list field as it came; [] when absent or not a list."""
+        value = self.data.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self._note(name)
+            return []
+        return value
+
+    def objs(self, name: str) -> list[Fields]:
+        """The objects of a list field; items that are no objects are left out and noted."""
+        listed = self.items(name)
+        if any(not isinstance(item, dict) for item in listed):
+            self._note(name)
+        return [Fields(item, odd=self.odd, at=f"{self.at}{name}.") for item in listed if isinstance(item, dict)]
+
+    def texts(self, name: str) -> list[str]:
+        """The texts of a list field; items that are no text are left out and noted."""
+        found = []
+        for item in self.items(name):
+            if isinstance(item, str) or (isinstance(item, int | float) and not isinstance(item, bool)):
+                found.append(str(item))
+            else:
+                self._note(name)
+        return found
+
+
+class Oddities:
+    """The records of one source that could be read only in part or not at all this poll, per watch: one
+    warning each naming the record (the poll line names the source), at most ``MAX_WARNINGS`` a watch and
+    then a count."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self._seen: dict[str, list[str]] = {}
+
+    def add(self, watch_id: str, record: object, what: str) -> None:
+        lines = self._seen.setdefault(watch_id, [])
+        line = f"record {shown(record)}: {what}"
+        if line not in lines:
+            lines.append(line)
+
+    def read_in_part(self, watch_id: str, record: object, fields: Fields) -> None:
+        """A record kept although some of its fields were odd (no-op when none were)."""
+        if fields.odd:
+            self.add(watch_id, record, f"{', '.join(fields.odd[:5])} of an unexpected type (kept without them)")
+
+    def warnings(self) -> list[tuple[str, str]]:
+        found = []
+        for watch_id, lines in self._seen.items():
+            found += [(watch_id, line) for line in lines[:MAX_WARNINGS]]
+            if len(lines) > MAX_WARNINGS:
+                found.append((watch_id, f"{len(lines) - MAX_WARNINGS} more odd records this poll"))
+        return found
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """Outside text as a short, printable name for a warning line."""
+    text = "".join(c for c in str(value) if c.isprintable()).strip() or "(no id)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 _INLINE = re.compile(r"<(/?)(i|b|u|sup|sub)\s*>", re.IGNORECASE)
 _BLOCK = re.compile(r"</?(?:h[1-6]|p|div|br|section|title|abstract)\b[^<>]{0,200}/?>", re.IGNORECASE)

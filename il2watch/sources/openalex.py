@@ -4,24 +4,33 @@ The watched paper's OpenAlex id is resolved once (``works/pmid:…``, a free sin
 then ``works?filter=cites:W…`` lists the citing works with cursor paging, 100 a page. Works with a PMID
 are fetched from PubMed like any paper; works without one are stored from OpenAlex's own record (the
 abstract rebuilt from ``abstract_inverted_index``). OpenAlex counts list calls against a daily budget,
-so il2watch asks once a day by default (``IL2WATCH_OPENALEX_REFRESH``) and sends ``mailto``.
+so il2watch asks once a day by default (``IL2WATCH_OPENALEX_REFRESH``), sends ``mailto``, stops paging
+at a cursor it was already given or after ``max_pages``, and resolves a kept id again (once a poll) when
+its list comes back empty although OpenAlex listed citing works before: OpenAlex may have merged the
+work into another id. Only OpenAlex's own JSON 404 means "no such work"; an HTML 404 is a wrong URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from il2watch.identity import Ids, doi_of, openalex_of, pmcid_of, pmid_of
 from il2watch.model import Author, Paper, Section
 from il2watch.sources.base import (
+    Answer,
+    Fields,
     Finding,
     Found,
+    Given,
     Http,
+    Kind,
+    Oddities,
     Request,
     SourceError,
-    SourceRecord,
     iso_date,
+    json_host,
     marked_from_html,
     printed_date,
     read_json,
@@ -42,30 +51,53 @@ def memory_key(pmid: str) -> str:
     return f"openalex:pmid:{pmid}"
 
 
+def build(settings: Any, eutils: Any) -> OpenAlex:
+    http = json_host(settings, NAME, "openalex_url", RATE)
+    return OpenAlex(http, api_key=settings.openalex_api_key, mailto=settings.ncbi_email)
+
+
 class OpenAlex:
     name, label = NAME, LABEL
 
-    def __init__(self, http: Http, *, api_key: str, mailto: str = ""):
+    def __init__(
+        self, http: Http, *, api_key: str, mailto: str = "", per_page: int = PER_PAGE, max_pages: int = MAX_PAGES
+    ):
         if not api_key:
             raise SourceError("OpenAlex requires an API key: set OPENALEX_API_KEY (free at openalex.org)")
         self.http = http
+        self.per_page, self.max_pages = per_page, max_pages
         self._auth = [("api_key", api_key)] + ([("mailto", mailto)] if mailto else [])
 
     def find(self, request: Request) -> Finding:
         finding = Finding(NAME)
+        odd = Oddities(LABEL)
+        resolved_again = False  # at most once a poll
         for watch in request.watches:
             if not watch.pmid:
                 continue
-            work_id = request.memory.get(memory_key(watch.pmid)) or self.resolve(watch.pmid)
-            if not work_id:
-                finding.failed[watch.id] = f"OpenAlex does not know PMID {watch.pmid} yet"
+            try:
+                kept = request.memory.get(memory_key(watch.pmid), "")
+                work_id = kept or self.resolve(watch.pmid)
+                if not work_id:
+                    finding.failed[watch.id] = f"OpenAlex does not know PMID {watch.pmid} yet"
+                    continue
+                works = self.citing(work_id, watch.id, finding)
+                if kept and not works and request.known_cites.get((NAME, watch.id)) and not resolved_again:
+                    resolved_again = True
+                    current = self.resolve(watch.pmid)
+                    if current and current != work_id:  # merged into another work: list that one
+                        work_id = current
+                        works = self.citing(work_id, watch.id, finding)
+            except SourceError as error:
+                finding.failed[watch.id] = str(error)
                 continue
             finding.memory[memory_key(watch.pmid)] = work_id
-            for work in self.citing(work_id):
-                found = found_from_work(work, watch.id)
+            for work in works:
+                found = found_from_work(work, watch.id, odd)
                 if found is not None and found.ids.pmid != watch.pmid:
                     finding.found.append(found)
             finding.answered.append(watch.id)
+        finding.warnings += odd.warnings()
         return finding
 
     def probe(self, pmid: str) -> str:
@@ -76,85 +108,118 @@ class OpenAlex:
         return f"OpenAlex accepts OPENALEX_API_KEY and knows PMID {pmid} as {work_id}"
 
     def resolve(self, pmid: str) -> str:
-        """The OpenAlex id of PubMed record ``pmid``; "" when OpenAlex does not know it."""
+        """The OpenAlex id of PubMed record ``pmid``; "" when OpenAlex says it has no such work."""
         answer = self.http.get(f"works/pmid:{pmid}", [("select", "id"), *self._auth], accept=(404,))
         if answer.status == 404:
+            if not is_own_not_found(answer):
+                raise SourceError(
+                    f"OpenAlex answered 404 for works/pmid:{pmid} without its own JSON error: "
+                    f"is IL2WATCH_OPENALEX_URL right?"
+                )
             return ""
-        data = read_json(answer, f"OpenAlex works/pmid:{pmid}")
-        work_id = openalex_of(data.get("id")) if isinstance(data, dict) else ""
+        data = Fields(read_json(answer, f"OpenAlex works/pmid:{pmid}"))
+        work_id = openalex_of(data.text("id"))
         if not work_id:
             raise SourceError(f"OpenAlex works/pmid:{pmid}: the answer has no OpenAlex id")
         return work_id
 
-    def citing(self, work_id: str) -> list[dict[str, Any]]:
-        """Every work OpenAlex lists as citing ``work_id``, through every cursor page."""
-        works: list[dict[str, Any]] = []
+    def citing(self, work_id: str, watch_id: str = "", finding: Finding | None = None) -> list[object]:
+        """Every work OpenAlex lists as citing ``work_id``, through every cursor page, as they came. A
+        cursor given twice ends the paging (with a warning in ``finding``): the server is going round."""
+        works: list[object] = []
         cursor = "*"
-        for _ in range(MAX_PAGES):
+        given: set[str] = {cursor}
+        what = f"OpenAlex works citing {work_id}"
+        for _ in range(self.max_pages):
             answer = self.http.get(
                 "works",
                 [
                     ("filter", f"cites:{work_id}"),
-                    ("per_page", str(PER_PAGE)),
+                    ("per_page", str(self.per_page)),
                     ("cursor", cursor),
                     ("select", SELECT),
                     *self._auth,
                 ],
             )
-            data = read_json(answer, f"OpenAlex works citing {work_id}")
-            if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-                raise SourceError(f"OpenAlex works citing {work_id}: the answer has no `results` list")
-            works += [w for w in data["results"] if isinstance(w, dict)]
-            following = (data.get("meta") or {}).get("next_cursor")
-            if not data["results"] or not following:
+            data = read_json(answer, what)
+            results = data.get("results") if isinstance(data, dict) else None
+            if not isinstance(results, list):
+                raise SourceError(f"{what}: the answer has no `results` list")
+            works += results
+            following = Fields(data).obj("meta").text("next_cursor")
+            if not results or not following:
                 return works
-            cursor = str(following)
-        raise SourceError(f"OpenAlex kept sending pages of works citing {work_id} past {MAX_PAGES}; stopped there")
+            if following in given:
+                if finding is not None:
+                    finding.warnings.append(
+                        (watch_id, f"{what}: OpenAlex sent a paging cursor again, stopped after {len(given)} pages")
+                    )
+                return works
+            given.add(following)
+            cursor = following
+        raise SourceError(f"OpenAlex kept sending pages of works citing {work_id} past {self.max_pages}; stopped there")
 
-    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
-        return []  # OpenAlex gives whole records inline with the citing list
+    def records(self, found: Sequence[Found]) -> Given:
+        return Given()  # OpenAlex gives whole records inline with the citing list
 
 
-def work_ids(work: Mapping[str, Any]) -> Ids:
-    ids = work.get("ids") if isinstance(work.get("ids"), dict) else {}
-    assert isinstance(ids, dict)
+def is_own_not_found(answer: Answer) -> bool:
+    """OpenAlex's own JSON 404 for a work it does not have (an object with its ``error``), not an HTML
+    page from a proxy or another host."""
+    try:
+        data = json.loads(answer.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("error"), str)
+
+
+def work_ids(work: Fields) -> Ids:
+    ids = work.obj("ids")
     return Ids(
-        pmid=pmid_of(ids.get("pmid")),
-        doi=doi_of(work.get("doi") or ids.get("doi")),
-        pmcid=pmcid_of(ids.get("pmcid")),
-        openalex=openalex_of(work.get("id") or ids.get("openalex")),
+        pmid=pmid_of(ids.text("pmid")),
+        doi=doi_of(work.text("doi") or ids.text("doi")),
+        pmcid=pmcid_of(ids.text("pmcid")),
+        openalex=openalex_of(work.text("id") or ids.text("openalex")),
     )
 
 
-def found_from_work(work: Mapping[str, Any], watch_id: str) -> Found | None:
-    ids = work_ids(work)
+def found_from_work(work: object, watch_id: str, odd: Oddities) -> Found | None:
+    """A listed work as a Found: by PMID when it has one, else with its own record. Left out (noted in
+    ``odd``) when it has no id that can be read, or neither a PMID nor a title."""
+    fields = Fields(work)
+    ids = work_ids(fields)
+    named = ids.openalex or fields.text("id") or "(no id)"
     if not ids:
+        odd.add(watch_id, named, "no id that can be read (left out)")
         return None
-    kind = str(work.get("type") or "")
-    record = None if ids.pmid else paper_from_work(work)
+    kind = fields.text("type")
+    record = None if ids.pmid else paper_from_work(fields)
     if not ids.pmid and record is None:
+        odd.add(watch_id, named, "neither a PMID nor a title (left out)")
         return None
+    if record is not None:
+        odd.read_in_part(watch_id, named, fields)
     return Found(
         ids,
         watch_id,
         "cites",
         NAME,
-        indexed=iso_date(work.get("created_date")),
+        indexed=iso_date(fields.text("created_date")),
         record=record,
         category="preprint" if kind == "preprint" else kind,
     )
 
 
-def abstract_from_index(index: object) -> str:
+def abstract_from_index(work: Fields) -> str:
     """The abstract's text from OpenAlex's inverted index (word -> positions); "" when absent or odd."""
-    if not isinstance(index, dict):
-        return ""
+    index = work.obj("abstract_inverted_index")
     placed: dict[int, str] = {}
-    for word, positions in index.items():
+    for word, positions in index.data.items():
         if not isinstance(positions, list):
+            work.odd.append("abstract_inverted_index")
             return ""
         for position in positions:
-            if isinstance(position, int) and 0 <= position < MAX_ABSTRACT_WORDS:
+            if isinstance(position, int) and not isinstance(position, bool) and 0 <= position < MAX_ABSTRACT_WORDS:
                 placed[position] = str(word)
     return " ".join(placed[i] for i in sorted(placed))
 
@@ -169,29 +234,23 @@ def _author(name: str) -> Author:
     return Author(last_name=parts[-1], fore_name=fore, initials=initials)
 
 
-def paper_from_work(work: Mapping[str, Any]) -> Paper | None:
-    title = marked_from_html(work.get("title") or work.get("display_name"))
+def paper_from_work(work: Fields) -> Paper | None:
+    """A Paper from an OpenAlex work; None without a title. Odd fields read as absent (noted in ``work.odd``)."""
+    title = marked_from_html(work.text("title") or work.text("display_name"))
     if not title:
         return None
     names = []
-    for authorship in work.get("authorships") or []:
-        if isinstance(authorship, dict):
-            author = authorship.get("author") if isinstance(authorship.get("author"), dict) else {}
-            assert isinstance(author, dict)
-            name = str(author.get("display_name") or authorship.get("raw_author_name") or "").strip()
-            if name:
-                names.append(_author(name))
-    location = work.get("primary_location") if isinstance(work.get("primary_location"), dict) else {}
-    assert isinstance(location, dict)
-    venue_data = location.get("source") if isinstance(location.get("source"), dict) else {}
-    assert isinstance(venue_data, dict)
-    venue = str(venue_data.get("display_name") or "")
-    published = iso_date(work.get("publication_date"))
-    kind = str(work.get("type") or "")
+    for authorship in work.objs("authorships"):
+        name = (authorship.obj("author").text("display_name") or authorship.text("raw_author_name")).strip()
+        if name:
+            names.append(_author(name))
+    venue = work.obj("primary_location").obj("source").text("display_name")
+    published = iso_date(work.text("publication_date"))
+    kind = work.text("type")
     types = ["Preprint"] if kind == "preprint" else ["Review"] if kind == "review" else ["Journal Article"]
-    if work.get("is_retracted") is True:
+    if work.value("is_retracted") is True:
         types.append("Retracted Publication")
-    abstract = marked_from_html(abstract_from_index(work.get("abstract_inverted_index")))
+    abstract = marked_from_html(abstract_from_index(work))
     ids = work_ids(work)
     return Paper(
         pmid="",
@@ -202,8 +261,11 @@ def paper_from_work(work: Mapping[str, Any]) -> Paper | None:
         journal_iso=venue,
         pub_date=printed_date(published),
         pub_year=int(published[:4]) if published else None,
-        entry_date=iso_date(work.get("created_date")) or published,
+        entry_date=iso_date(work.text("created_date")) or published,
         doi=ids.doi,
         pmcid=ids.pmcid,
         pub_types=tuple(types),
     )
+
+
+KIND = Kind(NAME, ("openalex_url", "openalex_api_key", "openalex_refresh"), build)

@@ -11,15 +11,20 @@ cannot be reached at all fails the whole source (and so the poll's PubMed part).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from il2watch import pubmed
 from il2watch.eutils import Eutils
 from il2watch.identity import Ids
 from il2watch.pubmed import PubMedError
-from il2watch.sources.base import Finding, Found, Request, SourceRecord
+from il2watch.sources.base import Finding, Found, Given, Kind, Request
 from il2watch.transport import TransportError
 
 NAME, LABEL = "pubmed", "PubMed"
+
+
+def build(settings: Any, eutils: Eutils) -> PubMed:
+    return PubMed(eutils, similar_max_rank=settings.similar_max_rank, similar_min_score=settings.similar_min_score)
 
 
 class PubMed:
@@ -99,5 +104,8 @@ class PubMed:
             raise PubMedError(links.error if links else f"no ELink answer for PMID {pmid}")
         return f"PubMed answers: {len(links.cited_by):,} papers cite PMID {pmid}"
 
-    def records(self, found: Sequence[Found]) -> list[SourceRecord]:
-        return []  # discovery EFetches every PMID, whoever listed it
+    def records(self, found: Sequence[Found]) -> Given:
+        return Given()  # discovery EFetches every PMID, whoever listed it
+
+
+KIND = Kind(NAME, ("eutils_url", "pubmed_refresh", "similar_max_rank", "similar_min_score"), build)

@@ -6,7 +6,8 @@ over the next weeks, split across the indexes the way real coverage differs: a p
 that only iCite or only Europe PMC or only OpenAlex lists, a Research Square preprint only Europe PMC
 lists (its DOI in upper case there), a preprint both Europe PMC and OpenAlex list (OpenAlex writes its DOI
 as a URL), a bioRxiv preprint that PubMed indexes later (``index_preprint_in_pubmed``), a journal article
-PubMed lacks, and a patent. All records are invented; their DOIs and ids are made up.
+PubMed lacks, an article only PMC holds (Europe PMC lists it by PMCID), and a patent. All records are
+invented; their DOIs and ids are made up.
 """
 
 from __future__ import annotations
@@ -83,6 +84,18 @@ OPENALEX_ARTICLE = Work(
     first_indexed=date(2024, 6, 24),
     created=date(2024, 6, 24),
 )
+PMC_ONLY = Work(
+    key="pmc-only",
+    title="Interleukin-2 signalling in tissue-resident memory T cells of the human gut",
+    abstract="Tissue-resident memory T cells in the gut respond to low-dose IL-2. CD25 is induced within hours.",
+    authors=(("Ines", "Moreau"), ("Tomas", "Novak")),
+    europepmc_source="PMC",
+    europepmc_id="PMC9876543",
+    kind="article",
+    server="Mucosal Immunology Reports",
+    published=date(2024, 6, 14),
+    first_indexed=date(2024, 6, 17),
+)
 PATENT = Work(
     key="patent",
     title="IL-2 muteins with reduced CD122 binding and methods of use",
@@ -94,7 +107,7 @@ PATENT = Work(
     published=date(2024, 6, 13),
     first_indexed=date(2024, 6, 20),
 )
-NEW_WORKS = (PREPRINT_EPMC, PREPRINT_SHARED, PREPRINT_LATER, OPENALEX_ARTICLE, PATENT)
+NEW_WORKS = (PREPRINT_EPMC, PREPRINT_SHARED, PREPRINT_LATER, OPENALEX_ARTICLE, PMC_ONLY, PATENT)
 
 _NEW_RECORDS = {
     ALL_FOUR_PMID: (
@@ -136,6 +149,7 @@ def add_new_citations(literature: Literature) -> None:
     literature.cite(PREPRINT_SHARED.key, REVIEW_PMID, ("europepmc", "openalex"))
     literature.cite(PREPRINT_LATER.key, REVIEW_PMID, ("europepmc",))
     literature.cite(OPENALEX_ARTICLE.key, REVIEW_PMID, ("openalex",))
+    literature.cite(PMC_ONLY.key, REVIEW_PMID, ("europepmc",))
     literature.cite(PATENT.key, REVIEW_PMID, ("europepmc",))
 
 

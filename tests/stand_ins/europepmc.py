@@ -2,14 +2,19 @@
 
 - ``MED/{pmid}/citations?format=json&page=N&pageSize=M``: the works Europe PMC lists as citing a PubMed
   record, ``page`` from 1 and ``pageSize`` up to 1,000, newest first. PubMed papers are listed as
-  ``{"id": pmid, "source": "MED"}``, preprints as ``{"id": "PPR…", "source": "PPR"}``, patents and theses
-  under their own sources. Nobody citing it: HTTP 404 with Europe PMC's own JSON body (``errCode``,
-  ``errMsg``, ``hitCount: 0``) — which is zero citations, not a failure; any path this stand-in does not
-  serve gets a plain HTML 404, as a wrong base URL does.
+  ``{"id": pmid, "source": "MED"}``, preprints as ``{"id": "PPR…", "source": "PPR"}``, articles only PMC
+  holds as ``{"id": "PMC…", "source": "PMC"}``, patents and theses under their own sources. Nobody citing
+  it: HTTP 404 with Europe PMC's own JSON body (``version``, ``hitCount: 0``, ``errCode``, ``errMsg``, as
+  the shared notes describe it; ``none_body``) — which is zero citations, not a failure. Any path this
+  stand-in does not serve gets a plain HTML 404, as a wrong base URL does, and an injected status answers
+  a generic JSON error unless the test gives Europe PMC's own body.
 - ``search?query=…&resultType=core&format=json&pageSize=…&cursorMark=…``: whole records. The query
-  understood is the one il2watch sends, ``(EXT_ID:A OR EXT_ID:B) AND SRC:PPR`` (or ``SRC:MED``); paging
-  by ``cursorMark`` from ``*``; the last page's ``nextCursorMark`` repeats the cursor it was asked with
-  (Europe PMC echoes it rather than sending null).
+  understood is the one il2watch sends, ``(EXT_ID:A OR EXT_ID:B) AND SRC:PPR`` (or ``SRC:PMC``,
+  ``SRC:MED``); paging by ``cursorMark`` from ``*``; the last page's ``nextCursorMark`` repeats the cursor
+  it was asked with (Europe PMC echoes it rather than sending null).
+- A withdrawn preprint carries "retracted publication" among its types and a "Retraction in" entry in its
+  ``commentCorrectionList``; a preprint and the journal article it became are linked there ("Preprint of"
+  on the preprint, "Preprint in" on the article).
 - Only ``format=json`` is served here; anything else gets HTTP 400.
 """
 
@@ -39,9 +44,6 @@ class EuropePmcStandIn(JsonStandIn):
     def __init__(self, literature: Literature, **options: Any):
         self.literature = literature
         super().__init__(**options)
-
-    def error_body(self, status: int) -> Any:
-        return {"version": VERSION, "errCode": status, "errMsg": "Service temporarily unavailable"}
 
     # -- citations
 
@@ -108,17 +110,18 @@ class EuropePmcStandIn(JsonStandIn):
         )
 
     @staticmethod
-    def _none(pmid: str, request: dict[str, Any]) -> Answer:
-        return Answer(
-            404,
-            {
-                "version": VERSION,
-                "hitCount": 0,
-                "request": request,
-                "errCode": 404,
-                "errMsg": f"No citations found for the given ID: MED/{pmid}",
-            },
-        )
+    def none_body(pmid: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Europe PMC's own body with its 404 for a paper nobody cites."""
+        return {
+            "version": VERSION,
+            "hitCount": 0,
+            "request": request or {"id": pmid, "source": "MED"},
+            "errCode": 404,
+            "errMsg": f"No citations found for the given ID: MED/{pmid}",
+        }
+
+    def _none(self, pmid: str, request: dict[str, Any]) -> Answer:
+        return Answer(404, self.none_body(pmid, request))
 
     # -- search with resultType=core
 
@@ -141,6 +144,11 @@ class EuropePmcStandIn(JsonStandIn):
             "bookOrReportDetails": {"publisher": work.server},
             "pubTypeList": {"pubType": ["Preprint"] if work.europepmc_source == "PPR" else [work.kind]},
         }
+        if work.europepmc_source == "PMC":  # an article only PMC holds: a journal, no publisher block
+            del result["bookOrReportDetails"]
+            result["pmcid"] = work.europepmc_id
+            result["journalInfo"] = {"journal": {"title": work.server, "isoabbreviation": work.server}}
+            result["pubTypeList"] = {"pubType": ["research-article", "Journal Article"]}
         if work.withdrawn:
             result["pubTypeList"]["pubType"].append("retracted publication")
             result["commentCorrectionList"] = {
@@ -154,6 +162,17 @@ class EuropePmcStandIn(JsonStandIn):
                     }
                 ]
             }
+        if work.journal_version:  # Europe PMC links a preprint to the journal article it became
+            links = result.setdefault("commentCorrectionList", {"commentCorrection": []})["commentCorrection"]
+            links.append(
+                {
+                    "id": work.journal_version,
+                    "source": "MED",
+                    "type": "Preprint of",
+                    "note": "Link created based on a title-first author match",
+                    "orderIn": 10001,
+                }
+            )
         return result
 
     def _core_of_record(self, rec: Record) -> dict[str, Any]:
@@ -161,7 +180,7 @@ class EuropePmcStandIn(JsonStandIn):
             {"fullName": a.short_name, "firstName": a.fore, "lastName": a.last, "initials": a.initials}
             for a in rec.authors
         ]
-        return {
+        result: dict[str, Any] = {
             "id": rec.pmid,
             "source": "MED",
             "pmid": rec.pmid,
@@ -175,6 +194,11 @@ class EuropePmcStandIn(JsonStandIn):
             "journalInfo": {"journal": {"title": rec.journal}},
             "pubTypeList": {"pubType": list(rec.pub_types)},
         }
+        preprint = self.literature.preprint_of(rec.pmid)
+        if preprint is not None and preprint.ppr:  # …and the journal article to its preprint
+            entry = {"id": preprint.ppr, "source": "PPR", "type": "Preprint in", "orderIn": 10002}
+            result["commentCorrectionList"] = {"commentCorrection": [{**entry, "note": "CrossRef Pre-print loader"}]}
+        return result
 
     def _search(self, params: Mapping[str, list[str]]) -> Answer:
         query = one(params, "query")
@@ -186,6 +210,10 @@ class EuropePmcStandIn(JsonStandIn):
         for ext_id in wanted:
             if "PPR" in sources and ext_id.upper().startswith("PPR"):
                 work = self.literature.by_ppr(ext_id.upper())
+                if work is not None:
+                    results.append(self._core(work))
+            elif "PMC" in sources and ext_id.upper().startswith("PMC"):
+                work = self.literature.by_europepmc_id("PMC", ext_id.upper())
                 if work is not None:
                     results.append(self._core(work))
             elif "MED" in sources and ext_id.isdigit():

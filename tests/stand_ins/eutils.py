@@ -19,6 +19,9 @@ Choices where NCBI's behaviour is not recorded in ../../../shared/ncbi-fixtures:
 - EFetch (and ESummary) through WebEnv default to ``retmax=20``; send ``retmax`` explicitly.
 - EFetch's error document is NCBI's ``eFetchResult`` (not ``PubmedArticleSet``); Biopython ships
   no DTD for it, so ``Entrez.read`` raises RuntimeError (after trying to download the DTD).
+- ESearch terms may name id lists kept on the history server as ``#N`` (with the request's ``WebEnv``),
+  and use PubMed's Comment Correction Type filters (``hasretractionin``, ``haserratumin``,
+  ``hasretractedandrepublishedin``, …), which select records by their CommentsCorrections RefType.
 - Only XML is served: ``retmode=json`` or ``retmode=text`` gets HTTP 400.
 - Rate limiting counts the requests served in the last ``rate_window`` seconds per API key (or
   per client address without one); refused requests do not count. NCBI's 429 body:
@@ -70,7 +73,8 @@ ENDPOINTS = {
     "esummary.fcgi": "esummary",
     "einfo.fcgi": "einfo",
 }
-NAMED_FAULTS = ("truncate", "html", "slow", "reset", "empty", "error", "drip", "count", "stowaway")
+NAMED_FAULTS = ("truncate", "html", "slow", "reset", "empty", "error", "drip", "drip_headers", "count", "stowaway")
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 XML = "text/xml; charset=UTF-8"
 HTML = "text/html; charset=UTF-8"
 ESEARCH_RETSTART_CAP = 9998
@@ -112,6 +116,7 @@ class LoggedRequest:
     status: int  # HTTP status sent; 0 when the connection was reset without an answer
     fault: str = ""  # the injected fault that shaped the answer ("500", "slow", …), or "rate-limit"
     url_length: int = 0
+    authorization: str = ""  # the Authorization header as sent (a mirror's Basic credentials), or ""
 
 
 def max_requests_in_any_second(entries: Iterable[LoggedRequest], window: float = 1.0) -> int:
@@ -138,6 +143,7 @@ class _Fault:
     delay: float = 1.0
     message: str = ""
     record: object = None  # "stowaway": the Record added to the answer
+    location: str = ""  # a redirect: the base URL the request is sent on to
 
     @property
     def name(self) -> str:
@@ -158,6 +164,11 @@ class _History:
                 self._sessions[webenv] = []
             self._sessions[webenv].append(list(ids))
             return webenv, len(self._sessions[webenv])
+
+    def lists(self, webenv: str) -> dict[str, list[str]]:
+        """Every id list of one session by its query key ("1", "2", …); empty for an unknown WebEnv."""
+        with self._lock:
+            return {str(n): list(ids) for n, ids in enumerate(self._sessions.get(webenv, []), start=1)}
 
     def fetch(self, webenv: str, query_key: str) -> list[str] | None:
         with self._lock:
@@ -309,7 +320,8 @@ def _esearch(world: PubMedWorld, history: _History, params: dict[str, list[str]]
     limit = _date_limit(params, world)
     if empty:
         return esearch_xml(count=0, retstart=retstart, translation=term)
-    result = world.search(term, limit=limit, sort=_one(params, "sort"))
+    lists = _history_lists(term, params, history)
+    result = world.search(term, limit=limit, sort=_one(params, "sort"), history=lists)
     if _one(params, "rettype").lower() == "count":
         return esearch_xml(count=len(result.pmids), count_only=True)
     session = None
@@ -324,6 +336,19 @@ def _esearch(world: PubMedWorld, history: _History, params: dict[str, list[str]]
         phrases_not_found=result.phrases_not_found,
         fields_not_found=result.fields_not_found,
     )
+
+
+def _history_lists(term: str, params: dict[str, list[str]], history: _History) -> dict[str, list[str]]:
+    """The id lists a term names as ``#N``, from the request's WebEnv (NCBI's error when one is missing)."""
+    wanted = re.findall(r"#(\d+)", term)
+    if not wanted:
+        return {}
+    webenv = _one(params, "WebEnv")
+    lists = history.lists(webenv)
+    missing = [key for key in wanted if key not in lists]
+    if missing:
+        raise _BadRequest(f"Cannot retrieve history data. query_key: {missing[0]}, WebEnv: {webenv}")
+    return lists
 
 
 def _requested_ids(params: dict[str, list[str]], history: _History) -> list[str]:
@@ -489,6 +514,7 @@ class EutilsStandIn:
         delay: float = 1.0,
         message: str = "",
         record: object = None,
+        location: str = "",
     ) -> None:
         """Make the next ``times`` requests (to ``endpoint``, or to any) fail in one way.
 
@@ -498,12 +524,17 @@ class EutilsStandIn:
         (answer after ``delay`` seconds), "reset" (close the connection unanswered), "empty"
         (a well-formed answer with nothing in it), "error" (``<ERROR>message</ERROR>`` in the
         endpoint's root), "drip" (the real answer a few bytes at a time, ``delay`` seconds apart),
+        "drip_headers" (the status line, then NCBI's header lines one every ``delay`` seconds, then the
+        real answer), a redirect (301, 302, 303, 307 or 308 with ``location``: a mirror that moved, whose
+        ``Location`` is ``location`` with the endpoint's file name and the request's query string),
         "count" (ESearch's answer with ``<Count>message</Count>``), "stowaway" (EFetch's answer with
         ``record``, a Record nobody asked for, added). Faults queue up and are used in the order injected.
         """
         if isinstance(fault, int):
-            if not 400 <= fault <= 599:
-                raise ValueError(f"an injected status must be 4xx or 5xx, not {fault}")
+            if fault in REDIRECT_STATUSES and not location:
+                raise ValueError(f"a redirect ({fault}) needs a location")
+            if not 400 <= fault <= 599 and fault not in REDIRECT_STATUSES:
+                raise ValueError(f"an injected status must be a redirect, 4xx or 5xx, not {fault}")
         elif fault not in NAMED_FAULTS:
             raise ValueError(f"unknown fault {fault!r}; expected a status or one of {NAMED_FAULTS}")
         if endpoint is not None and endpoint not in ENDPOINTS.values():
@@ -511,7 +542,7 @@ class EutilsStandIn:
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._faults.append(_Fault(fault, endpoint, times, retry_after, delay, message, record))
+            self._faults.append(_Fault(fault, endpoint, times, retry_after, delay, message, record, location))
 
     @property
     def pending_faults(self) -> list[tuple[int | str, str | None, int]]:
@@ -584,7 +615,10 @@ class EutilsStandIn:
         endpoint = ENDPOINTS.get(file_name, file_name)
 
         def log(status: int, fault: str = "") -> None:
-            self._record(LoggedRequest(arrived, endpoint, method, params, status, fault, len(handler.path)))
+            authorization = handler.headers.get("Authorization", "")
+            self._record(
+                LoggedRequest(arrived, endpoint, method, params, status, fault, len(handler.path), authorization)
+            )
 
         if len(handler.path) > self.max_url_length:
             log(414)
@@ -636,6 +670,12 @@ class EutilsStandIn:
                 "application/json",
                 headers,
             )
+        elif kind in REDIRECT_STATUSES:
+            log(kind, fault.name)
+            target = fault.location + handler.path.split("?", 1)[0].rsplit("/", 1)[-1]
+            query = urlsplit(handler.path).query
+            headers = {"Location": target + ("?" + query if query else "")}
+            _send(handler, kind, _html_page(kind, "Moved"), HTML, headers)
         elif isinstance(kind, int):
             log(kind, fault.name)
             titles = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
@@ -666,6 +706,10 @@ class EutilsStandIn:
             status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
             log(status, fault.name)
             _drip(handler, status, body_bytes, content_type, fault.delay)
+        elif kind == "drip_headers":
+            status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
+            log(status, fault.name)
+            _drip_headers(handler, status, body_bytes, content_type, fault.delay)
         elif kind == "count":
             status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
             log(status, fault.name)
@@ -747,6 +791,36 @@ def _drip(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_typ
             handler.wfile.write(body[start : start + 16])
             handler.wfile.flush()
             time.sleep(delay)
+    except (BrokenPipeError, ConnectionResetError, OSError):
+        handler.close_connection = True  # the client gave up, as it should
+
+
+def _drip_headers(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str, delay: float) -> None:
+    """An answer whose head arrives slowly: the status line, then one header line (those NCBI sends) every
+    ``delay`` seconds, then the body at once. A read timeout longer than ``delay`` never fires."""
+    lines = [
+        f"HTTP/1.1 {status} {handler.responses[status][0]}",
+        f"Date: {handler.date_time_string()}",
+        "Server: Apache",
+        "Strict-Transport-Security: max-age=31536000; includeSubDomains; preload",
+        "Referrer-Policy: origin-when-cross-origin",
+        "Content-Security-Policy: upgrade-insecure-requests",
+        "Access-Control-Allow-Origin: *",
+        "Cache-Control: private",
+        "NCBI-PHID: 939B4C8A6A2F1E0500004B1F3E9A7C2D.1.1.m_5",
+        "NCBI-SID: 6A2F1E0B3E9A7C2D_0000SID",
+        "X-RateLimit-Limit: 3",
+        "X-RateLimit-Remaining: 2",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+    ]
+    try:
+        for line in lines:
+            handler.wfile.write(line.encode("latin-1") + b"\r\n")
+            handler.wfile.flush()
+            time.sleep(delay)
+        handler.wfile.write(b"\r\n" + body)
+        handler.wfile.flush()
     except (BrokenPipeError, ConnectionResetError, OSError):
         handler.close_connection = True  # the client gave up, as it should
 

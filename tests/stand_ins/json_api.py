@@ -5,7 +5,12 @@ Faults queue up and are used in the order injected: an HTTP status (with an opti
 body), "html" (200 with an HTML page, as a captive portal or a proxy error sends), "malformed" (200 with
 JSON cut in half), "reset" (the connection closed unanswered), "slow" (the answer after ``delay`` seconds),
 "drip" (the answer a few bytes at a time, ``delay`` seconds apart) and "empty" (the index's own "nothing
-here" answer). ``down = True`` makes every request fail with 503 until it is set back.
+here" answer). ``down = True`` makes every request fail with 503 until it is set back. An injected status
+answers a generic JSON error (not the index's own answer) unless ``body`` is given.
+
+``alter(path_contains, change)`` reshapes the service's own JSON answers before they are sent (a test
+writes hostile record shapes into real answers with it), and ``latency`` makes every answer wait, as a
+distant host's would.
 """
 
 from __future__ import annotations
@@ -104,6 +109,7 @@ class JsonStandIn(ABC):
         self.rate_violations = 0
         self.down = False
         self.latency = 0.0  # seconds every answer waits, as a distant host's would (benchmarks set it)
+        self._alterations: list[tuple[str, Callable[[Any], Any]]] = []
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self._faults: list[_Fault] = []
@@ -158,6 +164,13 @@ class JsonStandIn(ABC):
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._alterations.clear()
+
+    def alter(self, path_contains: str, change: Callable[[Any], Any]) -> None:
+        """Pass the JSON body of every answer whose path contains ``path_contains`` (a copy) through
+        ``change`` and send what it returns, until ``clear_faults``."""
+        with self._lock:
+            self._alterations.append((path_contains, change))
 
     @property
     def pending_faults(self) -> int:
@@ -246,11 +259,21 @@ class JsonStandIn(ABC):
         if fault is not None:
             self._faulty(handler, fault, method, path, params, headers, log)
             return
-        answer = self._route(method, path, params, headers)
+        answer = self._altered(path, self._route(method, path, params, headers))
         if self.latency:
             time.sleep(self.latency)
         log(answer.status)
         self._send(handler, answer)
+
+    def _altered(self, path: str, answer: Answer) -> Answer:
+        with self._lock:
+            changes = [change for contains, change in self._alterations if contains in path]
+        if not changes or isinstance(answer.body, bytes):
+            return answer
+        body = json.loads(json.dumps(answer.body))
+        for change in changes:
+            body = change(body)
+        return Answer(answer.status, body, answer.headers, answer.content_type)
 
     def _route(self, method: str, path: str, params: Mapping[str, list[str]], headers: Mapping[str, str]) -> Answer:
         try:

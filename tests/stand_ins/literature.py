@@ -47,6 +47,7 @@ class Work:
     created: date = date(2024, 5, 4)  # OpenAlex created_date
     retracted: bool = False  # OpenAlex is_retracted
     withdrawn: bool = False  # Europe PMC marks a withdrawn preprint
+    journal_version: str = ""  # the PMID of the journal article it became: Europe PMC links the two
     # How an index writes the DOI, when it differs from ``doi`` (case, URL prefix): {"europepmc": "10.1101/X"}
     doi_as_written: tuple[tuple[str, str], ...] = ()
 
@@ -76,6 +77,7 @@ class Literature:
         self._citations: dict[str, dict[str, _Citation]] = {}
         # indexes answering "nobody cites it" for every paper (an outage that looks like news)
         self.empty: set[str] = set()
+        self._merged: dict[str, str] = {}  # PMID -> the OpenAlex id its work was merged into
 
     # -- works
 
@@ -106,6 +108,18 @@ class Literature:
     def by_ppr(self, ppr: str) -> Work | None:
         with self._lock:
             return next((w for w in self._works.values() if w.ppr == ppr), None)
+
+    def preprint_of(self, pmid: str) -> Work | None:
+        """The preprint whose journal version is the PubMed record ``pmid``."""
+        with self._lock:
+            return next((w for w in self._works.values() if w.journal_version == str(pmid)), None)
+
+    def by_europepmc_id(self, source: str, europepmc_id: str) -> Work | None:
+        with self._lock:
+            return next(
+                (w for w in self._works.values() if w.europepmc_source == source and w.europepmc_id == europepmc_id),
+                None,
+            )
 
     def by_openalex(self, openalex: str) -> Work | None:
         with self._lock:
@@ -173,7 +187,7 @@ class Literature:
             work = self._work_with_pmid(pmid)
             ids = {"pmid": pmid, "doi": rec.doi if rec else "", "pmcid": rec.pmcid if rec else ""}
             ids["ppr"] = work.ppr if work else ""
-            ids["openalex"] = work.openalex if work else openalex_id_for(key)
+            ids["openalex"] = self.openalex_of_pmid(pmid)
             return ids
         work = self.work(key)
         pmcid = ""
@@ -190,16 +204,28 @@ class Literature:
         return self.world.get(pmid)
 
     def openalex_of_pmid(self, pmid: str) -> str:
+        with self._lock:
+            if pmid in self._merged:
+                return self._merged[pmid]
         work = self._work_with_pmid(pmid)
         return work.openalex if work else openalex_id_for(f"pmid:{pmid}")
 
+    def merge_openalex(self, pmid: str, new_id: str) -> None:
+        """OpenAlex merges the work of PubMed record ``pmid`` into ``new_id``: the old id names nothing now."""
+        with self._lock:
+            self._merged[str(pmid)] = new_id
+
     def key_of_openalex(self, openalex: str) -> str | None:
         """The citing key an OpenAlex id stands for (PubMed records get ids made up from their PMID)."""
+        with self._lock:
+            merged = dict(self._merged)
+        if openalex in merged.values():
+            return next(f"pmid:{pmid}" for pmid, new in merged.items() if new == openalex)
         work = self.by_openalex(openalex)
         if work is not None:
             return f"pmid:{work.pmid}" if work.pmid else work.key
         for pmid in self.world.pmids():
-            if openalex_id_for(f"pmid:{pmid}") == openalex:
+            if openalex_id_for(f"pmid:{pmid}") == openalex and pmid not in merged:
                 return f"pmid:{pmid}"
         return None
 

@@ -2,10 +2,13 @@
 
 - An API key is required (``api_key=``, as OpenAlex has required since February 2026): a request
   without one of ``keys`` gets HTTP 401 with OpenAlex's JSON error. The rate limit counts per key.
-- ``works/pmid:{pmid}``, ``works/doi:{doi}`` and ``works/W…``: one work, 404 JSON when unknown.
+- ``works/pmid:{pmid}``, ``works/doi:{doi}`` and ``works/W…``: one work, 404 with OpenAlex's JSON error
+  (``{"error": …, "message": …}``, as the API's error handler writes it) when unknown; a path it does not
+  serve gets an HTML 404, as a wrong base URL does. ``Literature.merge_openalex`` moves a work to a new id.
 - ``works?filter=cites:W…&per_page=N&cursor=…&select=…``: the works citing W, ``per_page`` 1–100 (more is
   HTTP 400, as OpenAlex answers), cursor paging from ``*``. As OpenAlex documents it, paging ends with a
-  page whose ``results`` are empty and whose ``next_cursor`` is null. ``select`` keeps only the fields named.
+  page whose ``results`` are empty and whose ``next_cursor`` is null (``repeat_cursor`` breaks that: each
+  page after the first names its own cursor again). ``select`` keeps only the fields named.
 - A work's ``doi`` is a DOI URL in lower case, ``ids.pmid`` a PubMed URL when it has one, its abstract an
   ``abstract_inverted_index`` (word → positions), ``is_retracted`` a boolean.
 """
@@ -58,6 +61,7 @@ class OpenAlexStandIn(JsonStandIn):
     def __init__(self, literature: Literature, *, keys: tuple[str, ...] = (DEFAULT_KEY,), **options: Any):
         self.literature = literature
         self.keys = set(keys)
+        self.repeat_cursor = False  # a broken server: every page after the first names its own cursor again
         super().__init__(**options)
 
     def client_key(self, params: Mapping[str, list[str]], address: str) -> str:
@@ -178,6 +182,8 @@ class OpenAlexStandIn(JsonStandIn):
             return Answer(400, {"error": "Invalid query parameters", "message": "cursor is not valid"})
         page = keys[offset : offset + per_page]
         following = _cursor(offset + per_page) if page else None
+        if page and self.repeat_cursor and offset:
+            following = one(params, "cursor")
         meta = {
             "count": len(keys),
             "db_response_time_ms": 3,
@@ -191,5 +197,7 @@ class OpenAlexStandIn(JsonStandIn):
         )
 
     def empty_answer(self, method: str, path: str, params: Mapping[str, list[str]]) -> Answer:
+        if path.startswith("works/"):
+            return Answer(404, {"error": "Not found", "message": f"{path} does not exist"})
         meta = {"count": 0, "page": None, "per_page": 100, "next_cursor": None}
         return Answer(200, {"meta": meta, "results": [], "group_by": []})

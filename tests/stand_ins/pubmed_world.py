@@ -17,8 +17,8 @@ import calendar
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 # ---------------------------------------------------------------------------- XML headers
@@ -450,6 +450,33 @@ class _Group:
     inner: object
 
 
+@dataclass(frozen=True)
+class _HistoryRef:
+    """``#2``: the id list kept under query key 2 of the request's WebEnv."""
+
+    key: str
+
+
+# PubMed's Comment Correction Type filters, and the CommentsCorrections RefType each selects.
+CORRECTION_FILTERS = {
+    "hasretractionin": "RetractionIn",
+    "hasretractionof": "RetractionOf",
+    "haspartialretractionin": "PartialRetractionIn",
+    "haserratumin": "ErratumIn",
+    "haserratumfor": "ErratumFor",
+    "hasexpressionofconcernin": "ExpressionOfConcernIn",
+    "hasexpressionofconcernfor": "ExpressionOfConcernFor",
+    "hasupdatein": "UpdateIn",
+    "hasupdateof": "UpdateOf",
+    "hascorrectedrepublishedin": "CorrectedandRepublishedIn",
+    "hascorrectedrepublishedfrom": "CorrectedandRepublishedFrom",
+    "hasretractedandrepublishedin": "RetractedandRepublishedIn",
+    "hasretractedandrepublishedfrom": "RetractedandRepublishedFrom",
+    "hascommentin": "CommentIn",
+}
+_HISTORY_REF = re.compile(r"#(\d+)")
+
+
 def _lex(term: str) -> list[tuple]:
     tokens: list[tuple] = []
     position = 0
@@ -499,6 +526,10 @@ def _lex(term: str) -> list[tuple]:
 def _make_term(raw: str, fieldname: str) -> object:
     key = fieldname.strip().lower()
     kind = _FIELD_ALIASES.get(key)
+    if not key and _HISTORY_REF.fullmatch(raw):
+        return _HistoryRef(raw[1:])
+    if raw.strip().lower() in CORRECTION_FILTERS and (not key or kind == "subset"):
+        return _Term("subset", raw, (raw.strip().lower(),), False)
     if kind in ("edat", "pdat"):
         try:
             return _Range(kind, parse_limit_date(raw, end=False), parse_limit_date(raw, end=True))
@@ -583,6 +614,8 @@ def _translate(node: object) -> str:
         return f"{_translate(node.left)} {node.op} {_translate(node.right)}"
     if isinstance(node, _Group):
         return f"({_translate(node.inner)})"
+    if isinstance(node, _HistoryRef):
+        return f"#{node.key}"
     return ""
 
 
@@ -739,6 +772,21 @@ class PubMedWorld:
                 for _, target in rec.corrections:
                     self._mentioned_by.setdefault(target, set()).add(rec.pmid)
                 self._forget_xml(rec.pmid)
+
+    def amend(self, pmid: str, *, corrections: Iterable[tuple[str, str]] = (), pub_types: Iterable[str] = ()) -> Record:
+        """PubMed's record of ``pmid`` as it reads after NLM links a notice to it: ``corrections`` added to
+        its CommentsCorrectionsList and ``pub_types`` to its publication types (a retraction makes it a
+        "Retracted Publication"), everything else kept. Returns the new record."""
+        with self._lock:
+            old = self._records[str(pmid)]
+            added = tuple((str(kind), str(target)) for kind, target in corrections)
+            amended = replace(
+                old,
+                corrections=old.corrections + tuple(c for c in added if c not in old.corrections),
+                pub_types=old.pub_types + tuple(t for t in pub_types if t not in old.pub_types),
+            )
+            self.add(amended)
+            return amended
 
     def remove(self, pmid: str) -> None:
         """Withdraw a record (its links stay, as deleted PMIDs linger in NCBI's link tables)."""
@@ -902,10 +950,18 @@ class PubMedWorld:
         with self._lock:
             self._queries[_query_key(term)] = ([str(p) for p in pmids], translation or term)
 
-    def search(self, term: str, *, limit: DateLimit | None = None, sort: str = "") -> SearchResult:
+    def search(
+        self,
+        term: str,
+        *,
+        limit: DateLimit | None = None,
+        sort: str = "",
+        history: Mapping[str, Sequence[str]] | None = None,
+    ) -> SearchResult:
         """ESearch's matches: a registered query, else PubMed-like matching over title+abstract.
 
-        Never raises, whatever the term.
+        ``history`` holds the id lists a ``#N`` in the term names (the request's WebEnv). Never raises,
+        whatever the term.
         """
         with self._lock:
             registered = self._queries.get(_query_key(term))
@@ -915,7 +971,7 @@ class PubMedWorld:
             else:
                 try:
                     node = _pruned(parse_query(term), self._known_term, dropped)
-                    pmids = sorted(self._evaluate(node)) if node is not None else []
+                    pmids = sorted(self._evaluate(node, history or {})) if node is not None else []
                     translation = _translate(node) if node is not None else ""
                 except RecursionError:  # thousands of chained terms: match them all as one bag of words
                     bag = _Term("All Fields", term, words(term), False)
@@ -941,12 +997,14 @@ class PubMedWorld:
             )
         return any(self._vocabulary[w] > 0 for w in term.tokens)
 
-    def _evaluate(self, node: object) -> set[str]:
+    def _evaluate(self, node: object, history: Mapping[str, Sequence[str]]) -> set[str]:
         if isinstance(node, _Group):
-            return self._evaluate(node.inner)
+            return self._evaluate(node.inner, history)
+        if isinstance(node, _HistoryRef):
+            return {str(p) for p in history.get(node.key, ())}
         if isinstance(node, _Op):
-            left = self._evaluate(node.left)
-            right = self._evaluate(node.right)
+            left = self._evaluate(node.left, history)
+            right = self._evaluate(node.right, history)
             if node.op == "OR":
                 return left | right
             if node.op == "NOT":
@@ -975,6 +1033,8 @@ class PubMedWorld:
                 return bool(rec.pmcid)
             if wanted == "preprint":
                 return "Preprint" in rec.pub_types
+            if wanted in CORRECTION_FILTERS:
+                return any(kind == CORRECTION_FILTERS[wanted] for kind, _ in rec.corrections)
             return True  # other subsets (medline, …) are not modelled: they admit everything
         haystacks = {
             "author": (index.author,),

@@ -43,6 +43,7 @@ DEFAULT_BOT_SCOPES = (
     "files:write",
     "commands",
     "im:write",
+    "im:history",
 )
 APP_TOKEN_SCOPES = ("connections:write",)
 
@@ -528,6 +529,7 @@ class _Fault:
     retry_after: int | float | str
     delay: float
     when: Callable[[dict], bool] | None = None
+    size: int = 0
 
 
 @dataclass
@@ -555,6 +557,7 @@ class _Answer:
     drop: bool = False
     delay: float = 0.0
     stall: bool = False
+    drip: float = 0.0  # seconds between the pieces of a dripped answer
 
 
 # ---------------------------------------------------------------------------------------------- the server
@@ -714,6 +717,7 @@ class SlackStandIn:
         retry_after: int | float | str = 1,
         delay: float = 0.5,
         when: Callable[[dict], bool] | None = None,
+        size: int = 0,
     ) -> None:
         """Make the next `times` matching calls (any method when None) misbehave, in injection order.
 
@@ -721,8 +725,11 @@ class SlackStandIn:
         "abc" too), an HTTP 5xx status (an HTML error page from the edge), "accept_then_drop" (the call takes
         effect, then the connection closes without an answer), "slow" (the call takes effect, the answer
         comes `delay` seconds late), "stall" (the call takes effect, `stalled` is set, and the answer waits
-        until `release_stalled()` or the stand-in closes: a client can be killed at exactly that point), or any
-        other string: that Slack error code, answered with HTTP 200 and ok=false and no effect.
+        until `release_stalled()` or the stand-in closes: a client can be killed at exactly that point), "drip"
+        (the call takes effect, then the whole answer, status line, headers and body, goes out 8 bytes every
+        `delay` seconds), "oversize" (the call takes effect, and its JSON answer is padded with whitespace to
+        `size` bytes, Content-Length and all, as a huge conversations.history would be), or any other string:
+        that Slack error code, answered with HTTP 200 and ok=false and no effect.
         `when` narrows the calls that match to those whose parameters it accepts (e.g. thread replies).
         """
         if isinstance(fault, int) and fault != 429 and not 500 <= fault <= 599:
@@ -731,7 +738,7 @@ class SlackStandIn:
             if fault == "stall":
                 self.stalled.clear()
                 self._release.clear()
-            self._faults.append(_Fault(fault, method, times, retry_after, delay, when))
+            self._faults.append(_Fault(fault, method, times, retry_after, delay, when, size))
 
     def release_stalled(self) -> None:
         """Let every stalled answer go out (to a client that may have long given up)."""
@@ -890,6 +897,9 @@ class SlackStandIn:
         return channel
 
     def _history_scope(self, call: _Call, channel: Channel) -> None:
+        if channel.id.startswith("D"):  # a direct message, as conversations.open makes them
+            call.need("im:history")
+            return
         call.need("groups:history" if channel.is_private else "channels:history")
 
     def _take_fault(self, method: str, params: dict) -> _Fault | None:
@@ -931,6 +941,11 @@ class SlackStandIn:
                     answer.delay = fault.delay
                 elif fault is not None and fault.kind == "stall":
                     answer.stall = True
+                elif fault is not None and fault.kind == "drip":
+                    answer.drip = fault.delay
+                elif fault is not None and fault.kind == "oversize":
+                    padding = b" " * max(0, fault.size - len(answer.body))
+                    answer.body = answer.body[:-1] + padding + answer.body[-1:]
             error = None
             if answer.content_type.startswith("application/json") and not answer.drop:
                 error = json.loads(answer.body).get("error")
@@ -947,7 +962,7 @@ class SlackStandIn:
         if isinstance(fault.kind, int):
             page = f"<html><body><h1>{fault.kind} Server Error</h1></body></html>".encode()
             return _Answer(fault.kind, page, {}, content_type="text/html; charset=utf-8")
-        if fault.kind in ("accept_then_drop", "slow", "stall"):
+        if fault.kind in ("accept_then_drop", "slow", "stall", "drip", "oversize"):
             return None
         return _json_answer({"ok": False, "error": fault.kind})
 
@@ -1518,6 +1533,9 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                 stand_in._release.wait()
             if answer.delay:
                 time.sleep(answer.delay)
+            if answer.drip:
+                self._drip(answer)
+                return
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
             self.send_header("Content-Length", str(len(answer.body)))
@@ -1525,6 +1543,21 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(answer.body)
+
+        def _drip(self, answer: _Answer) -> None:
+            """The whole answer as Slack would send it, 8 bytes at a time: a client's read timeout never fires."""
+            head = [f"HTTP/1.1 {answer.status} {self.responses[answer.status][0]}", f"Date: {self.date_time_string()}"]
+            head += [f"Content-Type: {answer.content_type}", f"Content-Length: {len(answer.body)}"]
+            head += [f"{name}: {value}" for name, value in answer.headers.items()]
+            raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.body
+            self.close_connection = True
+            try:
+                for start in range(0, len(raw), 8):
+                    self.wfile.write(raw[start : start + 8])
+                    self.wfile.flush()
+                    time.sleep(answer.drip)
+            except OSError:
+                pass  # the client gave up, as it should
 
         def _api(self, method: str, body: bytes, query: str) -> _Answer:
             try:

@@ -1,0 +1,86 @@
+"""Follow-ups on posted papers PubMed does not index: a preprint only Europe PMC lists, withdrawn later, and
+the journal version it becomes (linked by Europe PMC, or recognised by its title and authors), against
+the stand-ins of every index (tests/test_sources.py's lab)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+
+from il2watch.service import check_followups
+from tests.data import citations as C
+from tests.data.records import REVIEW_PMID
+from tests.stand_ins.pubmed_world import Author, record
+from tests.test_sources import CHANNEL, LATER, MUCH_LATER, PREPRINT_EPMC_KEY, lab  # noqa: F401 (the fixture)
+
+SAVER = "U0SAVER01"
+
+
+def posted(lab):  # noqa: F811 (the fixture's name)
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.poll(LATER)
+    assert lab.papers_posted()[PREPRINT_EPMC_KEY] == 1
+    return lab.post_of(PREPRINT_EPMC_KEY)
+
+
+def followups(lab):  # noqa: F811
+    return lab.slack.posts_with_metadata("il2watch_followup", CHANNEL)
+
+
+def check(lab):  # noqa: F811
+    return check_followups(lab.settings(), out=lambda _: None, now=MUCH_LATER)
+
+
+def test_a_preprint_europe_pmc_marks_withdrawn_is_told_loudly_on_its_post(lab):  # noqa: F811
+    post = posted(lab)
+    with lab.library() as library:
+        library.save_for(SAVER, PREPRINT_EPMC_KEY)
+    assert check(lab).new == [], "nothing has happened to it yet"
+    lab.literature.add_work(replace(C.PREPRINT_EPMC, withdrawn=True))
+    lab.epmc.clear_requests()
+
+    report = check(lab)
+
+    assert report.new == [f"withdrawn of DOI {C.PREPRINT_EPMC.doi}"]
+    (reply,) = followups(lab)
+    assert reply.thread_ts == post.ts and reply.reply_broadcast
+    assert "🚨 *Withdrawn*" in json.dumps(reply.blocks, ensure_ascii=False)
+    assert "🚨 *Withdrawn*" in post.blocks[0]["text"]["text"]
+    assert post.metadata["event_payload"]["followups"][0]["paper"] == PREPRINT_EPMC_KEY
+    assert len(lab.slack.posts_with_metadata("il2watch_followup_dm")) == 1
+    searches = [r for r in lab.epmc.requests if r.path.endswith("search")]
+    assert len(searches) == 1, "posted preprints are asked about fifty at a time"
+    assert check(lab).new == [] and len(followups(lab)) == 1
+
+
+def test_a_journal_version_of_a_preprint_only_europe_pmc_lists_is_recognised_and_not_posted(lab):  # noqa: F811
+    post = posted(lab)
+    journal = record(
+        "39500011",
+        title="A CD25-biased interleukin 2 mutein restores regulatory T-cells in a humanised lupus model.",
+        journal_iso="Nat Commun",
+        entry_date=date(2024, 7, 1),
+        authors=[Author("Okafor", "Amara", "A"), Author("Ng", "Wei", "W"), Author("Tanaka", "Hiroshi", "H")],
+    )
+    lab.literature.world.add(journal)
+    lab.literature.cite(journal.pmid, REVIEW_PMID)
+    lab.poll(MUCH_LATER)
+    assert lab.papers_posted()[f"pmid:{journal.pmid}"] == 0, "the journal version is not posted as a new paper"
+    (reply,) = followups(lab)
+    assert reply.thread_ts == post.ts and not reply.reply_broadcast
+    assert "📰 *Published in Nat Commun, 2024*" in post.blocks[0]["text"]["text"]
+
+
+def test_europe_pmc_linking_a_preprint_to_its_journal_version_is_told_once(lab):  # noqa: F811
+    post = posted(lab)
+    lab.literature.add_work(replace(C.PREPRINT_EPMC, journal_version="39500012"))
+    report = check(lab)
+    assert report.new == [f"published of DOI {C.PREPRINT_EPMC.doi}, notice PMID 39500012"]
+    (reply,) = followups(lab)
+    assert reply.thread_ts == post.ts
+    assert "https://pubmed.ncbi.nlm.nih.gov/39500012/" in json.dumps(reply.blocks)
+    with lab.library() as library:
+        assert library.claimed("il2-papers", ["pmid:39500012"]) == {"pmid:39500012"}, "not posted when it comes"
+    assert check(lab).new == []
