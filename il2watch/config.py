@@ -12,6 +12,7 @@ import math
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -506,7 +507,7 @@ class Settings:
     summariser_url: str = option(
         "intel.summariser_url",
         "IL2WATCH_SUMMARISER_URL",
-        "str",
+        "url",
         "",
         help="Optional OpenAI-compatible chat-completions base URL for summaries (off when empty).",
     )
@@ -566,6 +567,8 @@ _WATCH_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 _PMID = re.compile(r"^[1-9]\d{0,8}$", re.ASCII)
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 SCHEDULE_RANGE = (1.0, 366 * 86400.0)
+_CREDENTIALS = re.compile(r"^([^:/?#@]*://)?.*@", re.DOTALL)  # "scheme://user:pass@", to the last "@"
+_URL_BREAKERS = re.compile(r"[\x00-\x20\x7f\\]")  # spaces, control characters, backslashes
 SOURCE_NAMES = tuple(SOURCES)
 DEFAULT_SOURCES = ("pubmed", "icite", "europepmc")
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")  # both spellings select PostgreSQL
@@ -596,24 +599,27 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
     def fail(expected: str) -> ConfigError:
         given = "the value given (not shown: it is a secret)" if option.kind == "secret" else repr(str(raw)[:60])
         if option.kind == "database":  # a URL's user and password, remembered at load, never echoed
-            given = redact.scrub(given)
+            given = repr(redact.scrub(_without_credentials(str(raw)))[:60])
         return ConfigError(f"{option.env} must be {expected}, not {given}: {_where(option, source)}")
 
     kind = option.kind
+    if kind == "url":
+        return _url(option, raw, source)
     if kind in ("str", "secret"):
         if not isinstance(raw, str):
             raise fail("text")
         return raw.strip()
     if isinstance(raw, (list, dict)) and kind != "list":
         raise fail("a single value")
-    if kind == "url":
-        text = str(raw).strip()
-        if not re.match(r"^https?://[^\s/]+", text):
-            raise fail("an http(s) URL")
-        return text if text.endswith("/") else text + "/"
     if kind == "database":  # a PostgreSQL URL as given, or a path to a SQLite file
         text = str(raw).strip()
         if text.lower().startswith(POSTGRES_SCHEMES):
+            try:
+                port = urllib.parse.urlsplit(text).port  # ValueError: unreadable, or a port past 65535
+            except ValueError:
+                port = 0
+            if port == 0 or _URL_BREAKERS.search(text):
+                raise fail("a postgres:// or postgresql:// URL that can be read, with a port from 1 to 65535")
             return text
         if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.IGNORECASE):
             raise fail("a SQLite file or a postgres:// or postgresql:// URL")
@@ -693,7 +699,7 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             text = f"{float(raw)}s"
         seconds = 0.0 if text in ("0", "0s", "0.0s", "off", "") else parse_interval(text)
-        if seconds is None or not 0 <= seconds <= SCHEDULE_RANGE[1]:
+        if seconds is None or (seconds != 0 and not SCHEDULE_RANGE[0] <= seconds <= SCHEDULE_RANGE[1]):
             raise fail("0 or a duration from 1s to 366d (`6h`, `1d`)")
         return seconds
     if kind == "sources":
@@ -716,6 +722,34 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
             raise fail("`daily HH:MM` or `weekly mon HH:MM`")
         return text
     raise AssertionError(f"unknown option kind {kind}")
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with everything between its scheme and its last ``@`` masked, for a message about it."""
+    return _CREDENTIALS.sub(lambda m: (m.group(1) or "") + redact.MASK + "@", url, count=1)
+
+
+def _url(option: Option, raw: Any, source: str) -> str:
+    """A base URL every request can be built on: http or https, a host, a port from 1 to 65535, nothing that
+    cannot be read (``http://[::1``), no spaces. Ends with "/". The message never shows its credentials."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text and isinstance(raw, str) and option.default == "":
+        return ""  # an optional URL left empty: that feature is off
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port  # ValueError: not a number, or past 65535
+        fits = (
+            parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0 and not _URL_BREAKERS.search(text)
+        )
+    except ValueError:
+        fits = False
+    if not fits:
+        given = repr(redact.scrub(_without_credentials(str(raw)))[:80])
+        raise ConfigError(
+            f"{option.env} must be an http(s) URL with a host and, if any, a port from 1 to 65535 "
+            f"(https://host/path/), not {given}: {_where(option, source)}"
+        )
+    return text if text.endswith("/") else text + "/"
 
 
 # ---------------------------------------------------------------- watches

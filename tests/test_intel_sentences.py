@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -136,3 +138,60 @@ _SENTENCE = st.builds(
 @given(st.lists(_SENTENCE, min_size=1, max_size=6))
 def test_joined_sentences_split_back_exactly(sentences):
     assert split_sentences(" ".join(sentences)) == sentences
+
+
+def _cpu_seconds_per_split(text: str) -> float:
+    """CPU time of one split (not wall time: other processes on a loaded machine do not count), the best
+    of three measurements, each repeating the split until it has taken at least 20 ms."""
+    best = float("inf")
+    for _ in range(3):
+        runs, start = 0, time.process_time()
+        while True:
+            split_sentences(text)
+            runs += 1
+            spent = time.process_time() - start
+            if spent >= 0.02:
+                break
+        best = min(best, spent / runs)
+    return best
+
+
+# Texts that made the old splitter quadratic, each as (what repeats, its size): it copied the rest of
+# the text at every stop, split the whole sentence so far at every abbreviation, marked every position
+# of every nested bracket, searched the whole stack for every stray closer, and let its stop pattern
+# scan a run of dots again from every dot.
+_QUADRATIC_ATTACKS = {
+    "a full stop every few words": ("IL-2 works. ", 125_000),
+    "abbreviations that never end a sentence": ("Tregs et al. ", 20_000),
+    "brackets nested deep": (None, 20_000),
+    "stray brackets that close nothing": (None, 20_000),
+    "a run of dots": (".", 20_000),
+}
+
+
+def _attack(name: str, size: int) -> str:
+    unit, _ = _QUADRATIC_ATTACKS[name]
+    if name == "brackets nested deep":
+        return "(" * (size // 2) + "IL-2 rose. It fell." + ")" * (size // 2)
+    if name == "stray brackets that close nothing":
+        return "(" * (size // 2) + "IL-2 rose. It fell." + "]" * (size // 2)
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+@pytest.mark.parametrize("name", list(_QUADRATIC_ATTACKS))
+def test_splitting_takes_time_in_proportion_to_the_texts_length(name):
+    """Eight times the text takes about eight times as long (a quadratic splitter: 64 times); measured
+    in CPU time with a margin of two and a half, so a loaded machine does not make it fail."""
+    size = _QUADRATIC_ATTACKS[name][1]
+    small, large = _attack(name, size), _attack(name, 8 * size)
+    assert split_sentences(large)  # the large text is split, and to something
+    ratio = _cpu_seconds_per_split(large) / _cpu_seconds_per_split(small)
+    assert ratio < 20, f"{name}: 8 times the text took {ratio:.0f} times as long"
+
+
+def test_a_megabyte_of_sentences_splits_into_every_one_of_them_in_well_under_two_seconds():
+    """The old splitter took 5 s of CPU on a megabyte; this one about a quarter of a second."""
+    sentences = [f"Tregs rose {n}-fold (p<0.05, vs. baseline)." for n in range(25_000)]
+    start = time.process_time()
+    assert split_sentences(" ".join(sentences)) == sentences
+    assert time.process_time() - start < 2.0

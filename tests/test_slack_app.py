@@ -12,7 +12,7 @@ import pytest
 from il2watch import pubmed
 from il2watch.config import load_settings
 from il2watch.library import Library
-from il2watch.model import Reason
+from il2watch.model import Paper, Reason
 from il2watch.render import check_limits, render_paper
 from il2watch.service import make_eutils
 from il2watch.slack_app import build_app, insight_maker, start_socket_mode
@@ -31,7 +31,7 @@ from tests.data.records import (
     build_world,
 )
 from tests.stand_ins.eutils import EutilsStandIn
-from tests.stand_ins.slack_api import DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, SlackStandIn
+from tests.stand_ins.slack_api import DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, SlackStandIn, block_kit_errors
 from tests.stand_ins.socket_mode import (
     SocketModeStandIn,
     app_home_opened_payload,
@@ -472,6 +472,42 @@ def test_details_shows_a_listed_paper(connected):
     )
     (post,) = api.wait_for_response_posts(1, url=url)
     assert "Found by" in json.dumps(post.body["blocks"])
+
+
+# Papers known by one id and hardly anything else, as Europe PMC and OpenAlex list them (issue 11, D11): a
+# patent by its Europe PMC id, a preprint, a work OpenAlex alone knows, and the rest by their one id.
+SPARSE_PAPERS = {
+    "epmc:PAT/WO2024123456": (
+        Paper(pmid="", title="IL-2 muteins with reduced CD122 binding", epmc="PAT/WO2024123456", pub_types=("patent",)),
+        "https://europepmc.org/article/PAT/WO2024123456",
+    ),
+    "ppr:PPR900001": (
+        Paper(pmid="", title="A preprint", ppr="PPR900001"),
+        "https://europepmc.org/article/PPR/PPR900001",
+    ),
+    "openalex:W4390000001": (Paper(pmid="", title="", openalex="W4390000001"), "https://openalex.org/W4390000001"),
+    "doi:10.5555/sparse.1": (Paper(pmid="", title="", doi="10.5555/sparse.1"), "https://doi.org/10.5555/sparse.1"),
+    "pmcid:PMC9900001": (
+        Paper(pmid="", title="", pmcid="PMC9900001"),
+        "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC9900001/",
+    ),
+    "pmid:41990001": (Paper(pmid="41990001", title=""), "https://pubmed.ncbi.nlm.nih.gov/41990001/"),
+}
+
+
+@pytest.mark.parametrize("token", list(SPARSE_PAPERS))
+def test_il2_paper_about_a_paper_known_by_one_id_answers_valid_blocks_with_a_link_to_it(connected, library, token):
+    api, socket_mode = connected
+    paper, page = SPARSE_PAPERS[token]
+    library.save_papers([paper])
+    ack, url = command(api, socket_mode, f"paper {token}")
+    blocks = ack.payload["blocks"]
+    assert block_kit_errors(blocks) == [] and check_limits(blocks) == []
+    assert not [b for b in blocks if b["type"] in ("context", "actions") and not b.get("elements")]
+    links = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"] if f"<{page}|" in e["text"]]
+    assert links, f"a context line links to {page}"
+    assert button(blocks, "il2_save")["value"] == token
+    assert api.response_posts(url) == []  # answered in the ack, not degraded to plain text later
 
 
 # ---------------------------------------------------------------- App Home

@@ -27,6 +27,7 @@ from il2watch.render.blocks import (
     context,
     link,
     section,
+    with_content,
 )
 from il2watch.render.followup import flags as followup_flags
 from il2watch.render.followup import plain_note
@@ -84,6 +85,9 @@ class Reply:
     deferred: Deferred | None = None
     next_offset: int | None = None  # more results start here ("More" button)
     shareable: bool = False  # offer "Share in channel"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", with_content(self.blocks))
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for Bolt's ack() and respond()."""

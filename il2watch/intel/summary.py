@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..markup import squash, to_plain
 from ..model import Paper, Section
 from .sentences import ends_sentence, split_sentences
 
 SUMMARY_LIMIT = 300
+# How much of an abstract is read for its summary, tags, trials and the language model. A long real
+# abstract is a few thousand characters, so none comes near; a longer one (a broken or hostile source)
+# is read up to here and the rest is not analysed (it is still stored, exported and shown in a thread
+# as it is). Analysing this much takes a small fraction of a second, so one record cannot hold up a
+# poll or Slack's 3-second ack.
+ANALYSED_CHARACTERS = 20_000
+# Asides dropped from one sentence to make it fit: real sentences need a few; a sentence that would
+# need more (brackets nested hundreds deep) is not a summary, and each drop costs a pass over it.
+MAX_ASIDES_DROPPED = 30
 # The review's topic: engineered IL-2 for autoimmunity and cancer.
 DEFAULT_TOPIC_TERMS = (
     "IL-2",
@@ -98,10 +107,21 @@ class _Sentence:
     score: float
 
 
+def analysed(sections: Iterable[Section]) -> list[Section]:
+    """The sections as far as they are analysed: the first ``ANALYSED_CHARACTERS`` of their text."""
+    out, budget = [], ANALYSED_CHARACTERS
+    for section in sections:
+        if budget <= 0:
+            break
+        out.append(section if len(section.text) <= budget else replace(section, text=section.text[:budget]))
+        budget -= len(section.text)
+    return out
+
+
 def _plain_sections(paper: Paper) -> list[tuple[str, str]]:
     """(kind, plain text) per section; kind is 'conclusion', 'result' or ''."""
     out = []
-    for section in paper.abstract:
+    for section in analysed(paper.abstract):
         if section.label and _SKIPPED_LABEL.search(section.label):
             continue
         text = squash(to_plain(section.text))
@@ -157,13 +177,14 @@ def _result_score(sentence: str, leading: bool, topic_terms: Sequence[str]) -> f
 
 def shorten(sentence: str, limit: int = SUMMARY_LIMIT) -> str:
     """A sentence within the limit without losing its ending: parenthetical asides go first
-    (longest first), then anything after a semicolon. May still be too long."""
+    (longest first, at most ``MAX_ASIDES_DROPPED``), then anything after a semicolon. May still be too long."""
     text = sentence
-    while len(text) > limit:
-        asides = sorted(_PARENTHETICAL.finditer(text), key=lambda m: len(m.group()), reverse=True)
-        if not asides:
+    for _ in range(MAX_ASIDES_DROPPED):
+        if len(text) <= limit:
             break
-        aside = asides[0]
+        aside = max(_PARENTHETICAL.finditer(text), key=lambda m: len(m.group()), default=None)  # the first longest
+        if aside is None:
+            break
         text = text[: aside.start()] + text[aside.end() :]
         text = re.sub(r"\s+([,.;:!?])", r"\1", text)
     if len(text) > limit and ";" in text:
@@ -260,9 +281,10 @@ def _fitting(candidates: list[_Sentence], limit: int) -> list[_Sentence]:
 
 
 def section_text(sections: Iterable[Section]) -> str:
-    """An abstract as one plain-text block, labels kept, for models and keyword matching."""
+    """An abstract as one plain-text block, labels kept, for models and keyword matching (as far as it is
+    analysed)."""
     parts = []
-    for section in sections:
+    for section in analysed(sections):
         text = squash(to_plain(section.text))
         if text:
             parts.append(f"{section.label}: {text}" if section.label else text)

@@ -46,6 +46,9 @@ class Message:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] | None = None  # {"event_type": ..., "event_payload": {...}}
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", with_content(self.blocks))
+
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``WebClient.chat_postMessage`` (add ``channel`` and maybe ``thread_ts``)."""
         kwargs: dict[str, Any] = {
@@ -152,6 +155,29 @@ def section(text: str) -> dict[str, Any]:
 def context(*texts: str) -> dict[str, Any]:
     elements = [mrkdwn(clip(text, MAX_TEXT_OBJECT)) for text in texts if text.strip()]
     return {"type": "context", "elements": elements[:MAX_CONTEXT_ELEMENTS]}
+
+
+def has_content(block: Any) -> bool:
+    """False for a block with nothing to show (a context or actions block without elements, a section
+    without text or fields, a header without text), which Slack refuses along with its whole message."""
+    if not isinstance(block, dict):
+        return True  # not ours to judge here: check_limits names it
+    kind = block.get("type")
+    if kind in ("context", "actions"):
+        return bool(block.get("elements"))
+    text = block.get("text")
+    has_text = isinstance(text, dict) and bool(text.get("text"))
+    if kind == "section":
+        return has_text or bool(block.get("fields"))
+    if kind == "header":
+        return has_text
+    return True
+
+
+def with_content(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks that have something to show: a message or reply never carries an empty one (a paper
+    with nothing to list in a line leaves the line out rather than have Slack refuse the message)."""
+    return [block for block in blocks if has_content(block)]
 
 
 def button(action_id: str, label: str, value: str) -> dict[str, Any]:

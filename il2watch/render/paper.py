@@ -8,6 +8,7 @@ from typing import Any
 
 from il2watch.followups import followups_in, is_retracted, is_retraction_notice, key_pmid, notices_in
 from il2watch.identity import KINDS as ID_KINDS
+from il2watch.identity import LABELS as ID_LABELS
 from il2watch.identity import parse_token, reader_url
 from il2watch.intel.tags import trial_url
 from il2watch.markup import escape_mrkdwn, squash, to_mrkdwn, to_plain
@@ -188,7 +189,8 @@ def sources_text(sources: Sequence[str]) -> str:
 
 
 def links_line(paper: Paper) -> str:
-    """Safe mrkdwn: PubMed, DOI, free full text in PMC, Europe PMC for a preprint, errata."""
+    """Safe mrkdwn: PubMed, DOI, free full text in PMC, Europe PMC for a preprint, a patent or a thesis,
+    OpenAlex for a work known by nothing else, errata. Every paper with an id has at least one link."""
     parts = [link(pubmed_url(paper.pmid), "PubMed")] if paper.pmid else []
     doi = paper.doi.strip()
     if doi:
@@ -196,8 +198,12 @@ def links_line(paper: Paper) -> str:
     pmcid = paper.pmcid.strip()
     if pmcid:
         parts.append(link(reader_url("pmcid", pmcid), "Free full text (PMC)"))
-    if paper.ppr and not paper.pmid:
-        parts.append(link(reader_url("ppr", paper.ppr), "Europe PMC"))
+    if not paper.pmid:
+        for kind in ("ppr", "epmc"):
+            if getattr(paper, kind).strip():
+                parts.append(link(reader_url(kind, getattr(paper, kind)), ID_LABELS[kind]))
+    if not parts and paper.openalex.strip():
+        parts.append(link(reader_url("openalex", paper.openalex), ID_LABELS["openalex"]))
     for pmid in _notice_pmids(paper, "ErratumIn")[:3]:
         parts.append(link(pubmed_url(pmid), "Erratum"))
     return SEPARATOR.join(parts)
