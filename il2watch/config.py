@@ -144,6 +144,15 @@ class Settings:
         high=3_600,
         help="Seconds one request to any host may take in all, however slowly its answer arrives.",
     )
+    retry_budget: float = option(
+        "network.retry_budget",
+        "IL2WATCH_RETRY_BUDGET",
+        "float",
+        180.0,
+        low=0,
+        high=3_600,
+        help="Seconds one request to any host may spend waiting between retries, in all (Retry-After included).",
+    )
     max_answer_mb: float = option(
         "network.max_answer_mb",
         "IL2WATCH_MAX_ANSWER_MB",

@@ -315,6 +315,29 @@ def _ncbi_checks(settings: Settings, client: pubmed.Eutils, watches: list[Watch]
                 )
     except (EutilsError, PubMedError) as error:
         yield Check(False, f"NCBI E-utilities at {settings.eutils_url}", str(error))
+        return
+    for watch in watches:
+        if watch.query:
+            yield from _query_checks(client, watch)
+
+
+def _query_checks(client: pubmed.Eutils, watch: Watch) -> Iterator[Check]:
+    """One ESearch (retmax=0) for a query watch: one ! line per word PubMed cannot use, as the poll says it."""
+    try:
+        checked = pubmed.check_query(client, watch.query)
+    except (EutilsError, PubMedError) as error:
+        yield Check(False, f"watch {watch.id}: PubMed could not check its query", str(error))
+        return
+    if not checked.problems:
+        yield Check(True, f"watch {watch.id}: PubMed can use every word of its query ({checked.count:,} matches)")
+        return
+    fix = (
+        "fix the query in config/il2watch.toml"
+        if watch.source == "config"
+        else f"remove it (/il2 watch remove {watch.id}) and add the corrected query"
+    )
+    for problem in checked.problems:
+        yield Check(False, f"watch {watch.id}: {problem.describe()}", fix, warning=True)
 
 
 def _slack_checks(settings: Settings, slack: WebClient | None, watches: list[Watch]) -> Iterator[Check]:

@@ -2,10 +2,13 @@
 
 A ``Host`` is one base URL with its rules: a rate limit shared by every thread of the process, a read
 timeout and a total deadline for each answer, a cap on the bytes read of one answer, and retries with
-exponential backoff on 429, 5xx, connection resets and timeouts (``Retry-After`` honoured, capped at
-``MAX_WAIT``). What cannot get better by waiting fails at once: a name that does not resolve, a refused
-connection, an answer too large or too slow, any other status. Every failure is one ``TransportError``
-line naming the host, with no secret in it (API keys in parameters, ``user:pass@`` in the base URL).
+exponential backoff on 429, 5xx, connection resets and timeouts (``Retry-After`` honoured), all the waits
+of one request within a budget (``IL2WATCH_RETRY_BUDGET``). What cannot get better by waiting fails at once:
+a name that does not resolve, a refused connection, an answer too large or too slow, any other status, and a
+``Retry-After`` asking for longer than ``MAX_WAIT`` or than the budget has left (a source whose daily quota
+is spent says hours: waiting would hold up every other source's news, so it is asked again next poll).
+Every failure is one ``TransportError`` line naming the host, with no secret in it (API keys in parameters,
+``user:pass@`` in the base URL).
 
 This is the only retry loop for HTTP in il2watch; the E-utilities client (``il2watch.eutils``) and the
 sources are thin layers over it.
@@ -41,7 +44,7 @@ from il2watch import redact
 log = logging.getLogger("il2watch.transport")
 
 HOMEPAGE = "https://pubmed.ncbi.nlm.nih.gov/35217787/"  # named in every User-Agent, so a host knows who asks
-MAX_WAIT = 120.0  # never sleep longer than this before a retry, whatever Retry-After says (Slack uses it too)
+MAX_WAIT = 120.0  # the longest wait before one retry: a Retry-After asking more fails the request (Slack: capped)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5  # redirects followed within one host, all inside the one deadline
@@ -59,8 +62,9 @@ class TransportError(Exception):
     """A request failed for good. The message is one scrubbed line that names the host.
 
     ``kind`` says how: ``unreachable`` (the name does not resolve, the connection is refused: asking
-    again now is pointless), ``status`` (a status not accepted; ``status`` holds it), ``timeout``,
-    ``deadline``, ``too-large``, ``connection`` or ``tls``.
+    again now is pointless), ``status`` (a status not accepted; ``status`` holds it), ``throttled`` (a
+    ``Retry-After`` longer than il2watch waits; ``status`` holds the 429 or 5xx), ``timeout``, ``deadline``,
+    ``too-large``, ``connection`` or ``tls``.
     """
 
     def __init__(self, message: str, *, host: str = "", kind: str = "failed", status: int | None = None):
@@ -522,6 +526,7 @@ class Host:
         max_bytes: int,
         attempts: int,
         backoff: float,
+        wait_budget: float,
         headers: Mapping[str, str] | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -544,6 +549,7 @@ class Host:
         self.name, self.rate = name, rate
         self.timeout, self.deadline, self.max_bytes = timeout, deadline, int(max_bytes)
         self.attempts, self.backoff = max(1, int(attempts)), backoff
+        self.wait_budget = max(0.0, wait_budget)  # seconds of waiting between retries one request may spend
         self.limiter = limiter or shared_limiter(self.netloc, rate)
         self.hint = hint
         self._sleep = sleep
@@ -598,6 +604,7 @@ class Host:
             data, headers["Content-Type"] = query.encode("ascii"), "application/x-www-form-urlencoded"
         what = what or path
         last: _Retry | None = None
+        waited, spent, attempt = 0.0, "", 0
         for attempt in range(1, self.attempts + 1):
             self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
             try:
@@ -606,8 +613,17 @@ class Host:
                 last = failure
             if attempt == self.attempts:
                 break
-            wait = last.wait if last.wait is not None else self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 4)
-            wait = min(wait, MAX_WAIT)
+            left = self.wait_budget - waited
+            if last.wait is not None:
+                if last.wait > min(MAX_WAIT, left):
+                    raise self._asks_too_long(last, last.wait, waited)
+                wait = last.wait
+            elif left <= 0 < self.backoff:
+                spent = f"; it waited {_seconds(waited)} s between them, all IL2WATCH_RETRY_BUDGET allows"
+                break
+            else:
+                wait = min(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 4), MAX_WAIT, left)
+            waited += wait
             self.stats.retries += 1
             log.warning(
                 "%s %s failed (%s); retry %d of %d in %.1fs",
@@ -620,9 +636,28 @@ class Host:
             )
             self._sleep(wait)
         assert last is not None
-        tries = f"after {self.attempts} attempts " if self.attempts > 1 else ""
+        tries = f"after {attempt} attempts " if attempt > 1 else ""
         raise TransportError(
-            f"{self.name} {what} failed {tries}({last.problem})", host=self.name, kind=last.kind, status=last.status
+            f"{self.name} {what} failed {tries}({last.problem}){spent}",
+            host=self.name,
+            kind=last.kind,
+            status=last.status,
+        )
+
+    def _asks_too_long(self, last: _Retry, seconds: float, waited: float) -> TransportError:
+        """A Retry-After longer than il2watch waits: fail now, so that one host holds up no poll."""
+        over_budget = (
+            f" after {_seconds(waited)} s of waiting for this request (IL2WATCH_RETRY_BUDGET is "
+            f"{_seconds(self.wait_budget)} s)"
+            if seconds <= MAX_WAIT
+            else ""
+        )
+        return TransportError(
+            f"{self.name} asks il2watch to wait {_seconds(seconds)} s ({last.problem}){over_budget}; "
+            f"asked again next poll",
+            host=self.name,
+            kind="throttled",
+            status=last.status,
         )
 
     def _exchange(self, request: urllib.request.Request, accept: Collection[int], what: str) -> Answer:
@@ -703,6 +738,11 @@ class Host:
         return TransportError(f"{self.name} {what} failed: {reason}", host=self.name)
 
 
+def _seconds(value: float) -> str:
+    """Seconds as a message shows them: whole from 10 s up (3600), else as given (1.5)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:g}"
+
+
 def _describe(error: BaseException) -> str:
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -736,6 +776,7 @@ def host_from_settings(
         max_bytes=int(settings.max_answer_mb * 1_000_000),
         attempts=settings.http_attempts if attempts is None else attempts,
         backoff=settings.http_backoff if backoff is None else backoff,
+        wait_budget=settings.retry_budget,
         headers=headers,
         limiter=limiter,
         sleep=sleep,

@@ -288,6 +288,33 @@ def test_sources_default_to_the_open_indexes_and_add_openalex_with_a_key(tmp_pat
         load_settings({"IL2WATCH_SOURCES": "pubmed,openalex"}, tmp_path)
 
 
+def test_the_slow_indexes_are_asked_once_a_day_and_pubmed_and_europe_pmc_every_poll_by_default(tmp_path):
+    """Issue 12: iCite and OpenAlex change daily at most; PubMed and Europe PMC are asked at every poll."""
+    settings = load_settings({"OPENALEX_API_KEY": "k-123456"}, tmp_path)
+    assert {name: settings.refresh_of(name) for name in settings.enabled_sources} == {
+        "pubmed": 0.0,
+        "icite": 86_400.0,
+        "europepmc": 0.0,
+        "openalex": 86_400.0,
+    }
+
+
+def test_ncbi_is_waited_for_30_seconds_per_read_by_default(tmp_path):
+    """Issue 10: a silent NCBI is reported after 30 s, not 60."""
+    settings = load_settings({}, tmp_path)
+    assert settings.ncbi_timeout == 30.0 and settings.http_timeout == 30.0
+
+
+def test_one_request_waits_at_most_three_minutes_in_all_between_retries_by_default(tmp_path):
+    from il2watch.transport import MAX_WAIT
+
+    settings = load_settings({}, tmp_path)
+    assert settings.retry_budget == 180.0 and settings.retry_budget >= MAX_WAIT  # one full MAX_WAIT fits
+    assert load_settings({"IL2WATCH_RETRY_BUDGET": "5"}, tmp_path).retry_budget == 5.0
+    with pytest.raises(ConfigError, match=r"IL2WATCH_RETRY_BUDGET must be"):
+        load_settings({"IL2WATCH_RETRY_BUDGET": "-1"}, tmp_path)
+
+
 @pytest.mark.parametrize("value, seconds", [("0", 0.0), ("6h", 21600.0), ("1d", 86400.0), ("90s", 90.0)])
 def test_refresh_intervals_are_durations(tmp_path, value, seconds):
     assert load_settings({"IL2WATCH_ICITE_REFRESH": value}, tmp_path).refresh_of("icite") == seconds

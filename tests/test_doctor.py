@@ -180,3 +180,26 @@ def test_a_read_only_library_is_reported(make_settings, tmp_path):
     Library(tmp_path / "library.db").close()
     report = lines(make_settings(IL2WATCH_DB=f"file:{tmp_path / 'library.db'}?mode=ro"))
     assert any(line.startswith("✗ library") and "read-only" in line for line in report)
+
+
+def test_words_pubmed_cannot_use_in_a_query_watch_are_named_one_line_each(make_settings, ncbi_server, tmp_path):
+    config = tmp_path / "typo.toml"
+    config.write_text(
+        '[[watch]]\nid = "tregs"\nquery = "interleukin AND lupsu AND regulatory[xyzfield]"\n\n'
+        '[[watch]]\nid = "plain"\nquery = "interleukin"\n',
+        encoding="utf-8",
+    )
+    ncbi_server.clear_requests()
+    report = lines(make_settings(IL2WATCH_CONFIG=str(config)))
+    fix = " — fix the query in config/il2watch.toml"
+    assert [line for line in report if line.startswith("! watch tregs")] == [
+        "! watch tregs: PubMed does not know “lupsu” and searched without it" + fix,
+        "! watch tregs: PubMed has no search field [xyzfield] and searched without it" + fix,
+    ]
+    assert any(line.startswith("✓ watch plain: PubMed can use every word of its query (") for line in report)
+    searches = [r for r in ncbi_server.requests if r.endpoint == "esearch"]
+    assert sorted(r.params["term"][0] for r in searches) == [
+        "interleukin",
+        "interleukin AND lupsu AND regulatory[xyzfield]",
+    ]
+    assert all(r.params["retmax"] == ["0"] for r in searches)  # one cheap request per query watch

@@ -450,3 +450,32 @@ def test_error_and_warning_lists_come_back_with_the_words(ncbi):
     ]
     checked = pubmed.check_query(ncbi, "lupsu")
     assert checked.count == 0 and [(p.kind, p.word) for p in checked.errors] == [("PhraseNotFound", "lupsu")]
+
+
+def test_a_mathml_abstract_s_summary_and_search_read_as_text_and_find_it_by_its_words(world, ncbi, tmp_path):
+    """The summary il2watch stores and `/il2 search` (the index and what the answer shows) see the formula's
+    text, never MathML's tags: the paper is found by the words around and inside the formula, not by `mml`."""
+    import json
+
+    from il2watch import intel
+    from il2watch.commands import Context, answer
+    from il2watch.config import load_settings
+    from il2watch.library import Library
+
+    paper = {p.pmid: p for p in shapes(world, ncbi).papers}[R.MATHML_PMID]
+    insight = intel.analyse(paper)
+    assert "affinity K₍d₎ of 4 nM" in insight.summary and "r² = 1/(1+τ)" in insight.summary
+    settings = load_settings({"IL2WATCH_DB": str(tmp_path / "library.db")}, cwd=tmp_path)
+    with Library(settings.db_path) as library:
+        library.save_papers([paper], {paper.pmid: insight})
+        context = Context(library=library, settings=settings, insight_for=lambda p, reasons: intel.analyse(p, reasons))
+        found = answer("search affinity signalling", context)
+        seen = json.dumps([found.text, found.blocks], ensure_ascii=False)
+        assert "1 paper match" in found.text and f"pmid:{R.MATHML_PMID}" in seen
+        assert "mml" not in seen and "math" not in seen and "msub" not in seen and "alttext" not in seen
+        shown = answer(f"paper {R.MATHML_PMID}", context)  # the stored summary, as `/il2 paper` shows it
+        seen = json.dumps([shown.text, shown.blocks], ensure_ascii=False)
+        assert "r² = 1/(1+τ)" in seen and "mml" not in seen and "math" not in seen and "msub" not in seen
+        for tag_word in ("mml", "msub", "mfrac", "alttext"):
+            assert library.search(tag_word, limit=5) == ([], 0), tag_word
+        assert library.search("τ", limit=5)[1] == 1  # a character the formula holds is searchable text

@@ -218,6 +218,40 @@ def test_a_record_that_is_not_valid_xml_is_set_aside_by_its_pmid_and_the_others_
             assert library.unreadable() == []
 
 
+def test_a_record_that_stays_unreadable_is_asked_for_every_six_hours_four_times_then_once_a_day(tmp_path, baseline):
+    """library.UNREADABLE_RETRY: a few times a day at most, then once a day, so a broken record costs NCBI little."""
+    from datetime import UTC, datetime, timedelta
+
+    from il2watch.library import Library
+    from il2watch.service import poll_once
+
+    with open_lab(tmp_path) as lab:
+        lab.start_from(baseline)
+        bad = unparseable_record("41000002", TODAY)
+        lab.world.add(bad)
+        lab.world.cite(bad.pmid, R.REVIEW_PMID)
+        start = datetime.now(UTC)
+
+        def asked_at(hours: float) -> bool:
+            """Poll ``hours`` after the first failure; whether EFetch was asked for the broken record."""
+            lab.ncbi.clear_requests()
+            settings = lab.settings()
+            poll_once(settings, out=lambda _: None, eutils=lab.eutils(settings), now=start + timedelta(hours=hours))
+            fetched = [r for r in lab.ncbi.requests if r.endpoint == "efetch"]
+            return any(bad.pmid in ",".join(r.params.get("id", [])).split(",") for r in fetched)
+
+        assert asked_at(0)  # the first failure
+        assert [asked_at(h) for h in (5, 7, 13, 19)] == [False, True, True, True]  # every 6 h: attempts 2, 3, 4
+        with Library(lab.db) as library:
+            (row,) = library.unreadable()
+            assert row["attempts"] == 4 and row["next_try"] == (start + timedelta(hours=19 + 24)).isoformat(
+                timespec="seconds"
+            )
+        assert [asked_at(h) for h in (26, 37, 44)] == [False, False, True]  # after four: once a day
+        with Library(lab.db) as library:
+            assert library.unreadable()[0]["attempts"] == 5
+
+
 # ---------------------------------------------------------------- /il2 and the App Home over HTTP
 
 

@@ -57,7 +57,17 @@ def free_port() -> int:
 
 def host(base_url: str, **rules) -> Host:
     values = (
-        dict(name="NCBI", rate=100, timeout=5.0, deadline=30.0, max_bytes=10_000_000, attempts=3, backoff=0.01) | rules
+        dict(
+            name="NCBI",
+            rate=100,
+            timeout=5.0,
+            deadline=30.0,
+            max_bytes=10_000_000,
+            attempts=3,
+            backoff=0.01,
+            wait_budget=120.0,
+        )
+        | rules
     )
     return Host(base_url, limiter=RateLimiter(100), **values)
 
@@ -101,14 +111,95 @@ def test_retry_after_reads_seconds_and_http_dates_and_ignores_garbage():
         assert retry_after(garbage) is None
 
 
-def test_retry_after_is_honoured_and_capped(ncbi_server):
+def test_retry_after_is_honoured_up_to_the_cap_and_a_longer_one_fails_at_once(ncbi_server):
     fake = FakeTime()
     client = ncbi_client(ncbi_server.base_url, ncbi_backoff=5.0, sleep=fake.sleep)
     ncbi_server.inject(429, endpoint="esearch", retry_after=2)
-    ncbi_server.inject(503, endpoint="esearch", retry_after=86_400)
+    ncbi_server.inject(503, endpoint="esearch", retry_after=MAX_WAIT)
     assert pubmed.search(client, "mutein")
     assert fake.slept == [2.0, MAX_WAIT]
     assert client.stats.retries == 2 and client.stats.requests == 3
+    ncbi_server.inject(503, endpoint="esearch", retry_after=86_400)
+    with pytest.raises(TransportError) as failed:
+        pubmed.search(client, "mutein")
+    assert str(failed.value) == "NCBI asks il2watch to wait 86400 s (HTTP 503); asked again next poll"
+    assert fake.slept == [2.0, MAX_WAIT] and failed.value.status == 503
+
+
+@pytest.fixture
+def openalex():
+    from tests.data import citations as C
+    from tests.stand_ins.openalex import OpenAlexStandIn
+
+    with OpenAlexStandIn(C.build_literature()) as server:
+        yield server
+
+
+def openalex_host(openalex, fake: FakeTime, **settings) -> Host:
+    """A Host for the OpenAlex stand-in, built from Settings as every source's is."""
+    values = {"http_attempts": 5, "http_backoff": 0.01, **settings}
+    return host_from_settings(
+        Settings(**values),
+        name="OpenAlex",
+        base_url=openalex.base_url,
+        rate=100,
+        limiter=RateLimiter(100),
+        sleep=fake.sleep,
+    )
+
+
+def test_a_source_asking_for_an_hour_fails_at_once_with_one_line_and_is_not_asked_again(openalex):
+    """OpenAlex's daily budget spent: Retry-After 3600. Four waits of 120 s each would hold the poll 8 minutes."""
+    from tests.stand_ins.openalex import DEFAULT_KEY
+
+    fake = FakeTime()
+    client = openalex_host(openalex, fake)
+    openalex.inject(429, retry_after=3600, times=5)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as failed:
+        client.get("works", {"filter": "cites:W1", "api_key": DEFAULT_KEY}, what="works")
+    assert time.monotonic() - started < 0.5
+    assert str(failed.value) == "OpenAlex asks il2watch to wait 3600 s (HTTP 429); asked again next poll"
+    assert failed.value.kind == "throttled" and failed.value.status == 429
+    assert fake.slept == [] and len(openalex.requests) == 1 and client.stats.retries == 0
+
+
+def test_a_source_asking_for_a_second_is_waited_out_and_answers(openalex):
+    from tests.stand_ins.openalex import DEFAULT_KEY
+
+    fake = FakeTime()
+    client = openalex_host(openalex, fake)
+    openalex.inject(429, retry_after=1)
+    answer = client.get("works", {"filter": "cites:W1", "api_key": DEFAULT_KEY}, what="works")
+    assert answer.status == 200 and "results" in answer.json()
+    assert fake.slept == [1.0] and [r.status for r in openalex.requests] == [429, 200]
+
+
+def test_one_request_waits_at_most_its_retry_budget_in_all(openalex):
+    """IL2WATCH_RETRY_BUDGET bounds the sum of the waits, Retry-After's and the backoff's alike."""
+    from tests.stand_ins.openalex import DEFAULT_KEY
+
+    fake = FakeTime()
+    client = openalex_host(openalex, fake, retry_budget=120.0)
+    openalex.inject(429, retry_after=50, times=3)
+    with pytest.raises(TransportError) as failed:
+        client.get("works", {"api_key": DEFAULT_KEY}, what="works")
+    assert fake.slept == [50.0, 50.0] and len(openalex.requests) == 3
+    assert str(failed.value) == (
+        "OpenAlex asks il2watch to wait 50 s (HTTP 429) after 100 s of waiting for this request "
+        "(IL2WATCH_RETRY_BUDGET is 120 s); asked again next poll"
+    )
+    fake, openalex_log = FakeTime(), len(openalex.requests)
+    client = openalex_host(openalex, fake, retry_budget=25.0, http_backoff=10.0)
+    openalex.inject(503, times=5)
+    with pytest.raises(TransportError) as failed:
+        client.get("works", {"api_key": DEFAULT_KEY}, what="works")
+    assert sum(fake.slept) == pytest.approx(25.0) and len(fake.slept) == 2
+    assert len(openalex.requests) - openalex_log == 3
+    assert str(failed.value) == (
+        "OpenAlex works failed after 3 attempts (HTTP 503); it waited 25 s between them, all IL2WATCH_RETRY_BUDGET "
+        "allows"
+    )
 
 
 # ---------------------------------------------------------------- what cannot get better by waiting

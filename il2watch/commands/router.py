@@ -56,8 +56,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "paper",
         "<PMID | DOI | PMCID | PPR… | PubMed URL>",
-        "A paper as il2watch would post it, with why it is in the library and which indexes list it; looked up "
-        "in PubMed if it is not.",
+        "A paper as il2watch would post it, with why it is in the library and which indexes list it; one the "
+        "library lacks is looked up in PubMed by its PMID or DOI (a PMCID or PPR id only finds a stored paper).",
         reading.paper,
         aliases=("show", "pmid", "doi"),
     ),
