@@ -102,7 +102,7 @@ def test_paper_round_trips_whole(lib):
     original = replace(original, key="pmid:101")  # the library's identity of the paper, given when stored
     assert lib.paper("101") == original
     assert lib.paper("pmid:101") == lib.paper("pmcid:PMC101") == original
-    assert lib.paper_by_doi("10.3389/fimmu.2024.101") == original
+    assert lib.paper("doi:10.3389/fimmu.2024.101") == lib.paper("doi:10.3389/FIMMU.2024.101") == original
     assert lib.papers(["999", "101"]) == [original]
     assert not lib.is_empty()
 
