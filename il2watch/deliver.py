@@ -30,7 +30,7 @@ from il2watch import render
 from il2watch.followup_check import FOLLOWUP_KINDS, followup_of
 from il2watch.identity import describe_key
 from il2watch.library import Library, OutboxRow, utcnow
-from il2watch.model import Insight, InsightFor, Paper, Reason, Watch
+from il2watch.model import Insight, InsightFor, Paper, Reason, Watch, review_watch
 from il2watch.render import Message
 from il2watch.render.paper import posted_tokens
 from il2watch.slack_client import FATAL_ERRORS, explain, resolve_channel, slack_error
@@ -216,6 +216,7 @@ class Renderer:
                 papers=[str(p) for p in payload.get("papers") or []],
                 entered_by=str(payload.get("entered_by") or ""),
                 command=self.command,
+                listed_by_cites=watch == review_watch(self.watches.values()),
                 watermark=watermark,
                 key=row.key,
             )

@@ -122,9 +122,6 @@ class Ids:
         """These ids with the other's filling the kinds these lack (never overwriting one)."""
         return replace(self, **{kind: value for kind, value in other.pairs() if not getattr(self, kind)})
 
-    def shares_strong_id(self, other: Ids) -> bool:
-        return bool(set(self.strong()) & set(other.strong()))
-
     def __bool__(self) -> bool:
         return any(True for _ in self.pairs())
 

@@ -625,10 +625,6 @@ class Library(ABC):
         """Which of these papers (keys, or bare PMIDs) the library holds, as keys."""
         return {r[0] for r in self._rows_in("select paper from papers where paper in ({marks})", _keys(refs))}
 
-    def stored_pmids(self, pmids: Iterable[str]) -> set[str]:
-        """Which of these PMIDs a stored paper has."""
-        return {r[0] for r in self._rows_in("select pmid from papers where pmid in ({marks})", pmids)}
-
     def paper(self, ref: str) -> Paper | None:
         """A stored paper by its key, a bare PMID, or any id token it is known by."""
         key = paper_key(ref)
@@ -648,9 +644,6 @@ class Library(ABC):
             for key, record in self._rows_in("select paper, record from papers where paper in ({marks})", keys)
         }
         return [found[k] for k in keys if k in found]
-
-    def paper_by_doi(self, doi: str) -> Paper | None:
-        return self.paper(f"doi:{doi.strip().lower()}")
 
     def update_insight(self, key: str, insight: Insight) -> None:
         self._write(

@@ -8,7 +8,7 @@ into plain Unicode (for search and summaries) or Slack mrkdwn (for posts).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from il2watch.identity import KINDS as ID_KINDS
@@ -152,6 +152,11 @@ class Watch:
     @property
     def name(self) -> str:
         return self.label or (f"PMID {self.pmid}" if self.pmid else self.id)
+
+
+def review_watch(watches: Iterable[Watch]) -> Watch | None:
+    """The review, or whichever paper il2watch watches first: the watch ``/il2 cites`` lists."""
+    return next((w for w in watches if w.pmid), None)
 
 
 @dataclass(frozen=True)

@@ -101,12 +101,6 @@ class ScrubbedStream:
         return getattr(self._stream, name)
 
 
-def forget_all() -> None:
-    """For tests: start again with nothing remembered."""
-    with _lock:
-        _known.clear()
-
-
 def snapshot() -> frozenset[str]:
     """For tests: what is remembered now, to ``restore`` after loading made-up settings (a generated
     "secret" such as "mode" would otherwise be masked in every later message of the process)."""

@@ -19,6 +19,7 @@ from tests.conftest import BOTH_BACKENDS
 from tests.data import records as R
 from tests.stand_ins.pubmed_world import record
 from tests.support import settings_env, subprocess_env
+from tests.test_reliability_support import integrity
 
 REPO = Path(__file__).resolve().parent.parent
 KILLS = {
@@ -99,7 +100,7 @@ def test_random_sigkills_during_discovery_and_delivery_lose_and_double_nothing(
     assert set(counts) - expected == set(baseline)
     with Library(database) as library:
         if not database.startswith("postgresql://"):
-            assert library.integrity_ok()
+            assert integrity(database) == "ok"
         states = dict(library.execute("select state, count(*) from outbox group by state").fetchall())
     assert set(states) <= {"sent"}, states
 

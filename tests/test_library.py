@@ -1,8 +1,9 @@
 """The library on both backends (a real SQLite file, a real PostgreSQL database): schema, papers, reasons,
 outbox, watches, runs, feedback; then SQLite's own failure modes. Search has its own suite (test_search)."""
 
+import json
 import sqlite3
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -102,7 +103,7 @@ def test_paper_round_trips_whole(lib):
     original = replace(original, key="pmid:101")  # the library's identity of the paper, given when stored
     assert lib.paper("101") == original
     assert lib.paper("pmid:101") == lib.paper("pmcid:PMC101") == original
-    assert lib.paper_by_doi("10.3389/fimmu.2024.101") == original
+    assert lib.paper("doi:10.3389/fimmu.2024.101") == lib.paper("doi:10.3389/FIMMU.2024.101") == original
     assert lib.papers(["999", "101"]) == [original]
     assert not lib.is_empty()
 
@@ -233,3 +234,32 @@ def test_locked_database_says_so(tmp_path):
     finally:
         blocker.rollback()
         blocker.close()
+
+
+def test_a_library_from_before_identities_finds_a_capitalised_doi_by_any_spelling(make_settings, database):
+    """A library written before m007_paper_identity, its paper's DOI in capitals as PubMed writes it: the
+    migration's ids come from the ``doi`` column, which every version of il2watch wrote lowercased (the
+    record keeps the DOI as written), so every lookup, which lowercases DOIs too, finds the paper."""
+    import sqlite_utils
+
+    from il2watch.commands import Context, answer
+    from il2watch.service import insight_maker
+
+    old = sqlite_utils.Database(database)
+    sq.migrations.apply(old, stop_before="m007_paper_identity")
+    written = paper("34591000", doi="10.1172/JCI150257")
+    old.table("papers").insert(
+        {"pmid": "34591000", "title": written.title, "doi": written.doi.lower(), "pmcid": written.pmcid}
+        | {"record": json.dumps(asdict(written)), "entry_date": written.entry_date}
+    )
+    old.table("saved").insert({"user": "U0READER1", "pmid": "34591000", "at": "2024-03-03T00:00:00+00:00"})
+    old.close()
+    settings = make_settings()
+    with Library(database) as library:
+        assert library.paper("doi:10.1172/jci150257") == library.paper("doi:10.1172/JCI150257") is not None
+        ctx = Context(library, settings, insight_maker(settings, library, summariser=False), user_id="U0READER1")
+        for text in ("paper 10.1172/jci150257", "paper https://doi.org/10.1172/JCI150257"):
+            reply = answer(text, ctx)
+            assert reply.deferred is None and written.title in json.dumps(reply.blocks), text  # not asked of PubMed
+        assert "Removed" in answer("saved remove 10.1172/JCI150257", ctx).text
+        assert library.saved_by("U0READER1") == []

@@ -12,6 +12,7 @@ from tests.conftest import BOTH_BACKENDS
 from tests.data import records as R
 from tests.stand_ins.eutils import max_requests_in_any_second
 from tests.stand_ins.pubmed_world import record
+from tests.test_reliability_support import integrity
 
 TODAY = date.today()
 
@@ -164,11 +165,12 @@ def test_a_broken_efetch_answer_fails_the_poll_and_marks_nothing_seen(make_setti
         assert library.count_papers() == 0 and library.outbox() == []
         run = library.last_run()
         assert run["status"] == "error" and message.split()[0] in run["error"]
-        assert library.integrity_ok()
+        assert integrity(settings.db_path) == "ok"
     poll(settings)  # the next poll finds everything
     assert {pmid for _, pmid, kind in linked(settings) if kind == "cites"} == set(R.REVIEW_CITED_BY)
 
 
+@BOTH_BACKENDS
 @pytest.mark.parametrize(
     "fault, endpoint, failing, working, message",
     [
@@ -194,6 +196,7 @@ def test_a_broken_answer_fails_that_watch_alone_by_name(
     assert {watch for watch, _, _ in linked(settings)} == {"review", "engineered-il2"}
 
 
+@BOTH_BACKENDS
 def test_every_watch_failing_fails_the_poll_naming_each(make_settings, ncbi_server):
     settings = make_settings()
     ncbi_server.inject("html", endpoint="elink")
@@ -227,6 +230,7 @@ def test_an_empty_elink_during_an_outage_is_not_news(make_settings, ncbi_server)
     assert linked(settings) == before
 
 
+@BOTH_BACKENDS
 def test_an_empty_similar_articles_answer_where_some_were_known_is_an_outage(make_settings, ncbi_server):
     settings = make_settings()
     poll(settings)
@@ -254,6 +258,7 @@ def test_an_empty_search_during_an_outage_is_not_news(make_settings, ncbi_server
     assert linked(settings) == before
 
 
+@BOTH_BACKENDS
 def test_an_unknown_watched_pmid_is_named(make_settings, ncbi_server, tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text(
@@ -269,6 +274,7 @@ def test_an_unknown_watched_pmid_is_named(make_settings, ncbi_server, tmp_path):
         assert library.watch_state(settings.watch("typo")).baseline_at == ""
 
 
+@BOTH_BACKENDS
 def test_a_deleted_watched_pmid_fails_that_watch_alone_naming_the_pmid(make_settings, ncbi_server, world, tmp_path):
     world.add(record("31000001", title="A paper later withdrawn", entry_date="2020-01-01"))
     world.cite(R.TREG_MUTEIN_PMID, "31000001")
@@ -301,6 +307,7 @@ def test_unreachable_ncbi_fails_at_once_with_one_line(make_settings, ncbi_server
     )
 
 
+@BOTH_BACKENDS
 def test_a_query_watch_after_a_long_downtime_asks_from_its_last_horizon_less_the_overlap(
     make_settings, ncbi_server, world
 ):
@@ -318,6 +325,7 @@ def test_a_query_watch_after_a_long_downtime_asks_from_its_last_horizon_less_the
     assert report.new == 1 and ("engineered-il2", "41000009", "query") in linked(settings)
 
 
+@BOTH_BACKENDS
 def test_words_pubmed_cannot_use_are_named_in_the_poll_line_and_in_status(make_settings, ncbi_server, tmp_path):
     from il2watch.commands.status import format_status_text, status_facts
 
@@ -340,6 +348,7 @@ def test_words_pubmed_cannot_use_are_named_in_the_poll_line_and_in_status(make_s
     ]
 
 
+@BOTH_BACKENDS
 def test_a_similarity_score_of_ten_to_the_thirty_fails_that_watch_with_one_line(make_settings, ncbi_server, world):
     world.set_similar(R.REVIEW_PMID, [(R.IL15_PMID, 10**30)])
     report = poll(make_settings())
@@ -357,6 +366,7 @@ def test_an_esearch_count_that_is_not_a_number_fails_that_watch_with_one_line(ma
     ]
 
 
+@BOTH_BACKENDS
 def test_a_record_the_parser_rejects_is_reported_by_pmid_and_the_rest_is_stored(make_settings, ncbi_server, world):
     from il2watch.commands.status import format_status_text, status_facts
 
@@ -377,6 +387,7 @@ def test_a_record_the_parser_rejects_is_reported_by_pmid_and_the_rest_is_stored(
     assert f"Unreadable PubMed record: PMID {R.NO_ARTICLE_PMID}: the record lacks 'Article'" in text
 
 
+@BOTH_BACKENDS
 def test_a_record_nobody_asked_for_is_not_stored(make_settings, ncbi_server, world):
     """A mirror that slips a rewritten copy of the review into an EFetch answer changes nothing."""
     settings = make_settings()

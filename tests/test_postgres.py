@@ -567,3 +567,39 @@ def test_doctor_checks_the_connection_the_schema_version_and_the_privileges(fres
         conn.execute("insert into il2watch_migrations values ('m999_from_the_future', '')")
     lines = [check.line() for check in _library_checks(settings)[0]]
     assert any("schema written by a newer il2watch (m999_from_the_future)" in line for line in lines)
+
+
+# ---------------------------------------------------------------- how platforms hand the library over
+
+
+def test_a_read_only_library_fails_the_poll_in_one_line_naming_the_fix(postgres_url, make_settings):
+    """A standby, or a role whose sessions are read-only, as some platforms hand out for a follower."""
+    Library(postgres_url).close()  # the schema exists; this session may only read it
+    read_only = postgres_url + "?options=-c%20default_transaction_read_only%3Don"
+    settings = make_settings(DATABASE_URL=read_only, IL2WATCH_DB="")
+    try:
+        with pytest.raises(PollError) as failed:
+            poll_once(settings, out=lambda _: None)
+    finally:
+        pg.close_pools(read_only)
+    message = str(failed.value)
+    assert "is read-only (a standby or a read-only role): point DATABASE_URL at the primary" in message
+    assert "\n" not in message and "Traceback" not in message
+    with Library(postgres_url) as library:
+        assert library.count_papers() == 0 and library.outbox() == []
+
+
+def test_a_postgres_url_in_herokus_spelling_is_the_postgresql_library(postgres_url, make_settings):
+    heroku = "postgres://" + postgres_url.removeprefix("postgresql://")
+    settings = make_settings(DATABASE_URL=heroku, IL2WATCH_DB="")
+    try:
+        assert settings.db_path == heroku
+        report = poll_once(settings, out=lambda _: None)
+        with Library(heroku) as library:
+            assert type(library).__name__ == "PostgresLibrary"
+            stored = library.count_papers()
+    finally:
+        pg.close_pools(heroku)
+    assert report.status == "ok" and report.new > 0 and stored == report.new
+    with Library(postgres_url) as library:
+        assert library.count_papers() == stored  # the same database, whichever spelling named it

@@ -25,7 +25,7 @@ from il2watch.identity import describe_key
 from il2watch.intel.synonyms import Synonyms, synonyms_for
 from il2watch.library import SEARCH_WINDOW, Library, fts_query
 from il2watch.markup import counted, escape_mrkdwn
-from il2watch.model import AXES, Paper, Watch
+from il2watch.model import AXES, Paper, review_watch
 from il2watch.pubmed import PubMedError
 from il2watch.render import render_paper
 from il2watch.render.blocks import context, section
@@ -215,11 +215,6 @@ def recent(args: str, ctx: Context, offset: int = 0) -> Reply:
         next_offset=more,
         empty="No papers yet." if not window.days else f"No papers {window.describe()}.",
     )
-
-
-def review_watch(watches: tuple[Watch, ...]) -> Watch | None:
-    """The review, or whichever paper il2watch watches first."""
-    return next((w for w in watches if w.pmid), None)
 
 
 def cites(args: str, ctx: Context, offset: int = 0) -> Reply:

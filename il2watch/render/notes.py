@@ -71,12 +71,21 @@ def render_baseline_note(
     return render_note(text, payload=payload, watermark=watermark, key=key)
 
 
-def source_baseline_text(source: str, watch: Watch, found: int, preprints: int, *, command: str) -> str:
-    """What a citation source enabled on an existing watch revealed: recorded, not posted one by one."""
+def source_baseline_text(
+    source: str, watch: Watch, found: int, preprints: int, *, command: str, listed_by_cites: bool
+) -> str:
+    """What a citation source enabled on an existing watch revealed: recorded, not posted one by one.
+    ``listed_by_cites``: the watch is the one ``cites`` lists (the first paper watch); the others' papers
+    are reached by a backfill of that watch."""
     label = SOURCES.get(source, source)
     linked = "citing" if watch.kind == "paper" else "matching"
     some = f", {counted(preprints, 'preprint')} among them" if preprints else ""
-    listing = f"`{command} cites` lists them" if watch.kind == "paper" else f"`{command} recent` shows the newest"
+    if watch.kind != "paper":
+        listing = f"`{command} recent` shows the newest"
+    elif listed_by_cites:
+        listing = f"`{command} cites` lists them"
+    else:
+        listing = f"an admin's `{command} backfill {watch.id} 20` posts up to 20 of them, newest first"
     return (
         f"{label} found {counted(found, 'paper')} more {linked} {watch.name} that il2watch had not seen{some}; "
         f"they are in the library, not posted one by one ({listing}). From now on what {label} finds is posted as new."
@@ -90,6 +99,7 @@ def render_source_baseline_note(
     preprints: int,
     *,
     command: str,
+    listed_by_cites: bool,
     papers: Sequence[str] = (),
     entered_by: str = "",
     watermark: dict | None = None,
@@ -108,7 +118,7 @@ def render_source_baseline_note(
     }
     if entered_by:
         payload["entered_by"] = entered_by
-    text = source_baseline_text(source, watch, found, preprints, command=command)
+    text = source_baseline_text(source, watch, found, preprints, command=command, listed_by_cites=listed_by_cites)
     return render_note(text, payload=payload, watermark=watermark, key=key)
 
 

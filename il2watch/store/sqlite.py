@@ -337,9 +337,6 @@ class SqliteLibrary(Library):
     def privileges_missing(self) -> list[str]:
         return [] if os.access(self.path, os.W_OK) or self.path.startswith("file:") else [f"writing {self.path}"]
 
-    def integrity_ok(self) -> bool:
-        return self.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
     # ------------------------------------------------------------ search and tags
 
     def search(
