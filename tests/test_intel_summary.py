@@ -94,6 +94,8 @@ def test_no_abstract_says_so_and_shows_the_publication_type():
     assert summarise(book) == "No abstract in PubMed. Publication type: book chapter."
     only_registration = structured(("TRIAL REGISTRATION", "NCT01234567."), pub_types=("Letter",))
     assert summarise(only_registration) == "No abstract in PubMed. Publication type: Letter."
+    patent = Paper(pmid="", epmc="PAT/WO2024123456", title="IL-2 muteins", pub_types=("Patent",))
+    assert summarise(patent) == "No abstract in the record. Publication type: Patent.", "PubMed never had it"
 
 
 def test_shorten_drops_asides_longest_first_and_keeps_the_ending():

@@ -225,11 +225,12 @@ def _fits(sentence: str, limit: int) -> str | None:
 
 
 def no_abstract_summary(paper: Paper) -> str:
-    """Said plainly, with what the record is instead."""
+    """Said plainly, with what the record is instead (PubMed named only for a record that came from it)."""
+    missing = "No abstract in PubMed." if paper.pmid else "No abstract in the record."
     if paper.is_book:
-        return "No abstract in PubMed. Publication type: book chapter."
+        return f"{missing} Publication type: book chapter."
     types = [t for t in paper.pub_types if t != "Journal Article"] or list(paper.pub_types) or ["Journal Article"]
-    return f"No abstract in PubMed. Publication type: {', '.join(types)}."[:SUMMARY_LIMIT]
+    return f"{missing} Publication type: {', '.join(types)}."[:SUMMARY_LIMIT]
 
 
 def summarise(paper: Paper, topic_terms: Iterable[str] = DEFAULT_TOPIC_TERMS, *, limit: int = SUMMARY_LIMIT) -> str:
