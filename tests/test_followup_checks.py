@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -276,6 +277,61 @@ def test_a_direct_message_whose_answer_was_lost_is_not_sent_again_unseen(make_se
         report.line()
     )
     assert [state for kind, state in outbox_states(settings).values() if kind == "followup_dm"] == ["failed"]
+
+
+@BOTH_BACKENDS
+@pytest.mark.parametrize(
+    "link, back, pub_types, told, loud, retracted",
+    [
+        # NLM types a paper retracted in whole or in part "Retracted Publication": the link says which
+        ("PartialRetractionIn", "PartialRetractionOf", ["Retracted Publication"], "🚨 *Partially retracted*", 1, 0),
+        (
+            "RetractedandRepublishedIn",
+            "RetractedandRepublishedFrom",
+            ["Retracted Publication"],
+            "🚨 *Retracted and",
+            1,
+            1,
+        ),
+        ("CorrectedandRepublishedIn", "CorrectedandRepublishedFrom", [], "📝 *Corrected and republished*", 0, 0),
+        ("UpdateIn", "UpdateOf", [], "🔄 *Updated version published*", 0, 0),
+    ],
+)
+def test_every_other_kind_of_notice_on_a_journal_article_is_told_once_as_what_it_is(
+    lab, world, slack_server, link, back, pub_types, told, loud, retracted
+):
+    save(lab, SAVER, R.LOW_DOSE_SLE_PMID)
+    save(lab, SILENT, R.LOW_DOSE_SLE_PMID)
+    notice = record(
+        "39990009",
+        title="Notice about low-dose interleukin-2 in lupus",
+        entry_date=TODAY,
+        pub_types=["Retraction of Publication" if "Partial" in link else "Journal Article"],
+        corrections=[(back, R.LOW_DOSE_SLE_PMID)],
+        abstract=[],
+    )
+    world.add(notice)
+    world.amend(R.LOW_DOSE_SLE_PMID, corrections=[(link, notice.pmid)], pub_types=pub_types)
+
+    report = check(lab)
+
+    (followup,) = report.new
+    assert followup.endswith(f"of PMID {R.LOW_DOSE_SLE_PMID}, notice PMID {notice.pmid}")
+    post = post_of(slack_server, R.LOW_DOSE_SLE_PMID)
+    (reply,) = followup_messages(slack_server)
+    assert reply.thread_ts == post.ts and bool(reply.reply_broadcast) is bool(loud)
+    assert told in json.dumps(reply.blocks, ensure_ascii=False)
+    banner = post.blocks[0]["text"]["text"]
+    assert post.blocks[0]["block_id"] == "il2_followup" and banner.count("\n") == 0 and banner.startswith(told)
+    assert post.text.startswith("RETRACTED: ") is bool(retracted)
+    assert bool(post.metadata["event_payload"].get("retracted")) is bool(retracted)
+    for user in (SAVER, SILENT):
+        assert len(direct_messages(slack_server, user)) == loud, "savers hear of a retraction of any kind, once"
+    assert check(lab).new == [] and check(lab).new == []
+    assert len(followup_messages(slack_server)) == 1 and len(slack_server.calls("chat.update")) == 1
+    assert len(direct_messages(slack_server, SAVER)) == loud
+    listed = json.dumps(ask(lab, "saved").blocks, ensure_ascii=False)
+    assert re.search("🚨 Retracted(?! and)", listed) is None, "never called plainly retracted"
 
 
 # ---------------------------------------------------------------- errata and expressions of concern
