@@ -52,6 +52,8 @@ from il2watch.model import Paper
 log = logging.getLogger("il2watch.followups")
 
 FOLLOWUP_KINDS = ("followup", "followup_update", "followup_dm")  # the outbox rows a follow-up is told by
+# The kind of the followups row that says a paper's posted state is recorded (no follow-up's kind: never told).
+POSTED_STATE = "posted"
 
 
 def reply_key(followup: Followup, channel: str) -> str:
@@ -159,17 +161,26 @@ def owe(library: Library, followup: Followup, *, channels: Sequence[str], how: s
 
 
 def remember_posted_state(library: Library, paper: Paper, *, now: str, how: str = "posted") -> None:
-    """The follow-ups a paper's record already carried when it was posted: known, never told."""
+    """What a paper's record said as it was posted (call inside the transaction that owes the post): the
+    follow-ups it already carried, known and never told, and a row saying its posted state is recorded. The
+    stored record changes later (discovery re-fetches a preprint that gained a PMID, ``/il2 paper`` looks it
+    up); what it says then is news, not the state it was posted in."""
     for followup in followups_in(paper):
         save_followup(library, followup, told=False, how=how, now=now)
+    save_followup(library, Followup(paper_key(paper), POSTED_STATE), told=False, how=how, now=now)
+
+
+def posted_state_known(library: Library, paper: str) -> bool:
+    return any(row.kind == POSTED_STATE for row in library.followups([paper]).get(paper, []))
 
 
 def known(library: Library, paper: str, stored: Paper | None) -> set[tuple[str, str]]:
-    """(kind, notice) of every follow-up of ``paper`` told or seen: the library's rows, and what its stored
-    record (the one that was posted, or the last one checked) already said."""
+    """(kind, notice) of every follow-up of ``paper`` told or seen: the library's rows, including what its
+    record said when it was posted. A paper posted before il2watch recorded that has only its stored record
+    to go by."""
     rows = library.followups([paper]).get(paper, [])
     pairs = {(row.kind, row.notice) for row in rows}
-    if stored is not None:
+    if stored is not None and (POSTED_STATE, "") not in pairs:
         pairs |= {(f.kind, f.notice) for f in followups_in(stored)}
     return pairs
 
@@ -226,7 +237,8 @@ class Decision:
 
     told: list[tuple[Followup, list[str]]] = field(default_factory=list)  # (follow-up, channels)
     records: list[Paper] = field(default_factory=list)  # fresh records of posted papers, to store
-    posted_state: list[Paper] = field(default_factory=list)  # stored records whose follow-ups were never recorded
+    posted_state: list[Paper] = field(default_factory=list)  # stored records of papers posted before il2watch
+    # recorded what their records said then: that is recorded now
 
 
 def decide(library: Library, checked: Checked) -> Decision:
@@ -235,8 +247,8 @@ def decide(library: Library, checked: Checked) -> Decision:
     for fresh in checked.papers:
         paper = fresh.key
         stored = library.paper(paper)
-        if stored is not None:
-            decision.posted_state.append(stored)
+        if stored is not None and not posted_state_known(library, paper):
+            decision.posted_state.append(stored)  # posted before il2watch recorded it: its record then
         found = followups_in(fresh, checked.sources.get(fresh.pmid))
         for followup in new_followups(found, known(library, paper, stored)):
             decision.told.append((followup, posted_channels(library, paper)))
@@ -368,6 +380,13 @@ def restore(library: Library, channel: str, event_type: str, payload: Mapping[st
         notices = {str(payload.get("paper") or payload.get("pmid") or ""): notices}
     if isinstance(notices, dict):
         notices = {paper_key_of(str(paper)): listed for paper, listed in notices.items() if paper}
+    if "notices" in payload:  # the post says what its papers' records carried, nothing included: their state
+        if event_type == "il2watch_paper":
+            carried = [payload.get("paper") or payload.get("pmid")]
+        else:
+            carried = list(payload.get("papers") or []) if event_type == "il2watch_digest" else []
+        for paper in {paper_key_of(str(p)) for p in carried if p}:
+            save_followup(library, Followup(paper, POSTED_STATE), told=False, how="restored", now=now)
     for paper, listed_notices in notices.items() if isinstance(notices, dict) else []:
         for entry in listed_notices if isinstance(listed_notices, list) else []:
             if isinstance(entry, dict) and str(entry.get("kind", "")) in KINDS and paper:

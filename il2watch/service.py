@@ -205,6 +205,10 @@ def _store(
                 run_id=run_id,
                 now=now,
             )
+            if delivery.kind in ("paper", "digest"):  # what each record says as it is posted, kept as it was
+                for key in delivery.papers:
+                    if key in papers:
+                        followup_check.remember_posted_state(library, papers[key], now=now)
         followup_check.record_arrivals(library, arriving, now=now)
     return len(findings.papers), sum(len(d.papers) for d in deliveries)
 

@@ -12,7 +12,7 @@ from il2watch.service import check_followups
 from tests.data import citations as C
 from tests.data.records import REVIEW_PMID
 from tests.stand_ins.pubmed_world import Author, record
-from tests.test_sources import CHANNEL, LATER, MUCH_LATER, PREPRINT_EPMC_KEY, lab  # noqa: F401 (the fixture)
+from tests.test_sources import CHANNEL, LATER, MUCH_LATER, PREPRINT_EPMC_KEY, PREPRINT_LATER_KEY, lab  # noqa: F401 (the fixture)
 
 SAVER = "U0SAVER01"
 
@@ -84,3 +84,35 @@ def test_europe_pmc_linking_a_preprint_to_its_journal_version_is_told_once(lab):
     with lab.library() as library:
         assert library.claimed("il2-papers", ["pmid:39500012"]) == {"pmid:39500012"}, "not posted when it comes"
     assert check(lab).new == []
+
+
+def test_a_posted_preprint_that_gains_a_pmid_with_its_journal_version_linked_is_told_published_once(lab):  # noqa: F811
+    """Discovery re-fetches the preprint once PubMed indexes it, and stores the record that already links its
+    journal version: that is news, because the preprint was posted without it."""
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.poll(LATER)
+    post = lab.post_of(PREPRINT_LATER_KEY)
+    journal = record(
+        "39500021",
+        title="Partial IL-2 agonists preserve stem-like CD8 T cells",
+        journal_iso="Sci Immunol",
+        entry_date=date(2024, 7, 3),
+        corrections=[("UpdateOf", C.PREPRINT_LATER_PMID)],
+    )
+    lab.literature.world.add(journal)
+    C.index_preprint_in_pubmed(lab.literature)
+    lab.literature.world.amend(C.PREPRINT_LATER_PMID, corrections=[("UpdateIn", journal.pmid)])
+    lab.poll(MUCH_LATER)
+    with lab.library() as library:
+        stored = library.paper(PREPRINT_LATER_KEY)
+        assert stored is not None and ("UpdateIn", journal.pmid) in stored.corrections, "the stored record is fresh"
+
+    report = check(lab)
+
+    assert report.new == [f"published of DOI {C.PREPRINT_LATER.doi}, notice PMID {journal.pmid}"]
+    (reply,) = followups(lab)
+    assert reply.thread_ts == post.ts and not reply.reply_broadcast
+    assert "📰 *Published" in json.dumps(reply.blocks, ensure_ascii=False)
+    assert "📰 *Published" in post.blocks[0]["text"]["text"]
+    assert check(lab).new == [] and len(followups(lab)) == 1
