@@ -41,10 +41,11 @@ from il2watch.followups import (
     key_pmid,
     new_followups,
     notices_in,
+    openalex_followups,
     paper_key,
     pmid_key,
 )
-from il2watch.identity import ids_from_tokens, ppr_of
+from il2watch.identity import doi_of, ids_from_tokens, ppr_of
 from il2watch.library import Library, StoredFollowup
 from il2watch.library import paper_key as paper_key_of
 from il2watch.model import Paper
@@ -296,11 +297,52 @@ def decide_preprints(library: Library, europepmc: PreprintRecords) -> Decision:
     return decision
 
 
+class WorksByDoi(Protocol):
+    """What the check asks of OpenAlex (``il2watch.sources.openalex.OpenAlex``)."""
+
+    def works_by_doi(self, dois: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
+def posted_without_pmid_by_doi(library: Library) -> dict[str, str]:
+    """{DOI: key} of every posted paper without a PMID that has a DOI: the ones OpenAlex is asked about."""
+    found: dict[str, str] = {}
+    for key, tokens in library.tokens_of(library.posted_papers()).items():
+        if any(key_pmid(token) for token in tokens):
+            continue  # PubMed's check covers it
+        doi = next((doi_of(token[4:]) for token in tokens if token.startswith("doi:")), "")
+        if doi:
+            found.setdefault(doi, key)
+    return found
+
+
+def decide_openalex(library: Library, openalex: WorksByDoi) -> Decision:
+    """What OpenAlex says now of the posted papers without a PMID, by DOI (fifty a request): a work it
+    marks ``is_retracted`` (a withdrawn preprint, a retracted article)."""
+    wanted = posted_without_pmid_by_doi(library)
+    decision = Decision()
+    for work in openalex.works_by_doi(sorted(wanted)):
+        key = wanted.get(doi_of(work.get("doi")))
+        if key is None:
+            continue
+        seen = known(library, key, library.paper(key))
+        if any(kind in ("retraction", "withdrawn") for kind, _ in seen):
+            continue  # OpenAlex's one mark says no more than a retraction or withdrawal already known
+        for followup in new_followups(openalex_followups(work, key), seen):
+            decision.told.append((followup, posted_channels(library, key)))
+    return decision
+
+
 def record(library: Library, decision: Decision, *, how: str, now: str) -> list[Followup]:
-    """Store what a check decided (call inside a transaction); the follow-ups newly owed."""
+    """Store what a check decided (call inside a transaction); the follow-ups newly owed. One that another
+    source's part of the same check told already (a withdrawal both Europe PMC and OpenAlex mark) is not."""
     for stored in decision.posted_state:
         remember_posted_state(library, stored, now=now)
-    owed = [f for f, channels in decision.told if owe(library, f, channels=channels, how=how, now=now)]
+    owed = []
+    for followup, channels in decision.told:
+        if not new_followups([followup], known(library, followup.paper, None)):
+            continue
+        if owe(library, followup, channels=channels, how=how, now=now):
+            owed.append(followup)
     return owed
 
 
