@@ -232,6 +232,24 @@ def fetch(library: Library, eutils: Eutils, *, chunk: int = EPOST_CHUNK) -> Chec
     return checked
 
 
+def missing_records(library: Library) -> dict[str, str]:
+    """{PMID: key} of the posted papers the library holds no record of: a library rebuilt from the channel
+    knows what was posted, not the records (which a preprint's journal version is matched against)."""
+    posted = posted_pmids(library)
+    held = {paper.key for paper in library.papers(list(posted.values()))}
+    return {pmid: key for pmid, key in posted.items() if key not in held}
+
+
+def fetch_missing(library: Library, eutils: Eutils) -> list[Paper]:
+    """The records of posted papers the library lacks, from PubMed in EFetch's batches (no request when
+    none is missing, as on every day but the first after a rebuild). Only reads the library."""
+    missing = missing_records(library)
+    if not missing:
+        return []
+    fetched = pubmed.fetch_records(eutils, list(missing))
+    return [replace(paper, key=missing[paper.pmid]) for paper in fetched.papers if paper.pmid in missing]
+
+
 @dataclass
 class Decision:
     """What one check found: the follow-ups to tell, the records to keep, what they already said."""

@@ -669,12 +669,17 @@ def check_followups(
             ]
             decision = followup_check.decide(library, checked)
             preprints = _preprint_followups(settings, library, eutils, report)
+            # after a rebuild, the posted papers' records, read after deciding: they are not what was posted
+            fresh = {paper.key for paper in decision.records}
+            records = decision.records + [
+                p for p in followup_check.fetch_missing(library, eutils) if p.key not in fresh
+            ]
             current = {
                 paper.key: insight_for.current(paper, [s.reason for s in library.reasons_for(paper.key)])
-                for paper in decision.records
+                for paper in records
             }
             with library.transaction():
-                library.save_papers(decision.records, {key: c.insight for key, c in current.items()}, now=stamp)
+                library.save_papers(records, {key: c.insight for key, c in current.items()}, now=stamp)
                 for key, stored in current.items():
                     library.save_insight(key, stored, now=stamp)
                 owed = followup_check.record(library, decision, how="pubmed", now=stamp)

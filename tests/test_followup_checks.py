@@ -518,6 +518,47 @@ def test_a_library_lost_after_a_follow_up_is_rebuilt_and_reports_nothing_twice(l
 
 
 @BOTH_BACKENDS
+def test_after_a_lost_library_a_journal_version_with_the_same_title_and_authors_is_still_recognised(
+    lab, world, slack_server, database, ncbi_server
+):
+    """The rebuild knows what was posted, not the records: the first check reads the posted papers' records
+    back from PubMed (batched), so a preprint's journal version is still matched by title and authors."""
+    authors = [Author("Kowalczyk", "Paweł", "P"), Author("Osei", "Kwame", "K")]
+    preprint = record(
+        "39990012",
+        title="IL-2Rβ agonists and CD8 T cell memory",
+        journal_iso="bioRxiv",
+        pub_types=["Preprint"],
+        entry_date=TODAY - timedelta(days=30),
+        authors=authors,
+    )
+    world.add(preprint)
+    world.cite(preprint.pmid, R.REVIEW_PMID)
+    poll(lab)
+    post = post_of(slack_server, preprint.pmid)
+    lose_library(database)
+    ncbi_server.clear_requests()
+    assert check(lab).new == []
+    by_id = [len(r.params["id"][0].split(",")) for r in ncbi_server.requests if "id" in r.params]
+    assert by_id == [15, 15], "the check's EPost, then every posted paper's record in one EFetch"
+    assert check(lab).requests == 3, "read back once: the next check costs what it always does (hits: 3)"
+    journal = record(
+        "39990013",
+        title="IL-2R beta agonists and CD8 T-cell memory.",
+        journal_iso="J Exp Med",
+        entry_date=TODAY,
+        authors=authors,
+    )
+    world.add(journal)
+    world.cite(journal.pmid, R.REVIEW_PMID)
+    poll(lab)
+    posted = [m.metadata["event_payload"]["pmid"] for m in slack_server.posts_with_metadata("il2watch_paper")]
+    assert journal.pmid not in posted, "the journal version is not posted as a new paper"
+    (reply,) = followup_messages(slack_server)
+    assert reply.thread_ts == post.ts and "📰 *Published in J Exp Med" in post.blocks[0]["text"]["text"]
+
+
+@BOTH_BACKENDS
 def test_a_deleted_post_gets_its_follow_up_on_its_own_naming_the_paper(lab, world, slack_server):
     save(lab, SAVER, R.LOW_DOSE_SLE_PMID)
     post = post_of(slack_server, R.LOW_DOSE_SLE_PMID)
