@@ -41,10 +41,11 @@ from il2watch.followups import (
     key_pmid,
     new_followups,
     notices_in,
+    openalex_followups,
     paper_key,
     pmid_key,
 )
-from il2watch.identity import ids_from_tokens, ppr_of
+from il2watch.identity import doi_of, ids_from_tokens, ppr_of
 from il2watch.library import Library, StoredFollowup
 from il2watch.library import paper_key as paper_key_of
 from il2watch.model import Paper
@@ -52,6 +53,8 @@ from il2watch.model import Paper
 log = logging.getLogger("il2watch.followups")
 
 FOLLOWUP_KINDS = ("followup", "followup_update", "followup_dm")  # the outbox rows a follow-up is told by
+# The kind of the followups row that says a paper's posted state is recorded (no follow-up's kind: never told).
+POSTED_STATE = "posted"
 
 
 def reply_key(followup: Followup, channel: str) -> str:
@@ -159,17 +162,26 @@ def owe(library: Library, followup: Followup, *, channels: Sequence[str], how: s
 
 
 def remember_posted_state(library: Library, paper: Paper, *, now: str, how: str = "posted") -> None:
-    """The follow-ups a paper's record already carried when it was posted: known, never told."""
+    """What a paper's record said as it was posted (call inside the transaction that owes the post): the
+    follow-ups it already carried, known and never told, and a row saying its posted state is recorded. The
+    stored record changes later (discovery re-fetches a preprint that gained a PMID, ``/il2 paper`` looks it
+    up); what it says then is news, not the state it was posted in."""
     for followup in followups_in(paper):
         save_followup(library, followup, told=False, how=how, now=now)
+    save_followup(library, Followup(paper_key(paper), POSTED_STATE), told=False, how=how, now=now)
+
+
+def posted_state_known(library: Library, paper: str) -> bool:
+    return any(row.kind == POSTED_STATE for row in library.followups([paper]).get(paper, []))
 
 
 def known(library: Library, paper: str, stored: Paper | None) -> set[tuple[str, str]]:
-    """(kind, notice) of every follow-up of ``paper`` told or seen: the library's rows, and what its stored
-    record (the one that was posted, or the last one checked) already said."""
+    """(kind, notice) of every follow-up of ``paper`` told or seen: the library's rows, including what its
+    record said when it was posted. A paper posted before il2watch recorded that has only its stored record
+    to go by."""
     rows = library.followups([paper]).get(paper, [])
     pairs = {(row.kind, row.notice) for row in rows}
-    if stored is not None:
+    if stored is not None and (POSTED_STATE, "") not in pairs:
         pairs |= {(f.kind, f.notice) for f in followups_in(stored)}
     return pairs
 
@@ -220,13 +232,32 @@ def fetch(library: Library, eutils: Eutils, *, chunk: int = EPOST_CHUNK) -> Chec
     return checked
 
 
+def missing_records(library: Library) -> dict[str, str]:
+    """{PMID: key} of the posted papers the library holds no record of: a library rebuilt from the channel
+    knows what was posted, not the records (which a preprint's journal version is matched against)."""
+    posted = posted_pmids(library)
+    held = {paper.key for paper in library.papers(list(posted.values()))}
+    return {pmid: key for pmid, key in posted.items() if key not in held}
+
+
+def fetch_missing(library: Library, eutils: Eutils) -> list[Paper]:
+    """The records of posted papers the library lacks, from PubMed in EFetch's batches (no request when
+    none is missing, as on every day but the first after a rebuild). Only reads the library."""
+    missing = missing_records(library)
+    if not missing:
+        return []
+    fetched = pubmed.fetch_records(eutils, list(missing))
+    return [replace(paper, key=missing[paper.pmid]) for paper in fetched.papers if paper.pmid in missing]
+
+
 @dataclass
 class Decision:
     """What one check found: the follow-ups to tell, the records to keep, what they already said."""
 
     told: list[tuple[Followup, list[str]]] = field(default_factory=list)  # (follow-up, channels)
     records: list[Paper] = field(default_factory=list)  # fresh records of posted papers, to store
-    posted_state: list[Paper] = field(default_factory=list)  # stored records whose follow-ups were never recorded
+    posted_state: list[Paper] = field(default_factory=list)  # stored records of papers posted before il2watch
+    # recorded what their records said then: that is recorded now
 
 
 def decide(library: Library, checked: Checked) -> Decision:
@@ -235,8 +266,8 @@ def decide(library: Library, checked: Checked) -> Decision:
     for fresh in checked.papers:
         paper = fresh.key
         stored = library.paper(paper)
-        if stored is not None:
-            decision.posted_state.append(stored)
+        if stored is not None and not posted_state_known(library, paper):
+            decision.posted_state.append(stored)  # posted before il2watch recorded it: its record then
         found = followups_in(fresh, checked.sources.get(fresh.pmid))
         for followup in new_followups(found, known(library, paper, stored)):
             decision.told.append((followup, posted_channels(library, paper)))
@@ -284,11 +315,52 @@ def decide_preprints(library: Library, europepmc: PreprintRecords) -> Decision:
     return decision
 
 
+class WorksByDoi(Protocol):
+    """What the check asks of OpenAlex (``il2watch.sources.openalex.OpenAlex``)."""
+
+    def works_by_doi(self, dois: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
+def posted_without_pmid_by_doi(library: Library) -> dict[str, str]:
+    """{DOI: key} of every posted paper without a PMID that has a DOI: the ones OpenAlex is asked about."""
+    found: dict[str, str] = {}
+    for key, tokens in library.tokens_of(library.posted_papers()).items():
+        if any(key_pmid(token) for token in tokens):
+            continue  # PubMed's check covers it
+        doi = next((doi_of(token[4:]) for token in tokens if token.startswith("doi:")), "")
+        if doi:
+            found.setdefault(doi, key)
+    return found
+
+
+def decide_openalex(library: Library, openalex: WorksByDoi) -> Decision:
+    """What OpenAlex says now of the posted papers without a PMID, by DOI (fifty a request): a work it
+    marks ``is_retracted`` (a withdrawn preprint, a retracted article)."""
+    wanted = posted_without_pmid_by_doi(library)
+    decision = Decision()
+    for work in openalex.works_by_doi(sorted(wanted)):
+        key = wanted.get(doi_of(work.get("doi")))
+        if key is None:
+            continue
+        seen = known(library, key, library.paper(key))
+        if any(kind in ("retraction", "withdrawn") for kind, _ in seen):
+            continue  # OpenAlex's one mark says no more than a retraction or withdrawal already known
+        for followup in new_followups(openalex_followups(work, key), seen):
+            decision.told.append((followup, posted_channels(library, key)))
+    return decision
+
+
 def record(library: Library, decision: Decision, *, how: str, now: str) -> list[Followup]:
-    """Store what a check decided (call inside a transaction); the follow-ups newly owed."""
+    """Store what a check decided (call inside a transaction); the follow-ups newly owed. One that another
+    source's part of the same check told already (a withdrawal both Europe PMC and OpenAlex mark) is not."""
     for stored in decision.posted_state:
         remember_posted_state(library, stored, now=now)
-    owed = [f for f, channels in decision.told if owe(library, f, channels=channels, how=how, now=now)]
+    owed = []
+    for followup, channels in decision.told:
+        if not new_followups([followup], known(library, followup.paper, None)):
+            continue
+        if owe(library, followup, channels=channels, how=how, now=now):
+            owed.append(followup)
     return owed
 
 
@@ -368,6 +440,13 @@ def restore(library: Library, channel: str, event_type: str, payload: Mapping[st
         notices = {str(payload.get("paper") or payload.get("pmid") or ""): notices}
     if isinstance(notices, dict):
         notices = {paper_key_of(str(paper)): listed for paper, listed in notices.items() if paper}
+    if "notices" in payload:  # the post says what its papers' records carried, nothing included: their state
+        if event_type == "il2watch_paper":
+            carried = [payload.get("paper") or payload.get("pmid")]
+        else:
+            carried = list(payload.get("papers") or []) if event_type == "il2watch_digest" else []
+        for paper in {paper_key_of(str(p)) for p in carried if p}:
+            save_followup(library, Followup(paper, POSTED_STATE), told=False, how="restored", now=now)
     for paper, listed_notices in notices.items() if isinstance(notices, dict) else []:
         for entry in listed_notices if isinstance(listed_notices, list) else []:
             if isinstance(entry, dict) and str(entry.get("kind", "")) in KINDS and paper:

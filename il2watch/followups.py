@@ -91,6 +91,8 @@ LINKS_OF = {
     "CorrectedandRepublishedFrom": "corrected-republished",
     "UpdateOf": "update",
 }
+# The linked follow-ups that say how a paper PubMed types "Retracted Publication" was retracted.
+RETRACTION_LINKS = frozenset({"retraction", "partial-retraction", "retracted-republished"})
 # Europe PMC's commentCorrection types on the paper a notice is about.
 EUROPEPMC_TYPES = {
     "retraction in": "retraction",
@@ -150,7 +152,8 @@ class Followup:
 
 def followups_in(paper: Paper, sources: Mapping[tuple[str, str], str] | None = None) -> list[Followup]:
     """Every follow-up a PubMed record carries: its CommentsCorrections links to notices about it, and the
-    publication type "Retracted Publication" when no retraction notice is linked. On a preprint, an
+    publication type "Retracted Publication" when no retraction notice (whole, partial or republished) is
+    linked. On a preprint, an
     ``UpdateIn`` names its journal version. ``sources`` gives each link's RefSource."""
     sources = sources or {}
     preprint = paper.is_preprint
@@ -165,7 +168,8 @@ def followups_in(paper: Paper, sources: Mapping[tuple[str, str], str] | None = N
             (kind, pmid), Followup(paper_key(paper), kind, pmid_key(pmid), sources.get((ref_type, pmid), ""))
         )
     types = {t.casefold() for t in paper.pub_types}
-    if "retracted publication" in types and not any(kind == "retraction" for kind, _ in found):
+    # NLM gives the type to papers retracted in whole or in part: a linked retraction of any kind says which.
+    if "retracted publication" in types and not any(kind in RETRACTION_LINKS for kind, _ in found):
         found[("retraction", "")] = Followup(paper_key(paper), "retraction")
     return list(found.values())
 

@@ -31,6 +31,7 @@ from il2watch.rebuild import rebuild_from_channels
 from il2watch.slack_client import make_client
 from il2watch.sources import SourceError, make_source, make_sources
 from il2watch.sources.europepmc import EuropePmc
+from il2watch.sources.openalex import OpenAlex
 from il2watch.transport import TransportError
 
 log = logging.getLogger("il2watch.service")
@@ -205,6 +206,10 @@ def _store(
                 run_id=run_id,
                 now=now,
             )
+            if delivery.kind in ("paper", "digest"):  # what each record says as it is posted, kept as it was
+                for key in delivery.papers:
+                    if key in papers:
+                        followup_check.remember_posted_state(library, papers[key], now=now)
         followup_check.record_arrivals(library, arriving, now=now)
     return len(findings.papers), sum(len(d.papers) for d in deliveries)
 
@@ -597,18 +602,30 @@ class FollowupReport:
 
 def _preprint_followups(
     settings: Settings, library: Library, eutils: Eutils, report: FollowupReport
-) -> followup_check.Decision:
-    """What Europe PMC says of the posted preprints PubMed does not index (when Europe PMC is enabled): it
-    failing is one line in the check's report, and PubMed's part goes on."""
-    if "europepmc" not in settings.enabled_sources or not followup_check.posted_preprints_without_pmid(library):
-        return followup_check.Decision()
-    source = make_source(settings, "europepmc", eutils)
-    assert isinstance(source, EuropePmc)
-    try:
-        return followup_check.decide_preprints(library, source)
-    except (SourceError, TransportError) as error:
-        report.problems.append(f"Europe PMC could not be asked about posted preprints ({error}); asked again next time")
-        return followup_check.Decision()
+) -> list[tuple[str, followup_check.Decision]]:
+    """What Europe PMC and OpenAlex (those of them enabled) say of the posted papers PubMed does not index,
+    as (how, decision): one failing is one line in the check's report, and the rest of the check goes on."""
+    decisions = []
+    enabled = settings.enabled_sources
+    if "europepmc" in enabled and followup_check.posted_preprints_without_pmid(library):
+        try:
+            europepmc = make_source(settings, "europepmc", eutils)
+            assert isinstance(europepmc, EuropePmc)
+            decisions.append(("europepmc", followup_check.decide_preprints(library, europepmc)))
+        except (SourceError, TransportError) as error:
+            report.problems.append(
+                f"Europe PMC could not be asked about posted preprints ({error}); asked again next time"
+            )
+    if "openalex" in enabled and followup_check.posted_without_pmid_by_doi(library):
+        try:
+            openalex = make_source(settings, "openalex", eutils)
+            assert isinstance(openalex, OpenAlex)
+            decisions.append(("openalex", followup_check.decide_openalex(library, openalex)))
+        except (SourceError, TransportError) as error:
+            report.problems.append(
+                f"OpenAlex could not be asked about posted papers without a PMID ({error}); asked again next time"
+            )
+    return decisions
 
 
 def check_followups_unless_held(settings: Settings, *, out: Callable[[str], None]) -> FollowupReport | LeaseHeld:
@@ -652,16 +669,22 @@ def check_followups(
             ]
             decision = followup_check.decide(library, checked)
             preprints = _preprint_followups(settings, library, eutils, report)
+            # after a rebuild, the posted papers' records, read after deciding: they are not what was posted
+            fresh = {paper.key for paper in decision.records}
+            records = decision.records + [
+                p for p in followup_check.fetch_missing(library, eutils) if p.key not in fresh
+            ]
             current = {
                 paper.key: insight_for.current(paper, [s.reason for s in library.reasons_for(paper.key)])
-                for paper in decision.records
+                for paper in records
             }
             with library.transaction():
-                library.save_papers(decision.records, {key: c.insight for key, c in current.items()}, now=stamp)
+                library.save_papers(records, {key: c.insight for key, c in current.items()}, now=stamp)
                 for key, stored in current.items():
                     library.save_insight(key, stored, now=stamp)
                 owed = followup_check.record(library, decision, how="pubmed", now=stamp)
-                owed += followup_check.record(library, preprints, how="europepmc", now=stamp)
+                for how, preprint_decision in preprints:
+                    owed += followup_check.record(library, preprint_decision, how=how, now=stamp)
             report.new = [
                 f"{f.kind} of {describe_key(f.paper)}" + (f", notice {describe_key(f.notice)}" if f.notice else "")
                 for f in owed

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ SAVER, SILENT = "U0SAVER01", "U0QUIET01"
 TODAY = date.today()
 NOTICE = "39990001"  # the retraction notice each test's paper gets
 SLE = f"pmid:{R.LOW_DOSE_SLE_PMID}"  # the library's key of the paper most tests retract
+POSTED_STATE = ("posted", "", False)  # the row that says what a paper's record carried when it was posted is known
 
 
 def quiet(_: str) -> None:
@@ -278,6 +280,61 @@ def test_a_direct_message_whose_answer_was_lost_is_not_sent_again_unseen(make_se
     assert [state for kind, state in outbox_states(settings).values() if kind == "followup_dm"] == ["failed"]
 
 
+@BOTH_BACKENDS
+@pytest.mark.parametrize(
+    "link, back, pub_types, told, loud, retracted",
+    [
+        # NLM types a paper retracted in whole or in part "Retracted Publication": the link says which
+        ("PartialRetractionIn", "PartialRetractionOf", ["Retracted Publication"], "🚨 *Partially retracted*", 1, 0),
+        (
+            "RetractedandRepublishedIn",
+            "RetractedandRepublishedFrom",
+            ["Retracted Publication"],
+            "🚨 *Retracted and",
+            1,
+            1,
+        ),
+        ("CorrectedandRepublishedIn", "CorrectedandRepublishedFrom", [], "📝 *Corrected and republished*", 0, 0),
+        ("UpdateIn", "UpdateOf", [], "🔄 *Updated version published*", 0, 0),
+    ],
+)
+def test_every_other_kind_of_notice_on_a_journal_article_is_told_once_as_what_it_is(
+    lab, world, slack_server, link, back, pub_types, told, loud, retracted
+):
+    save(lab, SAVER, R.LOW_DOSE_SLE_PMID)
+    save(lab, SILENT, R.LOW_DOSE_SLE_PMID)
+    notice = record(
+        "39990009",
+        title="Notice about low-dose interleukin-2 in lupus",
+        entry_date=TODAY,
+        pub_types=["Retraction of Publication" if "Partial" in link else "Journal Article"],
+        corrections=[(back, R.LOW_DOSE_SLE_PMID)],
+        abstract=[],
+    )
+    world.add(notice)
+    world.amend(R.LOW_DOSE_SLE_PMID, corrections=[(link, notice.pmid)], pub_types=pub_types)
+
+    report = check(lab)
+
+    (followup,) = report.new
+    assert followup.endswith(f"of PMID {R.LOW_DOSE_SLE_PMID}, notice PMID {notice.pmid}")
+    post = post_of(slack_server, R.LOW_DOSE_SLE_PMID)
+    (reply,) = followup_messages(slack_server)
+    assert reply.thread_ts == post.ts and bool(reply.reply_broadcast) is bool(loud)
+    assert told in json.dumps(reply.blocks, ensure_ascii=False)
+    banner = post.blocks[0]["text"]["text"]
+    assert post.blocks[0]["block_id"] == "il2_followup" and banner.count("\n") == 0 and banner.startswith(told)
+    assert post.text.startswith("RETRACTED: ") is bool(retracted)
+    assert bool(post.metadata["event_payload"].get("retracted")) is bool(retracted)
+    for user in (SAVER, SILENT):
+        assert len(direct_messages(slack_server, user)) == loud, "savers hear of a retraction of any kind, once"
+    assert check(lab).new == [] and check(lab).new == []
+    assert len(followup_messages(slack_server)) == 1 and len(slack_server.calls("chat.update")) == 1
+    assert len(direct_messages(slack_server, SAVER)) == loud
+    listed = json.dumps(ask(lab, "saved").blocks, ensure_ascii=False)
+    assert re.search("🚨 Retracted(?! and)", listed) is None, "never called plainly retracted"
+
+
 # ---------------------------------------------------------------- errata and expressions of concern
 
 
@@ -455,8 +512,50 @@ def test_a_library_lost_after_a_follow_up_is_rebuilt_and_reports_nothing_twice(l
     assert len(slack_server.calls("chat.update")) == updates
     with Library(lab.db_path) as library:
         known = library.followups([SLE, f"pmid:{R.TREG_MUTEIN_PMID}"])
-    assert [(f.kind, f.notice, f.told) for f in known[SLE]] == [("retraction", f"pmid:{NOTICE}", True)]
-    assert [(f.kind, f.told) for f in known[f"pmid:{R.TREG_MUTEIN_PMID}"]] == [("erratum", False)], "posted with it"
+    assert {(f.kind, f.notice, f.told) for f in known[SLE]} == {("retraction", f"pmid:{NOTICE}", True), POSTED_STATE}
+    treg = {(f.kind, f.notice, f.told) for f in known[f"pmid:{R.TREG_MUTEIN_PMID}"]}
+    assert treg == {("erratum", f"pmid:{R.ERRATUM_PMID}", False), POSTED_STATE}, "posted with it, as the post says"
+
+
+@BOTH_BACKENDS
+def test_after_a_lost_library_a_journal_version_with_the_same_title_and_authors_is_still_recognised(
+    lab, world, slack_server, database, ncbi_server
+):
+    """The rebuild knows what was posted, not the records: the first check reads the posted papers' records
+    back from PubMed (batched), so a preprint's journal version is still matched by title and authors."""
+    authors = [Author("Kowalczyk", "Paweł", "P"), Author("Osei", "Kwame", "K")]
+    preprint = record(
+        "39990012",
+        title="IL-2Rβ agonists and CD8 T cell memory",
+        journal_iso="bioRxiv",
+        pub_types=["Preprint"],
+        entry_date=TODAY - timedelta(days=30),
+        authors=authors,
+    )
+    world.add(preprint)
+    world.cite(preprint.pmid, R.REVIEW_PMID)
+    poll(lab)
+    post = post_of(slack_server, preprint.pmid)
+    lose_library(database)
+    ncbi_server.clear_requests()
+    assert check(lab).new == []
+    by_id = [len(r.params["id"][0].split(",")) for r in ncbi_server.requests if "id" in r.params]
+    assert by_id == [15, 15], "the check's EPost, then every posted paper's record in one EFetch"
+    assert check(lab).requests == 3, "read back once: the next check costs what it always does (hits: 3)"
+    journal = record(
+        "39990013",
+        title="IL-2R beta agonists and CD8 T-cell memory.",
+        journal_iso="J Exp Med",
+        entry_date=TODAY,
+        authors=authors,
+    )
+    world.add(journal)
+    world.cite(journal.pmid, R.REVIEW_PMID)
+    poll(lab)
+    posted = [m.metadata["event_payload"]["pmid"] for m in slack_server.posts_with_metadata("il2watch_paper")]
+    assert journal.pmid not in posted, "the journal version is not posted as a new paper"
+    (reply,) = followup_messages(slack_server)
+    assert reply.thread_ts == post.ts and "📰 *Published in J Exp Med" in post.blocks[0]["text"]["text"]
 
 
 @BOTH_BACKENDS

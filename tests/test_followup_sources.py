@@ -9,10 +9,20 @@ from dataclasses import replace
 from datetime import date
 
 from il2watch.service import check_followups
+from il2watch.sources.openalex import build as build_openalex
 from tests.data import citations as C
 from tests.data.records import REVIEW_PMID
+from tests.stand_ins.openalex import DEFAULT_KEY
 from tests.stand_ins.pubmed_world import Author, record
-from tests.test_sources import CHANNEL, LATER, MUCH_LATER, PREPRINT_EPMC_KEY, lab  # noqa: F401 (the fixture)
+from tests.test_sources import (
+    CHANNEL,
+    LATER,
+    MUCH_LATER,
+    PREPRINT_EPMC_KEY,
+    PREPRINT_LATER_KEY,
+    PREPRINT_SHARED_KEY,
+    lab,  # noqa: F401 (the fixture)
+)
 
 SAVER = "U0SAVER01"
 
@@ -38,7 +48,7 @@ def test_a_preprint_europe_pmc_marks_withdrawn_is_told_loudly_on_its_post(lab): 
     with lab.library() as library:
         library.save_for(SAVER, PREPRINT_EPMC_KEY)
     assert check(lab).new == [], "nothing has happened to it yet"
-    lab.literature.add_work(replace(C.PREPRINT_EPMC, withdrawn=True))
+    lab.literature.add_work(replace(C.PREPRINT_EPMC, withdrawn=True, retracted=True))  # OpenAlex says so too
     lab.epmc.clear_requests()
 
     report = check(lab)
@@ -84,3 +94,74 @@ def test_europe_pmc_linking_a_preprint_to_its_journal_version_is_told_once(lab):
     with lab.library() as library:
         assert library.claimed("il2-papers", ["pmid:39500012"]) == {"pmid:39500012"}, "not posted when it comes"
     assert check(lab).new == []
+
+
+def test_a_posted_preprint_that_gains_a_pmid_with_its_journal_version_linked_is_told_published_once(lab):  # noqa: F811
+    """Discovery re-fetches the preprint once PubMed indexes it, and stores the record that already links its
+    journal version: that is news, because the preprint was posted without it."""
+    lab.poll()
+    C.add_new_citations(lab.literature)
+    lab.poll(LATER)
+    post = lab.post_of(PREPRINT_LATER_KEY)
+    journal = record(
+        "39500021",
+        title="Partial IL-2 agonists preserve stem-like CD8 T cells",
+        journal_iso="Sci Immunol",
+        entry_date=date(2024, 7, 3),
+        corrections=[("UpdateOf", C.PREPRINT_LATER_PMID)],
+    )
+    lab.literature.world.add(journal)
+    C.index_preprint_in_pubmed(lab.literature)
+    lab.literature.world.amend(C.PREPRINT_LATER_PMID, corrections=[("UpdateIn", journal.pmid)])
+    lab.poll(MUCH_LATER)
+    with lab.library() as library:
+        stored = library.paper(PREPRINT_LATER_KEY)
+        assert stored is not None and ("UpdateIn", journal.pmid) in stored.corrections, "the stored record is fresh"
+
+    report = check(lab)
+
+    assert report.new == [f"published of DOI {C.PREPRINT_LATER.doi}, notice PMID {journal.pmid}"]
+    (reply,) = followups(lab)
+    assert reply.thread_ts == post.ts and not reply.reply_broadcast
+    assert "📰 *Published" in json.dumps(reply.blocks, ensure_ascii=False)
+    assert "📰 *Published" in post.blocks[0]["text"]["text"]
+    assert check(lab).new == [] and len(followups(lab)) == 1
+
+
+def test_a_paper_without_a_pmid_that_openalex_marks_retracted_is_told_loudly_once(lab):  # noqa: F811
+    """Sources pubmed,openalex: Europe PMC is never asked; OpenAlex is asked about every posted paper without
+    a PMID by DOI, fifty to a request, for the few fields the check reads."""
+    sources = {"IL2WATCH_SOURCES": "pubmed,openalex"}
+    lab.poll(**sources)
+    C.add_new_citations(lab.literature)
+    lab.poll(LATER, **sources)
+    post = lab.post_of(PREPRINT_SHARED_KEY)
+    settings = lab.settings(**sources)
+    assert check_followups(settings, out=lambda _: None, now=MUCH_LATER).new == [], "nothing has happened yet"
+    lab.literature.add_work(replace(C.PREPRINT_SHARED, retracted=True))
+    lab.openalex.clear_requests()
+    lab.epmc.clear_requests()
+
+    report = check_followups(settings, out=lambda _: None, now=MUCH_LATER)
+
+    assert report.new == [f"withdrawn of DOI {C.PREPRINT_SHARED.doi}"]
+    (reply,) = followups(lab)
+    assert reply.thread_ts == post.ts and reply.reply_broadcast
+    assert "🚨 *Withdrawn*" in json.dumps(reply.blocks, ensure_ascii=False)
+    assert "🚨 *Withdrawn*" in post.blocks[0]["text"]["text"]
+    (asked,) = lab.openalex.requests
+    assert asked.path == "works" and asked.params["select"] == ["id,doi,type,is_retracted"]
+    assert asked.params["api_key"] == [DEFAULT_KEY] and asked.params["mailto"]
+    dois = asked.params["filter"][0].removeprefix("doi:").split("|")
+    assert sorted(dois) == sorted([C.PREPRINT_SHARED.doi, C.OPENALEX_ARTICLE.doi]), "every posted paper without a PMID"
+    assert lab.epmc.requests == [], "Europe PMC is not among the sources"
+    assert check_followups(settings, out=lambda _: None, now=MUCH_LATER).new == [] and len(followups(lab)) == 1
+
+
+def test_openalex_is_asked_about_fifty_dois_a_request(lab):  # noqa: F811
+    C.add_new_citations(lab.literature)
+    dois = [f"10.5555/made-up.{n}" for n in range(119)] + [C.PREPRINT_SHARED.doi.upper()]
+    works = build_openalex(lab.settings(), None).works_by_doi(dois)
+    assert [w["doi"] for w in works] == [f"https://doi.org/{C.PREPRINT_SHARED.doi}"]
+    asked = [len(r.params["filter"][0].split("|")) for r in lab.openalex.requests]
+    assert asked == [50, 50, 20] and {r.status for r in lab.openalex.requests} == {200}

@@ -18,6 +18,7 @@ from il2watch.followups import (
     europepmc_followups,
     europepmc_versions,
     followups_in,
+    is_retracted,
     journal_version_of,
     new_followups,
     normalised_title,
@@ -98,6 +99,23 @@ def test_a_retracted_type_without_its_notice_is_one_retraction_and_so_is_its_not
     linked = replace(marked, corrections=(("RetractionIn", "9"),))
     assert new_followups(followups_in(linked), {("retraction", "")}) == []
     assert new_followups(followups_in(marked), {("retraction", "pmid:9")}) == []
+
+
+@pytest.mark.parametrize(
+    "link, kind, retracted",
+    [
+        ("PartialRetractionIn", "partial-retraction", False),
+        ("RetractedandRepublishedIn", "retracted-republished", True),
+        ("RetractionIn", "retraction", True),
+    ],
+)
+def test_the_retracted_type_beside_a_linked_retraction_of_any_kind_is_that_one_follow_up(link, kind, retracted):
+    """NLM types papers retracted in whole or in part "Retracted Publication": the link says which it was."""
+    paper = Paper(
+        pmid="1", title="t", pub_types=("Journal Article", "Retracted Publication"), corrections=((link, "9"),)
+    )
+    assert [(f.kind, f.notice) for f in followups_in(paper)] == [(kind, "pmid:9")]
+    assert is_retracted(paper) is retracted
 
 
 def test_an_expression_of_concern_then_a_retraction_are_each_told_and_a_second_erratum_too():

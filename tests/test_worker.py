@@ -165,6 +165,31 @@ def test_a_standby_worker_polls_as_soon_as_it_takes_over_when_a_poll_is_due(
     assert wait_for(lambda: "46000010" in paper_posts(slack_server), timeout=12), runs(settings)
 
 
+def test_a_standby_worker_does_not_check_follow_ups_while_another_holds_the_lease(
+    make_settings, slack_server, world, running
+):
+    settings = make_settings(
+        slack_server, IL2WATCH_SCHEDULE="1h", IL2WATCH_FOLLOWUP_SCHEDULE="1s", IL2WATCH_BASELINE_POSTS="20"
+    )
+    poll_once(settings, out=lambda _: None)
+    world.add(record("46000020", title="Retraction notice", pub_types=["Retraction of Publication"], abstract=[]))
+    world.amend(R.LOW_DOSE_SLE_PMID, corrections=[("RetractionIn", "46000020")], pub_types=["Retracted Publication"])
+    with Library(settings.db_path) as library:
+        assert Lease(library, "elsewhere:1:aaaaaa", ttl=60).acquire()  # a worker on another machine
+    standby = running(settings)
+    fired: set[datetime] = set()
+
+    def checks_were_due_three_times() -> bool:
+        job = standby.scheduler.get_job("followups")
+        fired.add(job.next_run_time)
+        return len(fired) >= 3
+
+    assert wait_for(checks_were_due_three_times, timeout=15), "the follow-up job never came round"
+    with Library(settings.db_path) as library:
+        assert library.db.execute("select count(*) from runs where kind = 'followups'").fetchone()[0] == 0
+    assert slack_server.posts_with_metadata("il2watch_followup", CHANNEL) == []
+
+
 # ---------------------------------------------------------------- losing the lease
 
 

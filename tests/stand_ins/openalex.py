@@ -9,6 +9,8 @@
   HTTP 400, as OpenAlex answers), cursor paging from ``*``. As OpenAlex documents it, paging ends with a
   page whose ``results`` are empty and whose ``next_cursor`` is null (``repeat_cursor`` breaks that: each
   page after the first names its own cursor again). ``select`` keeps only the fields named.
+- ``works?filter=doi:a|b|…&select=…``: the works with any of those DOIs (at most 100 values, as OpenAlex
+  allows; more is HTTP 400), on one page.
 - A work's ``doi`` is a DOI URL in lower case, ``ids.pmid`` a PubMed URL when it has one, its abstract an
   ``abstract_inverted_index`` (word → positions), ``is_retracted`` a boolean.
 """
@@ -25,6 +27,7 @@ from tests.stand_ins.literature import Literature, words_of
 from tests.stand_ins.pubmed_world import plain_text
 
 MAX_PER_PAGE = 100
+MAX_OR_VALUES = 100  # values OR-ed with | in one filter
 DEFAULT_KEY = "openalex-stand-in-key"
 
 
@@ -164,6 +167,8 @@ class OpenAlexStandIn(JsonStandIn):
         raise NotFound(path)
 
     def _list(self, params: Mapping[str, list[str]]) -> Answer:
+        if one(params, "filter").startswith("doi:"):
+            return self._by_doi(params)
         match = re.fullmatch(r"cites:(W\d+)", one(params, "filter"))
         if not match:
             return Answer(400, {"error": "Invalid query parameters", "message": "this stand-in serves filter=cites:W…"})
@@ -194,6 +199,18 @@ class OpenAlexStandIn(JsonStandIn):
         }
         return Answer(
             200, {"meta": meta, "results": [self._select(self._work(k), params) for k in page], "group_by": []}
+        )
+
+    def _by_doi(self, params: Mapping[str, list[str]]) -> Answer:
+        """``filter=doi:a|b|…``: the works with any of these DOIs (bare or as DOI URLs), one page."""
+        dois = [d.strip() for d in one(params, "filter")[len("doi:") :].split("|") if d.strip()]
+        if len(dois) > MAX_OR_VALUES:
+            message = f"Maximum number of values exceeded for doi. Decrease values to {MAX_OR_VALUES} or below."
+            return Answer(400, {"error": "Invalid query parameters", "message": message})
+        keys = list(dict.fromkeys(k for k in (self._key_of(f"doi:{d}") for d in dois) if k is not None))
+        meta = {"count": len(keys), "db_response_time_ms": 2, "page": 1, "per_page": MAX_PER_PAGE, "groups_count": None}
+        return Answer(
+            200, {"meta": meta, "results": [self._select(self._work(k), params) for k in keys], "group_by": []}
         )
 
     def empty_answer(self, method: str, path: str, params: Mapping[str, list[str]]) -> Answer:
