@@ -81,29 +81,6 @@ class Answer:
     body: bytes
     url: str
 
-    def text(self) -> str:
-        charset = "utf-8"
-        match = re.search(r"charset=([\w.-]+)", self.headers.get("Content-Type", ""), re.IGNORECASE)
-        if match:
-            charset = match.group(1)
-        try:
-            return self.body.decode(charset, "replace")
-        except LookupError:
-            return self.body.decode("utf-8", "replace")
-
-    def json(self, host: str = "") -> Any:
-        """The body as JSON; a body that is not JSON is a TransportError saying so."""
-        try:
-            return json.loads(self.body)
-        except (ValueError, RecursionError):
-            where = f"{host} " if host else ""
-            raise TransportError(
-                f"{where}answered something that is not JSON ({excerpt(self.body)}) from {self.url}",
-                host=host,
-                kind="content",
-                status=self.status,
-            ) from None
-
 
 # ---------------------------------------------------------------- the rate limit
 
@@ -149,10 +126,6 @@ class RateLimiter:
                 self._starts.append(now)
                 self._starts = deque(sorted(self._starts))
 
-    def acquire(self) -> float:
-        """Block until a request may start; return how long it waited."""
-        return self.grant()[1]
-
     def grant(self) -> tuple[float, float]:
         """Block until a request may start; (the moment it was let through, how long it waited)."""
         waited = 0.0
@@ -190,9 +163,25 @@ def shared_limiter(key: str, rate: float) -> RateLimiter:
 
 @dataclass
 class Stats:
+    """What one host was asked, counted under a lock: a poll's threads share a host (PubMed's questions and
+    the records lane both ask NCBI), and ``+=`` from two threads can lose a count."""
+
     requests: int = 0  # HTTP exchanges, retries included
     retries: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def asked(self, path: str) -> None:
+        with self._lock:
+            self.by_path[path] = self.by_path.get(path, 0) + 1
+
+    def retried(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def exchanged(self, hops: int) -> None:
+        with self._lock:
+            self.requests += hops + 1
 
 
 def retry_after(header: str | None, now: Callable[[], float] = time.time) -> float | None:
@@ -606,7 +595,7 @@ class Host:
         last: _Retry | None = None
         waited, spent, attempt = 0.0, "", 0
         for attempt in range(1, self.attempts + 1):
-            self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+            self.stats.asked(path)
             try:
                 return self._exchange(urllib.request.Request(url, data, headers, method=method), accept, what)
             except _Retry as failure:
@@ -624,7 +613,7 @@ class Host:
             else:
                 wait = min(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 4), MAX_WAIT, left)
             waited += wait
-            self.stats.retries += 1
+            self.stats.retried()
             log.warning(
                 "%s %s failed (%s); retry %d of %d in %.1fs",
                 self.name,
@@ -704,7 +693,7 @@ class Host:
                 kind="tls",
             ) from None
         finally:
-            self.stats.requests += exchange.hops + 1
+            self.stats.exchanged(exchange.hops)
 
     def _connection_failure(self, reason: Any, what: str) -> Exception:
         """What a failed connection means: unreachable (fail at once), a timeout (retry), or a reset (retry)."""

@@ -18,6 +18,7 @@ from il2watch import pubmed, redact
 from il2watch.config import Settings
 from il2watch.eutils import from_settings
 from il2watch.slack_client import BoundedWebClient, SlackAnswerError, make_client
+from il2watch.sources.base import SourceError, read_json
 from il2watch.transport import (
     MAX_WAIT,
     Host,
@@ -79,16 +80,16 @@ def test_the_limiter_waits_out_a_window_a_little_longer_than_a_second():
     """The margin: at 3 a second the fourth request waits 1.05 s, so jitter never puts four in NCBI's second."""
     fake = FakeTime()
     limiter = RateLimiter.per_second(3, clock=fake.clock, sleep=fake.sleep)
-    assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.acquire() == pytest.approx(1.05)
+    assert [limiter.grant()[1] for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.grant()[1] == pytest.approx(1.05)
     assert fake.slept == [pytest.approx(1.05)]
-    limiter.acquire(), limiter.acquire()
+    limiter.grant(), limiter.grant()
     fake.now += 0.5
-    assert limiter.acquire() == pytest.approx(0.55)  # the window's first start is 1.05 s old then
+    assert limiter.grant()[1] == pytest.approx(0.55)  # the window's first start is 1.05 s old then
     assert RateLimiter.per_second(10).period == pytest.approx(1.05)
     half = RateLimiter.per_second(0.5, clock=fake.clock, sleep=fake.sleep)
-    half.acquire()
-    assert half.acquire() == pytest.approx(2.1)
+    half.grant()
+    assert half.grant()[1] == pytest.approx(2.1)
 
 
 def test_one_limiter_per_host_is_shared_by_every_client_of_that_host():
@@ -171,7 +172,7 @@ def test_a_source_asking_for_a_second_is_waited_out_and_answers(openalex):
     client = openalex_host(openalex, fake)
     openalex.inject(429, retry_after=1)
     answer = client.get("works", {"filter": "cites:W1", "api_key": DEFAULT_KEY}, what="works")
-    assert answer.status == 200 and "results" in answer.json()
+    assert answer.status == 200 and "results" in read_json(answer, "OpenAlex")
     assert fake.slept == [1.0] and [r.status for r in openalex.requests] == [429, 200]
 
 
@@ -455,11 +456,11 @@ def test_an_answer_reads_as_json_or_says_it_is_not(ncbi_server):
     client = host(ncbi_server.base_url)
     ncbi_server.inject(429, endpoint="einfo")
     answer = client.get("einfo.fcgi", {"db": "pubmed"}, accept={429})
-    assert answer.status == 429 and answer.json(host="NCBI")["error"] == "API rate limit exceeded"
+    assert answer.status == 429 and read_json(answer, "NCBI einfo")["error"] == "API rate limit exceeded"
     page = client.get("einfo.fcgi", {"db": "pubmed"})
-    with pytest.raises(TransportError, match=r"^NCBI answered something that is not JSON \(.*\) from http://"):
-        page.json(host="NCBI")
-    assert "DbInfo" in page.text()
+    with pytest.raises(SourceError, match=r"^NCBI einfo: the answer is an HTML or XML page, not JSON"):
+        read_json(page, "NCBI einfo")
+    assert b"DbInfo" in page.body
 
 
 def test_a_request_that_leaves_late_is_counted_from_when_it_left():
@@ -469,7 +470,7 @@ def test_a_request_that_leaves_late_is_counted_from_when_it_left():
     limiter.grant(), limiter.grant()
     now[0] = 0.5
     limiter.sent(first)  # the first request's connection was only made half a second later
-    assert limiter.acquire() == pytest.approx(0.05 + 0.5)  # the fourth waits for the first's real departure + 1.05
+    assert limiter.grant()[1] == pytest.approx(0.05 + 0.5)  # the fourth waits for the first's real departure + 1.05
 
 
 # ---------------------------------------------------------------- Slack keeps the same limits
