@@ -583,6 +583,11 @@ DEFAULT_SOURCES = ("pubmed", "icite", "europepmc")
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")  # both spellings select PostgreSQL
 
 
+def is_postgres(location: str) -> bool:
+    """Whether a library location names a PostgreSQL database rather than a SQLite file."""
+    return location.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
 def parse_interval(text: str) -> float | None:
     """Seconds for '90s', '15m', '1h', '1d'; None when ``text`` is not an interval."""
     match = _INTERVAL.match(text)
@@ -622,7 +627,7 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         raise fail("a single value")
     if kind == "database":  # a PostgreSQL URL as given, or a path to a SQLite file
         text = str(raw).strip()
-        if text.lower().startswith(POSTGRES_SCHEMES):
+        if is_postgres(text):
             try:
                 port = urllib.parse.urlsplit(text).port  # ValueError: unreadable, or a port past 65535
             except ValueError:
@@ -988,7 +993,7 @@ def library_location(values: Mapping[str, Any], *, given_db: bool, cwd: Path) ->
     default file. A relative path is relative to the working folder; a URL or a SQLite URI (file:…?mode=ro)
     is kept as given."""
     location = str(values["db_path"]) if given_db or not values["database_url"] else str(values["database_url"])
-    if location.lower().startswith(POSTGRES_SCHEMES) or location.startswith("file:") or Path(location).is_absolute():
+    if is_postgres(location) or location.startswith("file:") or Path(location).is_absolute():
         return location
     return str(cwd / location)
 

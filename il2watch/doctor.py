@@ -17,7 +17,6 @@ from slack_sdk.errors import SlackApiError
 from il2watch import intel, pubmed, redact
 from il2watch.config import Settings, describe_missing
 from il2watch.deliver import UNKNOWN_OUTCOME
-from il2watch.eutils import EutilsError
 from il2watch.library import Library, LibraryError
 from il2watch.model import SOURCES, Watch
 from il2watch.pubmed import PubMedError
@@ -313,7 +312,7 @@ def _ncbi_checks(settings: Settings, client: pubmed.Eutils, watches: list[Watch]
                     f"watch {watch.id}: PMID {watch.pmid} is not in PubMed",
                     "fix the pmid in config/il2watch.toml",
                 )
-    except (EutilsError, PubMedError) as error:
+    except (TransportError, PubMedError) as error:
         yield Check(False, f"NCBI E-utilities at {settings.eutils_url}", str(error))
         return
     for watch in watches:
@@ -325,7 +324,7 @@ def _query_checks(client: pubmed.Eutils, watch: Watch) -> Iterator[Check]:
     """One ESearch (retmax=0) for a query watch: one ! line per word PubMed cannot use, as the poll says it."""
     try:
         checked = pubmed.check_query(client, watch.query)
-    except (EutilsError, PubMedError) as error:
+    except (TransportError, PubMedError) as error:
         yield Check(False, f"watch {watch.id}: PubMed could not check its query", str(error))
         return
     if not checked.problems:

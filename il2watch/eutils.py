@@ -13,12 +13,10 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from il2watch.transport import HOMEPAGE, Host, RateLimiter, Stats, TransportError, host_from_settings
+from il2watch.transport import HOMEPAGE, Host, RateLimiter, Stats, host_from_settings
 
 MAX_GET_URL = 2000  # NCBI asks for POST beyond about this length (and for more than 200 ids)
 MAX_GET_IDS = 200
-
-EutilsError = TransportError  # the name modules written before the shared transport catch
 
 
 class Eutils:
@@ -80,4 +78,4 @@ def batches(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-__all__ = ["Eutils", "EutilsError", "RateLimiter", "batches", "from_settings"]
+__all__ = ["Eutils", "RateLimiter", "batches", "from_settings"]

@@ -22,7 +22,7 @@ from typing import Any
 from Bio.Entrez.Parser import DataHandler, ValidationError
 
 from il2watch import ids
-from il2watch.eutils import Eutils, EutilsError, batches
+from il2watch.eutils import Eutils, batches
 from il2watch.markup import squash, to_plain
 from il2watch.model import Author, Paper, Section
 
@@ -818,7 +818,6 @@ def parse_articles(data: bytes, what: str = "EFetch") -> Articles:
 __all__ = [
     "Articles",
     "Eutils",
-    "EutilsError",
     "Fetched",
     "Links",
     "PubMedError",

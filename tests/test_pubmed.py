@@ -5,9 +5,10 @@ import time
 import pytest
 
 from il2watch import pubmed
-from il2watch.eutils import EutilsError, RateLimiter
+from il2watch.eutils import RateLimiter
 from il2watch.markup import to_plain
 from il2watch.pubmed import PubMedError
+from il2watch.transport import TransportError
 from tests.data import records as R
 from tests.stand_ins.eutils import max_requests_in_any_second
 from tests.stand_ins.pubmed_world import record
@@ -151,14 +152,14 @@ def test_connection_resets_and_slow_answers_are_retried(ncbi_server):
 def test_giving_up_says_what_failed(ncbi_server):
     client = ncbi_client(ncbi_server.base_url, ncbi_attempts=3)
     ncbi_server.inject(503, endpoint="esearch", times=3)
-    with pytest.raises(EutilsError, match=r"^NCBI esearch failed after 3 attempts \(HTTP 503\)"):
+    with pytest.raises(TransportError, match=r"^NCBI esearch failed after 3 attempts \(HTTP 503\)"):
         pubmed.search(client, "mutein")
 
 
 def test_client_errors_are_not_retried(ncbi_server):
     client = ncbi_client(ncbi_server.base_url)
     ncbi_server.inject(400, endpoint="esearch")
-    with pytest.raises(EutilsError, match="HTTP 400"):
+    with pytest.raises(TransportError, match="HTTP 400"):
         pubmed.search(client, "mutein")
     assert len(ncbi_server.requests) == 1
 

@@ -18,7 +18,6 @@ from il2watch.commands.reply import (
     paper_list,
     say,
 )
-from il2watch.eutils import EutilsError
 from il2watch.followup_check import shown as shown_followups
 from il2watch.followups import KINDS
 from il2watch.identity import describe_key
@@ -31,6 +30,7 @@ from il2watch.render import render_paper
 from il2watch.render.blocks import context, section
 from il2watch.render.followup import banner
 from il2watch.render.paper import sources_text
+from il2watch.transport import TransportError
 
 MAX_SEARCH = 300  # characters of search words
 RETRACTED_KINDS = tuple(name for name, kind in KINDS.items() if kind.retracted)
@@ -144,7 +144,7 @@ def look_up(ctx: Context, ref: PaperRef, tools: Tools) -> Reply:
     try:
         pmids = [ref.pmid] if ref.pmid else tools.find_pmids(f'"{ref.doi}"[doi]')[:1]
         papers = tools.fetch_papers(pmids) if pmids else []
-    except (EutilsError, PubMedError) as error:
+    except (TransportError, PubMedError) as error:
         return say(
             f"PubMed did not answer, so I could not look up {escape_mrkdwn(ref.describe())}: "
             f"{escape_mrkdwn(str(error))[:300]}. Try again in a minute."

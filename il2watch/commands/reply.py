@@ -64,7 +64,7 @@ class Tools:
     upload: Callable[[str, str, str, str], None]  # (channel, filename, content, title) into the conversation
     check_query: Callable[[str], Search]  # ESearch: how many a term matches, and the words PubMed cannot use
     open_dm: Callable[[str], str] = _no_direct_messages  # a user ID -> the app's direct-message channel with them
-    # Each may raise ToolError; the PubMed ones may also raise TransportError (EutilsError) or PubMedError.
+    # Each may raise ToolError; the PubMed ones may also raise TransportError or PubMedError.
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,7 @@ def found_from_work(work: object, watch_id: str, odd: Oddities) -> Found | None:
         NAME,
         indexed=iso_date(fields.text("created_date")),
         record=record,
-        category="preprint" if kind == "preprint" else kind,
+        category=kind,
     )
 
 

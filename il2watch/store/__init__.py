@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import urllib.parse
 
-from il2watch.config import POSTGRES_SCHEMES
+from il2watch.config import is_postgres
 from il2watch.library import Library, LibraryError
-
-
-def is_postgres(location: str) -> bool:
-    return location.strip().lower().startswith(POSTGRES_SCHEMES)
 
 
 def describe(location: str) -> str:
