@@ -669,13 +669,6 @@ def _fetch(
             entry_date=entry_date or today.isoformat(),
         )
 
-    def analyse_batch(batch: list[Paper]) -> None:
-        for paper in batch:
-            key = by_pmid.get(paper.pmid)
-            if key is not None and analyse is not None:
-                final = keyed(key, paper, from_pubmed=True)
-                insights[final.key] = analyse(final, reasons_of(key))
-
     # what the sources' answers did not ask for already: every source that listed the work without its
     # record is asked for it (each may know the work's first-indexed date, and the earliest is its entry date)
     fetches.pmids(pmid for pmid in by_pmid if pmid not in waiting)
@@ -685,13 +678,17 @@ def _fetch(
     listed = {(f.source, f.watch, f.ids) for f in theirs}
     # PubMed's records failing fails the poll, as it always did: nothing is stored or marked seen, and
     # every paper (from any source) is asked for again next poll
-    fetched = pubmed.Fetched()
+    papers: dict[str, Paper] = {}
+    unread: dict[str, str] = {}
     for efetch in fetches.efetches:
         batch = efetch.result()
-        if analyse is not None:
-            analyse_batch(batch.papers)
-        fetched.papers += batch.papers
-        fetched.unreadable.update(batch.unreadable)
+        for paper in batch.papers:  # keyed once, and analysed while the next batch is on its way
+            key = by_pmid.get(paper.pmid)
+            if key is not None:
+                papers[key] = final = keyed(key, paper, from_pubmed=True)
+                if analyse is not None:
+                    insights[final.key] = analyse(final, reasons_of(key))
+        unread.update(batch.unreadable)
     given: list[SourceRecord] = []
     failed: dict[str, tuple[str, set[str]]] = {}  # source -> why its records failed, the watches that needed them
     for source, asked, future in fetches.records:
@@ -716,10 +713,6 @@ def _fetch(
             WatchProblem(w, f"its records could not be fetched ({why}); asked for again next poll", False, name)
             for w in sorted(needed)
         ]
-    papers: dict[str, Paper] = {}
-    for paper in fetched.papers:
-        if paper.pmid in by_pmid:
-            papers[by_pmid[paper.pmid]] = keyed(by_pmid[paper.pmid], paper, from_pubmed=True)
     tokens: dict[str, set[str]] = {}
     for key, p in elsewhere.items():
         for token in p.ids.strong():
@@ -737,9 +730,7 @@ def _fetch(
     for key, paper in papers.items():
         if paper.key not in insights and analyse is not None:
             insights[paper.key] = analyse(paper, reasons_of(key))
-    unreadable = {
-        pmid: why for pmid, why in fetched.unreadable.items() if pmid in by_pmid and by_pmid[pmid] not in papers
-    }
+    unreadable = {pmid: why for pmid, why in unread.items() if pmid in by_pmid and by_pmid[pmid] not in papers}
     if unreadable:
         log.warning(
             "PubMed's record for PMID(s) %s cannot be read (%s); the others are stored, these are asked for "
