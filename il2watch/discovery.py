@@ -247,12 +247,16 @@ class _Paper:
 def _merge(library: Library, found: Sequence[Found]) -> dict[str, _Paper]:
     """This poll's works, one per identity: records sharing a PMID, DOI, PMCID or PPR id are one paper,
     and a paper the library knows by any id keeps its key."""
-    merged: dict[str, _Paper] = {}
+    groups = []
     for group in group_by_identity([f.ids for f in found]):
         ids = Ids()
         for index in group:
             ids = ids.merged(found[index].ids)
-        key = library.find_key(ids) or ids.key()
+        groups.append((ids, group))
+    known = library.find_keys(ids for ids, _ in groups)
+    merged: dict[str, _Paper] = {}
+    for ids, group in groups:
+        key = known.get(ids) or ids.key()
         paper = merged.setdefault(key, _Paper(ids, key))
         paper.ids = paper.ids.merged(ids)
         paper.found += [found[index] for index in group]
