@@ -391,7 +391,7 @@ def discover(
             key: merged[key] for key in sorted(wanted | gained_pmid) if not merged[key].stored or key in gained_pmid
         }
         papers, unreadable, insights, record_problems = _fetch(
-            library, client, sources, to_fetch, results, stamp, today, analyse, fetches
+            library, sources, to_fetch, results, stamp, today, analyse, fetches
         )
         problems += record_problems
     missing = set(to_fetch) - set(papers) - (gained_pmid - wanted)
@@ -410,7 +410,7 @@ def discover(
             wf.new.pop(key, None)
             wf.quiet.pop(key, None)
             wf.linked.pop(key, None)
-    papers, insights = _rekey(library, papers, insights, results)
+    papers = _rekey(library, papers, results)
     baselines = [
         baseline
         for wf in results
@@ -471,19 +471,14 @@ def _quiet_what_source_baselines_recorded(library: Library, wf: WatchFindings, p
                 break
 
 
-def _rekey(
-    library: Library,
-    papers: dict[str, Paper],
-    insights: dict[str, Insight],
-    results: list[WatchFindings],
-) -> tuple[dict[str, Paper], dict[str, Insight]]:
+def _rekey(library: Library, papers: dict[str, Paper], results: list[WatchFindings]) -> dict[str, Paper]:
     """Keys chosen again once the records are in: a record brings ids its listing lacked (Europe PMC lists a
     preprint by its PPR id; its record has the DOI). A new paper takes the key of the paper those ids already
     name in the library (one PubMed indexed earlier: then only reasons never recorded are news), or of
     another paper of this poll, or the key its best id makes ("doi:…" rather than "ppr:…")."""
     final = {old: paper.key for old, paper in papers.items()}  # _fetch chose each record's final key
     if all(old == new for old, new in final.items()):
-        return papers, insights
+        return papers
     renamed: dict[str, Paper] = {}
     for old, paper in papers.items():
         if paper.key not in renamed or old == paper.key:
@@ -509,7 +504,7 @@ def _rekey(
         for key in list(wf.quiet):  # news at any source beats a quiet listing
             if key in wf.new:
                 del wf.quiet[key]
-    return renamed, insights
+    return renamed
 
 
 def _starting_sources(
@@ -617,23 +612,19 @@ def _prefetch(library: Library, fetches: _Fetches, source: Source, finding: Find
 
 def _fetch(
     library: Library,
-    client: Eutils,
     sources: Sequence[Source],
     wanted: dict[str, _Paper],
     results: list[WatchFindings],
     stamp: str,
     today: date,
     analyse: Callable[[Paper, list[Reason]], Insight] | None,
-    fetches: _Fetches | None = None,
+    fetches: _Fetches,
 ) -> tuple[dict[str, Paper], dict[str, str], dict[str, Insight], list[WatchProblem]]:
     """Records of the wanted papers, keyed: EFetch for the ones with a PMID (analysed batch by batch while
     the next batch is on its way), the sources' own records for the others (fetched at the same time from
     each source's host). What ``fetches`` asked for already as the sources answered is used, and only
     the rest asked for now. A work without a PMID takes the earliest date any source says it first
     indexed it as its entry date."""
-    if fetches is None:
-        with _Fetches(client) as fresh:
-            return _fetch(library, client, sources, wanted, results, stamp, today, analyse, fresh)
     by_pmid = {p.ids.pmid: key for key, p in wanted.items() if p.ids.pmid}
     waiting = library.unreadable_waiting(list(by_pmid), now=stamp)
     elsewhere = {key: p for key, p in wanted.items() if not p.ids.pmid}
