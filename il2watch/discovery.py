@@ -192,10 +192,15 @@ def _ask(source: Source, request: Request) -> Finding | Exception:
 
 
 def _outages(
-    library: Library, finding: Finding, watches: dict[str, Watch], windows: dict[str, tuple[str, str]]
+    library: Library,
+    finding: Finding,
+    watches: dict[str, Watch],
+    windows: dict[str, tuple[str, str]],
+    known_cites: Mapping[tuple[str, str], int],
 ) -> None:
     """An empty answer where the library knows what this source listed before is an outage, not news:
-    that watch is set aside at this source for this poll."""
+    that watch is set aside at this source for this poll. ``known_cites``: (source, watch id) -> the
+    citing papers the library holds from that source, for every watch it was asked about."""
     who = "NCBI" if finding.source == "pubmed" else SOURCES.get(finding.source, finding.source)
     for watch_id in list(finding.answered):
         watch = watches[watch_id]
@@ -211,7 +216,10 @@ def _outages(
                         f"fall in the window; treating it as an NCBI outage"
                     )
                 continue
-            known = library.count_linked(watch_id, kind, source=finding.source)
+            if kind == "cites":
+                known = known_cites.get((finding.source, watch_id), 0)
+            else:
+                known = library.count_linked(watch_id, kind, source=finding.source)
             if known and watch_id not in finding.failed:
                 what = "citing papers" if kind == "cites" else "similar articles"
                 finding.failed[watch_id] = (
@@ -303,6 +311,11 @@ def discover(
     states = {w.id: library.watch_state(w) for w in watches}
     by_id = {w.id: w for w in watches}
     windows = {w.id: query_window(states[w.id], today, overlap_days, query_baseline_days) for w in watches if w.query}
+    asked = {s.name: due_watches(library, s.name, refresh(s.name), watches, moment) for s in sources}
+    due = [s for s in sources if asked[s.name]]
+    known_cites = {
+        (s.name, w.id): library.count_linked(w.id, "cites", source=s.name) for s in due for w in asked[s.name] if w.pmid
+    }
     request = Request(
         watches=tuple(watches),
         memory=library.source_memory(),
@@ -310,22 +323,15 @@ def discover(
         known_links={
             w.id: library.count_linked(w.id, "cites") + library.count_linked(w.id, "similar") for w in watches if w.pmid
         },
-        known_cites={
-            (s.name, w.id): library.count_linked(w.id, "cites", source=s.name)
-            for s in sources
-            for w in watches
-            if w.pmid
-        },
+        known_cites=known_cites,
         today=today,
     )
-    asked = {s.name: due_watches(library, s.name, refresh(s.name), watches, moment) for s in sources}
-    due = [s for s in sources if asked[s.name]]
     with _Fetches(client) as fetches:
 
         def on_answer(source: Source, finding: Finding) -> None:
             """As each source answers, while the others are still being asked: its outages set aside, and
             the records its answer needs whatever the others say asked for at once."""
-            _outages(library, finding, by_id, windows)
+            _outages(library, finding, by_id, windows, known_cites)
             _prefetch(library, fetches, source, finding, stamp)
 
         answers = ask_all(due, {s.name: replace(request, watches=tuple(asked[s.name])) for s in due}, on_answer)
