@@ -192,10 +192,15 @@ def _ask(source: Source, request: Request) -> Finding | Exception:
 
 
 def _outages(
-    library: Library, finding: Finding, watches: dict[str, Watch], windows: dict[str, tuple[str, str]]
+    library: Library,
+    finding: Finding,
+    watches: dict[str, Watch],
+    windows: dict[str, tuple[str, str]],
+    known_cites: Mapping[tuple[str, str], int],
 ) -> None:
     """An empty answer where the library knows what this source listed before is an outage, not news:
-    that watch is set aside at this source for this poll."""
+    that watch is set aside at this source for this poll. ``known_cites``: (source, watch id) -> the
+    citing papers the library holds from that source, for every watch it was asked about."""
     who = "NCBI" if finding.source == "pubmed" else SOURCES.get(finding.source, finding.source)
     for watch_id in list(finding.answered):
         watch = watches[watch_id]
@@ -211,7 +216,10 @@ def _outages(
                         f"fall in the window; treating it as an NCBI outage"
                     )
                 continue
-            known = library.count_linked(watch_id, kind, source=finding.source)
+            if kind == "cites":
+                known = known_cites.get((finding.source, watch_id), 0)
+            else:
+                known = library.count_linked(watch_id, kind, source=finding.source)
             if known and watch_id not in finding.failed:
                 what = "citing papers" if kind == "cites" else "similar articles"
                 finding.failed[watch_id] = (
@@ -247,12 +255,16 @@ class _Paper:
 def _merge(library: Library, found: Sequence[Found]) -> dict[str, _Paper]:
     """This poll's works, one per identity: records sharing a PMID, DOI, PMCID or PPR id are one paper,
     and a paper the library knows by any id keeps its key."""
-    merged: dict[str, _Paper] = {}
+    groups = []
     for group in group_by_identity([f.ids for f in found]):
         ids = Ids()
         for index in group:
             ids = ids.merged(found[index].ids)
-        key = library.find_key(ids) or ids.key()
+        groups.append((ids, group))
+    known = library.find_keys(ids for ids, _ in groups)
+    merged: dict[str, _Paper] = {}
+    for ids, group in groups:
+        key = known.get(ids) or ids.key()
         paper = merged.setdefault(key, _Paper(ids, key))
         paper.ids = paper.ids.merged(ids)
         paper.found += [found[index] for index in group]
@@ -299,6 +311,11 @@ def discover(
     states = {w.id: library.watch_state(w) for w in watches}
     by_id = {w.id: w for w in watches}
     windows = {w.id: query_window(states[w.id], today, overlap_days, query_baseline_days) for w in watches if w.query}
+    asked = {s.name: due_watches(library, s.name, refresh(s.name), watches, moment) for s in sources}
+    due = [s for s in sources if asked[s.name]]
+    known_cites = {
+        (s.name, w.id): library.count_linked(w.id, "cites", source=s.name) for s in due for w in asked[s.name] if w.pmid
+    }
     request = Request(
         watches=tuple(watches),
         memory=library.source_memory(),
@@ -306,22 +323,15 @@ def discover(
         known_links={
             w.id: library.count_linked(w.id, "cites") + library.count_linked(w.id, "similar") for w in watches if w.pmid
         },
-        known_cites={
-            (s.name, w.id): library.count_linked(w.id, "cites", source=s.name)
-            for s in sources
-            for w in watches
-            if w.pmid
-        },
+        known_cites=known_cites,
         today=today,
     )
-    asked = {s.name: due_watches(library, s.name, refresh(s.name), watches, moment) for s in sources}
-    due = [s for s in sources if asked[s.name]]
     with _Fetches(client) as fetches:
 
         def on_answer(source: Source, finding: Finding) -> None:
             """As each source answers, while the others are still being asked: its outages set aside, and
             the records its answer needs whatever the others say asked for at once."""
-            _outages(library, finding, by_id, windows)
+            _outages(library, finding, by_id, windows, known_cites)
             _prefetch(library, fetches, source, finding, stamp)
 
         answers = ask_all(due, {s.name: replace(request, watches=tuple(asked[s.name])) for s in due}, on_answer)
@@ -387,7 +397,7 @@ def discover(
             key: merged[key] for key in sorted(wanted | gained_pmid) if not merged[key].stored or key in gained_pmid
         }
         papers, unreadable, insights, record_problems = _fetch(
-            library, client, sources, to_fetch, results, stamp, today, analyse, fetches
+            library, sources, to_fetch, results, stamp, today, analyse, fetches
         )
         problems += record_problems
     missing = set(to_fetch) - set(papers) - (gained_pmid - wanted)
@@ -406,7 +416,7 @@ def discover(
             wf.new.pop(key, None)
             wf.quiet.pop(key, None)
             wf.linked.pop(key, None)
-    papers, insights = _rekey(library, papers, insights, results)
+    papers = _rekey(library, papers, results)
     baselines = [
         baseline
         for wf in results
@@ -467,19 +477,14 @@ def _quiet_what_source_baselines_recorded(library: Library, wf: WatchFindings, p
                 break
 
 
-def _rekey(
-    library: Library,
-    papers: dict[str, Paper],
-    insights: dict[str, Insight],
-    results: list[WatchFindings],
-) -> tuple[dict[str, Paper], dict[str, Insight]]:
+def _rekey(library: Library, papers: dict[str, Paper], results: list[WatchFindings]) -> dict[str, Paper]:
     """Keys chosen again once the records are in: a record brings ids its listing lacked (Europe PMC lists a
     preprint by its PPR id; its record has the DOI). A new paper takes the key of the paper those ids already
     name in the library (one PubMed indexed earlier: then only reasons never recorded are news), or of
     another paper of this poll, or the key its best id makes ("doi:…" rather than "ppr:…")."""
     final = {old: paper.key for old, paper in papers.items()}  # _fetch chose each record's final key
     if all(old == new for old, new in final.items()):
-        return papers, insights
+        return papers
     renamed: dict[str, Paper] = {}
     for old, paper in papers.items():
         if paper.key not in renamed or old == paper.key:
@@ -505,7 +510,7 @@ def _rekey(
         for key in list(wf.quiet):  # news at any source beats a quiet listing
             if key in wf.new:
                 del wf.quiet[key]
-    return renamed, insights
+    return renamed
 
 
 def _starting_sources(
@@ -613,23 +618,19 @@ def _prefetch(library: Library, fetches: _Fetches, source: Source, finding: Find
 
 def _fetch(
     library: Library,
-    client: Eutils,
     sources: Sequence[Source],
     wanted: dict[str, _Paper],
     results: list[WatchFindings],
     stamp: str,
     today: date,
     analyse: Callable[[Paper, list[Reason]], Insight] | None,
-    fetches: _Fetches | None = None,
+    fetches: _Fetches,
 ) -> tuple[dict[str, Paper], dict[str, str], dict[str, Insight], list[WatchProblem]]:
     """Records of the wanted papers, keyed: EFetch for the ones with a PMID (analysed batch by batch while
     the next batch is on its way), the sources' own records for the others (fetched at the same time from
     each source's host). What ``fetches`` asked for already as the sources answered is used, and only
     the rest asked for now. A work without a PMID takes the earliest date any source says it first
     indexed it as its entry date."""
-    if fetches is None:
-        with _Fetches(client) as fresh:
-            return _fetch(library, client, sources, wanted, results, stamp, today, analyse, fresh)
     by_pmid = {p.ids.pmid: key for key, p in wanted.items() if p.ids.pmid}
     waiting = library.unreadable_waiting(list(by_pmid), now=stamp)
     elsewhere = {key: p for key, p in wanted.items() if not p.ids.pmid}
@@ -669,13 +670,6 @@ def _fetch(
             entry_date=entry_date or today.isoformat(),
         )
 
-    def analyse_batch(batch: list[Paper]) -> None:
-        for paper in batch:
-            key = by_pmid.get(paper.pmid)
-            if key is not None and analyse is not None:
-                final = keyed(key, paper, from_pubmed=True)
-                insights[final.key] = analyse(final, reasons_of(key))
-
     # what the sources' answers did not ask for already: every source that listed the work without its
     # record is asked for it (each may know the work's first-indexed date, and the earliest is its entry date)
     fetches.pmids(pmid for pmid in by_pmid if pmid not in waiting)
@@ -685,13 +679,17 @@ def _fetch(
     listed = {(f.source, f.watch, f.ids) for f in theirs}
     # PubMed's records failing fails the poll, as it always did: nothing is stored or marked seen, and
     # every paper (from any source) is asked for again next poll
-    fetched = pubmed.Fetched()
+    papers: dict[str, Paper] = {}
+    unread: dict[str, str] = {}
     for efetch in fetches.efetches:
         batch = efetch.result()
-        if analyse is not None:
-            analyse_batch(batch.papers)
-        fetched.papers += batch.papers
-        fetched.unreadable.update(batch.unreadable)
+        for paper in batch.papers:  # keyed once, and analysed while the next batch is on its way
+            key = by_pmid.get(paper.pmid)
+            if key is not None:
+                papers[key] = final = keyed(key, paper, from_pubmed=True)
+                if analyse is not None:
+                    insights[final.key] = analyse(final, reasons_of(key))
+        unread.update(batch.unreadable)
     given: list[SourceRecord] = []
     failed: dict[str, tuple[str, set[str]]] = {}  # source -> why its records failed, the watches that needed them
     for source, asked, future in fetches.records:
@@ -716,10 +714,6 @@ def _fetch(
             WatchProblem(w, f"its records could not be fetched ({why}); asked for again next poll", False, name)
             for w in sorted(needed)
         ]
-    papers: dict[str, Paper] = {}
-    for paper in fetched.papers:
-        if paper.pmid in by_pmid:
-            papers[by_pmid[paper.pmid]] = keyed(by_pmid[paper.pmid], paper, from_pubmed=True)
     tokens: dict[str, set[str]] = {}
     for key, p in elsewhere.items():
         for token in p.ids.strong():
@@ -737,9 +731,7 @@ def _fetch(
     for key, paper in papers.items():
         if paper.key not in insights and analyse is not None:
             insights[paper.key] = analyse(paper, reasons_of(key))
-    unreadable = {
-        pmid: why for pmid, why in fetched.unreadable.items() if pmid in by_pmid and by_pmid[pmid] not in papers
-    }
+    unreadable = {pmid: why for pmid, why in unread.items() if pmid in by_pmid and by_pmid[pmid] not in papers}
     if unreadable:
         log.warning(
             "PubMed's record for PMID(s) %s cannot be read (%s); the others are stored, these are asked for "

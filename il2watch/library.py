@@ -18,7 +18,7 @@ import contextlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,6 +93,20 @@ def paper_key(ref: str) -> str:
 
 def _keys(refs: Iterable[str]) -> list[str]:
     return [paper_key(ref) for ref in refs]
+
+
+def _named_key(ids: Ids, known: Mapping[str, str], ids_of: Callable[[str], Ids]) -> str | None:
+    """The key of the paper ``ids`` name, given ``known`` ({id token: paper key} for its ids) and the ids
+    of a stored paper: see ``Library.find_key``."""
+    for token in ids.strong():
+        key = known.get(token)
+        if key and not (ids.pmid and ids_of(key).pmid not in ("", ids.pmid)):  # two PMIDs: two papers
+            return key
+    if ids.openalex:
+        key = known.get(f"openalex:{ids.openalex}")
+        if key and (not ids.doi or ids_of(key).doi in ("", ids.doi)):
+            return key
+    return None
 
 
 # ---------------------------------------------------------------- records <-> rows
@@ -593,24 +607,33 @@ class Library(ABC):
     def find_key(self, ids: Ids) -> str | None:
         """The key of the paper these ids name: by any strong id, else by an OpenAlex id alone (only for a
         paper whose DOI does not differ: OpenAlex sometimes folds two works into one id)."""
-        known = self.keys_of(ids.strong())
-        for token in ids.strong():
-            key = known.get(token)
-            if key and not (ids.pmid and self.ids_of(key).pmid not in ("", ids.pmid)):  # two PMIDs: two papers
-                return key
-        if ids.openalex:
-            key = self.keys_of([f"openalex:{ids.openalex}"]).get(f"openalex:{ids.openalex}")
-            if key and (not ids.doi or self.ids_of(key).doi in ("", ids.doi)):
-                return key
-        return None
+        return _named_key(ids, self.keys_of(ids.tokens()), self.ids_of)
+
+    def find_keys(self, many: Iterable[Ids]) -> dict[Ids, str]:
+        """``find_key`` for many papers' ids at once, in two look-ups whatever their number (one of every
+        id, one of the ids of the papers those name): {ids: key} for the ids that name a paper."""
+        many = list(dict.fromkeys(many))
+        known = self.keys_of({token for ids in many for token in ids.tokens()})
+        held = self._ids_by_key(set(known.values()))
+        found = {ids: _named_key(ids, known, lambda key: held.get(key, Ids())) for ids in many}
+        return {ids: key for ids, key in found.items() if key}
 
     def ids_of(self, key: str) -> Ids:
         """Every id the library knows the paper ``key`` by."""
-        found: dict[str, str] = {}
-        for (token,) in self.execute("select token from paper_ids where paper = ? order by token", [key]).fetchall():
+        return self._ids_by_key([key]).get(key, Ids())
+
+    def _ids_by_key(self, keys: Iterable[str]) -> dict[str, Ids]:
+        """{paper key: every id the library knows it by} for the keys it knows; of two ids of one kind, the
+        first in the database's order."""
+        found: dict[str, dict[str, str]] = {}
+        sql = "select token, paper from paper_ids where paper in ({marks}) order by token"
+        for token, key in self._rows_in(sql, keys):
             kind, _, value = token.partition(":")
-            found.setdefault(kind, value)
-        return Ids(**{k: v for k, v in found.items() if k in Ids.__dataclass_fields__})
+            found.setdefault(key, {}).setdefault(kind, value)
+        return {
+            key: Ids(**{k: v for k, v in kinds.items() if k in Ids.__dataclass_fields__})
+            for key, kinds in found.items()
+        }
 
     def tokens_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
         """{paper key: every id token it is known by, its key first}."""

@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 
 from il2watch.config import Settings
-from il2watch.discovery import WatchFindings, _fetch, _merge, _reasons, _rekey
+from il2watch.discovery import WatchFindings, _fetch, _Fetches, _merge, _reasons, _rekey
 from il2watch.identity import Ids
 from il2watch.library import Library
 from il2watch.model import Paper, Reason, Watch
@@ -73,8 +73,9 @@ def settled(
         if fresh:
             wf.new[key] = fresh
     wanted = {key: paper for key, paper in merged.items() if not paper.stored}
-    papers, _, insights, _ = _fetch(library, ncbi_client(UNUSED_NCBI), sources, wanted, [wf], STAMP, TODAY, None)
-    papers, _ = _rekey(library, papers, insights, [wf])
+    with _Fetches(ncbi_client(UNUSED_NCBI)) as fetches:
+        papers, _, _, _ = _fetch(library, sources, wanted, [wf], STAMP, TODAY, None, fetches)
+    papers = _rekey(library, papers, [wf])
     return papers, wf
 
 

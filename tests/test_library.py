@@ -7,6 +7,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
+from il2watch.identity import Ids
 from il2watch.library import TABLE_KEYS, Library, LibraryError
 from il2watch.model import Author, Insight, Paper, Reason, Section, Watch
 from il2watch.store import postgres as pg
@@ -188,6 +189,38 @@ def test_feedback_and_reading_list(lib):
     assert lib.set_feedback("1", "U1", -1) == (0, 2)  # a vote changes, never doubles
     assert lib.save_for("U1", "1") and not lib.save_for("U1", "1")
     assert lib.saved_by("U1") == ["pmid:1"]
+
+
+@BOTH_BACKENDS
+def test_find_keys_names_the_papers_find_key_names(lib):
+    """The batched look-up the poll's merge uses keeps find_key's rules: a DOI never joins two PMIDs, an
+    OpenAlex id alone joins only a paper whose DOI does not differ, DOIs match in any case."""
+    lib.save_papers(
+        [
+            paper("101", openalex="W101"),  # DOI 10.3389/FIMMU.2024.101, as PubMed writes it
+            paper("", doi="10.1101/2024.05.01.000002", pmcid="", openalex="W102"),
+            paper("", doi="", pmcid="", openalex="W103", key="openalex:W103"),
+        ]
+    )
+    expected = {
+        Ids(pmid="101"): "pmid:101",
+        Ids.of(doi="10.3389/fimmu.2024.101"): "pmid:101",
+        Ids.of(doi="https://doi.org/10.3389/FIMMU.2024.101", ppr="PPR900001"): "pmid:101",
+        Ids.of(pmid="102", doi="10.3389/FIMMU.2024.101"): None,  # its DOI names PMID 101: two papers
+        Ids.of(pmid="102", doi="10.3389/FIMMU.2024.101", pmcid="PMC101"): None,
+        Ids(pmid="101", openalex="W102"): "pmid:101",
+        Ids(openalex="W102"): "doi:10.1101/2024.05.01.000002",
+        Ids(doi="10.1101/2024.05.01.000002", openalex="W101"): "doi:10.1101/2024.05.01.000002",
+        Ids(doi="10.1101/2024.05.09.000009", openalex="W102"): None,  # one OpenAlex id, two DOIs
+        Ids(doi="10.1101/2024.05.09.000009", openalex="W103"): "openalex:W103",  # that paper has no DOI
+        Ids(openalex="W101", doi="10.1101/2024.05.09.000009"): None,
+        Ids(pmid="999"): None,
+        Ids(openalex="W999"): None,
+    }
+    assert {ids: lib.find_key(ids) for ids in expected} == expected
+    many = [*expected, *expected]  # asked twice, answered once
+    assert lib.find_keys(many) == {ids: key for ids, key in expected.items() if key}
+    assert lib.find_keys([]) == {}
 
 
 def test_read_only_database_says_so(tmp_path):
