@@ -49,6 +49,7 @@ from il2watch.identity import doi_of, ids_from_tokens, ppr_of
 from il2watch.library import Library, StoredFollowup
 from il2watch.library import paper_key as paper_key_of
 from il2watch.model import Paper
+from il2watch.sources.base import Fields, Oddities
 
 log = logging.getLogger("il2watch.followups")
 
@@ -258,6 +259,7 @@ class Decision:
     records: list[Paper] = field(default_factory=list)  # fresh records of posted papers, to store
     posted_state: list[Paper] = field(default_factory=list)  # stored records of papers posted before il2watch
     # recorded what their records said then: that is recorded now
+    odd: list[str] = field(default_factory=list)  # one line per record read only in part, naming it
 
 
 def decide(library: Library, checked: Checked) -> Decision:
@@ -301,17 +303,22 @@ def decide_preprints(library: Library, europepmc: PreprintRecords) -> Decision:
     the journal article it links the preprint to ("Preprint of")."""
     wanted = posted_preprints_without_pmid(library)
     decision = Decision()
+    odd = Oddities("Europe PMC")
     for result in europepmc.preprint_results(sorted(wanted)):
-        key = wanted.get(ppr_of(result.get("id")))
+        ppr = ppr_of(Fields(result).text("id"))
+        key = wanted.get(ppr)
         if key is None:
             continue
-        found = europepmc_followups(result, key)
-        found += [
-            Followup(key, "published", key_of(library, token)) for token in europepmc_versions(result).published_as
-        ]
+        fields: list[str] = []
+        found = europepmc_followups(result, key, odd=fields)
+        links = europepmc_versions(result, odd=fields)
+        found += [Followup(key, "published", key_of(library, token)) for token in links.published_as]
+        if fields:
+            odd.add("", ppr, f"{', '.join(fields[:5])} of an unexpected type (read without them)")
         stored = library.paper(key)
         for followup in new_followups(found, known(library, key, stored)):
             decision.told.append((followup, posted_channels(library, key)))
+    decision.odd = [f"Europe PMC's {line}" for _, line in odd.warnings()]
     return decision
 
 

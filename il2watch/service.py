@@ -604,28 +604,42 @@ def _preprint_followups(
     settings: Settings, library: Library, eutils: Eutils, report: FollowupReport
 ) -> list[tuple[str, followup_check.Decision]]:
     """What Europe PMC and OpenAlex (those of them enabled) say of the posted papers PubMed does not index,
-    as (how, decision): one failing is one line in the check's report, and the rest of the check goes on."""
-    decisions = []
+    as (how, decision): one failing, however, is one line in the check's report, and the rest of the check
+    (PubMed's follow-ups included) goes on. A record read only in part is one line too."""
+    asked = []
     enabled = settings.enabled_sources
     if "europepmc" in enabled and followup_check.posted_preprints_without_pmid(library):
-        try:
-            europepmc = make_source(settings, "europepmc", eutils)
-            assert isinstance(europepmc, EuropePmc)
-            decisions.append(("europepmc", followup_check.decide_preprints(library, europepmc)))
-        except (SourceError, TransportError) as error:
-            report.problems.append(
-                f"Europe PMC could not be asked about posted preprints ({error}); asked again next time"
-            )
+        asked.append(("europepmc", "Europe PMC", "posted preprints", _europepmc_decision))
     if "openalex" in enabled and followup_check.posted_without_pmid_by_doi(library):
+        asked.append(("openalex", "OpenAlex", "posted papers without a PMID", _openalex_decision))
+    decisions = []
+    for name, label, about, decide in asked:
         try:
-            openalex = make_source(settings, "openalex", eutils)
-            assert isinstance(openalex, OpenAlex)
-            decisions.append(("openalex", followup_check.decide_openalex(library, openalex)))
+            decision = decide(settings, library, eutils)
         except (SourceError, TransportError) as error:
-            report.problems.append(
-                f"OpenAlex could not be asked about posted papers without a PMID ({error}); asked again next time"
-            )
+            report.problems.append(f"{label} could not be asked about {about} ({error}); asked again next time")
+            continue
+        except LibraryError:
+            raise
+        except Exception as error:  # one source's surprise is its own part's failure, not the whole check's
+            log.debug("%s's part of the follow-up check failed unexpectedly", label, exc_info=True)
+            report.problems.append(f"{label}'s answer about {about} could not be read ({unexpected(error)})")
+            continue
+        report.problems += decision.odd
+        decisions.append((name, decision))
     return decisions
+
+
+def _europepmc_decision(settings: Settings, library: Library, eutils: Eutils) -> followup_check.Decision:
+    europepmc = make_source(settings, "europepmc", eutils)
+    assert isinstance(europepmc, EuropePmc)
+    return followup_check.decide_preprints(library, europepmc)
+
+
+def _openalex_decision(settings: Settings, library: Library, eutils: Eutils) -> followup_check.Decision:
+    openalex = make_source(settings, "openalex", eutils)
+    assert isinstance(openalex, OpenAlex)
+    return followup_check.decide_openalex(library, openalex)
 
 
 def check_followups_unless_held(settings: Settings, *, out: Callable[[str], None]) -> FollowupReport | LeaseHeld:
