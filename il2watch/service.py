@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -663,21 +663,21 @@ class FollowupReport:
 
 
 def _preprint_followups(
-    settings: Settings, library: Library, eutils: Eutils, report: FollowupReport
+    settings: Settings, library: Library, posted: followup_check.Posted, eutils: Eutils, report: FollowupReport
 ) -> list[tuple[str, followup_check.Decision]]:
     """What Europe PMC and OpenAlex (those of them enabled) say of the posted papers PubMed does not index,
     as (how, decision): one failing, however, is one line in the check's report, and the rest of the check
     (PubMed's follow-ups included) goes on. A record read only in part is one line too."""
     asked = []
     enabled = settings.enabled_sources
-    if "europepmc" in enabled and followup_check.posted_preprints_without_pmid(library):
-        asked.append(("europepmc", "Europe PMC", "posted preprints", _europepmc_decision))
-    if "openalex" in enabled and followup_check.posted_without_pmid_by_doi(library):
-        asked.append(("openalex", "OpenAlex", "posted papers without a PMID", _openalex_decision))
+    if "europepmc" in enabled and (pprs := followup_check.posted_without_pmid(posted, "ppr")):
+        asked.append(("europepmc", "Europe PMC", "posted preprints", _europepmc_decision, pprs))
+    if "openalex" in enabled and (dois := followup_check.posted_without_pmid(posted, "doi")):
+        asked.append(("openalex", "OpenAlex", "posted papers without a PMID", _openalex_decision, dois))
     decisions = []
-    for name, label, about, decide in asked:
+    for name, label, about, decide, wanted in asked:
         try:
-            decision = decide(settings, library, eutils)
+            decision = decide(settings, library, eutils, wanted)
         except (SourceError, TransportError) as error:
             report.problems.append(f"{label} could not be asked about {about} ({error}); asked again next time")
             continue
@@ -692,16 +692,20 @@ def _preprint_followups(
     return decisions
 
 
-def _europepmc_decision(settings: Settings, library: Library, eutils: Eutils) -> followup_check.Decision:
+def _europepmc_decision(
+    settings: Settings, library: Library, eutils: Eutils, wanted: Mapping[str, str]
+) -> followup_check.Decision:
     europepmc = make_source(settings, "europepmc", eutils)
     assert isinstance(europepmc, EuropePmc)
-    return followup_check.decide_preprints(library, europepmc)
+    return followup_check.decide_preprints(library, europepmc, wanted)
 
 
-def _openalex_decision(settings: Settings, library: Library, eutils: Eutils) -> followup_check.Decision:
+def _openalex_decision(
+    settings: Settings, library: Library, eutils: Eutils, wanted: Mapping[str, str]
+) -> followup_check.Decision:
     openalex = make_source(settings, "openalex", eutils)
     assert isinstance(openalex, OpenAlex)
-    return followup_check.decide_openalex(library, openalex)
+    return followup_check.decide_openalex(library, openalex, wanted)
 
 
 def check_followups_unless_held(settings: Settings, *, out: Callable[[str], None]) -> FollowupReport | LeaseHeld:
@@ -731,17 +735,20 @@ def check_followups(
         insight_for = insight_maker(settings, library)
         if client is not None and library.is_empty():
             rebuild_from_channels(library, client, settings, all_watches(settings, library))
-        checked = followup_check.fetch(library, ncbi)
+        posted = followup_check.posted_tokens(library)  # read once: every part of the check picks from it
+        checked = followup_check.fetch(posted, ncbi)
         report.checked, report.hits = checked.posted, len(checked.papers)
         report.problems += [
             f"PubMed's record for PMID {pmid} cannot be read ({why}); it is checked again next time"
             for pmid, why in sorted(checked.unreadable.items())
         ]
         decision = followup_check.decide(library, checked)
-        preprints = _preprint_followups(settings, library, ncbi, report)
+        preprints = _preprint_followups(settings, library, posted, ncbi, report)
         # after a rebuild, the posted papers' records, read after deciding: they are not what was posted
         fresh = {paper.key for paper in decision.records}
-        records = decision.records + [p for p in followup_check.fetch_missing(library, ncbi) if p.key not in fresh]
+        records = decision.records + [
+            p for p in followup_check.fetch_missing(library, posted, ncbi) if p.key not in fresh
+        ]
         current = {
             paper.key: insight_for.current(paper, [s.reason for s in library.reasons_for(paper.key)])
             for paper in records
