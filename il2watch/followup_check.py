@@ -249,11 +249,11 @@ def fetch(posted: Posted, eutils: Eutils, *, chunk: int = EPOST_CHUNK) -> Checke
         found = pubmed.search_history(eutils, session, PUBMED_FILTERS)
         if not found.count:
             continue
-        articles, data = pubmed.fetch_history(eutils, found)
+        articles = pubmed.fetch_history(eutils, found)
         wanted = set(part)
         checked.papers += [replace(p, key=keys_by_pmid[p.pmid]) for p in articles.papers if p.pmid in wanted]
         checked.unreadable.update({k: v for k, v in articles.unreadable.items() if k in wanted})
-        checked.sources.update(pubmed.notice_sources(data))
+        checked.sources.update(articles.sources)
     return checked
 
 
