@@ -244,7 +244,9 @@ def europepmc_followups(result: object, paper: str, *, odd: list[str] | None = N
             kind = "withdrawn"
         if kind == "update" and preprint:
             kind = "published"
-        notice = europepmc_key(entry)
+        notice = europepmc_token(entry)
+        if not notice.startswith(("pmid:", "ppr:")):  # a notice is named when it is a PubMed record or a preprint
+            notice = ""
         if notice == paper or notice in own:  # a withdrawal entry may name the preprint itself
             notice = ""
         found.setdefault((kind, notice), Followup(paper, kind, notice, note.strip()[:300]))
@@ -254,19 +256,6 @@ def europepmc_followups(result: object, paper: str, *, odd: list[str] | None = N
         kind = "withdrawn" if preprint else "retraction"
         found[(kind, "")] = Followup(paper, kind)
     return list(found.values())
-
-
-def europepmc_key(entry: Fields) -> str:
-    """The library key of a record Europe PMC names by ``source`` and ``id`` ("" when it is neither a PubMed
-    record nor a preprint): PubMed records by PMID, preprints by their PPR id."""
-    source = entry.text("source").upper()
-    if source == "MED":
-        pmid = pmid_of(entry.text("id"))
-        return pmid_key(pmid) if pmid else ""
-    if source == "PPR":
-        ppr = ppr_of(entry.text("id"))
-        return f"ppr:{ppr}" if ppr else ""
-    return ""
 
 
 def openalex_followups(work: Mapping[str, Any], paper: str) -> list[Followup]:
@@ -319,7 +308,7 @@ def europepmc_versions(result: object, *, odd: list[str] | None = None) -> Versi
     published, preprints = set(), set()
     for entry in record.obj("commentCorrectionList").objs("commentCorrection"):
         kind = entry.text("type").strip().casefold()
-        token = _europepmc_token(entry)
+        token = europepmc_token(entry)
         if token and kind == "preprint of":
             published.add(token)
         elif token and kind == "preprint in":
@@ -327,7 +316,9 @@ def europepmc_versions(result: object, *, odd: list[str] | None = None) -> Versi
     return Versions(frozenset(own.tokens()), frozenset(published), frozenset(preprints))
 
 
-def _europepmc_token(entry: Fields) -> str:
+def europepmc_token(entry: Fields) -> str:
+    """The id token of a record Europe PMC names by ``source`` and ``id`` (by ``doi`` for other sources):
+    "pmid:…", "ppr:…", "pmcid:…" or "doi:…"; "" when it names none."""
     source = entry.text("source").upper()
     if source == "MED":
         return f"pmid:{pmid_of(entry.text('id'))}" if pmid_of(entry.text("id")) else ""
