@@ -49,6 +49,7 @@ from il2watch.identity import doi_of, ids_from_tokens, ppr_of
 from il2watch.library import Library, StoredFollowup
 from il2watch.library import paper_key as paper_key_of
 from il2watch.model import Paper
+from il2watch.sources.base import Fields, Oddities
 
 log = logging.getLogger("il2watch.followups")
 
@@ -200,22 +201,46 @@ class Checked:
     chunks: int = 0
 
 
-def posted_pmids(library: Library) -> dict[str, str]:
+Posted = Mapping[str, Sequence[str]]  # {key: every id token it is known by} of the posted papers, oldest first
+
+
+def posted_tokens(library: Library) -> dict[str, list[str]]:
+    """The posted papers and their id tokens, oldest post first: what one check reads of them, once (the
+    selectors below pick from it)."""
+    return library.tokens_of(library.posted_papers())
+
+
+def posted_pmids(posted: Posted) -> dict[str, str]:
     """{PMID: key} of every posted paper that has a PMID (a preprint keyed by its DOI may have gained one)."""
-    posted = library.posted_papers()
-    tokens = library.tokens_of(posted)
     found: dict[str, str] = {}
-    for key in posted:  # oldest post first
-        pmid = next((key_pmid(token) for token in tokens.get(key, [key]) if key_pmid(token)), "")
+    for key, tokens in posted.items():  # oldest post first
+        pmid = next((key_pmid(token) for token in tokens if key_pmid(token)), "")
         if pmid:
             found.setdefault(pmid, key)
     return found
 
 
-def fetch(library: Library, eutils: Eutils, *, chunk: int = EPOST_CHUNK) -> Checked:
+_READ_ID = {"ppr": ppr_of, "doi": doi_of}
+
+
+def posted_without_pmid(posted: Posted, kind: str) -> dict[str, str]:
+    """{id: key} of every posted paper PubMed's check does not cover (no PMID) that has an id of ``kind``
+    ("ppr": the ones Europe PMC is asked about; "doi": the ones OpenAlex is)."""
+    read = _READ_ID[kind]
+    found: dict[str, str] = {}
+    for key, tokens in posted.items():
+        if any(key_pmid(token) for token in tokens):
+            continue  # PubMed's check covers it
+        value = next((read(token.partition(":")[2]) for token in tokens if token.startswith(f"{kind}:")), "")
+        if value:
+            found.setdefault(value, key)
+    return found
+
+
+def fetch(posted: Posted, eutils: Eutils, *, chunk: int = EPOST_CHUNK) -> Checked:
     """Ask PubMed about every posted paper: EPost, ESearch on ``#1`` with the follow-up filters, EFetch of
-    the hits (none when nothing matched). Only reads the library."""
-    keys_by_pmid = posted_pmids(library)
+    the hits (none when nothing matched)."""
+    keys_by_pmid = posted_pmids(posted)
     pmids = list(keys_by_pmid)
     checked = Checked(posted=len(pmids))
     for part in batches(pmids, chunk):
@@ -224,26 +249,26 @@ def fetch(library: Library, eutils: Eutils, *, chunk: int = EPOST_CHUNK) -> Chec
         found = pubmed.search_history(eutils, session, PUBMED_FILTERS)
         if not found.count:
             continue
-        articles, data = pubmed.fetch_history(eutils, found)
+        articles = pubmed.fetch_history(eutils, found)
         wanted = set(part)
         checked.papers += [replace(p, key=keys_by_pmid[p.pmid]) for p in articles.papers if p.pmid in wanted]
         checked.unreadable.update({k: v for k, v in articles.unreadable.items() if k in wanted})
-        checked.sources.update(pubmed.notice_sources(data))
+        checked.sources.update(articles.sources)
     return checked
 
 
-def missing_records(library: Library) -> dict[str, str]:
+def missing_records(library: Library, posted: Posted) -> dict[str, str]:
     """{PMID: key} of the posted papers the library holds no record of: a library rebuilt from the channel
     knows what was posted, not the records (which a preprint's journal version is matched against)."""
-    posted = posted_pmids(library)
-    held = {paper.key for paper in library.papers(list(posted.values()))}
-    return {pmid: key for pmid, key in posted.items() if key not in held}
+    with_pmid = posted_pmids(posted)
+    held = {paper.key for paper in library.papers(list(with_pmid.values()))}
+    return {pmid: key for pmid, key in with_pmid.items() if key not in held}
 
 
-def fetch_missing(library: Library, eutils: Eutils) -> list[Paper]:
+def fetch_missing(library: Library, posted: Posted, eutils: Eutils) -> list[Paper]:
     """The records of posted papers the library lacks, from PubMed in EFetch's batches (no request when
     none is missing, as on every day but the first after a rebuild). Only reads the library."""
-    missing = missing_records(library)
+    missing = missing_records(library, posted)
     if not missing:
         return []
     fetched = pubmed.fetch_records(eutils, list(missing))
@@ -258,6 +283,7 @@ class Decision:
     records: list[Paper] = field(default_factory=list)  # fresh records of posted papers, to store
     posted_state: list[Paper] = field(default_factory=list)  # stored records of papers posted before il2watch
     # recorded what their records said then: that is recorded now
+    odd: list[str] = field(default_factory=list)  # one line per record read only in part, naming it
 
 
 def decide(library: Library, checked: Checked) -> Decision:
@@ -284,34 +310,27 @@ class PreprintRecords(Protocol):
     def preprint_results(self, pprs: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
-def posted_preprints_without_pmid(library: Library) -> dict[str, str]:
-    """{PPR id: key} of every posted paper PubMed does not index that Europe PMC knows as a preprint."""
-    found: dict[str, str] = {}
-    for key, tokens in library.tokens_of(library.posted_papers()).items():
-        if any(key_pmid(token) for token in tokens):
-            continue  # PubMed's check covers it
-        ppr = next((ppr_of(token[4:]) for token in tokens if token.startswith("ppr:")), "")
-        if ppr:
-            found.setdefault(ppr, key)
-    return found
-
-
-def decide_preprints(library: Library, europepmc: PreprintRecords) -> Decision:
-    """What Europe PMC says now of the posted preprints without a PMID (50 a request): a withdrawal, or
-    the journal article it links the preprint to ("Preprint of")."""
-    wanted = posted_preprints_without_pmid(library)
+def decide_preprints(library: Library, europepmc: PreprintRecords, wanted: Mapping[str, str]) -> Decision:
+    """What Europe PMC says now of the posted preprints without a PMID, ``wanted`` as {PPR id: key}
+    (``posted_without_pmid(…, "ppr")``; 50 a request): a withdrawal, or the journal article it links the
+    preprint to ("Preprint of")."""
     decision = Decision()
+    odd = Oddities("Europe PMC")
     for result in europepmc.preprint_results(sorted(wanted)):
-        key = wanted.get(ppr_of(result.get("id")))
+        ppr = ppr_of(Fields(result).text("id"))
+        key = wanted.get(ppr)
         if key is None:
             continue
-        found = europepmc_followups(result, key)
-        found += [
-            Followup(key, "published", key_of(library, token)) for token in europepmc_versions(result).published_as
-        ]
+        fields: list[str] = []
+        found = europepmc_followups(result, key, odd=fields)
+        links = europepmc_versions(result, odd=fields)
+        found += [Followup(key, "published", key_of(library, token)) for token in links.published_as]
+        if fields:
+            odd.add("", ppr, f"{', '.join(fields[:5])} of an unexpected type (read without them)")
         stored = library.paper(key)
         for followup in new_followups(found, known(library, key, stored)):
             decision.told.append((followup, posted_channels(library, key)))
+    decision.odd = [f"Europe PMC's {line}" for _, line in odd.warnings()]
     return decision
 
 
@@ -321,22 +340,10 @@ class WorksByDoi(Protocol):
     def works_by_doi(self, dois: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
-def posted_without_pmid_by_doi(library: Library) -> dict[str, str]:
-    """{DOI: key} of every posted paper without a PMID that has a DOI: the ones OpenAlex is asked about."""
-    found: dict[str, str] = {}
-    for key, tokens in library.tokens_of(library.posted_papers()).items():
-        if any(key_pmid(token) for token in tokens):
-            continue  # PubMed's check covers it
-        doi = next((doi_of(token[4:]) for token in tokens if token.startswith("doi:")), "")
-        if doi:
-            found.setdefault(doi, key)
-    return found
-
-
-def decide_openalex(library: Library, openalex: WorksByDoi) -> Decision:
-    """What OpenAlex says now of the posted papers without a PMID, by DOI (fifty a request): a work it
-    marks ``is_retracted`` (a withdrawn preprint, a retracted article)."""
-    wanted = posted_without_pmid_by_doi(library)
+def decide_openalex(library: Library, openalex: WorksByDoi, wanted: Mapping[str, str]) -> Decision:
+    """What OpenAlex says now of the posted papers without a PMID, ``wanted`` as {DOI: key}
+    (``posted_without_pmid(…, "doi")``; fifty a request): a work it marks ``is_retracted`` (a withdrawn
+    preprint, a retracted article)."""
     decision = Decision()
     for work in openalex.works_by_doi(sorted(wanted)):
         key = wanted.get(doi_of(work.get("doi")))

@@ -23,6 +23,8 @@ from typing import Any
 from il2watch.identity import Ids, doi_of, pmcid_of, pmid_of, ppr_of
 from il2watch.markup import to_plain
 from il2watch.model import Author, Paper
+from il2watch.pubmed import LINKS_IN, LINKS_OF  # PubMed's notice links, as follow-up kinds
+from il2watch.sources.base import Fields
 
 # The PubMed search that selects, among posted papers, the ones any follow-up has reached. PubMed's spelling
 # of the retracted-and-republished filter is ``hasretractedandrepublishedin`` (its Comment Correction Type
@@ -72,25 +74,6 @@ KINDS: dict[str, Kind] = {
 }
 ORDER = tuple(KINDS)  # loudest first: the order banners list them in
 
-# PubMed's links on the paper a notice is about, and on the notice itself (the other way round).
-LINKS_IN = {
-    "RetractionIn": "retraction",
-    "PartialRetractionIn": "partial-retraction",
-    "RetractedandRepublishedIn": "retracted-republished",
-    "ExpressionOfConcernIn": "concern",
-    "ErratumIn": "erratum",
-    "CorrectedandRepublishedIn": "corrected-republished",
-    "UpdateIn": "update",
-}
-LINKS_OF = {
-    "RetractionOf": "retraction",
-    "PartialRetractionOf": "partial-retraction",
-    "RetractedandRepublishedFrom": "retracted-republished",
-    "ExpressionOfConcernFor": "concern",
-    "ErratumFor": "erratum",
-    "CorrectedandRepublishedFrom": "corrected-republished",
-    "UpdateOf": "update",
-}
 # The linked follow-ups that say how a paper PubMed types "Retracted Publication" was retracted.
 RETRACTION_LINKS = frozenset({"retraction", "partial-retraction", "retracted-republished"})
 # Europe PMC's commentCorrection types on the paper a notice is about.
@@ -242,27 +225,28 @@ def short_source(source: str) -> str:
 # ---------------------------------------------------------------- Europe PMC and OpenAlex
 
 
-def europepmc_followups(result: Mapping[str, Any], paper: str) -> list[Followup]:
+def europepmc_followups(result: object, paper: str, *, odd: list[str] | None = None) -> list[Followup]:
     """The follow-ups a Europe PMC record (``resultType=core``) carries about ``paper``: its
     ``commentCorrectionList`` entries, and "retracted publication" among its publication types. On a
-    preprint a retraction is a withdrawal (Europe PMC marks both alike; a note may say "Withdrawn")."""
-    types = {str(t).casefold() for t in (result.get("pubTypeList") or {}).get("pubType") or []}
-    preprint = "preprint" in types or str(result.get("source") or "").upper() == "PPR"
-    own = europepmc_versions(result).ids
+    preprint a retraction is a withdrawal (Europe PMC marks both alike; a note may say "Withdrawn").
+    A field of an unexpected type reads as absent and is named in ``odd``."""
+    record = Fields(result, odd=odd)
+    types = {t.casefold() for t in record.obj("pubTypeList").texts("pubType")}
+    preprint = "preprint" in types or record.text("source").upper() == "PPR"
+    own = europepmc_versions(result, odd=[]).ids  # its oddities are this reading's own
     found: dict[tuple[str, str], Followup] = {}
-    entries = (result.get("commentCorrectionList") or {}).get("commentCorrection") or []
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        kind = EUROPEPMC_TYPES.get(str(entry.get("type") or "").strip().casefold())
+    for entry in record.obj("commentCorrectionList").objs("commentCorrection"):
+        kind = EUROPEPMC_TYPES.get(entry.text("type").strip().casefold())
         if kind is None:
             continue
-        note = str(entry.get("note") or "")
+        note = entry.text("note")
         if kind == "retraction" and (preprint or "withdraw" in note.casefold()):
             kind = "withdrawn"
         if kind == "update" and preprint:
             kind = "published"
-        notice = europepmc_key(entry)
+        notice = europepmc_token(entry)
+        if not notice.startswith(("pmid:", "ppr:")):  # a notice is named when it is a PubMed record or a preprint
+            notice = ""
         if notice == paper or notice in own:  # a withdrawal entry may name the preprint itself
             notice = ""
         found.setdefault((kind, notice), Followup(paper, kind, notice, note.strip()[:300]))
@@ -272,19 +256,6 @@ def europepmc_followups(result: Mapping[str, Any], paper: str) -> list[Followup]
         kind = "withdrawn" if preprint else "retraction"
         found[(kind, "")] = Followup(paper, kind)
     return list(found.values())
-
-
-def europepmc_key(entry: Mapping[str, Any]) -> str:
-    """The library key of a record Europe PMC names by ``source`` and ``id`` ("" when it is neither a PubMed
-    record nor a preprint): PubMed records by PMID, preprints by their PPR id."""
-    source = str(entry.get("source") or "").upper()
-    if source == "MED":
-        pmid = pmid_of(entry.get("id"))
-        return pmid_key(pmid) if pmid else ""
-    if source == "PPR":
-        ppr = ppr_of(entry.get("id"))
-        return f"ppr:{ppr}" if ppr else ""
-    return ""
 
 
 def openalex_followups(work: Mapping[str, Any], paper: str) -> list[Followup]:
@@ -322,23 +293,22 @@ def pubmed_versions(paper: Paper) -> Versions:
     )
 
 
-def europepmc_versions(result: Mapping[str, Any]) -> Versions:
+def europepmc_versions(result: object, *, odd: list[str] | None = None) -> Versions:
     """A Europe PMC record's links to its other versions: "Preprint of" on a preprint names its journal
-    version; "Preprint in" on a journal article names its preprint."""
-    source = str(result.get("source") or "").upper()
+    version; "Preprint in" on a journal article names its preprint. A field of an unexpected type reads as
+    absent and is named in ``odd``."""
+    record = Fields(result, odd=odd)
+    source = record.text("source").upper()
     own = Ids.of(
-        pmid=result.get("pmid") or (result.get("id") if source == "MED" else ""),
-        doi=result.get("doi"),
-        pmcid=result.get("pmcid"),
-        ppr=result.get("id") if source == "PPR" else "",
+        pmid=record.text("pmid") or (record.text("id") if source == "MED" else ""),
+        doi=record.text("doi"),
+        pmcid=record.text("pmcid"),
+        ppr=record.text("id") if source == "PPR" else "",
     )
     published, preprints = set(), set()
-    entries = (result.get("commentCorrectionList") or {}).get("commentCorrection") or []
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        kind = str(entry.get("type") or "").strip().casefold()
-        token = _europepmc_token(entry)
+    for entry in record.obj("commentCorrectionList").objs("commentCorrection"):
+        kind = entry.text("type").strip().casefold()
+        token = europepmc_token(entry)
         if token and kind == "preprint of":
             published.add(token)
         elif token and kind == "preprint in":
@@ -346,15 +316,17 @@ def europepmc_versions(result: Mapping[str, Any]) -> Versions:
     return Versions(frozenset(own.tokens()), frozenset(published), frozenset(preprints))
 
 
-def _europepmc_token(entry: Mapping[str, Any]) -> str:
-    source = str(entry.get("source") or "").upper()
+def europepmc_token(entry: Fields) -> str:
+    """The id token of a record Europe PMC names by ``source`` and ``id`` (by ``doi`` for other sources):
+    "pmid:…", "ppr:…", "pmcid:…" or "doi:…"; "" when it names none."""
+    source = entry.text("source").upper()
     if source == "MED":
-        return f"pmid:{pmid_of(entry.get('id'))}" if pmid_of(entry.get("id")) else ""
+        return f"pmid:{pmid_of(entry.text('id'))}" if pmid_of(entry.text("id")) else ""
     if source == "PPR":
-        return f"ppr:{ppr_of(entry.get('id'))}" if ppr_of(entry.get("id")) else ""
+        return f"ppr:{ppr_of(entry.text('id'))}" if ppr_of(entry.text("id")) else ""
     if source == "PMC":
-        return f"pmcid:{pmcid_of(entry.get('id'))}" if pmcid_of(entry.get("id")) else ""
-    doi = doi_of(entry.get("doi"))
+        return f"pmcid:{pmcid_of(entry.text('id'))}" if pmcid_of(entry.text("id")) else ""
+    doi = doi_of(entry.text("doi"))
     return f"doi:{doi}" if doi else ""
 
 

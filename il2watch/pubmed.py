@@ -523,9 +523,9 @@ def search_history(client: Eutils, session: Session, within: str) -> HistorySear
     return HistorySearch(count, pmids, _session(parsed, "ESearch") if count else session)
 
 
-def fetch_history(client: Eutils, found: HistorySearch) -> tuple[Articles, bytes]:
-    """The records of an ESearch result kept on the history server, in one EFetch; also the raw answer (for
-    ``notice_sources``). Records nobody asked for are left out."""
+def fetch_history(client: Eutils, found: HistorySearch) -> Articles:
+    """The records of an ESearch result kept on the history server, in one EFetch, with where each one's
+    notices appeared (``Articles.sources``). Records nobody asked for are left out."""
     params = [
         ("db", "pubmed"),
         ("retmode", "xml"),
@@ -538,29 +538,7 @@ def fetch_history(client: Eutils, found: HistorySearch) -> tuple[Articles, bytes
     articles = parse_articles(data, what=f"EFetch of {found.count} records")
     wanted = set(found.pmids)
     articles.papers = [p for p in articles.papers if p.pmid in wanted]
-    return articles, data
-
-
-def notice_sources(data: bytes) -> dict[str, dict[tuple[str, str], str]]:
-    """{pmid: {(RefType, notice PMID): RefSource}}: where each record's notices appeared, as PubMed cites
-    them ("J Immunol. 2027 Mar;218(3):1-2"), for the message that tells of them. Records that cannot be
-    read give nothing (``parse_articles`` names them)."""
-    try:
-        parsed = read_xml(_REFERENCES.sub(b"", data), "EFetch")
-    except PubMedError:
-        return {}
-    found: dict[str, dict[tuple[str, str], str]] = {}
-    for record in parsed.get("PubmedArticle", []) if hasattr(parsed, "get") else []:
-        citation = record.get("MedlineCitation") or {}
-        pmid = ids.pmid(_text(citation.get("PMID", "")))
-        if pmid is None:
-            continue
-        for item in citation.get("CommentsCorrectionsList", []) or []:
-            ref_type = str(getattr(item, "attributes", {}).get("RefType", ""))
-            notice = ids.pmid(_text(item.get("PMID", "")))
-            if ref_type in NOTICE_TYPES and notice:
-                found.setdefault(pmid, {})[(ref_type, notice)] = _text(item.get("RefSource", ""))[:300]
-    return found
+    return articles
 
 
 # ---------------------------------------------------------------- parsing records
@@ -638,33 +616,41 @@ def _article_ids(id_list: Any) -> dict[str, str]:
     return {kind: checked for kind, value in found.items() if (checked := checks.get(kind, str)(value))}
 
 
-# Notices that change how a paper should be read; "Cites" and "CommentIn" links are left out.
-NOTICE_TYPES = {
-    "RetractionIn",
-    "RetractionOf",
-    "PartialRetractionIn",
-    "PartialRetractionOf",
-    "RetractedandRepublishedIn",
-    "RetractedandRepublishedFrom",
-    "ErratumIn",
-    "ErratumFor",
-    "ExpressionOfConcernIn",
-    "ExpressionOfConcernFor",
-    "CorrectedandRepublishedIn",
-    "CorrectedandRepublishedFrom",
-    "UpdateIn",
-    "UpdateOf",
+# What PubMed's CommentsCorrections links mean to il2watch, as follow-up kinds (``followups.KINDS``): the
+# RefType on the paper a notice is about, and on the notice itself (the other way round). Other links
+# ("Cites", "CommentIn") are left out of every record.
+LINKS_IN = {
+    "RetractionIn": "retraction",
+    "PartialRetractionIn": "partial-retraction",
+    "RetractedandRepublishedIn": "retracted-republished",
+    "ExpressionOfConcernIn": "concern",
+    "ErratumIn": "erratum",
+    "CorrectedandRepublishedIn": "corrected-republished",
+    "UpdateIn": "update",
 }
+LINKS_OF = {
+    "RetractionOf": "retraction",
+    "PartialRetractionOf": "partial-retraction",
+    "RetractedandRepublishedFrom": "retracted-republished",
+    "ExpressionOfConcernFor": "concern",
+    "ErratumFor": "erratum",
+    "CorrectedandRepublishedFrom": "corrected-republished",
+    "UpdateOf": "update",
+}
+NOTICE_TYPES = frozenset(LINKS_IN) | frozenset(LINKS_OF)
+
+Sources = dict[tuple[str, str], str]  # (RefType, notice PMID) -> RefSource ("J Immunol. 2027 Mar;218(3):1-2")
 
 
-def _corrections(citation: Any) -> tuple[tuple[str, str], ...]:
+def _links(citation: Any) -> list[tuple[str, str, str]]:
+    """A record's notice links, (RefType, PMID, RefSource): where each notice appeared, as PubMed cites it."""
     found = []
     for item in citation.get("CommentsCorrectionsList", []) or []:
         ref_type = str(getattr(item, "attributes", {}).get("RefType", ""))
         pmid = ids.pmid(_text(item.get("PMID", "")))
         if ref_type in NOTICE_TYPES and pmid:
-            found.append((ref_type, pmid))
-    return tuple(found)
+            found.append((ref_type, pmid, _text(item.get("RefSource", ""))[:300]))
+    return found
 
 
 def _pages(article: Any) -> str:
@@ -719,7 +705,7 @@ def _paper_from_article(record: Any) -> Paper:
         keywords=tuple(_text(k) for group in citation.get("KeywordList", []) for k in group),
         mesh=tuple(_text(h["DescriptorName"]) for h in citation.get("MeshHeadingList", []) if "DescriptorName" in h),
         language=", ".join(_text(lang) for lang in article.get("Language", [])),
-        corrections=_corrections(citation),
+        corrections=tuple((ref_type, pmid) for ref_type, pmid, _ in _links(citation)),
     )
 
 
@@ -767,6 +753,7 @@ class Articles:
 
     papers: list[Paper] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, Sources] = field(default_factory=dict)  # pmid -> where its notices appeared
 
 
 def _record_pmid(chunk: bytes) -> str:
@@ -780,12 +767,17 @@ def _papers_of(parsed: Any, what: str, into: Articles) -> None:
     for key, convert in (("PubmedArticle", _paper_from_article), ("PubmedBookArticle", _paper_from_book)):
         for record in parsed.get(key, []):
             try:
-                into.papers.append(convert(record))
+                paper = convert(record)
             except (KeyError, TypeError, ValueError, AttributeError) as error:
                 root = record.get("MedlineCitation") or record.get("BookDocument") or {}
                 pmid = _text(root.get("PMID", "")) if hasattr(root, "get") else ""
                 missing = f"lacks {error}" if isinstance(error, KeyError) else str(error)
                 into.unreadable[pmid or "(no PMID)"] = f"the record {missing}; NCBI's format may have changed"
+                continue
+            into.papers.append(paper)
+            if paper.corrections:  # where its notices appeared, read from the same parse
+                citation = record["MedlineCitation"]
+                into.sources[paper.pmid] = {(ref_type, pmid): source for ref_type, pmid, source in _links(citation)}
 
 
 def parse_articles(data: bytes, what: str = "EFetch") -> Articles:
@@ -834,7 +826,6 @@ __all__ = [
     "fetch_papers",
     "fetch_history",
     "fetch_records",
-    "notice_sources",
     "parse_articles",
     "read_xml",
     "search",

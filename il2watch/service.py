@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from slack_sdk import WebClient
 
@@ -462,6 +462,86 @@ def unless_held(settings: Settings, run: Callable[[str], Ran]) -> Ran | LeaseHel
         return run(holder)
 
 
+class RecordedReport(Protocol):
+    """What a recorded run's report holds for the run's row (``PollReport``, ``FollowupReport``)."""
+
+    run_id: int
+    status: str
+    error: str
+    requests: int
+    delivery: DeliveryReport
+
+
+Report = TypeVar("Report", bound=RecordedReport)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a recorded run's body works with: the open library, the Slack client (None without a token),
+    and why posting must stop now."""
+
+    library: Library
+    client: WebClient | None
+    stop_reason: StopReason
+
+
+def _recorded_run(
+    settings: Settings,
+    kind: str,
+    report: Report,
+    body: Callable[[Run], None],
+    *,
+    expected: tuple[type[Exception], ...],
+    counts: Callable[[Report], dict[str, int]],
+    stamp: str,
+    eutils: Eutils,
+    slack: WebClient | None,
+    holder: str,
+    should_stop: Callable[[], bool],
+    clock: Callable[[], float],
+    setup: Callable[[Library], None] = lambda _: None,
+) -> Report:
+    """One run of ``kind`` ("poll", "followups") with its row in the runs table: the runs a killed worker
+    left running closed first (with ``setup``, in one transaction), then ``body``, then the outcome
+    recorded whatever failed (an ``expected`` error as its message, anything else as one line) with the
+    requests, the posts and the ``counts`` of its report. A failed run raises PollError (one line)."""
+    library = _open_library(settings)
+    stop_reason = _stopper(library, holder, should_stop, clock)
+    try:
+        client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+        with library.transaction():
+            setup(library)
+            close_interrupted_runs(library, holder, stamp, clock, kind=kind)
+        report.run_id = library.start_run(kind, holder=holder, now=stamp)
+        try:
+            body(Run(library, client, stop_reason))
+            stopped = report.delivery.stopped
+            if stopped and stopped != SHUTTING_DOWN:
+                report.status, report.error = "error", f"stopped posting: {stopped}"
+        except expected as error:
+            report.status, report.error = "error", str(error)
+        except Exception as error:  # anything else still ends the run, as an error with one line
+            log.debug("the %s run failed unexpectedly", kind, exc_info=True)
+            report.status, report.error = "error", unexpected(error)
+        report.requests = eutils.stats.requests
+        library.finish_run(
+            report.run_id,
+            status=report.status,
+            error=report.error,
+            now=None,  # the moment it finished, by the wall clock
+            requests=report.requests,
+            posted=report.delivery.posted,
+            **counts(report),
+        )
+        if report.status == "error":
+            raise PollError(report.error)
+        return report
+    except LibraryError as error:
+        raise PollError(str(error)) from None
+    finally:
+        library.close()
+
+
 def poll_once(
     settings: Settings,
     *,
@@ -480,88 +560,70 @@ def poll_once(
     holder) posting stops, and says why, as soon as that lease is lost.
     """
     moment = now or datetime.now(UTC)
-    today = today or moment.date()
+    day = today or moment.date()
     stamp = moment.isoformat(timespec="seconds")
-    eutils = eutils or make_eutils(settings)
+    ncbi = eutils or make_eutils(settings)
     report = PollReport()
-    library = _open_library(settings)
-    stop_reason = _stopper(library, holder, should_stop, clock)
 
-    try:
-        client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
-        with library.transaction():
-            library.sync_watches(settings.watches)
-            close_interrupted_runs(library, holder, stamp, clock)
-        fresh_library = library.is_empty()
-        report.run_id = library.start_run("poll", holder=holder, now=stamp)
-        try:
-            insight_for = insight_maker(settings, library)
-            if client is not None and fresh_library:
-                restored = rebuild_from_channels(library, client, settings, all_watches(settings, library))
-                if restored.messages:
-                    log.info("rebuilt the library from Slack: %s", restored.line())
-            watches = all_watches(settings, library)
-            sources = make_sources(settings, eutils)
-            findings = discover(
-                library,
-                eutils,
-                watches,
-                sources=sources,
-                today=today,
-                overlap_days=settings.overlap_days,
-                query_baseline_days=settings.query_baseline_days,
-                refresh=settings.refresh_of,
-                analyse=lambda paper, reasons: insight_for.current(paper, reasons).insight,
-                now=moment,
-            )
-            report.problems = problem_lines(findings)
-            report.other_requests = {s.label: s.http.stats.requests for s in sources if hasattr(s, "http")}
-            if findings.failed and not findings.watches:
-                raise PollFailed(findings.failure())
-            # each watch PubMed answered has looked up to today; one it failed keeps its horizon
-            horizons = {wf.watch.id: today.isoformat() for wf in findings.watches if wf.pubmed_answered}
-            watermark = {"ran_at": stamp, "horizons": horizons}
-            report.candidates = len({p for wf in findings.watches for p in wf.linked})
-            report.new = len(findings.new_keys)
-            report.stored, report.queued = _store(
-                library,
-                findings,
-                settings=settings,
-                insight_for=insight_for,
-                run_id=report.run_id,
-                now=stamp,
-                today=today,
-                watermark=watermark,
-            )
-            report.printed, report.delivery = _deliver(
-                library, settings, client, watches, insight_for, out, stop_reason
-            )
-            if report.delivery.stopped and report.delivery.stopped != SHUTTING_DOWN:
-                report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
-        except (PubMedError, TransportError, PollFailed, LibraryError, DeliveryStopped, PollError) as error:
-            report.status, report.error = "error", str(error)
-        except Exception as error:  # anything else still ends the run, as an error with one line
-            log.debug("the poll failed unexpectedly", exc_info=True)
-            report.status, report.error = "error", unexpected(error)
-        report.requests = eutils.stats.requests
-        library.finish_run(
-            report.run_id,
-            status=report.status,
-            error=report.error,
-            requests=report.requests,
-            candidates=report.candidates,
-            new=report.new,
-            stored=report.stored,
-            queued=report.queued,
-            posted=report.delivery.posted,
+    def body(run: Run) -> None:
+        library, client = run.library, run.client
+        insight_for = insight_maker(settings, library)
+        if client is not None and library.is_empty():
+            restored = rebuild_from_channels(library, client, settings, all_watches(settings, library))
+            if restored.messages:
+                log.info("rebuilt the library from Slack: %s", restored.line())
+        watches = all_watches(settings, library)
+        sources = make_sources(settings, ncbi)
+        findings = discover(
+            library,
+            ncbi,
+            watches,
+            sources=sources,
+            today=day,
+            overlap_days=settings.overlap_days,
+            query_baseline_days=settings.query_baseline_days,
+            refresh=settings.refresh_of,
+            analyse=lambda paper, reasons: insight_for.current(paper, reasons).insight,
+            now=moment,
         )
-        if report.status == "error":
-            raise PollError(report.error)
-        return report
-    except LibraryError as error:
-        raise PollError(str(error)) from None
-    finally:
-        library.close()
+        report.problems = problem_lines(findings)
+        report.other_requests = {s.label: s.http.stats.requests for s in sources if hasattr(s, "http")}
+        if findings.failed and not findings.watches:
+            raise PollFailed(findings.failure())
+        # each watch PubMed answered has looked up to today; one it failed keeps its horizon
+        horizons = {wf.watch.id: day.isoformat() for wf in findings.watches if wf.pubmed_answered}
+        watermark = {"ran_at": stamp, "horizons": horizons}
+        report.candidates = len({p for wf in findings.watches for p in wf.linked})
+        report.new = len(findings.new_keys)
+        report.stored, report.queued = _store(
+            library,
+            findings,
+            settings=settings,
+            insight_for=insight_for,
+            run_id=report.run_id,
+            now=stamp,
+            today=day,
+            watermark=watermark,
+        )
+        report.printed, report.delivery = _deliver(
+            library, settings, client, watches, insight_for, out, run.stop_reason
+        )
+
+    return _recorded_run(
+        settings,
+        "poll",
+        report,
+        body,
+        expected=(PubMedError, TransportError, PollFailed, LibraryError, DeliveryStopped, PollError),
+        counts=lambda r: {"candidates": r.candidates, "new": r.new, "stored": r.stored, "queued": r.queued},
+        setup=lambda library: library.sync_watches(settings.watches),
+        stamp=stamp,
+        eutils=ncbi,
+        slack=slack,
+        holder=holder,
+        should_stop=should_stop,
+        clock=clock,
+    )
 
 
 # ---------------------------------------------------------------- follow-ups on posted papers
@@ -601,31 +663,49 @@ class FollowupReport:
 
 
 def _preprint_followups(
-    settings: Settings, library: Library, eutils: Eutils, report: FollowupReport
+    settings: Settings, library: Library, posted: followup_check.Posted, eutils: Eutils, report: FollowupReport
 ) -> list[tuple[str, followup_check.Decision]]:
     """What Europe PMC and OpenAlex (those of them enabled) say of the posted papers PubMed does not index,
-    as (how, decision): one failing is one line in the check's report, and the rest of the check goes on."""
-    decisions = []
+    as (how, decision): one failing, however, is one line in the check's report, and the rest of the check
+    (PubMed's follow-ups included) goes on. A record read only in part is one line too."""
+    asked = []
     enabled = settings.enabled_sources
-    if "europepmc" in enabled and followup_check.posted_preprints_without_pmid(library):
+    if "europepmc" in enabled and (pprs := followup_check.posted_without_pmid(posted, "ppr")):
+        asked.append(("europepmc", "Europe PMC", "posted preprints", _europepmc_decision, pprs))
+    if "openalex" in enabled and (dois := followup_check.posted_without_pmid(posted, "doi")):
+        asked.append(("openalex", "OpenAlex", "posted papers without a PMID", _openalex_decision, dois))
+    decisions = []
+    for name, label, about, decide, wanted in asked:
         try:
-            europepmc = make_source(settings, "europepmc", eutils)
-            assert isinstance(europepmc, EuropePmc)
-            decisions.append(("europepmc", followup_check.decide_preprints(library, europepmc)))
+            decision = decide(settings, library, eutils, wanted)
         except (SourceError, TransportError) as error:
-            report.problems.append(
-                f"Europe PMC could not be asked about posted preprints ({error}); asked again next time"
-            )
-    if "openalex" in enabled and followup_check.posted_without_pmid_by_doi(library):
-        try:
-            openalex = make_source(settings, "openalex", eutils)
-            assert isinstance(openalex, OpenAlex)
-            decisions.append(("openalex", followup_check.decide_openalex(library, openalex)))
-        except (SourceError, TransportError) as error:
-            report.problems.append(
-                f"OpenAlex could not be asked about posted papers without a PMID ({error}); asked again next time"
-            )
+            report.problems.append(f"{label} could not be asked about {about} ({error}); asked again next time")
+            continue
+        except LibraryError:
+            raise
+        except Exception as error:  # one source's surprise is its own part's failure, not the whole check's
+            log.debug("%s's part of the follow-up check failed unexpectedly", label, exc_info=True)
+            report.problems.append(f"{label}'s answer about {about} could not be read ({unexpected(error)})")
+            continue
+        report.problems += decision.odd
+        decisions.append((name, decision))
     return decisions
+
+
+def _europepmc_decision(
+    settings: Settings, library: Library, eutils: Eutils, wanted: Mapping[str, str]
+) -> followup_check.Decision:
+    europepmc = make_source(settings, "europepmc", eutils)
+    assert isinstance(europepmc, EuropePmc)
+    return followup_check.decide_preprints(library, europepmc, wanted)
+
+
+def _openalex_decision(
+    settings: Settings, library: Library, eutils: Eutils, wanted: Mapping[str, str]
+) -> followup_check.Decision:
+    openalex = make_source(settings, "openalex", eutils)
+    assert isinstance(openalex, OpenAlex)
+    return followup_check.decide_openalex(library, openalex, wanted)
 
 
 def check_followups_unless_held(settings: Settings, *, out: Callable[[str], None]) -> FollowupReport | LeaseHeld:
@@ -647,74 +727,59 @@ def check_followups(
     """Check every posted paper for what happened to it since (``followup_check``), owe each new follow-up
     to Slack and deliver the outbox. Every run ends recorded as ``ok`` or ``error`` (kind "followups")."""
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    eutils = eutils or make_eutils(settings)
+    ncbi = eutils or make_eutils(settings)
     report = FollowupReport()
-    library = _open_library(settings)
-    stop_reason = _stopper(library, holder, should_stop, clock)
 
-    try:
-        client = slack if slack is not None else (make_client(settings) if settings.slack_bot_token else None)
+    def body(run: Run) -> None:
+        library, client = run.library, run.client
+        insight_for = insight_maker(settings, library)
+        if client is not None and library.is_empty():
+            rebuild_from_channels(library, client, settings, all_watches(settings, library))
+        posted = followup_check.posted_tokens(library)  # read once: every part of the check picks from it
+        checked = followup_check.fetch(posted, ncbi)
+        report.checked, report.hits = checked.posted, len(checked.papers)
+        report.problems += [
+            f"PubMed's record for PMID {pmid} cannot be read ({why}); it is checked again next time"
+            for pmid, why in sorted(checked.unreadable.items())
+        ]
+        decision = followup_check.decide(library, checked)
+        preprints = _preprint_followups(settings, library, posted, ncbi, report)
+        # after a rebuild, the posted papers' records, read after deciding: they are not what was posted
+        fresh = {paper.key for paper in decision.records}
+        records = decision.records + [
+            p for p in followup_check.fetch_missing(library, posted, ncbi) if p.key not in fresh
+        ]
+        current = {
+            paper.key: insight_for.current(paper, [s.reason for s in library.reasons_for(paper.key)])
+            for paper in records
+        }
         with library.transaction():
-            close_interrupted_runs(library, holder, stamp, clock, kind="followups")
-        report.run_id = library.start_run("followups", holder=holder, now=stamp)
-        try:
-            insight_for = insight_maker(settings, library)
-            if client is not None and library.is_empty():
-                rebuild_from_channels(library, client, settings, all_watches(settings, library))
-            checked = followup_check.fetch(library, eutils)
-            report.checked, report.hits = checked.posted, len(checked.papers)
-            report.problems += [
-                f"PubMed's record for PMID {pmid} cannot be read ({why}); it is checked again next time"
-                for pmid, why in sorted(checked.unreadable.items())
-            ]
-            decision = followup_check.decide(library, checked)
-            preprints = _preprint_followups(settings, library, eutils, report)
-            # after a rebuild, the posted papers' records, read after deciding: they are not what was posted
-            fresh = {paper.key for paper in decision.records}
-            records = decision.records + [
-                p for p in followup_check.fetch_missing(library, eutils) if p.key not in fresh
-            ]
-            current = {
-                paper.key: insight_for.current(paper, [s.reason for s in library.reasons_for(paper.key)])
-                for paper in records
-            }
-            with library.transaction():
-                library.save_papers(records, {key: c.insight for key, c in current.items()}, now=stamp)
-                for key, stored in current.items():
-                    library.save_insight(key, stored, now=stamp)
-                owed = followup_check.record(library, decision, how="pubmed", now=stamp)
-                for how, preprint_decision in preprints:
-                    owed += followup_check.record(library, preprint_decision, how=how, now=stamp)
-            report.new = [
-                f"{f.kind} of {describe_key(f.paper)}" + (f", notice {describe_key(f.notice)}" if f.notice else "")
-                for f in owed
-            ]
-            watches = all_watches(settings, library)
-            report.printed, report.delivery = _deliver(
-                library, settings, client, watches, insight_for, out, stop_reason
-            )
-            if report.delivery.stopped and report.delivery.stopped != SHUTTING_DOWN:
-                report.status, report.error = "error", f"stopped posting: {report.delivery.stopped}"
-        except (PubMedError, TransportError, LibraryError, DeliveryStopped, PollError) as error:
-            report.status, report.error = "error", str(error)
-        except Exception as error:  # anything else still ends the run, as an error with one line
-            log.debug("the follow-up check failed unexpectedly", exc_info=True)
-            report.status, report.error = "error", unexpected(error)
-        report.requests = eutils.stats.requests
-        library.finish_run(
-            report.run_id,
-            status=report.status,
-            error=report.error,
-            requests=report.requests,
-            candidates=report.checked,
-            new=len(report.new),
-            queued=len(report.new),
-            posted=report.delivery.posted,
+            library.save_papers(records, {key: c.insight for key, c in current.items()}, now=stamp)
+            for key, stored in current.items():
+                library.save_insight(key, stored, now=stamp)
+            owed = followup_check.record(library, decision, how="pubmed", now=stamp)
+            for how, preprint_decision in preprints:
+                owed += followup_check.record(library, preprint_decision, how=how, now=stamp)
+        report.new = [
+            f"{f.kind} of {describe_key(f.paper)}" + (f", notice {describe_key(f.notice)}" if f.notice else "")
+            for f in owed
+        ]
+        watches = all_watches(settings, library)
+        report.printed, report.delivery = _deliver(
+            library, settings, client, watches, insight_for, out, run.stop_reason
         )
-        if report.status == "error":
-            raise PollError(report.error)
-        return report
-    except LibraryError as error:
-        raise PollError(str(error)) from None
-    finally:
-        library.close()
+
+    return _recorded_run(
+        settings,
+        "followups",
+        report,
+        body,
+        expected=(PubMedError, TransportError, LibraryError, DeliveryStopped, PollError),
+        counts=lambda r: {"candidates": r.checked, "new": len(r.new), "queued": len(r.new)},
+        stamp=stamp,
+        eutils=ncbi,
+        slack=slack,
+        holder=holder,
+        should_stop=should_stop,
+        clock=clock,
+    )

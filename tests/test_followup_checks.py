@@ -606,7 +606,9 @@ def test_a_check_costs_at_most_three_requests_a_chunk_and_two_without_hits(lab, 
     with Library(lab.db_path) as library:
         posted = library.posted_papers()
         ncbi_server.clear_requests()
-        checked = followup_check.fetch(library, ncbi_client(ncbi_server.base_url, ncbi_api_key="k"), chunk=5)
+        checked = followup_check.fetch(
+            followup_check.posted_tokens(library), ncbi_client(ncbi_server.base_url, ncbi_api_key="k"), chunk=5
+        )
     assert len(posted) == 14 and checked.chunks == 3
     assert {paper.pmid for paper in checked.papers} == {R.RETRACTED_PMID, R.TREG_MUTEIN_PMID}
     assert posted.index(f"pmid:{R.TREG_MUTEIN_PMID}") < 5 <= posted.index(f"pmid:{R.RETRACTED_PMID}") < 10
@@ -625,7 +627,9 @@ def test_ten_thousand_and_one_posted_papers_cost_two_chunks(lab, ncbi_server):
                 )
         ncbi_server.clear_requests()
         started = time.monotonic()
-        checked = followup_check.fetch(library, ncbi_client(ncbi_server.base_url, ncbi_api_key="stand-in-key"))
+        checked = followup_check.fetch(
+            followup_check.posted_tokens(library), ncbi_client(ncbi_server.base_url, ncbi_api_key="stand-in-key")
+        )
         took = time.monotonic() - started
     assert checked.posted == EPOST_CHUNK + 1 and checked.chunks == 2
     posts = [r for r in ncbi_server.requests if r.endpoint == "epost"]

@@ -21,6 +21,7 @@ from tests.test_sources import (
     PREPRINT_EPMC_KEY,
     PREPRINT_LATER_KEY,
     PREPRINT_SHARED_KEY,
+    key_of,
     lab,  # noqa: F401 (the fixture)
 )
 
@@ -165,3 +166,38 @@ def test_openalex_is_asked_about_fifty_dois_a_request(lab):  # noqa: F811
     assert [w["doi"] for w in works] == [f"https://doi.org/{C.PREPRINT_SHARED.doi}"]
     asked = [len(r.params["filter"][0].split("|")) for r in lab.openalex.requests]
     assert asked == [50, 50, 20] and {r.status for r in lab.openalex.requests} == {200}
+
+
+def test_an_odd_europe_pmc_record_is_one_line_and_pubmed_s_retraction_is_still_told_once(lab):  # noqa: F811
+    """Europe PMC serves the posted preprint's record with a list where an object belongs and a text where
+    a list belongs: that record is read without them, named in one line, and PubMed's part is recorded."""
+    posted(lab)
+    article = lab.post_of(key_of(C.ALL_FOUR_PMID))
+    world = lab.literature.world
+    world.add(
+        record(
+            "39990101",
+            title=f"Retraction notice to: {world.get(C.ALL_FOUR_PMID).title}",
+            entry_date=date(2024, 9, 1),
+            pub_types=["Retraction of Publication"],
+            corrections=[("RetractionOf", C.ALL_FOUR_PMID)],
+            abstract=[],
+        )
+    )
+    world.amend(C.ALL_FOUR_PMID, corrections=[("RetractionIn", "39990101")], pub_types=["Retracted Publication"])
+    lab.epmc.reshaped[C.PREPRINT_EPMC.ppr] = {"commentCorrectionList": ["Retraction in"], "pubTypeList": "Preprint"}
+
+    report = check(lab)
+
+    assert report.status == "ok" and report.new == [f"retraction of PMID {C.ALL_FOUR_PMID}, notice PMID 39990101"]
+    (reply,) = followups(lab)
+    assert reply.thread_ts == article.ts and reply.reply_broadcast
+    assert "🚨 *Retracted*" in json.dumps(reply.blocks, ensure_ascii=False)
+    odd = [p for p in report.problems if "Europe PMC" in p]
+    assert odd == [
+        f"Europe PMC's record {C.PREPRINT_EPMC.ppr}: pubTypeList, commentCorrectionList of an unexpected type "
+        "(read without them)"
+    ]
+    assert odd[0] in report.line()
+    again = check(lab)
+    assert again.new == [] and len(followups(lab)) == 1, "told once"

@@ -43,6 +43,7 @@ class EuropePmcStandIn(JsonStandIn):
 
     def __init__(self, literature: Literature, **options: Any):
         self.literature = literature
+        self.reshaped: dict[str, dict[str, Any]] = {}  # id -> fields served in place of its own (an odd record)
         super().__init__(**options)
 
     # -- citations
@@ -211,7 +212,7 @@ class EuropePmcStandIn(JsonStandIn):
             if "PPR" in sources and ext_id.upper().startswith("PPR"):
                 work = self.literature.by_ppr(ext_id.upper())
                 if work is not None:
-                    results.append(self._core(work))
+                    results.append({**self._core(work), **self.reshaped.get(ext_id.upper(), {})})
             elif "PMC" in sources and ext_id.upper().startswith("PMC"):
                 work = self.literature.by_europepmc_id("PMC", ext_id.upper())
                 if work is not None:
