@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from il2watch import pubmed
 from il2watch.eutils import Eutils, batches
+from il2watch.fields import Fields
 from il2watch.followups import (
     EPOST_CHUNK,
     KINDS,
@@ -49,7 +50,7 @@ from il2watch.identity import doi_of, ids_from_tokens, ppr_of
 from il2watch.library import Library, StoredFollowup
 from il2watch.library import paper_key as paper_key_of
 from il2watch.model import Paper
-from il2watch.sources.base import Fields, Oddities
+from il2watch.sources.base import Oddities
 
 log = logging.getLogger("il2watch.followups")
 

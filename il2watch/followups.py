@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from il2watch.fields import Fields
 from il2watch.identity import Ids, doi_of, pmcid_of, pmid_of, ppr_of
 from il2watch.markup import to_plain
 from il2watch.model import Author, Paper
-from il2watch.pubmed import LINKS_IN, LINKS_OF  # PubMed's notice links, as follow-up kinds
-from il2watch.sources.base import Fields
 
 # The PubMed search that selects, among posted papers, the ones any follow-up has reached. PubMed's spelling
 # of the retracted-and-republished filter is ``hasretractedandrepublishedin`` (its Comment Correction Type
@@ -73,6 +72,28 @@ KINDS: dict[str, Kind] = {
     )
 }
 ORDER = tuple(KINDS)  # loudest first: the order banners list them in
+
+# What PubMed's CommentsCorrections links mean to il2watch, as follow-up kinds (``followups.KINDS``): the
+# RefType on the paper a notice is about, and on the notice itself (the other way round). Other links
+# ("Cites", "CommentIn") are left out of every record.
+LINKS_IN = {
+    "RetractionIn": "retraction",
+    "PartialRetractionIn": "partial-retraction",
+    "RetractedandRepublishedIn": "retracted-republished",
+    "ExpressionOfConcernIn": "concern",
+    "ErratumIn": "erratum",
+    "CorrectedandRepublishedIn": "corrected-republished",
+    "UpdateIn": "update",
+}
+LINKS_OF = {
+    "RetractionOf": "retraction",
+    "PartialRetractionOf": "partial-retraction",
+    "RetractedandRepublishedFrom": "retracted-republished",
+    "ExpressionOfConcernFor": "concern",
+    "ErratumFor": "erratum",
+    "CorrectedandRepublishedFrom": "corrected-republished",
+    "UpdateOf": "update",
+}
 
 # The linked follow-ups that say how a paper PubMed types "Retracted Publication" was retracted.
 RETRACTION_LINKS = frozenset({"retraction", "partial-retraction", "retracted-republished"})

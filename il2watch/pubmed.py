@@ -23,6 +23,7 @@ from Bio.Entrez.Parser import DataHandler, ValidationError
 
 from il2watch import ids
 from il2watch.eutils import Eutils, batches
+from il2watch.followups import LINKS_IN, LINKS_OF
 from il2watch.markup import squash, to_plain
 from il2watch.model import Author, Paper, Section
 
@@ -616,27 +617,7 @@ def _article_ids(id_list: Any) -> dict[str, str]:
     return {kind: checked for kind, value in found.items() if (checked := checks.get(kind, str)(value))}
 
 
-# What PubMed's CommentsCorrections links mean to il2watch, as follow-up kinds (``followups.KINDS``): the
-# RefType on the paper a notice is about, and on the notice itself (the other way round). Other links
-# ("Cites", "CommentIn") are left out of every record.
-LINKS_IN = {
-    "RetractionIn": "retraction",
-    "PartialRetractionIn": "partial-retraction",
-    "RetractedandRepublishedIn": "retracted-republished",
-    "ExpressionOfConcernIn": "concern",
-    "ErratumIn": "erratum",
-    "CorrectedandRepublishedIn": "corrected-republished",
-    "UpdateIn": "update",
-}
-LINKS_OF = {
-    "RetractionOf": "retraction",
-    "PartialRetractionOf": "partial-retraction",
-    "RetractedandRepublishedFrom": "retracted-republished",
-    "ExpressionOfConcernFor": "concern",
-    "ErratumFor": "erratum",
-    "CorrectedandRepublishedFrom": "corrected-republished",
-    "UpdateOf": "update",
-}
+# The CommentsCorrections links il2watch keeps on a record: the notices about it and those it is.
 NOTICE_TYPES = frozenset(LINKS_IN) | frozenset(LINKS_OF)
 
 Sources = dict[tuple[str, str], str]  # (RefType, notice PMID) -> RefSource ("J Immunol. 2027 Mar;218(3):1-2")
