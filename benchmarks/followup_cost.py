@@ -29,7 +29,7 @@ CHUNK = 10_000
 
 def run(posted: int, *, with_notices: bool) -> list[tuple[str, Counter[str], float, str]]:
     from il2watch.config import load_settings
-    from il2watch.eutils import batches
+    from il2watch.ids import batches
     from il2watch.library import Library
     from il2watch.service import check_followups, poll_once
     from tests.data import records as R

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from il2watch.transport import HOMEPAGE, Host, RateLimiter, Stats, host_from_settings
@@ -73,9 +73,4 @@ def from_settings(
     return Eutils(host, tool=settings.ncbi_tool, email=settings.ncbi_email, api_key=settings.ncbi_api_key)
 
 
-def batches(items: Sequence[str], size: int) -> list[list[str]]:
-    """Split ``items`` into lists of at most ``size``, in order."""
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
-__all__ = ["Eutils", "RateLimiter", "batches", "from_settings"]
+__all__ = ["Eutils", "RateLimiter", "from_settings"]

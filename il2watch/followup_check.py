@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from il2watch import pubmed
-from il2watch.eutils import Eutils, batches
+from il2watch.eutils import Eutils
 from il2watch.fields import Fields
 from il2watch.followups import (
     EPOST_CHUNK,
@@ -47,6 +47,7 @@ from il2watch.followups import (
     pmid_key,
 )
 from il2watch.identity import doi_of, ids_from_tokens, ppr_of
+from il2watch.ids import batches
 from il2watch.library import Library, StoredFollowup
 from il2watch.library import paper_key as paper_key_of
 from il2watch.model import Paper

@@ -8,7 +8,10 @@ so that nothing shaped otherwise (``12}, x={y``) reaches a BibTeX key, a URL or 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _PMID = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)  # a positive whole number; PubMed's have eight digits today
 _DOI = re.compile(r"10\.[0-9]{4,9}/[^\s\x00-\x1f\x7f]{1,290}", re.ASCII)
@@ -63,3 +66,8 @@ def pmids(values: Iterable[object]) -> tuple[list[str], list[str]]:
         checked = pmid(value)
         (good if checked else bad).append(checked or str(value))
     return good, bad
+
+
+def batches(items: Sequence[T], size: int) -> list[list[T]]:
+    """``items`` in lists of at most ``size``, in order: how ids go to a host (or a statement) many at once."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]

@@ -26,6 +26,7 @@ from typing import Any
 
 from il2watch import redact
 from il2watch.identity import Ids, parse_token
+from il2watch.ids import batches
 from il2watch.intel.synonyms import LONGEST as LONGEST_SYNONYM
 from il2watch.intel.synonyms import Synonyms
 from il2watch.markup import to_plain
@@ -526,9 +527,7 @@ class Library(ABC):
     def _rows_in(self, sql: str, values: Iterable[str], *, before: Sequence[Any] = ()) -> Iterator[tuple]:
         """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``values``, 500 at a time:
         SQLite limits how many parameters one statement may take."""
-        values = list(values)
-        for i in range(0, len(values), 500):
-            chunk = values[i : i + 500]
+        for chunk in batches(list(values), 500):
             yield from self.execute(sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk]).fetchall()
 
     def _upsert(self, table: str, rows: Sequence[dict[str, Any]], key: Sequence[str], keep: Sequence[str] = ()) -> None:
@@ -796,7 +795,7 @@ class Library(ABC):
 
     def clear_unreadable(self, pmids: Iterable[str]) -> None:
         """These records were read after all."""
-        for chunk in _chunks(list(pmids)):
+        for chunk in batches(list(pmids), 500):
             self._write(f"delete from unreadable where pmid in ({','.join('?' * len(chunk))})", chunk)
 
     def unreadable_waiting(self, pmids: Iterable[str], *, now: str) -> set[str]:
@@ -1322,8 +1321,3 @@ class Library(ABC):
         """Store rows copied from another library (``il2watch migrate``): inserted, or updated where their key
         is already here, so copying again changes nothing."""
         self._upsert(table, [dict(zip(columns, row)) for row in rows], key=TABLE_KEYS[table])
-
-
-def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]

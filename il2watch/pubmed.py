@@ -22,8 +22,9 @@ from typing import Any
 from Bio.Entrez.Parser import DataHandler, ValidationError
 
 from il2watch import ids
-from il2watch.eutils import Eutils, batches
+from il2watch.eutils import Eutils
 from il2watch.followups import LINKS_IN, LINKS_OF
+from il2watch.ids import batches
 from il2watch.markup import squash, to_plain
 from il2watch.model import Author, Paper, Section
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from il2watch.identity import Ids, doi_of, pmcid_of, pmid_of, ppr_of
+from il2watch.ids import batches
 from il2watch.model import Author, Paper, Section
 from il2watch.sources.base import (
     Answer,
@@ -151,8 +152,7 @@ class EuropePmc:
         for source in sorted({source for source, _ in wanted}):
             listed = {value: watches for (s, value), watches in wanted.items() if s == source}
             ids = sorted(listed)
-            for start in range(0, len(ids), SEARCH_BATCH):
-                chunk = ids[start : start + SEARCH_BATCH]
+            for chunk in batches(ids, SEARCH_BATCH):
                 asked = sorted({w for value in chunk for w in listed[value]})
                 for result in self.search(source, chunk):
                     record = core_record(result, source, listed, asked, odd)
@@ -191,8 +191,8 @@ class EuropePmc:
         """Europe PMC's whole records (``resultType=core``) of these preprints, as it sends them, many per
         request: what the follow-up check reads withdrawals and journal versions from."""
         results: list[dict[str, Any]] = []
-        for start in range(0, len(pprs), SEARCH_BATCH):
-            results += [r for r in self.search("PPR", pprs[start : start + SEARCH_BATCH]) if isinstance(r, dict)]
+        for chunk in batches(pprs, SEARCH_BATCH):
+            results += [r for r in self.search("PPR", chunk) if isinstance(r, dict)]
         return results
 
 

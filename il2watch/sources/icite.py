@@ -14,6 +14,7 @@ from typing import Any
 
 from il2watch import ids
 from il2watch.identity import Ids, pmid_of
+from il2watch.ids import batches
 from il2watch.model import Watch
 from il2watch.sources.base import (
     Fields,
@@ -55,8 +56,7 @@ class Icite:
                 by_pmid.setdefault(watch.pmid, []).append(watch)
         pmids = list(by_pmid)
         unreadable: dict[str, str] = {}
-        for start in range(0, len(pmids), BATCH):
-            chunk = pmids[start : start + BATCH]
+        for chunk in batches(pmids, BATCH):
             answer = self.http.get("api/pubs", [("pmids", ",".join(chunk)), ("fl", FIELDS)])
             pubs = parse_pubs(read_json(answer, "iCite api/pubs"))
             unreadable.update(pubs.unreadable)

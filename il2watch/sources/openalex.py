@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from il2watch.identity import Ids, doi_of, openalex_of, pmcid_of, pmid_of
+from il2watch.ids import batches
 from il2watch.model import Author, Paper, Section
 from il2watch.sources.base import (
     Answer,
@@ -167,8 +168,7 @@ class OpenAlex:
         filter syntax cannot carry (a comma or a pipe in it) is not asked about."""
         wanted = [doi for doi in dict.fromkeys(doi_of(d) for d in dois) if doi and not set(doi) & {",", "|"}]
         works: list[dict[str, Any]] = []
-        for start in range(0, len(wanted), DOI_BATCH):
-            part = wanted[start : start + DOI_BATCH]
+        for part in batches(wanted, DOI_BATCH):
             what = f"OpenAlex works by DOI ({len(part)} asked)"
             answer = self.http.get(
                 "works",
