@@ -23,8 +23,8 @@ from slack_sdk import WebClient
 from il2watch import followup_check
 from il2watch.commands import Context, Reply, Tools, answer
 from il2watch.commands.home import home_view
-from il2watch.ids import batches
 from il2watch.followups import EPOST_CHUNK
+from il2watch.ids import batches
 from il2watch.library import Library
 from il2watch.render import check_limits
 from il2watch.service import all_watches, check_followups, insight_maker, poll_once
