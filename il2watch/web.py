@@ -162,15 +162,21 @@ def create_server(settings: Settings, port: int, *, host: str = "0.0.0.0", app: 
         from il2watch.slack_app import build_app
 
         app = build_app(settings)
-    return waitress.create_server(
-        make_wsgi_app(app, settings.slack_signing_secret),
-        host=host,
-        port=port,
-        threads=8,
-        ident="il2watch",
-        max_request_body_size=MAX_BODY,
-        clear_untrusted_proxy_headers=True,
-    )
+    try:
+        return waitress.create_server(
+            make_wsgi_app(app, settings.slack_signing_secret),
+            host=host,
+            port=port,
+            threads=8,
+            ident="il2watch",
+            max_request_body_size=MAX_BODY,
+            clear_untrusted_proxy_headers=True,
+        )
+    except ValueError:  # waitress's "Invalid host/port specified": the host does not resolve to an address
+        raise ConfigError(
+            f"--host {host[:80]!r} is not an address or a name this machine can listen on; "
+            "use an IP address such as 0.0.0.0 (every interface) or 127.0.0.1"
+        ) from None
 
 
 def serve(settings: Settings, port: int, *, host: str = "0.0.0.0") -> None:
