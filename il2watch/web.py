@@ -30,6 +30,8 @@ import waitress
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.request.internals import parse_body
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 
 from il2watch.config import ConfigError, Settings, describe_missing
 
@@ -154,6 +156,24 @@ def make_wsgi_app(app: App, signing_secret: str, clock: Callable[[], float] = ti
     return wsgi
 
 
+class _RequestParser(HTTPRequestParser):
+    """waitress's request parser, with one more request it refuses as it refuses a malformed one (400).
+
+    waitress reads Content-Length with ``int()``, which refuses more than 4,300 digits (Python's guard
+    against slow conversions) with a ValueError that waitress does not catch: the connection closed without
+    an answer and an "uncaptured python exception" logged with its frames, before il2watch saw the request."""
+
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            super().parse_header(header_plus)
+        except ValueError:
+            raise ParsingError("Content-Length is invalid") from None
+
+
+class _Channel(HTTPChannel):
+    parser_class = _RequestParser
+
+
 def create_server(settings: Settings, port: int, *, host: str = "0.0.0.0", app: App | None = None) -> Any:
     """A waitress server for the app, bound but not yet running (``run()`` serves, ``close()`` stops)."""
     if not settings.slack_signing_secret:
@@ -162,9 +182,11 @@ def create_server(settings: Settings, port: int, *, host: str = "0.0.0.0", app: 
         from il2watch.slack_app import build_app
 
         app = build_app(settings)
+    listeners: dict[int, Any] = {}  # what waitress listens and serves on, filled by create_server
     try:
-        return waitress.create_server(
+        server = waitress.create_server(
             make_wsgi_app(app, settings.slack_signing_secret),
+            map=listeners,
             host=host,
             port=port,
             threads=8,
@@ -177,6 +199,9 @@ def create_server(settings: Settings, port: int, *, host: str = "0.0.0.0", app: 
             f"--host {host[:80]!r} is not an address or a name this machine can listen on; "
             "use an IP address such as 0.0.0.0 (every interface) or 127.0.0.1"
         ) from None
+    for listener in listeners.values():  # each listening socket makes its connections' channels
+        listener.channel_class = _Channel
+    return server
 
 
 def serve(settings: Settings, port: int, *, host: str = "0.0.0.0") -> None:

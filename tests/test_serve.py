@@ -398,6 +398,23 @@ def test_a_signed_body_bolt_cannot_read_is_refused_in_one_line(port, serve_log, 
     assert "refused a signed request" in line
 
 
+def test_a_content_length_of_5000_digits_gets_400_and_the_server_serves_on(port, serve_log):
+    """waitress reads Content-Length with int(), which refuses more than 4,300 digits: it closed the
+    connection without an answer and logged the exception with its frames. Now 400, nothing processed."""
+    before = serve_log.read_text(encoding="utf-8")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n{}"
+        )
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))  # waitress closes after a 400
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request"), answer[:200]
+    assert b"Content-Length is invalid" in answer
+    assert request(port, "GET", "/healthz")[0] == 200
+    logged = serve_log.read_text(encoding="utf-8")[len(before) :]
+    assert "uncaptured" not in logged and "Traceback" not in logged and "ValueError" not in logged
+
+
 def test_the_signature_is_checked_over_the_raw_bytes():
     from il2watch.web import signature_problem
 
