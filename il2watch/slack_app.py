@@ -1,8 +1,9 @@
 """Bolt wiring: the slash command, the buttons, the App Home, and the Socket Mode entry point.
 
 Listeners are thin. Each acknowledges first, from the local library; anything slow (PubMed, a poll, an
-upload) runs after the ack and answers through ``respond()``. Every call opens its own ``Library`` (a
-SQLite connection belongs to the thread that opened it). Slack may deliver a request twice (retries,
+upload) runs after the ack and answers through ``respond()``, il2watch's own (``slack_client.BoundedRespond``,
+within the limits of every Slack call), which a middleware puts in place of Bolt's. Every call opens its
+own ``Library`` (a SQLite connection belongs to the thread that opened it). Slack may deliver a request twice (retries,
 reconnects) and a signed request may be replayed within its five minutes: what was handled is kept in the
 library for an hour, so a second delivery is a no-op even after a restart. Every reply is scrubbed of
 secrets (``il2watch.redact``) on its way out.
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -52,7 +53,7 @@ from il2watch.config import ConfigError, Settings, describe_missing
 from il2watch.library import Library, LibraryError
 from il2watch.markup import escape_mrkdwn
 from il2watch.service import LeaseHeld, PollError, all_watches, insight_maker, make_eutils, poll_unless_held
-from il2watch.slack_client import SlackAnswerError, explain, make_client, slack_error
+from il2watch.slack_client import SlackAnswerError, explain, make_client, respond_maker, slack_error
 
 log = logging.getLogger("il2watch.slack")
 
@@ -110,7 +111,8 @@ def _out(reply: Reply) -> dict[str, Any]:
 
 
 def _respond(respond: Callable[..., Any] | None, **kwargs: Any) -> None:
-    """respond(), which needs the response_url Slack sends; a request without one gets a log line."""
+    """respond() (a ``BoundedRespond``), which needs the response_url Slack sends; a request without one, or an
+    answer that does not come within the limits, gets a log line."""
     if respond is None or getattr(respond, "response_url", "") is None:
         log.warning("a Slack request came without a response_url; its answer was not sent")
         return
@@ -408,6 +410,14 @@ def build_app(
         token_verification_enabled=False,
         logger=logging.getLogger("il2watch.bolt"),
     )
+    make_respond = respond_maker(settings)
+
+    def bounded_respond(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002 - Bolt's name
+        """Every listener's ``respond`` posts through il2watch's transport (deadline, cap, same-host redirects)."""
+        context["respond"] = make_respond(context.response_url)
+        next()
+
+    app.use(bounded_respond)
     listeners = Listeners(
         settings,
         library_path or settings.db_path,

@@ -21,6 +21,7 @@ dropped is how messages get doubled.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import random
 import re
@@ -40,7 +41,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.file_upload_v2_result import FileUploadV2Result
 
 from il2watch.config import Settings
-from il2watch.transport import MAX_WAIT, Exchange, TransportError, retry_after
+from il2watch.transport import EXCERPT, MAX_WAIT, Exchange, TransportError, excerpt, retry_after
 
 # The longest il2watch waits on one Retry-After: the same cap as for every other host.
 MAX_RETRY_WAIT = MAX_WAIT
@@ -185,6 +186,62 @@ def make_client(settings: Settings, *, token: str | None = None, rate_limit_retr
     )
     client.retry_handlers = [RateLimitRetry(rate_limit_retries, default_wait=settings.slack_backoff)]
     return client
+
+
+class BoundedRespond:
+    """``respond()`` for one request's response_url, through ``transport.Exchange`` like every Slack call.
+
+    Bolt's own ``respond`` posts with slack_sdk's WebhookClient: a read timeout only, no total time, no cap
+    on the answer, and urllib's redirects to anywhere. This one posts the same JSON body (Bolt's
+    ``respond(text=…, blocks=…, response_type=…, replace_original=…)``) within ``IL2WATCH_SLACK_TIMEOUT``,
+    ``IL2WATCH_REQUEST_DEADLINE`` and ``IL2WATCH_MAX_ANSWER_MB``, following redirects within the host only.
+    Anything but a 2xx answer raises ``SlackAnswerError`` with one line.
+    """
+
+    def __init__(self, response_url: str | None, *, timeout: float, deadline: float, max_bytes: int):
+        self.response_url = response_url
+        self.timeout, self.deadline, self.max_bytes = timeout, deadline, int(max_bytes)
+
+    def __call__(self, **message: Any) -> int:
+        """POST ``message`` (its None values left out, as Bolt does) to the response_url; the HTTP status."""
+        url = self.response_url or ""
+        if not url.lower().startswith(("http://", "https://")):
+            raise SlackAnswerError("the request's response_url is not an http(s) URL; nothing was sent")
+        data = json.dumps({name: value for name, value in message.items() if value is not None}).encode()
+        request = urllib.request.Request(
+            url, data=data, method="POST", headers={"Content-Type": "application/json;charset=utf-8"}
+        )
+        exchange = Exchange(
+            name="Slack",
+            what="the reply to a response_url",
+            timeout=self.timeout,
+            deadline=self.deadline,
+            max_bytes=self.max_bytes,
+        )
+        try:
+            with exchange:
+                status, response = exchange.open(request)
+                with response:
+                    body = exchange.read(response, limit=EXCERPT)
+        except TransportError as error:
+            raise SlackAnswerError(str(error)) from None
+        if not 200 <= status < 300:
+            raise SlackAnswerError(f"Slack answered HTTP {status} to the reply to a response_url: {excerpt(body)}")
+        return status
+
+
+def respond_maker(settings: Settings) -> Callable[[str | None], BoundedRespond]:
+    """A ``BoundedRespond`` for a response_url, within the limits ``settings`` give every Slack call."""
+
+    def make(response_url: str | None) -> BoundedRespond:
+        return BoundedRespond(
+            response_url,
+            timeout=settings.slack_timeout,
+            deadline=settings.request_deadline,
+            max_bytes=int(settings.max_answer_mb * 1_000_000),
+        )
+
+    return make
 
 
 def is_channel_id(text: str) -> bool:

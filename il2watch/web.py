@@ -3,7 +3,9 @@
 Every request's signature is checked here, over the raw bytes, before anything reads or parses the body:
 a body of at most ``MAX_BODY`` bytes, a timestamp of ASCII digits within five minutes of now, and
 ``v0=HMAC-SHA256(signing secret, "v0:<timestamp>:<body>")`` compared in constant time. Anything else gets
-401 and one log line; only a signed request reaches Bolt (which checks the signature again).
+401 and one log line; only a signed request reaches Bolt (which checks the signature again), and only when
+its payload has the shape Slack's have (``shape_problem``): else 400 and one line, never Bolt's 500 and
+traceback.
 ``serve`` only answers Slack; polling stays with ``il2watch run``.
 """
 
@@ -27,6 +29,9 @@ from wsgiref.types import StartResponse
 import waitress
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.request.internals import parse_body
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 
 from il2watch.config import ConfigError, Settings, describe_missing
 
@@ -62,6 +67,30 @@ def signature_problem(secret: str, timestamp: str, signature: str, body: bytes, 
     expected = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest("v0=" + expected, signature):
         return "the signature does not match"
+    return ""
+
+
+def shape_problem(body: str, content_type: str) -> str:
+    """Why a signed body is not shaped as Slack's payloads are ("" when it may be one), read as Bolt reads it.
+
+    Bolt indexes what it routes on (``actions[0]``, ``view["id"]``, ``event["type"]``) before any listener
+    runs, and answers anything else with HTTP 500 and a traceback: a payload is an object, ``actions`` a
+    list of objects, ``view`` an object (always in a ``view_submission`` or ``view_closed``), ``event`` an
+    object."""
+    try:
+        payload = parse_body(body, content_type)
+    except (ValueError, RecursionError):
+        return "its body is not JSON or a form Slack sends"
+    if not isinstance(payload, dict):
+        return "its payload is not an object"
+    actions = payload.get("actions")
+    if "actions" in payload and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
+        return "its actions are not a list of objects"
+    view = payload.get("view")
+    if (view is not None or payload.get("type") in ("view_submission", "view_closed")) and not isinstance(view, dict):
+        return "its view is not an object"
+    if "event" in payload and not isinstance(payload["event"], dict):
+        return "its event is not an object"
     return ""
 
 
@@ -108,9 +137,13 @@ def make_wsgi_app(app: App, signing_secret: str, clock: Callable[[], float] = ti
             log.info("refused a request to %s from %s: %s", EVENTS_PATH, environ.get("REMOTE_ADDR", "?"), problem)
             return _plain(start_response, "401 Unauthorized", {"error": "invalid request"})
         try:
-            body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             log.warning("refused a signed request whose body is not UTF-8")
+            return _plain(start_response, "400 Bad Request", {"error": "invalid request"})
+        shape = shape_problem(text, str(environ.get("CONTENT_TYPE", "")))
+        if shape:
+            log.warning("refused a signed request Slack would not send: %s", shape)
             return _plain(start_response, "400 Bad Request", {"error": "invalid request"})
         environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         try:
@@ -123,6 +156,24 @@ def make_wsgi_app(app: App, signing_secret: str, clock: Callable[[], float] = ti
     return wsgi
 
 
+class _RequestParser(HTTPRequestParser):
+    """waitress's request parser, with one more request it refuses as it refuses a malformed one (400).
+
+    waitress reads Content-Length with ``int()``, which refuses more than 4,300 digits (Python's guard
+    against slow conversions) with a ValueError that waitress does not catch: the connection closed without
+    an answer and an "uncaptured python exception" logged with its frames, before il2watch saw the request."""
+
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            super().parse_header(header_plus)
+        except ValueError:
+            raise ParsingError("Content-Length is invalid") from None
+
+
+class _Channel(HTTPChannel):
+    parser_class = _RequestParser
+
+
 def create_server(settings: Settings, port: int, *, host: str = "0.0.0.0", app: App | None = None) -> Any:
     """A waitress server for the app, bound but not yet running (``run()`` serves, ``close()`` stops)."""
     if not settings.slack_signing_secret:
@@ -131,15 +182,26 @@ def create_server(settings: Settings, port: int, *, host: str = "0.0.0.0", app: 
         from il2watch.slack_app import build_app
 
         app = build_app(settings)
-    return waitress.create_server(
-        make_wsgi_app(app, settings.slack_signing_secret),
-        host=host,
-        port=port,
-        threads=8,
-        ident="il2watch",
-        max_request_body_size=MAX_BODY,
-        clear_untrusted_proxy_headers=True,
-    )
+    listeners: dict[int, Any] = {}  # what waitress listens and serves on, filled by create_server
+    try:
+        server = waitress.create_server(
+            make_wsgi_app(app, settings.slack_signing_secret),
+            map=listeners,
+            host=host,
+            port=port,
+            threads=8,
+            ident="il2watch",
+            max_request_body_size=MAX_BODY,
+            clear_untrusted_proxy_headers=True,
+        )
+    except ValueError:  # waitress's "Invalid host/port specified": the host does not resolve to an address
+        raise ConfigError(
+            f"--host {host[:80]!r} is not an address or a name this machine can listen on; "
+            "use an IP address such as 0.0.0.0 (every interface) or 127.0.0.1"
+        ) from None
+    for listener in listeners.values():  # each listening socket makes its connections' channels
+        listener.channel_class = _Channel
+    return server
 
 
 def serve(settings: Settings, port: int, *, host: str = "0.0.0.0") -> None:

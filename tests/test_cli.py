@@ -155,6 +155,17 @@ def test_serve_refuses_a_port_out_of_range_in_one_line(tmp_path, ncbi_server, po
     assert from_environment.stderr.startswith("il2watch: PORT (from the environment) must be a port number from 1")
 
 
+def test_serve_refuses_a_host_it_cannot_listen_on_in_one_line(tmp_path, ncbi_server):
+    settings = settings_env(tmp_path, ncbi_server, SLACK_SIGNING_SECRET="s3cret-signing", SLACK_BOT_TOKEN="xoxb-1-2")
+    env = subprocess_env(**settings)
+    done = il2watch(env, "serve", "--port", "3997", "--host", "999.1.1.1")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr == (
+        "il2watch: --host '999.1.1.1' is not an address or a name this machine can listen on; use an IP address "
+        "such as 0.0.0.0 (every interface) or 127.0.0.1\n"
+    )
+
+
 @pytest.mark.parametrize(
     "entry, named",
     [

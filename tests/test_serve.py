@@ -361,13 +361,58 @@ def test_a_timestamp_that_is_not_ascii_digits_is_refused(port, serve_log, timest
     assert "Traceback" not in serve_log.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("what", ["a lone brace", "a JSON list", "20,000-deep nesting"])
+def _clicked(**changes) -> tuple[bytes, str]:
+    payload = block_actions_payload(
+        "il2_save",
+        "pmid:40000001",
+        message={"ts": "1.000001", "blocks": []},
+        user_id=READER,
+        channel_id=CHANNEL,
+        response_url="http://127.0.0.1:9/unused",
+    )
+    payload.update(changes)
+    return urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded"
+
+
+WRONG_SHAPES = {
+    "actions as strings": _clicked(actions=["il2_save", "il2_more"]),
+    "actions as an object": _clicked(actions={"action_id": "il2_save", "value": "pmid:40000001"}),
+    "a view_submission whose view is null": _clicked(type="view_submission", view=None),
+    "an event that is a list": (
+        json.dumps({**app_home_opened_payload("UREADER1"), "event": [{"type": "app_home_opened"}]}).encode(),
+        "application/json",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", ["a lone brace", "a JSON list", "20,000-deep nesting", *WRONG_SHAPES])
 def test_a_signed_body_bolt_cannot_read_is_refused_in_one_line(port, serve_log, what):
-    body, content_type = UNSIGNED_BODIES[what]
-    status, _, _ = send(port, body, content_type=content_type)
-    assert status in (400, 404)
+    body, content_type = UNSIGNED_BODIES.get(what) or WRONG_SHAPES[what]
+    before = serve_log.read_text(encoding="utf-8")
+    status, data, _ = send(port, body, content_type=content_type)
+    assert status == 400 and json.loads(data) == {"error": "invalid request"}
     assert request(port, "GET", "/healthz")[0] == 200
-    assert "Traceback" not in serve_log.read_text(encoding="utf-8")
+    logged = serve_log.read_text(encoding="utf-8")
+    assert "Traceback" not in logged
+    (line,) = logged[len(before) :].splitlines()
+    assert "refused a signed request" in line
+
+
+def test_a_content_length_of_5000_digits_gets_400_and_the_server_serves_on(port, serve_log):
+    """waitress reads Content-Length with int(), which refuses more than 4,300 digits: it closed the
+    connection without an answer and logged the exception with its frames. Now 400, nothing processed."""
+    before = serve_log.read_text(encoding="utf-8")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n{}"
+        )
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))  # waitress closes after a 400
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request"), answer[:200]
+    assert b"Content-Length is invalid" in answer
+    assert request(port, "GET", "/healthz")[0] == 200
+    logged = serve_log.read_text(encoding="utf-8")[len(before) :]
+    assert "uncaptured" not in logged and "Traceback" not in logged and "ValueError" not in logged
 
 
 def test_the_signature_is_checked_over_the_raw_bytes():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -31,7 +33,13 @@ from tests.data.records import (
     build_world,
 )
 from tests.stand_ins.eutils import EutilsStandIn
-from tests.stand_ins.slack_api import DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, SlackStandIn, block_kit_errors
+from tests.stand_ins.slack_api import (
+    DEFAULT_APP_TOKEN,
+    DEFAULT_BOT_TOKEN,
+    RESPONSE_URL,
+    SlackStandIn,
+    block_kit_errors,
+)
 from tests.stand_ins.socket_mode import (
     SocketModeStandIn,
     app_home_opened_payload,
@@ -311,6 +319,80 @@ def test_the_listeners_own_slack_calls_keep_the_request_deadline(connected, sett
     socket_mode.send_envelope("events_api", app_home_opened_payload("UDRIP002"))
     wait_until(lambda: "could not publish the App Home" in caplog.text, timeout=DEADLINE + 5)
     assert time.monotonic() - started < DEADLINE + 3
+
+
+def unusable_click(api, socket_mode, user: str, response_url: str) -> None:
+    """A click whose value il2watch did not make: acked, then answered through the response_url."""
+    payload = block_actions_payload(
+        "il2_save",
+        "x",
+        message={"ts": "1.000009", "blocks": []},
+        user_id=user,
+        channel_id=CHANNEL,
+        response_url=response_url,
+    )
+    payload["actions"][0]["value"] = None
+    ack = socket_mode.wait_for_ack(socket_mode.send_envelope("interactive", payload), timeout=SLACK_DEADLINE)
+    assert ack.seconds < SLACK_DEADLINE
+
+
+def respond_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "could not answer through the response_url" in r.getMessage()]
+
+
+def test_a_reply_to_a_response_url_whose_answer_is_dripped_is_cut_at_the_deadline(connected, caplog):
+    """respond() goes through il2watch's transport too: Slack keeps the reply and drips its "ok" for about
+    ten seconds; the listener gives up at IL2WATCH_REQUEST_DEADLINE with one warning line."""
+    api, socket_mode = connected
+    url = api.new_response_url(channel=CHANNEL, user="URESP001")
+    api.inject("drip", RESPONSE_URL, delay=0.6)
+    started = time.monotonic()
+    unusable_click(api, socket_mode, "URESP001", url)
+    wait_until(lambda: respond_lines(caplog), timeout=DEADLINE + 5)
+    assert time.monotonic() - started < DEADLINE + 3
+    (post,) = api.response_posts(url)  # Slack took the reply; only its answer was lost
+    assert post.body["text"].startswith("That button does not carry a value il2watch made")
+    assert respond_lines(caplog) == [
+        f"could not answer through the response_url: Slack took more than {DEADLINE:g} s to answer the reply to a "
+        "response_url: its status line and headers were still arriving (IL2WATCH_REQUEST_DEADLINE)"
+    ]
+    assert "Traceback" not in caplog.text
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every request with a 302 to ``target`` (a response_url on another host)."""
+
+    target = ""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.send_response(302)
+        self.send_header("Location", self.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_response_url_redirecting_to_another_host_sends_nothing_there(connected, caplog):
+    """urllib (Bolt's respond) would follow the 302 to the other host as a GET; il2watch refuses in one line."""
+    api, socket_mode = connected
+    target = api.new_response_url(channel=CHANNEL, user="URESP002")
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), type("Redirector", (_Redirector,), {"target": target}))
+    threading.Thread(target=redirector.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        here = f"http://127.0.0.1:{redirector.server_address[1]}"
+        unusable_click(api, socket_mode, "URESP002", f"{here}/commands/moved")
+        wait_until(lambda: respond_lines(caplog), timeout=DEADLINE + 5)
+        assert respond_lines(caplog) == [
+            f"could not answer through the response_url: Slack redirected the reply to a response_url from {here} "
+            f"to {api.url} (HTTP 302); il2watch follows redirects within {here} only, so that its requests and "
+            f"credentials reach no other host: if {api.url} is meant, set the base URL to it"
+        ]
+        assert api.response_posts(target) == []
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
 
 
 def test_feedback_is_stored_per_user_and_counted_on_the_post(connected, settings, library):

@@ -52,6 +52,7 @@ MAX_VIEW_BLOCKS = 100
 MAX_MESSAGE_TEXT = 40_000
 RESPONSE_URL_USES = 5
 RESPONSE_URL_LIFETIME = 30 * 60
+RESPONSE_URL = "response_url"  # the "method" a fault names to aim at the replies POSTed to response URLs
 
 TOKEN_STATUSES = ("active", "token_revoked", "account_inactive")
 
@@ -731,6 +732,8 @@ class SlackStandIn:
         `size` bytes, Content-Length and all, as a huge conversations.history would be), or any other string:
         that Slack error code, answered with HTTP 200 and ok=false and no effect.
         `when` narrows the calls that match to those whose parameters it accepts (e.g. thread replies).
+        method=RESPONSE_URL aims "slow" or "drip" at the replies POSTed to response URLs (the reply is kept,
+        its "ok" answer is late or dripped); a fault without a method never touches those replies.
         """
         if isinstance(fault, int) and fault != 429 and not 500 <= fault <= 599:
             raise ValueError(f"HTTP faults are 429 or 5xx, not {fault}")
@@ -1004,6 +1007,7 @@ class SlackStandIn:
         return _Answer(200, f"OK - {len(body)}".encode(), {}, content_type="text/plain; charset=utf-8")
 
     def _answer_response_url(self, path: str, body: bytes) -> _Answer:
+        fault = None
         with self._posted:
             endpoint = self._response_urls.get(path)
             if endpoint is None or self.clock() - endpoint.created > RESPONSE_URL_LIFETIME:
@@ -1023,7 +1027,17 @@ class SlackStandIn:
             endpoint.uses += 1
             self._response_posts.append(ResponsePost(endpoint.url, reply, self.clock()))
             self._posted.notify_all()
-        return _Answer(200, b"ok", {}, content_type="text/html")
+            fault = next((f for f in self._faults if f.method == RESPONSE_URL and f.kind in ("slow", "drip")), None)
+            if fault is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+        answer = _Answer(200, b"ok", {}, content_type="text/html")
+        if fault is not None and fault.kind == "slow":
+            answer.delay = fault.delay
+        elif fault is not None:
+            answer.drip = fault.delay
+        return answer
 
     def _apply_response(self, endpoint: _ResponseUrl, reply: dict) -> None:
         blocks = _checked_blocks(reply.get("blocks"))
