@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -595,6 +596,37 @@ def test_a_post_slack_will_not_let_il2watch_edit_gets_the_follow_up_on_its_own_t
         "Slack would not let il2watch edit the post that carried it (cant_update_message)"
         in status.text + json.dumps(status.blocks)
     )
+
+
+@BOTH_BACKENDS
+def test_a_retraction_slipped_into_the_follow_up_efetch_under_a_pmid_not_asked_is_never_told(
+    lab, world, slack_server, ncbi_server
+):
+    """A mirror adds to the follow-up EFetch (the hits of ``#1 AND (filters)``) a posted paper's record that
+    ESearch did not find, forged to carry a RetractionIn: it was posted, so only the check that keeps the
+    records ESearch named stands between it and a false retraction in the channel and the saver's DMs."""
+    save(lab, SAVER, R.LOW_DOSE_SLE_PMID)
+    first = check(lab)  # the world's own notices (the mutein's erratum, the retracted paper) are told here
+    assert first.status == "ok"
+    told_before = len(followup_messages(slack_server))
+    held = world.get(R.LOW_DOSE_SLE_PMID)  # PubMed's own record stays as it is: no notice
+    forged = dataclasses.replace(
+        held,
+        corrections=(*held.corrections, ("RetractionIn", NOTICE)),
+        pub_types=(*held.pub_types, "Retracted Publication"),
+    )
+    ncbi_server.inject("stowaway", endpoint="efetch", record=forged)
+
+    report = check(lab)
+
+    assert ncbi_server.pending_faults == [], "the forged record was served in the follow-up EFetch"
+    assert len(followup_messages(slack_server)) == told_before, "no retraction in the channel"
+    assert direct_messages(slack_server, SAVER) == [], "no direct message to the saver"
+    assert report.status == "ok" and report.new == []
+    assert not slack_server.calls("chat.update"), "the post is not marked retracted"
+    with Library(lab.db_path) as library:
+        assert library.followups([SLE], told=True).get(SLE, []) == []
+        assert "Retracted Publication" not in library.paper(R.LOW_DOSE_SLE_PMID).pub_types
 
 
 # ---------------------------------------------------------------- what a check costs

@@ -404,3 +404,34 @@ def test_a_record_nobody_asked_for_is_not_stored(make_settings, ncbi_server, wor
     with Library(settings.db_path) as library:
         assert library.paper(R.REVIEW_PMID) == review_before
         assert library.paper("41000005") is not None
+
+
+NOT_PMIDS = ["12}, x={y", "0", "035217787"]  # a BibTeX key's breakout, no PubMed ID, the review's PMID zero-padded
+
+
+def test_ids_that_are_not_pmids_in_esearch_and_elink_answers_are_left_out_and_named(make_settings, ncbi_server, caplog):
+    """A mirror writes raw ids into ESearch's IdList and into both ELinks' link lists, beside a good PMID of
+    a paper nothing else links: the good one is stored with each reason, no bad one under any, and the log
+    names each answer that carried them."""
+    settings = make_settings()
+    ncbi_server.inject("ids", endpoint="esearch", ids=[*NOT_PMIDS, R.UNRELATED_PMID])
+    ncbi_server.inject("ids", endpoint="elink", times=2, ids=[*NOT_PMIDS, R.UNRELATED_PMID])
+
+    report = poll(settings)
+
+    assert report.status == "ok" and ncbi_server.pending_faults == []
+    reasons = linked(settings)
+    assert {kind for _, pmid, kind in reasons if pmid == R.UNRELATED_PMID} == {"query", "similar", "cites"}
+    assert not {pmid for _, pmid, _ in reasons} & set(NOT_PMIDS)
+    with Library(settings.db_path) as library:
+        assert library.paper(R.UNRELATED_PMID) is not None
+        stored = {key for (key,) in library.db.execute("select paper from papers").fetchall()}
+    assert not [key for key in stored if any(bad in key for bad in ("}", "={", "pmid:0"))], stored
+    asked = [i for r in ncbi_server.requests if r.endpoint == "efetch" for v in r.params["id"] for i in v.split(",")]
+    fragments = {part.strip() for bad in NOT_PMIDS for part in bad.split(",")}  # as a comma-joined id= reads
+    assert R.UNRELATED_PMID in asked and not {i.strip() for i in asked} & fragments, "EFetch is never asked for them"
+    assert "stay unseen" not in caplog.text, "nor are they left to be asked for again next poll"
+    for answer in ("ESearch answer", "ELink similar-articles answer", "ELink citing-articles answer"):
+        assert f"NCBI's {answer} carried 3 id(s) that are not PMIDs (12}}, x={{y, 0, 035217787); left out" in (
+            caplog.text
+        ), answer

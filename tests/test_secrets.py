@@ -258,3 +258,66 @@ def test_a_setting_that_fails_to_load_does_not_echo_its_secret(tmp_path, ncbi_se
     text = "\n".join(seen.parts.values())
     assert "123456789012345" not in text and "ncbipass77" not in text and "ncbiuser77" not in text
     seen.assert_no_secret()
+
+
+def test_the_other_indexes_echoing_a_key_or_a_contact_reach_no_one(tmp_path, slack_server):
+    """iCite, Europe PMC and OpenAlex are asked too, OpenAlex with OPENALEX_API_KEY as a URL parameter, and
+    each fails with a body that echoes what it was sent: OpenAlex the request URL with ``api_key``, iCite and
+    Europe PMC the contact and every key. Neither the polls' lines (the command line's, the worker's log),
+    `status`, `doctor`, the library nor Slack carries a secret."""
+    from tests.data import citations as C
+    from tests.stand_ins.europepmc import EuropePmcStandIn
+    from tests.stand_ins.eutils import EutilsStandIn
+    from tests.stand_ins.icite import IciteStandIn
+    from tests.stand_ins.openalex import OpenAlexStandIn
+
+    openalex_key = SECRET_SETTINGS["OPENALEX_API_KEY"]
+    keys = f"api_key={openalex_key}&ncbi_api_key={NCBI_KEY}&email=lab@example.org&token={BOT_TOKEN}"
+    literature = C.build_literature()
+    with (
+        EutilsStandIn(literature.world) as ncbi,
+        IciteStandIn(literature) as icite,
+        EuropePmcStandIn(literature) as epmc,
+        OpenAlexStandIn(literature, keys=(openalex_key,)) as openalex,
+    ):
+        echoed = f"{openalex.base_url}works?filter=cites:W4200000001&per_page=100&cursor=*&{keys}"
+        for status in (400, 403):
+            message = f"The API key {openalex_key} may not make this request: {echoed}"  # bare, and in the URL
+            openalex.inject(status, times=20, body={"error": "Forbidden", "message": message})
+        contact = f"lab@example.org (keys {openalex_key}, {NCBI_KEY})"
+        icite.inject(400, times=40, body={"error": f"bad request from {contact}", "url": f"{icite.base_url}?{keys}"})
+        epmc.inject(500, times=40, body={"errCode": 500, "errMsg": f"{contact} failed: {epmc.base_url}search?{keys}"})
+        env = lab_env(
+            tmp_path,
+            ncbi,
+            slack_server,
+            IL2WATCH_SOURCES="pubmed,icite,europepmc,openalex",
+            IL2WATCH_ICITE_URL=icite.base_url,
+            IL2WATCH_EUROPEPMC_URL=epmc.base_url,
+            IL2WATCH_OPENALEX_URL=openalex.base_url,
+            IL2WATCH_ICITE_REFRESH="0",
+            IL2WATCH_OPENALEX_REFRESH="0",
+            IL2WATCH_HTTP_BACKOFF="0.01",
+            IL2WATCH_HTTP_ATTEMPTS="1",
+        )
+        seen = Seen()
+        poll = seen.cli(tmp_path, env, "poll")
+        settings = load_settings(env, tmp_path)
+        log = in_process_log()
+        worker = Worker(settings)
+        scheduled(worker.poll_job)
+        seen.add("the in-process log (the worker)", log.getvalue())
+        status = seen.cli(tmp_path, env, "status")
+        doctor = seen.cli(tmp_path, env, "doctor")
+        asked = [r for server in (icite, epmc, openalex) for r in server.requests]
+
+    assert [r for r in asked if r.status >= 400], "the indexes were asked, and failed"
+    assert any(openalex_key in json.dumps(r.params) for r in openalex.requests), "OpenAlex was sent the key"
+    said = poll.stdout + poll.stderr + log.getvalue()
+    for label in ("iCite", "Europe PMC", "OpenAlex"):
+        assert label in said, label  # each failure was told
+    assert "[redacted]" in said, "the echoed key was there to be redacted"
+    seen.add("il2watch status and doctor", status.stdout + doctor.stdout)
+    seen.library(settings.db_path)
+    seen.slack(slack_server)
+    seen.assert_no_secret()

@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 from tests.stand_ins.pubmed_world import (
     DateLimit,
@@ -73,7 +74,19 @@ ENDPOINTS = {
     "esummary.fcgi": "esummary",
     "einfo.fcgi": "einfo",
 }
-NAMED_FAULTS = ("truncate", "html", "slow", "reset", "empty", "error", "drip", "drip_headers", "count", "stowaway")
+NAMED_FAULTS = (
+    "truncate",
+    "html",
+    "slow",
+    "reset",
+    "empty",
+    "error",
+    "drip",
+    "drip_headers",
+    "count",
+    "stowaway",
+    "ids",
+)
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 XML = "text/xml; charset=UTF-8"
 HTML = "text/html; charset=UTF-8"
@@ -144,6 +157,7 @@ class _Fault:
     message: str = ""
     record: object = None  # "stowaway": the Record added to the answer
     location: str = ""  # a redirect: the base URL the request is sent on to
+    ids: tuple[str, ...] = ()  # "ids": the raw ids written into the answer's IdList or Link elements
 
     @property
     def name(self) -> str:
@@ -515,6 +529,7 @@ class EutilsStandIn:
         message: str = "",
         record: object = None,
         location: str = "",
+        ids: Sequence[str] = (),
     ) -> None:
         """Make the next ``times`` requests (to ``endpoint``, or to any) fail in one way.
 
@@ -528,7 +543,9 @@ class EutilsStandIn:
         real answer), a redirect (301, 302, 303, 307 or 308 with ``location``: a mirror that moved, whose
         ``Location`` is ``location`` with the endpoint's file name and the request's query string),
         "count" (ESearch's answer with ``<Count>message</Count>``), "stowaway" (EFetch's answer with
-        ``record``, a Record nobody asked for, added). Faults queue up and are used in the order injected.
+        ``record``, a Record nobody asked for, added), "ids" (the real answer with the raw ``ids``, written
+        as they are, at the head of ESearch's IdList or of each of ELink's LinkSetDb: past the stand-in's own
+        ranking, which reads ids as numbers). Faults queue up and are used in the order injected.
         """
         if isinstance(fault, int):
             if fault in REDIRECT_STATUSES and not location:
@@ -542,7 +559,9 @@ class EutilsStandIn:
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._faults.append(_Fault(fault, endpoint, times, retry_after, delay, message, record, location))
+            self._faults.append(
+                _Fault(fault, endpoint, times, retry_after, delay, message, record, location, tuple(ids))
+            )
 
     @property
     def pending_faults(self) -> list[tuple[int | str, str | None, int]]:
@@ -721,6 +740,10 @@ class EutilsStandIn:
             extra = PubMedWorld([fault.record]).article_xml(fault.record.pmid) or ""  # type: ignore[attr-defined]
             body_bytes = body_bytes.replace(b"</PubmedArticleSet>", extra.encode() + b"</PubmedArticleSet>")
             _send(handler, status, body_bytes, content_type)
+        elif kind == "ids":
+            status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
+            log(status, fault.name)
+            _send(handler, status, _with_raw_ids(endpoint, body_bytes, fault.ids), content_type)
         elif kind == "slow":
             time.sleep(fault.delay)
             status, content_type, body_bytes = self._answer(endpoint, params, empty=False)
@@ -745,6 +768,25 @@ class EutilsStandIn:
         body = {"error": "API key invalid", "api-key": key, "type": "invalid", "status": "unknown"}
         _send(handler, 400, json.dumps(body, separators=(",", ":")).encode(), "application/json")
         return True
+
+
+def _with_raw_ids(endpoint: str, body: bytes, ids: Sequence[str]) -> bytes:
+    """An ESearch answer with ``ids`` first in its IdList, or an ELink answer with a Link for each first in
+    every LinkSetDb (scored when the answer's links are): as a mirror that mangles ids would send them."""
+    if endpoint == "esearch":
+        listed = "".join(f"<Id>{xml_escape(i)}</Id>\n" for i in ids).encode()
+        if b"<IdList/>" in body:
+            return body.replace(b"<IdList/>", b"<IdList>\n" + listed + b"</IdList>", 1)
+        return body.replace(b"<IdList>\n", b"<IdList>\n" + listed, 1)
+    if endpoint == "elink":
+        score = "<Score>1</Score>" if b"<Score>" in body else ""
+        links = "".join(f"\t\t<Link>\n\t\t\t<Id>{xml_escape(i)}</Id>{score}\n\t\t</Link>\n" for i in ids)
+        return re.sub(
+            rb"(<LinkSetDb>\s*<DbTo>pubmed</DbTo>\s*<LinkName>[^<]*</LinkName>\n)",
+            lambda m: m.group(1) + links.encode(),
+            body,
+        )
+    raise ValueError(f"raw ids go into ESearch or ELink answers, not {endpoint}")
 
 
 def _rate_limit_body(who: str, count: int, limit: int) -> bytes:
