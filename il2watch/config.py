@@ -15,6 +15,7 @@ import tomllib
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -702,9 +703,14 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
             try:
                 from apscheduler.triggers.cron import CronTrigger
 
-                CronTrigger.from_crontab(text)
+                trigger = CronTrigger.from_crontab(text, timezone="UTC")
             except ValueError:
                 raise fail("an interval (90s, 15m, 1h, 1d) or a five-field cron expression") from None
+            # A date no year has (31 February) never fires: the worker would poll once at start, then never.
+            now = datetime.now(UTC)
+            fires = trigger.get_next_fire_time(None, now)
+            if fires is None or (fires - now).total_seconds() > SCHEDULE_RANGE[1]:
+                raise fail("a cron expression that fires within 366 days")
         elif not SCHEDULE_RANGE[0] <= seconds <= SCHEDULE_RANGE[1]:
             raise fail("an interval from 1s to 366d")
         return text

@@ -48,9 +48,16 @@ def _script(text: str, kind: str) -> str:
 
 # PubMed abstracts carry formulas as MathML (Bio.Entrez hands them on as raw tags, without their alttext);
 # they are read out as the characters they hold, with sub- and superscripts as inline tags.
-_MATH = re.compile(r"<(?:mml:)?math\b[^>]*>.*?</(?:mml:)?math>", re.IGNORECASE | re.DOTALL)
+# A formula is found by its opening tag and then the first closing tag after it, each searched once
+# (one lazy pattern for both would scan to the end of the text again from every unclosed ``<math>``). No
+# tag's attributes hold ``<``, so no search runs past the next tag either.
+_MATH_OPEN = re.compile(r"<(?:mml:)?math\b[^<>]*>", re.IGNORECASE)
+_MATH_CLOSE = re.compile(r"</(?:mml:)?math>", re.IGNORECASE)
+# Formulas are read recursively; tags nested deeper than this are read as plain rows (real MathML is a
+# few levels deep), so a hostile formula cannot exhaust Python's stack.
+_MATH_DEPTH = 64
 _MATH_TOKEN = re.compile(r"<(/?)(?:[A-Za-z][\w.-]*:)?([A-Za-z][\w.-]*)([^>]*?)(/?)>|([^<]+)")
-_DISPLAY_WRAPPER = re.compile(r"</?DispFormula\b[^>]*>", re.IGNORECASE)
+_DISPLAY_WRAPPER = re.compile(r"</?DispFormula\b[^<>]*>", re.IGNORECASE)
 _SPACED_OPERATORS = {"=", "≠", "≈", "≤", "≥", "&lt;", "&gt;", "±", "×", "→", "⇒", "∈", "≡"}
 _SILENT = {"annotation", "annotation-xml", "none", "mprescripts", "mphantom"}
 
@@ -59,13 +66,18 @@ def _math_tree(fragment: str) -> list:
     """Nested [tag, attributes, children] lists (and text strings) from a MathML fragment."""
     root: list = ["", "", []]
     stack = [root]
+    too_deep = 0  # tags opened beyond _MATH_DEPTH and not yet closed: they add no level
     for closing, tag, attributes, empty, text in _MATH_TOKEN.findall(fragment):
         if text:
             stack[-1][2].append(text)
+        elif closing and too_deep:
+            too_deep -= 1
         elif closing:
             while len(stack) > 1:
                 if stack.pop()[0] == tag.lower():
                     break
+        elif len(stack) > _MATH_DEPTH:
+            too_deep += not empty
         else:
             node = [tag.lower(), attributes, []]
             stack[-1][2].append(node)
@@ -127,8 +139,7 @@ def _math_node(node: str | list, *, flat: bool) -> str:
     return "".join(parts)
 
 
-def _read_math(match: re.Match[str]) -> str:
-    fragment = match.group(0)
+def _read_math(fragment: str) -> str:
     text = " ".join(_math_text(_math_tree(fragment)).split())
     if not _TAG.sub("", text).strip():
         text = html.escape(html.unescape(_attribute(fragment, "alttext", "")), quote=False)
@@ -139,7 +150,12 @@ def read_mathml(marked: str) -> str:
     """Marked text with its MathML formulas turned into characters and inline sub/superscript tags."""
     if "math" not in marked and "DispFormula" not in marked:
         return marked
-    return _DISPLAY_WRAPPER.sub("", _MATH.sub(_read_math, marked))
+    pieces, pos = [], 0
+    while (opening := _MATH_OPEN.search(marked, pos)) and (closing := _MATH_CLOSE.search(marked, opening.end())):
+        pieces += [marked[pos : opening.start()], _read_math(marked[opening.start() : closing.end()])]
+        pos = closing.end()
+    pieces.append(marked[pos:])
+    return _DISPLAY_WRAPPER.sub("", "".join(pieces))
 
 
 def _convert(marked: str, *, italic: str, bold: str, escape: bool) -> str:
@@ -147,6 +163,9 @@ def _convert(marked: str, *, italic: str, bold: str, escape: bool) -> str:
     out: list[str] = []
     pos = 0
     open_tags: list[str] = []
+    # How many of each tag are open: what ``in open_tags`` would say, in constant time, so hostile markup
+    # with thousands of unclosed tags converts in time proportional to its length.
+    open_count = dict.fromkeys(("i", "b", "u", "sup", "sub"), 0)
     buffer: list[str] = []  # text collected inside the outermost <sup>/<sub>
     script = ""  # "sup" or "sub" while inside one; styles and nested scripts inside it are dropped
 
@@ -164,7 +183,7 @@ def _convert(marked: str, *, italic: str, bold: str, escape: bool) -> str:
 
     def close(tag: str) -> None:
         nonlocal script, buffer
-        if tag == script and script not in open_tags:
+        if tag == script and not open_count[script]:
             out.append(_script("".join(buffer), script))
             script, buffer = "", []
         elif tag in ("i", "b", "u"):
@@ -180,15 +199,19 @@ def _convert(marked: str, *, italic: str, bold: str, escape: bool) -> str:
             else:
                 emit(style(tag))
             open_tags.append(tag)
-        elif tag in open_tags:
+            open_count[tag] += 1
+        elif open_count[tag]:
             while open_tags:
                 top = open_tags.pop()
+                open_count[top] -= 1
                 close(top)
                 if top == tag:
                     break
     emit(text(marked[pos:]))
     while open_tags:  # unbalanced markup: close what is open so nothing leaks
-        close(open_tags.pop())
+        top = open_tags.pop()
+        open_count[top] -= 1
+        close(top)
     if script:
         out.append("".join(buffer))
     return "".join(out)

@@ -710,6 +710,31 @@ def test_watch_add_refuses_numbers_that_are_not_pmids_instead_of_watching_them_a
     assert library.slack_watches() == [] and library.outbox() == []
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "10.1038/s41577-022-00680-w",
+        "PMC123",
+        "PPR123",
+        "ppr:PPR123",
+        "W123",
+        "https://openalex.org/W123",
+        "epmc:PAT/EP1234567",
+    ],
+)
+@BOTH_BACKENDS
+def test_watch_add_refuses_a_paper_named_by_anything_but_its_pmid(lab, spec):
+    """A PMCID, preprint, OpenAlex or Europe PMC id used to become a watch on the query “”: the reply was
+    "Checking the query “” with PubMed…", then that PubMed did not answer."""
+    library, _, context = lab
+    reply = answer(f"watch add {spec}", context(user=ADMIN))
+    assert reply.deferred is None
+    assert reply.text == (
+        f"A paper watch needs a PMID: find it with `/lit paper {spec}`, then `/lit watch add &lt;PMID&gt;`."
+    )
+    assert library.slack_watches() == [] and library.outbox() == []
+
+
 @pytest.mark.parametrize("pmid", ["999999999", "99999999"])
 @BOTH_BACKENDS
 def test_watch_add_refuses_a_pmid_that_is_not_in_pubmed(lab, pubmed_tools, pmid):
@@ -792,6 +817,8 @@ def test_a_watch_added_again_starts_with_a_new_baseline(lab, pubmed_tools):
         ("watch add", "Watch what?"),
         ("watch add 10.1038/s41577-022-00680-w", "/lit paper 10.1038"),
         ("watch add ((( ))) !!!", "has no words"),
+        ('watch add ""', "has no words"),
+        ("watch add “ ”", "has no words"),
         ("watch add " + "IL2 " * 200, "must stay under"),
         ("watch frobnicate", "takes `list`"),
         ("watch remove", "Remove which watch?"),

@@ -78,6 +78,24 @@ def test_invalid_settings_fail_with_one_line_naming_them(tmp_path, env, message)
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("variable", ["IL2WATCH_SCHEDULE", "IL2WATCH_FOLLOWUP_SCHEDULE"])
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 0 30 2 *", "0 9 31 4 *", "0 0 31 2 mon"])
+def test_a_cron_schedule_that_never_fires_is_refused_at_load(tmp_path, variable, cron):
+    """31 February was accepted, and the worker polled once at start and never again."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: cron}, tmp_path)
+    assert str(caught.value).startswith(
+        f"{variable} must be a cron expression that fires within 366 days, not '{cron}': {variable} (from the "
+        "environment)"
+    )
+    assert "\n" not in str(caught.value)
+
+
+def test_a_cron_schedule_that_fires_once_a_year_is_accepted(tmp_path):
+    settings = load_settings({"IL2WATCH_SCHEDULE": "0 6 1 1 *", "IL2WATCH_FOLLOWUP_SCHEDULE": "0 6 31 12 *"}, tmp_path)
+    assert (settings.schedule, settings.followup_schedule) == ("0 6 1 1 *", "0 6 31 12 *")
+
+
 def test_values_are_normalised(tmp_path):
     settings = load_settings(
         {

@@ -1,5 +1,8 @@
 import json
 import re
+import time
+
+import pytest
 
 from il2watch.commands.parsing import clean_unicode
 from il2watch.config import Settings
@@ -97,3 +100,71 @@ def test_counts_are_said_one_way():
     assert counted(0, "paper") == "0 papers"
     assert counted(12_345, "new paper") == "12,345 new papers"
     assert counted(2, "query", "queries") == "2 queries"
+
+
+def _cpu_seconds_per_conversion(convert, text: str) -> float:
+    """CPU time of one conversion (not wall time: other processes on a loaded machine do not count), the
+    best of three measurements, each repeating the conversion until it has taken at least 20 ms."""
+    best = float("inf")
+    for _ in range(3):
+        runs, start = 0, time.process_time()
+        while True:
+            convert(text)
+            runs += 1
+            spent = time.process_time() - start
+            if spent >= 0.02:
+                break
+        best = min(best, spent / runs)
+    return best
+
+
+# Marked text that made the conversion quadratic, each as a function of the number of repeats: a stack
+# of unclosed tags searched at every closing tag, closers of a tag that is not open, and formulas whose
+# closing tag (or the end of whose opening tag) was searched for to the end of the text from each one.
+_QUADRATIC_MARKUP = {
+    "unclosed tags between balanced ones": lambda n: "<i>x</i><b>" * n,
+    "stray closers under open tags": lambda n: "<b>" * n + "</i>" * n,
+    "tags nested deep": lambda n: "<i><b>" * n + "IL-2" + "</b></i>" * n,
+    "formulas never closed": lambda n: "<math>" * n,
+    "formula tags never ended": lambda n: "<math " * n,
+    "display wrappers never ended": lambda n: "<DispFormula " * n,
+}
+
+
+@pytest.mark.parametrize("convert", [to_plain, to_mrkdwn])
+@pytest.mark.parametrize("name", list(_QUADRATIC_MARKUP))
+def test_conversion_takes_time_in_proportion_to_the_texts_length(name, convert):
+    """Eight times the text takes about eight times as long (the quadratic conversion: 47 times, and a
+    4 MB abstract did not convert in 300 s); measured in CPU time with a margin of two and a half."""
+    attack = _QUADRATIC_MARKUP[name]
+    small, large = attack(2_000), attack(16_000)
+    ratio = _cpu_seconds_per_conversion(convert, large) / _cpu_seconds_per_conversion(convert, small)
+    assert ratio < 20, f"{name}: 8 times the text took {ratio:.0f} times as long"
+
+
+@pytest.mark.parametrize("convert", [to_plain, to_mrkdwn])
+def test_a_megabyte_of_unbalanced_markup_converts_in_well_under_two_seconds(convert):
+    """About 0.35 s of CPU; the quadratic conversion took 6.5 s on a third of it."""
+    marked = "<i>IL-2</i><b>" * (1_000_000 // 14)
+    start = time.process_time()
+    shown = convert(marked)
+    assert time.process_time() - start < 2.0
+    assert shown.count("IL-2") == 1_000_000 // 14
+
+
+def test_ordinary_markup_converts_as_before_the_stack_was_counted():
+    marked = "<b>IL-2</b> and <i>T<sub>reg</sub></i> <u>cells</u> <sup>2+</sup> <b>open <i>x</b> y</i> </sub>z"
+    assert to_plain(marked) == "IL-2 and T₍reg₎ cells ²⁺ open x y z"
+    assert to_mrkdwn(marked) == "*IL-2* and _T₍reg₎_ cells ²⁺ *open _x_* y z"
+
+
+def _formula_in_rows(depth: int) -> str:
+    return "K<math>" + "<mrow>" * depth + "<msub><mi>d</mi><mn>2</mn></msub>" + "</mrow>" * depth + "</math> rose"
+
+
+def test_a_formula_nested_too_deep_for_pythons_stack_is_still_read():
+    """Thousands of nested rows raised RecursionError (the poll failed on that abstract); past 64 levels
+    tags are read as plain rows, so the script deep inside loses its subscript but not its characters."""
+    assert to_plain(_formula_in_rows(40)) == "Kd₂ rose"
+    assert to_plain(_formula_in_rows(5_000)) == "Kd2 rose"
+    assert to_mrkdwn(_formula_in_rows(5_000)) == "Kd2 rose"

@@ -56,10 +56,10 @@ def watch_list(ctx: Context) -> Reply:
 def _new_watch(spec: str, ctx: Context) -> Watch | Reply:
     """The watch ``spec`` asks for, or a reply saying why there is none."""
     ref = parse_paper_ref(spec)
-    if ref is not None and ref.doi:
+    if ref is not None and not ref.pmid:  # a DOI, PMCID, PPR, OpenAlex or Europe PMC id
         return say(
-            f"Watches follow a PMID or a PubMed query. Find the paper's PMID with "
-            f"`{ctx.command} paper {echo(spec, 80)}`, then `{ctx.command} watch add &lt;PMID&gt;`."
+            f"A paper watch needs a PMID: find it with `{ctx.command} paper {echo(spec, 80)}`, "
+            f"then `{ctx.command} watch add &lt;PMID&gt;`."
         )
     if ref is not None:
         return Watch(id=f"pmid-{ref.pmid}", pmid=ref.pmid, source="slack")
