@@ -650,19 +650,23 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
             raise fail("a path (no such home folder)") from None
     if kind in ("int", "float"):
         text = str(raw).strip()
+        low = 0 if option.low is None else option.low
+        high = option.high
+        span = (
+            f"from {_number_text(low)} to {_number_text(high)}" if high is not None else f"{_number_text(low)} or more"
+        )
+        readable = not isinstance(raw, bool) and len(text) <= 40
+        if readable and (
+            text.lower().lstrip("+-") in ("nan", "inf", "infinity")
+            or (_NUMBER.match(text) and not math.isfinite(float(text)))  # 1e309
+        ):
+            raise fail(f"a number {span}")  # nan, inf and 1e309 alike: the range says what would do
         if isinstance(raw, bool) or len(text) > 40 or not _NUMBER.match(text):
             raise fail("a whole number" if kind == "int" else "a number")
         if kind == "int" and not re.fullmatch(r"[+-]?\d+", text):
             raise fail("a whole number")
         value: float = int(text) if kind == "int" else float(text)
-        low = 0 if option.low is None else option.low
-        high = option.high
         if (kind == "float" and not math.isfinite(value)) or value < low or (high is not None and value > high):
-            span = (
-                f"from {_number_text(low)} to {_number_text(high)}"
-                if high is not None
-                else f"{_number_text(low)} or more"
-            )
             raise fail(f"a number {span}")
         return value
     if kind == "bool":

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from il2watch import intel, pubmed, redact
-from il2watch.config import Settings, describe_missing
+from il2watch.config import OPTIONS_BY_ATTR, Settings, describe_missing
 from il2watch.deliver import UNKNOWN_OUTCOME
 from il2watch.library import Library, LibraryError
 from il2watch.model import SOURCES, Watch
@@ -227,7 +227,7 @@ def run_checks(
             "export NCBI_EMAIL=you@lab.org (NCBI asks every client for it)",
             warning=True,
         )
-    yield _lexicon_check(settings)
+    yield from _lexicon_checks(settings)
 
     known = list(watches or settings.watches)
     if "db_path" in invalid:
@@ -283,14 +283,31 @@ def _base_url(settings: Settings, name: str) -> str:
     return str(getattr(settings, kind.settings[0], "")) if kind and kind.settings else ""
 
 
-def _lexicon_check(settings: Settings) -> Check:
+def _lexicon_checks(settings: Settings) -> Iterator[Check]:
+    """The lexicon as poll and run load it (they refuse to start on a bad entry), and the files named
+    in IL2WATCH_LEXICON that are not there: skipped by il2watch, so a typo in a path would go unseen."""
     files = [path for path in settings.lexicon_paths if Path(path).is_file()]
+    default = [Path(p) for p in OPTIONS_BY_ATTR["lexicon_paths"].default]
+    missing = [
+        str(path)
+        for path in settings.lexicon_paths
+        if not Path(path).is_file() and not any(Path(path).parts[-len(d.parts) :] == d.parts for d in default)
+    ]
+    if missing:
+        yield Check(
+            False,
+            f"lexicon file{'s' if len(missing) > 1 else ''} not found: {', '.join(missing)}; "
+            "il2watch skips it and tags with the rest",
+            "fix the path in IL2WATCH_LEXICON (intel.lexicon)",
+            warning=True,
+        )
     try:
         lexicon = intel.load_lexicon(files)
     except intel.LexiconError as error:
-        return Check(False, f"lexicon: {error}", "fix that entry; il2watch will not tag papers until then")
+        yield Check(False, f"lexicon: {error}", "fix that entry; il2watch will not start until then")
+        return
     extra = f" + {', '.join(str(p) for p in files)}" if files else ""
-    return Check(True, f"lexicon: {len(lexicon.molecules)} molecules (built-in{extra})")
+    yield Check(True, f"lexicon: {len(lexicon.molecules)} molecules (built-in{extra})")
 
 
 def _ncbi_checks(settings: Settings, client: pubmed.Eutils, watches: list[Watch]) -> Iterator[Check]:

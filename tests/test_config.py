@@ -96,6 +96,31 @@ def test_a_cron_schedule_that_fires_once_a_year_is_accepted(tmp_path):
     assert (settings.schedule, settings.followup_schedule) == ("0 6 1 1 *", "0 6 31 12 *")
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan", "inf", "+inf", "-Infinity", "1e309", "-1e309"])
+@pytest.mark.parametrize(
+    "variable, span",
+    [
+        ("IL2WATCH_NCBI_TIMEOUT", "from 0.1 to 3,600"),
+        ("IL2WATCH_NCBI_BACKOFF", "from 0 to 600"),
+        ("IL2WATCH_BURST", "from 0 to 10,000"),
+    ],
+)
+def test_nan_and_infinity_are_refused_with_the_settings_range(tmp_path, variable, span, value):
+    """nan and inf were told "must be a number" without the range that 1e309 was given."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value}, tmp_path)
+    assert str(caught.value).startswith(f"{variable} must be a number {span}, not '{value}': {variable} (from")
+
+
+def test_nan_and_infinity_in_the_toml_file_are_refused_with_the_range(tmp_path):
+    write(tmp_path / "config" / "il2watch.toml", "[ncbi]\ntimeout = nan\n")
+    with pytest.raises(ConfigError, match=r"^IL2WATCH_NCBI_TIMEOUT must be a number from 0.1 to 3,600, not 'nan'"):
+        load_settings({}, tmp_path)
+    write(tmp_path / "config" / "il2watch.toml", "[ncbi]\ntimeout = -inf\n")
+    with pytest.raises(ConfigError, match=r"^IL2WATCH_NCBI_TIMEOUT must be a number from 0.1 to 3,600, not '-inf'"):
+        load_settings({}, tmp_path)
+
+
 def test_values_are_normalised(tmp_path):
     settings = load_settings(
         {

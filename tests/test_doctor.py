@@ -174,6 +174,36 @@ def test_a_lexicon_entry_that_would_tag_every_paper_is_named(make_settings, tmp_
     assert line.startswith(f"✗ lexicon: {bad}: molecule 'GI-101' synonyms: '*' has fewer than two letters or digits")
 
 
+def test_a_bad_lexicon_entry_says_il2watch_will_not_start(make_settings, tmp_path):
+    """poll and run refuse to start on it (exit 2); doctor used to say only that papers would go untagged."""
+    bad = tmp_path / "lexicon.toml"
+    bad.write_text('[[molecule]]\nname = "GI-101"\ncode = "-"\n', encoding="utf-8")
+    report = lines(make_settings(IL2WATCH_LEXICON=str(bad)))
+    [line] = [line for line in report if line[2:].startswith("lexicon")]
+    assert line.startswith(f"✗ lexicon: {bad}: molecule 'GI-101'")
+    assert line.endswith(" — fix that entry; il2watch will not start until then")
+
+
+def test_a_lexicon_file_that_is_not_there_is_named_in_one_warning(make_settings, tmp_path):
+    """IL2WATCH_LEXICON=/nonexistent was skipped without a word."""
+    extra = tmp_path / "extra.toml"
+    extra.write_text('[[molecule]]\nname = "GI-101"\nsynonyms = ["GI101"]\n', encoding="utf-8")
+    missing = tmp_path / "nonexistent" / "lexicon.toml"
+    report = lines(make_settings(IL2WATCH_LEXICON=f"{missing},{extra}"))
+    lexicon = [line for line in report if line[2:].startswith("lexicon")]
+    assert lexicon[0] == (
+        f"! lexicon file not found: {missing}; il2watch skips it and tags with the rest"
+        " — fix the path in IL2WATCH_LEXICON (intel.lexicon)"
+    )
+    assert len(lexicon) == 2 and lexicon[1].startswith("✓ lexicon: ") and str(extra) in lexicon[1]
+
+
+def test_the_default_lexicon_file_may_be_absent_without_a_warning(make_settings, tmp_path):
+    assert not (tmp_path / "config" / "lexicon.toml").exists()
+    report = lines(make_settings())
+    assert [line[0] for line in report if line[2:].startswith("lexicon")] == ["✓"]
+
+
 def test_a_read_only_library_is_reported(make_settings, tmp_path):
     from il2watch.library import Library
 

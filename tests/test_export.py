@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import replace
 
 import bibtexparser
 import pytest
 import rispy
 
-from il2watch.export import export, journal_title, to_bibtex, to_csv, to_ris
+from il2watch.export import citation_key, export, journal_title, to_bibtex, to_csv, to_ris
 from il2watch.model import Author, Paper, Section
 
 REVIEW = Paper(
@@ -92,6 +93,29 @@ def test_bibtex_books_and_missing_fields():
     assert "@incollection{pmid37603210," in text and "booktitle = {StatPearls}" in text
     assert "@article{pmid1,\n" in text and "year = " not in text.split("@article{pmid1")[1]
     assert text.count("@") == 2 and braces_balance(text)
+
+
+@pytest.mark.parametrize(
+    "doi, key",
+    [
+        ("10.1101/2024.01.01.123456", "doi10.1101.2024.01.01.123456"),
+        ('10.1000/{odd},x%y#z w\\(a)~"é', "doi10.1000.odd.x.y.z.w.a"),
+        (
+            "10.1002/(SICI)1097-4636(199706)35:4<497::AID-JBM10>3.0.CO;2-J",
+            "doi10.1002.SICI.1097.4636.199706.35.4.497.AID.JBM10.3.0.CO.2.J",
+        ),
+    ],
+)
+def test_a_paper_known_by_its_doi_gets_a_clean_stable_bibtex_key(doi, key):
+    preprint = Paper(pmid="", key=f"doi:{doi}", doi=doi, title="IL-2 muteins in lupus")
+    made = citation_key(preprint)
+    assert re.fullmatch(r"[A-Za-z0-9.]+", made) and not re.search(r"[\s{},%#]", made)
+    assert made == key
+    text = to_bibtex([preprint])
+    assert text.startswith(f"@article{{{key},\n") and braces_balance(text)
+    assert [entry.key for entry in bibtexparser.parse_string(text).entries] == [key]
+    # PubMed indexes it later: the library keeps the paper's key, and the citation keeps its name
+    assert citation_key(replace(preprint, pmid="39999999")) == key
 
 
 # ---------------------------------------------------------------- RIS
