@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from il2watch.intel import ends_sentence, split_sentences
+from tests.support import cpu_seconds_per_call
 
 
 @pytest.mark.parametrize(
@@ -140,22 +141,6 @@ def test_joined_sentences_split_back_exactly(sentences):
     assert split_sentences(" ".join(sentences)) == sentences
 
 
-def _cpu_seconds_per_split(text: str) -> float:
-    """CPU time of one split (not wall time: other processes on a loaded machine do not count), the best
-    of three measurements, each repeating the split until it has taken at least 20 ms."""
-    best = float("inf")
-    for _ in range(3):
-        runs, start = 0, time.process_time()
-        while True:
-            split_sentences(text)
-            runs += 1
-            spent = time.process_time() - start
-            if spent >= 0.02:
-                break
-        best = min(best, spent / runs)
-    return best
-
-
 # Texts that made the old splitter quadratic, each as (what repeats, its size): it copied the rest of
 # the text at every stop, split the whole sentence so far at every abbreviation, marked every position
 # of every nested bracket, searched the whole stack for every stray closer, and let its stop pattern
@@ -185,7 +170,7 @@ def test_splitting_takes_time_in_proportion_to_the_texts_length(name):
     size = _QUADRATIC_ATTACKS[name][1]
     small, large = _attack(name, size), _attack(name, 8 * size)
     assert split_sentences(large)  # the large text is split, and to something
-    ratio = _cpu_seconds_per_split(large) / _cpu_seconds_per_split(small)
+    ratio = cpu_seconds_per_call(split_sentences, large) / cpu_seconds_per_call(split_sentences, small)
     assert ratio < 20, f"{name}: 8 times the text took {ratio:.0f} times as long"
 
 

@@ -8,6 +8,7 @@ from il2watch.commands.parsing import clean_unicode
 from il2watch.config import Settings
 from il2watch.intel.llm import make_summariser
 from il2watch.markup import counted, escape_mrkdwn, read_mathml, squash, strip_invisible, to_mrkdwn, to_plain
+from tests.support import cpu_seconds_per_call
 
 
 def test_plain_turns_inline_markup_into_unicode():
@@ -102,22 +103,6 @@ def test_counts_are_said_one_way():
     assert counted(2, "query", "queries") == "2 queries"
 
 
-def _cpu_seconds_per_conversion(convert, text: str) -> float:
-    """CPU time of one conversion (not wall time: other processes on a loaded machine do not count), the
-    best of three measurements, each repeating the conversion until it has taken at least 20 ms."""
-    best = float("inf")
-    for _ in range(3):
-        runs, start = 0, time.process_time()
-        while True:
-            convert(text)
-            runs += 1
-            spent = time.process_time() - start
-            if spent >= 0.02:
-                break
-        best = min(best, spent / runs)
-    return best
-
-
 # Marked text that made the conversion quadratic, each as a function of the number of repeats: a stack
 # of unclosed tags searched at every closing tag, closers of a tag that is not open, and formulas whose
 # closing tag (or the end of whose opening tag) was searched for to the end of the text from each one.
@@ -138,7 +123,7 @@ def test_conversion_takes_time_in_proportion_to_the_texts_length(name, convert):
     4 MB abstract did not convert in 300 s); measured in CPU time with a margin of two and a half."""
     attack = _QUADRATIC_MARKUP[name]
     small, large = attack(2_000), attack(16_000)
-    ratio = _cpu_seconds_per_conversion(convert, large) / _cpu_seconds_per_conversion(convert, small)
+    ratio = cpu_seconds_per_call(convert, large) / cpu_seconds_per_call(convert, small)
     assert ratio < 20, f"{name}: 8 times the text took {ratio:.0f} times as long"
 
 
